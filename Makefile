@@ -1,0 +1,33 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run    create .venv, install pinned dependencies, run the embedded demo
+#   make test   the same set-up, then the whole test suite
+# A second call skips the set-up: the stamp file is newer than its inputs.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench setup clean
+
+run: $(STAMP)
+	$(BIN)/bot run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+setup: $(STAMP)
+
+# requirements.txt pins every package; torch==2.13.0 resolves to the CPU
+# wheel on this machine, so no multi-GB CUDA build is pulled in.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) state/*.sqlite* state/models state/*.jsonl

@@ -1,0 +1,3 @@
+from bot.broker.paper import PaperBroker
+
+__all__ = ["PaperBroker"]

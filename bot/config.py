@@ -1,0 +1,262 @@
+"""The bot's configuration: config.yaml validated by pydantic, with
+environment overrides of the form BOT__SECTION__KEY=value.
+
+Every section forbids unknown keys, because a misspelt risk limit that is
+silently ignored is worse than a refusal to start. Relative paths are
+resolved against the directory of the config file, so `bot run -c
+/somewhere/config.yaml` behaves the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.features.spec import FIRST_DEFINED_INDEX
+from bot.timeframes import timeframe_ms
+
+ENV_PREFIX = "BOT__"
+
+
+class ConfigError(Exception):
+    """A config that must not be run; the message names the offending field."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExchangeConfig(Section):
+    name: str = "binance"
+    sandbox: bool = False
+    # Replaces ccxt's urls['api'] as a whole: for a proxy or a local server.
+    urls: dict[str, Any] | None = None
+
+
+class ReplayConfig(Section):
+    # One CSV for a single symbol, or a mapping symbol -> CSV.
+    data: str | dict[str, str] = "data/BTC_USDT-1h.csv.gz"
+    start: str | None = Field(None, description="ISO date: ignore bars before it")
+    end: str | None = Field(None, description="ISO date: ignore bars from it on")
+
+
+class PaperConfig(Section):
+    initial_cash: float = Field(10_000.0, gt=0)
+    fee_bps: float = Field(10.0, ge=0, lt=10_000)
+    slippage_bps: float = Field(5.0, ge=0, lt=10_000)
+
+
+class StorageConfig(Section):
+    db_url: str = "sqlite:///state/bot.sqlite"
+    models_dir: str = "state/models"
+
+
+class StrategyConfig(Section):
+    name: str = "threshold"
+    path: str = "strategies"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class FeaturesConfig(Section):
+    # Bars after the first defined feature vector before the model may use
+    # it: EMA-based features need time to forget their seed value.
+    warmup_bars: int = Field(100, ge=0)
+
+
+class ModelConfig(Section):
+    kind: Literal["lstm"] = "lstm"
+    seq_len: int = Field(48, ge=2, le=1024)
+    hidden_size: int = Field(32, ge=1, le=4096)
+    num_layers: int = Field(1, ge=1, le=8)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    epochs: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(256, ge=1)
+    learning_rate: float = Field(0.003, gt=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(2, ge=1)
+    val_fraction: float = Field(0.2, gt=0, lt=0.9)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Training threads; batch-1 inference always runs on one thread, which
+    # is faster for a model this size than splitting tiny matrix products.
+    threads: int = Field(2, ge=1, le=256)
+
+
+class RiskConfig(Section):
+    max_position_fraction: float = Field(0.5, gt=0, le=1)
+    stop_loss_pct: float = Field(0.03, gt=0, lt=1)
+
+
+class RetrainConfig(Section):
+    every_days: float = Field(30.0, gt=0)
+    # History needed before the first model is trained (replay: the initial
+    # slice that is only observed, never traded).
+    initial_train_bars: int = Field(8760, ge=200)
+    # Rolling training window: the newest N bars at each retrain.
+    train_window_bars: int = Field(8760, ge=200)
+
+
+class ScheduleConfig(Section):
+    # Seconds after a bar closes before it is fetched: exchanges publish the
+    # closed candle a little late.
+    bar_delay_seconds: float = Field(5.0, ge=0, le=3600)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    file: str = "state/bot.jsonl"
+
+
+class Config(BaseSettings):
+    """The whole config. Environment variables override the YAML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    mode: Literal["replay", "live"] = "replay"
+    symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT"], min_length=1)
+    timeframe: str = "1h"
+    seed: int = 42
+    exchange: ExchangeConfig = ExchangeConfig()
+    replay: ReplayConfig = ReplayConfig()
+    broker: Literal["paper"] = "paper"
+    paper: PaperConfig = PaperConfig()
+    storage: StorageConfig = StorageConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = ModelConfig()
+    risk: RiskConfig = RiskConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    logging: LoggingConfig = LoggingConfig()
+    # Directory that relative paths are resolved against; set by load_config.
+    base_dir: str = "."
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first so that it overrides the YAML passed as init data.
+        return (env_settings, init_settings)
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        timeframe_ms(value)  # raises ValueError with a readable message
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbol_shape(cls, symbols: list[str]) -> list[str]:
+        for symbol in symbols:
+            if symbol.count("/") != 1 or symbol.startswith("/") or symbol.endswith("/"):
+                raise ValueError(f"'{symbol}' is not BASE/QUOTE")
+        if len(set(symbols)) != len(symbols):
+            raise ValueError("symbols repeat")
+        return symbols
+
+    @model_validator(mode="after")
+    def _replay_data_covers_symbols(self) -> "Config":
+        if self.mode == "replay" and isinstance(self.replay.data, str) and len(self.symbols) > 1:
+            raise ValueError("replay.data must map each symbol to a CSV when there are several symbols")
+        if isinstance(self.replay.data, dict):
+            missing = [s for s in self.symbols if s not in self.replay.data]
+            if missing:
+                raise ValueError(f"replay.data has no CSV for {', '.join(missing)}")
+        needed = self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len
+        for name in ("initial_train_bars", "train_window_bars"):
+            if getattr(self.retrain, name) < needed:
+                raise ValueError(f"retrain.{name} must be at least {needed}: feature warm-up plus "
+                                 "enough model.seq_len windows for training and validation")
+        return self
+
+    # -- derived values -------------------------------------------------
+
+    @property
+    def timeframe_ms(self) -> int:
+        return timeframe_ms(self.timeframe)
+
+    def path(self, relative: str) -> Path:
+        """A config path resolved against the config file's directory."""
+        candidate = Path(relative).expanduser()
+        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
+
+    def replay_csv(self, symbol: str) -> Path:
+        data = self.replay.data
+        return self.path(data[symbol] if isinstance(data, dict) else data)
+
+    @property
+    def db_url(self) -> str:
+        """storage.db_url with a relative SQLite path made absolute."""
+        url = self.storage.db_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            return prefix + str(self.path(url[len(prefix):]).resolve())
+        return url
+
+    def decision_hash(self) -> str:
+        """Hash of everything that changes decisions; a resumed run must match it."""
+        relevant = self.model_dump(
+            include={"mode", "symbols", "timeframe", "seed", "replay", "broker", "paper",
+                     "strategy", "features", "model", "risk", "retrain"}
+        )
+        blob = json.dumps(relevant, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
+    """'section.field: what is wrong' for the first error: one line."""
+    first = error.errors()[0]
+    location = ".".join([prefix] * bool(prefix) + [str(part) for part in first["loc"]]) or "config"
+    message = first["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return f"{location}: {message}"
+
+
+def _check_env_overrides() -> None:
+    """pydantic-settings ignores unknown top-level variables; a typo must not."""
+    known = set(Config.model_fields) - {"base_dir"}
+    for name in os.environ:
+        if name.startswith(ENV_PREFIX):
+            head = name[len(ENV_PREFIX):].split("__")[0].lower()
+            if head not in known:
+                raise ConfigError(f"{name}: no config field '{head}'")
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, override from the environment and validate; ConfigError otherwise."""
+    path = Path(path)
+    _check_env_overrides()
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    if "base_dir" in data:
+        raise ConfigError("base_dir: set by the loader, not by the file")
+    data["base_dir"] = str(path.resolve().parent)
+    try:
+        return Config(**data)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None

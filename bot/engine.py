@@ -1,0 +1,166 @@
+"""The decision core: what happens to one closed bar. The live daemon, the
+replay daemon and the backtest all drive this same object; only the edges
+(clock, market data, broker) differ.
+
+One step, for the bars of all symbols that closed at the same time:
+  1. the broker fills orders resting from the previous step: market orders
+     at this bar's open, stops where this bar's low reached them;
+  2. features advance by one bar; the ledger marks positions at the close;
+  3. the champion model scores the newest window of each symbol past warm-up;
+  4. the strategy turns each probability into a signal, the risk manager
+     into an order, which rests with the broker until the next bar;
+  5. everything the step changed is committed in one transaction and logged.
+Nothing here reads the wall clock or a future bar.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import structlog
+
+from bot.broker import PaperBroker
+from bot.clock import Clock
+from bot.domain import Bar, Event, Fill, OrderKind, Prediction, Side
+from bot.features import FEATURE_NAMES, FeatureState
+from bot.features.history import FeatureHistory
+from bot.ledger import Ledger
+from bot.model.dataset import SymbolSeries
+from bot.model.predictor import Predictor
+from bot.risk import RiskManager
+from bot.store import StepRecord, Store
+from bot.strategy import Strategy, StrategyContext
+from bot.timeframes import iso_utc
+
+log = structlog.get_logger("bot.engine")
+
+
+class Engine:
+    def __init__(self, *, symbols: Sequence[str], store: Store, broker: PaperBroker, risk: RiskManager,
+                 strategy: Strategy, ledger: Ledger, clock: Clock, seq_len: int, warmup_bars: int,
+                 history_bars: int) -> None:
+        self.store = store
+        self.broker = broker
+        self.risk = risk
+        self.strategy = strategy
+        self.ledger = ledger
+        self.clock = clock
+        self.seq_len = seq_len
+        self.warmup_bars = warmup_bars
+        self.features = {s: FeatureState() for s in symbols}
+        self.history = {s: FeatureHistory(history_bars + warmup_bars) for s in symbols}
+        self.last_ts: dict[str, int] = {}
+        self.predictor: Predictor | None = None
+        # Retraining (a worker thread in live mode) copies the history while
+        # the bar job appends to it.
+        self.history_lock = threading.Lock()
+
+    # -- state shared with the retrain job --------------------------------
+
+    def set_predictor(self, predictor: Predictor) -> None:
+        """Swap the champion; a single reference assignment, so atomic."""
+        self.predictor = predictor
+
+    def bars_seen(self) -> int:
+        return max(state.bars_seen for state in self.features.values())
+
+    def training_series(self, newest: int) -> list[SymbolSeries]:
+        with self.history_lock:
+            return [SymbolSeries(*h.arrays(newest, self.warmup_bars)) for h in self.history.values()]
+
+    def warm_up(self, bar: Bar) -> None:
+        """Advance features with a stored bar on restart, without trading."""
+        self._advance_features(bar)
+
+    # -- one bar step -----------------------------------------------------
+
+    def step(self, bars: Sequence[Bar]) -> StepRecord:
+        """Process the validated bars of one bar time, one per symbol."""
+        now = self.clock.now_ms()
+        rec = StepRecord(ts=bars[0].ts, bars=list(bars))
+        for bar in bars:
+            self._execute_resting_orders(bar, rec)
+        ready = []
+        for bar in bars:
+            self._advance_features(bar)
+            self.ledger.mark(bar.symbol, bar.close)
+            if self._has_window(bar.symbol):
+                ready.append(bar.symbol)
+        probs = self._predict(ready)
+        for bar in bars:
+            self._decide(bar, probs.get(bar.symbol), rec, now)
+        self._close_step(rec, bars)
+        return rec
+
+    def _execute_resting_orders(self, bar: Bar, rec: StepRecord) -> None:
+        for fill in self.broker.fill_market_orders(bar, self.ledger.cash):
+            self._book(fill, rec)
+            if fill.side is Side.BUY:
+                stop = self.risk.stop_for(fill)
+                self.broker.submit(stop)
+                rec.new_orders.append(stop)
+            elif self.ledger.position(bar.symbol).qty == 0.0:
+                self._cancel_stop(bar.symbol, fill.ts)
+        for fill in self.broker.trigger_stops(bar):
+            self._book(fill, rec)
+            rec.events.append(Event(
+                fill.ts, "stop_loss", f"stop filled at {fill.price:.2f}",
+                symbol=bar.symbol, data={"order_id": fill.order_id, "price": fill.price, "qty": fill.qty}))
+
+    def _book(self, fill: Fill, rec: StepRecord) -> None:
+        rec.fills.append((fill, self.ledger.apply(fill)))
+
+    def _cancel_stop(self, symbol: str, ts: int) -> None:
+        stop = self.broker.resting_stop(symbol)
+        if stop is not None:
+            self.broker.cancel(stop.id, ts)
+
+    def _advance_features(self, bar: Bar) -> None:
+        vector = self.features[bar.symbol].update(bar.close, bar.volume)
+        self.last_ts[bar.symbol] = bar.ts
+        if vector is not None:
+            with self.history_lock:
+                self.history[bar.symbol].append(bar.ts, bar.close, vector)
+
+    def _has_window(self, symbol: str) -> bool:
+        # Only windows made entirely of post-warm-up vectors are scored.
+        return self.predictor is not None and self.history[symbol].total >= self.warmup_bars + self.seq_len
+
+    def _predict(self, symbols: list[str]) -> dict[str, float]:
+        predictor = self.predictor  # one read: a swap mid-step cannot mix models
+        if not symbols or predictor is None:
+            return {}
+        windows = np.stack([self.history[s].window(predictor.seq_len) for s in symbols])
+        return dict(zip(symbols, predictor.predict(windows).tolist()))
+
+    def _decide(self, bar: Bar, prob: float | None, rec: StepRecord, now: int) -> None:
+        position = self.ledger.position(bar.symbol)
+        vectors = self.history[bar.symbol].vectors  # once defined, a vector exists for every bar
+        features = dict(zip(FEATURE_NAMES, vectors[-1])) if vectors else None
+        signal = self.strategy.decide(StrategyContext(bar.symbol, bar, prob, position.qty, features))
+        if prob is not None:
+            rec.predictions.append((Prediction(bar.symbol, bar.ts, self.predictor.version, prob), signal.reason))
+        order = self.risk.order_for(signal, bar, self.ledger, now)
+        if order is not None:
+            self.broker.submit(order)
+            rec.new_orders.append(order)
+
+    def _close_step(self, rec: StepRecord, bars: Sequence[Bar]) -> None:
+        rec.closed_orders = self.broker.drain_closed()
+        for bar in bars:
+            stop = self.broker.resting_stop(bar.symbol)
+            rec.positions.append((self.ledger.position(bar.symbol), stop.stop_price if stop else None))
+        rec.equity = self.ledger.snapshot(rec.ts)
+        self.store.commit_step(rec)
+        self._log(rec)
+
+    def _log(self, rec: StepRecord) -> None:
+        probs = {p.symbol: p.prob_up for p, _ in rec.predictions}
+        actions = {o.symbol: f"{o.side.value} {o.reason}" for o in rec.new_orders if o.kind is OrderKind.MARKET}
+        for bar in rec.bars:
+            log.info("bar", symbol=bar.symbol, bar_time=iso_utc(bar.ts), close=bar.close, prob_up=probs.get(bar.symbol),
+                     action=actions.get(bar.symbol, "none"), equity=round(rec.equity.equity, 2))
+        for e in rec.events:
+            getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))

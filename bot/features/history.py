@@ -1,0 +1,39 @@
+"""The recent feature vectors of one symbol: what inference windows and
+retraining read. Bounded, so a daemon running for months keeps flat memory.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from itertools import islice
+
+import numpy as np
+
+
+class FeatureHistory:
+    def __init__(self, capacity: int) -> None:
+        self.ts: deque[int] = deque(maxlen=capacity)
+        self.close: deque[float] = deque(maxlen=capacity)
+        self.vectors: deque[tuple[float, ...]] = deque(maxlen=capacity)
+        self.total = 0  # vectors ever appended, including those dropped
+
+    def append(self, ts: int, close: float, vector: tuple[float, ...]) -> None:
+        self.ts.append(ts)
+        self.close.append(close)
+        self.vectors.append(vector)
+        self.total += 1
+
+    def window(self, length: int) -> np.ndarray:
+        """The newest `length` vectors, oldest first, shape (length, features)."""
+        start = len(self.vectors) - length
+        return np.array(list(islice(self.vectors, start, None)), dtype=np.float64)
+
+    def arrays(self, newest: int, skip_first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ts, close, vectors) of up to `newest` rows, leaving out the first
+        `skip_first` vectors ever seen (the warm-up)."""
+        kept = min(newest, len(self.vectors), max(self.total - skip_first, 0))
+        start = len(self.vectors) - kept
+        ts = np.fromiter(islice(self.ts, start, None), dtype=np.int64, count=kept)
+        close = np.fromiter(islice(self.close, start, None), dtype=np.float64, count=kept)
+        vectors = np.array(list(islice(self.vectors, start, None)), dtype=np.float64).reshape(kept, -1)
+        return ts, close, vectors

@@ -1,0 +1,37 @@
+"""Feature names and window lengths shared by the streaming and batch implementations.
+
+Both implementations import their constants from here so they cannot drift apart.
+"""
+
+RETURN_LAGS: tuple[int, ...] = (1, 4, 24)
+RSI_PERIOD = 14
+MACD_FAST_SPAN = 12
+MACD_SLOW_SPAN = 26
+MACD_SIGNAL_SPAN = 9
+SMA_WINDOW = 24
+EMA_SLOPE_SPAN = 24
+VOLATILITY_WINDOW = 24
+VOLUME_Z_WINDOW = 48
+
+FEATURE_NAMES: tuple[str, ...] = (
+    "ret_1",
+    "ret_4",
+    "ret_24",
+    "rsi_14",
+    "macd_hist",
+    "sma_slope",
+    "ema_slope",
+    "volatility_24",
+    "volume_z_48",
+    "close_sma_ratio",
+)
+
+# 0-based index of the first bar on which every feature is defined. The longest
+# lookback is the volume z-score, which needs VOLUME_Z_WINDOW volumes; ret_24,
+# sma_slope and volatility_24 need only 25 bars.
+FIRST_DEFINED_INDEX = max(
+    VOLUME_Z_WINDOW - 1,
+    max(RETURN_LAGS),
+    SMA_WINDOW,  # sma_slope needs the SMA on two consecutive bars
+    VOLATILITY_WINDOW,  # ret_1 starts on the 2nd bar
+)

@@ -1,0 +1,69 @@
+"""structlog configuration: JSON lines to a file under state/, readable
+lines on the console when it is a terminal, and secrets never written."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import structlog
+
+_SECRET_HINTS = ("secret", "api_key", "apikey", "password", "token", "signature")
+
+
+def redact_secrets(_logger, _name, event_dict: dict) -> dict:
+    """Mask any field whose name suggests a credential, whatever logged it."""
+    for key in event_dict:
+        if any(hint in key.lower() for hint in _SECRET_HINTS):
+            event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(level: str, file: Path | None, console_level: str) -> None:
+    shared = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
+    structlog.configure(
+        processors=[structlog.stdlib.filter_by_level, *shared,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    root.addHandler(_console_handler(console_level, shared))
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        root.addHandler(_file_handler(file, shared))
+    # Libraries speak up only when something is wrong.
+    for noisy in ("apscheduler", "ccxt", "urllib3", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _console_handler(level: str, shared: list) -> logging.Handler:
+    tty = sys.stderr.isatty()
+    renderer = structlog.dev.ConsoleRenderer(colors=tty) if tty else structlog.processors.KeyValueRenderer(
+        key_order=["timestamp", "level", "event"], drop_missing=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]))
+    return handler
+
+
+def _file_handler(path: Path, shared: list) -> logging.Handler:
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(sort_keys=False)]))
+    return handler

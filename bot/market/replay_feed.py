@@ -1,0 +1,47 @@
+"""Market data from CSV files, served by a simulated clock: at time `now`
+only bars that have closed by then exist, exactly as from an exchange."""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+import numpy as np
+
+from bot.domain import Bar
+from bot.market.csv_format import read_ohlcv_csv
+
+
+class ReplayFeed:
+    def __init__(self, files: dict[str, Path], timeframe_ms: int,
+                 start_ms: int | None = None, end_ms: int | None = None) -> None:
+        self.timeframe_ms = timeframe_ms
+        self._ts: dict[str, list[int]] = {}
+        self._rows: dict[str, np.ndarray] = {}
+        for symbol, path in files.items():
+            frame = read_ohlcv_csv(path)
+            if start_ms is not None:
+                frame = frame[frame.timestamp >= start_ms]
+            if end_ms is not None:
+                frame = frame[frame.timestamp < end_ms]
+            self._ts[symbol] = frame.timestamp.tolist()
+            self._rows[symbol] = frame[["open", "high", "low", "close", "volume"]].to_numpy()
+
+    def bar_count(self) -> int:
+        return sum(len(ts) for ts in self._ts.values())
+
+    def first_ts(self) -> int | None:
+        firsts = [ts[0] for ts in self._ts.values() if ts]
+        return min(firsts) if firsts else None
+
+    def last_ts(self) -> int | None:
+        lasts = [ts[-1] for ts in self._ts.values() if ts]
+        return max(lasts) if lasts else None
+
+    def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
+        """Bars opened after `since_ts` that have closed by `now_ms`."""
+        ts = self._ts[symbol]
+        lo = 0 if since_ts is None else bisect.bisect_right(ts, since_ts)
+        hi = bisect.bisect_right(ts, now_ms - self.timeframe_ms)
+        rows = self._rows[symbol]
+        return [Bar(symbol, ts[i], *rows[i].tolist()) for i in range(lo, hi)]

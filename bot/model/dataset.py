@@ -1,0 +1,90 @@
+"""Training windows, labels and a time-ordered split; causal by construction.
+
+A window ending at row i holds rows i-seq_len+1..i (bars up to i only); its
+label is whether close[i+1] > close[i], so the newest row, whose next close
+is unknown, is never a window end. Validation windows are the newest ones,
+separated from the training windows by an embargo of seq_len + 1 rows so no
+training window or label overlaps a validation window. The scaler sees
+training rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from bot.model.scaler import Scaler
+
+HORIZON = 1  # bars ahead the label looks
+
+
+@dataclass(frozen=True)
+class SymbolSeries:
+    ts: np.ndarray      # (T,) bar open times
+    close: np.ndarray   # (T,)
+    vectors: np.ndarray  # (T, features), raw (unscaled)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    x_train: np.ndarray  # (N, seq_len, features) float32, scaled
+    y_train: np.ndarray  # (N,) float32 in {0, 1}
+    x_val: np.ndarray
+    y_val: np.ndarray
+    scaler: Scaler
+    from_ts: int
+    to_ts: int  # the newest bar any window or label used
+
+
+@dataclass(frozen=True)
+class _Split:
+    n_train: int  # windows
+    val_start: int  # first validation window
+
+
+def _split(n_windows: int, seq_len: int, val_fraction: float) -> _Split | None:
+    n_val = int(n_windows * val_fraction)
+    embargo = seq_len + HORIZON
+    n_train = n_windows - n_val - embargo
+    if n_val < 1 or n_train < 1:
+        return None
+    return _Split(n_train, n_train + embargo)
+
+
+def _windows(scaled: np.ndarray, seq_len: int) -> np.ndarray:
+    """All windows of the rows, except the one ending on the last row."""
+    views = sliding_window_view(scaled, seq_len, axis=0)  # (T-seq_len+1, F, seq_len)
+    return np.ascontiguousarray(views[:-HORIZON].transpose(0, 2, 1), dtype=np.float32)
+
+
+def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: float) -> TrainingSet | None:
+    """None when there is too little history for a split."""
+    usable = []
+    for s in series:
+        n_windows = len(s.ts) - seq_len + 1 - HORIZON
+        split = _split(n_windows, seq_len, val_fraction) if n_windows > 0 else None
+        if split is not None:
+            usable.append((s, split))
+    if not usable:
+        return None
+    # Training windows of a split cover rows [0, seq_len - 1 + n_train).
+    scaler = Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train] for s, sp in usable]))
+    parts = [_windows_and_labels(s, sp, scaler, seq_len) for s, sp in usable]
+    return TrainingSet(
+        x_train=np.concatenate([p[0] for p in parts]),
+        y_train=np.concatenate([p[1] for p in parts]),
+        x_val=np.concatenate([p[2] for p in parts]),
+        y_val=np.concatenate([p[3] for p in parts]),
+        scaler=scaler,
+        from_ts=int(min(s.ts[0] for s, _ in usable)),
+        to_ts=int(max(s.ts[-1] for s, _ in usable)),
+    )
+
+
+def _windows_and_labels(s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: int):
+    windows = _windows(scaler.transform(s.vectors), seq_len)
+    ends = np.arange(seq_len - 1, seq_len - 1 + len(windows))
+    labels = (s.close[ends + HORIZON] > s.close[ends]).astype(np.float32)
+    return (windows[: sp.n_train], labels[: sp.n_train], windows[sp.val_start:], labels[sp.val_start:])

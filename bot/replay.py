@@ -1,0 +1,88 @@
+"""The replay daemon: the live loop on a simulated clock, over CSV bars.
+
+The bar job and the retrain check are the very functions live mode runs;
+the simulated scheduler fires them at the same bar-close times apscheduler
+would, only without waiting. A second run resumes after the last committed
+bar step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bot.clock import SimulatedClock
+from bot.config import Config, ConfigError
+from bot.market.csv_format import DataFileError
+from bot.market.replay_feed import ReplayFeed
+from bot.runtime import Runtime, build_runtime
+from bot.timeframes import parse_iso_ms
+from bot.scheduling import SimulatedScheduler, bar_close_trigger
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    bars_this_run: int
+    finished: bool  # reached the end of the data
+
+
+def open_replay(cfg: Config) -> Runtime:
+    """The runtime of a replay: CSV feed, simulated clock, restored state."""
+    try:
+        feed = ReplayFeed({s: cfg.replay_csv(s) for s in cfg.symbols}, cfg.timeframe_ms,
+                          _iso(cfg.replay.start, "replay.start"), _iso(cfg.replay.end, "replay.end"))
+    except DataFileError as exc:
+        raise ConfigError(f"replay.data: {exc}") from None
+    return build_runtime(cfg, clock=SimulatedClock(), feed=feed)
+
+
+def _iso(value: str | None, field: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_iso_ms(value)
+    except ValueError:
+        raise ConfigError(f"{field}: '{value}' is not an ISO date") from None
+
+
+def _start_ms(rt: Runtime, delay_ms: int) -> int:
+    tf = rt.config.timeframe_ms
+    if rt.engine.last_ts:
+        # The firing that committed the newest stored bar: firing it again is
+        # a no-op for bars, and completes a retrain the crash may have cut off.
+        return max(rt.engine.last_ts.values()) + tf + delay_ms
+    return rt.feed.first_ts()
+
+
+def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress: bool = True) -> ReplayOutcome:
+    clock = rt.clock
+    assert isinstance(clock, SimulatedClock), "replay needs a simulated clock"
+    delay_ms = round(rt.config.schedule.bar_delay_seconds * 1000)
+    first, last = rt.feed.first_ts(), rt.feed.last_ts()
+    if first is None:
+        return ReplayOutcome(0, True)
+    end_ms = last + rt.config.timeframe_ms + delay_ms
+    clock.advance_to(max(clock.now_ms(), _start_ms(rt, delay_ms)))
+    job = rt.bar_job
+    stop = (lambda: job.bars_processed >= max_bars) if max_bars is not None else (lambda: False)
+    with _progress(console, progress) as bars:
+        task = bars.add_task("replay", total=rt.feed.bar_count(), completed=rt.resumed_bars)
+
+        def fire(now_ms: int) -> None:
+            champion = rt.engine.predictor
+            bars.update(task, advance=job(now_ms))
+            if rt.engine.predictor is not champion:
+                bars.console.print(f"[cyan]model {rt.engine.predictor.version} trained, now the champion")
+
+        scheduler = SimulatedScheduler(clock)
+        scheduler.add_job(fire, bar_close_trigger(rt.config.timeframe_ms, rt.config.schedule.bar_delay_seconds))
+        finished = scheduler.run(end_ms, stop)
+    return ReplayOutcome(job.bars_processed, finished)
+
+
+def _progress(console: Console, enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("bars"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled, transient=False)

@@ -1,0 +1,49 @@
+"""Rich tables for the console: the run summary, fills and status."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from bot.timeframes import iso_utc
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def summary_table(s: dict) -> Table:
+    table = Table(title="Run summary", show_header=False, title_justify="left")
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    rows = [
+        ("Bars", f"{s['bars']:,}"),
+        ("Traded period", f"{s['traded_from'] or '-'} .. {s['traded_to'] or '-'}"),
+        ("Predictions", f"{s['predictions']:,}"),
+        ("Trades (closed / open)", f"{s['trades']:,} / {s['open_trades']}"),
+        ("Total return", _pct(s["total_return"])),
+        ("Buy and hold, same period", _pct(s["buy_and_hold_return"])),
+        ("Sharpe (annualised)", _num(s["sharpe"])),
+        ("Max drawdown", _pct(s["max_drawdown"])),
+        ("Win rate", _pct(s["win_rate"])),
+        ("Exposure", _pct(s["exposure"])),
+        ("Fees paid", _num(s["fees_paid"])),
+        ("Final equity", _num(s["final_equity"])),
+        ("Model versions", str(s["model_versions"])),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def fills_table(fills, limit: int) -> Table:
+    table = Table(title=f"Fills (newest {min(limit, len(fills))} of {len(fills)})", title_justify="left")
+    for column in ("time", "symbol", "side", "qty", "price", "fee", "realized PnL", "order"):
+        table.add_column(column, justify="right" if column in ("qty", "price", "fee", "realized PnL") else "left")
+    for f in fills.tail(limit).itertuples():
+        table.add_row(iso_utc(f.ts), f.symbol, f.side, f"{f.qty:.6f}", _num(f.price), _num(f.fee, 4),
+                      _num(f.realized_pnl), f.order_id)
+    return table

@@ -1,0 +1,42 @@
+"""Rebuilding the in-memory state of a run from its database, so a second
+`bot run` (or a restart after a crash) continues exactly where the last
+committed bar step left off."""
+
+from __future__ import annotations
+
+from bot.broker import PaperBroker
+from bot.domain import Order, OrderKind, OrderStatus, Side
+from bot.engine import Engine
+from bot.ledger import Ledger, Position
+from bot.store import Store
+
+
+def restore_ledger(store: Store, initial_cash: float) -> Ledger:
+    equity = store.latest_equity()
+    if equity is None:
+        return Ledger(cash=initial_cash)
+    ledger = Ledger(cash=equity.cash, fees_paid=equity.fees_paid)
+    for row in store.latest_positions():
+        ledger.positions[row.symbol] = Position(
+            row.symbol, qty=row.qty, avg_entry=row.avg_entry, mark=row.mark, realized_pnl=row.realized_pnl)
+    return ledger
+
+
+def restore_open_orders(store: Store, broker: PaperBroker) -> None:
+    for row in store.open_orders():
+        broker.submit(Order(
+            id=row.id, symbol=row.symbol, side=Side(row.side), kind=OrderKind(row.kind), qty=row.qty,
+            created_ts=row.created_ts, reason=row.reason, stop_price=row.stop_price,
+            status=OrderStatus(row.status)))
+
+
+def restore_features(store: Store, engine: Engine, symbols: list[str]) -> int:
+    """Feed every stored bar through the feature state; returns the count.
+    All of them, not a tail: EMA-based features depend on where they began,
+    and a restarted run must compute the very same numbers."""
+    count = 0
+    for symbol in symbols:
+        for bar in store.iter_bars(symbol):
+            engine.warm_up(bar)
+            count += 1
+    return count

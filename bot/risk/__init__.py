@@ -1,0 +1,3 @@
+from bot.risk.manager import RiskManager
+
+__all__ = ["RiskManager"]

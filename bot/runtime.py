@@ -1,0 +1,97 @@
+"""Builds a run from its config: store, strategy, ledger, broker, engine,
+model registry and jobs, restored from the database when it already holds
+a run. The edges (clock, market data) are passed in by the caller: replay
+and live differ only there."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from bot.broker import PaperBroker
+from bot.clock import Clock
+from bot.config import Config, ConfigError
+from bot.engine import Engine
+from bot.jobs import BarJob, MarketData
+from bot.model.device import pick_device
+from bot.model.registry import ModelRegistry
+from bot.model.retrain import Retrainer
+from bot.restore import restore_features, restore_ledger, restore_open_orders
+from bot.risk import RiskManager
+from bot.store import Store
+from bot.strategy import load_strategy
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    engine: Engine
+    registry: ModelRegistry
+    retrainer: Retrainer
+    bar_job: BarJob
+    feed: MarketData
+    clock: Clock
+    resumed_bars: int
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def wipe_state(config: Config) -> None:
+    """`--fresh`: forget the run in this config's database and model directory."""
+    db = sqlite_path(config.db_url)
+    if db is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    else:
+        store = Store(config.db_url)
+        store.reset()
+        store.close()
+    shutil.rmtree(config.path(config.storage.models_dir), ignore_errors=True)
+
+
+def open_store(config: Config) -> Store:
+    db = sqlite_path(config.db_url)
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(config.db_url)
+    recorded = store.get_meta("config_hash")
+    if recorded is None:
+        store.set_meta("config_hash", config.decision_hash())
+        store.set_meta("mode", config.mode)
+    elif recorded != config.decision_hash():
+        store.close()
+        raise ConfigError(
+            f"storage.db_url: {config.db_url} holds a run made with other settings; "
+            "use `bot run --fresh` to start over or point storage.db_url elsewhere")
+    return store
+
+
+def build_runtime(config: Config, *, clock: Clock, feed: MarketData) -> Runtime:
+    pick_device(config.model.device)  # refuse an impossible device before any work
+    strategy = load_strategy(config.strategy.name, config.path(config.strategy.path), config.strategy.params)
+    store = open_store(config)
+    broker = PaperBroker(config.paper.fee_bps, config.paper.slippage_bps)
+    restore_open_orders(store, broker)
+    engine = Engine(
+        symbols=config.symbols, store=store, broker=broker, risk=RiskManager(config.risk),
+        strategy=strategy, ledger=restore_ledger(store, config.paper.initial_cash), clock=clock,
+        seq_len=config.model.seq_len, warmup_bars=config.features.warmup_bars,
+        history_bars=max(config.retrain.train_window_bars, config.model.seq_len))
+    resumed = restore_features(store, engine, config.symbols)
+    registry = ModelRegistry(store, config.path(config.storage.models_dir))
+    champion = registry.load_champion()
+    if champion is not None:
+        engine.set_predictor(champion)
+    retrainer = Retrainer(config, engine, registry)
+    bar_job = BarJob(feed=feed, engine=engine, store=store, retrainer=retrainer,
+                     timeframe_ms=config.timeframe_ms, symbols=config.symbols)
+    return Runtime(config, store, engine, registry, retrainer, bar_job, feed, clock, resumed)

@@ -1,0 +1,56 @@
+"""When the bar job fires: at each bar close plus a delay. The same
+apscheduler trigger serves the live scheduler and the simulated one, so
+replay fires at exactly the moments live mode would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.clock import SimulatedClock
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def bar_close_trigger(timeframe_ms: int, delay_seconds: float) -> IntervalTrigger:
+    # Bars are aligned to the epoch (00:00 UTC for daily bars), as on exchanges.
+    return IntervalTrigger(seconds=timeframe_ms / 1000, start_date=EPOCH + timedelta(seconds=delay_seconds),
+                           timezone=timezone.utc)
+
+
+def to_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def to_datetime(ms: int) -> datetime:
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+class SimulatedScheduler:
+    """Runs jobs at their trigger times on a simulated clock, as fast as the
+    machine allows. Jobs due at the same moment run in the order added."""
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        self.clock = clock
+        self._jobs: list[tuple[Callable[[int], object], IntervalTrigger]] = []
+
+    def add_job(self, func: Callable[[int], object], trigger: IntervalTrigger) -> None:
+        self._jobs.append((func, trigger))
+
+    def run(self, until_ms: int, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Fire due jobs from the clock's current time up to until_ms; True
+        when it got there, False when `stop` said to stop first."""
+        now = to_datetime(self.clock.now_ms())
+        upcoming = [trigger.get_next_fire_time(None, now) for _, trigger in self._jobs]
+        while not stop():
+            index = min(range(len(upcoming)), key=lambda i: upcoming[i])
+            fire = upcoming[index]
+            if to_ms(fire) > until_ms:
+                return True
+            self.clock.advance_to(to_ms(fire))
+            func, trigger = self._jobs[index]
+            func(to_ms(fire))
+            upcoming[index] = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+        return False

@@ -1,0 +1,3 @@
+from bot.store.store import StepRecord, Store
+
+__all__ = ["StepRecord", "Store"]

@@ -1,0 +1,209 @@
+"""SQLite (or any SQLAlchemy URL) through SQLModel: the run's durable state.
+
+Each bar step is written in one transaction (`commit_step`), so a crash
+loses at most the step in flight, never half of it. The hot path uses
+SQLAlchemy Core inserts on the SQLModel tables: the ORM's unit of work costs
+more per bar than everything else in the step together.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, create_engine
+
+from bot.domain import Bar, Event, Fill, Order, OrderStatus, Prediction
+from bot.ledger import EquityPoint, Position
+from bot.store.tables import (
+    BarRow, EquityRow, EventRow, FillRow, ModelVersionRow, OrderRow, PositionRow,
+    PredictionRow, RunMetaRow,
+)
+
+
+@dataclass
+class StepRecord:
+    """Everything one bar step changed; written together or not at all."""
+
+    ts: int
+    bars: list[Bar] = field(default_factory=list)
+    predictions: list[tuple[Prediction, str]] = field(default_factory=list)
+    new_orders: list[Order] = field(default_factory=list)
+    closed_orders: list[Order] = field(default_factory=list)
+    fills: list[tuple[Fill, float]] = field(default_factory=list)
+    positions: list[tuple[Position, float | None]] = field(default_factory=list)
+    equity: EquityPoint | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers (bot status, reports) never block the writer. NORMAL sync
+    # is durable against a killed process, which is the crash that matters.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _event_row(e: Event) -> dict:
+    return {
+        "ts": e.ts, "level": e.level, "kind": e.kind, "symbol": e.symbol, "message": e.message,
+        "data_json": json.dumps(e.data, sort_keys=True) if e.data is not None else None,
+    }
+
+
+def _order_row(o: Order) -> dict:
+    return {
+        "id": o.id, "symbol": o.symbol, "side": o.side.value, "kind": o.kind.value, "qty": o.qty,
+        "stop_price": o.stop_price, "created_ts": o.created_ts, "status": o.status.value,
+        "closed_ts": o.closed_ts, "reason": o.reason,
+    }
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        is_sqlite = url.startswith("sqlite")
+        connect_args = {"check_same_thread": False} if is_sqlite else {}
+        self.engine: Engine = create_engine(url, connect_args=connect_args)
+        if is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        SQLModel.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def reset(self) -> None:
+        """Drop and recreate every table: `bot run --fresh`."""
+        SQLModel.metadata.drop_all(self.engine)
+        SQLModel.metadata.create_all(self.engine)
+
+    # -- writes ----------------------------------------------------------
+
+    def commit_step(self, rec: StepRecord) -> None:
+        with self.engine.begin() as conn:
+            if rec.bars:
+                conn.execute(insert(BarRow), [
+                    {"symbol": b.symbol, "ts": b.ts, "open": b.open, "high": b.high,
+                     "low": b.low, "close": b.close, "volume": b.volume} for b in rec.bars])
+            if rec.predictions:
+                conn.execute(insert(PredictionRow), [
+                    {"symbol": p.symbol, "ts": p.ts, "model_version": p.model_version,
+                     "prob_up": p.prob_up, "signal": signal} for p, signal in rec.predictions])
+            if rec.new_orders:
+                conn.execute(insert(OrderRow), [_order_row(o) for o in rec.new_orders])
+            for o in rec.closed_orders:
+                conn.execute(update(OrderRow).where(OrderRow.id == o.id)
+                             .values(status=o.status.value, closed_ts=o.closed_ts))
+            if rec.fills:
+                conn.execute(insert(FillRow), [
+                    {"order_id": f.order_id, "symbol": f.symbol, "side": f.side.value, "qty": f.qty,
+                     "price": f.price, "fee": f.fee, "ts": f.ts, "realized_pnl": pnl}
+                    for f, pnl in rec.fills])
+            if rec.positions:
+                conn.execute(insert(PositionRow), [
+                    {"ts": rec.ts, "symbol": p.symbol, "qty": p.qty, "avg_entry": p.avg_entry,
+                     "mark": p.mark, "realized_pnl": p.realized_pnl, "stop_price": stop}
+                    for p, stop in rec.positions])
+            if rec.equity is not None:
+                e = rec.equity
+                conn.execute(insert(EquityRow), [{
+                    "ts": e.ts, "cash": e.cash, "position_value": e.position_value, "equity": e.equity,
+                    "realized_pnl": e.realized_pnl, "unrealized_pnl": e.unrealized_pnl,
+                    "fees_paid": e.fees_paid}])
+            if rec.events:
+                conn.execute(insert(EventRow), [_event_row(e) for e in rec.events])
+
+    def add_event(self, e: Event) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(EventRow), [_event_row(e)])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(RunMetaRow.__table__.delete().where(RunMetaRow.key == key))
+            conn.execute(insert(RunMetaRow), [{"key": key, "value": value}])
+
+    def add_model_version(self, row: ModelVersionRow, retire_champion: bool) -> None:
+        """Register a version; as champion it retires the old one atomically."""
+        with self.engine.begin() as conn:
+            if retire_champion:
+                conn.execute(update(ModelVersionRow).where(ModelVersionRow.status == "champion")
+                             .values(status="retired"))
+            conn.execute(ModelVersionRow.__table__.delete().where(ModelVersionRow.version == row.version))
+            conn.execute(insert(ModelVersionRow), [row.model_dump()])
+
+    # -- reads -----------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(RunMetaRow.value).where(RunMetaRow.key == key)).scalar()
+
+    def last_bar_ts(self, symbol: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(BarRow.ts)).where(BarRow.symbol == symbol)).scalar()
+
+    def count(self, table: type[SQLModel]) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+    def iter_bars(self, symbol: str, chunk: int = 20_000) -> Iterator[Bar]:
+        """Stored bars in time order, read in chunks to bound memory."""
+        after = -1
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(BarRow.ts, BarRow.open, BarRow.high, BarRow.low, BarRow.close, BarRow.volume)
+                    .where(BarRow.symbol == symbol, BarRow.ts > after).order_by(BarRow.ts).limit(chunk)
+                ).all()
+            for r in rows:
+                yield Bar(symbol, *r)
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
+
+    def latest_equity(self) -> EquityRow | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(EquityRow).order_by(EquityRow.ts.desc()).limit(1)).first()
+        return EquityRow.model_validate(row._mapping) if row else None
+
+    def latest_positions(self) -> list[PositionRow]:
+        newest = (select(PositionRow.symbol, func.max(PositionRow.ts).label("ts"))
+                  .group_by(PositionRow.symbol).subquery())
+        query = select(PositionRow).join(
+            newest, (PositionRow.symbol == newest.c.symbol) & (PositionRow.ts == newest.c.ts))
+        with self.engine.connect() as conn:
+            return [PositionRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+    def open_orders(self) -> list[OrderRow]:
+        query = select(OrderRow).where(OrderRow.status == OrderStatus.OPEN.value).order_by(OrderRow.created_ts)
+        with self.engine.connect() as conn:
+            return [OrderRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+    def model_versions(self) -> list[ModelVersionRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(ModelVersionRow).order_by(ModelVersionRow.created_ts)).all()
+        return [ModelVersionRow.model_validate(r._mapping) for r in rows]
+
+    def champion(self) -> ModelVersionRow | None:
+        champions = [v for v in self.model_versions() if v.status == "champion"]
+        return champions[-1] if champions else None
+
+    def frame(self, table: type[SQLModel], order_by: str = "ts") -> pd.DataFrame:
+        """A whole table as a DataFrame, for reports."""
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(table).order_by(order_by), conn)
+
+    def recent_events(self, limit: int) -> list[EventRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(EventRow).order_by(EventRow.id.desc()).limit(limit)).all()
+        return [EventRow.model_validate(r._mapping) for r in rows]
+
+    def event_counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(EventRow.kind, func.count()).group_by(EventRow.kind)).all()
+        return {kind: n for kind, n in rows}

@@ -1,0 +1,108 @@
+"""The SQLite schema, as SQLModel tables. Times are epoch milliseconds, UTC."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class RunMetaRow(SQLModel, table=True):
+    __tablename__ = "run_meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class BarRow(SQLModel, table=True):
+    __tablename__ = "bars"
+    symbol: str = Field(primary_key=True)
+    ts: int = Field(primary_key=True)
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class PredictionRow(SQLModel, table=True):
+    __tablename__ = "predictions"
+    symbol: str = Field(primary_key=True)
+    ts: int = Field(primary_key=True)  # the bar the prediction was made at
+    model_version: str
+    prob_up: float
+    signal: str  # the strategy's reading: long, flat, hold
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+    id: str = Field(primary_key=True)
+    symbol: str = Field(index=True)
+    side: str
+    kind: str
+    qty: float
+    stop_price: float | None = None
+    created_ts: int
+    status: str
+    closed_ts: int | None = None
+    reason: str
+
+
+class FillRow(SQLModel, table=True):
+    __tablename__ = "fills"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True)
+    symbol: str = Field(index=True)
+    side: str
+    qty: float
+    price: float
+    fee: float
+    ts: int = Field(index=True)
+    realized_pnl: float  # this fill's contribution, fee included
+
+
+class PositionRow(SQLModel, table=True):
+    """Each symbol's position after each bar step: the history and the
+    state a restart resumes from."""
+
+    __tablename__ = "positions"
+    ts: int = Field(primary_key=True)
+    symbol: str = Field(primary_key=True)
+    qty: float
+    avg_entry: float
+    mark: float
+    realized_pnl: float
+    stop_price: float | None = None
+
+
+class EquityRow(SQLModel, table=True):
+    __tablename__ = "equity"
+    ts: int = Field(primary_key=True)
+    cash: float
+    position_value: float
+    equity: float
+    realized_pnl: float
+    unrealized_pnl: float
+    fees_paid: float
+
+
+class ModelVersionRow(SQLModel, table=True):
+    __tablename__ = "model_versions"
+    version: str = Field(primary_key=True)
+    created_ts: int  # clock time of the retrain (simulated in replay)
+    train_from_ts: int
+    train_to_ts: int
+    n_train: int
+    n_val: int
+    metrics_json: str
+    status: str  # candidate, champion, rejected, retired
+    path: str
+    config_hash: str
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    id: int | None = Field(default=None, primary_key=True)
+    ts: int = Field(index=True)
+    level: str
+    kind: str = Field(index=True)
+    symbol: str | None = None
+    message: str
+    data_json: str | None = None
