@@ -51,7 +51,7 @@ class PaperBroker:
                 qty = min(qty, max(cash, 0.0) / (price * (1 + self.fee_rate)))
                 cash -= qty * price * (1 + self.fee_rate)
             if qty <= 0.0:
-                self._close(order, OrderStatus.REJECTED, bar.ts)
+                self._close(order, OrderStatus.REJECTED, max(bar.ts, order.created_ts))
                 continue
             fills.append(self._fill(order, qty, price, bar.ts))
         return fills

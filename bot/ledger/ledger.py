@@ -57,18 +57,18 @@ class Ledger:
     def apply(self, fill: Fill) -> float:
         """Book one fill; returns the realized PnL it produced (fee included)."""
         pos = self.position(fill.symbol)
-        notional = fill.qty * fill.price
+        if pos.qty == 0.0:
+            pos.mark = fill.price  # a reopened position must not keep the old mark
         if fill.side is Side.BUY:
             realized = self._buy(pos, fill.qty, fill.price)
-            self.cash -= notional + fill.fee
+            self.cash -= fill.qty * fill.price + fill.fee
         else:
-            realized = self._sell(pos, fill.qty, fill.price)
-            self.cash += notional - fill.fee
+            qty = self._sellable(pos, fill.qty)
+            realized = self._sell(pos, qty, fill.price)
+            self.cash += qty * fill.price - fill.fee
         realized -= fill.fee
         pos.realized_pnl += realized
         self.fees_paid += fill.fee
-        if pos.mark == 0.0:
-            pos.mark = fill.price
         return realized
 
     @staticmethod
@@ -79,10 +79,15 @@ class Ledger:
         return 0.0
 
     @staticmethod
-    def _sell(pos: Position, qty: float, price: float) -> float:
+    def _sellable(pos: Position, qty: float) -> float:
+        """The quantity a sell really removes: float dust above the holding is
+        clipped; anything more is a bug upstream."""
         if qty > pos.qty * (1 + 1e-9) + _QTY_EPS:
             raise ValueError(f"sell of {qty} {pos.symbol} exceeds holding {pos.qty}")
-        qty = min(qty, pos.qty)
+        return min(qty, pos.qty)
+
+    @staticmethod
+    def _sell(pos: Position, qty: float, price: float) -> float:
         realized = (price - pos.avg_entry) * qty
         pos.qty -= qty
         if pos.qty <= _QTY_EPS:

@@ -2,10 +2,10 @@
 
 A window ending at row i holds rows i-seq_len+1..i (bars up to i only); its
 label is whether close[i+1] > close[i], so the newest row, whose next close
-is unknown, is never a window end. Validation windows are the newest ones,
-separated from the training windows by an embargo of seq_len + 1 rows so no
-training window or label overlaps a validation window. The scaler sees
-training rows only.
+is unknown, is never a window end. Validation windows are the newest ones; between
+the last row any training window or label reads and the first row of the
+first validation window lie seq_len + HORIZON embargoed rows, used by
+neither. The scaler sees training rows only.
 """
 
 from __future__ import annotations
@@ -46,7 +46,10 @@ class _Split:
 
 def _split(n_windows: int, seq_len: int, val_fraction: float) -> _Split | None:
     n_val = int(n_windows * val_fraction)
-    embargo = seq_len + HORIZON
+    # Window k reads rows k..k+seq_len-1 and its label row k+seq_len-1+HORIZON.
+    # Skipping this many windows leaves seq_len + HORIZON untouched rows
+    # between the training and the validation samples.
+    embargo = 2 * seq_len + 2 * HORIZON - 1
     n_train = n_windows - n_val - embargo
     if n_val < 1 or n_train < 1:
         return None

@@ -5,15 +5,21 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from bot.config import ConfigError, describe_validation_error
+from bot.config import Config, ConfigError, describe_validation_error
 from bot.strategy.base import Strategy
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def load_strategy_of(config: Config) -> Strategy:
+    """The strategy a config names, with its validated parameters."""
+    return load_strategy(config.strategy.name, config.path(config.strategy.path), config.strategy.params)
 
 
 def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strategy:
@@ -31,11 +37,17 @@ def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strateg
 
 
 def _import(path: Path, name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(f"bot_strategies.{name}", path)
+    module_name = f"bot_strategies.{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as a normal import would be: pydantic looks
+    # modules up there to resolve string annotations (`from __future__ import
+    # annotations` in a strategy file).
+    sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's file: report, don't dump a traceback
+        del sys.modules[module_name]
         raise ConfigError(f"strategy.name: {path} failed to import: {type(exc).__name__}: {exc}") from None
     return module
 

@@ -1,0 +1,139 @@
+"""Tests for bot.report.metrics against values worked out by hand."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bot.report.metrics import RoundTrip, max_drawdown, round_trips, sharpe_ratio, win_rate
+
+HOURS_PER_YEAR = 365 * 24
+
+
+def fills(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["id", "symbol", "side", "qty", "realized_pnl", "ts"])
+
+
+# -- sharpe_ratio -------------------------------------------------------------
+
+def test_sharpe_of_a_small_series() -> None:
+    returns = [110 / 100 - 1, 99 / 110 - 1, 120 / 99 - 1]  # 0.1, -0.1, 0.2121...
+    mean = sum(returns) / 3
+    sample_std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (3 - 1))
+    expected = mean / sample_std * math.sqrt(HOURS_PER_YEAR)
+    assert sample_std == pytest.approx(statistics.stdev(returns))
+    got = sharpe_ratio(np.array([100.0, 110.0, 99.0, 120.0]), HOURS_PER_YEAR)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_sharpe_is_negative_for_a_losing_series() -> None:
+    returns = [95 / 100 - 1, 96 / 95 - 1, 90 / 96 - 1]
+    expected = statistics.mean(returns) / statistics.stdev(returns) * math.sqrt(252)
+    assert sharpe_ratio(np.array([100.0, 95.0, 96.0, 90.0]), 252) == pytest.approx(expected, rel=1e-12)
+    assert expected < 0
+
+
+@pytest.mark.parametrize("equity", [[], [100.0], [100.0, 101.0], [100.0, 100.0, 100.0]],
+                         ids=["empty", "one", "two", "flat"])
+def test_sharpe_is_none_without_enough_variation(equity: list[float]) -> None:
+    assert sharpe_ratio(np.array(equity), HOURS_PER_YEAR) is None
+
+
+# -- max_drawdown -------------------------------------------------------------
+
+def test_max_drawdown_of_a_small_series() -> None:
+    assert max_drawdown(np.array([100.0, 110.0, 99.0, 120.0])) == pytest.approx(1 - 99 / 110)
+
+
+def test_max_drawdown_takes_the_deepest_of_several() -> None:
+    # peak 120 -> 90 is 25 %; the later peak 130 -> 91 is 30 %.
+    equity = np.array([100.0, 120.0, 90.0, 130.0, 91.0, 125.0])
+    assert max_drawdown(equity) == pytest.approx(max(1 - 90 / 120, 1 - 91 / 130))
+
+
+def test_max_drawdown_is_measured_from_the_running_peak_not_the_start() -> None:
+    assert max_drawdown(np.array([100.0, 200.0, 150.0])) == pytest.approx(1 - 150 / 200)
+
+
+@pytest.mark.parametrize("equity", [[], [100.0], [100.0, 101.0, 101.0, 150.0]],
+                         ids=["empty", "one", "rising"])
+def test_max_drawdown_is_zero_without_a_fall(equity: list[float]) -> None:
+    assert max_drawdown(np.array(equity)) == 0.0
+
+
+# -- round_trips and win_rate -------------------------------------------------
+
+TWO_CLOSED_ONE_OPEN = fills(
+    (1, "BTC/USDT", "buy", 1.0, -0.1, 1_000),
+    (2, "BTC/USDT", "sell", 0.4, 3.9, 2_000),
+    (3, "BTC/USDT", "sell", 0.6, 5.0, 3_000),   # flat: trip 1 closed
+    (4, "BTC/USDT", "buy", 2.0, -0.2, 4_000),
+    (5, "BTC/USDT", "sell", 2.0, -6.0, 5_000),  # flat: trip 2 closed
+    (6, "BTC/USDT", "buy", 1.0, -0.1, 6_000),   # still open
+)
+
+
+def test_round_trips_sum_pnl_per_trip() -> None:
+    trips = round_trips(TWO_CLOSED_ONE_OPEN)
+    assert [(t.symbol, t.entry_ts, t.exit_ts) for t in trips] == [
+        ("BTC/USDT", 1_000, 3_000), ("BTC/USDT", 4_000, 5_000), ("BTC/USDT", 6_000, None)]
+    assert [t.pnl for t in trips] == pytest.approx([-0.1 + 3.9 + 5.0, -0.2 - 6.0, -0.1])
+
+
+def test_round_trips_do_not_depend_on_row_order() -> None:
+    shuffled = TWO_CLOSED_ONE_OPEN.sample(frac=1.0, random_state=3)
+    assert list(shuffled["id"]) != sorted(shuffled["id"])
+    assert round_trips(shuffled) == round_trips(TWO_CLOSED_ONE_OPEN)
+
+
+def test_round_trips_break_ts_ties_by_id() -> None:
+    """An exit and a new entry stamped the same ms: the lower id came first."""
+    frame = fills(
+        (1, "BTC/USDT", "buy", 1.0, -0.1, 1_000),
+        (3, "BTC/USDT", "buy", 1.0, -0.1, 2_000),
+        (2, "BTC/USDT", "sell", 1.0, 2.0, 2_000),
+        (4, "BTC/USDT", "sell", 1.0, -1.0, 3_000),
+    )
+    trips = round_trips(frame)
+    assert [(t.entry_ts, t.exit_ts) for t in trips] == [(1_000, 2_000), (2_000, 3_000)]
+    assert [t.pnl for t in trips] == pytest.approx([1.9, -1.1])
+
+
+def test_round_trips_are_per_symbol() -> None:
+    frame = fills(
+        (1, "BTC/USDT", "buy", 1.0, -0.1, 1_000),
+        (2, "ETH/USDT", "buy", 5.0, -0.05, 1_500),
+        (3, "BTC/USDT", "sell", 1.0, 4.0, 2_000),
+        (4, "ETH/USDT", "sell", 5.0, -2.0, 2_500),
+    )
+    trips = round_trips(frame)
+    assert trips == [RoundTrip("BTC/USDT", 1_000, 2_000, pytest.approx(3.9)),
+                     RoundTrip("ETH/USDT", 1_500, 2_500, pytest.approx(-2.05))]
+
+
+def test_round_trip_closes_despite_float_residue() -> None:
+    frame = fills(
+        (1, "BTC/USDT", "buy", 0.3, 0.0, 1_000),
+        (2, "BTC/USDT", "sell", 0.1, 1.0, 2_000),
+        (3, "BTC/USDT", "sell", 0.2, 1.0, 3_000),  # 0.3 - 0.1 - 0.2 != 0.0 in floats
+    )
+    assert [t.exit_ts for t in round_trips(frame)] == [3_000]
+
+
+def test_win_rate_counts_closed_trips_only() -> None:
+    trips = round_trips(TWO_CLOSED_ONE_OPEN)
+    assert win_rate(trips) == 1 / 2  # one winner (8.8), one loser (-6.2); the open one is ignored
+
+
+def test_win_rate_counts_a_zero_pnl_trip_as_not_won() -> None:
+    trips = [RoundTrip("X", 0, 1, 0.0), RoundTrip("X", 2, 3, 1.0), RoundTrip("X", 4, 5, 2.0)]
+    assert win_rate(trips) == 2 / 3
+
+
+def test_win_rate_is_none_without_closed_trips() -> None:
+    assert win_rate([]) is None
+    assert win_rate([RoundTrip("X", 0, None, 5.0)]) is None
