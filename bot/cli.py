@@ -18,18 +18,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
-from bot.report.render import fills_table, summary_table
-from bot.report.summary import build_summary
-from bot.runtime import sqlite_path
-from bot.store import Store
 from bot.timeframes import iso_utc
+
+# Heavy modules (torch, pandas, SQLAlchemy) are imported inside the commands
+# that need them, so a config error or --help answers at once.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LSTM paper-trading daemon: replay, live paper trading and reports.")
 console = Console()
 err_console = Console(stderr=True)
+
+
+def say_error(line: str) -> None:
+    """One unwrapped line on stderr, whatever the terminal width."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
 
@@ -46,24 +50,25 @@ def guarded(command):
         try:
             return command(*args, **kwargs)
         except ConfigError as exc:
-            err_console.print(f"config error: {exc}", markup=False, highlight=False)
+            say_error(f"config error: {exc}")
             raise typer.Exit(2) from None
         except UserError as exc:
-            err_console.print(f"error: {exc}", markup=False, highlight=False)
+            say_error(f"error: {exc}")
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted; the last committed bar step is kept")
+            say_error("interrupted; the last committed bar step is kept")
             raise typer.Exit(130) from None
         except Exception as exc:
             structlog.get_logger("bot.cli").exception("crashed")
-            err_console.print(f"error: {type(exc).__name__}: {exc} (details in the log file)",
-                              markup=False, highlight=False)
+            say_error(f"error: {type(exc).__name__}: {exc} (details in the log file)")
             raise typer.Exit(1) from None
 
     return wrapper
 
 
-def _open_existing_store(cfg: Config) -> Store:
+def _open_existing_store(cfg: Config):
+    from bot.store import Store, sqlite_path
+
     db = sqlite_path(cfg.db_url)
     if db is not None and not db.exists():
         raise UserError(f"no run yet in {db}: start one with `bot run`")
@@ -79,25 +84,31 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True,
 ) -> None:
     """Run the daemon: replay of bundled data by default, live with mode: live."""
-    from bot.logging_setup import configure_logging
-    from bot.runtime import build_runtime, wipe_state
-
     cfg = load_config(config)
+    # Refuse a bad strategy before the slow imports (torch) and any state.
+    from bot.strategy import load_strategy_of
+
+    strategy = load_strategy_of(cfg)
+    from bot.logging_setup import configure_logging
+    from bot.runtime import wipe_state
+
     replay = cfg.mode == "replay"
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file),
                       console_level="WARNING" if replay else cfg.logging.level)
     if fresh:
         wipe_state(cfg)
     if replay:
-        _run_replay(cfg, max_bars, progress)
+        _run_replay(cfg, strategy, max_bars, progress)
     else:
-        _run_live(cfg, build_runtime)
+        _run_live(cfg, strategy)
 
 
-def _run_replay(cfg: Config, max_bars: int | None, progress: bool) -> None:
+def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool) -> None:
     from bot.replay import open_replay, run_replay
+    from bot.report.render import summary_table
+    from bot.report.summary import build_summary
 
-    rt = open_replay(cfg)
+    rt = open_replay(cfg, strategy)
     try:
         outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
         note = "replay complete" if outcome.finished else f"stopped after {outcome.bars_this_run} bars"
@@ -107,13 +118,15 @@ def _run_replay(cfg: Config, max_bars: int | None, progress: bool) -> None:
         rt.store.close()
 
 
-def _run_live(cfg: Config, build_runtime) -> None:
+def _run_live(cfg: Config, strategy) -> None:
+    from bot.clock import SystemClock
     from bot.daemon import run_live
     from bot.market.ccxt_feed import CcxtFeed, make_exchange
+    from bot.runtime import build_runtime
 
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history)
-    rt = build_runtime(cfg, clock=SystemClock(), feed=feed)
+    rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
     try:
         run_live(rt)
     finally:
@@ -127,6 +140,9 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Summary of the run: return, Sharpe, drawdown, win rate, models."""
+    from bot.report.render import summary_table
+    from bot.report.summary import build_summary
+
     cfg = load_config(config)
     store = _open_existing_store(cfg)
     summary = build_summary(store, cfg)
@@ -145,6 +161,7 @@ def trades(
     limit: Annotated[int, typer.Option(min=1, help="Fills shown on the console.")] = 20,
 ) -> None:
     """The fills of the run: on the console, or all of them as CSV."""
+    from bot.report.render import fills_table
     from bot.store.tables import FillRow
 
     cfg = load_config(config)
@@ -175,7 +192,7 @@ def status(config: ConfigPath = Path("config.yaml")) -> None:
         store.close()
 
 
-def _status_table(cfg: Config, store: Store) -> Table:
+def _status_table(cfg: Config, store) -> Table:
     table = Table(title=f"Status ({cfg.mode}, {cfg.timeframe})", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -196,7 +213,7 @@ def _status_table(cfg: Config, store: Store) -> Table:
     return table
 
 
-def _events_table(store: Store) -> Table:
+def _events_table(store) -> Table:
     table = Table(title="Last events", title_justify="left")
     for column in ("time", "level", "kind", "symbol", "message"):
         table.add_column(column)

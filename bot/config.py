@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.features.spec import FIRST_DEFINED_INDEX
-from bot.timeframes import timeframe_ms
+from bot.timeframes import parse_iso_ms, timeframe_ms
 
 ENV_PREFIX = "BOT__"
 
@@ -45,6 +45,24 @@ class ReplayConfig(Section):
     data: str | dict[str, str] = "data/BTC_USDT-1h.csv.gz"
     start: str | None = Field(None, description="ISO date: ignore bars before it")
     end: str | None = Field(None, description="ISO date: ignore bars from it on")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_iso_ms(value)
+            except ValueError:
+                raise ValueError(f"'{value}' is not an ISO date like 2023-01-31 or 2023-01-31T12:00") from None
+        return value
+
+    @property
+    def start_ms(self) -> int | None:
+        return parse_iso_ms(self.start) if self.start else None
+
+    @property
+    def end_ms(self) -> int | None:
+        return parse_iso_ms(self.end) if self.end else None
 
 
 class PaperConfig(Section):
@@ -178,6 +196,10 @@ class Config(BaseSettings):
             missing = [s for s in self.symbols if s not in self.replay.data]
             if missing:
                 raise ValueError(f"replay.data has no CSV for {', '.join(missing)}")
+        if self.mode == "replay":
+            for symbol in self.symbols:
+                if not self.replay_csv(symbol).is_file():
+                    raise ValueError(f"replay.data: {self.replay_csv(symbol)}: file not found")
         needed = self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len
         for name in ("initial_train_bars", "train_window_bars"):
             if getattr(self.retrain, name) < needed:

@@ -18,7 +18,7 @@ from bot.config import Config, ConfigError
 from bot.market.csv_format import DataFileError
 from bot.market.replay_feed import ReplayFeed
 from bot.runtime import Runtime, build_runtime
-from bot.timeframes import parse_iso_ms
+from bot.strategy import Strategy
 from bot.scheduling import SimulatedScheduler, bar_close_trigger
 
 
@@ -28,23 +28,14 @@ class ReplayOutcome:
     finished: bool  # reached the end of the data
 
 
-def open_replay(cfg: Config) -> Runtime:
+def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
     """The runtime of a replay: CSV feed, simulated clock, restored state."""
     try:
         feed = ReplayFeed({s: cfg.replay_csv(s) for s in cfg.symbols}, cfg.timeframe_ms,
-                          _iso(cfg.replay.start, "replay.start"), _iso(cfg.replay.end, "replay.end"))
+                          cfg.replay.start_ms, cfg.replay.end_ms)
     except DataFileError as exc:
         raise ConfigError(f"replay.data: {exc}") from None
-    return build_runtime(cfg, clock=SimulatedClock(), feed=feed)
-
-
-def _iso(value: str | None, field: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_iso_ms(value)
-    except ValueError:
-        raise ConfigError(f"{field}: '{value}' is not an ISO date") from None
+    return build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
 
 
 def _start_ms(rt: Runtime, delay_ms: int) -> int:

@@ -9,8 +9,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from bot.broker import PaperBroker
 from bot.clock import Clock
 from bot.config import Config, ConfigError
@@ -21,8 +19,8 @@ from bot.model.registry import ModelRegistry
 from bot.model.retrain import Retrainer
 from bot.restore import restore_features, restore_ledger, restore_open_orders
 from bot.risk import RiskManager
-from bot.store import Store
-from bot.strategy import load_strategy
+from bot.store import Store, sqlite_path
+from bot.strategy import Strategy, load_strategy_of
 
 
 @dataclass
@@ -36,13 +34,6 @@ class Runtime:
     feed: MarketData
     clock: Clock
     resumed_bars: int
-
-
-def sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
 
 
 def wipe_state(config: Config) -> None:
@@ -75,9 +66,9 @@ def open_store(config: Config) -> Store:
     return store
 
 
-def build_runtime(config: Config, *, clock: Clock, feed: MarketData) -> Runtime:
+def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
     pick_device(config.model.device)  # refuse an impossible device before any work
-    strategy = load_strategy(config.strategy.name, config.path(config.strategy.path), config.strategy.params)
+    strategy = strategy or load_strategy_of(config)
     store = open_store(config)
     broker = PaperBroker(config.paper.fee_bps, config.paper.slippage_bps)
     restore_open_orders(store, broker)

@@ -79,6 +79,14 @@ def rows(db: Path, query: str) -> list[tuple]:
         return conn.execute(query).fetchall()
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """Directory of one complete tiny replay, shared by the tests that read it."""
+    directory = tmp_path_factory.mktemp("tiny_run")
+    replay(write_config(directory))
+    return directory
+
+
 @pytest.fixture(autouse=True)
 def _no_bot_env(monkeypatch):
     """Tests must not see BOT__ overrides from the shell that runs them."""

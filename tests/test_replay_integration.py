@@ -15,15 +15,8 @@ FILLS = "SELECT order_id, side, qty, price, fee, ts, realized_pnl FROM fills ORD
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    directory = tmp_path_factory.mktemp("replay")
-    replay(write_config(directory))
-    return directory
-
-
-@pytest.fixture(scope="module")
-def db(run_dir: Path) -> Path:
-    return run_dir / "bot.sqlite"
+def db(tiny_run: Path) -> Path:
+    return tiny_run / "bot.sqlite"
 
 
 def test_replay_covers_the_slice_and_trades(db: Path) -> None:

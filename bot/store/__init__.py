@@ -1,3 +1,3 @@
-from bot.store.store import StepRecord, Store
+from bot.store.store import StepRecord, Store, sqlite_path
 
-__all__ = ["StepRecord", "Store"]
+__all__ = ["StepRecord", "Store", "sqlite_path"]

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import event, func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
 from bot.domain import Bar, Event, Fill, Order, OrderStatus, Prediction
@@ -38,6 +39,14 @@ class StepRecord:
     positions: list[tuple[Position, float | None]] = field(default_factory=list)
     equity: EquityPoint | None = None
     events: list[Event] = field(default_factory=list)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other databases or memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

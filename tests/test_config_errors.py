@@ -1,0 +1,87 @@
+"""A config the bot must not run is refused at start: exit code 2 and one
+line on stderr naming the offending field, never a traceback. These run
+the real `bot` command in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, write_config
+
+BAD_CONFIGS = [
+    ({"risk": {"stop_loss_pct": -0.1}}, {}, "risk.stop_loss_pct"),
+    ({"risk": {"stop_los_pct": 0.1}}, {}, "risk.stop_los_pct"),
+    ({"timeframe": "1x"}, {}, "timeframe"),
+    ({"symbols": ["BTCUSDT"]}, {}, "symbols"),
+    ({"mode": "paper"}, {}, "mode"),
+    ({"paper": {"fee_bps": "ten"}}, {}, "paper.fee_bps"),
+    ({"strategy": {"params": {"enter_above": 2}}}, {}, "strategy.params.enter_above"),
+    ({"strategy": {"params": {"enter_above": 0.4, "exit_below": 0.5}}}, {}, "strategy.params"),
+    ({"strategy": {"name": "no_such_strategy"}}, {}, "strategy.name"),
+    ({"replay": {"data": "/nonexistent/bars.csv.gz"}}, {}, "replay.data"),
+    ({"replay": {"start": "yesterday-ish"}}, {}, "replay.start"),
+    ({"retrain": {"initial_train_bars": 100}}, {}, "retrain.initial_train_bars"),
+    ({}, {"BOT__MODEL__EPOCHS": "abc"}, "model.epochs"),
+    ({}, {"BOT__RISKY": "1"}, "BOT__RISKY"),
+]
+
+
+def run_bot(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=REPO,
+                          env={**clean, **(env or {})}, timeout=120)
+
+
+def assert_refused(result: subprocess.CompletedProcess, field: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("config error: ")
+    assert field in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(("overrides", "env", "field"), BAD_CONFIGS,
+                         ids=[case[2] for case in BAD_CONFIGS])
+def test_bad_config_is_refused_with_the_field_named(tmp_path: Path, overrides, env, field) -> None:
+    result = run_bot("run", "-c", str(write_config(tmp_path, overrides)), env=env)
+    assert_refused(result, field)
+    assert not (tmp_path / "bot.sqlite").exists()  # refused before any state is written
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("mode: replay\nrisk: [unclosed\n")
+    assert_refused(run_bot("run", "-c", str(config)), "not valid YAML")
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    assert_refused(run_bot("run", "-c", str(tmp_path / "nope.yaml")), "file not found")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="refusal only applies where CUDA is absent")
+def test_cuda_requested_without_a_gpu(tmp_path: Path) -> None:
+    assert_refused(run_bot("run", "-c", str(write_config(tmp_path, {"model": {"device": "cuda"}}))), "model.device")
+
+
+def test_a_state_made_with_other_settings_is_not_resumed(tmp_path: Path) -> None:
+    """Resuming a run under a changed risk limit would mix two strategies in one ledger."""
+    config = write_config(tmp_path)
+    assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
+    changed = write_config(tmp_path, {"risk": {"stop_loss_pct": 0.05}})
+    assert_refused(run_bot("run", "-c", str(changed), "--max-bars", "5"), "storage.db_url")
+    assert run_bot("run", "-c", str(changed), "--max-bars", "5", "--fresh", "--no-progress").returncode == 0
+
+
+def test_env_override_reaches_the_run(tmp_path: Path) -> None:
+    other_db = tmp_path / "elsewhere.sqlite"
+    result = run_bot("run", "-c", str(write_config(tmp_path)), "--max-bars", "3", "--no-progress",
+                     env={"BOT__STORAGE__DB_URL": f"sqlite:///{other_db}"})
+    assert result.returncode == 0, result.stderr
+    assert other_db.exists() and not (tmp_path / "bot.sqlite").exists()
