@@ -89,6 +89,8 @@ def run(
     from bot.strategy import load_strategy_of
 
     strategy = load_strategy_of(cfg)
+    if cfg.mode == "replay":
+        cfg.require_replay_data()
     from bot.logging_setup import configure_logging
     from bot.runtime import wipe_state
 

@@ -191,19 +191,15 @@ class Config(BaseSettings):
     @model_validator(mode="after")
     def _replay_data_covers_symbols(self) -> "Config":
         if self.mode == "replay" and isinstance(self.replay.data, str) and len(self.symbols) > 1:
-            raise ValueError("replay.data must map each symbol to a CSV when there are several symbols")
+            raise ValueError("replay.data: must map each symbol to a CSV when there are several symbols")
         if isinstance(self.replay.data, dict):
             missing = [s for s in self.symbols if s not in self.replay.data]
             if missing:
-                raise ValueError(f"replay.data has no CSV for {', '.join(missing)}")
-        if self.mode == "replay":
-            for symbol in self.symbols:
-                if not self.replay_csv(symbol).is_file():
-                    raise ValueError(f"replay.data: {self.replay_csv(symbol)}: file not found")
+                raise ValueError(f"replay.data: no CSV for {', '.join(missing)}")
         needed = self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len
         for name in ("initial_train_bars", "train_window_bars"):
             if getattr(self.retrain, name) < needed:
-                raise ValueError(f"retrain.{name} must be at least {needed}: feature warm-up plus "
+                raise ValueError(f"retrain.{name}: must be at least {needed}: feature warm-up plus "
                                  "enough model.seq_len windows for training and validation")
         return self
 
@@ -221,6 +217,12 @@ class Config(BaseSettings):
     def replay_csv(self, symbol: str) -> Path:
         data = self.replay.data
         return self.path(data[symbol] if isinstance(data, dict) else data)
+
+    def require_replay_data(self) -> None:
+        """Refuse a replay whose CSV is missing, before any work starts."""
+        for symbol in self.symbols:
+            if not self.replay_csv(symbol).is_file():
+                raise ConfigError(f"replay.data: {self.replay_csv(symbol)}: file not found")
 
     @property
     def db_url(self) -> str:
@@ -244,11 +246,12 @@ class Config(BaseSettings):
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     """'section.field: what is wrong' for the first error: one line."""
     first = error.errors()[0]
-    location = ".".join([prefix] * bool(prefix) + [str(part) for part in first["loc"]]) or "config"
+    location = ".".join([prefix] * bool(prefix) + [str(part) for part in first["loc"]])
     message = first["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
-    return f"{location}: {message}"
+    # Whole-config checks name their fields in the message itself.
+    return f"{location}: {message}" if location else message
 
 
 def _check_env_overrides() -> None:

@@ -27,6 +27,8 @@ BAD_CONFIGS = [
     ({"replay": {"data": "/nonexistent/bars.csv.gz"}}, {}, "replay.data"),
     ({"replay": {"start": "yesterday-ish"}}, {}, "replay.start"),
     ({"retrain": {"initial_train_bars": 100}}, {}, "retrain.initial_train_bars"),
+    ({"retrain": {"train_window_bars": 200}, "model": {"seq_len": 64}}, {}, "retrain.train_window_bars"),
+    ({"symbols": ["BTC/USDT", "ETH/USDT"]}, {}, "replay.data"),
     ({}, {"BOT__MODEL__EPOCHS": "abc"}, "model.epochs"),
     ({}, {"BOT__RISKY": "1"}, "BOT__RISKY"),
 ]
@@ -44,6 +46,7 @@ def assert_refused(result: subprocess.CompletedProcess, field: str) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("config error: ")
     assert field in lines[0]
+    assert not lines[0].startswith("config error: config:")
     assert "Traceback" not in result.stderr + result.stdout
 
 

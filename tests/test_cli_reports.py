@@ -1,0 +1,57 @@
+"""`bot report`, `bot trades` and `bot status` on a finished tiny replay,
+run as a user runs them: the real command in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from conftest import rows
+from test_config_errors import run_bot
+
+
+def test_report_json_has_the_promised_keys(tiny_run: Path) -> None:
+    result = run_bot("report", "-c", str(tiny_run / "config.yaml"), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("bars", "trades", "total_return", "sharpe", "max_drawdown", "win_rate", "final_equity",
+                "model_versions"):
+        assert key in report
+    db = tiny_run / "bot.sqlite"
+    assert report["bars"] == rows(db, "SELECT COUNT(*) FROM bars")[0][0]
+    assert report["model_versions"] == rows(db, "SELECT COUNT(*) FROM model_versions")[0][0]
+    final = rows(db, "SELECT equity FROM equity ORDER BY ts DESC LIMIT 1")[0][0]
+    assert report["final_equity"] == round(final, 2)
+    assert report["total_return"] == final / 10_000 - 1
+    assert 0 <= report["max_drawdown"] < 1 and report["trades"] > 0
+
+
+def test_trades_csv_has_one_row_per_fill(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fills.csv"
+    result = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--csv", str(out))
+    assert result.returncode == 0, result.stderr
+    with out.open() as handle:
+        written = list(csv.DictReader(handle))
+    fills = rows(tiny_run / "bot.sqlite", "SELECT order_id, side, qty, price FROM fills ORDER BY id")
+    assert len(written) == len(fills) > 0
+    for row, (order_id, side, qty, price) in zip(written, fills):
+        assert (row["order_id"], row["side"]) == (order_id, side)
+        assert float(row["qty"]) == qty and float(row["price"]) == price
+        assert row["time"].endswith("Z")
+
+
+def test_status_and_console_tables(tiny_run: Path) -> None:
+    status = run_bot("status", "-c", str(tiny_run / "config.yaml"))
+    assert status.returncode == 0, status.stderr
+    assert "Champion model" in status.stdout and "BTC/USDT last bar" in status.stdout
+    trades = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--limit", "3")
+    assert trades.returncode == 0 and "Fills (newest 3" in trades.stdout
+
+
+def test_reports_without_a_run_say_so(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text((Path(__file__).parent.parent / "config.yaml").read_text())
+    result = run_bot("report", "-c", str(tmp_path / "config.yaml"))
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: no run yet")
+    assert not (tmp_path / "state" / "bot.sqlite").exists()

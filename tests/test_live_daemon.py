@@ -1,0 +1,72 @@
+"""The live daemon with the real apscheduler on the system clock: 1-second
+bars generated from the wall clock, retraining on a worker thread."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from bot.clock import SystemClock
+from bot.config import load_config
+from bot.daemon import run_live
+from bot.domain import Bar
+from bot.logging_setup import configure_logging
+from bot.runtime import build_runtime
+from conftest import rows, write_config
+
+SECOND = 1_000
+
+
+class WallClockFeed:
+    """A market whose 1s bars exist once they have closed, like an exchange's;
+    on the first call it also serves some history."""
+
+    def __init__(self, history_bars: int) -> None:
+        self.history_bars = history_bars
+        self.calls: list[int] = []
+
+    def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
+        self.calls.append(now_ms)
+        newest_closed = (now_ms // SECOND - 1) * SECOND
+        first = since_ts + SECOND if since_ts is not None else newest_closed - self.history_bars * SECOND
+        return [self._bar(symbol, ts) for ts in range(first, newest_closed + 1, SECOND)]
+
+    @staticmethod
+    def _bar(symbol: str, ts: int) -> Bar:
+        t = ts / SECOND
+        close = 100 + 5 * math.sin(t / 7) + math.sin(t * 1.3)
+        open_ = 100 + 5 * math.sin((t - 1) / 7) + math.sin((t - 1) * 1.3)
+        return Bar(symbol, ts, open_, max(open_, close) + 0.2, min(open_, close) - 0.2, close, 10 + (ts // SECOND) % 7)
+
+
+def test_live_daemon_steps_closed_bars_and_retrains_in_the_background(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {
+        "mode": "live", "timeframe": "1s",
+        "schedule": {"bar_delay_seconds": 0.05},
+        "retrain": {"initial_train_bars": 250, "train_window_bars": 250},
+    })
+    cfg = load_config(config)
+    configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+    feed = WallClockFeed(history_bars=300)
+    rt = build_runtime(cfg, clock=SystemClock(), feed=feed)
+    started = time.time()
+    run_live(rt, stop_after_seconds=4.5)
+    stopped_ms = time.time() * 1000
+    rt.store.close()
+    db = tmp_path / "bot.sqlite"
+
+    bar_ts = [ts for (ts,) in rows(db, "SELECT ts FROM bars ORDER BY ts")]
+    live_bars = [ts for ts in bar_ts if ts >= started * 1000 - SECOND]
+    assert len(feed.calls) >= 4  # the catch-up call plus scheduled firings
+    assert len(live_bars) >= 3  # bars that closed while the daemon ran
+    assert all(b - a == SECOND for a, b in zip(bar_ts, bar_ts[1:]))  # each bar once, in order
+    assert bar_ts[-1] + SECOND <= stopped_ms  # no still-forming candle was stored
+    # The scheduler fires just after each close (0.05 s delay), not at random.
+    offsets = sorted(call % SECOND for call in feed.calls[1:])
+    assert offsets[len(offsets) // 2] < 500
+
+    versions = rows(db, "SELECT version, status FROM model_versions")
+    assert len(versions) == 1 and versions[0][1] == "champion"
+    predicted = [ts for (ts,) in rows(db, "SELECT ts FROM predictions ORDER BY ts")]
+    assert predicted and predicted[-1] == bar_ts[-1]  # the swapped-in model scores new bars
