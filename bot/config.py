@@ -38,6 +38,9 @@ class ExchangeConfig(Section):
     sandbox: bool = False
     # Replaces ccxt's urls['api'] as a whole: for a proxy or a local server.
     urls: dict[str, Any] | None = None
+    # Merged into ccxt's exchange options, e.g. {fetchMarkets: {types: [spot]}}.
+    options: dict[str, Any] = Field(default_factory=dict)
+    timeout_ms: int = Field(10_000, ge=100, le=600_000)
 
 
 class ReplayConfig(Section):
@@ -124,6 +127,25 @@ class ScheduleConfig(Section):
     # Seconds after a bar closes before it is fetched: exchanges publish the
     # closed candle a little late.
     bar_delay_seconds: float = Field(5.0, ge=0, le=3600)
+    # When the bar that just closed is not served yet, ask again this much
+    # later, up to late_retries times, instead of waiting a whole bar.
+    late_retry_seconds: float = Field(10.0, gt=0, le=3600)
+    late_retries: int = Field(3, ge=0, le=100)
+
+
+class MarketConfig(Section):
+    """How market data is fetched and checked (live mode)."""
+
+    page_limit: int = Field(1000, ge=1, le=10_000)  # candles per request; binance caps at 1000
+    retries: int = Field(5, ge=0, le=20)  # per request, on network errors
+    backoff_seconds: float = Field(1.0, gt=0, le=60)  # first wait; doubles, plus jitter
+    backoff_max_seconds: float = Field(30.0, gt=0, le=600)
+    # Firings a hole in the history is re-requested before it is accepted as
+    # one the exchange cannot fill; the symbol is not traded meanwhile.
+    gap_retries: int = Field(3, ge=0, le=100)
+    # A close-to-close move beyond this many rolling standard deviations is
+    # flagged in the events table (kept, not dropped).
+    extreme_move_sigmas: float = Field(10.0, gt=0)
 
 
 class LoggingConfig(Section):
@@ -156,6 +178,7 @@ class Config(BaseSettings):
     risk: RiskConfig = RiskConfig()
     retrain: RetrainConfig = RetrainConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    market: MarketConfig = MarketConfig()
     logging: LoggingConfig = LoggingConfig()
     # Directory that relative paths are resolved against; set by load_config.
     base_dir: str = "."

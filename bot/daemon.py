@@ -13,7 +13,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.runtime import Runtime
-from bot.scheduling import bar_close_trigger
+from bot.scheduling import bar_close_trigger, to_datetime
 
 log = structlog.get_logger("bot.daemon")
 
@@ -46,16 +46,26 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
     retrain = BackgroundRetrain(rt)
     rt.bar_job.run_retrain = retrain
 
+    firing = threading.Lock()  # the bar job and its late retries never overlap
+
     def fire() -> None:
-        try:
-            rt.bar_job(rt.clock.now_ms())
-        except Exception:  # one bad firing must not kill the daemon
-            log.exception("bar_job_failed")
+        with firing:
+            try:
+                rt.bar_job(rt.clock.now_ms())
+            except Exception:  # one bad firing must not kill the daemon
+                log.exception("bar_job_failed")
 
     scheduler = BackgroundScheduler(timezone="UTC")
     tf = rt.config.timeframe_ms
     scheduler.add_job(fire, bar_close_trigger(tf, rt.config.schedule.bar_delay_seconds), id="bars",
                       max_instances=1, coalesce=True, misfire_grace_time=max(1, tf // 2000))
+
+    def retry_at(when_ms: int) -> None:
+        # The same job function, once, at the given time.
+        scheduler.add_job(fire, "date", run_date=to_datetime(when_ms), id="late_retry", replace_existing=True,
+                          max_instances=1, misfire_grace_time=max(1, tf // 2000))
+
+    rt.bar_job.schedule_retry = retry_at
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("daemon_started", symbols=rt.config.symbols, timeframe=rt.config.timeframe)
     try:

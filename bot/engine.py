@@ -76,10 +76,11 @@ class Engine:
 
     # -- one bar step -----------------------------------------------------
 
-    def step(self, bars: Sequence[Bar]) -> StepRecord:
-        """Process the validated bars of one bar time, one per symbol."""
+    def step(self, bars: Sequence[Bar], events: Sequence[Event] = ()) -> StepRecord:
+        """Process the validated bars of one bar time, one per symbol;
+        `events` about these bars are committed with them."""
         now = self.clock.now_ms()
-        rec = StepRecord(ts=bars[0].ts, bars=list(bars))
+        rec = StepRecord(ts=bars[0].ts, bars=list(bars), events=list(events))
         for bar in bars:
             self._execute_resting_orders(bar, rec)
         ready = []

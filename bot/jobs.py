@@ -1,19 +1,28 @@
 """The scheduled job of the daemon, shared by live mode (apscheduler calls
 it at each bar close plus a delay) and replay (the simulated scheduler calls
-it as fast as it can): fetch closed bars, validate, step the engine, then
-retrain if that is due."""
+it as fast as it can): fetch closed bars, screen them, step the engine in
+time order, then retrain if that is due.
+
+Every closed bar is stepped exactly once and in order. A hole in a
+symbol's history is asked for again at the next `gap_retries` firings; until
+it is filled or given up on, the bars after it wait, so that symbol is
+neither stepped nor traded. A bar that should have closed but is not served
+yet is asked for again `late_retry_seconds` later instead of a bar later.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
 from bot.domain import Bar, Event
 from bot.engine import Engine
-from bot.market.validation import bar_problem
+from bot.market.ccxt_feed import MarketDataError
+from bot.market.screening import BarScreen
 from bot.model.retrain import Retrainer
 from bot.store import Store
 from bot.timeframes import iso_utc
@@ -25,55 +34,126 @@ class MarketData(Protocol):
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
         """Closed bars opened after since_ts, oldest first."""
 
+    def fetch_range(self, symbol: str, start_ms: int, end_ms: int, now_ms: int) -> list[Bar]:
+        """Closed bars with start_ms <= open < end_ms."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    gap_retries: int = 0  # 0: a hole is final at once (replay: the CSV is the whole truth)
+    late_retries: int = 0
+    late_retry_ms: int = 10_000
+
 
 class BarJob:
     def __init__(self, *, feed: MarketData, engine: Engine, store: Store, retrainer: Retrainer,
-                 timeframe_ms: int, symbols: list[str],
-                 run_retrain: Callable[[int], None] | None = None) -> None:
+                 timeframe_ms: int, symbols: list[str], screen: BarScreen, policy: RetryPolicy = RetryPolicy(),
+                 run_retrain: Callable[[int], None] | None = None,
+                 schedule_retry: Callable[[int], None] | None = None) -> None:
         self.feed = feed
         self.engine = engine
         self.store = store
         self.retrainer = retrainer
         self.timeframe_ms = timeframe_ms
         self.symbols = symbols
+        self.screen = screen
+        self.policy = policy
         # Replay retrains inline (deterministic); live hands it to a worker.
         self.run_retrain = run_retrain or retrainer.run
+        # Live mode: run this job again at a given time when a bar is late.
+        self.schedule_retry = schedule_retry
         self.bars_processed = 0
-        # Newest bar fetched per symbol, rejected ones included, so a broken
-        # bar is reported once instead of at every firing.
-        self.fetched_ts: dict[str, int] = {}
+        self._gap_attempts: dict[tuple[str, int], int] = {}
+        self._late_attempts: dict[int, int] = {}
 
     def __call__(self, now_ms: int) -> int:
         """One firing at clock time now_ms; returns the number of bars stepped."""
         by_ts: dict[int, list[Bar]] = defaultdict(list)
         for symbol in self.symbols:
-            for bar in self._valid_bars(symbol, now_ms):
+            for bar in self._next_bars(symbol, now_ms):
                 by_ts[bar.ts].append(bar)
         for ts in sorted(by_ts):
-            self.engine.step(by_ts[ts])
-            self.bars_processed += len(by_ts[ts])
+            flags = [e for e in map(self.screen.observe, by_ts[ts]) if e is not None]
+            self.engine.step(by_ts[ts], flags)
+        stepped = sum(len(b) for b in by_ts.values())
+        self.bars_processed += stepped
+        self._retry_if_late(now_ms)
         if self.retrainer.is_due(now_ms):
             self.run_retrain(now_ms)
-        return sum(len(b) for b in by_ts.values())
+        return stepped
 
-    def _valid_bars(self, symbol: str, now_ms: int) -> list[Bar]:
-        previous = self.engine.last_ts.get(symbol)
-        since = max(self.fetched_ts.get(symbol, -1), previous if previous is not None else -1)
-        valid = []
-        for bar in self.feed.fetch_closed(symbol, since if since >= 0 else None, now_ms):
-            self.fetched_ts[symbol] = max(bar.ts, self.fetched_ts.get(symbol, bar.ts))
-            problem = bar_problem(bar, self.timeframe_ms, previous)
-            if problem is not None:
-                self._reject(bar, problem)
-                continue
-            valid.append(bar)
+    # -- one symbol --------------------------------------------------------
+
+    def _next_bars(self, symbol: str, now_ms: int) -> list[Bar]:
+        last = self.engine.last_ts.get(symbol)
+        try:
+            screened = self.screen.screen(self.feed.fetch_closed(symbol, last, now_ms), last)
+        except MarketDataError as exc:
+            self._event(Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol))
+            return []
+        self._events(screened.events)
+        accepted: list[Bar] = []
+        previous = last
+        for bar in screened.bars:
+            if previous is not None and bar.ts - previous > self.timeframe_ms:
+                filled = self._fill_gap(symbol, previous, bar.ts, now_ms)
+                if filled is None:
+                    break  # the rest waits for the hole
+                accepted.extend(filled)
+            accepted.append(bar)
             previous = bar.ts
-        return valid
+        return accepted
 
-    def _reject(self, bar: Bar, problem: str) -> None:
-        self.store.add_event(Event(
-            bar.ts, "bar_rejected", problem, level="warning", symbol=bar.symbol,
-            data={"bar_time": iso_utc(bar.ts), "open": bar.open, "high": bar.high, "low": bar.low,
-                  "close": bar.close, "volume": bar.volume}))
-        log.warning("bar_rejected", symbol=bar.symbol, bar_time=iso_utc(bar.ts), reason=problem)
+    def _fill_gap(self, symbol: str, after: int, before: int, now_ms: int) -> list[Bar] | None:
+        """Bars found for the hole between two bars; None while the hole is
+        still waiting to be filled."""
+        try:
+            found = self.screen.screen(self.feed.fetch_range(symbol, after + self.timeframe_ms, before, now_ms), after)
+        except MarketDataError as exc:
+            self._event(Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol))
+            return None
+        self._events(found.events)
+        missing = (before - after) // self.timeframe_ms - 1 - len(found.bars)
+        if missing == 0:
+            return found.bars
+        key = (symbol, after)
+        attempts = self._gap_attempts.get(key, 0) + 1
+        self._gap_attempts[key] = attempts
+        gap = {"from": iso_utc(after + self.timeframe_ms), "to": iso_utc(before - self.timeframe_ms),
+               "missing_bars": missing}
+        if attempts <= self.policy.gap_retries:
+            if attempts == 1:
+                self._event(Event(now_ms, "gap_pending", f"{missing} bars missing; holding {symbol}",
+                                  level="warning", symbol=symbol, data=gap))
+            return None
+        self._event(Event(now_ms, "gap_unfilled", f"{missing} bars the exchange does not have",
+                          level="warning", symbol=symbol, data=gap))
+        del self._gap_attempts[key]
+        return found.bars
 
+    # -- late bars ---------------------------------------------------------
+
+    def _retry_if_late(self, now_ms: int) -> None:
+        """Ask again soon when the bar that just closed is not here yet."""
+        if self.schedule_retry is None or self.policy.late_retries == 0:
+            return
+        expected = (now_ms // self.timeframe_ms - 1) * self.timeframe_ms  # newest closed open time
+        late = [s for s in self.symbols if self.engine.last_ts.get(s, -1) < expected]
+        if not late:
+            self._late_attempts.pop(expected, None)
+            return
+        attempts = self._late_attempts.get(expected, 0)
+        if attempts < self.policy.late_retries:
+            self._late_attempts = {expected: attempts + 1}
+            self.schedule_retry(now_ms + self.policy.late_retry_ms)
+            log.info("bar_late", symbols=late, bar_time=iso_utc(expected), retry_in_ms=self.policy.late_retry_ms)
+
+    # -- events ------------------------------------------------------------
+
+    def _events(self, events: list[Event]) -> None:
+        for e in events:
+            self._event(e)
+
+    def _event(self, e: Event) -> None:
+        self.store.add_event(e)
+        getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))

@@ -8,6 +8,7 @@ from bot.broker import PaperBroker
 from bot.domain import Order, OrderKind, OrderStatus, Side
 from bot.engine import Engine
 from bot.ledger import Ledger, Position
+from bot.market.screening import BarScreen
 from bot.store import Store
 
 
@@ -30,13 +31,15 @@ def restore_open_orders(store: Store, broker: PaperBroker) -> None:
             status=OrderStatus(row.status)))
 
 
-def restore_features(store: Store, engine: Engine, symbols: list[str]) -> int:
-    """Feed every stored bar through the feature state; returns the count.
-    All of them, not a tail: EMA-based features depend on where they began,
-    and a restarted run must compute the very same numbers."""
+def restore_features(store: Store, engine: Engine, screen: BarScreen, symbols: list[str]) -> int:
+    """Feed every stored bar through the feature state (and the screen's
+    volatility memory); returns the count. All of them, not a tail:
+    EMA-based features depend on where they began, and a restarted run must
+    compute the very same numbers."""
     count = 0
     for symbol in symbols:
         for bar in store.iter_bars(symbol):
             engine.warm_up(bar)
+            screen.observe(bar)
             count += 1
     return count

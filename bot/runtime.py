@@ -13,7 +13,8 @@ from bot.broker import PaperBroker
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.engine import Engine
-from bot.jobs import BarJob, MarketData
+from bot.jobs import BarJob, MarketData, RetryPolicy
+from bot.market.screening import BarScreen
 from bot.model.device import pick_device
 from bot.model.registry import ModelRegistry
 from bot.model.retrain import Retrainer
@@ -49,11 +50,17 @@ def wipe_state(config: Config) -> None:
     shutil.rmtree(config.path(config.storage.models_dir), ignore_errors=True)
 
 
-def open_store(config: Config) -> Store:
+def open_store_file(config: Config) -> Store:
+    """The store at storage.db_url, creating a SQLite file's directory."""
     db = sqlite_path(config.db_url)
     if db is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(config.db_url)
+    return Store(config.db_url)
+
+
+def open_store(config: Config) -> Store:
+    """The store of a run, refusing one written under other decision settings."""
+    store = open_store_file(config)
     recorded = store.get_meta("config_hash")
     if recorded is None:
         store.set_meta("config_hash", config.decision_hash())
@@ -64,6 +71,14 @@ def open_store(config: Config) -> Store:
             f"storage.db_url: {config.db_url} holds a run made with other settings; "
             "use `bot run --fresh` to start over or point storage.db_url elsewhere")
     return store
+
+
+def retry_policy(config: Config) -> RetryPolicy:
+    """Live data deserves second chances; a replayed CSV is the whole truth."""
+    if config.mode == "replay":
+        return RetryPolicy()
+    return RetryPolicy(gap_retries=config.market.gap_retries, late_retries=config.schedule.late_retries,
+                       late_retry_ms=round(config.schedule.late_retry_seconds * 1000))
 
 
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
@@ -77,12 +92,13 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         strategy=strategy, ledger=restore_ledger(store, config.paper.initial_cash), clock=clock,
         seq_len=config.model.seq_len, warmup_bars=config.features.warmup_bars,
         history_bars=max(config.retrain.train_window_bars, config.model.seq_len))
-    resumed = restore_features(store, engine, config.symbols)
+    screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
+    resumed = restore_features(store, engine, screen, config.symbols)
     registry = ModelRegistry(store, config.path(config.storage.models_dir))
     champion = registry.load_champion()
     if champion is not None:
         engine.set_predictor(champion)
     retrainer = Retrainer(config, engine, registry)
-    bar_job = BarJob(feed=feed, engine=engine, store=store, retrainer=retrainer,
-                     timeframe_ms=config.timeframe_ms, symbols=config.symbols)
+    bar_job = BarJob(feed=feed, engine=engine, store=store, retrainer=retrainer, timeframe_ms=config.timeframe_ms,
+                     symbols=config.symbols, screen=screen, policy=retry_policy(config))
     return Runtime(config, store, engine, registry, retrainer, bar_job, feed, clock, resumed)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import SimulatedClock
@@ -29,28 +31,39 @@ def to_datetime(ms: int) -> datetime:
 
 
 class SimulatedScheduler:
-    """Runs jobs at their trigger times on a simulated clock, as fast as the
-    machine allows. Jobs due at the same moment run in the order added."""
+    """Runs jobs at their apscheduler trigger times on a simulated clock, as
+    fast as the machine allows. Jobs due at the same moment run in the order
+    they were added; a job may add one-shot jobs (late retries) while it runs."""
 
     def __init__(self, clock: SimulatedClock) -> None:
         self.clock = clock
-        self._jobs: list[tuple[Callable[[int], object], IntervalTrigger]] = []
+        self._jobs: list[list] = []  # [next fire, order added, func, trigger]
+        self._added = 0
 
-    def add_job(self, func: Callable[[int], object], trigger: IntervalTrigger) -> None:
-        self._jobs.append((func, trigger))
+    def add_job(self, func: Callable[[int], object], trigger: BaseTrigger) -> None:
+        first = trigger.get_next_fire_time(None, to_datetime(self.clock.now_ms()))
+        if first is not None:
+            self._jobs.append([first, self._added, func, trigger])
+            self._added += 1
+
+    def add_once(self, func: Callable[[int], object], when_ms: int) -> None:
+        self.add_job(func, DateTrigger(to_datetime(when_ms), timezone=timezone.utc))
 
     def run(self, until_ms: int, stop: Callable[[], bool] = lambda: False) -> bool:
         """Fire due jobs from the clock's current time up to until_ms; True
         when it got there, False when `stop` said to stop first."""
-        now = to_datetime(self.clock.now_ms())
-        upcoming = [trigger.get_next_fire_time(None, now) for _, trigger in self._jobs]
         while not stop():
-            index = min(range(len(upcoming)), key=lambda i: upcoming[i])
-            fire = upcoming[index]
+            if not self._jobs:
+                return True
+            job = min(self._jobs, key=lambda j: (j[0], j[1]))
+            fire, _, func, trigger = job
             if to_ms(fire) > until_ms:
                 return True
             self.clock.advance_to(to_ms(fire))
-            func, trigger = self._jobs[index]
             func(to_ms(fire))
-            upcoming[index] = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+            following = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+            if following is None:
+                self._jobs.remove(job)
+            else:
+                job[0] = following
         return False

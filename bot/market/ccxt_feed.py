@@ -1,31 +1,50 @@
 """Market data from any ccxt exchange: closed bars only, paged from `since`.
 
 The candle still forming (open time + timeframe > now) is dropped: acting
-on it would be acting on a price that is not final. Network errors are
-retried with exponential backoff; anything else ends this firing and the
-next firing tries again from the last stored bar.
+on it would be acting on a price that is not final. Network trouble (the
+NetworkError family: timeouts, exchange unavailable, DDoS protection, rate
+limits, and ccxt's other OperationFailed errors) is retried with exponential
+backoff and jitter, a bounded number of times; anything else (bad keys, unknown symbol, an exchange error) ends the
+request at once with a MarketDataError naming the cause. Either way the bar
+job survives and its next firing asks again from the last stored bar.
 """
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 
 import ccxt
 import structlog
 
-from bot.config import ConfigError, ExchangeConfig
+from bot.config import ConfigError, ExchangeConfig, MarketConfig
 from bot.domain import Bar
 
 log = structlog.get_logger("bot.market.ccxt")
+
+# Worth asking again: the request may well succeed in a moment. ccxt's
+# OperationFailed covers the NetworkError family (timeouts, exchange not
+# available, DDoS protection, rate limits), garbled replies and errors the
+# exchange itself calls transient (binance -1001 "internal error").
+TRANSIENT_ERRORS = (ccxt.OperationFailed,)
+
+
+class MarketDataError(Exception):
+    """A fetch that failed; the message is fit for a person and a log line."""
 
 
 def make_exchange(cfg: ExchangeConfig) -> ccxt.Exchange:
     exchange_class = getattr(ccxt, cfg.name, None)
     if not isinstance(exchange_class, type) or not issubclass(exchange_class, ccxt.Exchange):
         raise ConfigError(f"exchange.name: '{cfg.name}' is not a ccxt exchange id")
-    exchange = exchange_class({"enableRateLimit": True})
+    exchange = exchange_class({"enableRateLimit": True, "timeout": cfg.timeout_ms})
+    exchange.options.update(cfg.options)
     if cfg.sandbox:
-        exchange.set_sandbox_mode(True)
+        try:
+            exchange.set_sandbox_mode(True)
+        except ccxt.NotSupported:
+            raise ConfigError(f"exchange.sandbox: ccxt has no sandbox for {cfg.name}") from None
     if cfg.urls is not None:
         # Replace the whole mapping: with only some keys replaced, ccxt would
         # still send the others to the real hosts.
@@ -33,37 +52,88 @@ def make_exchange(cfg: ExchangeConfig) -> ccxt.Exchange:
     return exchange
 
 
+class Backoff:
+    """Exponential waits with jitter: base, 2x base, 4x base ..., capped;
+    the jitter keeps many clients from retrying in lockstep."""
+
+    def __init__(self, base_seconds: float, max_seconds: float, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
+        self.base = base_seconds
+        self.max = max_seconds
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def wait(self, attempt: int) -> float:
+        delay = min(self.max, self.base * 2 ** attempt)
+        delay = delay * (0.5 + self.rng.random() / 2)  # "equal jitter": between half and all of it
+        self.sleep(delay)
+        return delay
+
+
 class CcxtFeed:
     def __init__(self, exchange: ccxt.Exchange, timeframe: str, timeframe_ms: int, history_bars: int,
-                 page_limit: int = 1000, retries: int = 5, backoff_seconds: float = 1.0) -> None:
+                 market: MarketConfig, backoff: Backoff | None = None) -> None:
         self.exchange = exchange
         self.timeframe = timeframe
         self.timeframe_ms = timeframe_ms
         self.history_bars = history_bars
-        self.page_limit = page_limit
-        self.retries = retries
-        self.backoff_seconds = backoff_seconds
+        self.page_limit = market.page_limit
+        self.retries = market.retries
+        self.backoff = backoff or Backoff(market.backoff_seconds, market.backoff_max_seconds)
 
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
-        since = since_ts + self.timeframe_ms if since_ts is not None else now_ms - self.history_bars * self.timeframe_ms
+        """Closed bars opened after since_ts (or the configured history on a
+        first start), oldest first, as the exchange sent them."""
+        if since_ts is None:
+            start = (now_ms // self.timeframe_ms - self.history_bars) * self.timeframe_ms
+        else:
+            start = since_ts + self.timeframe_ms
+        return self.fetch_range(symbol, start, now_ms, now_ms)
+
+    def fetch_range(self, symbol: str, start_ms: int, end_ms: int, now_ms: int,
+                    on_page: Callable[[list[Bar]], None] | None = None) -> list[Bar]:
+        """Closed bars with start_ms <= open < end_ms, paged. `on_page` sees
+        each page as it arrives (downloads store and report progress there)."""
         bars: list[Bar] = []
-        while since + self.timeframe_ms <= now_ms:
-            page = self._page(symbol, since)
-            closed = [row for row in page if row[0] >= since and row[0] + self.timeframe_ms <= now_ms]
-            bars.extend(Bar(symbol, int(r[0]), *(float(v) for v in r[1:6])) for r in closed)
-            if len(page) < self.page_limit or not closed:
+        since = start_ms
+        while since < end_ms and since + self.timeframe_ms <= now_ms:
+            rows = self._request(symbol, since)
+            page = [self._bar(symbol, r) for r in rows
+                    if since <= r[0] < end_ms and r[0] + self.timeframe_ms <= now_ms]
+            if on_page is not None:
+                on_page(page)
+            bars.extend(page)
+            # Only an empty page ends the range: a page short of the limit
+            # may just lack a candle the exchange dropped from this reply.
+            newest = max((int(r[0]) for r in rows), default=None)
+            if newest is None or newest < since:
                 break
-            since = int(closed[-1][0]) + self.timeframe_ms
+            since = newest + self.timeframe_ms
         return bars
 
-    def _page(self, symbol: str, since: int) -> list[list]:
+    @staticmethod
+    def _bar(symbol: str, row: list) -> Bar:
+        ts, o, h, low, c, v = row[:6]
+        as_float = [float("nan") if x is None else float(x) for x in (o, h, low, c, v)]
+        return Bar(symbol, int(ts), *as_float)
+
+    def _request(self, symbol: str, since: int) -> list[list]:
         for attempt in range(self.retries + 1):
             try:
                 return self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=self.page_limit)
-            except ccxt.NetworkError as exc:
+            except TRANSIENT_ERRORS as exc:
                 if attempt == self.retries:
-                    raise
-                wait = self.backoff_seconds * 2 ** attempt
-                log.warning("fetch_retry", symbol=symbol, error=type(exc).__name__, wait_seconds=wait)
-                time.sleep(wait)
+                    raise MarketDataError(
+                        f"{self.exchange.id} {symbol}: gave up after {attempt + 1} attempts: "
+                        f"{type(exc).__name__}") from None
+                wait = self.backoff.wait(attempt)
+                log.warning("fetch_retry", symbol=symbol, error=type(exc).__name__, attempt=attempt + 1,
+                            wait_seconds=round(wait, 2))
+            except ccxt.BaseError as exc:  # auth, bad symbol, exchange error: asking again won't help
+                raise MarketDataError(f"{self.exchange.id} {symbol}: {type(exc).__name__}: {_first_line(exc)}") from None
         return []
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""

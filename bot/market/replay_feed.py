@@ -40,8 +40,15 @@ class ReplayFeed:
 
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
         """Bars opened after `since_ts` that have closed by `now_ms`."""
-        ts = self._ts[symbol]
-        lo = 0 if since_ts is None else bisect.bisect_right(ts, since_ts)
-        hi = bisect.bisect_right(ts, now_ms - self.timeframe_ms)
-        rows = self._rows[symbol]
-        return [Bar(symbol, ts[i], *rows[i].tolist()) for i in range(lo, hi)]
+        start = 0 if since_ts is None else bisect.bisect_right(self._ts[symbol], since_ts)
+        return self._slice(symbol, start, now_ms - self.timeframe_ms)
+
+    def fetch_range(self, symbol: str, start_ms: int, end_ms: int, now_ms: int) -> list[Bar]:
+        """Bars with start_ms <= open < end_ms that have closed by `now_ms`."""
+        start = bisect.bisect_left(self._ts[symbol], start_ms)
+        return self._slice(symbol, start, min(end_ms - 1, now_ms - self.timeframe_ms))
+
+    def _slice(self, symbol: str, start: int, last_open_ms: int) -> list[Bar]:
+        ts, rows = self._ts[symbol], self._rows[symbol]
+        stop = bisect.bisect_right(ts, last_open_ms)
+        return [Bar(symbol, ts[i], *rows[i].tolist()) for i in range(start, stop)]

@@ -1,0 +1,91 @@
+"""Turns what a feed returned into bars the engine may use, per symbol:
+sorted, duplicates resolved (the first copy wins; a copy with other values
+is a conflict worth reporting), broken bars rejected with a reason, and
+extreme moves flagged. Every finding becomes an Event; each is reported once
+even when the same raw bars are fetched again at the next firing."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from bot.domain import Bar, Event
+from bot.market.validation import bar_problem
+from bot.timeframes import iso_utc
+
+_VOLATILITY_WINDOW = 48  # returns behind the extreme-move test
+_MAX_REMEMBERED = 10_000  # findings remembered to avoid repeating events
+
+
+def _bar_data(bar: Bar) -> dict:
+    return {"bar_time": iso_utc(bar.ts), "open": bar.open, "high": bar.high, "low": bar.low,
+            "close": bar.close, "volume": bar.volume}
+
+
+@dataclass
+class Screened:
+    bars: list[Bar] = field(default_factory=list)  # valid, strictly ascending, newer than `after`
+    events: list[Event] = field(default_factory=list)
+
+
+class BarScreen:
+    def __init__(self, timeframe_ms: int, extreme_move_sigmas: float) -> None:
+        self.timeframe_ms = timeframe_ms
+        self.sigmas = extreme_move_sigmas
+        self._reported: set[tuple[str, int, str]] = set()
+        self._returns: dict[str, deque[float]] = {}
+        self._last_close: dict[str, float] = {}
+
+    def screen(self, raw: list[Bar], after: int | None) -> Screened:
+        """Valid bars of one symbol opened after `after`, with findings."""
+        out = Screened()
+        previous = after
+        for bar in self._first_copies(sorted(raw, key=lambda b: b.ts), out):
+            if after is not None and bar.ts <= after:
+                continue  # already stored: asked for again around a gap
+            problem = bar_problem(bar, self.timeframe_ms, previous)
+            if problem is not None:
+                self._report(out, bar, "bar_rejected", problem)
+                continue
+            out.bars.append(bar)
+            previous = bar.ts
+        return out
+
+    def _first_copies(self, ordered: list[Bar], out: Screened) -> list[Bar]:
+        kept: list[Bar] = []
+        for bar in ordered:
+            if kept and kept[-1].ts == bar.ts:
+                if kept[-1] != bar:
+                    self._report(out, bar, "bar_conflict", "duplicate with other values; the first is kept")
+                continue
+            kept.append(bar)
+        return kept
+
+    def observe(self, bar: Bar) -> Event | None:
+        """Called for each bar the engine accepts, in order: flags a
+        close-to-close move far outside the recent volatility."""
+        returns = self._returns.setdefault(bar.symbol, deque(maxlen=_VOLATILITY_WINDOW))
+        previous = self._last_close.get(bar.symbol)
+        self._last_close[bar.symbol] = bar.close
+        if previous is None:
+            return None
+        move = math.log(bar.close / previous)
+        flagged = None
+        if len(returns) == returns.maxlen:
+            mean = sum(returns) / len(returns)
+            std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+            if std > 0 and abs(move - mean) > self.sigmas * std:
+                flagged = Event(bar.ts, "extreme_move", f"close moved {move:+.2%} ({abs(move - mean) / std:.1f} sigma)",
+                                level="warning", symbol=bar.symbol, data=_bar_data(bar))
+        returns.append(move)
+        return flagged
+
+    def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:
+        key = (bar.symbol, bar.ts, reason)
+        if key in self._reported:
+            return
+        if len(self._reported) >= _MAX_REMEMBERED:
+            self._reported.clear()
+        self._reported.add(key)
+        out.events.append(Event(bar.ts, kind, reason, level="warning", symbol=bar.symbol, data=_bar_data(bar)))

@@ -1,0 +1,241 @@
+"""The live market-data path against the fake exchange: a real ccxt.binance
+speaks HTTP to 127.0.0.1, the bar job runs on a simulated clock that the
+fake exchange shares, and the stored bars are compared with the source."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bot.clock import SimulatedClock
+from bot.config import load_config
+from bot.logging_setup import configure_logging
+from bot.market.ccxt_feed import Backoff, CcxtFeed, make_exchange
+from bot.runtime import build_runtime
+from bot.scheduling import SimulatedScheduler, bar_close_trigger
+from bot.timeframes import parse_iso_ms
+from conftest import BUNDLED_BTC, rows, write_config
+from fake_exchange import FakeExchange
+
+HOUR = 3_600_000
+SOURCE = pd.read_csv(BUNDLED_BTC).set_index("timestamp")
+START = parse_iso_ms("2023-03-01T00:00:30")  # a gap-free stretch of the bundled data
+HISTORY = 300  # bars fetched on the first start
+
+
+def source_rows(first_ts: int, last_ts: int) -> list[tuple]:
+    part = SOURCE.loc[first_ts:last_ts]
+    return [(int(ts), *map(float, row)) for ts, row in zip(part.index, part.itertuples(index=False))]
+
+
+def stored_rows(db: Path) -> list[tuple]:
+    return rows(db, "SELECT ts, open, high, low, close, volume FROM bars ORDER BY ts")
+
+
+class Daemon:
+    """The live bar job on a simulated clock, with the fake on the same clock."""
+
+    def __init__(self, tmp_path: Path, fake: FakeExchange, clock: SimulatedClock, overrides: dict | None = None):
+        config = write_config(tmp_path, {
+            "mode": "live",
+            "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
+                         "timeout_ms": 1_000},
+            "market": {"page_limit": 100, "retries": 4, "backoff_seconds": 0.01, "backoff_max_seconds": 0.05},
+            "schedule": {"bar_delay_seconds": 5, "late_retry_seconds": 20, "late_retries": 2},
+            **(overrides or {}),
+        })
+        cfg = load_config(config)
+        configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+        self.sleeps: list[float] = []
+        backoff = Backoff(cfg.market.backoff_seconds, cfg.market.backoff_max_seconds, sleep=self.sleeps.append)
+        feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, HISTORY, cfg.market, backoff)
+        self.rt = build_runtime(cfg, clock=clock, feed=feed)
+        self.clock = clock
+        self.scheduler = SimulatedScheduler(clock)
+        self.scheduler.add_job(self.rt.bar_job, bar_close_trigger(cfg.timeframe_ms, 5))
+        self.rt.bar_job.schedule_retry = lambda when: self.scheduler.add_once(self.rt.bar_job, when)
+        self.db = tmp_path / "bot.sqlite"
+
+    def run_until(self, until_ms: int) -> None:
+        self.scheduler.run(until_ms)
+
+    def events(self, kind: str) -> list[tuple]:
+        return rows(self.db, f"SELECT ts, symbol, message FROM events WHERE kind = '{kind}' ORDER BY id")
+
+    def close(self) -> None:
+        self.rt.store.close()
+
+
+@contextmanager
+def live_against_fake(tmp_path: Path, overrides: dict | None = None):
+    clock = SimulatedClock(START)
+    with FakeExchange(now=clock.now_ms) as fake:
+        fake.add_csv_market("BTC/USDT", SOURCE.reset_index(), "1h")
+        daemon = Daemon(tmp_path, fake, clock, overrides)
+        try:
+            yield fake, daemon
+        finally:
+            daemon.close()
+
+
+def first_history_ts() -> int:
+    return (START // HOUR - HISTORY) * HOUR
+
+
+def test_first_start_loads_history_over_pages_without_the_forming_candle(tmp_path: Path) -> None:
+    with live_against_fake(tmp_path) as (fake, daemon):
+        daemon.rt.bar_job(START)
+        newest_closed = (START // HOUR - 1) * HOUR
+        assert stored_rows(daemon.db) == source_rows(first_history_ts(), newest_closed)
+        klines = [q for _, path, q in fake.requests if path.endswith("/klines")]
+        assert len(klines) >= 3  # 300 bars in pages of 100
+        assert all(int(q["limit"]) == 100 for q in klines)
+
+
+def test_forming_candle_is_never_stored_whenever_the_job_runs(tmp_path: Path) -> None:
+    with live_against_fake(tmp_path) as (fake, daemon):
+        for minutes in (0, 1, 29, 59, 61, 119):  # at, inside and across bar boundaries
+            now = START + minutes * 60_000
+            daemon.clock.advance_to(now)
+            daemon.rt.bar_job(now)
+            newest = rows(daemon.db, "SELECT MAX(ts) FROM bars")[0][0]
+            assert newest + HOUR <= now
+        assert stored_rows(daemon.db) == source_rows(first_history_ts(), newest)
+
+
+def test_a_gap_of_several_hundred_bars_is_backfilled_exactly(tmp_path: Path) -> None:
+    with live_against_fake(tmp_path) as (fake, daemon):
+        daemon.rt.bar_job(START)
+        down_until = START + 450 * HOUR  # the daemon was off for 450 bars
+        daemon.clock.advance_to(down_until)
+        daemon.rt.bar_job(down_until)
+        newest_closed = (down_until // HOUR - 1) * HOUR
+        assert stored_rows(daemon.db) == source_rows(first_history_ts(), newest_closed)
+        assert rows(daemon.db, "SELECT COUNT(*) FROM bars")[0][0] == HISTORY + 450
+
+
+FAULTS = {
+    "429": lambda fake, ts: fake.fail_next(status=429, times=2),
+    "418": lambda fake, ts: fake.fail_next(status=418, times=1),
+    "500": lambda fake, ts: fake.fail_next(status=500, times=3),
+    "503": lambda fake, ts: fake.fail_next(status=503, times=2),
+    "coded_500": lambda fake, ts: fake.fail_next(status=500, body={"code": -1001, "msg": "Internal error."}),
+    "slow": lambda fake, ts: fake.slow_next("/api/v3/klines", seconds=2.0),
+    "malformed": lambda fake, ts: fake.malformed_next("/api/v3/klines"),
+    "missing_newest": lambda fake, ts: fake.drop_candles("BTC/USDT", [ts], times=2),
+    "duplicate": lambda fake, ts: fake.duplicate_candles("BTC/USDT", [ts - 2 * HOUR, ts]),
+    "conflicting_duplicate": lambda fake, ts: fake.duplicate_candles("BTC/USDT", [ts], conflicting=True),
+    "late": lambda fake, ts: fake.hide_after("BTC/USDT", ts),
+    "exchange_down_for_a_while": lambda fake, ts: fake.fail_next(status=503, times=40),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_each_fault_is_survived_with_no_duplicate_and_no_lost_bar(tmp_path: Path, fault: str) -> None:
+    with live_against_fake(tmp_path) as (fake, daemon):
+        daemon.rt.bar_job(START)
+        daemon.run_until(START + 6 * HOUR)
+        # The fault hits the firing after the bar opening at `hit` closes.
+        hit = (START // HOUR + 6) * HOUR
+        FAULTS[fault](fake, hit)
+        if fault == "late":
+            daemon.run_until(hit + HOUR + 30_000)  # the firing and the first late retry find nothing
+            fake.unhide("BTC/USDT")
+        daemon.run_until(START + 30 * HOUR)
+        assert fake.pending_faults() == 0  # every injected fault was really served
+        newest_closed = (daemon.clock.now_ms() // HOUR - 1) * HOUR
+        assert stored_rows(daemon.db) == source_rows(first_history_ts(), newest_closed)
+        if fault == "conflicting_duplicate":
+            assert len(daemon.events("bar_conflict")) == 1
+        if fault == "exchange_down_for_a_while":
+            assert daemon.events("fetch_failed")  # reported, then healed by later firings
+
+
+@pytest.mark.parametrize("misses", [1, 2])
+def test_a_candle_missing_inside_a_reply_is_asked_for_again(tmp_path: Path, misses: int) -> None:
+    """After downtime five bars arrive at once, one of them missing: the hole
+    is requested again at once; while it stays empty the bars after it wait."""
+    with live_against_fake(tmp_path) as (fake, daemon):
+        daemon.rt.bar_job(START)
+        hole = (START // HOUR + 2) * HOUR
+        fake.drop_candles("BTC/USDT", [hole], times=misses)
+        later = START + 5 * HOUR
+        daemon.clock.advance_to(later)
+        daemon.rt.bar_job(later)
+        refills = [q for _, path, q in fake.requests if path.endswith("/klines") and int(q["startTime"]) == hole]
+        assert len(refills) == 1
+        if misses == 2:  # the refill missed it too: nothing after the hole was stepped
+            assert rows(daemon.db, "SELECT MAX(ts) FROM bars")[0][0] == hole - HOUR
+            assert len(daemon.events("gap_pending")) == 1
+            daemon.clock.advance_to(later + HOUR)
+            daemon.rt.bar_job(later + HOUR)
+        assert fake.pending_faults() == 0
+        newest_closed = (daemon.clock.now_ms() // HOUR - 1) * HOUR
+        assert stored_rows(daemon.db) == source_rows(first_history_ts(), newest_closed)
+
+
+def test_backoff_grows_exponentially_within_its_cap(tmp_path: Path) -> None:
+    with live_against_fake(tmp_path, {"market": {"page_limit": 100, "retries": 4, "backoff_seconds": 0.01,
+                                                 "backoff_max_seconds": 0.05}}) as (fake, daemon):
+        fake.fail_next(status=429, times=4)
+        daemon.rt.bar_job(START)
+        waits = daemon.sleeps
+        assert len(waits) == 4
+        caps = [0.01, 0.02, 0.04, 0.05]
+        assert all(cap / 2 <= w <= cap for w, cap in zip(waits, caps))  # equal jitter: half to all
+        assert rows(daemon.db, "SELECT COUNT(*) FROM bars")[0][0] == HISTORY
+
+
+def test_bad_credentials_stop_the_job_with_a_clear_message_and_no_retry(tmp_path: Path) -> None:
+    with live_against_fake(tmp_path) as (fake, daemon):
+        fake.fail_next(status=401, body={"code": -2015, "msg": "Invalid API-key, IP, or permissions."})
+        daemon.rt.bar_job(START)  # returns: the job survives
+        failures = daemon.events("fetch_failed")
+        assert len(failures) == 1 and "AuthenticationError" in failures[0][2]
+        assert daemon.sleeps == []
+        daemon.clock.advance_to(START + HOUR)
+        daemon.rt.bar_job(START + HOUR)  # the next firing starts over and succeeds
+        newest_closed = START // HOUR * HOUR
+        assert stored_rows(daemon.db) == source_rows(newest_closed - (HISTORY - 1) * HOUR, newest_closed)
+
+
+def test_broken_candle_is_rejected_logged_and_the_symbol_not_traded_on_it(tmp_path: Path) -> None:
+    broken = SOURCE.reset_index()
+    hit = (START // HOUR + 3) * HOUR
+    broken.loc[broken.timestamp == hit, "high"] = 1.0  # high below open and close
+    clock = SimulatedClock(START)
+    with FakeExchange(now=clock.now_ms) as fake:
+        fake.add_csv_market("BTC/USDT", broken, "1h")
+        daemon = Daemon(tmp_path, fake, clock, {"market": {"gap_retries": 2, "page_limit": 100}})
+        daemon.rt.bar_job(START)
+        daemon.run_until(hit + HOUR + 10_000)  # the broken bar's firing
+        assert [m for _, _, m in daemon.events("bar_rejected")] == ["high below open, close or low"]
+        assert rows(daemon.db, f"SELECT COUNT(*) FROM bars WHERE ts >= {hit}")[0][0] == 0
+        daemon.run_until(hit + 2 * HOUR + 10_000)  # a good bar after a hole: held, not stepped
+        assert rows(daemon.db, f"SELECT COUNT(*) FROM bars WHERE ts >= {hit}")[0][0] == 0
+        assert len(daemon.events("gap_pending")) == 1
+        daemon.run_until(hit + 5 * HOUR + 10_000)  # retries spent: the hole is accepted, stepping resumes
+        assert len(daemon.events("gap_unfilled")) == 1
+        stored = [ts for (ts,) in rows(daemon.db, "SELECT ts FROM bars ORDER BY ts")]
+        assert hit not in stored and hit + HOUR in stored and stored[-1] == hit + 4 * HOUR
+        daemon.close()
+
+
+def test_extreme_move_is_flagged_and_kept(tmp_path: Path) -> None:
+    spiked = SOURCE.reset_index()
+    hit = (START // HOUR + 2) * HOUR
+    row = spiked.timestamp == hit
+    spiked.loc[row, ["close", "high"]] = spiked.loc[row, "open"].iloc[0] * 1.5
+    clock = SimulatedClock(START)
+    with FakeExchange(now=clock.now_ms) as fake:
+        fake.add_csv_market("BTC/USDT", spiked, "1h")
+        daemon = Daemon(tmp_path, fake, clock)
+        daemon.rt.bar_job(START)
+        daemon.run_until(hit + HOUR + 10_000)
+        flagged = daemon.events("extreme_move")
+        assert len(flagged) == 1 and flagged[0][0] == hit
+        assert rows(daemon.db, f"SELECT close FROM bars WHERE ts = {hit}")[0][0] == spiked.loc[row, "close"].iloc[0]
+        daemon.close()
