@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bot.config import Config, ConfigError, load_config
-from bot.timeframes import iso_utc
+from pydantic import ValidationError
+
+from bot.config import Config, ConfigError, describe_validation_error, load_config
+from bot.timeframes import iso_utc, parse_iso_ms
 
 # Heavy modules (torch, pandas, SQLAlchemy) are imported inside the commands
 # that need them, so a config error or --help answers at once.
@@ -27,7 +29,7 @@ from bot.timeframes import iso_utc
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LSTM paper-trading daemon: replay, live paper trading and reports.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # paths must not be broken across lines
 
 
 def say_error(line: str) -> None:
@@ -127,12 +129,50 @@ def _run_live(cfg: Config, strategy) -> None:
     from bot.runtime import build_runtime
 
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
-    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history)
+    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
     try:
         run_live(rt)
     finally:
         rt.store.close()
+
+
+@app.command()
+@guarded
+def download(
+    since: Annotated[str, typer.Option(help="ISO date or time of the first candle.")],
+    config: ConfigPath = Path("config.yaml"),
+    exchange: Annotated[str | None, typer.Option(help="ccxt exchange id (default: exchange.name).")] = None,
+    symbol: Annotated[str | None, typer.Option(help="e.g. BTC/USDT (default: the first of symbols).")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="e.g. 1h (default: timeframe).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO end, exclusive (default: now).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the range as CSV (.csv or .csv.gz).")] = None,
+) -> None:
+    """Download closed candles into the database, resumably; optionally to CSV."""
+    cfg = load_config(config)
+    overrides = {"exchange": {**cfg.exchange.model_dump(), **({"name": exchange} if exchange else {})},
+                 "symbols": [symbol] if symbol else cfg.symbols, "timeframe": timeframe or cfg.timeframe}
+    try:
+        cfg = Config(**{**cfg.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
+    from bot.market.download_command import run_download
+
+    result = run_download(cfg, cfg.symbols[0], since_ms, until_ms, out, err_console)
+    err_console.print(
+        f"{cfg.symbols[0]} {cfg.timeframe} on {cfg.exchange.name}: {result.stored:,} of {result.expected:,} closed "
+        f"candles stored, {result.requests} requests"
+        + (f"; {len(result.holes)} holes the exchange does not fill" if result.holes else "; no holes"))
+    if out is not None:
+        err_console.print(f"written to {out}")
+
+
+def _iso_option(value: str, name: str) -> int:
+    try:
+        return parse_iso_ms(value)
+    except ValueError:
+        raise UserError(f"{name}: '{value}' is not an ISO date like 2024-01-31 or 2024-01-31T12:00") from None
 
 
 @app.command()
@@ -211,8 +251,15 @@ def _status_table(cfg: Config, store) -> Table:
     champion = store.champion()
     table.add_row("Champion model", champion.version if champion else "none yet")
     counts = store.event_counts()
+    quality = ", ".join(f"{label} {counts.get(kind, 0)}" for kind, label in DATA_QUALITY)
+    table.add_row("Data quality", quality)
     table.add_row("Events", ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")
     return table
+
+
+DATA_QUALITY = [("bar_rejected", "rejected bars"), ("bar_conflict", "conflicting duplicates"),
+                ("gap_pending", "gaps waited for"), ("gap_unfilled", "gaps unfilled"),
+                ("extreme_move", "extreme moves"), ("fetch_failed", "failed fetches")]
 
 
 def _events_table(store) -> Table:

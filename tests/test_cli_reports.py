@@ -45,6 +45,7 @@ def test_status_and_console_tables(tiny_run: Path) -> None:
     status = run_bot("status", "-c", str(tiny_run / "config.yaml"))
     assert status.returncode == 0, status.stderr
     assert "Champion model" in status.stdout and "BTC/USDT last bar" in status.stdout
+    assert "rejected bars 0" in status.stdout
     trades = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--limit", "3")
     assert trades.returncode == 0 and "Fills (newest 3" in trades.stdout
 

@@ -21,7 +21,7 @@ from sqlmodel import SQLModel, create_engine
 from bot.domain import Bar, Event, Fill, Order, OrderStatus, Prediction
 from bot.ledger import EquityPoint, Position
 from bot.store.tables import (
-    BarRow, EquityRow, EventRow, FillRow, ModelVersionRow, OrderRow, PositionRow,
+    BarRow, CandleRow, EquityRow, EventRow, FillRow, ModelVersionRow, OrderRow, PositionRow,
     PredictionRow, RunMetaRow,
 )
 
@@ -127,6 +127,25 @@ class Store:
                     "fees_paid": e.fees_paid}])
             if rec.events:
                 conn.execute(insert(EventRow), [_event_row(e) for e in rec.events])
+
+    def add_candles(self, exchange: str, timeframe: str, bars: list[Bar], events: list[Event]) -> None:
+        """Store downloaded candles in one transaction; bars whose open time
+        is already stored are left as they are (the first copy wins)."""
+        with self.engine.begin() as conn:
+            if bars:
+                conn.execute(insert(CandleRow), [
+                    {"exchange": exchange, "symbol": b.symbol, "timeframe": timeframe, "ts": b.ts, "open": b.open,
+                     "high": b.high, "low": b.low, "close": b.close, "volume": b.volume} for b in bars])
+            if events:
+                conn.execute(insert(EventRow), [_event_row(e) for e in events])
+
+    def candles(self, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> list[Bar]:
+        query = (select(CandleRow.ts, CandleRow.open, CandleRow.high, CandleRow.low, CandleRow.close, CandleRow.volume)
+                 .where(CandleRow.exchange == exchange, CandleRow.symbol == symbol, CandleRow.timeframe == timeframe,
+                        CandleRow.ts >= start_ms, CandleRow.ts < end_ms)
+                 .order_by(CandleRow.ts))
+        with self.engine.connect() as conn:
+            return [Bar(symbol, *row) for row in conn.execute(query)]
 
     def add_event(self, e: Event) -> None:
         with self.engine.begin() as conn:

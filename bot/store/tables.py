@@ -106,3 +106,18 @@ class EventRow(SQLModel, table=True):
     symbol: str | None = None
     message: str
     data_json: str | None = None
+
+
+class CandleRow(SQLModel, table=True):
+    """Downloaded history (`bot download`), apart from the bars a run stepped."""
+
+    __tablename__ = "candles"
+    exchange: str = Field(primary_key=True)
+    symbol: str = Field(primary_key=True)
+    timeframe: str = Field(primary_key=True)
+    ts: int = Field(primary_key=True)
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float

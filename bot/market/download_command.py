@@ -1,0 +1,45 @@
+"""Wiring of `bot download`: exchange, store, progress bar, CSV output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.clock import SystemClock
+from bot.config import Config
+from bot.market.ccxt_feed import CcxtFeed, make_exchange
+from bot.market.csv_format import COLUMNS
+from bot.market.download import DownloadResult, HistoryDownload, closed_grid
+from bot.runtime import open_store_file
+from bot.store import Store
+
+
+def run_download(cfg: Config, symbol: str, since_ms: int, until_ms: int | None, out: Path | None,
+                 console: Console) -> DownloadResult:
+    now = SystemClock().now_ms()
+    until = until_ms if until_ms is not None else now + cfg.timeframe_ms
+    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, 0, cfg.market)
+    store = open_store_file(cfg)
+    try:
+        job = HistoryDownload(feed, store, cfg.exchange.name, symbol, cfg.timeframe)
+        total = len(closed_grid(since_ms, until, now, cfg.timeframe_ms))
+        with Progress(TextColumn(f"[bold]{symbol} {cfg.timeframe}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("download", total=total)
+            result = job.run(since_ms, until, now, lambda n: progress.update(task, advance=n))
+        if out is not None:
+            write_csv(store, cfg, symbol, since_ms, until, out)
+        return result
+    finally:
+        store.close()
+
+
+def write_csv(store: Store, cfg: Config, symbol: str, since_ms: int, until_ms: int, out: Path) -> None:
+    """The bundled format: timestamp (ms, bar open), open, high, low, close, volume."""
+    bars = store.candles(cfg.exchange.name, symbol, cfg.timeframe, since_ms, until_ms)
+    frame = pd.DataFrame([(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars], columns=COLUMNS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)  # gzip when the name ends in .gz
