@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bot.features.spec import FIRST_DEFINED_INDEX
+from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
 from bot.timeframes import parse_iso_ms, timeframe_ms
 
 ENV_PREFIX = "BOT__"
@@ -92,7 +92,13 @@ class FeaturesConfig(Section):
 
 
 class ModelConfig(Section):
-    kind: Literal["lstm"] = "lstm"
+    # lstm is the product; gru, logistic and random_forest are baselines
+    # behind the same interface (the last two see the newest feature vector).
+    kind: Literal["lstm", "gru", "logistic", "random_forest"] = "lstm"
+    # direction: P(next close > this close); return: the next log return,
+    # turned into P(up) through the validation error (see bot/model/predictor.py).
+    target: Literal["direction", "return"] = "direction"
+    features: list[str] = Field(default_factory=lambda: list(FEATURE_NAMES), min_length=1)
     seq_len: int = Field(48, ge=2, le=1024)
     hidden_size: int = Field(32, ge=1, le=4096)
     num_layers: int = Field(1, ge=1, le=8)
@@ -103,10 +109,30 @@ class ModelConfig(Section):
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(2, ge=1)
     val_fraction: float = Field(0.2, gt=0, lt=0.9)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Platt scaling of the probabilities, fitted on the validation slice.
+    calibrate: bool = False
+    seed: int | None = Field(None, description="model seed; default: the top-level seed")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Training threads; batch-1 inference always runs on one thread, which
     # is faster for a model this size than splitting tiny matrix products.
     threads: int = Field(2, ge=1, le=256)
+    # Inference engine for the recurrent kinds: ONNX Runtime is 2-3x faster
+    # than torch eager at batch 1; auto uses it when it is installed.
+    runtime: Literal["auto", "torch", "onnx"] = "auto"
+    # random_forest only
+    n_estimators: int = Field(200, ge=1, le=5000)
+    max_depth: int | None = Field(6, ge=1)
+    min_samples_leaf: int = Field(20, ge=1)
+
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in FEATURE_NAMES]
+        if unknown:
+            raise ValueError(f"unknown feature {unknown[0]!r}; known: {', '.join(FEATURE_NAMES)}")
+        if len(set(names)) != len(names):
+            raise ValueError("features repeat")
+        return names
 
 
 class RiskConfig(Section):
@@ -114,13 +140,47 @@ class RiskConfig(Section):
     stop_loss_pct: float = Field(0.03, gt=0, lt=1)
 
 
+class PromotionConfig(Section):
+    """When a freshly trained model replaces the champion."""
+
+    metric: Literal["auc", "log_loss"] = "auc"
+    # The challenger must beat the champion by this much (AUC points, or
+    # log-loss units) on the newest validation windows neither model trained on.
+    margin: float = Field(0.0, ge=0)
+    # Fewer unseen validation windows than this: compare on the whole slice.
+    min_windows: int = Field(100, ge=1)
+
+
 class RetrainConfig(Section):
-    every_days: float = Field(30.0, gt=0)
+    # Cadence: every N days after the last version, or a cron expression
+    # (UTC, e.g. "0 0 * * 0" for weekly); a retrain starts at the first bar
+    # firing at or after the due time.
+    every_days: float | None = Field(30.0, gt=0)
+    cron: str | None = None
     # History needed before the first model is trained (replay: the initial
     # slice that is only observed, never traded).
     initial_train_bars: int = Field(8760, ge=200)
     # Rolling training window: the newest N bars at each retrain.
     train_window_bars: int = Field(8760, ge=200)
+    promotion: PromotionConfig = PromotionConfig()
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, expression: str | None) -> str | None:
+        if expression is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(expression, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"'{expression}' is not a crontab expression: {exc}") from None
+        return expression
+
+    @model_validator(mode="after")
+    def _one_cadence(self) -> "RetrainConfig":
+        if self.cron is not None and "every_days" in self.model_fields_set:
+            raise ValueError("retrain: set every_days or cron, not both")
+        return self
 
 
 class ScheduleConfig(Section):

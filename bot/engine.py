@@ -28,6 +28,7 @@ from bot.features import FEATURE_NAMES, FeatureState
 from bot.features.history import FeatureHistory
 from bot.ledger import Ledger
 from bot.model.dataset import SymbolSeries
+from bot.model.live_score import LiveScore
 from bot.model.predictor import Predictor
 from bot.risk import RiskManager
 from bot.store import StepRecord, Store
@@ -53,6 +54,7 @@ class Engine:
         self.history = {s: FeatureHistory(history_bars + warmup_bars) for s in symbols}
         self.last_ts: dict[str, int] = {}
         self.predictor: Predictor | None = None
+        self.live_score = LiveScore()
         # Retraining (a worker thread in live mode) copies the history while
         # the bar job appends to it.
         self.history_lock = threading.Lock()
@@ -85,13 +87,14 @@ class Engine:
             self._execute_resting_orders(bar, rec)
         ready = []
         for bar in bars:
+            self._score_last_prediction(bar, rec)
             self._advance_features(bar)
             self.ledger.mark(bar.symbol, bar.close)
             if self._has_window(bar.symbol):
                 ready.append(bar.symbol)
-        probs = self._predict(ready)
+        version, probs = self._predict(ready)
         for bar in bars:
-            self._decide(bar, probs.get(bar.symbol), rec, now)
+            self._decide(bar, version, probs.get(bar.symbol), rec, now)
         self._close_step(rec, bars)
         return rec
 
@@ -118,6 +121,13 @@ class Engine:
         if stop is not None:
             self.broker.cancel(stop.id, ts)
 
+    def _score_last_prediction(self, bar: Bar, rec: StepRecord) -> None:
+        outcome, metrics = self.live_score.settle(bar)
+        if outcome is not None:
+            rec.outcomes.append(outcome)
+        if metrics is not None:
+            rec.live_metrics.append(metrics)
+
     def _advance_features(self, bar: Bar) -> None:
         vector = self.features[bar.symbol].update(bar.close, bar.volume)
         self.last_ts[bar.symbol] = bar.ts
@@ -129,20 +139,22 @@ class Engine:
         # Only windows made entirely of post-warm-up vectors are scored.
         return self.predictor is not None and self.history[symbol].total >= self.warmup_bars + self.seq_len
 
-    def _predict(self, symbols: list[str]) -> dict[str, float]:
+    def _predict(self, symbols: list[str]) -> tuple[str | None, dict[str, float]]:
+        """The scoring model's version and P(up) per symbol."""
         predictor = self.predictor  # one read: a swap mid-step cannot mix models
         if not symbols or predictor is None:
-            return {}
+            return None, {}
         windows = np.stack([self.history[s].window(predictor.seq_len) for s in symbols])
-        return dict(zip(symbols, predictor.predict(windows).tolist()))
+        return predictor.version, dict(zip(symbols, predictor.predict(windows).tolist()))
 
-    def _decide(self, bar: Bar, prob: float | None, rec: StepRecord, now: int) -> None:
+    def _decide(self, bar: Bar, version: str | None, prob: float | None, rec: StepRecord, now: int) -> None:
         position = self.ledger.position(bar.symbol)
         vectors = self.history[bar.symbol].vectors  # once defined, a vector exists for every bar
         features = dict(zip(FEATURE_NAMES, vectors[-1])) if vectors else None
         signal = self.strategy.decide(StrategyContext(bar.symbol, bar, prob, position.qty, features))
         if prob is not None:
-            rec.predictions.append((Prediction(bar.symbol, bar.ts, self.predictor.version, prob), signal.reason))
+            rec.predictions.append((Prediction(bar.symbol, bar.ts, version, prob), signal.reason))
+            self.live_score.expect(bar.symbol, bar.ts, version, prob, bar.close)
         order = self.risk.order_for(signal, bar, self.ledger, now)
         if order is not None:
             self.broker.submit(order)

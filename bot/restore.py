@@ -43,3 +43,20 @@ def restore_features(store: Store, engine: Engine, screen: BarScreen, symbols: l
             screen.observe(bar)
             count += 1
     return count
+
+
+def restore_live_score(store: Store, engine: Engine) -> None:
+    """Open predictions wait for their outcome; each version's rolling
+    window of scored predictions is reloaded."""
+    from bot.model.live_score import EVERY, WINDOW, Open
+
+    live = engine.live_score
+    for row in store.open_predictions():
+        close = store.bar_close(row.symbol, row.ts)
+        if close is not None:
+            live.open[row.symbol] = Open(row.ts, row.model_version, row.prob_up, close)
+    for version in store.predicted_versions():
+        pairs = store.scored_predictions(version, WINDOW)
+        for prob, outcome in pairs:
+            live.add(version, prob, outcome)
+        live.since_update[version] = store.scored_count(version) % EVERY

@@ -18,7 +18,7 @@ from bot.market.screening import BarScreen
 from bot.model.device import pick_device
 from bot.model.registry import ModelRegistry
 from bot.model.retrain import Retrainer
-from bot.restore import restore_features, restore_ledger, restore_open_orders
+from bot.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
 from bot.risk import RiskManager
 from bot.store import Store, sqlite_path
 from bot.strategy import Strategy, load_strategy_of
@@ -94,6 +94,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         history_bars=max(config.retrain.train_window_bars, config.model.seq_len))
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
     resumed = restore_features(store, engine, screen, config.symbols)
+    restore_live_score(store, engine)
     registry = ModelRegistry(store, config.path(config.storage.models_dir))
     champion = registry.load_champion()
     if champion is not None:

@@ -29,11 +29,18 @@ class SymbolSeries:
 
 @dataclass(frozen=True)
 class TrainingSet:
-    x_train: np.ndarray  # (N, seq_len, features) float32, scaled
-    y_train: np.ndarray  # (N,) float32 in {0, 1}
+    x_train: np.ndarray  # (N, seq_len, model features) float32, scaled
+    y_train: np.ndarray  # (N,) float32 in {0, 1}: did the next close rise
+    r_train: np.ndarray  # (N,) float32: the next bar's log return
     x_val: np.ndarray
     y_val: np.ndarray
+    r_val: np.ndarray
+    # The validation windows raw, with every feature: other models (the
+    # champion) are scored on exactly these through their own scaler.
+    x_val_raw: np.ndarray
+    val_label_ts: np.ndarray  # open time of the bar each validation label reads
     scaler: Scaler
+    columns: list[int]  # which feature columns the model uses
     from_ts: int
     to_ts: int  # the newest bar any window or label used
 
@@ -56,13 +63,14 @@ def _split(n_windows: int, seq_len: int, val_fraction: float) -> _Split | None:
     return _Split(n_train, n_train + embargo)
 
 
-def _windows(scaled: np.ndarray, seq_len: int) -> np.ndarray:
+def _windows(rows: np.ndarray, seq_len: int, dtype=np.float32) -> np.ndarray:
     """All windows of the rows, except the one ending on the last row."""
-    views = sliding_window_view(scaled, seq_len, axis=0)  # (T-seq_len+1, F, seq_len)
-    return np.ascontiguousarray(views[:-HORIZON].transpose(0, 2, 1), dtype=np.float32)
+    views = sliding_window_view(rows, seq_len, axis=0)  # (T-seq_len+1, F, seq_len)
+    return np.ascontiguousarray(views[:-HORIZON].transpose(0, 2, 1), dtype=dtype)
 
 
-def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: float) -> TrainingSet | None:
+def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: float,
+                       columns: list[int] | None = None) -> TrainingSet | None:
     """None when there is too little history for a split."""
     usable = []
     for s in series:
@@ -72,22 +80,28 @@ def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: f
             usable.append((s, split))
     if not usable:
         return None
+    columns = list(range(usable[0][0].vectors.shape[1])) if columns is None else columns
     # Training windows of a split cover rows [0, seq_len - 1 + n_train).
-    scaler = Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train] for s, sp in usable]))
-    parts = [_windows_and_labels(s, sp, scaler, seq_len) for s, sp in usable]
+    scaler = Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train, columns] for s, sp in usable]))
+    parts = [_windows_and_labels(s, sp, scaler, seq_len, columns) for s, sp in usable]
+    joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     return TrainingSet(
-        x_train=np.concatenate([p[0] for p in parts]),
-        y_train=np.concatenate([p[1] for p in parts]),
-        x_val=np.concatenate([p[2] for p in parts]),
-        y_val=np.concatenate([p[3] for p in parts]),
-        scaler=scaler,
+        **joined, scaler=scaler, columns=columns,
         from_ts=int(min(s.ts[0] for s, _ in usable)),
         to_ts=int(max(s.ts[-1] for s, _ in usable)),
     )
 
 
-def _windows_and_labels(s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: int):
-    windows = _windows(scaler.transform(s.vectors), seq_len)
+def _windows_and_labels(s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: int,
+                        columns: list[int]) -> dict[str, np.ndarray]:
+    windows = _windows(scaler.transform(s.vectors[:, columns]), seq_len)
     ends = np.arange(seq_len - 1, seq_len - 1 + len(windows))
-    labels = (s.close[ends + HORIZON] > s.close[ends]).astype(np.float32)
-    return (windows[: sp.n_train], labels[: sp.n_train], windows[sp.val_start:], labels[sp.val_start:])
+    rising = (s.close[ends + HORIZON] > s.close[ends]).astype(np.float32)
+    log_return = np.log(s.close[ends + HORIZON] / s.close[ends]).astype(np.float32)
+    train, val = slice(0, sp.n_train), slice(sp.val_start, None)
+    return {
+        "x_train": windows[train], "y_train": rising[train], "r_train": log_return[train],
+        "x_val": windows[val], "y_val": rising[val], "r_val": log_return[val],
+        "x_val_raw": _windows(s.vectors, seq_len, np.float64)[val],
+        "val_label_ts": s.ts[ends[val] + HORIZON],
+    }

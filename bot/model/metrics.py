@@ -1,4 +1,5 @@
-"""Validation metrics of a direction classifier."""
+"""Validation metrics of a model: classification metrics for direction
+(and for the sign of a predicted return), regression metrics for returns."""
 
 from __future__ import annotations
 
@@ -11,14 +12,32 @@ def log_loss(prob: np.ndarray, label: np.ndarray) -> float:
     return float(-np.mean(label * np.log(p) + (1 - label) * np.log(1 - p)))
 
 
+def auc_or_none(score: np.ndarray, label: np.ndarray) -> float | None:
+    """ROC AUC, or None when only one class occurs."""
+    return float(roc_auc_score(label, score)) if 0 < label.sum() < len(label) else None
+
+
 def classification_metrics(prob: np.ndarray, label: np.ndarray) -> dict[str, float | None]:
-    both_classes = 0 < label.sum() < len(label)
     return {
         "val_loss": log_loss(prob, label),
         "val_accuracy": float(np.mean((prob > 0.5) == (label > 0.5))),
-        "val_auc": float(roc_auc_score(label, prob)) if both_classes else None,
+        "val_auc": auc_or_none(prob, label),
         "val_brier": float(np.mean((prob - label) ** 2)),
         "val_base_rate": float(label.mean()),
         "val_prob_mean": float(prob.mean()),
         "val_prob_max": float(prob.max()),
+    }
+
+
+def regression_metrics(predicted: np.ndarray, actual: np.ndarray, rising: np.ndarray) -> dict[str, float | None]:
+    error = predicted - actual
+    mse = float(np.mean(error ** 2))
+    variance = float(np.var(actual))
+    return {
+        "val_mse": mse,
+        "val_rmse": mse ** 0.5,
+        "val_r2": 1 - mse / variance if variance > 0 else None,
+        # How often the sign was right, and how well the value ranks ups.
+        "val_accuracy": float(np.mean((predicted > 0) == (rising > 0.5))),
+        "val_auc": auc_or_none(predicted, rising),
     }

@@ -1,23 +1,43 @@
-"""A trained model ready to score windows: network, scaler and version."""
+"""A registered model ready to score raw windows: it picks its feature
+columns, scales them with the scaler fitted on its training rows, scores
+them and returns P(next close > this close).
+
+For the return target the model predicts the next log return r; with the
+validation RMSE s as the spread of its errors, P(up) = Phi(r / s), the
+probability that a normal error around r leaves the return above zero.
+"""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from dataclasses import dataclass
+from typing import Protocol
 
-from bot.model.lstm import LSTMClassifier
+import numpy as np
+from scipy.special import ndtr
+
+from bot.model.calibration import PlattCalibration
 from bot.model.scaler import Scaler
 
 
+class Model(Protocol):
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """(batch, seq_len, features) scaled float32 -> P(up) or a log return."""
+
+
+@dataclass
 class Predictor:
-    def __init__(self, module: LSTMClassifier, scaler: Scaler, seq_len: int, version: str) -> None:
-        self.module = module.eval()
-        self.scaler = scaler
-        self.seq_len = seq_len
-        self.version = version
+    model: Model
+    scaler: Scaler
+    columns: list[int]
+    seq_len: int
+    version: str
+    target: str = "direction"
+    return_rmse: float | None = None
+    calibration: PlattCalibration | None = None
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """(batch, seq_len, features) raw vectors -> (batch,) P(next close up)."""
-        x = torch.from_numpy(self.scaler.transform(windows).astype(np.float32))
-        with torch.inference_mode():
-            return torch.sigmoid(self.module(x)).double().numpy()
+        """(batch, >= seq_len, all features) raw -> (batch,) P(up)."""
+        x = self.scaler.transform(windows[:, -self.seq_len:, self.columns]).astype(np.float32)
+        score = self.model.score(x)
+        prob = ndtr(score / self.return_rmse) if self.target == "return" else score
+        return self.calibration.apply(prob) if self.calibration is not None else prob

@@ -1,28 +1,43 @@
 """Model versions: files under <models_dir>/<version>/ plus a database row.
 
-A version directory holds weights.pt (a state dict, loaded with
-weights_only=True so a tampered file cannot run code), scaler.json,
-config.json and metrics.json. Files are written to a temporary directory
-and renamed into place, so a crash never leaves half a model behind.
+A version directory holds the model's own files (weights.pt and net.onnx,
+linear.json or forest.skops), scaler.json, predictor.json (return spread,
+calibration), config.json and metrics.json. Nothing in it is unpickled:
+weights load with weights_only=True, the rest is JSON, ONNX or checked
+skops. Files are written to a temporary directory and renamed into place,
+so a crash never leaves half a model behind.
+
+Statuses: champion (the one trading; at most one), candidate (trained, not
+yet judged), rejected (lost to the champion), retired (a former champion).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-
 from bot.config import ModelConfig
 from bot.features import FEATURE_NAMES
-from bot.model.lstm import LSTMClassifier
+from bot.model.calibration import PlattCalibration
+from bot.model.factory import load_model
 from bot.model.predictor import Predictor
 from bot.model.scaler import Scaler
-from bot.model.trainer import TrainedModel
 from bot.store import Store
 from bot.store.tables import ModelVersionRow
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A freshly trained model and what the registry stores with it."""
+
+    predictor: Predictor
+    cfg: ModelConfig
+    metrics: dict
+    from_ts: int
+    to_ts: int
 
 
 class ModelRegistry:
@@ -36,28 +51,31 @@ class ModelRegistry:
         stamp = datetime.fromtimestamp(created_ts / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M")
         return f"v{n:04d}-{stamp}"
 
-    def register(self, trained: TrainedModel, scaler: Scaler, cfg: ModelConfig, *, version: str,
-                 created_ts: int, from_ts: int, to_ts: int, config_hash: str, champion: bool) -> ModelVersionRow:
-        path = self._write_files(version, trained, scaler, cfg)
+    def register(self, candidate: Candidate, *, created_ts: int, config_hash: str, champion: bool) -> ModelVersionRow:
+        p = candidate.predictor
+        path = self._write_files(candidate)
         row = ModelVersionRow(
-            version=version, created_ts=created_ts, train_from_ts=from_ts, train_to_ts=to_ts,
-            n_train=trained.metrics["n_train"], n_val=trained.metrics["n_val"],
-            metrics_json=json.dumps(trained.metrics, sort_keys=True),
-            status="champion" if champion else "candidate", path=str(path), config_hash=config_hash,
+            version=p.version, created_ts=created_ts, train_from_ts=candidate.from_ts, train_to_ts=candidate.to_ts,
+            n_train=candidate.metrics["n_train"], n_val=candidate.metrics["n_val"], kind=candidate.cfg.kind,
+            metrics_json=json.dumps(candidate.metrics, sort_keys=True),
+            status="champion" if champion else "rejected", path=str(path), config_hash=config_hash,
         )
         self.store.add_model_version(row, retire_champion=champion)
         return row
 
-    def _write_files(self, version: str, trained: TrainedModel, scaler: Scaler, cfg: ModelConfig) -> Path:
-        final = self.models_dir / version
-        tmp = self.models_dir / f".{version}.tmp"
+    def _write_files(self, candidate: Candidate) -> Path:
+        p = candidate.predictor
+        final = self.models_dir / p.version
+        tmp = self.models_dir / f".{p.version}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        torch.save(trained.module.state_dict(), tmp / "weights.pt")
-        (tmp / "scaler.json").write_text(json.dumps(scaler.to_json()))
+        p.model.save(tmp)
+        (tmp / "scaler.json").write_text(json.dumps(p.scaler.to_json()))
+        calibration = p.calibration.__dict__ if p.calibration is not None else None
+        (tmp / "predictor.json").write_text(json.dumps({"return_rmse": p.return_rmse, "calibration": calibration}))
         (tmp / "config.json").write_text(json.dumps(
-            {"model": cfg.model_dump(), "features": list(FEATURE_NAMES)}, indent=2))
-        (tmp / "metrics.json").write_text(json.dumps(trained.metrics, indent=2, sort_keys=True))
+            {"model": candidate.cfg.model_dump(), "features": list(FEATURE_NAMES), "columns": p.columns}, indent=2))
+        (tmp / "metrics.json").write_text(json.dumps(candidate.metrics, indent=2, sort_keys=True))
         shutil.rmtree(final, ignore_errors=True)  # a retrain interrupted before its DB row
         tmp.rename(final)
         return final
@@ -66,13 +84,26 @@ class ModelRegistry:
         path = Path(row.path)
         saved = json.loads((path / "config.json").read_text())
         if saved["features"] != list(FEATURE_NAMES):
-            raise ValueError(f"model {row.version} was trained on other features")
+            raise ValueError(f"model {row.version} was trained on another feature set")
         cfg = ModelConfig(**saved["model"])
-        module = LSTMClassifier(len(FEATURE_NAMES), cfg.hidden_size, cfg.num_layers, cfg.dropout)
-        module.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
-        scaler = Scaler.from_json(json.loads((path / "scaler.json").read_text()))
-        return Predictor(module, scaler, cfg.seq_len, row.version)
+        columns = saved["columns"]
+        extra = json.loads((path / "predictor.json").read_text())
+        calibration = PlattCalibration(**extra["calibration"]) if extra["calibration"] else None
+        return Predictor(
+            model=load_model(path, cfg, len(columns)),
+            scaler=Scaler.from_json(json.loads((path / "scaler.json").read_text())),
+            columns=columns, seq_len=cfg.seq_len, version=row.version, target=cfg.target,
+            return_rmse=extra["return_rmse"], calibration=calibration)
 
     def load_champion(self) -> Predictor | None:
         row = self.store.champion()
         return self.load(row) if row else None
+
+    def promote(self, version: str) -> ModelVersionRow:
+        """Make a stored version the champion (manual promotion or rollback)."""
+        row = next((v for v in self.store.model_versions() if v.version == version), None)
+        if row is None:
+            raise KeyError(version)
+        self.load(row)  # refuse a version whose files are missing or unreadable
+        self.store.set_champion(version)
+        return row

@@ -1,5 +1,7 @@
-"""Trains the LSTM: Adam on binary cross-entropy, early stopping on the
-validation loss, best weights kept. Deterministic on the CPU for a seed."""
+"""Trains a recurrent net: Adam, early stopping on the validation loss, the
+best weights kept. Binary cross-entropy for the direction target; mean
+squared error on standardised returns for the return target. Deterministic
+on the CPU for a seed and a thread count."""
 
 from __future__ import annotations
 
@@ -14,14 +16,6 @@ from torch import nn
 from bot.config import ModelConfig
 from bot.model.dataset import TrainingSet
 from bot.model.device import pick_device
-from bot.model.lstm import LSTMClassifier
-from bot.model.metrics import classification_metrics
-
-
-@dataclass
-class TrainedModel:
-    module: LSTMClassifier
-    metrics: dict
 
 
 @contextmanager
@@ -34,20 +28,35 @@ def torch_threads(n: int):
         torch.set_num_threads(previous)
 
 
-def _predict(module: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray:
-    module.eval()
+@dataclass
+class FitResult:
+    best_epoch: int
+    epochs_run: int
+    train_loss_last: float
+    val_loss_best: float
+    train_seconds: float
+
+
+def net_outputs(net: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray:
+    net.eval()
     with torch.inference_mode():
-        logits = torch.cat([module(x[i:i + batch]) for i in range(0, len(x), batch)])
-    return torch.sigmoid(logits).double().cpu().numpy()
+        out = torch.cat([net(x[i:i + batch]) for i in range(0, len(x), batch)])
+    return out.double().cpu().numpy()
 
 
-def _epoch(module, optimizer, x, y, batch_size, generator) -> float:
-    module.train()
+def _loss(target: str):
+    if target == "direction":
+        return nn.functional.binary_cross_entropy_with_logits
+    return nn.functional.mse_loss
+
+
+def _epoch(net, optimizer, loss_fn, x, y, batch_size, generator) -> float:
+    net.train()
     order = torch.randperm(len(x), generator=generator)  # within training windows only
     total = 0.0
     for i in range(0, len(x), batch_size):
         idx = order[i:i + batch_size]
-        loss = nn.functional.binary_cross_entropy_with_logits(module(x[idx]), y[idx])
+        loss = loss_fn(net(x[idx]), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -55,33 +64,35 @@ def _epoch(module, optimizer, x, y, batch_size, generator) -> float:
     return total / len(x)
 
 
-def train_lstm(data: TrainingSet, cfg: ModelConfig, seed: int) -> TrainedModel:
+def fit_network(net: nn.Module, data: TrainingSet, y_train: np.ndarray, y_val: np.ndarray,
+                cfg: ModelConfig, seed: int) -> FitResult:
+    """Fit in place; `y_*` are the training targets in the net's own units."""
     started = time.perf_counter()
     device = pick_device(cfg.device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    module = LSTMClassifier(data.x_train.shape[2], cfg.hidden_size, cfg.num_layers, cfg.dropout).to(device)
-    optimizer = torch.optim.Adam(module.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    x_train, y_train = torch.from_numpy(data.x_train).to(device), torch.from_numpy(data.y_train).to(device)
+    net.to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    loss_fn = _loss(cfg.target)
+    x_train = torch.from_numpy(data.x_train).to(device)
+    y_train_t = torch.from_numpy(y_train.astype(np.float32)).to(device)
     x_val = torch.from_numpy(data.x_val).to(device)
+    y_val_t = torch.from_numpy(y_val.astype(np.float32)).to(device)
 
-    best_loss, best_state, best_epoch, stale = float("inf"), None, 0, 0
+    best_loss, best_state, best_epoch, stale, train_loss = float("inf"), None, 0, 0, float("nan")
     with torch_threads(cfg.threads):
         for epoch in range(1, cfg.epochs + 1):
-            train_loss = _epoch(module, optimizer, x_train, y_train, cfg.batch_size, generator)
-            val_loss = classification_metrics(_predict(module, x_val), data.y_val)["val_loss"]
+            train_loss = _epoch(net, optimizer, loss_fn, x_train, y_train_t, cfg.batch_size, generator)
+            net.eval()
+            with torch.inference_mode():
+                val_loss = float(loss_fn(net(x_val), y_val_t))
             if val_loss < best_loss:
                 best_loss, best_epoch, stale = val_loss, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             else:
                 stale += 1
                 if stale >= cfg.patience:
                     break
-        module.load_state_dict(best_state)
-        metrics = classification_metrics(_predict(module, x_val), data.y_val)
-    metrics.update(
-        train_loss_last=train_loss, best_epoch=best_epoch, epochs_run=epoch,
-        n_train=len(data.x_train), n_val=len(data.x_val),
-        train_seconds=round(time.perf_counter() - started, 3),
-    )
-    return TrainedModel(module.cpu().eval(), metrics)
+    net.load_state_dict(best_state)
+    net.cpu().eval()
+    return FitResult(best_epoch, epoch, train_loss, best_loss, round(time.perf_counter() - started, 3))

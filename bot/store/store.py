@@ -39,6 +39,8 @@ class StepRecord:
     positions: list[tuple[Position, float | None]] = field(default_factory=list)
     equity: EquityPoint | None = None
     events: list[Event] = field(default_factory=list)
+    outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # (symbol, prediction ts, outcome)
+    live_metrics: list[tuple[str, int, float, float | None]] = field(default_factory=list)  # version, n, acc, auc
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -127,6 +129,12 @@ class Store:
                     "fees_paid": e.fees_paid}])
             if rec.events:
                 conn.execute(insert(EventRow), [_event_row(e) for e in rec.events])
+            for symbol, ts, outcome in rec.outcomes:
+                conn.execute(update(PredictionRow).where(PredictionRow.symbol == symbol, PredictionRow.ts == ts)
+                             .values(outcome=outcome))
+            for version, n, accuracy, auc in rec.live_metrics:
+                conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version)
+                             .values(live_n=n, live_accuracy=accuracy, live_auc=auc))
 
     def add_candles(self, exchange: str, timeframe: str, bars: list[Bar], events: list[Event]) -> None:
         """Store downloaded candles in one transaction; bars whose open time
@@ -164,6 +172,14 @@ class Store:
                              .values(status="retired"))
             conn.execute(ModelVersionRow.__table__.delete().where(ModelVersionRow.version == row.version))
             conn.execute(insert(ModelVersionRow), [row.model_dump()])
+
+    def set_champion(self, version: str) -> None:
+        """Make `version` the only champion; the previous one is retired."""
+        with self.engine.begin() as conn:
+            conn.execute(update(ModelVersionRow).where(ModelVersionRow.status == "champion")
+                         .values(status="retired"))
+            conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version)
+                         .values(status="champion"))
 
     # -- reads -----------------------------------------------------------
 
@@ -225,6 +241,38 @@ class Store:
         """A whole table as a DataFrame, for reports."""
         with self.engine.connect() as conn:
             return pd.read_sql(select(table).order_by(order_by), conn)
+
+    def open_predictions(self) -> list[PredictionRow]:
+        """Each symbol's newest prediction if its outcome is not known yet."""
+        newest = (select(PredictionRow.symbol, func.max(PredictionRow.ts).label("ts"))
+                  .group_by(PredictionRow.symbol).subquery())
+        query = select(PredictionRow).join(
+            newest, (PredictionRow.symbol == newest.c.symbol) & (PredictionRow.ts == newest.c.ts)
+        ).where(PredictionRow.outcome.is_(None))
+        with self.engine.connect() as conn:
+            return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+    def bar_close(self, symbol: str, ts: int) -> float | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(BarRow.close).where(BarRow.symbol == symbol, BarRow.ts == ts)).scalar()
+
+    def predicted_versions(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(PredictionRow.model_version).distinct()).scalars())
+
+    def scored_count(self, version: str) -> int:
+        query = (select(func.count()).select_from(PredictionRow)
+                 .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None)))
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
+    def scored_predictions(self, version: str, limit: int) -> list[tuple[float, int]]:
+        """(prob, outcome) of a version's newest scored predictions, oldest first."""
+        query = (select(PredictionRow.prob_up, PredictionRow.outcome)
+                 .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None))
+                 .order_by(PredictionRow.ts.desc(), PredictionRow.symbol.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in reversed(conn.execute(query).all())]
 
     def recent_events(self, limit: int) -> list[EventRow]:
         with self.engine.connect() as conn:

@@ -29,6 +29,7 @@ class PredictionRow(SQLModel, table=True):
     model_version: str
     prob_up: float
     signal: str  # the strategy's reading: long, flat, hold
+    outcome: int | None = None  # 1 if the next bar closed higher; set once it has closed
 
 
 class OrderRow(SQLModel, table=True):
@@ -95,6 +96,11 @@ class ModelVersionRow(SQLModel, table=True):
     status: str  # candidate, champion, rejected, retired
     path: str
     config_hash: str
+    kind: str = "lstm"
+    # Rolling scores of its predictions once their bars closed (see LiveScore).
+    live_n: int = 0
+    live_accuracy: float | None = None
+    live_auc: float | None = None
 
 
 class EventRow(SQLModel, table=True):

@@ -1,0 +1,19 @@
+"""Model kinds by name: a fresh model to train, or a saved one to load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import ModelConfig
+from bot.model.sequence_model import SequenceModel
+from bot.model.tabular import ForestModel, LinearModel
+
+KINDS = {"lstm": SequenceModel, "gru": SequenceModel, "logistic": LinearModel, "random_forest": ForestModel}
+
+
+def new_model(cfg: ModelConfig, n_features: int):
+    return KINDS[cfg.kind](cfg, n_features)
+
+
+def load_model(directory: Path, cfg: ModelConfig, n_features: int):
+    return KINDS[cfg.kind].load(directory, cfg, n_features)
