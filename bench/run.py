@@ -1,8 +1,8 @@
 """`make bench`: speed and memory of the daemon's hot paths on this machine.
 
 Writes bench/results.json (one key per figure, plus machine and commit).
-Figures, not assertions: tests never depend on wall-clock time. Targets are
-in ../shared/BENCHMARKS.md.
+Figures, not assertions: tests never depend on wall-clock time. Targets and
+the peer figures they come from are in ../shared/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -22,41 +22,102 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
-from bot.features import FeatureState  # noqa: E402
+from bot.config import ModelConfig  # noqa: E402
+from bot.features import FEATURE_NAMES, FeatureState  # noqa: E402
 from bot.market.csv_format import read_ohlcv_csv  # noqa: E402
-from bot.model.lstm import LSTMClassifier  # noqa: E402
+from bot.model.dataset import SymbolSeries, build_training_set  # noqa: E402
+from bot.model.networks import RecurrentNet  # noqa: E402
+from bot.model.sequence_model import SequenceModel, _onnx_session  # noqa: E402
+
+BUNDLED = REPO / "data" / "BTC_USDT-1h.csv.gz"
 
 
 def percentiles(samples_us: list[float]) -> dict[str, float]:
     ordered = sorted(samples_us)
-    return {"p50": round(statistics.median(ordered), 1), "p99": round(ordered[int(len(ordered) * 0.99)], 1)}
+    return {"p50_us": round(statistics.median(ordered), 1), "p99_us": round(ordered[int(len(ordered) * 0.99)], 1)}
 
 
-def feature_update_us() -> dict[str, float]:
-    bars = read_ohlcv_csv(REPO / "data" / "BTC_USDT-1h.csv.gz")
+def timed(call, runs: int, warmup: int = 100) -> dict[str, float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        call()
+        samples.append((time.perf_counter_ns() - start) / 1000)
+    return percentiles(samples)
+
+
+def bundled_series(bars: int | None = None) -> SymbolSeries:
+    frame = read_ohlcv_csv(BUNDLED)
+    frame = frame if bars is None else frame.iloc[:bars]
+    state, rows = FeatureState(), []
+    for ts, close, volume in zip(frame.timestamp, frame.close, frame.volume):
+        vector = state.update(close, volume)
+        if vector is not None:
+            rows.append((ts, close, vector))
+    return SymbolSeries(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+                        np.array([r[2] for r in rows]))
+
+
+def feature_update() -> dict[str, float]:
+    frame = read_ohlcv_csv(BUNDLED)
     state, samples = FeatureState(), []
-    for close, volume in zip(bars.close.tolist(), bars.volume.tolist()):
+    for close, volume in zip(frame.close.tolist(), frame.volume.tolist()):
         start = time.perf_counter_ns()
         state.update(close, volume)
         samples.append((time.perf_counter_ns() - start) / 1000)
     return percentiles(samples)
 
 
-def lstm_inference_us(hidden: int, layers: int, seq_len: int, features: int = 10, calls: int = 2000) -> dict:
+def one_year_retrain() -> dict:
+    """One retrain of the default model on a year of 1h bars, as the daemon does it."""
+    cfg = ModelConfig()
+    data = build_training_set([bundled_series(8760 + 200)], cfg.seq_len, cfg.val_fraction)
+    start = time.perf_counter()
+    model = SequenceModel(cfg, data.x_train.shape[2])
+    metrics = model.fit(data, seed=0)
+    return {"seconds": round(time.perf_counter() - start, 2), "windows": len(data.x_train) + len(data.x_val),
+            "epochs": metrics["epochs_run"], "threads": cfg.threads}
+
+
+def inference(hidden: int, layers: int, seq_len: int, features: int) -> dict:
+    """Batch 1 and batch 64 forward passes, torch eager and ONNX Runtime, one thread."""
     torch.set_num_threads(1)
-    module = LSTMClassifier(features, hidden, layers, 0.0).eval()
-    window = torch.randn(1, seq_len, features)
-    samples = []
-    with torch.inference_mode():
-        for _ in range(200):
-            module(window)
-        for _ in range(calls):
+    cfg = ModelConfig(hidden_size=hidden, num_layers=layers, seq_len=seq_len)
+    model = SequenceModel(cfg, features)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "net.onnx").write_bytes(model._onnx_bytes())
+        session = _onnx_session(Path(tmp) / "net.onnx")
+    net: RecurrentNet = model.net.eval()
+    result = {}
+    for batch in (1, 64):
+        x = np.random.default_rng(0).standard_normal((batch, seq_len, features)).astype(np.float32)
+        xt = torch.from_numpy(x)
+        runs = 3000 if batch == 1 else 500
+        with torch.inference_mode():
+            result[f"torch_batch{batch}"] = timed(lambda: net(xt), runs)
+        result[f"onnx_batch{batch}"] = timed(lambda: session.run(None, {"windows": x}), runs)
+    return result
+
+
+def bar_step_latency() -> dict:
+    """Features, prediction, strategy, risk and order for one closed bar, no
+    network and no database: the engine step with its commit stubbed out."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from support import engine_without_database
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, bars = engine_without_database(REPO, Path(tmp))
+        samples = []
+        for bar in bars:
+            engine.clock.advance_to(bar.ts + 3_600_000)
             start = time.perf_counter_ns()
-            module(window)
+            engine.step([bar])
             samples.append((time.perf_counter_ns() - start) / 1000)
-    return percentiles(samples)
+    return percentiles(samples[500:])
 
 
 def demo_replay() -> dict:
@@ -76,14 +137,17 @@ def demo_replay() -> dict:
 
 
 def main() -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip()
     results = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "torch": torch.__version__},
         "commit": commit,
-        "feature_update_us": feature_update_us(),
-        "lstm_forward_batch1_us_h32_l1_s48": lstm_inference_us(32, 1, 48),
-        "lstm_forward_batch1_us_h64_l2_s48": lstm_inference_us(64, 2, 48),
+        "feature_update": feature_update(),
+        "bar_step_no_db": bar_step_latency(),
+        "inference_default_h32_l1_s48_f10": inference(32, 1, 48, len(FEATURE_NAMES)),
+        "inference_reference_h64_l2_s48_f20": inference(64, 2, 48, 20),
+        "retrain_one_year_1h": one_year_retrain(),
         "demo_replay": demo_replay(),
     }
     out = REPO / "bench" / "results.json"
@@ -92,5 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    np.random.seed(0)
     main()

@@ -38,7 +38,16 @@ def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
     return build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
 
 
-def _start_ms(rt: Runtime, delay_ms: int) -> int:
+def resume_clock(rt: Runtime) -> None:
+    """Set the simulated clock where the stored run left off (or at the
+    start of the data for a new run)."""
+    delay_ms = round(rt.config.schedule.bar_delay_seconds * 1000)
+    start = _start_ms(rt, delay_ms)
+    if start is not None:
+        rt.clock.advance_to(max(rt.clock.now_ms(), start))
+
+
+def _start_ms(rt: Runtime, delay_ms: int) -> int | None:
     tf = rt.config.timeframe_ms
     if rt.engine.last_ts:
         # The firing that committed the newest stored bar: firing it again is
@@ -55,7 +64,7 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
     if first is None:
         return ReplayOutcome(0, True)
     end_ms = last + rt.config.timeframe_ms + delay_ms
-    clock.advance_to(max(clock.now_ms(), _start_ms(rt, delay_ms)))
+    resume_clock(rt)
     job = rt.bar_job
     stop = (lambda: job.bars_processed >= max_bars) if max_bars is not None else (lambda: False)
     with _progress(console, progress) as bars:

@@ -1,0 +1,18 @@
+"""The `bot` command. Heavy modules (torch, pandas, SQLAlchemy) are imported
+inside the commands that need them, so a config error or --help answers at
+once."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli.download import download
+from bot.cli.models import models_app, train
+from bot.cli.review import report, status, trades
+from bot.cli.run import run
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="LSTM paper-trading daemon: replay, live paper trading, models and reports.")
+for command in (run, download, train, report, trades, status):
+    app.command()(command)
+app.add_typer(models_app, name="models")

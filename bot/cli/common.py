@@ -1,0 +1,68 @@
+"""What every `bot` command shares: the consoles, the --config option and
+the guard that turns an expected failure into one line on stderr and an
+exit code (2 for a config the bot refuses, 1 for anything else) instead of
+a traceback. Tracebacks go to the log file only."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+from rich.console import Console
+
+from bot.config import Config, ConfigError
+
+# Piped or captured output gets room for whole tables, not 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, soft_wrap=True)  # paths must not be broken across lines
+
+ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+class UserError(Exception):
+    """A failure the user can fix; printed as one line, exit code 1."""
+
+
+def say_error(line: str) -> None:
+    """One unwrapped line on stderr, whatever the terminal width."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def guarded(command):
+    """One line and an exit code instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ConfigError as exc:
+            say_error(f"config error: {exc}")
+            raise typer.Exit(2) from None
+        except UserError as exc:
+            say_error(f"error: {exc}")
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            say_error("interrupted; the last committed bar step is kept")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            structlog.get_logger("bot.cli").exception("crashed")
+            say_error(f"error: {type(exc).__name__}: {exc} (details in the log file)")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def open_existing_store(cfg: Config):
+    """The run's store for reading; refuses to create an empty database."""
+    from bot.store import Store, sqlite_path
+
+    db = sqlite_path(cfg.db_url)
+    if db is not None and not db.exists():
+        raise UserError(f"no run yet in {db}: start one with `bot run`")
+    return Store(cfg.db_url)

@@ -1,0 +1,52 @@
+"""`bot download`: closed candles from an exchange into the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded
+from bot.config import Config, ConfigError, describe_validation_error, load_config
+from bot.timeframes import parse_iso_ms
+
+
+@guarded
+def download(
+    since: Annotated[str, typer.Option(help="ISO date or time of the first candle.")],
+    config: ConfigPath = DEFAULT_CONFIG,
+    exchange: Annotated[str | None, typer.Option(help="ccxt exchange id (default: exchange.name).")] = None,
+    symbol: Annotated[str | None, typer.Option(help="e.g. BTC/USDT (default: the first of symbols).")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="e.g. 1h (default: timeframe).")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO end, exclusive (default: now).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the range as CSV (.csv or .csv.gz).")] = None,
+) -> None:
+    """Download closed candles into the database, resumably; optionally to CSV."""
+    cfg = load_config(config)
+    overrides = {"exchange": {**cfg.exchange.model_dump(), **({"name": exchange} if exchange else {})},
+                 "symbols": [symbol] if symbol else cfg.symbols, "timeframe": timeframe or cfg.timeframe}
+    try:
+        cfg = Config(**{**cfg.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+    since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
+    from bot.market.download_command import run_download
+
+    result = run_download(cfg, cfg.symbols[0], since_ms, until_ms, out, err_console)
+    err_console.print(
+        f"{cfg.symbols[0]} {cfg.timeframe} on {cfg.exchange.name}: {result.stored:,} of {result.expected:,} closed "
+        f"candles stored, {result.requests} requests"
+        + (f"; {len(result.holes)} holes the exchange does not fill" if result.holes else "; no holes"))
+    if out is not None:
+        err_console.print(f"written to {out}")
+
+
+def _iso_option(value: str, name: str) -> int:
+    try:
+        return parse_iso_ms(value)
+    except ValueError:
+        raise UserError(f"{name}: '{value}' is not an ISO date like 2024-01-31 or 2024-01-31T12:00") from None
+
+

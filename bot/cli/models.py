@@ -1,0 +1,140 @@
+"""`bot train` and `bot models`: training on demand, reviewing versions,
+promoting one by hand (or rolling back to an earlier one)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
+from bot.config import Config, load_config
+from bot.timeframes import iso_utc
+
+models_app = typer.Typer(help="Model versions: list them, or promote one.", no_args_is_help=False)
+
+
+@guarded
+def train(config: ConfigPath = DEFAULT_CONFIG,
+          progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True) -> None:
+    """Train a model now on the run's history and put it through the promotion gate."""
+    cfg = load_config(config)
+    from bot.logging_setup import configure_logging
+    from bot.strategy import load_strategy_of
+
+    strategy = load_strategy_of(cfg)
+    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="WARNING")
+    rt = _runtime(cfg, strategy)
+    try:
+        _observe_enough_history(rt, progress)
+        row = rt.retrainer.run(rt.clock.now_ms())
+        if row is None:
+            raise UserError("too little history to train; see `bot status`")
+        console.print(models_table([row], title="Trained"))
+    finally:
+        rt.store.close()
+
+
+def _runtime(cfg: Config, strategy):
+    if cfg.mode == "replay":
+        from bot.replay import open_replay, resume_clock
+
+        cfg.require_replay_data()
+        rt = open_replay(cfg, strategy)
+        resume_clock(rt)
+        return rt
+    from bot.clock import SystemClock
+    from bot.market.ccxt_feed import CcxtFeed, make_exchange
+    from bot.runtime import build_runtime
+
+    history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
+    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
+    return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
+
+
+def _observe_enough_history(rt, progress: bool) -> None:
+    """A fresh run first observes the history a first model needs, exactly
+    as `bot run` would, with the automatic retrain held back."""
+    missing = rt.config.retrain.initial_train_bars - rt.engine.bars_seen()
+    if missing <= 0:
+        return
+    rt.bar_job.run_retrain = lambda now_ms: None
+    if rt.config.mode == "replay":
+        from bot.replay import run_replay
+
+        run_replay(rt, max_bars=missing, console=err_console, progress=progress)
+    else:
+        rt.bar_job(rt.clock.now_ms())
+
+
+@models_app.callback(invoke_without_command=True)
+@guarded
+def models(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Model versions with their training, validation and live metrics."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cfg = load_config(config)
+    store = open_existing_store(cfg)
+    try:
+        versions = store.model_versions()
+    finally:
+        store.close()
+    if not versions:
+        err_console.print("no model versions yet")
+        return
+    console.print(models_table(versions))
+
+
+@models_app.command("promote")
+@guarded
+def promote(version: Annotated[str, typer.Argument(help="The version to make champion.")],
+            config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Make VERSION the champion: a manual promotion or a rollback."""
+    cfg = load_config(config)
+    from bot.domain import Event
+    from bot.model.registry import ModelRegistry
+
+    store = open_existing_store(cfg)
+    try:
+        registry = ModelRegistry(store, cfg.path(cfg.storage.models_dir))
+        previous = store.champion()
+        try:
+            registry.promote(version)
+        except KeyError:
+            raise UserError(f"no model version {version}; see `bot models`") from None
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{version} cannot be loaded: {exc}") from None
+        ts = max((v.created_ts for v in store.model_versions()), default=0)
+        store.add_event(Event(ts, "model_promoted", f"{version} promoted by hand",
+                              data={"version": version, "previous": previous.version if previous else None}))
+    finally:
+        store.close()
+    err_console.print(f"{version} is the champion" + (f" (was {previous.version})" if previous else ""))
+
+
+def _num(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _gate(metrics: dict) -> str:
+    """'first', or the challenger's metric against the champion's."""
+    if metrics.get("gate_champion") is None:
+        return metrics.get("gate_reason", "-").split(" (")[0]
+    name = {"auc": "AUC", "log_loss": "loss"}[metrics["gate_metric"]]
+    return f"{name} {metrics['gate_challenger']:.3f}/{metrics['gate_champion']:.3f}"
+
+
+def models_table(versions, title: str = "Model versions") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("version", no_wrap=True)
+    table.add_column("status")
+    for column in ("trained to", "val AUC", "val acc", "gate (new/old)", "live n", "live acc", "live AUC"):
+        table.add_column(column, justify="right")
+    for v in versions:
+        m = json.loads(v.metrics_json)
+        table.add_row(
+            v.version, f"{v.status} {v.kind}", iso_utc(v.train_to_ts)[:10], _num(m.get("val_auc")),
+            _num(m.get("val_accuracy")), _gate(m), str(v.live_n), _num(v.live_accuracy), _num(v.live_auc))
+    return table

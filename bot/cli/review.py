@@ -1,0 +1,108 @@
+"""`bot report`, `bot trades`, `bot status`: reviewing a run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
+from bot.config import Config, load_config
+from bot.timeframes import iso_utc
+
+
+@guarded
+def report(
+    config: ConfigPath = DEFAULT_CONFIG,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Summary of the run: return, Sharpe, drawdown, win rate, models."""
+    from bot.report.render import summary_table
+    from bot.report.summary import build_summary
+
+    cfg = load_config(config)
+    store = open_existing_store(cfg)
+    summary = build_summary(store, cfg)
+    store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    else:
+        console.print(summary_table(summary))
+
+
+@guarded
+def trades(
+    config: ConfigPath = DEFAULT_CONFIG,
+    csv: Annotated[Path | None, typer.Option(help="Write every fill to this CSV file.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Fills shown on the console.")] = 20,
+) -> None:
+    """The fills of the run: on the console, or all of them as CSV."""
+    from bot.report.render import fills_table
+    from bot.store.tables import FillRow
+
+    cfg = load_config(config)
+    store = open_existing_store(cfg)
+    fills = store.frame(FillRow, order_by="id")
+    store.close()
+    if csv is None:
+        console.print(fills_table(fills, limit))
+        return
+    fills.insert(1, "time", [iso_utc(int(t)) for t in fills.ts])
+    try:
+        fills.to_csv(csv, index=False)
+    except OSError as exc:
+        raise UserError(f"cannot write {csv}: {exc.strerror}") from None
+    err_console.print(f"{len(fills)} fills written to {csv}")
+
+
+@guarded
+def status(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Where the run stands: last bars, positions, model, recent events."""
+    cfg = load_config(config)
+    store = open_existing_store(cfg)
+    try:
+        console.print(_status_table(cfg, store))
+        console.print(_events_table(store))
+    finally:
+        store.close()
+
+
+def _status_table(cfg: Config, store) -> Table:
+    table = Table(title=f"Status ({cfg.mode}, {cfg.timeframe})", show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for symbol in cfg.symbols:
+        last = store.last_bar_ts(symbol)
+        table.add_row(f"{symbol} last bar", iso_utc(last) if last is not None else "-")
+    equity = store.latest_equity()
+    if equity is not None:
+        table.add_row("Equity / cash", f"{equity.equity:,.2f} / {equity.cash:,.2f}")
+    for pos in store.latest_positions():
+        if pos.qty > 0:
+            stop = f", stop {pos.stop_price:,.2f}" if pos.stop_price else ""
+            table.add_row(f"{pos.symbol} position", f"{pos.qty:.6f} @ {pos.avg_entry:,.2f}{stop}")
+    champion = store.champion()
+    table.add_row("Champion model", champion.version if champion else "none yet")
+    counts = store.event_counts()
+    quality = ", ".join(f"{label} {counts.get(kind, 0)}" for kind, label in DATA_QUALITY)
+    table.add_row("Data quality", quality)
+    table.add_row("Events", ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")
+    return table
+
+
+DATA_QUALITY = [("bar_rejected", "rejected bars"), ("bar_conflict", "conflicting duplicates"),
+                ("gap_pending", "gaps waited for"), ("gap_unfilled", "gaps unfilled"),
+                ("extreme_move", "extreme moves"), ("fetch_failed", "failed fetches")]
+
+
+def _events_table(store) -> Table:
+    table = Table(title="Last events", title_justify="left")
+    for column in ("time", "level", "kind", "symbol", "message"):
+        table.add_column(column)
+    for e in reversed(store.recent_events(10)):
+        table.add_row(iso_utc(e.ts), e.level, e.kind, e.symbol or "", e.message)
+    return table

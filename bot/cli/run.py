@@ -1,0 +1,72 @@
+"""`bot run`: the daemon, in replay (simulated clock) or live mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded
+from bot.config import Config, load_config
+
+
+@guarded
+def run(
+    config: ConfigPath = DEFAULT_CONFIG,
+    max_bars: Annotated[int | None, typer.Option(min=1, help="Stop after this many bars (replay).")] = None,
+    fresh: Annotated[bool, typer.Option(help="Forget the stored run and start over.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True,
+) -> None:
+    """Run the daemon: replay of bundled data by default, live with mode: live."""
+    cfg = load_config(config)
+    # Refuse a bad strategy before the slow imports (torch) and any state.
+    from bot.strategy import load_strategy_of
+
+    strategy = load_strategy_of(cfg)
+    if cfg.mode == "replay":
+        cfg.require_replay_data()
+    from bot.logging_setup import configure_logging
+    from bot.runtime import wipe_state
+
+    replay = cfg.mode == "replay"
+    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file),
+                      console_level="WARNING" if replay else cfg.logging.level)
+    if fresh:
+        wipe_state(cfg)
+    if replay:
+        _run_replay(cfg, strategy, max_bars, progress)
+    else:
+        _run_live(cfg, strategy)
+
+
+def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool) -> None:
+    from bot.replay import open_replay, run_replay
+    from bot.report.render import summary_table
+    from bot.report.summary import build_summary
+
+    rt = open_replay(cfg, strategy)
+    try:
+        outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
+        note = "replay complete" if outcome.finished else f"stopped after {outcome.bars_this_run} bars"
+        err_console.print(f"{note}; state in {cfg.db_url}")
+        console.print(summary_table(build_summary(rt.store, cfg)))
+    finally:
+        rt.store.close()
+
+
+def _run_live(cfg: Config, strategy) -> None:
+    from bot.clock import SystemClock
+    from bot.daemon import run_live
+    from bot.market.ccxt_feed import CcxtFeed, make_exchange
+    from bot.runtime import build_runtime
+
+    history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
+    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
+    rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
+    try:
+        run_live(rt)
+    finally:
+        rt.store.close()
+
+

@@ -1,0 +1,126 @@
+"""The model lifecycle inside the daemon: retraining on a worker while bars
+keep flowing, the promotion gate keeping a champion, live scoring, and
+`bot train` / `bot models` / `bot models promote` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from bot.clock import SystemClock
+from bot.config import load_config
+from bot.daemon import run_live
+from bot.logging_setup import configure_logging
+from bot.runtime import build_runtime
+from conftest import replay, rows, write_config
+from test_config_errors import run_bot
+from test_live_daemon import SECOND, WallClockFeed
+
+SLEEP_SECONDS = 3.0
+
+
+def test_a_slow_retrain_never_delays_the_bar_job(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {
+        "mode": "live", "timeframe": "1s", "schedule": {"bar_delay_seconds": 0.05},
+        "retrain": {"initial_train_bars": 250, "train_window_bars": 250},
+    })
+    cfg = load_config(config)
+    configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+    feed = WallClockFeed(history_bars=300)
+    rt = build_runtime(cfg, clock=SystemClock(), feed=feed)
+    real_train = rt.retrainer._train
+    trained_at: list[float] = []
+
+    def slow_train(*args):
+        time.sleep(SLEEP_SECONDS)  # a retrain that takes seconds
+        candidate = real_train(*args)
+        trained_at.append(time.time() * 1000)
+        return candidate
+
+    rt.retrainer._train = slow_train
+    run_live(rt, stop_after_seconds=SLEEP_SECONDS + 3.5)
+    rt.store.close()
+    db = tmp_path / "bot.sqlite"
+
+    assert trained_at, "the retrain never finished"
+    during = [t for t in feed.calls[1:] if t < trained_at[0]]
+    assert len(during) >= SLEEP_SECONDS - 1  # the bar job kept firing while the model was fit
+    assert all(t % SECOND < 400 for t in during)  # each just after its bar closed
+    bars_during = rows(db, f"SELECT COUNT(*) FROM bars WHERE ts >= {feed.calls[0]} AND ts < {trained_at[0] - SECOND}")
+    assert bars_during[0][0] >= SLEEP_SECONDS - 1
+    # The swap is atomic: no prediction before the champion existed, then
+    # every bar scored by it.
+    predicted = rows(db, "SELECT ts, model_version FROM predictions ORDER BY ts")
+    assert predicted and {v for _, v in predicted} == {"v0001-" + predicted[0][1][6:]}
+    first_scored = predicted[0][0]
+    assert first_scored + SECOND >= trained_at[0] - 1_000
+    later_bars = [ts for (ts,) in rows(db, f"SELECT ts FROM bars WHERE ts >= {first_scored} ORDER BY ts")]
+    assert [ts for ts, _ in predicted] == later_bars
+
+
+def test_a_worse_challenger_is_rejected_and_the_champion_kept(tmp_path: Path) -> None:
+    """A margin no retrain can clear: every challenger loses to the first
+    champion, which goes on trading."""
+    replay(write_config(tmp_path, {"retrain": {"promotion": {"metric": "auc", "margin": 0.5}}}))
+    db = tmp_path / "bot.sqlite"
+    versions = rows(db, "SELECT version, status, metrics_json FROM model_versions ORDER BY created_ts")
+    assert len(versions) >= 3
+    assert versions[0][1] == "champion" and all(status == "rejected" for _, status, _ in versions[1:])
+    for _, _, metrics in versions[1:]:
+        m = json.loads(metrics)
+        assert m["gate_promote"] is False and m["gate_metric"] == "auc" and m["gate_windows"] > 0
+    assert {v for (v,) in rows(db, "SELECT DISTINCT model_version FROM predictions")} == {versions[0][0]}
+    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'model_rejected'")[0][0] == len(versions) - 1
+
+
+def test_predictions_are_scored_once_their_bar_closes(tiny_run: Path) -> None:
+    db = tiny_run / "bot.sqlite"
+    scored = rows(db, "SELECT p.ts, p.outcome, b.close FROM predictions p JOIN bars b "
+                      "ON b.ts = p.ts ORDER BY p.ts")
+    closes = dict(rows(db, "SELECT ts, close FROM bars"))
+    order = sorted(closes)
+    following = dict(zip(order, order[1:]))
+    for ts, outcome, close in scored[:-1]:
+        assert outcome == int(closes[following[ts]] > close)
+    assert scored[-1][1] is None  # the newest bar has not closed yet
+    champion = rows(db, "SELECT version, live_n, live_accuracy, live_auc FROM model_versions WHERE live_n > 0")
+    assert champion, "no version has live metrics"
+    for version, n, accuracy, auc in champion:
+        # Metrics are refreshed every 24 scores over the newest 500 scored then.
+        scored_rows = rows(db, f"SELECT prob_up, outcome FROM predictions WHERE model_version = '{version}' "
+                               "AND outcome IS NOT NULL ORDER BY ts")
+        refreshed_at = len(scored_rows) // 24 * 24
+        window = scored_rows[max(0, refreshed_at - 500):refreshed_at]
+        assert len(window) == n
+        assert abs(accuracy - sum((p > 0.5) == (o == 1) for p, o in window) / n) < 1e-12
+
+
+def test_bot_models_lists_and_promote_rolls_back(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    replay(config)
+    listing = run_bot("models", "-c", str(config))
+    assert listing.returncode == 0, listing.stderr
+    versions = rows(tmp_path / "bot.sqlite", "SELECT version, status FROM model_versions ORDER BY created_ts")
+    for version, status in versions:
+        assert version in listing.stdout
+    champion = next(v for v, s in versions if s == "champion")
+    older = next(v for v, s in versions if v != champion)
+    rollback = run_bot("models", "promote", older, "-c", str(config))
+    assert rollback.returncode == 0, rollback.stderr
+    statuses = dict(rows(tmp_path / "bot.sqlite", "SELECT version, status FROM model_versions"))
+    assert statuses[older] == "champion" and statuses[champion] == "retired"
+    assert list(statuses.values()).count("champion") == 1
+    unknown = run_bot("models", "promote", "v9999", "-c", str(config))
+    assert unknown.returncode == 1 and unknown.stderr.startswith("error: no model version v9999")
+
+
+def test_bot_train_observes_history_then_trains_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    result = run_bot("train", "-c", str(config), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    db = tmp_path / "bot.sqlite"
+    assert rows(db, "SELECT COUNT(*) FROM bars")[0][0] == 800  # retrain.initial_train_bars
+    assert rows(db, "SELECT version, status FROM model_versions")[0][1] == "champion"
+    assert rows(db, "SELECT COUNT(*) FROM model_versions")[0][0] == 1
+    assert rows(db, "SELECT COUNT(*) FROM predictions")[0][0] == 0  # nothing traded on the way
