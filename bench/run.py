@@ -108,8 +108,12 @@ def bar_step_latency() -> dict:
     sys.path.insert(0, str(REPO / "bench"))
     from support import engine_without_database
 
+    from bot.logging_setup import configure_logging
+
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
+        # As in the daemon: each step's event goes to the JSON-lines file.
+        configure_logging("INFO", Path(tmp) / "bench.jsonl", console_level="ERROR")
         engine, bars = engine_without_database(REPO, Path(tmp))
         samples = []
         for bar in bars:
