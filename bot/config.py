@@ -69,9 +69,19 @@ class ReplayConfig(Section):
 
 
 class PaperConfig(Section):
+    """The local fill simulator."""
+
     initial_cash: float = Field(10_000.0, gt=0)
-    fee_bps: float = Field(10.0, ge=0, lt=10_000)
+    fee_bps: float = Field(10.0, ge=0, lt=10_000)  # taker: market and triggered stop orders
+    maker_fee_bps: float = Field(10.0, ge=0, lt=10_000)  # resting limit orders (take-profit)
     slippage_bps: float = Field(5.0, ge=0, lt=10_000)
+    # Extra slippage per unit of recent volatility (the per-bar standard
+    # deviation of returns when the order is made), in bps per bps.
+    slippage_volatility_factor: float = Field(0.0, ge=0, le=100)
+    # Fill at most this share of a bar's volume; the rest waits for later bars.
+    max_volume_share: float | None = Field(None, gt=0, le=1)
+    latency_bars: int = Field(0, ge=0, le=100)  # extra bars before a market order fills
+    allow_short: bool = False  # spot by default
 
 
 class StorageConfig(Section):
@@ -136,8 +146,27 @@ class ModelConfig(Section):
 
 
 class RiskConfig(Section):
+    """Rules between the strategy and the broker; every one optional but the
+    first and the stop-loss. A block or forced action is an event."""
+
+    # Sizing: an entry's value as a share of equity, optionally scaled down
+    # so the position's volatility matches an annual target.
     max_position_fraction: float = Field(0.5, gt=0, le=1)
+    target_volatility: float | None = Field(None, gt=0, description="annualised, e.g. 0.5")
+    # Limits
+    max_symbol_fraction: float = Field(1.0, gt=0, le=10)  # position value per symbol, share of equity
+    max_gross_exposure: float = Field(1.0, gt=0, le=10)  # all positions, share of equity
+    max_open_positions: int = Field(10, ge=1)
+    min_order_notional: float = Field(10.0, ge=0)
+    # Exits, evaluated on each bar's high and low
     stop_loss_pct: float = Field(0.03, gt=0, lt=1)
+    take_profit_pct: float | None = Field(None, gt=0)
+    trailing_stop_pct: float | None = Field(None, gt=0, lt=1)
+    # Guards
+    daily_loss_limit_pct: float | None = Field(None, gt=0, lt=1)  # no new entries until the next UTC day
+    max_drawdown_pct: float | None = Field(None, gt=0, lt=1)  # kill switch: flatten, halt until `bot resume`
+    cooldown_bars: int = Field(0, ge=0)  # no entry on a symbol for N bars after a stop-out
+    max_bar_age_seconds: float | None = Field(None, gt=0)  # no trading on a bar older than this
 
 
 class PromotionConfig(Section):

@@ -17,14 +17,21 @@ class Side(str, Enum):
 
 class OrderKind(str, Enum):
     MARKET = "market"
-    STOP = "stop"  # rests until a bar trades at or below stop_price
+    STOP = "stop"  # rests until a bar trades through stop_price, then fills as a market order
+    LIMIT = "limit"  # rests until a bar trades at limit_price or better (take-profit)
 
 
 class OrderStatus(str, Enum):
     OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
     CANCELED = "canceled"
     REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +47,9 @@ class Bar:
 
 @dataclass(frozen=True, slots=True)
 class Signal:
-    """What the strategy wants: a target exposure in [0, 1] of the risk
-    budget, or None to keep whatever is held."""
+    """What the strategy wants: a target exposure in [-1, 1] of the risk
+    budget (negative: short, where shorting is on), or None to keep
+    whatever is held."""
 
     target: float | None
     reason: str = ""
@@ -57,8 +65,17 @@ class Order:
     created_ts: int
     reason: str
     stop_price: float | None = None
+    limit_price: float | None = None
     status: OrderStatus = OrderStatus.OPEN
     closed_ts: int | None = None
+    filled_qty: float = 0.0
+    not_before_ts: int = 0  # no fill from a bar that opened earlier (latency)
+    slippage_bps: float = 0.0  # set when the order is made, from the volatility then
+    group: str | None = None  # protective orders of one position: one filling cancels the rest
+
+    @property
+    def remaining(self) -> float:
+        return self.qty - self.filled_qty
 
 
 @dataclass(frozen=True, slots=True)

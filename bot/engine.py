@@ -4,9 +4,11 @@ replay daemon and the backtest all drive this same object; only the edges
 
 One step, for the bars of all symbols that closed at the same time:
   1. the broker fills orders resting from the previous step: market orders
-     at this bar's open, stops where this bar's low reached them;
+     at this bar's open, then stops and take-profits this bar reached; the
+     risk manager protects fresh positions and unprotects flat ones;
   2. features advance by one bar; the ledger marks positions at the close;
-  3. the champion model scores the newest window of each symbol past warm-up;
+  3. the risk manager checks the account (daily loss, drawdown kill switch);
+     the champion model scores the newest window of each symbol past warm-up;
   4. the strategy turns each probability into a signal, the risk manager
      into an order, which rests with the broker until the next bar;
   5. everything the step changed is committed in one transaction and logged.
@@ -23,7 +25,7 @@ import structlog
 
 from bot.broker import PaperBroker
 from bot.clock import Clock
-from bot.domain import Bar, Event, Fill, OrderKind, Prediction, Side
+from bot.domain import Bar, Event, Fill, OrderKind, Prediction
 from bot.features import FEATURE_NAMES, FeatureState
 from bot.features.history import FeatureHistory
 from bot.ledger import Ledger
@@ -31,6 +33,7 @@ from bot.model.dataset import SymbolSeries
 from bot.model.live_score import LiveScore
 from bot.model.predictor import Predictor
 from bot.risk import RiskManager
+from bot.risk.manager import Decision
 from bot.store import StepRecord, Store
 from bot.strategy import Strategy, StrategyContext
 from bot.timeframes import iso_utc
@@ -83,6 +86,7 @@ class Engine:
         `events` about these bars are committed with them."""
         now = self.clock.now_ms()
         rec = StepRecord(ts=bars[0].ts, bars=list(bars), events=list(events))
+        self.risk.new_day_start(rec.ts, self.ledger.equity)
         for bar in bars:
             self._execute_resting_orders(bar, rec)
         ready = []
@@ -92,34 +96,33 @@ class Engine:
             self.ledger.mark(bar.symbol, bar.close)
             if self._has_window(bar.symbol):
                 ready.append(bar.symbol)
+        self._apply(self.risk.check_account(rec.ts, self.ledger, self.broker, now), rec)
         version, probs = self._predict(ready)
         for bar in bars:
             self._decide(bar, version, probs.get(bar.symbol), rec, now)
+            self.risk.end_of_bar(bar, self.ledger, self.broker)
         self._close_step(rec, bars)
         return rec
 
     def _execute_resting_orders(self, bar: Bar, rec: StepRecord) -> None:
-        for fill in self.broker.fill_market_orders(bar, self.ledger.cash):
-            self._book(fill, rec)
-            if fill.side is Side.BUY:
-                stop = self.risk.stop_for(fill)
-                self.broker.submit(stop)
-                rec.new_orders.append(stop)
-            elif self.ledger.position(bar.symbol).qty == 0.0:
-                self._cancel_stop(bar.symbol, fill.ts)
-        for fill in self.broker.trigger_stops(bar):
-            self._book(fill, rec)
-            rec.events.append(Event(
-                fill.ts, "stop_loss", f"stop filled at {fill.price:.2f}",
-                symbol=bar.symbol, data={"order_id": fill.order_id, "price": fill.price, "qty": fill.qty}))
+        """Market orders at the open, then the protective orders this bar
+        reached, including those of a position opened at this very open."""
+        reasons = {o.id: o.reason for o in self.broker.orders(bar.symbol)}
+        fills = self.broker.fill_market_orders(bar, self.ledger.cash)
+        self._settle(bar.symbol, fills, reasons, rec)
+        reasons.update({o.id: o.reason for o in self.broker.orders(bar.symbol)})
+        self._settle(bar.symbol, self.broker.trigger_protective(bar), reasons, rec)
 
-    def _book(self, fill: Fill, rec: StepRecord) -> None:
-        rec.fills.append((fill, self.ledger.apply(fill)))
+    def _settle(self, symbol: str, fills: list[Fill], reasons: dict[str, str], rec: StepRecord) -> None:
+        for fill in fills:
+            rec.fills.append((fill, self.ledger.apply(fill)))
+        self._apply(self.risk.after_fills(symbol, fills, reasons, self.ledger, self.broker), rec)
 
-    def _cancel_stop(self, symbol: str, ts: int) -> None:
-        stop = self.broker.resting_stop(symbol)
-        if stop is not None:
-            self.broker.cancel(stop.id, ts)
+    def _apply(self, decision: Decision, rec: StepRecord) -> None:
+        for order in decision.orders:
+            self.broker.submit(order)
+            rec.new_orders.append(order)
+        rec.events.extend(decision.events)
 
     def _score_last_prediction(self, bar: Bar, rec: StepRecord) -> None:
         outcome, metrics = self.live_score.settle(bar)
@@ -155,17 +158,17 @@ class Engine:
         if prob is not None:
             rec.predictions.append((Prediction(bar.symbol, bar.ts, version, prob), signal.reason))
             self.live_score.expect(bar.symbol, bar.ts, version, prob, bar.close)
-        order = self.risk.order_for(signal, bar, self.ledger, now)
-        if order is not None:
-            self.broker.submit(order)
-            rec.new_orders.append(order)
+        volatility = features["volatility_24"] if features else None
+        self._apply(self.risk.orders_for(signal, bar, self.ledger, self.broker, now, volatility), rec)
 
     def _close_step(self, rec: StepRecord, bars: Sequence[Bar]) -> None:
         rec.closed_orders = self.broker.drain_closed()
+        rec.changed_orders = self.broker.drain_changed()
         for bar in bars:
-            stop = self.broker.resting_stop(bar.symbol)
-            rec.positions.append((self.ledger.position(bar.symbol), stop.stop_price if stop else None))
+            stops = self.broker.orders(bar.symbol, OrderKind.STOP)
+            rec.positions.append((self.ledger.position(bar.symbol), stops[0].stop_price if stops else None))
         rec.equity = self.ledger.snapshot(rec.ts)
+        rec.risk_state = self.risk.state.to_json()
         self.store.commit_step(rec)
         self._log(rec)
 

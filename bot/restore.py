@@ -12,11 +12,11 @@ from bot.market.screening import BarScreen
 from bot.store import Store
 
 
-def restore_ledger(store: Store, initial_cash: float) -> Ledger:
+def restore_ledger(store: Store, initial_cash: float, allow_short: bool) -> Ledger:
     equity = store.latest_equity()
     if equity is None:
-        return Ledger(cash=initial_cash)
-    ledger = Ledger(cash=equity.cash, fees_paid=equity.fees_paid)
+        return Ledger(cash=initial_cash, allow_short=allow_short)
+    ledger = Ledger(cash=equity.cash, fees_paid=equity.fees_paid, allow_short=allow_short)
     for row in store.latest_positions():
         ledger.positions[row.symbol] = Position(
             row.symbol, qty=row.qty, avg_entry=row.avg_entry, mark=row.mark, realized_pnl=row.realized_pnl)
@@ -27,8 +27,9 @@ def restore_open_orders(store: Store, broker: PaperBroker) -> None:
     for row in store.open_orders():
         broker.submit(Order(
             id=row.id, symbol=row.symbol, side=Side(row.side), kind=OrderKind(row.kind), qty=row.qty,
-            created_ts=row.created_ts, reason=row.reason, stop_price=row.stop_price,
-            status=OrderStatus(row.status)))
+            created_ts=row.created_ts, reason=row.reason, stop_price=row.stop_price, limit_price=row.limit_price,
+            status=OrderStatus(row.status), filled_qty=row.filled_qty, not_before_ts=row.not_before_ts,
+            slippage_bps=row.slippage_bps, group=row.group))
 
 
 def restore_features(store: Store, engine: Engine, screen: BarScreen, symbols: list[str]) -> int:

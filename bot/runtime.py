@@ -20,7 +20,9 @@ from bot.model.registry import ModelRegistry
 from bot.model.retrain import Retrainer
 from bot.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
 from bot.risk import RiskManager
+from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
+from bot.store.store import SCHEMA_VERSION
 from bot.strategy import Strategy, load_strategy_of
 
 
@@ -61,6 +63,10 @@ def open_store_file(config: Config) -> Store:
 def open_store(config: Config) -> Store:
     """The store of a run, refusing one written under other decision settings."""
     store = open_store_file(config)
+    if store.schema_version() != SCHEMA_VERSION:
+        store.close()
+        raise ConfigError(f"storage.db_url: {config.db_url} was written by another version of the bot "
+                          "(older tables); use `bot run --fresh` or another storage.db_url")
     recorded = store.get_meta("config_hash")
     if recorded is None:
         store.set_meta("config_hash", config.decision_hash())
@@ -85,11 +91,12 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     pick_device(config.model.device)  # refuse an impossible device before any work
     strategy = strategy or load_strategy_of(config)
     store = open_store(config)
-    broker = PaperBroker(config.paper.fee_bps, config.paper.slippage_bps)
+    broker = PaperBroker(config.paper)
     restore_open_orders(store, broker)
+    risk = RiskManager(config.risk, config.paper, config.timeframe, RiskState.from_json(store.get_meta("risk_state")))
     engine = Engine(
-        symbols=config.symbols, store=store, broker=broker, risk=RiskManager(config.risk),
-        strategy=strategy, ledger=restore_ledger(store, config.paper.initial_cash), clock=clock,
+        symbols=config.symbols, store=store, broker=broker, risk=risk, strategy=strategy,
+        ledger=restore_ledger(store, config.paper.initial_cash, config.paper.allow_short), clock=clock,
         seq_len=config.model.seq_len, warmup_bars=config.features.warmup_bars,
         history_bars=max(config.retrain.train_window_bars, config.model.seq_len))
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)

@@ -1,28 +1,37 @@
 """Local fill simulator: the paper broker.
 
-Market orders decided at a bar's close fill at the next bar's open, moved
-against us by the slippage, and pay the fee on their notional. Stop orders
-rest until a bar trades at or below the stop; a bar that opens below the
-stop (a gap) fills at its open, not at the stop price, because nobody could
-have sold higher.
+Market orders decided at a bar's close fill at the open of the next bar
+(or `latency_bars` later), moved against us by their slippage, and pay the
+taker fee. With `max_volume_share` a bar fills at most that share of its
+volume; the rest of the order waits for the next bars.
+
+Protective orders rest until a bar reaches them:
+- a stop fills as a market order at its stop price, or at the bar's open
+  when the bar opened beyond it (a gap: nobody could have traded at the
+  stop), with slippage and the taker fee;
+- a take-profit limit fills at its limit, or at a better open, with no
+  slippage and the maker fee.
+When a bar reaches both a stop and a take-profit, the stop is taken: the
+bar's path is unknown and the worse case is the honest one. Protective
+orders of one position form a group: one filling cancels the others.
 """
 
 from __future__ import annotations
 
+from bot.config import PaperConfig
 from bot.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side
 
 
 class PaperBroker:
-    def __init__(self, fee_bps: float, slippage_bps: float) -> None:
-        self.fee_rate = fee_bps / 10_000
-        self.slippage = slippage_bps / 10_000
+    def __init__(self, cfg: PaperConfig) -> None:
+        self.taker_fee = cfg.fee_bps / 10_000
+        self.maker_fee = cfg.maker_fee_bps / 10_000
+        self.max_volume_share = cfg.max_volume_share
         self.open_orders: dict[str, Order] = {}
         self._closed: list[Order] = []  # closed since the last drain, to persist
+        self._changed: dict[str, Order] = {}  # open orders whose fill or price changed
 
-    def drain_closed(self) -> list[Order]:
-        """Orders filled, canceled or rejected since the last call."""
-        closed, self._closed = self._closed, []
-        return closed
+    # -- order book --------------------------------------------------------
 
     def submit(self, order: Order) -> None:
         self.open_orders[order.id] = order
@@ -33,54 +42,113 @@ class PaperBroker:
             self._close(order, OrderStatus.CANCELED, ts)
         return order
 
-    def resting_stop(self, symbol: str) -> Order | None:
-        for order in self.open_orders.values():
-            if order.symbol == symbol and order.kind is OrderKind.STOP:
-                return order
-        return None
+    def move_stop(self, order_id: str, stop_price: float) -> None:
+        order = self.open_orders[order_id]
+        order.stop_price = stop_price
+        self._changed[order.id] = order
+
+    def resize(self, order_id: str, remaining: float) -> None:
+        """Make a resting order cover `remaining` more (its position changed)."""
+        order = self.open_orders[order_id]
+        order.qty = order.filled_qty + remaining
+        self._changed[order.id] = order
+
+    def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
+        return [o for o in self.open_orders.values() if o.symbol == symbol and (kind is None or o.kind is kind)]
+
+    def drain_closed(self) -> list[Order]:
+        """Orders filled, canceled or rejected since the last call."""
+        closed, self._closed = self._closed, []
+        return closed
+
+    def drain_changed(self) -> list[Order]:
+        """Open orders partly filled or re-priced since the last call."""
+        changed = [o for o in self._changed.values() if o.status.is_open]
+        self._changed = {}
+        return changed
+
+    # -- fills -------------------------------------------------------------
 
     def fill_market_orders(self, bar: Bar, cash: float) -> list[Fill]:
-        """Fill this symbol's market orders at the bar's open."""
+        """Fill this symbol's due market orders at the bar's open."""
         fills = []
-        for order in self._open(bar.symbol, OrderKind.MARKET):
-            price = self._slipped(bar.open, order.side)
-            qty = order.qty
+        volume_left = bar.volume * self.max_volume_share if self.max_volume_share else float("inf")
+        for order in self.orders(bar.symbol, OrderKind.MARKET):
+            if bar.ts < order.not_before_ts:
+                continue
+            price = self._slipped(bar.open, order)
+            qty = min(order.remaining, volume_left)
+            affordable = qty
             if order.side is Side.BUY:
                 # The open may have gapped above the close the order was sized
                 # at: buy what the cash pays for, fee included, never more.
-                qty = min(qty, max(cash, 0.0) / (price * (1 + self.fee_rate)))
-                cash -= qty * price * (1 + self.fee_rate)
-            if qty <= 0.0:
-                self._close(order, OrderStatus.REJECTED, max(bar.ts, order.created_ts))
+                # (shaved by a billionth so float rounding cannot overdraw)
+                affordable = min(qty, max(cash, 0.0) / (price * (1 + self.taker_fee)) * (1 - 1e-9))
+            if affordable <= 0.0:
+                if volume_left > 0:  # no cash for any of it
+                    self._close(order, OrderStatus.REJECTED, max(bar.ts, order.created_ts))
                 continue
-            fills.append(self._fill(order, qty, price, bar.ts))
+            if affordable < qty:
+                # Cut to the cash: the order shrinks to what it could buy now,
+                # rather than buying the rest later at a price nobody chose.
+                order.qty = order.filled_qty + affordable
+            fill = self._fill(order, affordable, price, self.taker_fee, bar.ts)
+            fills.append(fill)
+            volume_left -= fill.qty
+            cash += -fill.qty * price - fill.fee if order.side is Side.BUY else fill.qty * price - fill.fee
         return fills
 
-    def trigger_stops(self, bar: Bar) -> list[Fill]:
-        """Fill resting stops whose price this bar reached."""
+    def trigger_protective(self, bar: Bar) -> list[Fill]:
+        """Fill resting stops and take-profits this bar reached, stops first."""
         fills = []
-        for order in self._open(bar.symbol, OrderKind.STOP):
-            if bar.low > order.stop_price:
-                continue
-            trigger = min(bar.open, order.stop_price)
-            fills.append(self._fill(order, order.qty, self._slipped(trigger, order.side), bar.ts))
+        for order in self.orders(bar.symbol, OrderKind.STOP):
+            if order.id in self.open_orders and self._stop_reached(order, bar):
+                fills.append(self._fill(order, order.remaining, self._stop_price(order, bar), self.taker_fee, bar.ts))
+        for order in self.orders(bar.symbol, OrderKind.LIMIT):
+            if order.id in self.open_orders and self._limit_reached(order, bar):
+                price = max(bar.open, order.limit_price) if order.side is Side.SELL else min(bar.open, order.limit_price)
+                fills.append(self._fill(order, order.remaining, price, self.maker_fee, bar.ts))
         return fills
 
-    def _open(self, symbol: str, kind: OrderKind) -> list[Order]:
-        return [o for o in self.open_orders.values() if o.symbol == symbol and o.kind is kind]
+    @staticmethod
+    def _stop_reached(order: Order, bar: Bar) -> bool:
+        return bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price
 
-    def _slipped(self, price: float, side: Side) -> float:
-        return price * (1 + self.slippage) if side is Side.BUY else price * (1 - self.slippage)
+    @staticmethod
+    def _limit_reached(order: Order, bar: Bar) -> bool:
+        return bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price
+
+    def _stop_price(self, order: Order, bar: Bar) -> float:
+        gapped = min(bar.open, order.stop_price) if order.side is Side.SELL else max(bar.open, order.stop_price)
+        return self._slipped(gapped, order)
+
+    @staticmethod
+    def _slipped(price: float, order: Order) -> float:
+        slip = order.slippage_bps / 10_000
+        return price * (1 + slip) if order.side is Side.BUY else price * (1 - slip)
 
     def _close(self, order: Order, status: OrderStatus, ts: int) -> None:
         del self.open_orders[order.id]
+        self._changed.pop(order.id, None)
         order.status = status
         order.closed_ts = ts
         self._closed.append(order)
 
-    def _fill(self, order: Order, qty: float, price: float, bar_ts: int) -> Fill:
+    def _fill(self, order: Order, qty: float, price: float, fee_rate: float, bar_ts: int) -> Fill:
         # Stamped no earlier than the order: a market order decided a few
         # seconds after a bar closed fills then, at that next bar's open price.
         ts = max(bar_ts, order.created_ts)
-        self._close(order, OrderStatus.FILLED, ts)
-        return Fill(order.id, order.symbol, order.side, qty, price, qty * price * self.fee_rate, ts)
+        order.filled_qty += qty
+        if order.remaining <= order.qty * 1e-12:
+            self._close(order, OrderStatus.FILLED, ts)
+            self._cancel_group(order, ts)
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+            self._changed[order.id] = order
+        return Fill(order.id, order.symbol, order.side, qty, price, qty * price * fee_rate, ts)
+
+    def _cancel_group(self, filled: Order, ts: int) -> None:
+        if filled.group is None:
+            return
+        for other in [o for o in self.open_orders.values() if o.group == filled.group]:
+            self._close(other, OrderStatus.CANCELED, ts)

@@ -1,9 +1,10 @@
 """Cash, positions and PnL, updated by fills and marked at each bar close.
 
-Fees are charged to realized PnL when paid, so at every moment
+Quantities are signed: negative is short. Fees are charged to realized PnL
+when paid, so at every moment
     cash + sum(qty * mark) == initial_cash + realized + unrealized == equity.
-Spot only for now: a sell larger than the holding is a bug upstream and
-raises instead of silently opening a short.
+In spot mode (no shorting) a sell larger than the holding is a bug upstream
+and raises instead of silently opening a short.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Ledger:
     cash: float
     positions: dict[str, Position] = field(default_factory=dict)
     fees_paid: float = 0.0
+    allow_short: bool = False
 
     def position(self, symbol: str) -> Position:
         if symbol not in self.positions:
@@ -57,42 +59,41 @@ class Ledger:
     def apply(self, fill: Fill) -> float:
         """Book one fill; returns the realized PnL it produced (fee included)."""
         pos = self.position(fill.symbol)
+        qty = fill.qty if fill.side is Side.BUY else -self._sellable(pos, fill.qty)
         if pos.qty == 0.0:
             pos.mark = fill.price  # a reopened position must not keep the old mark
-        if fill.side is Side.BUY:
-            realized = self._buy(pos, fill.qty, fill.price)
-            self.cash -= fill.qty * fill.price + fill.fee
-        else:
-            qty = self._sellable(pos, fill.qty)
-            realized = self._sell(pos, qty, fill.price)
-            self.cash += qty * fill.price - fill.fee
-        realized -= fill.fee
+        realized = self._trade(pos, qty, fill.price) - fill.fee
+        self.cash -= qty * fill.price + fill.fee
         pos.realized_pnl += realized
         self.fees_paid += fill.fee
         return realized
 
-    @staticmethod
-    def _buy(pos: Position, qty: float, price: float) -> float:
-        new_qty = pos.qty + qty
-        pos.avg_entry = (pos.avg_entry * pos.qty + price * qty) / new_qty
-        pos.qty = new_qty
-        return 0.0
-
-    @staticmethod
-    def _sellable(pos: Position, qty: float) -> float:
-        """The quantity a sell really removes: float dust above the holding is
-        clipped; anything more is a bug upstream."""
+    def _sellable(self, pos: Position, qty: float) -> float:
+        """In spot mode a sell removes at most the holding: float dust above
+        it is clipped; anything more is a bug upstream."""
+        if self.allow_short:
+            return qty
         if qty > pos.qty * (1 + 1e-9) + _QTY_EPS:
             raise ValueError(f"sell of {qty} {pos.symbol} exceeds holding {pos.qty}")
         return min(qty, pos.qty)
 
     @staticmethod
-    def _sell(pos: Position, qty: float, price: float) -> float:
-        realized = (price - pos.avg_entry) * qty
-        pos.qty -= qty
-        if pos.qty <= _QTY_EPS:
-            pos.qty = 0.0
-            pos.avg_entry = 0.0
+    def _trade(pos: Position, qty: float, price: float) -> float:
+        """Apply a signed quantity; returns the realized PnL before fees."""
+        if pos.qty == 0.0 or (pos.qty > 0) == (qty > 0):  # opening or adding
+            total = pos.qty + qty
+            pos.avg_entry = (pos.avg_entry * abs(pos.qty) + price * abs(qty)) / abs(total)
+            pos.qty = total
+            return 0.0
+        closing = min(abs(qty), abs(pos.qty))
+        realized = (price - pos.avg_entry) * closing * (1 if pos.qty > 0 else -1)
+        remaining = pos.qty + qty
+        if abs(remaining) <= _QTY_EPS:
+            pos.qty, pos.avg_entry = 0.0, 0.0
+        elif (remaining > 0) != (pos.qty > 0):  # flipped through zero
+            pos.qty, pos.avg_entry = remaining, price
+        else:
+            pos.qty = remaining
         return realized
 
     def mark(self, symbol: str, price: float) -> None:
@@ -101,6 +102,17 @@ class Ledger:
     @property
     def realized_pnl(self) -> float:
         return sum(p.realized_pnl for p in self.positions.values())
+
+    @property
+    def gross_exposure(self) -> float:
+        return sum(abs(p.value) for p in self.positions.values())
+
+    @property
+    def equity(self) -> float:
+        return self.cash + sum(p.value for p in self.positions.values())
+
+    def open_positions(self) -> int:
+        return sum(1 for p in self.positions.values() if p.qty != 0.0)
 
     def snapshot(self, ts: int) -> EquityPoint:
         value = sum(p.value for p in self.positions.values())

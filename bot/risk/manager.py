@@ -1,56 +1,256 @@
-"""Between the strategy and the broker: sizes orders and guards positions.
+"""Between the strategy and the broker: sizes orders, protects positions,
+and blocks or forces trades when a rule says so. Every block and every
+forced action becomes an Event with its reason.
 
-Rules for now: a position never exceeds `max_position_fraction` of equity
-when it is opened, and every entry gets a resting stop `stop_loss_pct`
-below its fill price. Orders get deterministic ids (symbol, bar, intent),
-so the same replay produces the same ids and a resubmission is detectable.
+Per bar step, in the engine's order:
+  1. after_fills: a fresh position gets its stop (and take-profit); a flat
+     one loses them; a stop-out starts the cooldown;
+  2. check_account: the daily loss limit and the drawdown kill switch, on
+     the equity at the close (the kill switch flattens everything and
+     halts until `bot resume`);
+  3. orders_for: the strategy's signal becomes exit and entry orders, or a
+     block (halt, daily limit, cooldown, open positions, stale data,
+     minimum notional);
+  4. end_of_bar: trailing stops follow the bar's extreme; cooldowns count down.
+Order ids are deterministic (symbol, bar, intent), so a replay produces the
+same ids and a resubmission is detectable.
 """
 
 from __future__ import annotations
 
-from bot.config import RiskConfig
-from bot.domain import Bar, Fill, Order, OrderKind, Side, Signal
+from dataclasses import dataclass, field
+
+from bot.broker import PaperBroker
+from bot.config import PaperConfig, RiskConfig
+from bot.domain import Bar, Event, Fill, Order, OrderKind, Side, Signal
 from bot.ledger import Ledger
+from bot.risk.sizing import entry_notional, volatility_scale
+from bot.risk.state import RiskState
+from bot.timeframes import bars_per_year, timeframe_ms
+
+DAY_MS = 86_400_000
+PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
+
+
+@dataclass
+class Decision:
+    orders: list[Order] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 class RiskManager:
-    def __init__(self, config: RiskConfig) -> None:
-        self.config = config
+    def __init__(self, cfg: RiskConfig, paper: PaperConfig, timeframe: str, state: RiskState | None = None) -> None:
+        self.cfg = cfg
+        self.paper = paper
+        self.tf_ms = timeframe_ms(timeframe)
+        self.bars_per_year = bars_per_year(timeframe)
+        self.state = state or RiskState()
 
-    def order_for(self, signal: Signal, bar: Bar, ledger: Ledger, now_ms: int) -> Order | None:
-        """The market order that moves the position toward the signal, if any."""
-        if signal.target is None:
+    # -- 1. after fills ----------------------------------------------------
+
+    def after_fills(self, symbol: str, fills: list[Fill], reasons: dict[str, str], ledger: Ledger,
+                    broker: PaperBroker) -> Decision:
+        out = Decision()
+        if not fills:
+            return out
+        for fill in fills:
+            reason = reasons.get(fill.order_id, "")
+            if reason in ("stop_loss", "take_profit"):
+                out.events.append(Event(fill.ts, reason, f"{reason.replace('_', ' ')} filled at {fill.price:.2f}",
+                                        symbol=symbol, data={"order_id": fill.order_id, "price": fill.price,
+                                                             "qty": fill.qty}))
+            if reason == "stop_loss" and self.cfg.cooldown_bars:
+                # No entry on this bar's close nor on the next cooldown_bars.
+                self.state.cooldown[symbol] = self.cfg.cooldown_bars + 1
+        position = ledger.position(symbol)
+        protective = [o for o in broker.orders(symbol) if o.kind in PROTECTIVE]
+        last = fills[-1]
+        closing_side = Side.SELL if position.qty > 0 else Side.BUY
+        if position.qty == 0.0 or any(o.side is not closing_side for o in protective):
+            # Flat, or flipped through zero: the old protection guards nothing.
+            for order in protective:
+                broker.cancel(order.id, last.ts)
+            self.state.trail_ref.pop(symbol, None)
+            protective = []
+        if position.qty != 0.0 and not protective:
+            out.orders.extend(self._protect(symbol, position.qty, position.avg_entry, last.ts))
+        for order in protective:  # a partial fill changed the size to protect
+            broker.resize(order.id, abs(position.qty))
+        return out
+
+    def _protect(self, symbol: str, qty: float, entry: float, ts: int) -> list[Order]:
+        """A stop (and a take-profit) for the whole position, as one group."""
+        long = qty > 0
+        side = Side.SELL if long else Side.BUY
+        group = f"{symbol}:{ts}"
+        sign = 1 if long else -1
+        stop_distance = self.cfg.trailing_stop_pct or self.cfg.stop_loss_pct
+        if self.cfg.trailing_stop_pct and self.cfg.stop_loss_pct:
+            stop_distance = min(self.cfg.trailing_stop_pct, self.cfg.stop_loss_pct)
+        orders = [Order(f"{group}:stop", symbol, side, OrderKind.STOP, abs(qty), ts, "stop_loss",
+                        stop_price=entry * (1 - sign * stop_distance), group=group,
+                        slippage_bps=self.paper.slippage_bps)]
+        if self.cfg.take_profit_pct:
+            orders.append(Order(f"{group}:take_profit", symbol, side, OrderKind.LIMIT, abs(qty), ts,
+                                "take_profit", limit_price=entry * (1 + sign * self.cfg.take_profit_pct),
+                                group=group))
+        self.state.trail_ref[symbol] = entry
+        return orders
+
+    # -- 2. account-level guards ---------------------------------------------
+
+    def check_account(self, ts: int, ledger: Ledger, broker: PaperBroker, now_ms: int) -> Decision:
+        out = Decision()
+        equity = ledger.equity
+        self._daily_limit(ts, equity, out)
+        s = self.state
+        s.peak_equity = equity if s.peak_equity is None else max(s.peak_equity, equity)
+        limit = self.cfg.max_drawdown_pct
+        if limit and not s.halted and equity <= s.peak_equity * (1 - limit):
+            drawdown = 1 - equity / s.peak_equity
+            s.halted, s.halt_reason = True, f"drawdown {drawdown:.1%} reached the {limit:.1%} limit"
+            out.events.append(Event(ts, "kill_switch", f"halted: {s.halt_reason}; flattening all positions",
+                                    level="error", data={"equity": equity, "peak_equity": s.peak_equity}))
+            out.orders.extend(self._flatten(ledger, broker, ts, now_ms))
+        return out
+
+    def _daily_limit(self, ts: int, equity: float, out: Decision) -> None:
+        s, day = self.state, ts // DAY_MS
+        limit = self.cfg.daily_loss_limit_pct
+        if limit and s.day_start_equity and s.day_blocked != day and equity <= s.day_start_equity * (1 - limit):
+            s.day_blocked = day
+            out.events.append(Event(ts, "daily_loss_limit",
+                                    f"equity {equity:,.2f} is {1 - equity / s.day_start_equity:.1%} below the day's "
+                                    f"start; no new entries until the next UTC day", level="warning"))
+
+    def new_day_start(self, ts: int, equity_before: float) -> None:
+        """Called before a step: the first step of a UTC day records the
+        equity the day started with (the close of the previous step)."""
+        day = ts // DAY_MS
+        if self.state.day != day:
+            self.state.day = day
+            self.state.day_start_equity = equity_before
+
+    def _flatten(self, ledger: Ledger, broker: PaperBroker, ts: int, now_ms: int) -> list[Order]:
+        orders = []
+        for symbol, pos in sorted(ledger.positions.items()):
+            for pending in broker.orders(symbol, OrderKind.MARKET):
+                broker.cancel(pending.id, now_ms)
+            if pos.qty != 0.0:
+                side = Side.SELL if pos.qty > 0 else Side.BUY
+                orders.append(self._market(symbol, ts, side, abs(pos.qty), now_ms, "kill_switch", None))
+        return orders
+
+    def resume(self, equity: float) -> None:
+        """Clear a kill-switch halt; the drawdown is measured afresh."""
+        self.state.halted, self.state.halt_reason = False, None
+        self.state.peak_equity = equity
+
+    def follow_resume_requests(self, requested: int, equity: float, ts: int) -> Event | None:
+        """`bot resume` counts its requests in the database; a running or
+        restarting daemon acts on each new one once."""
+        if requested <= self.state.resumes_seen:
             return None
+        self.state.resumes_seen = requested
+        was_halted = self.state.halted
+        self.resume(equity)
+        return Event(ts, "resumed", "trading resumed by `bot resume`" if was_halted else "resume: was not halted",
+                     level="warning")
+
+    # -- 3. the strategy's signal ---------------------------------------------
+
+    def orders_for(self, signal: Signal, bar: Bar, ledger: Ledger, broker: PaperBroker, now_ms: int,
+                   volatility: float | None) -> Decision:
+        out = Decision()
+        if signal.target is None:
+            return out
+        target = signal.target if self.paper.allow_short else max(signal.target, 0.0)
+        stale = self._stale(bar, now_ms)
+        if stale:
+            self._block(bar, "stale_data", stale, out)
+            return out
+        if broker.orders(bar.symbol, OrderKind.MARKET):
+            return out  # an entry or exit is still on its way: decide again once it has filled
         held = ledger.position(bar.symbol).qty
-        if signal.target > 0 and held == 0.0:
-            budget = signal.target * self.config.max_position_fraction * ledger.snapshot(now_ms).equity
-            qty = budget / bar.close
-            return self._market(bar, Side.BUY, qty, now_ms, "entry") if qty > 0 else None
-        if signal.target == 0 and held > 0.0:
-            return self._market(bar, Side.SELL, held, now_ms, "exit")
+        wants_long, wants_short = target > 0, target < 0
+        exiting = held != 0.0 and ((held > 0 and not wants_long) or (held < 0 and not wants_short))
+        if exiting:
+            side = Side.SELL if held > 0 else Side.BUY
+            out.orders.append(self._market(bar.symbol, bar.ts, side, abs(held), now_ms, "exit", volatility))
+        if target != 0 and (held == 0.0 or exiting):
+            self._entry(target, bar, ledger, now_ms, volatility, out)
+        return out
+
+    def _entry(self, target: float, bar: Bar, ledger: Ledger, now_ms: int, volatility: float | None,
+               out: Decision) -> None:
+        blocked = self._entry_block(bar.symbol, ledger)
+        if blocked:
+            self._block(bar, *blocked, out)
+            return
+        scale = volatility_scale(self.cfg, volatility, self.bars_per_year)
+        notional = entry_notional(self.cfg, target, ledger.equity, ledger.gross_exposure, scale)
+        if notional < max(self.cfg.min_order_notional, 1e-9):
+            self._block(bar, "min_notional",
+                        f"order notional {notional:,.2f} under the minimum {self.cfg.min_order_notional:,.2f}", out)
+            return
+        side = Side.BUY if target > 0 else Side.SELL
+        out.orders.append(self._market(bar.symbol, bar.ts, side, notional / bar.close, now_ms, "entry", volatility))
+        self.state.last_block.pop(bar.symbol, None)
+
+    def _entry_block(self, symbol: str, ledger: Ledger) -> tuple[str, str] | None:
+        """(kind, reason) of the rule that forbids an entry now, if any."""
+        s = self.state
+        if s.halted:
+            return "halted", f"halted by the kill switch ({s.halt_reason}); `bot resume` clears it"
+        if s.day_blocked is not None and s.day_blocked == s.day:
+            return "daily_loss_limit", "daily loss limit reached; entries resume on the next UTC day"
+        if s.cooldown.get(symbol, 0) > 0:
+            return "cooldown", f"cooldown after a stop-out ({s.cooldown[symbol]} bars left)"
+        if ledger.open_positions() >= self.cfg.max_open_positions:
+            return "max_open_positions", f"{self.cfg.max_open_positions} positions already open"
         return None
 
-    def stop_for(self, entry: Fill) -> Order:
-        """The resting stop that protects a freshly filled entry."""
-        return Order(
-            id=f"{entry.symbol}:{entry.ts}:stop",
-            symbol=entry.symbol,
-            side=Side.SELL,
-            kind=OrderKind.STOP,
-            qty=entry.qty,
-            created_ts=entry.ts,
-            reason="stop_loss",
-            stop_price=entry.price * (1 - self.config.stop_loss_pct),
-        )
+    def _stale(self, bar: Bar, now_ms: int) -> str | None:
+        age_limit = self.cfg.max_bar_age_seconds
+        age = (now_ms - (bar.ts + self.tf_ms)) / 1000
+        if age_limit is not None and age > age_limit:
+            return f"stale data: the bar closed {age:,.0f} s ago (limit {age_limit:,.0f} s)"
+        return None
 
-    @staticmethod
-    def _market(bar: Bar, side: Side, qty: float, now_ms: int, intent: str) -> Order:
-        return Order(
-            id=f"{bar.symbol}:{bar.ts}:{intent}",
-            symbol=bar.symbol,
-            side=side,
-            kind=OrderKind.MARKET,
-            qty=qty,
-            created_ts=now_ms,
-            reason=intent,
-        )
+    def _block(self, bar: Bar, kind: str, reason: str, out: Decision) -> None:
+        """An event for the first block of a streak, not one per bar."""
+        if self.state.last_block.get(bar.symbol) == kind:
+            return
+        self.state.last_block[bar.symbol] = kind
+        out.events.append(Event(bar.ts, "order_blocked", reason, level="warning", symbol=bar.symbol,
+                                data={"rule": kind}))
+
+    # -- 4. end of bar -------------------------------------------------------------
+
+    def end_of_bar(self, bar: Bar, ledger: Ledger, broker: PaperBroker) -> None:
+        symbol = bar.symbol
+        if self.state.cooldown.get(symbol, 0) > 0:
+            self.state.cooldown[symbol] -= 1
+        if not self.cfg.trailing_stop_pct or symbol not in self.state.trail_ref:
+            return
+        qty = ledger.position(symbol).qty
+        stops = broker.orders(symbol, OrderKind.STOP)
+        if qty == 0.0 or not stops:
+            return
+        trail = self.cfg.trailing_stop_pct
+        ref = self.state.trail_ref[symbol]
+        ref = max(ref, bar.high) if qty > 0 else min(ref, bar.low)
+        self.state.trail_ref[symbol] = ref
+        level = ref * (1 - trail) if qty > 0 else ref * (1 + trail)
+        for stop in stops:
+            if (qty > 0 and level > stop.stop_price) or (qty < 0 and level < stop.stop_price):
+                broker.move_stop(stop.id, level)
+
+    # -- orders --------------------------------------------------------------------
+
+    def _market(self, symbol: str, bar_ts: int, side: Side, qty: float, now_ms: int, intent: str,
+                volatility: float | None) -> Order:
+        slippage = self.paper.slippage_bps + self.paper.slippage_volatility_factor * (volatility or 0.0) * 10_000
+        return Order(id=f"{symbol}:{bar_ts}:{intent}", symbol=symbol, side=side, kind=OrderKind.MARKET, qty=qty,
+                     created_ts=now_ms, reason=intent, slippage_bps=slippage,
+                     not_before_ts=bar_ts + (1 + self.paper.latency_bars) * self.tf_ms)

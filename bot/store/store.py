@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
@@ -35,12 +35,19 @@ class StepRecord:
     predictions: list[tuple[Prediction, str]] = field(default_factory=list)
     new_orders: list[Order] = field(default_factory=list)
     closed_orders: list[Order] = field(default_factory=list)
+    changed_orders: list[Order] = field(default_factory=list)  # still open: partly filled or re-priced
     fills: list[tuple[Fill, float]] = field(default_factory=list)
     positions: list[tuple[Position, float | None]] = field(default_factory=list)
     equity: EquityPoint | None = None
     events: list[Event] = field(default_factory=list)
     outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # (symbol, prediction ts, outcome)
     live_metrics: list[tuple[str, int, float, float | None]] = field(default_factory=list)  # version, n, acc, auc
+    risk_state: str | None = None  # the risk manager's memory, as JSON
+
+
+# Bumped whenever a table changes shape; a database written under another
+# number is refused with a clear message rather than failing mid-run.
+SCHEMA_VERSION = 3
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -71,9 +78,21 @@ def _event_row(e: Event) -> dict:
 def _order_row(o: Order) -> dict:
     return {
         "id": o.id, "symbol": o.symbol, "side": o.side.value, "kind": o.kind.value, "qty": o.qty,
-        "stop_price": o.stop_price, "created_ts": o.created_ts, "status": o.status.value,
-        "closed_ts": o.closed_ts, "reason": o.reason,
+        "stop_price": o.stop_price, "limit_price": o.limit_price, "created_ts": o.created_ts,
+        "status": o.status.value, "closed_ts": o.closed_ts, "reason": o.reason, "filled_qty": o.filled_qty,
+        "not_before_ts": o.not_before_ts, "slippage_bps": o.slippage_bps, "group": o.group,
     }
+
+
+def _order_state(o: Order) -> dict:
+    """What changes on an order after it was created."""
+    return {"qty": o.qty, "stop_price": o.stop_price, "status": o.status.value, "closed_ts": o.closed_ts,
+            "filled_qty": o.filled_qty}
+
+
+def _put_meta(conn, key: str, value: str) -> None:
+    conn.execute(RunMetaRow.__table__.delete().where(RunMetaRow.key == key))
+    conn.execute(insert(RunMetaRow), [{"key": key, "value": value}])
 
 
 class Store:
@@ -84,7 +103,15 @@ class Store:
         self.engine: Engine = create_engine(url, connect_args=connect_args)
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        fresh = not inspect(self.engine).has_table("run_meta")
         SQLModel.metadata.create_all(self.engine)
+        if fresh:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def schema_version(self) -> int | None:
+        """None for a database from before schema versions were recorded."""
+        value = self.get_meta("schema_version")
+        return int(value) if value is not None else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -108,9 +135,8 @@ class Store:
                      "prob_up": p.prob_up, "signal": signal} for p, signal in rec.predictions])
             if rec.new_orders:
                 conn.execute(insert(OrderRow), [_order_row(o) for o in rec.new_orders])
-            for o in rec.closed_orders:
-                conn.execute(update(OrderRow).where(OrderRow.id == o.id)
-                             .values(status=o.status.value, closed_ts=o.closed_ts))
+            for o in (*rec.closed_orders, *rec.changed_orders):
+                conn.execute(update(OrderRow).where(OrderRow.id == o.id).values(**_order_state(o)))
             if rec.fills:
                 conn.execute(insert(FillRow), [
                     {"order_id": f.order_id, "symbol": f.symbol, "side": f.side.value, "qty": f.qty,
@@ -135,6 +161,8 @@ class Store:
             for version, n, accuracy, auc in rec.live_metrics:
                 conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version)
                              .values(live_n=n, live_accuracy=accuracy, live_auc=auc))
+            if rec.risk_state is not None:
+                _put_meta(conn, "risk_state", rec.risk_state)
 
     def add_candles(self, exchange: str, timeframe: str, bars: list[Bar], events: list[Event]) -> None:
         """Store downloaded candles in one transaction; bars whose open time
@@ -161,8 +189,7 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(RunMetaRow.__table__.delete().where(RunMetaRow.key == key))
-            conn.execute(insert(RunMetaRow), [{"key": key, "value": value}])
+            _put_meta(conn, key, value)
 
     def add_model_version(self, row: ModelVersionRow, retire_champion: bool) -> None:
         """Register a version; as champion it retires the old one atomically."""
@@ -224,7 +251,9 @@ class Store:
             return [PositionRow.model_validate(r._mapping) for r in conn.execute(query)]
 
     def open_orders(self) -> list[OrderRow]:
-        query = select(OrderRow).where(OrderRow.status == OrderStatus.OPEN.value).order_by(OrderRow.created_ts)
+        query = (select(OrderRow)
+                 .where(OrderRow.status.in_([OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value]))
+                 .order_by(OrderRow.created_ts, OrderRow.id))
         with self.engine.connect() as conn:
             return [OrderRow.model_validate(r._mapping) for r in conn.execute(query)]
 

@@ -40,10 +40,15 @@ class OrderRow(SQLModel, table=True):
     kind: str
     qty: float
     stop_price: float | None = None
+    limit_price: float | None = None
     created_ts: int
     status: str
     closed_ts: int | None = None
     reason: str
+    filled_qty: float = 0.0
+    not_before_ts: int = 0
+    slippage_bps: float = 0.0
+    group: str | None = None
 
 
 class FillRow(SQLModel, table=True):

@@ -1,0 +1,30 @@
+"""What the risk manager remembers between bars, saved with every bar step
+so that a restart (or `bot resume`) continues with exactly the same rules in
+force: the kill-switch halt, the daily-loss block, cooldowns, trailing
+references and the equity peak."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class RiskState:
+    peak_equity: float | None = None
+    halted: bool = False
+    halt_reason: str | None = None
+    day: int | None = None  # UTC day number of the last bar step
+    day_start_equity: float | None = None
+    day_blocked: int | None = None  # entries blocked for the rest of this UTC day
+    cooldown: dict[str, int] = field(default_factory=dict)  # bars left per symbol
+    trail_ref: dict[str, float] = field(default_factory=dict)  # best price since entry
+    last_block: dict[str, str] = field(default_factory=dict)  # to report a block once per streak
+    resumes_seen: int = 0  # `bot resume` requests already acted on
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "RiskState":
+        return cls(**json.loads(text)) if text else cls()
