@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.operator_requests import follow_operator_requests
 from bot.runtime import Runtime
 from bot.scheduling import bar_close_trigger, to_datetime
 
@@ -41,16 +42,6 @@ class BackgroundRetrain:
         self.pool.shutdown(wait=True)
 
 
-def follow_manual_promotion(rt: Runtime) -> None:
-    """`bot models promote` changes the champion in the database; the running
-    daemon picks it up at its next firing."""
-    row = rt.store.champion()
-    current = rt.engine.predictor
-    if row is not None and (current is None or current.version != row.version):
-        rt.engine.set_predictor(rt.registry.load(row))
-        log.info("champion_reloaded", version=row.version)
-
-
 def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
     stop = threading.Event()
     retrain = BackgroundRetrain(rt)
@@ -61,7 +52,7 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
     def fire() -> None:
         with firing:
             try:
-                follow_manual_promotion(rt)
+                follow_operator_requests(rt)
                 rt.bar_job(rt.clock.now_ms())
             except Exception:  # one bad firing must not kill the daemon
                 log.exception("bar_job_failed")

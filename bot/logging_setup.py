@@ -20,6 +20,13 @@ def redact_secrets(_logger, _name, event_dict: dict) -> dict:
     return event_dict
 
 
+def drop_tracebacks(_logger, _name, event_dict: dict) -> dict:
+    """Console lines stay one line: the traceback goes to the log file only."""
+    event_dict.pop("exc_info", None)
+    event_dict.pop("exception", None)
+    return event_dict
+
+
 def configure_logging(level: str, file: Path | None, console_level: str) -> None:
     shared = [
         structlog.stdlib.add_log_level,
@@ -56,7 +63,7 @@ def _console_handler(level: str, shared: list) -> logging.Handler:
     handler.setLevel(level)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]))
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, drop_tracebacks, renderer]))
     return handler
 
 
@@ -65,5 +72,5 @@ def _file_handler(path: Path, shared: list) -> logging.Handler:
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.JSONRenderer(sort_keys=False)]))
+                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer(sort_keys=False)]))
     return handler

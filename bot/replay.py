@@ -17,6 +17,7 @@ from bot.clock import SimulatedClock
 from bot.config import Config, ConfigError
 from bot.market.csv_format import DataFileError
 from bot.market.replay_feed import ReplayFeed
+from bot.operator_requests import follow_operator_requests
 from bot.runtime import Runtime, build_runtime
 from bot.strategy import Strategy
 from bot.scheduling import SimulatedScheduler, bar_close_trigger
@@ -35,7 +36,9 @@ def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
                           cfg.replay.start_ms, cfg.replay.end_ms)
     except DataFileError as exc:
         raise ConfigError(f"replay.data: {exc}") from None
-    return build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
+    rt = build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
+    follow_operator_requests(rt)  # a `bot resume` or promotion made while it was stopped
+    return rt
 
 
 def resume_clock(rt: Runtime) -> None:

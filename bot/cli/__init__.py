@@ -8,11 +8,12 @@ import typer
 
 from bot.cli.download import download
 from bot.cli.models import models_app, train
+from bot.cli.operate import resume
 from bot.cli.review import report, status, trades
 from bot.cli.run import run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LSTM paper-trading daemon: replay, live paper trading, models and reports.")
-for command in (run, download, train, report, trades, status):
+for command in (run, download, train, report, trades, status, resume):
     app.command()(command)
 app.add_typer(models_app, name="models")

@@ -58,11 +58,32 @@ def guarded(command):
     return wrapper
 
 
+def start_logging(cfg: Config, console_level: str = "ERROR") -> None:
+    """Log to the run's JSON-lines file, so a failure's traceback lands
+    there while the console gets one line."""
+    from bot.logging_setup import configure_logging
+
+    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level=console_level)
+
+
 def open_existing_store(cfg: Config):
     """The run's store for reading; refuses to create an empty database."""
     from bot.store import Store, sqlite_path
 
+    start_logging(cfg)
     db = sqlite_path(cfg.db_url)
     if db is not None and not db.exists():
         raise UserError(f"no run yet in {db}: start one with `bot run`")
-    return Store(cfg.db_url)
+    store = Store(cfg.db_url)
+    _refuse_other_schema(store)
+    return store
+
+
+def _refuse_other_schema(store) -> None:
+    from bot.store.store import SCHEMA_VERSION
+
+    found = store.schema_version()
+    if found != SCHEMA_VERSION:
+        store.close()
+        raise UserError(f"{store.url} was written by another version of the bot (schema {found}, this one "
+                        f"reads {SCHEMA_VERSION}); start over with `bot run --fresh` or use another storage.db_url")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, start_logging
 from bot.config import Config, ConfigError, describe_validation_error, load_config
 from bot.timeframes import parse_iso_ms
 
@@ -31,6 +31,7 @@ def download(
         cfg = Config(**{**cfg.model_dump(), **overrides})
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    start_logging(cfg)
     since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
     from bot.market.download_command import run_download
 

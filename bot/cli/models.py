@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
+from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded,
+                            open_existing_store, start_logging)
 from bot.config import Config, load_config
 from bot.timeframes import iso_utc
 
@@ -21,11 +22,10 @@ def train(config: ConfigPath = DEFAULT_CONFIG,
           progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True) -> None:
     """Train a model now on the run's history and put it through the promotion gate."""
     cfg = load_config(config)
-    from bot.logging_setup import configure_logging
     from bot.strategy import load_strategy_of
 
     strategy = load_strategy_of(cfg)
-    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="WARNING")
+    start_logging(cfg, console_level="WARNING")
     rt = _runtime(cfg, strategy)
     try:
         _observe_enough_history(rt, progress)

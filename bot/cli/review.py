@@ -81,10 +81,14 @@ def _status_table(cfg: Config, store) -> Table:
     equity = store.latest_equity()
     if equity is not None:
         table.add_row("Equity / cash", f"{equity.equity:,.2f} / {equity.cash:,.2f}")
+    _risk_rows(table, store)
+    open_orders = store.open_orders()
     for pos in store.latest_positions():
-        if pos.qty > 0:
-            stop = f", stop {pos.stop_price:,.2f}" if pos.stop_price else ""
-            table.add_row(f"{pos.symbol} position", f"{pos.qty:.6f} @ {pos.avg_entry:,.2f}{stop}")
+        if pos.qty != 0:
+            protection = ", ".join(f"{o.reason.replace('_', ' ')} {o.stop_price or o.limit_price:,.2f}"
+                                   for o in open_orders if o.symbol == pos.symbol and o.kind in ("stop", "limit"))
+            table.add_row(f"{pos.symbol} position", f"{pos.qty:+.6f} @ {pos.avg_entry:,.2f}"
+                          + (f" ({protection})" if protection else " (unprotected)"))
     champion = store.champion()
     table.add_row("Champion model", champion.version if champion else "none yet")
     counts = store.event_counts()
@@ -97,6 +101,19 @@ def _status_table(cfg: Config, store) -> Table:
 DATA_QUALITY = [("bar_rejected", "rejected bars"), ("bar_conflict", "conflicting duplicates"),
                 ("gap_pending", "gaps waited for"), ("gap_unfilled", "gaps unfilled"),
                 ("extreme_move", "extreme moves"), ("fetch_failed", "failed fetches")]
+
+
+def _risk_rows(table: Table, store) -> None:
+    from bot.risk.state import RiskState
+
+    state = RiskState.from_json(store.get_meta("risk_state"))
+    table.add_row("Trading", f"[bold red]HALTED[/]: {state.halt_reason}; `bot resume` clears it"
+                  if state.halted else "active")
+    if state.day_blocked is not None and state.day_blocked == state.day:
+        table.add_row("Daily loss limit", "reached: no new entries until the next UTC day")
+    cooling = {s: n for s, n in state.cooldown.items() if n > 0}
+    if cooling:
+        table.add_row("Cooldown", ", ".join(f"{s}: {n} bars" for s, n in sorted(cooling.items())))
 
 
 def _events_table(store) -> Table:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, start_logging
 from bot.config import Config, load_config
 
 
@@ -26,12 +26,11 @@ def run(
     strategy = load_strategy_of(cfg)
     if cfg.mode == "replay":
         cfg.require_replay_data()
-    from bot.logging_setup import configure_logging
     from bot.runtime import wipe_state
 
     replay = cfg.mode == "replay"
-    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file),
-                      console_level="WARNING" if replay else cfg.logging.level)
+    # Replay shows a progress bar, so only warnings reach the console.
+    start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
     if fresh:
         wipe_state(cfg)
     if replay:
