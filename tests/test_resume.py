@@ -1,0 +1,53 @@
+"""The kill switch's halt outlives the process until a person runs
+`bot resume`; a running daemon applies the resume at its next bar."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bot.config import load_config
+from bot.operator_requests import follow_operator_requests
+from bot.replay import open_replay
+from conftest import replay, rows, write_config
+from test_config_errors import run_bot
+
+TIGHT = {"risk": {"max_drawdown_pct": 0.03}}
+
+
+def risk_state(db: Path) -> dict:
+    return json.loads(rows(db, "SELECT value FROM run_meta WHERE key = 'risk_state'")[0][0])
+
+
+def test_halt_survives_restarts_until_bot_resume(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TIGHT)
+    db = tmp_path / "bot.sqlite"
+    replay(config, max_bars=1_300)
+    assert risk_state(db)["halted"], "the 3% drawdown limit should have fired by now"
+    halted_at = rows(db, "SELECT MIN(ts) FROM events WHERE kind = 'kill_switch'")[0][0]
+    replay(config)  # a restart: still halted, so no entry after the halt
+    late_entries = rows(db, f"SELECT COUNT(*) FROM orders WHERE reason = 'entry' AND created_ts > {halted_at + 3_600_000}")
+    assert late_entries[0][0] == 0
+    assert "HALTED" in run_bot("status", "-c", str(config)).stdout
+
+    result = run_bot("resume", "-c", str(config))
+    assert result.returncode == 0 and result.stderr.startswith("halt cleared")
+    assert not risk_state(db)["halted"]
+    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'")[0][0] == 1
+    assert "active" in run_bot("status", "-c", str(config)).stdout
+    again = run_bot("resume", "-c", str(config))
+    assert again.returncode == 0 and "not halted" in again.stderr
+
+
+def test_a_running_daemon_follows_a_resume_request(tmp_path: Path) -> None:
+    config = write_config(tmp_path, TIGHT)
+    replay(config, max_bars=1_300)
+    rt = open_replay(load_config(config))  # stands in for the running daemon
+    assert rt.engine.risk.state.halted
+    assert run_bot("resume", "-c", str(config)).returncode == 0
+    # The daemon's own memory still says halted until its next firing...
+    assert rt.engine.risk.state.halted
+    follow_operator_requests(rt)
+    assert not rt.engine.risk.state.halted
+    assert rt.engine.risk.state.peak_equity == rt.engine.ledger.equity
+    rt.store.close()
