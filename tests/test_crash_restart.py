@@ -50,7 +50,7 @@ def test_sigkill_at_random_moments_then_restart_gives_the_same_run(tmp_path: Pat
     kills, progress = 0, []
     while kills < KILLS:
         process = start(config)
-        time.sleep(rng.uniform(2.0, 5.0))  # import, restore, then somewhere in the replay
+        _wait_for_a_random_moment(process, crashed / "bot.sqlite", rng)
         if process.poll() is not None:
             break  # finished before this kill
         process.send_signal(signal.SIGKILL)
@@ -58,13 +58,25 @@ def test_sigkill_at_random_moments_then_restart_gives_the_same_run(tmp_path: Pat
         kills += 1
         progress.append(_bars(crashed / "bot.sqlite"))
     assert kills == KILLS, f"the run finished after only {kills} kills"
-    assert progress[-1] > progress[0]  # the kills landed while the replay was moving
+    assert len(set(progress)) >= KILLS // 2  # the kills landed at many points of the replay
     final = start(config)
     assert final.wait(timeout=300) == 0
 
     for name, query in COMPARED.items():
         assert rows(crashed / "bot.sqlite", query) == rows(uninterrupted / "bot.sqlite", query), name
     assert rows(crashed / "bot.sqlite", "SELECT COUNT(*) FROM fills")[0][0] > 20
+
+
+def _wait_for_a_random_moment(process: subprocess.Popen, db: Path, rng: random.Random) -> None:
+    """Some kills land in start-up and restore; most after a random number of
+    further bars, mid-step or mid-retrain, however fast the machine is."""
+    if rng.random() < 0.3:
+        time.sleep(rng.uniform(0.3, 2.5))
+        return
+    target = _bars(db) + rng.randint(30, 500)
+    deadline = time.time() + 60
+    while process.poll() is None and _bars(db) < target and time.time() < deadline:
+        time.sleep(0.02)
 
 
 def _bars(db: Path) -> int:

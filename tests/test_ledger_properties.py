@@ -26,7 +26,6 @@ HOUR = 3_600_000
 T0 = 1_699_920_000_000
 
 _bps = st.floats(min_value=0.0, max_value=100.0, allow_nan=False)
-_unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 _price = st.floats(min_value=1.0, max_value=10_000.0, allow_nan=False)
 
 
@@ -62,11 +61,14 @@ class Books:
         self.initial = initial
         self.cash = initial
         self.qty = {s: 0.0 for s in SYMBOLS}
+        self.marks = {s: 0.0 for s in SYMBOLS}  # the last close, or the fill that opened from flat
         self.fees = 0.0
         self.gross = initial  # money moved, for an absolute float tolerance
 
-    def book(self, fill: Fill) -> None:
+    def book(self, fill: Fill, opened_from_flat: bool) -> None:
         signed = fill.qty if fill.side is Side.BUY else -fill.qty
+        if opened_from_flat:
+            self.marks[fill.symbol] = fill.price
         self.qty[fill.symbol] += signed
         self.cash -= signed * fill.price + fill.fee
         self.fees += fill.fee
@@ -100,14 +102,17 @@ def _run_session(session: dict, allow_short: bool) -> None:
                     spent += fill.qty * fill.price + fill.fee
                 else:
                     spent -= fill.qty * fill.price - fill.fee
+                opened_from_flat = ledger.position(symbol).qty == 0.0
                 ledger.apply(fill)
-                books.book(fill)
+                books.book(fill, opened_from_flat)
             if session["volume_share"] is not None:
                 assert sum(f.qty for f in fills) <= session["volume_share"] * volume * (1 + 1e-12)
             # Buys never spend more than the cash there was (fee included),
             # up to float rounding of the bar's money flows.
             assert spent <= max(cash_before, 0.0) * (1 + 1e-12) + 1e-12 * flows + 1e-9
+            _check(ledger, books, allow_short)  # between the fills and the close
             ledger.mark(symbol, c)
+            books.marks[symbol] = c
             closes[symbol] = c
         _check(ledger, books, allow_short)
 
@@ -135,6 +140,8 @@ def _check(ledger: Ledger, books: Books, allow_short: bool) -> None:
     assert snap.equity == pytest.approx(ledger.equity, **tol)
     assert books.initial + snap.realized_pnl + snap.unrealized_pnl == pytest.approx(snap.equity, **tol)
     assert ledger.cash == pytest.approx(books.cash, **tol)
+    value = sum(books.qty[s] * books.marks[s] for s in SYMBOLS)
+    assert ledger.equity == pytest.approx(books.cash + value, **tol)
     assert ledger.fees_paid >= 0.0
     assert ledger.fees_paid == pytest.approx(books.fees, rel=1e-9, abs=1e-12)
     for symbol in SYMBOLS:
@@ -143,8 +150,11 @@ def _check(ledger: Ledger, books: Books, allow_short: bool) -> None:
         if not allow_short:
             assert qty >= 0.0
     if not allow_short:
-        # Buys are cut to the cash (shaved by a billionth against float rounding).
-        assert ledger.cash >= 0.0
+        # Buys are cut to the cash, shaved by a billionth of what is left; when
+        # earlier buys of the bar used most of it, the broker's running cash
+        # can differ from the ledger's by float rounding of the amounts traded
+        # (seen: -3.6e-12 of 442,007 initial), so the floor is that rounding.
+        assert ledger.cash >= -1e-12 * books.gross
 
 
 @settings(max_examples=400, deadline=None)

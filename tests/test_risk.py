@@ -278,9 +278,6 @@ def test_a_min_notional_streak_is_reported_once_even_as_the_equity_moves() -> No
     assert counts == [1, 0, 0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: last_block is only cleared by a successful entry, so a bar on which "
-                                       "the strategy wants no entry (target 0) does not end a block streak: the "
-                                       "next block of the same rule, bars later, is silent")
 def test_a_bar_without_an_entry_wish_ends_the_block_streak() -> None:
     risk = manager(RiskConfig(max_open_positions=1, stop_loss_pct=0.03))
     ledger = holding(1.0, price=100.0, symbol=ETH)  # the one allowed position is taken throughout

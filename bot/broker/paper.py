@@ -95,7 +95,8 @@ class PaperBroker:
             fill = self._fill(order, affordable, price, self.taker_fee, bar.ts)
             fills.append(fill)
             volume_left -= fill.qty
-            cash += -fill.qty * price - fill.fee if order.side is Side.BUY else fill.qty * price - fill.fee
+            signed = fill.qty if order.side is Side.BUY else -fill.qty
+            cash -= signed * price + fill.fee  # exactly as the ledger books it, rounding included
         return fills
 
     def trigger_protective(self, bar: Bar) -> list[Fill]:

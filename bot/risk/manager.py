@@ -76,7 +76,21 @@ class RiskManager:
             out.orders.extend(self._protect(symbol, position.qty, position.avg_entry, last.ts))
         for order in protective:  # a partial fill changed the size to protect
             broker.resize(order.id, abs(position.qty))
+        self._reduce_only_exits(symbol, position.qty, broker, last.ts)
         return out
+
+    @staticmethod
+    def _reduce_only_exits(symbol: str, qty: float, broker: PaperBroker, ts: int) -> None:
+        """A resting exit never trades more than is held: a stop that got
+        there first cancels it; a smaller position shrinks it."""
+        for order in broker.orders(symbol, OrderKind.MARKET):
+            if order.reason not in ("exit", "kill_switch"):
+                continue
+            closes = (order.side is Side.SELL) == (qty > 0)
+            if qty == 0.0 or not closes:
+                broker.cancel(order.id, ts)
+            elif order.remaining > abs(qty):
+                broker.resize(order.id, abs(qty))
 
     def _protect(self, symbol: str, qty: float, entry: float, ts: int) -> list[Order]:
         """A stop (and a take-profit) for the whole position, as one group."""
@@ -162,9 +176,11 @@ class RiskManager:
     def orders_for(self, signal: Signal, bar: Bar, ledger: Ledger, broker: PaperBroker, now_ms: int,
                    volatility: float | None) -> Decision:
         out = Decision()
-        if signal.target is None:
+        target = signal.target if self.paper.allow_short or signal.target is None else max(signal.target, 0.0)
+        if not target:
+            self.state.last_block.pop(bar.symbol, None)  # no entry wanted: a block streak ends here
+        if target is None:
             return out
-        target = signal.target if self.paper.allow_short else max(signal.target, 0.0)
         stale = self._stale(bar, now_ms)
         if stale:
             self._block(bar, "stale_data", stale, out)
