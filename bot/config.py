@@ -189,7 +189,9 @@ class RetrainConfig(Section):
     # History needed before the first model is trained (replay: the initial
     # slice that is only observed, never traded).
     initial_train_bars: int = Field(8760, ge=200)
-    # Rolling training window: the newest N bars at each retrain.
+    # rolling: train on the newest train_window_bars bars at each retrain;
+    # expanding: on every bar seen so far.
+    window: Literal["rolling", "expanding"] = "rolling"
     train_window_bars: int = Field(8760, ge=200)
     promotion: PromotionConfig = PromotionConfig()
 

@@ -95,6 +95,7 @@ class Prediction:
     ts: int
     model_version: str
     prob_up: float
+    predicted_return: float | None = None  # return-target models only
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,11 @@ Nothing here reads the wall clock or a future bar.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import structlog
 
 from bot.broker import PaperBroker
@@ -40,6 +42,8 @@ from bot.timeframes import iso_utc
 
 log = structlog.get_logger("bot.engine")
 
+BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
+
 
 class Engine:
     def __init__(self, *, symbols: Sequence[str], store: Store, broker: PaperBroker, risk: RiskManager,
@@ -58,6 +62,9 @@ class Engine:
         self.last_ts: dict[str, int] = {}
         self.predictor: Predictor | None = None
         self.live_score = LiveScore()
+        # The newest bars per symbol, for a strategy's own indicators.
+        lookback = strategy.indicator_lookback
+        self.recent_bars = {s: deque(maxlen=lookback) for s in symbols} if lookback else {}
         # Retraining (a worker thread in live mode) copies the history while
         # the bar job appends to it.
         self.history_lock = threading.Lock()
@@ -71,9 +78,11 @@ class Engine:
     def bars_seen(self) -> int:
         return max(state.bars_seen for state in self.features.values())
 
-    def training_series(self, newest: int) -> list[SymbolSeries]:
+    def training_series(self, newest: int | None) -> list[SymbolSeries]:
+        """Each symbol's newest rows past warm-up (all of them for None)."""
         with self.history_lock:
-            return [SymbolSeries(*h.arrays(newest, self.warmup_bars)) for h in self.history.values()]
+            return [SymbolSeries(*h.arrays(newest if newest is not None else h.total, self.warmup_bars))
+                    for h in self.history.values()]
 
     def warm_up(self, bar: Bar) -> None:
         """Advance features with a stored bar on restart, without trading."""
@@ -99,7 +108,7 @@ class Engine:
         self._apply(self.risk.check_account(rec.ts, self.ledger, self.broker, now), rec)
         version, probs = self._predict(ready)
         for bar in bars:
-            self._decide(bar, version, probs.get(bar.symbol), rec, now)
+            self._decide(bar, version, probs.get(bar.symbol, (None, None)), rec, now)
             self.risk.end_of_bar(bar, self.ledger, self.broker)
         self._close_step(rec, bars)
         return rec
@@ -132,6 +141,8 @@ class Engine:
             rec.live_metrics.append(metrics)
 
     def _advance_features(self, bar: Bar) -> None:
+        if self.recent_bars:
+            self.recent_bars[bar.symbol].append((bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume))
         vector = self.features[bar.symbol].update(bar.close, bar.volume)
         self.last_ts[bar.symbol] = bar.ts
         if vector is not None:
@@ -142,24 +153,38 @@ class Engine:
         # Only windows made entirely of post-warm-up vectors are scored.
         return self.predictor is not None and self.history[symbol].total >= self.warmup_bars + self.seq_len
 
-    def _predict(self, symbols: list[str]) -> tuple[str | None, dict[str, float]]:
-        """The scoring model's version and P(up) per symbol."""
+    def _predict(self, symbols: list[str]) -> tuple[str | None, dict[str, tuple[float, float | None]]]:
+        """The scoring model's version, and per symbol P(up) with the
+        predicted return (return-target models only)."""
         predictor = self.predictor  # one read: a swap mid-step cannot mix models
         if not symbols or predictor is None:
             return None, {}
         windows = np.stack([self.history[s].window(predictor.seq_len) for s in symbols])
-        return predictor.version, dict(zip(symbols, predictor.predict(windows).tolist()))
+        prob, returns = predictor.predict_detailed(windows)
+        returns = returns.tolist() if returns is not None else [None] * len(symbols)
+        return predictor.version, dict(zip(symbols, zip(prob.tolist(), returns)))
 
-    def _decide(self, bar: Bar, version: str | None, prob: float | None, rec: StepRecord, now: int) -> None:
+    def _decide(self, bar: Bar, version: str | None, scored: tuple[float | None, float | None], rec: StepRecord,
+                now: int) -> None:
+        prob, predicted_return = scored
         position = self.ledger.position(bar.symbol)
         vectors = self.history[bar.symbol].vectors  # once defined, a vector exists for every bar
         features = dict(zip(FEATURE_NAMES, vectors[-1])) if vectors else None
-        signal = self.strategy.decide(StrategyContext(bar.symbol, bar, prob, position.qty, features))
+        indicators = self._indicators(bar.symbol)
+        signal = self.strategy.decide(StrategyContext(bar.symbol, bar, prob, position.qty, features, indicators))
         if prob is not None:
-            rec.predictions.append((Prediction(bar.symbol, bar.ts, version, prob), signal.reason))
+            rec.predictions.append((Prediction(bar.symbol, bar.ts, version, prob, predicted_return), signal.reason))
             self.live_score.expect(bar.symbol, bar.ts, version, prob, bar.close)
         volatility = features["volatility_24"] if features else None
         self._apply(self.risk.orders_for(signal, bar, self.ledger, self.broker, now, volatility), rec)
+
+    def _indicators(self, symbol: str) -> dict[str, float] | None:
+        """The strategy's own indicators on its newest bars, newest row."""
+        if not self.recent_bars:
+            return None
+        frame = pd.DataFrame(list(self.recent_bars[symbol]), columns=BAR_COLUMNS)
+        computed = self.strategy.indicators(frame)
+        return None if computed is None or computed.empty else computed.iloc[-1].to_dict()
 
     def _close_step(self, rec: StepRecord, bars: Sequence[Bar]) -> None:
         rec.closed_orders = self.broker.drain_closed()

@@ -79,6 +79,14 @@ def open_store(config: Config) -> Store:
     return store
 
 
+def history_capacity(config: Config) -> int:
+    """Feature vectors kept per symbol: the rolling training window, or all
+    of them for an expanding window (10 years of 1-minute bars, at most)."""
+    if config.retrain.window == "expanding":
+        return 5_300_000
+    return max(config.retrain.train_window_bars, config.model.seq_len)
+
+
 def retry_policy(config: Config) -> RetryPolicy:
     """Live data deserves second chances; a replayed CSV is the whole truth."""
     if config.mode == "replay":
@@ -98,7 +106,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         symbols=config.symbols, store=store, broker=broker, risk=risk, strategy=strategy,
         ledger=restore_ledger(store, config.paper.initial_cash, config.paper.allow_short), clock=clock,
         seq_len=config.model.seq_len, warmup_bars=config.features.warmup_bars,
-        history_bars=max(config.retrain.train_window_bars, config.model.seq_len))
+        history_bars=history_capacity(config))
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
     resumed = restore_features(store, engine, screen, config.symbols)
     restore_live_score(store, engine)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typer
 
+from bot.cli.backtest import backtest, check_lookahead
 from bot.cli.download import download
 from bot.cli.models import models_app, train
 from bot.cli.operate import resume
@@ -14,6 +15,7 @@ from bot.cli.run import run
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="LSTM paper-trading daemon: replay, live paper trading, models and reports.")
-for command in (run, download, train, report, trades, status, resume):
+for command in (run, backtest, download, train, report, trades, status, resume):
     app.command()(command)
+app.command(name="check-lookahead")(check_lookahead)
 app.add_typer(models_app, name="models")

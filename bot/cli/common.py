@@ -47,6 +47,8 @@ def guarded(command):
         except UserError as exc:
             say_error(f"error: {exc}")
             raise typer.Exit(1) from None
+        except typer.Exit:
+            raise  # a deliberate exit code, not a failure
         except KeyboardInterrupt:
             say_error("interrupted; the last committed bar step is kept")
             raise typer.Exit(130) from None

@@ -37,7 +37,13 @@ class Predictor:
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """(batch, >= seq_len, all features) raw -> (batch,) P(up)."""
+        return self.predict_detailed(windows)[0]
+
+    def predict_detailed(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(up), and the predicted log return for the return target."""
         x = self.scaler.transform(windows[:, -self.seq_len:, self.columns]).astype(np.float32)
         score = self.model.score(x)
         prob = ndtr(score / self.return_rmse) if self.target == "return" else score
-        return self.calibration.apply(prob) if self.calibration is not None else prob
+        if self.calibration is not None:
+            prob = self.calibration.apply(prob)
+        return prob, (score if self.target == "return" else None)

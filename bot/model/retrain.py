@@ -63,7 +63,8 @@ class Retrainer:
     def run(self, now_ms: int) -> ModelVersionRow | None:
         cfg = self.config
         columns = [FEATURE_NAMES.index(name) for name in cfg.model.features]
-        series = self.engine.training_series(cfg.retrain.train_window_bars)
+        window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
+        series = self.engine.training_series(window)
         data = build_training_set(series, cfg.model.seq_len, cfg.model.val_fraction, columns)
         if data is None:
             self._event(now_ms, "retrain_skipped", "too little history for a train/validation split", "warning")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bot.config import Config
-from bot.report.metrics import max_drawdown, round_trips, sharpe_ratio, win_rate
+from bot.report.metrics import exposure, max_drawdown, round_trips, sharpe_ratio, win_rate
 from bot.store import Store
 from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
 from bot.timeframes import bars_per_year, iso_utc
@@ -36,7 +36,7 @@ def build_summary(store: Store, config: Config) -> dict:
         "max_drawdown": max_drawdown(curve),
         "win_rate": win_rate(trips),
         "fees_paid": float(equity.fees_paid.iloc[-1]) if len(equity) else 0.0,
-        "exposure": float((traded.position_value > 0).mean()) if len(traded) else 0.0,
+        "exposure": exposure(traded.position_value) if len(traded) else 0.0,
         "buy_and_hold_return": _buy_and_hold(store, config, start),
         "model_versions": len(store.model_versions()),
         "traded_from": iso_utc(start) if start is not None else None,

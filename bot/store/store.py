@@ -47,7 +47,7 @@ class StepRecord:
 
 # Bumped whenever a table changes shape; a database written under another
 # number is refused with a clear message rather than failing mid-run.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -132,7 +132,8 @@ class Store:
             if rec.predictions:
                 conn.execute(insert(PredictionRow), [
                     {"symbol": p.symbol, "ts": p.ts, "model_version": p.model_version,
-                     "prob_up": p.prob_up, "signal": signal} for p, signal in rec.predictions])
+                     "prob_up": p.prob_up, "predicted_return": p.predicted_return, "signal": signal}
+                    for p, signal in rec.predictions])
             if rec.new_orders:
                 conn.execute(insert(OrderRow), [_order_row(o) for o in rec.new_orders])
             for o in (*rec.closed_orders, *rec.changed_orders):

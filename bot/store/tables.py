@@ -28,6 +28,7 @@ class PredictionRow(SQLModel, table=True):
     ts: int = Field(primary_key=True)  # the bar the prediction was made at
     model_version: str
     prob_up: float
+    predicted_return: float | None = None  # return-target models only
     signal: str  # the strategy's reading: long, flat, hold
     outcome: int | None = None  # 1 if the next bar closed higher; set once it has closed
 

@@ -5,6 +5,12 @@ parameters as a pydantic model (so a bad value in config.yaml is refused at
 start with the field named) and turns one closed bar plus the model's
 probability into a Signal. It must not do I/O or keep hidden clocks: the
 same inputs give the same signal, in the daemon, the replay and the backtest.
+
+A strategy may also compute its own indicators: set `indicator_lookback` to
+the bars they need and implement `indicators(bars)`, which gets the newest
+`indicator_lookback` closed bars (oldest first) and returns a frame with one
+row per bar; the newest row reaches `decide` as `ctx.indicators`. Nothing
+there may look at a later row: `bot check-lookahead` finds a column that does.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain import Bar, Signal
@@ -28,13 +35,20 @@ class StrategyContext:
     prob_up: float | None  # None before the first model or during warm-up
     position_qty: float
     features: Mapping[str, float] | None
+    indicators: Mapping[str, float] | None = None  # the strategy's own, newest bar
 
 
 class Strategy:
     Params: type[BaseModel] = NoParams
+    indicator_lookback: int = 0  # bars indicators() needs; 0: it has none
 
     def __init__(self, params: BaseModel) -> None:
         self.params = params
+
+    def indicators(self, bars: pd.DataFrame) -> pd.DataFrame | None:
+        """Columns computed from bars (columns ts, open, high, low, close,
+        volume), one row per bar, using only that row and earlier ones."""
+        return None
 
     def decide(self, ctx: StrategyContext) -> Signal:
         raise NotImplementedError

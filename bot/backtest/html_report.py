@@ -1,0 +1,365 @@
+"""A self-contained HTML report of a walk-forward backtest.
+
+One file, no external references: the charts are PNGs drawn with
+matplotlib's Agg backend and inlined as base64 data URIs, the styling is an
+inline <style> block and there is no JavaScript. Every string that comes from
+the data or the config is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bot.backtest.result import BacktestResult, VariantRun  # noqa: E402
+
+BASELINE_ORDER = ("buy_and_hold", "flat", "logistic", "random_forest", "gru")
+
+# (metric key, column label, kind); kind picks the formatting.
+METRIC_COLUMNS = (
+    ("accuracy", "accuracy", "dec3"),
+    ("roc_auc", "ROC AUC", "dec3"),
+    ("total_return", "total return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("sharpe", "Sharpe", "dec2"),
+    ("sortino", "Sortino", "dec2"),
+    ("max_drawdown", "max drawdown", "pct"),
+    ("calmar", "Calmar", "dec2"),
+    ("win_rate", "win rate", "pct"),
+    ("profit_factor", "profit factor", "dec2"),
+    ("trades", "trades", "int"),
+    ("exposure", "exposure", "pct"),
+    ("fees_paid", "fees paid", "dec2"),
+    ("psr", "PSR", "dec3"),
+)
+
+MISSING = "\u2013"  # en dash, shown for None / NaN / missing metrics
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1100px; color: #222; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: .2em; }
+h2 { font-size: 1.15em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; font-size: .85em; }
+th, td { padding: .3em .6em; border-bottom: 1px solid #e5e5e5; }
+th { background: #f5f5f5; text-align: right; }
+td { text-align: right; font-variant-numeric: tabular-nums; }
+th:first-child, td:first-child { text-align: left; }
+tr.strategy td { font-weight: bold; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }
+dl.facts dt { font-weight: bold; }
+dl.facts dd { margin: 0; }
+img { max-width: 100%; height: auto; }
+p.note { color: #555; }
+pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
+"""
+
+
+# -- public helpers -------------------------------------------------------------
+
+def calibration_bins(prob, outcome, bins: int = 10,
+                     min_count: int = 20) -> list[tuple[float, float, int]]:
+    """Reliability of predicted probabilities.
+
+    `prob` is split into `bins` equal-width bins over [0, 1] (each bin holds
+    [k/bins, (k+1)/bins), the last one also holds 1.0). Pairs whose prob or
+    outcome is missing, or whose prob lies outside [0, 1], are ignored. For
+    each bin with at least `min_count` pairs, in ascending order, returns
+    (mean predicted probability, observed frequency of outcome == 1, count).
+    """
+    p = np.asarray(prob, dtype=float)
+    y = np.asarray(outcome, dtype=float)
+    if p.shape != y.shape:
+        raise ValueError(f"prob and outcome differ in shape: {p.shape} vs {y.shape}")
+    keep = np.isfinite(p) & np.isfinite(y) & (p >= 0.0) & (p <= 1.0)
+    p, y = p[keep], y[keep]
+    index = np.minimum(np.floor(p * bins).astype(int), bins - 1)
+    result = []
+    for k in range(bins):
+        in_bin = index == k
+        count = int(in_bin.sum())
+        if count >= min_count and count > 0:
+            result.append((float(p[in_bin].mean()), float((y[in_bin] == 1).mean()), count))
+    return result
+
+
+def write_html_report(result: BacktestResult, path: Path) -> None:
+    """Write the report of `result` to `path` as one self-contained HTML file."""
+    variants = ordered_variants(result)
+    sections = [
+        _header(result),
+        _section("Metrics", _metrics_table(variants)),
+        _section("Equity", _img(equity_figure(variants), "Equity curves")),
+        _section("Drawdown", _img(drawdown_figure(variants), "Drawdown from running peak")),
+        _section("Price and strategy fills", _img(price_figure(result), "Close price with fills")),
+        _section("Calibration", _calibration_block(variants)),
+        _section("Configuration", f"<pre>{_esc(_config_text(result.config))}</pre>"),
+    ]
+    title = f"Backtest report \u2013 {_esc(result.data.get('symbol', ''))}"
+    document = (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(sections) + "\n</body>\n</html>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document, encoding="utf-8")
+
+
+def ordered_variants(result: BacktestResult) -> list[tuple[str, VariantRun]]:
+    """The strategy first, then the known baselines in a fixed order, then any others by name."""
+    known = [name for name in BASELINE_ORDER if name in result.baselines]
+    others = sorted(name for name in result.baselines if name not in BASELINE_ORDER)
+    return [("strategy", result.strategy)] + [(name, result.baselines[name]) for name in known + others]
+
+
+# -- formatting -------------------------------------------------------------------
+
+def _esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def format_metric(value, kind: str) -> str:
+    """A metric value as table text: '–' for None/NaN, percent, integer or decimals."""
+    if value is None or isinstance(value, bool):
+        return MISSING if value is None else _esc(value)
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        return _esc(value)
+    value = float(value)
+    if math.isnan(value):
+        return MISSING
+    if math.isinf(value):
+        return "\u221e" if value > 0 else "-\u221e"
+    if kind == "pct":
+        return f"{value * 100:.2f}%"
+    if kind == "int":
+        return f"{value:,.0f}"
+    return f"{value:,.{3 if kind == 'dec3' else 2}f}"
+
+
+def _iso_date(value) -> str:
+    """A date for the header from epoch ms, a datetime or an ISO string."""
+    if value is None:
+        return MISSING
+    try:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            moment = datetime.fromtimestamp(float(value) / 1000, tz=timezone.utc)
+        else:
+            moment = pd.Timestamp(value).to_pydatetime()
+        return moment.date().isoformat()
+    except (ValueError, TypeError, OverflowError):
+        return str(value)
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return MISSING
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min {rest:02d} s" if hours else f"{minutes} min {rest:02d} s"
+
+
+def _config_text(config: dict) -> str:
+    try:
+        return json.dumps(config, indent=2, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(config)
+
+
+def _label(key: str, run: VariantRun) -> str:
+    return key if not run.name or run.name == key else f"{key} ({run.name})"
+
+
+def _plot_label(key: str, run: VariantRun) -> str:
+    """A legend label matplotlib shows verbatim ('$' would start mathtext)."""
+    return _label(key, run).replace("$", r"\$")
+
+
+# -- HTML pieces --------------------------------------------------------------------
+
+def _section(title: str, body: str) -> str:
+    return f"<section>\n<h2>{_esc(title)}</h2>\n{body}\n</section>"
+
+
+def _header(result: BacktestResult) -> str:
+    data = result.data or {}
+    bars = data.get("bars")
+    bars_text = f"{bars:,}" if isinstance(bars, (int, np.integer)) else (MISSING if bars is None else bars)
+    facts = [
+        ("Symbol", _esc(data.get("symbol", MISSING))),
+        ("Period", f"{_esc(_iso_date(data.get('from')))} to {_esc(_iso_date(data.get('to')))} (UTC)"),
+        ("Bars", _esc(bars_text)),
+        ("Wall time", _esc(_duration(result.wall_seconds))),
+    ]
+    items = "\n".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+    return (
+        f"<header>\n<h1>Walk-forward backtest: {_esc(data.get('symbol', ''))}</h1>\n"
+        "<p class=\"note\">Out-of-sample, walk-forward backtest: the models are retrained on past "
+        "bars only and every decision is taken by the same engine, strategy and risk manager as "
+        "the paper-trading daemon, with simulated fills and fees. Baselines run over the same "
+        "period for comparison.</p>\n"
+        f"<dl class=\"facts\">\n{items}\n</dl>\n</header>"
+    )
+
+
+def _metrics_table(variants: list[tuple[str, VariantRun]]) -> str:
+    head = "".join(f"<th title=\"{_esc(key)}\">{_esc(label)}</th>" for key, label, _ in METRIC_COLUMNS)
+    rows = []
+    for key, run in variants:
+        metrics = run.metrics or {}
+        cells = "".join(f"<td>{format_metric(metrics.get(m), kind)}</td>" for m, _, kind in METRIC_COLUMNS)
+        css = " class=\"strategy\"" if key == "strategy" else ""
+        rows.append(f"<tr{css}><td>{_esc(_label(key, run))}</td>{cells}</tr>")
+    return (f"<table class=\"metrics\">\n<thead><tr><th>variant</th>{head}</tr></thead>\n"
+            "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+
+
+def _img(png: bytes, alt: str) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return f"<img alt=\"{_esc(alt)}\" src=\"data:image/png;base64,{encoded}\">"
+
+
+def _calibration_block(variants: list[tuple[str, VariantRun]]) -> str:
+    png = calibration_figure(variants)
+    if png is None:
+        return "<p class=\"note\">No variant has predictions with known outcomes.</p>"
+    return (_img(png, "Calibration of predicted probabilities")
+            + "\n<p class=\"note\">prob_up in 10 equal-width bins over [0, 1]; bins with fewer "
+            "than 20 predictions with a known outcome are left out.</p>")
+
+
+# -- figures (one per function, each returns PNG bytes) -------------------------------
+
+def _png(fig) -> bytes:
+    """Render and close `fig`. The metadata is dropped so the PNG names no URL."""
+    try:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight",
+                    metadata={"Software": None})
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def _utc(index) -> pd.DatetimeIndex:
+    """Bar open times in epoch ms as naive UTC datetimes."""
+    return pd.to_datetime(np.asarray(index, dtype="int64"), unit="ms")
+
+
+def _style(key: str, position: int) -> dict:
+    color = plt.get_cmap("tab10")(position % 10)
+    return {"color": color, "linewidth": 2.0 if key == "strategy" else 1.1}
+
+
+def _finish(fig, ax, ylabel: str) -> None:
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
+    fig.autofmt_xdate()
+
+
+def equity_figure(variants: list[tuple[str, VariantRun]]) -> bytes:
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for position, (key, run) in enumerate(variants):
+        equity = run.equity.dropna()
+        if len(equity):
+            ax.plot(_utc(equity.index), equity.to_numpy(dtype=float),
+                    label=_plot_label(key, run), **_style(key, position))
+    ax.set_title("Equity")
+    _finish(fig, ax, "equity")
+    return _png(fig)
+
+
+def drawdown_series(equity: pd.Series) -> pd.Series:
+    """1 - equity / running peak, in percent (0 at a new high)."""
+    equity = equity.dropna().astype(float)
+    peaks = equity.cummax()
+    return (1.0 - equity / peaks.where(peaks > 0)) * 100.0
+
+
+def drawdown_figure(variants: list[tuple[str, VariantRun]]) -> bytes:
+    fig, ax = plt.subplots(figsize=(11, 3.5))
+    for position, (key, run) in enumerate(variants):
+        drawdown = drawdown_series(run.equity)
+        if len(drawdown):
+            ax.plot(_utc(drawdown.index), drawdown.to_numpy(), label=_plot_label(key, run),
+                    **_style(key, position))
+    ax.invert_yaxis()  # deeper drawdowns further down
+    ax.set_title("Drawdown from running peak")
+    _finish(fig, ax, "drawdown (%)")
+    return _png(fig)
+
+
+def _for_symbol(frame: pd.DataFrame, symbol) -> pd.DataFrame:
+    if symbol is None or "symbol" not in frame.columns:
+        return frame
+    return frame[frame["symbol"] == symbol]
+
+
+def price_figure(result: BacktestResult) -> bytes:
+    symbol = (result.data or {}).get("symbol")
+    prices = _for_symbol(result.prices, symbol).sort_values("ts")
+    fills = _for_symbol(result.strategy.fills, symbol)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    ax.plot(_utc(prices["ts"]), prices["close"].to_numpy(dtype=float), color="#444",
+            linewidth=0.9, label="close")
+    for side, marker, color in (("buy", "^", "tab:green"), ("sell", "v", "tab:red")):
+        chosen = fills[fills["side"] == side] if len(fills) else fills
+        if len(chosen):
+            ax.scatter(_utc(chosen["ts"]), chosen["price"].to_numpy(dtype=float), marker=marker,
+                       color=color, s=40, zorder=3, label=side)
+    ax.set_title(f"{symbol or ''} close with strategy fills".replace("$", r"\$"))
+    _finish(fig, ax, "price")
+    return _png(fig)
+
+
+def _outcomes(run: VariantRun) -> tuple[np.ndarray, np.ndarray]:
+    predictions = run.predictions
+    if (predictions is None or not len(predictions)
+            or not {"prob_up", "outcome"} <= set(predictions.columns)):
+        return np.array([]), np.array([])
+    return (predictions["prob_up"].to_numpy(dtype=float),
+            predictions["outcome"].to_numpy(dtype=float))
+
+
+def calibration_figure(variants: list[tuple[str, VariantRun]]) -> bytes | None:
+    """Mean predicted probability vs observed frequency; None if nobody has predictions."""
+    curves = []
+    for position, (key, run) in enumerate(variants):
+        prob, outcome = _outcomes(run)
+        if len(prob):
+            curves.append((key, run, position, calibration_bins(prob, outcome)))
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
+    for key, run, position, points in curves:
+        if points:
+            xs, ys, _ = zip(*points)
+            ax.plot(xs, ys, marker="o", label=_plot_label(key, run), **_style(key, position))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted probability (prob_up)")
+    ax.set_ylabel("observed frequency of up")
+    ax.set_title("Calibration")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    return _png(fig)

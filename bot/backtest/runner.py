@@ -1,0 +1,216 @@
+"""`bot backtest`: the daemon's own replay, walk-forward, over a CSV, for the
+configured model and for each baseline model, plus buy-and-hold and flat.
+
+There is no second loop: every model variant is a replay run through
+`open_replay`/`run_replay` (the same engine, scheduler, retrain job, risk
+manager and paper broker as `bot run`) in its own state directory. The
+variants are independent, so they run in parallel processes; each is
+deterministic, so the result does not depend on how many run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bot.backtest.result import BacktestResult, VariantRun
+from bot.config import Config
+from bot.store import Store
+from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
+from bot.timeframes import bars_per_year, iso_utc
+
+BASELINE_MODELS = ("logistic", "random_forest", "gru")
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    data: Path
+    symbol: str
+    start: str | None
+    end: str | None
+    out_dir: Path
+    workers: int
+
+
+def variant_config(cfg: Config, spec: BacktestSpec, name: str, kind: str) -> Config:
+    """The configured run, pointed at the backtest's data and directory,
+    with the given model kind: nothing else changes."""
+    directory = spec.out_dir / name
+    data = cfg.model_dump()
+    data.update(mode="replay", symbols=[spec.symbol])
+    data["replay"] = {"data": str(spec.data.resolve()), "start": spec.start, "end": spec.end}
+    data["storage"] = {"db_url": f"sqlite:///{(directory / 'bot.sqlite').resolve()}",
+                       "models_dir": str((directory / "models").resolve())}
+    data["logging"] = {**data["logging"], "file": str((directory / "bot.jsonl").resolve())}
+    data["model"] = {**data["model"], "kind": kind}
+    return Config(**data)
+
+
+def run_variant(config_json: str) -> str:
+    """One replay to the end, in a worker process; returns its database URL."""
+    from rich.console import Console
+
+    from bot.logging_setup import configure_logging
+    from bot.replay import open_replay, run_replay
+    from bot.runtime import wipe_state
+
+    cfg = Config(**json.loads(config_json))
+    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")
+    wipe_state(cfg)
+    rt = open_replay(cfg)
+    try:
+        run_replay(rt, max_bars=None, console=Console(quiet=True), progress=False)
+    finally:
+        rt.store.close()
+    return cfg.db_url
+
+
+def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> BacktestResult:
+    started = time.perf_counter()
+    kinds = {"strategy": cfg.model.kind, **{k: k for k in BASELINE_MODELS if k != cfg.model.kind}}
+    configs = {name: variant_config(cfg, spec, name, kind) for name, kind in kinds.items()}
+    urls = _run_all(configs, spec.workers, on_done)
+    runs = {name: _collect(name, urls[name]) for name in configs}
+    strategy = runs.pop("strategy")
+    traded_from = _traded_from(strategy)
+    strategy = _clip(strategy, traded_from)
+    baselines = {name: _clip(run, traded_from) for name, run in runs.items()}
+    if cfg.model.kind in BASELINE_MODELS:  # the strategy is that baseline already
+        baselines[cfg.model.kind] = strategy
+    prices = _prices(urls["strategy"], traded_from)
+    baselines = {"buy_and_hold": _buy_and_hold(prices, strategy.equity, cfg),
+                 "flat": _flat(strategy.equity, cfg), **{k: baselines[k] for k in BASELINE_MODELS}}
+    result = BacktestResult(strategy, baselines, prices, _config_summary(cfg, spec),
+                            _data_summary(spec, prices))
+    _add_metrics(result, cfg)
+    result.wall_seconds = round(time.perf_counter() - started, 1)
+    return result
+
+
+def _run_all(configs: dict[str, Config], workers: int, on_done) -> dict[str, str]:
+    payloads = {name: c.model_dump_json() for name, c in configs.items()}
+    if workers <= 1:
+        urls = {}
+        for name, payload in payloads.items():
+            urls[name] = run_variant(payload)
+            on_done(name)
+        return urls
+    # Spawned, not forked: a fork of a process holding torch threads can hang.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {name: pool.submit(run_variant, payload) for name, payload in payloads.items()}
+        urls = {}
+        for name, future in futures.items():
+            urls[name] = future.result()
+            on_done(name)
+        return urls
+
+
+# -- reading the runs back ------------------------------------------------------
+
+
+def _collect(name: str, url: str) -> VariantRun:
+    store = Store(url)
+    try:
+        equity = store.frame(EquityRow)
+        fills = store.frame(FillRow, order_by="id")
+        predictions = store.frame(PredictionRow)
+    finally:
+        store.close()
+    index = pd.Index(equity.ts.astype("int64"), name="ts")
+    return VariantRun(name, pd.Series(equity.equity.to_numpy(), index=index),
+                      pd.Series(equity.position_value.to_numpy(), index=index), fills,
+                      predictions[["ts", "symbol", "prob_up", "outcome", "predicted_return"]])
+
+
+def _traded_from(run: VariantRun) -> int:
+    """Judge from the configured model's first prediction: the slice before
+    it was only observed, to train the first model."""
+    if run.predictions.empty:
+        return int(run.equity.index[0]) if len(run.equity) else 0
+    return int(run.predictions.ts.min())
+
+
+def _clip(run: VariantRun, start: int) -> VariantRun:
+    keep = run.equity.index >= start
+    return VariantRun(run.name, run.equity[keep], run.position_value[keep], run.fills[run.fills.ts >= start],
+                      run.predictions[run.predictions.ts >= start])
+
+
+def _prices(url: str, start: int) -> pd.DataFrame:
+    store = Store(url)
+    try:
+        bars = store.frame(BarRow)
+    finally:
+        store.close()
+    return bars[bars.ts >= start].reset_index(drop=True)
+
+
+def _buy_and_hold(prices: pd.DataFrame, like: pd.Series, cfg: Config) -> VariantRun:
+    """All cash into the symbol at the first traded close (fee and slippage
+    paid once), held to the end."""
+    close = prices.set_index("ts").close.reindex(like.index).ffill()
+    first = float(close.iloc[0])
+    fee, slip = cfg.paper.fee_bps / 10_000, cfg.paper.slippage_bps / 10_000
+    price = first * (1 + slip)
+    units = cfg.paper.initial_cash / (price * (1 + fee))
+    value = units * close
+    fills = pd.DataFrame([{"id": 1, "ts": int(close.index[0]), "symbol": prices.symbol.iloc[0], "side": "buy",
+                           "qty": units, "price": price, "fee": units * price * fee, "realized_pnl": -units * price * fee,
+                           "order_id": "buy_and_hold"}])
+    return VariantRun("buy_and_hold", value.astype(float), value.astype(float), fills, _no_predictions())
+
+
+def _flat(like: pd.Series, cfg: Config) -> VariantRun:
+    equity = pd.Series(cfg.paper.initial_cash, index=like.index, dtype=float)
+    empty_fills = pd.DataFrame(columns=["id", "ts", "symbol", "side", "qty", "price", "fee", "realized_pnl",
+                                        "order_id"])
+    return VariantRun("flat", equity, equity * 0.0, empty_fills, _no_predictions())
+
+
+def _no_predictions() -> pd.DataFrame:
+    return pd.DataFrame(columns=["ts", "symbol", "prob_up", "outcome", "predicted_return"])
+
+
+# -- metrics --------------------------------------------------------------------
+
+
+def _add_metrics(result: BacktestResult, cfg: Config) -> None:
+    from bot.report.metrics import trading_report
+    from bot.report.prediction_metrics import classification_report, regression_report
+
+    periods = bars_per_year(cfg.timeframe)
+    for run in result.variants().values():
+        scored = run.predictions.dropna(subset=["outcome"])
+        metrics = classification_report(scored.prob_up.to_numpy(float), scored.outcome.to_numpy(float))
+        if cfg.model.target == "return" and scored.predicted_return.notna().any():
+            actual = _next_log_returns(result.prices, scored)
+            regression = regression_report(scored.predicted_return.to_numpy(float), actual)
+            regression["n_regression"] = regression.pop("n")
+            metrics.update(regression)
+        metrics.update(trading_report(run.equity, run.position_value, run.fills, periods))
+        run.metrics = metrics
+
+
+def _next_log_returns(prices: pd.DataFrame, scored: pd.DataFrame):
+    import numpy as np
+
+    close = prices.set_index("ts").close
+    following = close.shift(-1)
+    return np.log(following.loc[scored.ts].to_numpy(float) / close.loc[scored.ts].to_numpy(float))
+
+
+def _config_summary(cfg: Config, spec: BacktestSpec) -> dict:
+    keep = {"timeframe", "seed", "paper", "strategy", "features", "model", "risk", "retrain"}
+    return {"data": str(spec.data), **json.loads(cfg.model_dump_json(include=keep))}
+
+
+def _data_summary(spec: BacktestSpec, prices: pd.DataFrame) -> dict:
+    return {"symbol": spec.symbol, "from": iso_utc(int(prices.ts.iloc[0])) if len(prices) else None,
+            "to": iso_utc(int(prices.ts.iloc[-1])) if len(prices) else None, "bars": len(prices)}

@@ -1,0 +1,140 @@
+"""`bot backtest` and `bot check-lookahead`."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, start_logging
+from bot.config import Config, ConfigError, load_config
+
+DataPath = Annotated[Path | None, typer.Option("--data", help="CSV in the bundled format (default: replay.data).")]
+Symbol = Annotated[str | None, typer.Option("--symbol", help="Symbol of the data (default: the first of symbols).")]
+From = Annotated[str | None, typer.Option("--from", help="ISO start of the data to use.")]
+To = Annotated[str | None, typer.Option("--to", help="ISO end (exclusive) of the data to use.")]
+
+
+def _check_dates(start: str | None, end: str | None) -> None:
+    from bot.timeframes import parse_iso_ms
+
+    for name, value in (("--from", start), ("--to", end)):
+        if value is not None:
+            try:
+                parse_iso_ms(value)
+            except ValueError:
+                raise ConfigError(f"{name}: '{value}' is not an ISO date like 2023-01-31") from None
+
+
+def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tuple[Path, str]:
+    symbol = symbol or cfg.symbols[0]
+    path = data if data is not None else cfg.replay_csv(cfg.symbols[0])
+    if not path.is_file():
+        raise ConfigError(f"--data: {path}: file not found")
+    return path, symbol
+
+
+@guarded
+def backtest(
+    config: ConfigPath = DEFAULT_CONFIG, data: DataPath = None, symbol: Symbol = None,
+    start: From = None, end: To = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every metric as JSON.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Variants run in parallel processes.")] = min(4, os.cpu_count() or 1),
+    out_dir: Annotated[Path | None, typer.Option(help="Keep each variant's database and models here.")] = None,
+) -> None:
+    """Walk-forward backtest through the daemon's own engine, with baselines."""
+    cfg = load_config(config)
+    from bot.backtest.runner import BacktestSpec, run_backtest
+    from bot.strategy import load_strategy_of
+
+    load_strategy_of(cfg)  # refuse a broken strategy before any work
+    path, symbol = _data_and_symbol(cfg, data, symbol)
+    _check_dates(start, end)
+    start_logging(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Without --from/--to the config's replay bounds apply.
+        spec = BacktestSpec(path, symbol, start or cfg.replay.start, end or cfg.replay.end, out_dir or Path(tmp),
+                            workers)
+        with Progress(TextColumn("[bold]backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("variants"),
+                      TimeElapsedColumn(), console=err_console) as progress:
+            task = progress.add_task("variants", total=4)
+            result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task))
+    console.print(backtest_table(result))
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        err_console.print(f"metrics written to {json_out}")
+    if html_out is not None:
+        from bot.backtest.html_report import write_html_report
+
+        write_html_report(result, html_out)
+        err_console.print(f"report written to {html_out}")
+
+
+COLUMNS = [("accuracy", "acc", "num"), ("roc_auc", "AUC", "num"), ("total_return", "return", "pct"),
+           ("cagr", "CAGR", "pct"), ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"),
+           ("max_drawdown", "max DD", "pct"), ("win_rate", "win", "pct"), ("profit_factor", "PF", "num"),
+           ("trades", "trades", "int"), ("exposure", "exposure", "pct"), ("fees_paid", "fees", "money"),
+           ("psr", "PSR", "num")]
+
+
+def _cell(value, kind: str) -> str:
+    if value is None:
+        return "-"
+    return {"pct": f"{value * 100:.1f}%", "int": f"{value:,}", "money": f"{value:,.0f}"}.get(kind, f"{value:.3f}")
+
+
+def backtest_table(result) -> Table:
+    d = result.data
+    table = Table(title=f"Walk-forward backtest {d['symbol']} {d['from']} .. {d['to']} ({d['bars']:,} traded bars, "
+                        f"{result.wall_seconds:.0f} s)", title_justify="left")
+    table.add_column("variant", no_wrap=True)
+    for _, label, _ in COLUMNS:
+        table.add_column(label, justify="right")
+    for name, run in result.variants().items():
+        table.add_row(name, *(_cell(run.metrics.get(key), kind) for key, _, kind in COLUMNS))
+    return table
+
+
+@guarded
+def check_lookahead(
+    config: ConfigPath = DEFAULT_CONFIG, data: DataPath = None, symbol: Symbol = None,
+    start: From = None, end: To = None,
+    cuts: Annotated[int, typer.Option(min=2, help="Cut points to compare.")] = 40,
+) -> None:
+    """Prove that features, indicators, predictions and signals never read a later bar."""
+    cfg = load_config(config)
+    from bot.backtest.lookahead import check_lookahead as check
+    from bot.market.csv_format import read_ohlcv_csv
+    from bot.strategy import load_strategy_of
+
+    strategy = load_strategy_of(cfg)
+    path, _ = _data_and_symbol(cfg, data, symbol)
+    _check_dates(start, end)
+    start_logging(cfg)
+    bars = _slice(read_ohlcv_csv(path), start or cfg.replay.start, end or cfg.replay.end)
+    try:
+        report = check(cfg, bars, strategy, cuts)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if report.leak is not None:
+        err_console.print(f"lookahead found: {report.leak.describe()}")
+        raise typer.Exit(1)
+    err_console.print(f"no lookahead: {report.columns} columns identical at {report.cuts} cut points "
+                      f"(features, strategy indicators, predictions, signals)")
+
+
+def _slice(bars, start: str | None, end: str | None):
+    from bot.timeframes import parse_iso_ms
+
+    if start:
+        bars = bars[bars.timestamp >= parse_iso_ms(start)]
+    if end:
+        bars = bars[bars.timestamp < parse_iso_ms(end)]
+    return bars.reset_index(drop=True)

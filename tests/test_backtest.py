@@ -1,0 +1,74 @@
+"""`bot backtest`: the daemon's replay, walk-forward, with baselines. Its
+strategy run is the replay `bot run` makes, order for order; its result
+does not depend on how many processes ran the variants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import rows
+from test_config_errors import run_bot
+
+ORDERS = "SELECT id, symbol, side, kind, qty, stop_price, limit_price, created_ts, status, closed_ts FROM orders ORDER BY id"
+FILLS = "SELECT order_id, side, qty, price, fee, ts, realized_pnl FROM fills ORDER BY id"
+METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "brier", "log_loss",
+           "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate", "profit_factor",
+           "trades", "exposure", "turnover", "fees_paid", "psr")
+
+
+@pytest.fixture(scope="module")
+def backtests(tiny_run: Path, tmp_path_factory) -> dict[int, tuple[Path, dict]]:
+    """The tiny run's config backtested with 2 worker processes and with 1."""
+    out = {}
+    for workers in (2, 1):
+        directory = tmp_path_factory.mktemp(f"backtest{workers}")
+        result = run_bot("backtest", "-c", str(tiny_run / "config.yaml"), "--workers", str(workers),
+                         "--out-dir", str(directory), "--json", str(directory / "result.json"),
+                         "--html", str(directory / "report.html"))
+        assert result.returncode == 0, result.stderr
+        out[workers] = directory, json.loads((directory / "result.json").read_text())
+    return out
+
+
+def test_backtest_orders_and_fills_equal_the_replay_daemons(tiny_run: Path, backtests) -> None:
+    directory, _ = backtests[2]
+    daemon, backtest = tiny_run / "bot.sqlite", directory / "strategy" / "bot.sqlite"
+    assert rows(daemon, FILLS) and rows(backtest, FILLS) == rows(daemon, FILLS)
+    assert rows(backtest, ORDERS) == rows(daemon, ORDERS)
+
+
+def test_json_has_every_variant_and_metric(backtests) -> None:
+    _, result = backtests[2]
+    assert set(result["baselines"]) == {"buy_and_hold", "flat", "logistic", "random_forest", "gru"}
+    for name, metrics in [("strategy", result["strategy"]), *result["baselines"].items()]:
+        assert set(METRICS) <= set(metrics), name
+    assert result["strategy"]["trades"] > 0 and result["strategy"]["roc_auc"] is not None
+    assert result["baselines"]["flat"]["total_return"] == 0.0
+    assert result["baselines"]["buy_and_hold"]["accuracy"] is None  # no model, no predictions
+    assert set(result["data"]) == {"symbol", "from", "to", "bars"} and result["data"]["symbol"] == "BTC/USDT"
+    assert result["config"]["model"]["kind"] == "lstm"
+
+
+def test_the_result_does_not_depend_on_the_number_of_processes(backtests) -> None:
+    (_, two), (_, one) = backtests[2], backtests[1]
+    two.pop("wall_seconds"), one.pop("wall_seconds")
+    assert two == one
+
+
+def test_model_baselines_walk_forward_like_the_strategy(backtests) -> None:
+    directory, _ = backtests[2]
+    cadence = "SELECT created_ts, kind FROM model_versions ORDER BY created_ts"
+    strategy = rows(directory / "strategy" / "bot.sqlite", cadence)
+    for name in ("logistic", "random_forest", "gru"):
+        baseline = rows(directory / name / "bot.sqlite", cadence)
+        assert [ts for ts, _ in baseline] == [ts for ts, _ in strategy]  # retrained at the same times
+        assert {kind for _, kind in baseline} == {name}
+
+
+def test_html_report_is_written(backtests) -> None:
+    directory, _ = backtests[2]
+    html = (directory / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "random_forest" in html
