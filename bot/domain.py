@@ -22,6 +22,7 @@ class OrderKind(str, Enum):
 
 
 class OrderStatus(str, Enum):
+    NEW = "new"  # decided, not yet acknowledged by an exchange
     OPEN = "open"
     PARTIALLY_FILLED = "partially_filled"
     FILLED = "filled"
@@ -31,7 +32,7 @@ class OrderStatus(str, Enum):
 
     @property
     def is_open(self) -> bool:
-        return self in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+        return self in (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class Fill:
     price: float
     fee: float
     ts: int
+    trade_id: str | None = None  # the exchange's, for fills that came from one
 
 
 @dataclass(frozen=True, slots=True)

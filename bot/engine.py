@@ -11,7 +11,10 @@ One step, for the bars of all symbols that closed at the same time:
      the champion model scores the newest window of each symbol past warm-up;
   4. the strategy turns each probability into a signal, the risk manager
      into an order, which rests with the broker until the next bar;
-  5. everything the step changed is committed in one transaction and logged.
+  5. everything the step changed is committed in one transaction and logged;
+  6. an exchange-backed broker then sends the step's orders (written ahead,
+     so a crash cannot lose or repeat one) and the fills it reports are
+     booked in a second transaction amending the step.
 Nothing here reads the wall clock or a future bar.
 """
 
@@ -25,7 +28,7 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from bot.broker import PaperBroker
+from bot.broker import OrderBook
 from bot.clock import Clock
 from bot.domain import Bar, Event, Fill, OrderKind, Prediction
 from bot.features import FEATURE_NAMES, FeatureState
@@ -46,7 +49,7 @@ BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
 
 class Engine:
-    def __init__(self, *, symbols: Sequence[str], store: Store, broker: PaperBroker, risk: RiskManager,
+    def __init__(self, *, symbols: Sequence[str], store: Store, broker: OrderBook, risk: RiskManager,
                  strategy: Strategy, ledger: Ledger, clock: Clock, seq_len: int, warmup_bars: int,
                  history_bars: int) -> None:
         self.store = store
@@ -60,6 +63,7 @@ class Engine:
         self.features = {s: FeatureState() for s in symbols}
         self.history = {s: FeatureHistory(history_bars + warmup_bars) for s in symbols}
         self.last_ts: dict[str, int] = {}
+        self.last_step_ts: int | None = None  # the newest committed step (restart: set by restore)
         self.predictor: Predictor | None = None
         self.live_score = LiveScore()
         # The newest bars per symbol, for a strategy's own indicators.
@@ -116,11 +120,10 @@ class Engine:
     def _execute_resting_orders(self, bar: Bar, rec: StepRecord) -> None:
         """Market orders at the open, then the protective orders this bar
         reached, including those of a position opened at this very open."""
-        reasons = {o.id: o.reason for o in self.broker.orders(bar.symbol)}
         fills = self.broker.fill_market_orders(bar, self.ledger.cash)
-        self._settle(bar.symbol, fills, reasons, rec)
-        reasons.update({o.id: o.reason for o in self.broker.orders(bar.symbol)})
-        self._settle(bar.symbol, self.broker.trigger_protective(bar), reasons, rec)
+        self._settle(bar.symbol, fills, self.broker.reasons(), rec)
+        fills = self.broker.trigger_protective(bar)
+        self._settle(bar.symbol, fills, self.broker.reasons(), rec)
 
     def _settle(self, symbol: str, fills: list[Fill], reasons: dict[str, str], rec: StepRecord) -> None:
         for fill in fills:
@@ -192,10 +195,43 @@ class Engine:
         for bar in bars:
             stops = self.broker.orders(bar.symbol, OrderKind.STOP)
             rec.positions.append((self.ledger.position(bar.symbol), stops[0].stop_price if stops else None))
+        rec.events.extend(self.broker.drain_events())
         rec.equity = self.ledger.snapshot(rec.ts)
         rec.risk_state = self.risk.state.to_json()
         self.store.commit_step(rec)
+        self.last_step_ts = rec.ts
         self._log(rec)
+        self.broker.send_decided(self.clock.now_ms())
+        self.book_late_fills()
+
+    def book_late_fills(self) -> None:
+        """Fills and order changes a broker learnt of outside a bar step (an
+        exchange's, after sending or reconciling), committed as an amendment
+        of the newest step. Nothing to do for the paper broker."""
+        fills = self.broker.collect_fills()
+        rec = StepRecord(ts=self.last_step_ts or 0, events=self.broker.drain_events(), amends=True)
+        reasons = self.broker.reasons()
+        for symbol, symbol_fills in fills.items():
+            self._settle(symbol, symbol_fills, reasons, rec)
+        rec.events.extend(self.broker.drain_events())  # the risk manager may have cancelled or resized
+        rec.closed_orders = self.broker.drain_closed()
+        rec.changed_orders = self.broker.drain_changed()
+        if not (rec.fills or rec.events or rec.closed_orders or rec.changed_orders or rec.new_orders):
+            return
+        if self.last_step_ts is None:
+            rec.positions, rec.equity = [], None  # no step to amend yet: orders and events only
+        else:
+            for symbol in self.features:
+                stops = self.broker.orders(symbol, OrderKind.STOP)
+                rec.positions.append((self.ledger.position(symbol), stops[0].stop_price if stops else None))
+            rec.equity = self.ledger.snapshot(rec.ts)
+        rec.risk_state = self.risk.state.to_json()
+        self.store.commit_step(rec)
+        for fill, _ in rec.fills:
+            log.info("fill", symbol=fill.symbol, side=fill.side.value, qty=fill.qty, price=fill.price, fee=fill.fee,
+                     order_id=fill.order_id, trade_id=fill.trade_id)
+        for e in rec.events:
+            getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))
 
     def _log(self, rec: StepRecord) -> None:
         probs = {p.symbol: p.prob_up for p, _ in rec.predictions}

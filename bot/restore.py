@@ -4,7 +4,7 @@ committed bar step left off."""
 
 from __future__ import annotations
 
-from bot.broker import PaperBroker
+from bot.broker import OrderBook
 from bot.domain import Order, OrderKind, OrderStatus, Side
 from bot.engine import Engine
 from bot.ledger import Ledger, Position
@@ -23,9 +23,9 @@ def restore_ledger(store: Store, initial_cash: float, allow_short: bool) -> Ledg
     return ledger
 
 
-def restore_open_orders(store: Store, broker: PaperBroker) -> None:
+def restore_open_orders(store: Store, broker: OrderBook) -> None:
     for row in store.open_orders():
-        broker.submit(Order(
+        broker.adopt(Order(
             id=row.id, symbol=row.symbol, side=Side(row.side), kind=OrderKind(row.kind), qty=row.qty,
             created_ts=row.created_ts, reason=row.reason, stop_price=row.stop_price, limit_price=row.limit_price,
             status=OrderStatus(row.status), filled_qty=row.filled_qty, not_before_ts=row.not_before_ts,

@@ -1,3 +1,4 @@
+from bot.broker.book import OrderBook
 from bot.broker.paper import PaperBroker
 
-__all__ = ["PaperBroker"]
+__all__ = ["OrderBook", "PaperBroker"]

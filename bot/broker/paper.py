@@ -18,54 +18,17 @@ orders of one position form a group: one filling cancels the others.
 
 from __future__ import annotations
 
+from bot.broker.book import OrderBook
 from bot.config import PaperConfig
 from bot.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side
 
 
-class PaperBroker:
+class PaperBroker(OrderBook):
     def __init__(self, cfg: PaperConfig) -> None:
+        super().__init__()
         self.taker_fee = cfg.fee_bps / 10_000
         self.maker_fee = cfg.maker_fee_bps / 10_000
         self.max_volume_share = cfg.max_volume_share
-        self.open_orders: dict[str, Order] = {}
-        self._closed: list[Order] = []  # closed since the last drain, to persist
-        self._changed: dict[str, Order] = {}  # open orders whose fill or price changed
-
-    # -- order book --------------------------------------------------------
-
-    def submit(self, order: Order) -> None:
-        self.open_orders[order.id] = order
-
-    def cancel(self, order_id: str, ts: int) -> Order | None:
-        order = self.open_orders.get(order_id)
-        if order is not None:
-            self._close(order, OrderStatus.CANCELED, ts)
-        return order
-
-    def move_stop(self, order_id: str, stop_price: float) -> None:
-        order = self.open_orders[order_id]
-        order.stop_price = stop_price
-        self._changed[order.id] = order
-
-    def resize(self, order_id: str, remaining: float) -> None:
-        """Make a resting order cover `remaining` more (its position changed)."""
-        order = self.open_orders[order_id]
-        order.qty = order.filled_qty + remaining
-        self._changed[order.id] = order
-
-    def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
-        return [o for o in self.open_orders.values() if o.symbol == symbol and (kind is None or o.kind is kind)]
-
-    def drain_closed(self) -> list[Order]:
-        """Orders filled, canceled or rejected since the last call."""
-        closed, self._closed = self._closed, []
-        return closed
-
-    def drain_changed(self) -> list[Order]:
-        """Open orders partly filled or re-priced since the last call."""
-        changed = [o for o in self._changed.values() if o.status.is_open]
-        self._changed = {}
-        return changed
 
     # -- fills -------------------------------------------------------------
 
@@ -128,13 +91,6 @@ class PaperBroker:
         slip = order.slippage_bps / 10_000
         return price * (1 + slip) if order.side is Side.BUY else price * (1 - slip)
 
-    def _close(self, order: Order, status: OrderStatus, ts: int) -> None:
-        del self.open_orders[order.id]
-        self._changed.pop(order.id, None)
-        order.status = status
-        order.closed_ts = ts
-        self._closed.append(order)
-
     def _fill(self, order: Order, qty: float, price: float, fee_rate: float, bar_ts: int) -> Fill:
         # Stamped no earlier than the order: a market order decided a few
         # seconds after a bar closed fills then, at that next bar's open price.
@@ -147,9 +103,3 @@ class PaperBroker:
             order.status = OrderStatus.PARTIALLY_FILLED
             self._changed[order.id] = order
         return Fill(order.id, order.symbol, order.side, qty, price, qty * price * fee_rate, ts)
-
-    def _cancel_group(self, filled: Order, ts: int) -> None:
-        if filled.group is None:
-            return
-        for other in [o for o in self.open_orders.values() if o.group == filled.group]:
-            self._close(other, OrderStatus.CANCELED, ts)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.broker import PaperBroker
+from bot.broker import OrderBook
 from bot.config import PaperConfig, RiskConfig
 from bot.domain import Bar, Event, Fill, Order, OrderKind, Side, Signal
 from bot.ledger import Ledger
@@ -49,7 +49,7 @@ class RiskManager:
     # -- 1. after fills ----------------------------------------------------
 
     def after_fills(self, symbol: str, fills: list[Fill], reasons: dict[str, str], ledger: Ledger,
-                    broker: PaperBroker) -> Decision:
+                    broker: OrderBook) -> Decision:
         out = Decision()
         if not fills:
             return out
@@ -63,24 +63,25 @@ class RiskManager:
                 # No entry on this bar's close nor on the next cooldown_bars.
                 self.state.cooldown[symbol] = self.cfg.cooldown_bars + 1
         position = ledger.position(symbol)
+        held = _tradable(position.qty, broker, symbol)
         protective = [o for o in broker.orders(symbol) if o.kind in PROTECTIVE]
         last = fills[-1]
-        closing_side = Side.SELL if position.qty > 0 else Side.BUY
-        if position.qty == 0.0 or any(o.side is not closing_side for o in protective):
+        closing_side = Side.SELL if held > 0 else Side.BUY
+        if held == 0.0 or any(o.side is not closing_side for o in protective):
             # Flat, or flipped through zero: the old protection guards nothing.
             for order in protective:
                 broker.cancel(order.id, last.ts)
             self.state.trail_ref.pop(symbol, None)
             protective = []
-        if position.qty != 0.0 and not protective:
-            out.orders.extend(self._protect(symbol, position.qty, position.avg_entry, last.ts))
+        if held != 0.0 and not protective:
+            out.orders.extend(self._protect(symbol, held, position.avg_entry, last.ts))
         for order in protective:  # a partial fill changed the size to protect
-            broker.resize(order.id, abs(position.qty))
-        self._reduce_only_exits(symbol, position.qty, broker, last.ts)
+            broker.resize(order.id, abs(held))
+        self._reduce_only_exits(symbol, held, broker, last.ts)
         return out
 
     @staticmethod
-    def _reduce_only_exits(symbol: str, qty: float, broker: PaperBroker, ts: int) -> None:
+    def _reduce_only_exits(symbol: str, qty: float, broker: OrderBook, ts: int) -> None:
         """A resting exit never trades more than is held: a stop that got
         there first cancels it; a smaller position shrinks it."""
         for order in broker.orders(symbol, OrderKind.MARKET):
@@ -113,7 +114,7 @@ class RiskManager:
 
     # -- 2. account-level guards ---------------------------------------------
 
-    def check_account(self, ts: int, ledger: Ledger, broker: PaperBroker, now_ms: int) -> Decision:
+    def check_account(self, ts: int, ledger: Ledger, broker: OrderBook, now_ms: int) -> Decision:
         out = Decision()
         equity = ledger.equity
         self._daily_limit(ts, equity, out)
@@ -145,7 +146,7 @@ class RiskManager:
             self.state.day = day
             self.state.day_start_equity = equity_before
 
-    def _flatten(self, ledger: Ledger, broker: PaperBroker, ts: int, now_ms: int) -> list[Order]:
+    def _flatten(self, ledger: Ledger, broker: OrderBook, ts: int, now_ms: int) -> list[Order]:
         orders = []
         for symbol, pos in sorted(ledger.positions.items()):
             for pending in broker.orders(symbol, OrderKind.MARKET):
@@ -173,7 +174,7 @@ class RiskManager:
 
     # -- 3. the strategy's signal ---------------------------------------------
 
-    def orders_for(self, signal: Signal, bar: Bar, ledger: Ledger, broker: PaperBroker, now_ms: int,
+    def orders_for(self, signal: Signal, bar: Bar, ledger: Ledger, broker: OrderBook, now_ms: int,
                    volatility: float | None) -> Decision:
         out = Decision()
         target = signal.target if self.paper.allow_short or signal.target is None else max(signal.target, 0.0)
@@ -187,7 +188,7 @@ class RiskManager:
             return out
         if broker.orders(bar.symbol, OrderKind.MARKET):
             return out  # an entry or exit is still on its way: decide again once it has filled
-        held = ledger.position(bar.symbol).qty
+        held = _tradable(ledger.position(bar.symbol).qty, broker, bar.symbol)
         wants_long, wants_short = target > 0, target < 0
         exiting = held != 0.0 and ((held > 0 and not wants_long) or (held < 0 and not wants_short))
         if exiting:
@@ -243,7 +244,7 @@ class RiskManager:
 
     # -- 4. end of bar -------------------------------------------------------------
 
-    def end_of_bar(self, bar: Bar, ledger: Ledger, broker: PaperBroker) -> None:
+    def end_of_bar(self, bar: Bar, ledger: Ledger, broker: OrderBook) -> None:
         symbol = bar.symbol
         if self.state.cooldown.get(symbol, 0) > 0:
             self.state.cooldown[symbol] -= 1
@@ -270,3 +271,9 @@ class RiskManager:
         return Order(id=f"{symbol}:{bar_ts}:{intent}", symbol=symbol, side=side, kind=OrderKind.MARKET, qty=qty,
                      created_ts=now_ms, reason=intent, slippage_bps=slippage,
                      not_before_ts=bar_ts + (1 + self.paper.latency_bars) * self.tf_ms)
+
+
+def _tradable(qty: float, broker: OrderBook, symbol: str) -> float:
+    """The position as far as orders can change it: below the broker's
+    smallest tradable amount (an exchange's lot size; fee dust) it is flat."""
+    return 0.0 if abs(qty) < broker.dust_qty(symbol) else qty

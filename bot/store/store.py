@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import event, func, insert, inspect, select, update
+from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
@@ -43,11 +43,14 @@ class StepRecord:
     outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # (symbol, prediction ts, outcome)
     live_metrics: list[tuple[str, int, float, float | None]] = field(default_factory=list)  # version, n, acc, auc
     risk_state: str | None = None  # the risk manager's memory, as JSON
+    # An amendment to the step at `ts`: fills an exchange reported after the
+    # step committed. Its positions and equity replace the step's own.
+    amends: bool = False
 
 
 # Bumped whenever a table changes shape; a database written under another
 # number is refused with a clear message rather than failing mid-run.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -87,7 +90,7 @@ def _order_row(o: Order) -> dict:
 def _order_state(o: Order) -> dict:
     """What changes on an order after it was created."""
     return {"qty": o.qty, "stop_price": o.stop_price, "status": o.status.value, "closed_ts": o.closed_ts,
-            "filled_qty": o.filled_qty}
+            "filled_qty": o.filled_qty, "kind": o.kind.value}  # kind: a triggered stop sent as a market order
 
 
 def _put_meta(conn, key: str, value: str) -> None:
@@ -141,8 +144,11 @@ class Store:
             if rec.fills:
                 conn.execute(insert(FillRow), [
                     {"order_id": f.order_id, "symbol": f.symbol, "side": f.side.value, "qty": f.qty,
-                     "price": f.price, "fee": f.fee, "ts": f.ts, "realized_pnl": pnl}
+                     "price": f.price, "fee": f.fee, "ts": f.ts, "realized_pnl": pnl, "trade_id": f.trade_id}
                     for f, pnl in rec.fills])
+            if rec.amends:
+                conn.execute(delete(PositionRow).where(PositionRow.ts == rec.ts))
+                conn.execute(delete(EquityRow).where(EquityRow.ts == rec.ts))
             if rec.positions:
                 conn.execute(insert(PositionRow), [
                     {"ts": rec.ts, "symbol": p.symbol, "qty": p.qty, "avg_entry": p.avg_entry,
@@ -253,10 +259,16 @@ class Store:
 
     def open_orders(self) -> list[OrderRow]:
         query = (select(OrderRow)
-                 .where(OrderRow.status.in_([OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value]))
+                 .where(OrderRow.status.in_([s.value for s in OrderStatus if s.is_open]))
                  .order_by(OrderRow.created_ts, OrderRow.id))
         with self.engine.connect() as conn:
             return [OrderRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+    def trade_ids(self, order_ids: list[str]) -> set[str]:
+        """Exchange trade ids already booked as fills of these orders."""
+        query = select(FillRow.trade_id).where(FillRow.order_id.in_(order_ids), FillRow.trade_id.is_not(None))
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(query)}
 
     def model_versions(self) -> list[ModelVersionRow]:
         with self.engine.connect() as conn:

@@ -63,6 +63,7 @@ class FillRow(SQLModel, table=True):
     fee: float
     ts: int = Field(index=True)
     realized_pnl: float  # this fill's contribution, fee included
+    trade_id: str | None = None  # the exchange's trade id (exchange-backed brokers)
 
 
 class PositionRow(SQLModel, table=True):
