@@ -7,7 +7,8 @@ function of their open time. Time comes from an injectable clock; like
 Binance, klines include the candle still forming (with partial values) and
 never a candle that has not opened yet. Faults (HTTP errors, slow replies,
 malformed bodies, missing/duplicated/late candles) are queued by the test
-and consumed by the next matching requests.
+and consumed by the next matching requests. `enable_trading` opens the
+private endpoints for one signed account (see fake_account.py).
 
     with FakeExchange(now=lambda: NOW) as fake:
         fake.add_csv_market("BTC/USDT", BUNDLED_BTC, "1h")
@@ -32,6 +33,8 @@ from urllib.parse import parse_qsl, urlsplit
 import ccxt
 import numpy as np
 import pandas as pd
+
+from fake_account import PRIVATE_PATHS, FakeAccount
 
 INTERVALS = {
     "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
@@ -226,7 +229,10 @@ class _Handler(BaseHTTPRequestHandler):
     """Hands every request to the FakeExchange and writes back its Reply."""
 
     def _serve(self) -> None:
-        reply = self.server.fake.handle(self.command, self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = self.server.fake.handle(self.command, self.path, headers, body)
         try:
             self.send_response(reply.status)
             for name, value in {"Content-Type": "application/json;charset=UTF-8", **reply.headers}.items():
@@ -264,6 +270,7 @@ class FakeExchange:
         self._data_faults: list[dict] = []
         self.requests: list[tuple[str, str, dict]] = []
         self.serve_forming = True
+        self.account: FakeAccount | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -314,10 +321,19 @@ class FakeExchange:
         return {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
 
     def make_ccxt(self, timeout: int = 10_000) -> ccxt.binance:
-        """A real ccxt.binance talking only to this fake; timeout in ms."""
-        exchange = ccxt.binance({"enableRateLimit": False, "timeout": timeout, "options": self.ccxt_options()})
+        """A real ccxt.binance talking only to this fake; timeout in ms. With
+        trading enabled it carries the account's keys."""
+        keys = {"apiKey": self.account.api_key, "secret": self.account.secret} if self.account else {}
+        exchange = ccxt.binance({"enableRateLimit": False, "timeout": timeout, "options": self.ccxt_options(),
+                                 **keys})
         exchange.urls["api"] = self.ccxt_urls()
         return exchange
+
+    def enable_trading(self, api_key: str, secret: str, balances: dict[str, float],
+                       commission: float = 0.001) -> FakeAccount:
+        """Open the private endpoints for one account (see fake_account.py)."""
+        self.account = FakeAccount(self, api_key, secret, balances, commission)
+        return self.account
 
     # -- markets and candles -------------------------------------------------
 
@@ -414,7 +430,7 @@ class FakeExchange:
 
     # -- request handling --------------------------------------------------------
 
-    def handle(self, method: str, target: str) -> Reply:
+    def handle(self, method: str, target: str, headers: dict | None = None, body: str = "") -> Reply:
         """Log the request, apply queued faults, then route it."""
         url = urlsplit(target)
         path, query = url.path, dict(parse_qsl(url.query, keep_blank_values=True))
@@ -425,10 +441,20 @@ class FakeExchange:
             self._stopping.wait(slow["seconds"])
         if fail:
             return self._fault_reply(fail)
+        if path in PRIVATE_PATHS:
+            return self._private(method, path, url.query, headers or {}, body)
         reply = self._route(method, path, query)
         if malformed:
             reply = Reply(200, reply.body[:len(reply.body) // 2], reply.headers)
         return reply
+
+    def _private(self, method: str, path: str, raw_query: str, headers: dict, body: str) -> Reply:
+        if self.account is None:
+            return json_reply({"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, 401)
+        status, payload, delay = self.account.handle(method, path, raw_query, headers, body)
+        if delay:
+            self._stopping.wait(delay)  # the order is in; its acknowledgement is late
+        return json_reply(payload, status)
 
     def _fault_reply(self, fault: dict) -> Reply:
         body = copy.deepcopy(fault["body"] or FAULT_BODIES[fault["status"]])
