@@ -222,6 +222,9 @@ class ScheduleConfig(Section):
     # later, up to late_retries times, instead of waiting a whole bar.
     late_retry_seconds: float = Field(10.0, gt=0, le=3600)
     late_retries: int = Field(3, ge=0, le=100)
+    # broker: testnet: how often exchange balances and open orders are
+    # compared with the database (also done at every start).
+    reconcile_seconds: float = Field(300.0, gt=0, le=86_400)
 
 
 class MarketConfig(Section):
@@ -260,7 +263,9 @@ class Config(BaseSettings):
     seed: int = 42
     exchange: ExchangeConfig = ExchangeConfig()
     replay: ReplayConfig = ReplayConfig()
-    broker: Literal["paper"] = "paper"
+    # paper: the local fill simulator; testnet: orders on the exchange in
+    # sandbox mode, credentials from BOT_EXCHANGE_* environment variables.
+    broker: Literal["paper", "testnet"] = "paper"
     paper: PaperConfig = PaperConfig()
     storage: StorageConfig = StorageConfig()
     strategy: StrategyConfig = StrategyConfig()
@@ -301,6 +306,16 @@ class Config(BaseSettings):
         if len(set(symbols)) != len(symbols):
             raise ValueError("symbols repeat")
         return symbols
+
+    @model_validator(mode="after")
+    def _testnet_is_live_and_sandboxed(self) -> "Config":
+        if self.broker == "testnet" and self.mode != "live":
+            raise ValueError("broker: testnet trades on an exchange; it needs mode: live")
+        if self.broker == "testnet" and not self.exchange.sandbox:
+            raise ValueError("exchange.sandbox: must be true with broker: testnet (orders go to the testnet only)")
+        if self.broker == "testnet" and len({s.split("/")[1] for s in self.symbols}) > 1:
+            raise ValueError("symbols: with broker: testnet all must share one quote currency (the ledger's cash)")
+        return self
 
     @model_validator(mode="after")
     def _replay_data_covers_symbols(self) -> "Config":

@@ -1,7 +1,9 @@
 """The live daemon: apscheduler fires the bar job at each bar close plus a
 delay, on the system clock. Retraining runs on a worker thread so a bar is
 never late because a model is being fit; the champion swap is atomic.
-SIGINT and SIGTERM stop it after the job in flight has committed."""
+With an exchange broker, reconciliation runs at start and on its own
+schedule, never at the same time as a bar job. SIGINT and SIGTERM stop it
+after the job in flight has committed."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.broker.reconcile import reconcile
 from bot.operator_requests import follow_operator_requests
 from bot.runtime import Runtime
 from bot.scheduling import bar_close_trigger, to_datetime
@@ -68,6 +71,18 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
                           max_instances=1, misfire_grace_time=max(1, tf // 2000))
 
     rt.bar_job.schedule_retry = retry_at
+    if rt.config.broker != "paper":
+        def reconcile_now() -> None:
+            with firing:
+                try:
+                    reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash,
+                              rt.clock.now_ms())
+                except Exception:  # the next round tries again; trading goes on
+                    log.exception("reconcile_failed")
+
+        reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash, rt.clock.now_ms())
+        scheduler.add_job(reconcile_now, "interval", seconds=rt.config.schedule.reconcile_seconds, id="reconcile",
+                          max_instances=1, coalesce=True)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("daemon_started", symbols=rt.config.symbols, timeframe=rt.config.timeframe)
     try:

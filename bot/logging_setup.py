@@ -9,6 +9,8 @@ from pathlib import Path
 
 import structlog
 
+from bot.secrets import scrub_values
+
 _SECRET_HINTS = ("secret", "api_key", "apikey", "password", "token", "signature")
 
 
@@ -63,7 +65,8 @@ def _console_handler(level: str, shared: list) -> logging.Handler:
     handler.setLevel(level)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, drop_tracebacks, renderer]))
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, drop_tracebacks, scrub_values,
+                    renderer]))
     return handler
 
 
@@ -72,5 +75,6 @@ def _file_handler(path: Path, shared: list) -> logging.Handler:
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, structlog.processors.JSONRenderer(sort_keys=False)]))
+                    structlog.processors.format_exc_info, scrub_values,
+                    structlog.processors.JSONRenderer(sort_keys=False)]))
     return handler

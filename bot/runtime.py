@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.broker import PaperBroker
+from bot.broker.factory import make_broker
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.engine import Engine
@@ -99,7 +99,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     pick_device(config.model.device)  # refuse an impossible device before any work
     strategy = strategy or load_strategy_of(config)
     store = open_store(config)
-    broker = PaperBroker(config.paper)
+    broker = make_broker(config, store)
     restore_open_orders(store, broker)
     risk = RiskManager(config.risk, config.paper, config.timeframe, RiskState.from_json(store.get_meta("risk_state")))
     engine = Engine(
@@ -109,6 +109,8 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         history_bars=history_capacity(config))
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
     resumed = restore_features(store, engine, screen, config.symbols)
+    latest = store.latest_equity()
+    engine.last_step_ts = latest.ts if latest is not None else None
     restore_live_score(store, engine)
     registry = ModelRegistry(store, config.path(config.storage.models_dir))
     champion = registry.load_champion()

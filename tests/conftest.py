@@ -37,6 +37,20 @@ TINY = {
     "retrain": {"every_days": 10, "initial_train_bars": 800, "train_window_bars": 800},
 }
 
+# Trades on a fixed rhythm once the model scores a bar, whatever it says:
+# this test is about the plumbing, not about the model's opinion.
+RHYTHM = """
+from bot.domain import Signal
+from bot.strategy import Strategy
+
+
+class Rhythm(Strategy):
+    def decide(self, ctx):
+        if ctx.prob_up is None:
+            return Signal(None, "no prediction")
+        return Signal(1.0, "long") if (ctx.bar.ts // 1000) % 4 < 2 else Signal(0.0, "flat")
+"""
+
 
 def deep_merge(base: dict, override: dict) -> dict:
     merged = copy.deepcopy(base)

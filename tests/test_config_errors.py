@@ -31,11 +31,16 @@ BAD_CONFIGS = [
     ({"symbols": ["BTC/USDT", "ETH/USDT"]}, {}, "replay.data"),
     ({}, {"BOT__MODEL__EPOCHS": "abc"}, "model.epochs"),
     ({}, {"BOT__RISKY": "1"}, "BOT__RISKY"),
+    ({"broker": "testnet"}, {}, "broker"),
+    ({"broker": "testnet", "mode": "live"}, {}, "exchange.sandbox"),
+    ({"broker": "testnet", "mode": "live", "exchange": {"sandbox": True}}, {}, "BOT_EXCHANGE_API_KEY"),
+    ({"broker": "testnet", "mode": "live", "exchange": {"sandbox": True}}, {"BOT_EXCHANGE_API_KEY": "k"},
+     "BOT_EXCHANGE_SECRET"),
 ]
 
 
 def run_bot(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BOT__", "BOT_EXCHANGE_"))}
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=REPO,
                           env={**clean, **(env or {})}, timeout=120)
 

@@ -12,24 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO, rows, write_config
+from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
 
 SECOND = 1_000
-
-# Trades on a fixed rhythm once the model scores a bar, whatever it says:
-# this test is about the plumbing, not about the model's opinion.
-RHYTHM = """
-from bot.domain import Signal
-from bot.strategy import Strategy
-
-
-class Rhythm(Strategy):
-    def decide(self, ctx):
-        if ctx.prob_up is None:
-            return Signal(None, "no prediction")
-        return Signal(1.0, "long") if (ctx.bar.ts // 1000) % 4 < 2 else Signal(0.0, "flat")
-"""
 
 
 def test_bot_run_live_paper_trades_every_bar_once(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from bot.config import load_config
 from bot.domain import Bar
 from bot.logging_setup import configure_logging
 from bot.runtime import build_runtime
-from bot.scheduling import SimulatedScheduler, bar_close_trigger, to_datetime, to_ms
+from bot.scheduling import SimulatedScheduler, bar_close_trigger, to_ms
 from conftest import rows, write_config
 
 MINUTE, HOUR = 60_000, 3_600_000

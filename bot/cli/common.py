@@ -54,7 +54,9 @@ def guarded(command):
             raise typer.Exit(130) from None
         except Exception as exc:
             structlog.get_logger("bot.cli").exception("crashed")
-            say_error(f"error: {type(exc).__name__}: {exc} (details in the log file)")
+            from bot.secrets import scrub
+
+            say_error(scrub(f"error: {type(exc).__name__}: {exc} (details in the log file)"))
             raise typer.Exit(1) from None
 
     return wrapper

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,6 +59,10 @@ def _run_live(cfg: Config, strategy) -> None:
     from bot.market.ccxt_feed import CcxtFeed, make_exchange
     from bot.runtime import build_runtime
 
+    if cfg.broker != "paper":
+        from bot.broker.factory import authenticated_exchange
+
+        authenticated_exchange(cfg)  # missing credentials: refuse before any state is touched
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)

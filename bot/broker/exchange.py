@@ -1,0 +1,306 @@
+"""The exchange broker: our orders placed on an exchange (a testnet, in
+sandbox mode) through ccxt, behind the same port as the paper broker.
+
+How an order travels:
+  NEW     decided in a bar step and committed with it (written ahead), then
+          sent once the step is in the database, under a client order id
+          derived from the order's own deterministic id;
+  OPEN    acknowledged; asked after until the exchange closes it;
+  PARTIALLY_FILLED / FILLED / CANCELED / EXPIRED / REJECTED as the exchange
+          reports. Fills are the exchange's trades, with its fees.
+
+A reply that never came does not make an order failed, only unknown: it is
+looked up by its client id, and only `LOOKUPS_BEFORE_LOST` look-ups that
+find nothing declare it lost. Nothing is ever sent twice.
+
+Stops and take-profits stay with us (as in the paper broker): a bar that
+reaches one turns it into a market order sent after the step. The exchange
+fills it at its price then, not at the stop price.
+
+On restart every order read back as a market order that is new or open is
+looked up by its client id before anything else happens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import ccxt
+import structlog
+
+from bot.broker.book import OrderBook
+from bot.broker.exchange_client import NETWORK_ERRORS, ExchangeClient
+from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Side
+
+log = structlog.get_logger("bot.broker.exchange")
+
+LOOKUPS_BEFORE_LOST = 3
+REFUSED = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
+PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
+
+# ccxt's unified order status -> ours (open splits on the filled amount)
+CLOSED_STATUS = {"closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
+                 "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}
+
+
+def client_order_id(run_tag: str, order_id: str) -> str:
+    """Deterministic per order and run: 32 letters and digits, which binance
+    (36, with -_.:/), bybit (36) and okx (32, alphanumeric) all accept."""
+    return f"lb{run_tag}{hashlib.sha256(order_id.encode()).hexdigest()[:22]}"
+
+
+class ExchangeBroker(OrderBook):
+    def __init__(self, client: ExchangeClient, run_tag: str, timeframe_ms: int,
+                 booked_trades: set[str] | None = None) -> None:
+        super().__init__()
+        self.client = client
+        self.run_tag = run_tag
+        self.timeframe_ms = timeframe_ms
+        self.phase: dict[str, str] = {}  # order id -> queued | sent | unknown | restored
+        self.misses: dict[str, int] = {}
+        self.cancel_wanted: set[str] = set()
+        self.booked_trades = set(booked_trades or ())
+        self.last_price: dict[str, float] = {}
+        self.reason_of: dict[str, str] = {}  # every order's reason, for fills booked after it closed
+        self._fills: dict[str, list[Fill]] = {}
+        self._events: list[Event] = []
+
+    def client_id(self, order: Order) -> str:
+        return client_order_id(self.run_tag, order.id)
+
+    # -- the book ------------------------------------------------------------
+
+    def submit(self, order: Order) -> None:
+        super().submit(order)
+        self.reason_of[order.id] = order.reason
+        if order.kind is OrderKind.MARKET:
+            order.status = OrderStatus.NEW
+            self.phase[order.id] = "queued"
+
+    def adopt(self, order: Order) -> None:
+        super().adopt(order)
+        self.reason_of[order.id] = order.reason
+        if order.kind is OrderKind.MARKET:
+            self.phase[order.id] = "restored"
+
+    def cancel(self, order_id: str, ts: int) -> Order | None:
+        phase = self.phase.get(order_id)
+        if phase in ("sent", "unknown", "restored"):
+            # On the exchange (or maybe): cancel there, let the exchange say how it ended.
+            self.cancel_wanted.add(order_id)
+            return self.open_orders.get(order_id)
+        self.phase.pop(order_id, None)
+        return super().cancel(order_id, ts)
+
+    def reasons(self) -> dict[str, str]:
+        return dict(self.reason_of)
+
+    def dust_qty(self, symbol: str) -> float:
+        minimum, _ = self.client.minimums(symbol)
+        return max(minimum, self.client.step(symbol))
+
+    # -- inside a bar step -----------------------------------------------------
+
+    def fill_market_orders(self, bar: Bar, cash: float) -> list[Fill]:
+        """Fills the exchange reported since the last step for this symbol."""
+        self.last_price[bar.symbol] = bar.close
+        return self._fills.pop(bar.symbol, [])
+
+    def trigger_protective(self, bar: Bar) -> list[Fill]:
+        """Stops and take-profits this bar reached become market orders
+        (kind and status saved with the step, so a restart looks them up)."""
+        for order in self.orders(bar.symbol):
+            if order.kind not in PROTECTIVE or order.id not in self.open_orders:  # a group sibling went first
+                continue
+            reached = (bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price) \
+                if order.kind is OrderKind.STOP else \
+                (bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price)
+            if reached:
+                order.kind, order.status = OrderKind.MARKET, OrderStatus.NEW
+                self.phase[order.id] = "queued"
+                self._changed[order.id] = order
+                for other in [o for o in self.open_orders.values() if o.group == order.group and o is not order]:
+                    super().cancel(other.id, bar.ts)
+        return []
+
+    # -- after the step committed ----------------------------------------------
+
+    def send_decided(self, now_ms: int) -> None:
+        for order in [o for o in self.open_orders.values() if self.phase.get(o.id) == "queued"]:
+            self._send(order, now_ms)
+        for order_id in list(self.cancel_wanted):
+            order = self.open_orders.get(order_id)
+            if order is not None:
+                self._try(lambda o=order: self.client.cancel(o.symbol, self.client_id(o)), order, "cancel")
+        self.poll(now_ms)
+
+    def poll(self, now_ms: int) -> None:
+        """Ask after every order the exchange has or may have."""
+        for order in [o for o in self.open_orders.values() if self.phase.get(o.id) in ("sent", "unknown",
+                                                                                          "restored")]:
+            self._look_up(order, now_ms)
+
+    def collect_fills(self) -> dict[str, list[Fill]]:
+        fills, self._fills = self._fills, {}
+        return fills
+
+    def drain_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    # -- sending ---------------------------------------------------------------
+
+    def _send(self, order: Order, now_ms: int) -> None:
+        amount = self.client.rounded_amount(order.symbol, order.remaining)
+        refusal = self._refusal(order, amount)
+        if refusal:
+            self._reject(order, "order_refused", refusal, now_ms)
+            return
+        try:
+            reply = self.client.place_market(order.symbol, order.side.value, amount, self.client_id(order))
+        except REFUSED as exc:
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {_first_line(exc)}", now_ms)
+            return
+        except NETWORK_ERRORS as exc:
+            # It may have reached the exchange: find out, never send it again.
+            self.phase[order.id] = "unknown"
+            self._event(now_ms, "order_ack_lost", f"no reply to the order ({type(exc).__name__}); looking it up "
+                        "by its client id", order, level="warning")
+            return
+        except ccxt.BaseError as exc:
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {_first_line(exc)}", now_ms,
+                         level="error")
+            return
+        self.phase[order.id] = "sent"
+        order.qty = order.filled_qty + amount
+        self._absorb(order, reply, now_ms)
+
+    def _refusal(self, order: Order, amount: float) -> str | None:
+        """Why the exchange would refuse this order, checked before sending."""
+        min_amount, min_cost = self.client.minimums(order.symbol)
+        price = self.last_price.get(order.symbol)
+        if amount <= 0 or amount < min_amount:
+            return f"amount {order.remaining:.10g} is under the exchange's minimum {min_amount:g} after rounding"
+        if price is not None and amount * price < min_cost:
+            return f"notional {amount * price:,.2f} is under the exchange's minimum {min_cost:,.2f}"
+        return None
+
+    # -- learning what happened ----------------------------------------------------
+
+    def _look_up(self, order: Order, now_ms: int) -> None:
+        try:
+            reply = self.client.find_order(order.symbol, self.client_id(order))
+        except ccxt.BaseError as exc:  # ask again at the next step
+            log.warning("order_lookup_failed", order_id=order.id, error=type(exc).__name__)
+            return
+        if reply is not None:
+            self.phase[order.id] = "sent"
+            self.misses.pop(order.id, None)
+            self._absorb(order, reply, now_ms)
+            return
+        self._not_found(order, now_ms)
+
+    def _not_found(self, order: Order, now_ms: int) -> None:
+        phase = self.phase[order.id]
+        if phase == "restored" and order.status is OrderStatus.NEW:
+            # Written ahead, never sent: the process died in between.
+            if now_ms - order.created_ts <= self.timeframe_ms:
+                self.phase[order.id] = "queued"
+                self._event(now_ms, "order_resent", "decided before a restart and never sent; sending it now",
+                            order)
+                self._send(order, now_ms)
+            else:
+                self._reject(order, "order_expired", "decided before a restart, never sent, now stale", now_ms,
+                             status=OrderStatus.EXPIRED, level="warning")
+            return
+        misses = self.misses.get(order.id, 0) + 1
+        self.misses[order.id] = misses
+        if misses >= LOOKUPS_BEFORE_LOST:
+            self._reject(order, "order_lost", f"not on the exchange after {misses} look-ups; not sent again",
+                         now_ms, level="error")
+
+    def _absorb(self, order: Order, reply: dict, now_ms: int) -> None:
+        """Book new trades of the order and follow its status."""
+        filled = float(reply.get("filled") or 0.0)
+        when = int(reply.get("lastTradeTimestamp") or reply.get("timestamp") or now_ms)
+        if filled > 0 and not self._book(order, reply.get("trades") or [], when):
+            self._book(order, self._trades_of(order, reply), when)
+        status = reply.get("status")
+        if status in CLOSED_STATUS:
+            self.phase.pop(order.id, None)
+            self.cancel_wanted.discard(order.id)
+            self._close(order, CLOSED_STATUS[status], now_ms)
+            if status == "closed":
+                self._cancel_group(order, now_ms)
+        else:
+            new_status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
+            if order.status is not new_status:
+                order.status = new_status
+            self._changed[order.id] = order
+
+    def _trades_of(self, order: Order, reply: dict) -> list[dict]:
+        try:
+            return self.client.trades(order.symbol, str(reply["id"]))
+        except ccxt.BaseError as exc:
+            log.warning("trades_lookup_failed", order_id=order.id, error=type(exc).__name__)
+            return []
+
+    def _book(self, order: Order, trades: list[dict], when: int) -> bool:
+        """Turn trades not booked yet into fills (stamped `when` if the trade
+        has no time); False when none had an id."""
+        usable = [t for t in trades if t.get("id") is not None]
+        for trade in usable:
+            trade_id = str(trade["id"])
+            if trade_id in self.booked_trades:
+                continue
+            self.booked_trades.add(trade_id)
+            fill = self._fill_of(order, trade, when)
+            order.filled_qty += fill.qty
+            self._fills.setdefault(order.symbol, []).append(fill)
+        return bool(usable)
+
+    def _fill_of(self, order: Order, trade: dict, when: int) -> Fill:
+        """One exchange trade as a ledger fill, fees in the quote currency.
+        A fee taken in the base asset shrinks what was bought (or adds to
+        what was sold): the position and the cash then match the account."""
+        base, quote = order.symbol.split("/")
+        amount, price = float(trade["amount"]), float(trade["price"])
+        fee = trade.get("fee") or {}
+        cost, currency = float(fee.get("cost") or 0.0), fee.get("currency")
+        ts = int(trade.get("timestamp") or when)
+        qty, fee_quote = amount, 0.0
+        if currency == quote:
+            fee_quote = cost
+        elif currency == base:
+            qty = amount - cost if order.side is Side.BUY else amount + cost
+            fee_quote = cost * price
+        elif cost:
+            self._event(ts, "fee_other_asset", f"fee of {cost:g} {currency} is outside the ledger", order,
+                        level="warning")
+        return Fill(order.id, order.symbol, order.side, qty, price, fee_quote, ts, trade_id=str(trade["id"]))
+
+    # -- helpers -----------------------------------------------------------------
+
+    def _reject(self, order: Order, kind: str, message: str, now_ms: int, status=OrderStatus.REJECTED,
+                level: str = "warning") -> None:
+        self.phase.pop(order.id, None)
+        self.misses.pop(order.id, None)
+        self.cancel_wanted.discard(order.id)
+        if order.id in self.open_orders:
+            self._close(order, status, now_ms)
+        self._event(now_ms, kind, message, order, level=level)
+
+    def _try(self, call, order: Order, what: str) -> None:
+        try:
+            call()
+        except ccxt.BaseError as exc:
+            log.warning(f"{what}_failed", order_id=order.id, error=type(exc).__name__)
+
+    def _event(self, ts: int, kind: str, message: str, order: Order, level: str = "info") -> None:
+        self._events.append(Event(ts, kind, message, level=level, symbol=order.symbol,
+                                  data={"order_id": order.id, "client_order_id": self.client_id(order)}))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -1,0 +1,111 @@
+"""Reconciliation of an exchange account with the database, at start-up
+and every `schedule.reconcile_seconds`:
+
+1. Our open orders are looked up by client id. Found: adopted, their fills
+   booked, their status followed. Not found and never acknowledged (written
+   ahead of a crash): sent now if decided within the last bar, else expired.
+2. Open orders on the exchange for our symbols that are not ours are
+   reported (`unknown_order`) and left alone: someone else placed them.
+3. Balances: each asset the bot trades is expected at its amount when the
+   run began plus what our fills moved; a difference is reported
+   (`balance_mismatch`), never "corrected": the ledger follows our fills.
+"""
+
+from __future__ import annotations
+
+import json
+
+import ccxt
+import structlog
+
+from bot.broker.exchange import ExchangeBroker
+from bot.config import ConfigError
+from bot.domain import Event
+from bot.engine import Engine
+from bot.store import Store
+
+log = structlog.get_logger("bot.broker.reconcile")
+
+BASELINE_KEY = "balance_baseline"
+
+
+def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: float, now_ms: int) -> None:
+    broker = engine.broker
+    if not isinstance(broker, ExchangeBroker):
+        return
+    broker.poll(now_ms)
+    engine.book_late_fills()
+    events = _foreign_orders(broker, symbols, now_ms)
+    try:
+        balances = broker.client.balances()
+    except ccxt.BaseError as exc:
+        events.append(Event(now_ms, "reconcile_failed", f"balances unavailable: {type(exc).__name__}",
+                            level="warning"))
+        balances = None
+    if balances is not None:
+        events.extend(_compare_balances(engine, store, symbols, initial_cash, balances, now_ms))
+    for e in events:
+        store.add_event(e)
+        getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))
+    log.info("reconciled", open_orders=len(broker.open_orders), problems=len(events))
+
+
+def _foreign_orders(broker: ExchangeBroker, symbols: list[str], now_ms: int) -> list[Event]:
+    ours = {broker.client_id(o) for o in broker.open_orders.values()}
+    events = []
+    for symbol in symbols:
+        try:
+            listed = broker.client.open_orders(symbol)
+        except ccxt.BaseError as exc:
+            events.append(Event(now_ms, "reconcile_failed", f"open orders unavailable: {type(exc).__name__}",
+                                level="warning", symbol=symbol))
+            continue
+        for order in listed:
+            if order.get("clientOrderId") not in ours:
+                events.append(Event(now_ms, "unknown_order", "an open order on the exchange that this run did "
+                                    "not place; left alone", level="warning", symbol=symbol,
+                                    data={"exchange_order_id": order.get("id"), "side": order.get("side"),
+                                          "amount": order.get("amount")}))
+    return events
+
+
+def _compare_balances(engine: Engine, store: Store, symbols: list[str], initial_cash: float,
+                      balances: dict[str, float], now_ms: int) -> list[Event]:
+    assets = _assets(symbols)
+    raw = store.get_meta(BASELINE_KEY)
+    if raw is None:
+        quote = assets[-1]
+        if balances.get(quote, 0.0) < initial_cash:
+            raise ConfigError(f"paper.initial_cash: {initial_cash:,.2f} is more than the account's "
+                              f"{balances.get(quote, 0.0):,.2f} {quote}")
+        store.set_meta(BASELINE_KEY, json.dumps({a: balances.get(a, 0.0) for a in assets}))
+        return []
+    baseline = json.loads(raw)
+    expected = _expected(engine, symbols, initial_cash, baseline)
+    events = []
+    for asset, amount in expected.items():
+        actual = balances.get(asset, 0.0)
+        if abs(actual - amount) > 1e-8 * max(1.0, abs(amount)):
+            events.append(Event(now_ms, "balance_mismatch", f"{asset}: exchange {actual:.8f}, ledger expects "
+                                f"{amount:.8f}", level="warning",
+                                data={"asset": asset, "exchange": actual, "expected": amount,
+                                      "difference": actual - amount}))
+    return events
+
+
+def _assets(symbols: list[str]) -> list[str]:
+    """Base assets, then the quote assets (the last one is the cash)."""
+    bases = [s.split("/")[0] for s in symbols]
+    quotes = sorted({s.split("/")[1] for s in symbols})
+    return [*bases, *quotes]
+
+
+def _expected(engine: Engine, symbols: list[str], initial_cash: float, baseline: dict) -> dict[str, float]:
+    ledger = engine.ledger
+    out = {}
+    for symbol in symbols:
+        base = symbol.split("/")[0]
+        out[base] = baseline.get(base, 0.0) + ledger.position(symbol).qty
+    quote = symbols[0].split("/")[1]
+    out[quote] = baseline.get(quote, 0.0) + ledger.cash - initial_cash
+    return out

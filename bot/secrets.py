@@ -1,0 +1,73 @@
+"""Exchange credentials: read from the environment only, never from the
+config file, and scrubbed from every log line by value.
+
+    BOT_EXCHANGE_API_KEY, BOT_EXCHANGE_SECRET, BOT_EXCHANGE_PASSWORD
+
+The password (okx and others call it a passphrase) is needed only where
+ccxt says the exchange requires one."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bot.config import ConfigError
+
+API_KEY_ENV = "BOT_EXCHANGE_API_KEY"
+SECRET_ENV = "BOT_EXCHANGE_SECRET"
+PASSWORD_ENV = "BOT_EXCHANGE_PASSWORD"
+MASK = "***"
+
+# Every credential value read in this process: log lines are scrubbed of them.
+_known_values: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ExchangeKeys:
+    api_key: str
+    secret: str
+    password: str | None = None
+
+    def __repr__(self) -> str:  # a stray print or traceback shows no credential
+        return "ExchangeKeys(***)"
+
+    __str__ = __repr__
+
+    def ccxt_credentials(self) -> dict[str, str]:
+        creds = {"apiKey": self.api_key, "secret": self.secret}
+        if self.password:
+            creds["password"] = self.password
+        return creds
+
+
+def keys_from_env(needs_password: bool) -> ExchangeKeys:
+    """The credentials, or a ConfigError naming the first one missing."""
+    names = [API_KEY_ENV, SECRET_ENV] + ([PASSWORD_ENV] if needs_password else [])
+    for name in names:
+        if not os.environ.get(name, "").strip():
+            raise ConfigError(f"{name}: not set; broker: testnet needs the exchange's credentials "
+                              "in the environment (never in the config file)")
+    keys = ExchangeKeys(os.environ[API_KEY_ENV].strip(), os.environ[SECRET_ENV].strip(),
+                        os.environ.get(PASSWORD_ENV, "").strip() or None)
+    _known_values.update(v for v in (keys.api_key, keys.secret, keys.password) if v)
+    return keys
+
+
+def scrub(text: str) -> str:
+    """`text` with every known credential value masked."""
+    for value in _known_values:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def scrub_values(_logger, _name, event_dict: dict) -> dict:
+    """structlog processor: mask credential values wherever they appear."""
+    if not _known_values:
+        return event_dict
+    for key, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[key] = scrub(value)
+        elif not isinstance(value, (int, float, bool, type(None))):
+            event_dict[key] = scrub(str(value))
+    return event_dict

@@ -1,0 +1,214 @@
+"""The exchange broker against the fake exchange's private endpoints, with a
+real ccxt.binance signing real HTTP requests: orders placed once, lost
+acknowledgements found by client id, refusals as events, clock resync,
+fills and balances that match the exchange's own records."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bot.broker.exchange import ExchangeBroker, client_order_id
+from bot.broker.exchange_client import ExchangeClient
+from bot.domain import Bar, Order, OrderKind, OrderStatus, Side
+from bot.ledger import Ledger
+from bot.market.ccxt_feed import Backoff
+from fake_exchange import FakeExchange
+
+KEY, SECRET = "test-key-7f3a", "test-secret-bd91c0ffee"
+SYMBOL = "BTC/USDT"
+ORDER_PATH = "/api/v3/order"
+
+
+@pytest.fixture
+def fake():
+    with FakeExchange() as server:
+        server.add_generated_market(SYMBOL, "1m", seed=5)
+        server.enable_trading(KEY, SECRET, {"USDT": 10_000.0, "BTC": 1.0})
+        yield server
+
+
+def make_broker(fake: FakeExchange, timeout_ms: int = 1_500) -> ExchangeBroker:
+    client = ExchangeClient(fake.make_ccxt(timeout=timeout_ms), retries=2,
+                            backoff=Backoff(0.01, 0.05, sleep=lambda s: None))
+    client.load_markets()
+    broker = ExchangeBroker(client, "0badcafe", 60_000)
+    now = fake.now()
+    price = fake.candle(SYMBOL, (now // 60_000 - 1) * 60_000)[4]
+    broker.fill_market_orders(Bar(SYMBOL, now - 60_000, price, price, price, price, 1.0), cash=0.0)
+    return broker
+
+
+def market(order_id: str, side: Side, qty: float, reason: str = "entry") -> Order:
+    return Order(order_id, SYMBOL, side, OrderKind.MARKET, qty, created_ts=int(time.time() * 1000), reason=reason)
+
+
+def order_posts(fake: FakeExchange) -> int:
+    return sum(1 for method, path, _ in fake.requests if method == "POST" and path == ORDER_PATH)
+
+
+def test_market_order_is_placed_once_and_booked_from_exchange_trades(fake) -> None:
+    broker = make_broker(fake)
+    order = market("BTC/USDT:1:entry", Side.BUY, 0.123456789)
+    broker.submit(order)
+    assert order.status is OrderStatus.NEW
+    broker.send_decided(fake.now())
+
+    account = fake.account
+    assert account.placed == [client_order_id("0badcafe", order.id)]
+    assert order.status is OrderStatus.FILLED
+    fills = broker.collect_fills()[SYMBOL]
+    assert [f.trade_id for f in fills] == [str(t["id"]) for t in account.trades]
+
+    # The commission came in BTC: the ledger holds what the account holds.
+    ledger = Ledger(cash=10_000.0)
+    for fill in fills:
+        ledger.apply(fill)
+    assert ledger.position(SYMBOL).qty == pytest.approx(account.balance("BTC") - 1.0, abs=1e-12)
+    assert ledger.cash == pytest.approx(account.balance("USDT"), abs=1e-8)
+    assert ledger.fees_paid > 0
+
+
+def test_lost_acknowledgement_finds_the_order_instead_of_sending_it_again(fake) -> None:
+    broker = make_broker(fake, timeout_ms=800)
+    fake.account.lose_next_ack(delay_seconds=2.0)
+    order = market("BTC/USDT:2:entry", Side.BUY, 0.2)
+    broker.submit(order)
+    broker.send_decided(fake.now())  # times out, then looks the order up
+
+    events = broker.drain_events()
+    assert [e.kind for e in events] == ["order_ack_lost"]
+    assert order.status is OrderStatus.FILLED
+    assert fake.account.order_count() == 1
+    assert order_posts(fake) == 1
+    assert len(broker.collect_fills()[SYMBOL]) == 1
+    broker.send_decided(fake.now())
+    assert order_posts(fake) == 1  # nothing sent again later either
+
+
+def test_an_order_that_never_arrived_is_declared_lost_never_resent(fake) -> None:
+    broker = make_broker(fake)
+    fake.fail_next(ORDER_PATH, status=503)  # refused before the fake saw it
+    order = market("BTC/USDT:3:entry", Side.BUY, 0.2)
+    broker.submit(order)
+    for _ in range(3):
+        broker.send_decided(fake.now())
+    kinds = [e.kind for e in broker.drain_events()]
+    assert kinds == ["order_ack_lost", "order_lost"]
+    assert order.status is OrderStatus.REJECTED
+    assert fake.account.order_count() == 0
+    assert order_posts(fake) == 1
+
+
+def test_orders_under_the_exchange_minimum_are_refused_without_sending(fake) -> None:
+    broker = make_broker(fake)
+    tiny = market("BTC/USDT:4:entry", Side.BUY, 0.000004)  # under LOT_SIZE minQty after rounding
+    small = market("BTC/USDT:5:entry", Side.BUY, 0.01)  # ~1.5 USDT: under NOTIONAL 5
+    broker.submit(tiny)
+    broker.submit(small)
+    broker.send_decided(fake.now())
+    events = broker.drain_events()
+    assert [e.kind for e in events] == ["order_refused", "order_refused"]
+    assert "minimum" in events[0].message and "notional" in events[1].message
+    assert tiny.status is small.status is OrderStatus.REJECTED
+    assert order_posts(fake) == 0
+
+
+def test_insufficient_funds_becomes_a_rejected_order_with_an_event(fake) -> None:
+    broker = make_broker(fake)
+    order = market("BTC/USDT:6:exit", Side.SELL, 5.0, reason="exit")  # the account holds 1 BTC
+    broker.submit(order)
+    broker.send_decided(fake.now())
+    events = broker.drain_events()
+    assert [e.kind for e in events] == ["order_rejected"]
+    assert "InsufficientFunds" in events[0].message
+    assert order.status is OrderStatus.REJECTED
+    assert fake.account.order_count() == 0
+
+
+def test_timestamp_refusal_resyncs_the_clock_and_places_the_order_once(fake) -> None:
+    broker = make_broker(fake)
+    fake.account.refuse_timestamps_next(1)
+    order = market("BTC/USDT:7:entry", Side.BUY, 0.1)
+    broker.submit(order)
+    before = sum(1 for _, path, _ in fake.requests if path == "/api/v3/time")
+    broker.send_decided(fake.now())
+    assert order.status is OrderStatus.FILLED
+    assert fake.account.order_count() == 1
+    assert order_posts(fake) == 2  # refused, then accepted
+    assert sum(1 for _, path, _ in fake.requests if path == "/api/v3/time") == before + 1
+
+
+def test_a_restarted_broker_adopts_an_open_order_and_books_its_fill_once(fake) -> None:
+    fake.account.hold_orders = True
+    first = make_broker(fake)
+    order = market("BTC/USDT:8:entry", Side.BUY, 0.1)
+    first.submit(order)
+    first.send_decided(fake.now())
+    assert order.status is OrderStatus.OPEN and fake.account.order_count() == 1
+
+    second = make_broker(fake)  # a new process reading the order back from its database
+    restored = market(order.id, Side.BUY, 0.1)
+    restored.status = OrderStatus.OPEN
+    second.adopt(restored)
+    second.poll(fake.now())
+    assert restored.status is OrderStatus.OPEN
+    fake.account.release_held()
+    second.send_decided(fake.now())
+    assert restored.status is OrderStatus.FILLED
+    assert len(second.collect_fills()[SYMBOL]) == 1
+    assert fake.account.order_count() == 1 and order_posts(fake) == 1
+
+
+def test_an_order_written_ahead_but_never_sent_is_sent_after_a_restart(fake) -> None:
+    broker = make_broker(fake)
+    restored = market("BTC/USDT:9:entry", Side.BUY, 0.1)
+    restored.status = OrderStatus.NEW  # committed, then the process died before sending
+    broker.adopt(restored)
+    broker.poll(fake.now())
+    assert [e.kind for e in broker.drain_events()] == ["order_resent"]
+    assert restored.status is OrderStatus.FILLED
+    assert fake.account.order_count() == 1
+
+    stale = market("BTC/USDT:10:entry", Side.BUY, 0.1)
+    stale.created_ts -= 3_600_000  # an hour-old decision is not acted on
+    stale.status = OrderStatus.NEW
+    broker.adopt(stale)
+    broker.poll(fake.now())
+    assert [e.kind for e in broker.drain_events()] == ["order_expired"]
+    assert stale.status is OrderStatus.EXPIRED
+    assert fake.account.order_count() == 1
+
+
+def test_requests_without_a_valid_signature_are_refused(fake) -> None:
+    import ccxt
+
+    exchange = fake.make_ccxt()
+    exchange.secret = "not-the-secret"
+    with pytest.raises(ccxt.AuthenticationError):
+        exchange.fetch_balance()
+    exchange.apiKey = "not-the-key"
+    with pytest.raises(ccxt.AuthenticationError):
+        exchange.fetch_balance()
+
+
+def test_a_stop_the_bar_reached_is_sent_as_a_market_order_and_cancels_its_group(fake) -> None:
+    broker = make_broker(fake)
+    now = fake.now()
+    stop = Order("g:stop", SYMBOL, Side.SELL, OrderKind.STOP, 0.5, now, "stop_loss", stop_price=100.0, group="g")
+    take = Order("g:tp", SYMBOL, Side.SELL, OrderKind.LIMIT, 0.5, now, "take_profit", limit_price=1e6, group="g")
+    broker.submit(stop)
+    broker.submit(take)
+    assert broker.trigger_protective(Bar(SYMBOL, now, 120.0, 121.0, 101.0, 110.0, 1.0)) == []
+    assert stop.kind is OrderKind.STOP and fake.account.order_count() == 0  # not reached
+
+    assert broker.trigger_protective(Bar(SYMBOL, now, 110.0, 111.0, 99.0, 100.5, 1.0)) == []
+    assert stop.kind is OrderKind.MARKET and stop.status is OrderStatus.NEW  # saved with the step as such
+    assert take.status is OrderStatus.CANCELED
+    assert fake.account.order_count() == 0  # sent only after the step committed
+    broker.send_decided(fake.now())
+    assert stop.status is OrderStatus.FILLED
+    assert fake.account.placed == [broker.client_id(stop)]
+    assert broker.reasons()[stop.id] == "stop_loss"
+    assert [f.side for f in broker.collect_fills()[SYMBOL]] == [Side.SELL]
