@@ -1,0 +1,68 @@
+"""Reconciliation of the exchange account with the database: foreign open
+orders and balance differences are reported, never acted on; a budget
+larger than the account is refused at start."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.broker.reconcile import reconcile
+from bot.clock import SystemClock
+from bot.config import ConfigError, load_config
+from bot.market.ccxt_feed import CcxtFeed, make_exchange
+from bot.runtime import build_runtime
+from conftest import rows
+from fake_exchange import FakeExchange
+from test_testnet_end_to_end import INITIAL_CASH, KEY, SECRET, SYMBOL, write_testnet_config
+
+
+@pytest.fixture
+def fake():
+    with FakeExchange() as server:
+        server.add_generated_market(SYMBOL, "1s", seed=2)
+        server.enable_trading(KEY, SECRET, {"USDT": 10_000.0, "BTC": 0.25})
+        yield server
+
+
+def open_runtime(tmp_path: Path, fake: FakeExchange, monkeypatch):
+    monkeypatch.setenv("BOT_EXCHANGE_API_KEY", KEY)
+    monkeypatch.setenv("BOT_EXCHANGE_SECRET", SECRET)
+    cfg = load_config(write_testnet_config(tmp_path, fake))
+    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, 10, cfg.market)
+    return cfg, build_runtime(cfg, clock=SystemClock(), feed=feed)
+
+
+def events(db: Path) -> list[tuple]:
+    return rows(db, "SELECT kind, symbol, message FROM events ORDER BY id")
+
+
+def test_foreign_orders_and_balance_differences_are_reported(tmp_path: Path, fake, monkeypatch) -> None:
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    try:
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        assert events(tmp_path / "bot.sqlite") == []  # the first round records the starting balances
+
+        fake.account.hold_orders = True
+        fake.make_ccxt().create_order(SYMBOL, "market", "buy", 0.1, params={"newClientOrderId": "someone-else"})
+        fake.account.balances["USDT"] -= 25  # a withdrawal the bot did not make
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+    finally:
+        rt.store.close()
+    found = events(tmp_path / "bot.sqlite")
+    assert [e[0] for e in found] == ["unknown_order", "balance_mismatch"]
+    assert "USDT" in found[1][2] and "9975" in found[1][2]
+    assert fake.account.order_count() == 1  # reported, not cancelled
+    assert not any(order.status == "CANCELED" for order in fake.account.orders.values())
+
+
+def test_a_budget_larger_than_the_account_is_refused(tmp_path: Path, fake, monkeypatch) -> None:
+    fake.account.balances["USDT"] = Decimal(INITIAL_CASH - 1)
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    try:
+        with pytest.raises(ConfigError, match="paper.initial_cash"):
+            reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+    finally:
+        rt.store.close()
