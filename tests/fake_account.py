@@ -2,11 +2,13 @@
 
 It checks requests the way Binance does (the `X-MBX-APIKEY` header, an
 HMAC-SHA256 `signature` over the query string or form body exactly as
-sent, a `timestamp` within `recvWindow`), fills market orders at the fake's
-current price (ask for buys, bid for sells), charges the commission in the
-asset received (base for buys, quote for sells), enforces the LOT_SIZE and
-NOTIONAL filters and the balances, and keeps its own records of orders,
-trades and balances for tests to compare against.
+sent, a `timestamp` within `recvWindow`), fills market orders (and limit
+orders that cross) at the fake's current price (ask for buys, bid for
+sells; a resting limit order waits for `release_held`), charges the
+commission in the asset received (base for buys, quote for sells),
+enforces the LOT_SIZE and NOTIONAL filters (PRICE_FILTER for limit prices)
+and the balances, and keeps its own records of orders, trades and balances
+for tests to compare against.
 
 Faults on demand: an order accepted whose reply never arrives in time
 (`lose_next_ack`), timestamps refused with -1021 (`refuse_timestamps_next`),
@@ -58,12 +60,14 @@ class FakeOrder:
     executed: Decimal = Decimal(0)
     quote: Decimal = Decimal(0)
     fills: list[dict] = field(default_factory=list)
+    kind: str = "MARKET"
+    limit: Decimal | None = None  # LIMIT orders: the price; they fill there or better
 
     def payload(self) -> dict:
         return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1,
-                "clientOrderId": self.client_id, "price": "0.00000000", "origQty": s8(self.qty),
+                "clientOrderId": self.client_id, "price": s8(self.limit or Decimal(0)), "origQty": s8(self.qty),
                 "executedQty": s8(self.executed), "cummulativeQuoteQty": s8(self.quote),
-                "status": self.status, "timeInForce": "GTC", "type": "MARKET", "side": self.side,
+                "status": self.status, "timeInForce": "GTC", "type": self.kind, "side": self.side,
                 "stopPrice": "0.00000000", "icebergQty": "0.00000000", "time": self.time,
                 "updateTime": self.time, "isWorking": True, "workingTime": self.time,
                 "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "EXPIRE_MAKER"}
@@ -189,21 +193,27 @@ class FakeAccount:
 
     def _new_order(self, params: dict) -> dict:
         market = self._market(params)
-        if params.get("type") != "MARKET":
-            raise PrivateError(400, -1013, "This fake only takes MARKET orders.")
+        kind = params.get("type")
+        if kind not in ("MARKET", "LIMIT"):
+            raise PrivateError(400, -1013, "This fake takes MARKET and LIMIT orders only.")
         client_id = params.get("newClientOrderId") or f"fake-{self._next_id}"
         if any(o.client_id == client_id and o.status in ("NEW", "PARTIALLY_FILLED") for o in self.orders.values()):
             raise PrivateError(400, -2010, "Duplicate order sent.")
         qty = dec(params.get("quantity", "0"))
         side = params.get("side")
         price = self._price(market, side)
-        self._check_filters(market, qty, price)
-        self._check_funds(market, side, qty, price)
+        limit = dec(params["price"]) if kind == "LIMIT" else None
+        if limit is not None:
+            self._check_price(market, limit)
+        self._check_filters(market, qty, limit or price)
+        self._check_funds(market, side, qty, limit or price)
         self._next_id += 1
-        order = FakeOrder(self._next_id, client_id, market.id, side, qty, self.exchange.now())
+        order = FakeOrder(self._next_id, client_id, market.id, side, qty, self.exchange.now(), kind=kind,
+                          limit=limit)
         self.orders[order.order_id] = order
         self.placed.append(client_id)
-        if not self.hold_orders:
+        marketable = limit is None or (limit >= price if side == "BUY" else limit <= price)
+        if marketable and not self.hold_orders:
             self._fill(order, market)
         return {**order.payload(), "transactTime": order.time, "fills": order.fills}
 
@@ -212,6 +222,12 @@ class FakeAccount:
         current = (now // market.tf_ms) * market.tf_ms
         last = dec(self.exchange._served(market, current, now)[4])
         return last + SPREAD if side == "BUY" else last - SPREAD
+
+    def _check_price(self, market: Market, price: Decimal) -> None:
+        rule = market.filters["PRICE_FILTER"]
+        tick, low, high = dec(rule["tickSize"]), dec(rule["minPrice"]), dec(rule["maxPrice"])
+        if price < low or price > high or (price - low) % tick != 0:
+            raise PrivateError(400, -1013, "Filter failure: PRICE_FILTER")
 
     def _check_filters(self, market: Market, qty: Decimal, price: Decimal) -> None:
         lot = market.filters["LOT_SIZE"]
@@ -229,6 +245,8 @@ class FakeAccount:
 
     def _fill(self, order: FakeOrder, market: Market) -> None:
         price = self._price(market, order.side)
+        if order.limit is not None:  # a limit fills at its price or better
+            price = min(price, order.limit) if order.side == "BUY" else max(price, order.limit)
         qty = order.qty - order.executed
         quote = (qty * price).quantize(EIGHT, rounding=ROUND_DOWN)
         if order.side == "BUY":
