@@ -3,6 +3,7 @@ lines on the console when it is a terminal, and secrets never written."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -14,10 +15,16 @@ from bot.secrets import scrub_values
 _SECRET_HINTS = ("secret", "api_key", "apikey", "password", "token", "signature")
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_a_secret(key: str) -> bool:
+    # Cached: the same few field names come by on every log line.
+    return any(hint in key.lower() for hint in _SECRET_HINTS)
+
+
 def redact_secrets(_logger, _name, event_dict: dict) -> dict:
     """Mask any field whose name suggests a credential, whatever logged it."""
     for key in event_dict:
-        if any(hint in key.lower() for hint in _SECRET_HINTS):
+        if _names_a_secret(key):
             event_dict[key] = "***"
     return event_dict
 

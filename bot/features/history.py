@@ -25,8 +25,9 @@ class FeatureHistory:
 
     def window(self, length: int) -> np.ndarray:
         """The newest `length` vectors, oldest first, shape (length, features)."""
-        start = len(self.vectors) - length
-        return np.array(list(islice(self.vectors, start, None)), dtype=np.float64)
+        # From the right end: islice from the left would walk the whole deque.
+        newest_first = list(islice(reversed(self.vectors), length))
+        return np.array(newest_first[::-1], dtype=np.float64)
 
     def arrays(self, newest: int, skip_first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ts, close, vectors) of up to `newest` rows, leaving out the first

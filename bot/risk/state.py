@@ -6,7 +6,7 @@ references and the equity peak."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -23,7 +23,9 @@ class RiskState:
     resumes_seen: int = 0  # `bot resume` requests already acted on
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        # Field by field rather than asdict(): this runs every bar step and
+        # asdict deep-copies; the JSON is the same.
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | None) -> "RiskState":

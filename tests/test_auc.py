@@ -1,0 +1,25 @@
+"""The rank-based ROC AUC used in the bar step equals scikit-learn's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from bot.model.metrics import auc_or_none
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_auc_matches_scikit_learn_including_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 600))
+    label = (rng.random(n) < rng.uniform(0.1, 0.9)).astype(float)
+    if not 0 < label.sum() < n:
+        label[0], label[-1] = 0.0, 1.0
+    score = np.round(rng.random(n) + 0.3 * label, int(rng.integers(1, 4)))  # rounding makes ties
+    assert auc_or_none(score, label) == pytest.approx(roc_auc_score(label, score), abs=1e-12)
+
+
+def test_auc_is_none_with_one_class() -> None:
+    assert auc_or_none(np.array([0.2, 0.9]), np.array([1.0, 1.0])) is None
+    assert auc_or_none(np.array([0.2, 0.9]), np.array([0.0, 0.0])) is None
