@@ -69,8 +69,7 @@ class ExchangeClient:
 
     def place_market(self, symbol: str, side: str, amount: float, client_id: str) -> dict:
         """One attempt (after a clock resync, two). Raises ccxt errors."""
-        params = {"newClientOrderId": client_id} if self.exchange.id.startswith("binance") else {
-            "clientOrderId": client_id}
+        params = self._client_id_param("newClientOrderId", client_id)
         try:
             return self.exchange.create_order(symbol, "market", side, amount, None, params)
         except ccxt.InvalidNonce:
@@ -80,16 +79,14 @@ class ExchangeClient:
 
     def find_order(self, symbol: str, client_id: str) -> dict | None:
         """The order with this client id, or None when the exchange has none."""
-        params = {"origClientOrderId": client_id} if self.exchange.id.startswith("binance") else {
-            "clientOrderId": client_id}
+        params = self._client_id_param("origClientOrderId", client_id)
         try:
             return self._read(self.exchange.fetch_order, None, symbol, params)
         except ccxt.OrderNotFound:
             return None
 
     def cancel(self, symbol: str, client_id: str) -> None:
-        params = {"origClientOrderId": client_id} if self.exchange.id.startswith("binance") else {
-            "clientOrderId": client_id}
+        params = self._client_id_param("origClientOrderId", client_id)
         try:
             self._read(self.exchange.cancel_order, None, symbol, params)
         except (ccxt.OrderNotFound, ccxt.OperationRejected):
@@ -105,6 +102,10 @@ class ExchangeClient:
         """Total (free + locked) per asset."""
         total = self._read(self.exchange.fetch_balance).get("total", {})
         return {asset: float(amount) for asset, amount in total.items() if amount is not None}
+
+    def _client_id_param(self, binance_name: str, client_id: str) -> dict:
+        """binance names the parameter itself; ccxt's unified name elsewhere."""
+        return {binance_name if self.exchange.id.startswith("binance") else "clientOrderId": client_id}
 
     # -- retries -------------------------------------------------------------
 
