@@ -112,15 +112,12 @@ class ExchangeBroker(OrderBook):
         for order in self.orders(bar.symbol):
             if order.kind not in PROTECTIVE or order.id not in self.open_orders:  # a group sibling went first
                 continue
-            reached = (bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price) \
-                if order.kind is OrderKind.STOP else \
-                (bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price)
-            if reached:
+            if _reached(order, bar):
                 order.kind, order.status = OrderKind.MARKET, OrderStatus.NEW
                 self.phase[order.id] = "queued"
                 self._changed[order.id] = order
                 for other in [o for o in self.open_orders.values() if o.group == order.group and o is not order]:
-                    super().cancel(other.id, bar.ts)
+                    self.cancel(other.id, bar.ts)
         return []
 
     # -- after the step committed ----------------------------------------------
@@ -136,8 +133,8 @@ class ExchangeBroker(OrderBook):
 
     def poll(self, now_ms: int) -> None:
         """Ask after every order the exchange has or may have."""
-        for order in [o for o in self.open_orders.values() if self.phase.get(o.id) in ("sent", "unknown",
-                                                                                          "restored")]:
+        asked_after = ("sent", "unknown", "restored")
+        for order in [o for o in self.open_orders.values() if self.phase.get(o.id) in asked_after]:
             self._look_up(order, now_ms)
 
     def collect_fills(self) -> dict[str, list[Fill]]:
@@ -299,6 +296,13 @@ class ExchangeBroker(OrderBook):
     def _event(self, ts: int, kind: str, message: str, order: Order, level: str = "info") -> None:
         self._events.append(Event(ts, kind, message, level=level, symbol=order.symbol,
                                   data={"order_id": order.id, "client_order_id": self.client_id(order)}))
+
+
+def _reached(order: Order, bar: Bar) -> bool:
+    """Did the bar trade at a protective order's price (stop or take-profit)?"""
+    if order.kind is OrderKind.STOP:
+        return bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price
+    return bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price
 
 
 def _first_line(exc: Exception) -> str:
