@@ -121,13 +121,15 @@ class Engine:
         """Market orders at the open, then the protective orders this bar
         reached, including those of a position opened at this very open."""
         fills = self.broker.fill_market_orders(bar, self.ledger.cash)
-        self._settle(bar.symbol, fills, self.broker.reasons(), rec)
-        fills = self.broker.trigger_protective(bar)
-        self._settle(bar.symbol, fills, self.broker.reasons(), rec)
+        self._settle(bar.symbol, fills, rec)
+        self._settle(bar.symbol, self.broker.trigger_protective(bar), rec)
 
-    def _settle(self, symbol: str, fills: list[Fill], reasons: dict[str, str], rec: StepRecord) -> None:
+    def _settle(self, symbol: str, fills: list[Fill], rec: StepRecord) -> None:
+        if not fills:
+            return
         for fill in fills:
             rec.fills.append((fill, self.ledger.apply(fill)))
+        reasons = self.broker.reasons()  # why each order was made: stop-outs start a cooldown
         self._apply(self.risk.after_fills(symbol, fills, reasons, self.ledger, self.broker), rec)
 
     def _apply(self, decision: Decision, rec: StepRecord) -> None:
@@ -210,9 +212,8 @@ class Engine:
         of the newest step. Nothing to do for the paper broker."""
         fills = self.broker.collect_fills()
         rec = StepRecord(ts=self.last_step_ts or 0, events=self.broker.drain_events(), amends=True)
-        reasons = self.broker.reasons()
         for symbol, symbol_fills in fills.items():
-            self._settle(symbol, symbol_fills, reasons, rec)
+            self._settle(symbol, symbol_fills, rec)
         rec.events.extend(self.broker.drain_events())  # the risk manager may have cancelled or resized
         rec.closed_orders = self.broker.drain_closed()
         rec.changed_orders = self.broker.drain_changed()
