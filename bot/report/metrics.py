@@ -237,10 +237,6 @@ def probabilistic_sharpe_ratio(equity: pd.Series | np.ndarray, benchmark: float 
     return _finite(_normal_cdf((sr - benchmark) * math.sqrt(n - 1) / math.sqrt(variance)))
 
 
-TRADING_KEYS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate",
-                "profit_factor", "trades", "exposure", "turnover", "fees_paid", "psr", "final_equity")
-
-
 def trading_report(equity: pd.Series, position_value: pd.Series, fills: pd.DataFrame,
                    periods_per_year: float) -> dict:
     """The trading metrics of one backtest variant, as plain JSON values
