@@ -34,6 +34,7 @@ from bot.domain import Bar, Event, Fill, OrderKind, Prediction
 from bot.features import FEATURE_NAMES, FeatureState
 from bot.features.history import FeatureHistory
 from bot.ledger import Ledger
+from bot.logging_setup import log_event
 from bot.model.dataset import SymbolSeries
 from bot.model.live_score import LiveScore
 from bot.model.predictor import Predictor
@@ -194,17 +195,20 @@ class Engine:
     def _close_step(self, rec: StepRecord, bars: Sequence[Bar]) -> None:
         rec.closed_orders = self.broker.drain_closed()
         rec.changed_orders = self.broker.drain_changed()
-        for bar in bars:
-            stops = self.broker.orders(bar.symbol, OrderKind.STOP)
-            rec.positions.append((self.ledger.position(bar.symbol), stops[0].stop_price if stops else None))
+        rec.positions = [self._position_row(bar.symbol) for bar in bars]
         rec.events.extend(self.broker.drain_events())
         rec.equity = self.ledger.snapshot(rec.ts)
         rec.risk_state = self.risk.state.to_json()
         self.store.commit_step(rec)
         self.last_step_ts = rec.ts
         self._log(rec)
-        self.broker.send_decided(self.clock.now_ms())
-        self.book_late_fills()
+        if self.broker.send_decided(self.clock.now_ms()):
+            self.book_late_fills()
+
+    def _position_row(self, symbol: str) -> tuple:
+        """The position as saved with a step, with the stop guarding it."""
+        stops = self.broker.orders(symbol, OrderKind.STOP)
+        return self.ledger.position(symbol), stops[0].stop_price if stops else None
 
     def book_late_fills(self) -> None:
         """Fills and order changes a broker learnt of outside a bar step (an
@@ -219,12 +223,8 @@ class Engine:
         rec.changed_orders = self.broker.drain_changed()
         if not (rec.fills or rec.events or rec.closed_orders or rec.changed_orders or rec.new_orders):
             return
-        if self.last_step_ts is None:
-            rec.positions, rec.equity = [], None  # no step to amend yet: orders and events only
-        else:
-            for symbol in self.features:
-                stops = self.broker.orders(symbol, OrderKind.STOP)
-                rec.positions.append((self.ledger.position(symbol), stops[0].stop_price if stops else None))
+        if self.last_step_ts is not None:  # else no step to amend yet: orders and events only
+            rec.positions = [self._position_row(symbol) for symbol in self.features]
             rec.equity = self.ledger.snapshot(rec.ts)
         rec.risk_state = self.risk.state.to_json()
         self.store.commit_step(rec)
@@ -232,7 +232,7 @@ class Engine:
             log.info("fill", symbol=fill.symbol, side=fill.side.value, qty=fill.qty, price=fill.price, fee=fill.fee,
                      order_id=fill.order_id, trade_id=fill.trade_id)
         for e in rec.events:
-            getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))
+            log_event(log, e)
 
     def _log(self, rec: StepRecord) -> None:
         probs = {p.symbol: p.prob_up for p, _ in rec.predictions}
@@ -241,4 +241,4 @@ class Engine:
             log.info("bar", symbol=bar.symbol, bar_time=iso_utc(bar.ts), close=bar.close, prob_up=probs.get(bar.symbol),
                      action=actions.get(bar.symbol, "none"), equity=round(rec.equity.equity, 2))
         for e in rec.events:
-            getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))
+            log_event(log, e)

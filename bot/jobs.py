@@ -21,6 +21,7 @@ import structlog
 
 from bot.domain import Bar, Event
 from bot.engine import Engine
+from bot.logging_setup import log_event
 from bot.market.ccxt_feed import MarketDataError
 from bot.market.screening import BarScreen
 from bot.model.retrain import Retrainer
@@ -156,4 +157,4 @@ class BarJob:
 
     def _event(self, e: Event) -> None:
         self.store.add_event(e)
-        getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))
+        log_event(log, e)

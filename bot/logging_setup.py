@@ -85,3 +85,8 @@ def _file_handler(path: Path, shared: list) -> logging.Handler:
                     structlog.processors.format_exc_info, scrub_values,
                     structlog.processors.JSONRenderer(sort_keys=False)]))
     return handler
+
+
+def log_event(logger, event) -> None:
+    """An events-table Event as a log line at its own level."""
+    getattr(logger, event.level)(event.kind, symbol=event.symbol, message=event.message, **(event.data or {}))

@@ -73,8 +73,10 @@ class OrderBook:
 
     # -- what an exchange-backed broker adds ----------------------------------
 
-    def send_decided(self, now_ms: int) -> None:
-        """After the step committed: send its orders, ask after those sent."""
+    def send_decided(self, now_ms: int) -> bool:
+        """After the step committed: send its orders, ask after those sent.
+        True when that may have produced fills or changes to book."""
+        return False
 
     def collect_fills(self) -> dict[str, list[Fill]]:
         """Fills that arrived outside a bar step, by symbol, not yet booked."""

@@ -31,6 +31,7 @@ import structlog
 from bot.broker.book import OrderBook
 from bot.broker.exchange_client import NETWORK_ERRORS, ExchangeClient
 from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Side
+from bot.market.ccxt_feed import first_line
 
 log = structlog.get_logger("bot.broker.exchange")
 
@@ -122,7 +123,7 @@ class ExchangeBroker(OrderBook):
 
     # -- after the step committed ----------------------------------------------
 
-    def send_decided(self, now_ms: int) -> None:
+    def send_decided(self, now_ms: int) -> bool:
         for order in [o for o in self.open_orders.values() if self.phase.get(o.id) == "queued"]:
             self._send(order, now_ms)
         for order_id in list(self.cancel_wanted):
@@ -130,6 +131,7 @@ class ExchangeBroker(OrderBook):
             if order is not None:
                 self._try(lambda o=order: self.client.cancel(o.symbol, self.client_id(o)), order, "cancel")
         self.poll(now_ms)
+        return True
 
     def poll(self, now_ms: int) -> None:
         """Ask after every order the exchange has or may have."""
@@ -156,7 +158,7 @@ class ExchangeBroker(OrderBook):
         try:
             reply = self.client.place_market(order.symbol, order.side.value, amount, self.client_id(order))
         except REFUSED as exc:
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {_first_line(exc)}", now_ms)
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms)
             return
         except NETWORK_ERRORS as exc:
             # It may have reached the exchange: find out, never send it again.
@@ -165,7 +167,7 @@ class ExchangeBroker(OrderBook):
                         "by its client id", order, level="warning")
             return
         except ccxt.BaseError as exc:
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {_first_line(exc)}", now_ms,
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms,
                          level="error")
             return
         self.phase[order.id] = "sent"
@@ -303,8 +305,3 @@ def _reached(order: Order, bar: Bar) -> bool:
     if order.kind is OrderKind.STOP:
         return bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price
     return bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""

@@ -22,6 +22,7 @@ from bot.broker.exchange import ExchangeBroker
 from bot.config import ConfigError
 from bot.domain import Event
 from bot.engine import Engine
+from bot.logging_setup import log_event
 from bot.store import Store
 
 log = structlog.get_logger("bot.broker.reconcile")
@@ -46,7 +47,7 @@ def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: fl
         events.extend(_compare_balances(engine, store, symbols, initial_cash, balances, now_ms))
     for e in events:
         store.add_event(e)
-        getattr(log, e.level)(e.kind, symbol=e.symbol, message=e.message, **(e.data or {}))
+        log_event(log, e)
     log.info("reconciled", open_orders=len(broker.open_orders), problems=len(events))
 
 

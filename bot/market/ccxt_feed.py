@@ -130,10 +130,11 @@ class CcxtFeed:
                 log.warning("fetch_retry", symbol=symbol, error=type(exc).__name__, attempt=attempt + 1,
                             wait_seconds=round(wait, 2))
             except ccxt.BaseError as exc:  # auth, bad symbol, exchange error: asking again won't help
-                raise MarketDataError(f"{self.exchange.id} {symbol}: {type(exc).__name__}: {_first_line(exc)}") from None
+                raise MarketDataError(f"{self.exchange.id} {symbol}: {type(exc).__name__}: {first_line(exc)}") from None
         return []
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
+    """An exception's first line, bounded: what a log line or event shows."""
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else ""
