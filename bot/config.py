@@ -104,10 +104,19 @@ class FeaturesConfig(Section):
 class ModelConfig(Section):
     # lstm is the product; gru, logistic and random_forest are baselines
     # behind the same interface (the last two see the newest feature vector).
-    kind: Literal["lstm", "gru", "logistic", "random_forest"] = "lstm"
-    # direction: P(next close > this close); return: the next log return,
-    # turned into P(up) through the validation error (see bot/model/predictor.py).
-    target: Literal["direction", "return"] = "direction"
+    kind: Literal["lstm", "gru", "logistic", "random_forest", "lightgbm"] = "lstm"
+    # What the model learns (bot/model/targets.py):
+    #   horizon: the log return over the next horizon_bars bars, its sign
+    #     (head: classification, P(up)) or its size (head: regression);
+    #   triple_barrier: whether a long entered at the next open would reach
+    #     risk.take_profit_pct before risk.stop_loss_pct and before
+    #     horizon_bars bars pass: P(take-profit first), or with the regression
+    #     head the log return that trade would make.
+    # direction and return are the old names of horizon with the
+    # classification and the regression head.
+    target: Literal["horizon", "triple_barrier", "direction", "return"] = "horizon"
+    head: Literal["classification", "regression"] = "classification"
+    horizon_bars: int = Field(1, ge=1, le=2000)
     features: list[str] = Field(default_factory=lambda: list(FEATURE_NAMES), min_length=1)
     seq_len: int = Field(48, ge=2, le=1024)
     hidden_size: int = Field(32, ge=1, le=4096)
@@ -133,6 +142,21 @@ class ModelConfig(Section):
     n_estimators: int = Field(200, ge=1, le=5000)
     max_depth: int | None = Field(6, ge=1)
     min_samples_leaf: int = Field(20, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_target_names(cls, data: Any) -> Any:
+        """direction and return name the horizon target with a head."""
+        if isinstance(data, dict) and data.get("target") in ("direction", "return"):
+            head = "classification" if data["target"] == "direction" else "regression"
+            if data.get("head", head) != head:
+                raise ValueError(f"target {data['target']} implies head {head}")
+            data = {**data, "target": "horizon", "head": head}
+        return data
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.head == "classification"
 
     @field_validator("features")
     @classmethod
@@ -178,6 +202,10 @@ class PromotionConfig(Section):
     margin: float = Field(0.0, ge=0)
     # Fewer unseen validation windows than this: compare on the whole slice.
     min_windows: int = Field(100, ge=1)
+    # The improvement must also be significant: a paired block bootstrap of
+    # the metric's difference, one-sided p-value at most this; null: no test.
+    significance: float | None = Field(0.05, gt=0, lt=1)
+    bootstrap_samples: int = Field(500, ge=50, le=100_000)
 
 
 class RetrainConfig(Section):
@@ -318,6 +346,13 @@ class Config(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _barrier_target_has_distances(self) -> "Config":
+        if self.model.target == "triple_barrier" and self.risk.take_profit_pct is None:
+            raise ValueError("risk.take_profit_pct: model.target triple_barrier needs a take-profit distance "
+                             "(the label asks which barrier a trade reaches first)")
+        return self
+
+    @model_validator(mode="after")
     def _replay_data_covers_symbols(self) -> "Config":
         if self.mode == "replay" and isinstance(self.replay.data, str) and len(self.symbols) > 1:
             raise ValueError("replay.data: must map each symbol to a CSV when there are several symbols")
@@ -325,7 +360,8 @@ class Config(BaseSettings):
             missing = [s for s in self.symbols if s not in self.replay.data]
             if missing:
                 raise ValueError(f"replay.data: no CSV for {', '.join(missing)}")
-        needed = self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len
+        needed = (self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len
+                  + 4 * self.model.horizon_bars)
         for name in ("initial_train_bars", "train_window_bars"):
             if getattr(self.retrain, name) < needed:
                 raise ValueError(f"retrain.{name}: must be at least {needed}: feature warm-up plus "

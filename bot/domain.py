@@ -93,11 +93,18 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
+    """What the champion said at a bar, and what the strategy made of it."""
+
     symbol: str
     ts: int
     model_version: str
-    prob_up: float
-    predicted_return: float | None = None  # return-target models only
+    prob_up: float  # P(the target's label is 1): the horizon's return is up, or the take-profit comes first
+    predicted_return: float | None = None  # regression heads: the predicted log return
+    expected_edge: float | None = None  # the target's expected return before costs
+    volatility_forecast: float | None = None  # per-bar volatility expected over the horizon
+    regime: float | None = None  # P(turbulent regime)
+    decision: str = ""  # enter, exit, hold, abstain, blocked, pending
+    reason: str = ""  # why, in words: every abstention has one
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,12 @@ One step, for the bars of all symbols that closed at the same time:
      risk manager protects fresh positions and unprotects flat ones;
   2. features advance by one bar; the ledger marks positions at the close;
   3. the risk manager checks the account (daily loss, drawdown kill switch);
-     the champion model scores the newest window of each symbol past warm-up;
-  4. the strategy turns each probability into a signal, the risk manager
-     into an order, which rests with the broker until the next bar;
+     the champion model scores the newest window of each symbol past warm-up:
+     P(label), the expected edge, a volatility forecast and the regime;
+  4. the strategy weighs the edge against the round-trip cost and returns a
+     signal, the risk manager sizes it into an order, which rests with the
+     broker until the next bar; the prediction is recorded with what came of
+     it (enter, exit, hold, abstain, blocked) and why;
   5. everything the step changed is committed in one transaction and logged;
   6. an exchange-backed broker then sends the step's orders (written ahead,
      so a crash cannot lose or repeat one) and the fills it reports are
@@ -23,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -30,7 +34,7 @@ import structlog
 
 from bot.broker import OrderBook
 from bot.clock import Clock
-from bot.domain import Bar, Event, Fill, OrderKind, Prediction
+from bot.domain import Bar, Event, Fill, OrderKind, Prediction, Signal
 from bot.features import FEATURE_NAMES, FeatureState
 from bot.features.history import FeatureHistory
 from bot.ledger import Ledger
@@ -38,6 +42,7 @@ from bot.logging_setup import log_event
 from bot.model.dataset import SymbolSeries
 from bot.model.live_score import LiveScore
 from bot.model.predictor import Predictor
+from bot.model.targets import Target
 from bot.risk import RiskManager
 from bot.risk.manager import Decision
 from bot.store import StepRecord, Store
@@ -52,7 +57,7 @@ BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 class Engine:
     def __init__(self, *, symbols: Sequence[str], store: Store, broker: OrderBook, risk: RiskManager,
                  strategy: Strategy, ledger: Ledger, clock: Clock, seq_len: int, warmup_bars: int,
-                 history_bars: int) -> None:
+                 history_bars: int, target: Target = Target()) -> None:
         self.store = store
         self.broker = broker
         self.risk = risk
@@ -66,7 +71,8 @@ class Engine:
         self.last_ts: dict[str, int] = {}
         self.last_step_ts: int | None = None  # the newest committed step (restart: set by restore)
         self.predictor: Predictor | None = None
-        self.live_score = LiveScore()
+        self.target = target
+        self.live_score = LiveScore(target)
         # The newest bars per symbol, for a strategy's own indicators.
         lookback = strategy.indicator_lookback
         self.recent_bars = {s: deque(maxlen=lookback) for s in symbols} if lookback else {}
@@ -111,9 +117,9 @@ class Engine:
             if self._has_window(bar.symbol):
                 ready.append(bar.symbol)
         self._apply(self.risk.check_account(rec.ts, self.ledger, self.broker, now), rec)
-        version, probs = self._predict(ready)
+        version, readings = self._predict(ready)
         for bar in bars:
-            self._decide(bar, version, probs.get(bar.symbol, (None, None)), rec, now)
+            self._decide(bar, version, readings.get(bar.symbol), rec, now)
             self.risk.end_of_bar(bar, self.ledger, self.broker)
         self._close_step(rec, bars)
         return rec
@@ -140,11 +146,9 @@ class Engine:
         rec.events.extend(decision.events)
 
     def _score_last_prediction(self, bar: Bar, rec: StepRecord) -> None:
-        outcome, metrics = self.live_score.settle(bar)
-        if outcome is not None:
-            rec.outcomes.append(outcome)
-        if metrics is not None:
-            rec.live_metrics.append(metrics)
+        resolved, metrics = self.live_score.settle(bar)
+        rec.outcomes.extend((r.symbol, r.ts, r.label, r.realized) for r in resolved)
+        rec.live_metrics.extend(metrics)
 
     def _advance_features(self, bar: Bar) -> None:
         if self.recent_bars:
@@ -153,36 +157,49 @@ class Engine:
         self.last_ts[bar.symbol] = bar.ts
         if vector is not None:
             with self.history_lock:
-                self.history[bar.symbol].append(bar.ts, bar.close, vector)
+                self.history[bar.symbol].append(bar.ts, (bar.open, bar.high, bar.low, bar.close), vector)
 
     def _has_window(self, symbol: str) -> bool:
         # Only windows made entirely of post-warm-up vectors are scored.
         return self.predictor is not None and self.history[symbol].total >= self.warmup_bars + self.seq_len
 
-    def _predict(self, symbols: list[str]) -> tuple[str | None, dict[str, tuple[float, float | None]]]:
-        """The scoring model's version, and per symbol P(up) with the
-        predicted return (return-target models only)."""
+    def _predict(self, symbols: list[str]) -> tuple[str | None, dict[str, Reading]]:
+        """The scoring model's version, and what it reads for each symbol."""
         predictor = self.predictor  # one read: a swap mid-step cannot mix models
         if not symbols or predictor is None:
             return None, {}
         windows = np.stack([self.history[s].window(predictor.seq_len) for s in symbols])
-        prob, returns = predictor.predict_detailed(windows)
-        returns = returns.tolist() if returns is not None else [None] * len(symbols)
-        return predictor.version, dict(zip(symbols, zip(prob.tolist(), returns)))
+        scored = predictor.score(windows)
+        returns = scored.predicted_return.tolist() if scored.predicted_return is not None else [None] * len(symbols)
+        readings = {}
+        for i, symbol in enumerate(symbols):
+            closes = self.history[symbol].recent_closes(predictor.companion_lookback)
+            readings[symbol] = Reading(float(scored.prob[i]), float(scored.edge[i]), returns[i],
+                                       predictor.volatility_forecast(closes), predictor.turbulence(closes))
+        return predictor.version, readings
 
-    def _decide(self, bar: Bar, version: str | None, scored: tuple[float | None, float | None], rec: StepRecord,
-                now: int) -> None:
-        prob, predicted_return = scored
+    def _decide(self, bar: Bar, version: str | None, reading: Reading | None, rec: StepRecord, now: int) -> None:
         position = self.ledger.position(bar.symbol)
         vectors = self.history[bar.symbol].vectors  # once defined, a vector exists for every bar
         features = dict(zip(FEATURE_NAMES, vectors[-1])) if vectors else None
-        indicators = self._indicators(bar.symbol)
-        signal = self.strategy.decide(StrategyContext(bar.symbol, bar, prob, position.qty, features, indicators))
-        if prob is not None:
-            rec.predictions.append((Prediction(bar.symbol, bar.ts, version, prob, predicted_return), signal.reason))
-            self.live_score.expect(bar.symbol, bar.ts, version, prob, bar.close)
         volatility = features["volatility_24"] if features else None
-        self._apply(self.risk.orders_for(signal, bar, self.ledger, self.broker, now, volatility), rec)
+        ctx = StrategyContext(
+            bar.symbol, bar, reading.prob if reading else None, position.qty, features, self._indicators(bar.symbol),
+            expected_edge=reading.edge if reading else None,
+            round_trip_cost=self.risk.round_trip_cost(volatility),
+            volatility_forecast=reading.volatility if reading else None,
+            regime=reading.regime if reading else None,
+            bars_held=self.risk.bars_held(bar.symbol, bar.ts) if position.qty else 0,
+            horizon_bars=self.target.horizon_bars)
+        signal = self.strategy.decide(ctx)
+        outcome = self.risk.orders_for(signal, bar, self.ledger, self.broker, now, volatility,
+                                       reading.volatility if reading else None)
+        self._apply(outcome, rec)
+        if reading is not None:
+            decision, reason = _decision(signal, outcome, position.qty)
+            rec.predictions.append(Prediction(bar.symbol, bar.ts, version, reading.prob, reading.predicted_return,
+                                              reading.edge, reading.volatility, reading.regime, decision, reason))
+            self.live_score.expect(bar.symbol, bar.ts, version, reading.prob, bar.close)
 
     def _indicators(self, symbol: str) -> dict[str, float] | None:
         """The strategy's own indicators on its newest bars, newest row."""
@@ -235,10 +252,36 @@ class Engine:
             log_event(log, e)
 
     def _log(self, rec: StepRecord) -> None:
-        probs = {p.symbol: p.prob_up for p, _ in rec.predictions}
+        probs = {p.symbol: p.prob_up for p in rec.predictions}
         actions = {o.symbol: f"{o.side.value} {o.reason}" for o in rec.new_orders if o.kind is OrderKind.MARKET}
         for bar in rec.bars:
             log.info("bar", symbol=bar.symbol, bar_time=iso_utc(bar.ts), close=bar.close, prob_up=probs.get(bar.symbol),
                      action=actions.get(bar.symbol, "none"), equity=round(rec.equity.equity, 2))
         for e in rec.events:
             log_event(log, e)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The champion's reading of one symbol at one bar."""
+
+    prob: float
+    edge: float
+    predicted_return: float | None
+    volatility: float | None
+    regime: float | None
+
+
+def _decision(signal: Signal, outcome: Decision, held: float) -> tuple[str, str]:
+    """What came of the strategy's signal at this bar, and why, for the
+    predictions table: the answer to "why did (or didn't) it trade?"."""
+    intents = {o.reason for o in outcome.orders if o.kind is OrderKind.MARKET}
+    if "entry" in intents:
+        return "enter", signal.reason
+    if "exit" in intents:
+        return "exit", signal.reason
+    if outcome.blocked:
+        return "blocked", outcome.blocked
+    if outcome.pending:
+        return "pending", "an order from an earlier bar is still on its way"
+    return ("hold" if held else "abstain"), signal.reason or "no reason given"

@@ -47,15 +47,23 @@ def restore_features(store: Store, engine: Engine, screen: BarScreen, symbols: l
 
 
 def restore_live_score(store: Store, engine: Engine) -> None:
-    """Open predictions wait for their outcome; each version's rolling
-    window of scored predictions is reloaded."""
-    from bot.model.live_score import EVERY, WINDOW, Open
+    """Predictions still waiting for their outcome wait again, having seen
+    the bars since (so a barrier or the horizon counts from where it was);
+    each version's rolling window of scored predictions is reloaded."""
+    from bot.model.live_score import EVERY, WINDOW
 
     live = engine.live_score
-    for row in store.open_predictions():
-        close = store.bar_close(row.symbol, row.ts)
-        if close is not None:
-            live.open[row.symbol] = Open(row.ts, row.model_version, row.prob_up, close)
+    for symbol in engine.features:
+        waiting = store.open_predictions(symbol, engine.target.lookahead_bars + 1)
+        for row in waiting:
+            close = store.bar_close(row.symbol, row.ts)
+            if close is not None:
+                live.expect(row.symbol, row.ts, row.model_version, row.prob_up, close)
+        if waiting:
+            for bar in store.bars_after(symbol, waiting[0].ts):
+                # These bars were stepped and resolved none of them; replayed
+                # here they only advance the bar counts and entry prices.
+                live.tracker.settle(symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
     for version in store.predicted_versions():
         pairs = store.scored_predictions(version, WINDOW)
         for prob, outcome in pairs:

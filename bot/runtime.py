@@ -18,6 +18,7 @@ from bot.market.screening import BarScreen
 from bot.model.device import pick_device
 from bot.model.registry import ModelRegistry
 from bot.model.retrain import Retrainer
+from bot.model.targets import Target
 from bot.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
 from bot.risk import RiskManager
 from bot.risk.state import RiskState
@@ -106,7 +107,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         symbols=config.symbols, store=store, broker=broker, risk=risk, strategy=strategy,
         ledger=restore_ledger(store, config.paper.initial_cash, config.paper.allow_short), clock=clock,
         seq_len=config.model.seq_len, warmup_bars=config.features.warmup_bars,
-        history_bars=history_capacity(config))
+        history_bars=history_capacity(config), target=Target.of(config))
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
     resumed = restore_features(store, engine, screen, config.symbols)
     latest = store.latest_equity()

@@ -17,6 +17,8 @@ FILLS = "SELECT order_id, side, qty, price, fee, ts, realized_pnl FROM fills ORD
 METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "brier", "log_loss",
            "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate", "profit_factor",
            "trades", "exposure", "turnover", "fees_paid", "psr")
+QUALITY = ("ic", "rank_ic", "accuracy_decile", "hit_rate_decile", "accuracy_quintile", "hit_rate_quintile",
+           "ece_median", "calibration", "timing_p_value", "dsr")
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +44,17 @@ def test_backtest_orders_and_fills_equal_the_replay_daemons(tiny_run: Path, back
 
 def test_json_has_every_variant_and_metric(backtests) -> None:
     _, result = backtests[2]
-    assert set(result["baselines"]) == {"buy_and_hold", "flat", "logistic", "random_forest", "gru"}
+    assert set(result["baselines"]) == {"buy_and_hold", "flat", "logistic", "random_forest", "gru", "lightgbm"}
     for name, metrics in [("strategy", result["strategy"]), *result["baselines"].items()]:
         assert set(METRICS) <= set(metrics), name
+    for name in ("strategy", "logistic", "random_forest", "gru", "lightgbm"):
+        metrics = result["strategy"] if name == "strategy" else result["baselines"][name]
+        assert set(QUALITY) <= set(metrics), name
+        assert metrics["rank_ic"] is not None and metrics["accuracy_decile"] is not None, name
+        assert metrics["calibration"] and {"version", "n", "ece"} <= set(metrics["calibration"][0]), name
+        assert metrics["dsr_trials"] == 5
+    assert result["strategy"]["timing_p_value"] is not None
+    assert "rank_ic" not in result["baselines"]["buy_and_hold"]
     assert result["strategy"]["trades"] > 0 and result["strategy"]["roc_auc"] is not None
     assert result["baselines"]["flat"]["total_return"] == 0.0
     assert result["baselines"]["buy_and_hold"]["accuracy"] is None  # no model, no predictions
@@ -62,7 +72,7 @@ def test_model_baselines_walk_forward_like_the_strategy(backtests) -> None:
     directory, _ = backtests[2]
     cadence = "SELECT created_ts, kind FROM model_versions ORDER BY created_ts"
     strategy = rows(directory / "strategy" / "bot.sqlite", cadence)
-    for name in ("logistic", "random_forest", "gru"):
+    for name in ("logistic", "random_forest", "gru", "lightgbm"):
         baseline = rows(directory / name / "bot.sqlite", cadence)
         assert [ts for ts, _ in baseline] == [ts for ts, _ in strategy]  # retrained at the same times
         assert {kind for _, kind in baseline} == {name}
@@ -71,4 +81,5 @@ def test_model_baselines_walk_forward_like_the_strategy(backtests) -> None:
 def test_html_report_is_written(backtests) -> None:
     directory, _ = backtests[2]
     html = (directory / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "random_forest" in html
+    assert html.count("data:image/png;base64,") == 5 and "random_forest" in html
+    assert "Model quality" in html and "lightgbm" in html and "Calibration of each retrain" in html

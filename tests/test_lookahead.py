@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bot.backtest.lookahead import check_lookahead
 from bot.config import load_config
@@ -15,6 +16,8 @@ from bot.market.csv_format import read_ohlcv_csv
 from bot.strategy import load_strategy_of
 from bot.timeframes import parse_iso_ms
 from conftest import BUNDLED_BTC, write_config
+from test_causality import TARGETS
+from test_causality import write as write_edge
 from test_config_errors import run_bot
 
 PEEK = textwrap.dedent('''
@@ -46,6 +49,15 @@ def test_the_daemons_features_predictions_and_signals_are_causal(tmp_path: Path)
     report = check_lookahead(cfg, bars(), load_strategy_of(cfg), cuts=60)
     assert report.leak is None
     assert report.cuts >= 50
+    # features, then the readings: prob, edge, volatility forecast, regime; then the signal
+    assert report.columns == 10 + 4 + 1
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_every_target_reads_only_the_past(target: str, tmp_path: Path) -> None:
+    cfg = load_config(write_edge(tmp_path, TARGETS[target]))
+    report = check_lookahead(cfg, bars(), load_strategy_of(cfg), cuts=25)
+    assert report.leak is None, report.leak.describe()
 
 
 def write_peek(tmp_path: Path) -> Path:

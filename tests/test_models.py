@@ -33,6 +33,7 @@ from bot.model.predictor import Predictor
 from bot.model.promotion import judge
 from bot.model.registry import Candidate, ModelRegistry
 from bot.model.sequence_model import SequenceModel
+from bot.model.targets import Target
 from bot.model.tabular import ForestModel, LinearModel, _check_trees
 from bot.store import Store
 
@@ -281,7 +282,8 @@ def test_save_load_round_trip(kind, target, fitted_models, newest_data, tmp_path
 
 
 def _candidate(model, cfg: ModelConfig, data: TrainingSet, version: str, **predictor_extra) -> Candidate:
-    predictor = Predictor(model, data.scaler, data.columns, cfg.seq_len, version, cfg.target, **predictor_extra)
+    target = Target(regression=not cfg.is_classifier)
+    predictor = Predictor(model, data.scaler, data.columns, cfg.seq_len, version, target, **predictor_extra)
     metrics = {"n_train": len(data.x_train), "n_val": len(data.x_val), "val_accuracy": 0.9}
     return Candidate(predictor, cfg, metrics, data.from_ts, data.to_ts)
 
@@ -347,12 +349,12 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     ridge_cfg = tab_cfg("logistic", features=names, target="return")
     ridge = new_model(ridge_cfg, len(columns))
     ridge.fit(data, seed=2)
-    rmse = float(np.sqrt(np.mean((ridge.score(data.x_val) - data.r_val) ** 2)))
+    rmse = float(np.sqrt(np.mean((ridge.score(data.x_val) - np.log1p(data.r_val)) ** 2)))
     third = _candidate(ridge, ridge_cfg, data, registry.version_name(START_TS + 3000 * HOUR), return_rmse=rmse)
     row3 = registry.register(third, created_ts=START_TS + 3000 * HOUR, config_hash="h3", champion=False)
     assert _statuses(store) == {row1.version: "retired", row2.version: "champion", row3.version: "rejected"}
     loaded3 = registry.load(row3)
-    assert loaded3.target == "return" and loaded3.return_rmse == rmse
+    assert loaded3.target.regression and loaded3.return_rmse == rmse
     np.testing.assert_array_equal(loaded3.predict(raw), third.predictor.predict(raw))
 
     # Rollback: the first becomes champion again, the second is retired.
@@ -464,7 +466,7 @@ def test_return_predictor_is_phi_of_return_over_rmse(newest_planted) -> None:
     model = new_model(cfg, len(columns))
     model.fit(data, seed=0)
     rmse = 0.0123
-    predictor = Predictor(model, data.scaler, columns, SEQ_LEN, "v-ret", "return", return_rmse=rmse)
+    predictor = Predictor(model, data.scaler, columns, SEQ_LEN, "v-ret", Target(regression=True), return_rmse=rmse)
 
     raw = data.x_val_raw
     prob = predictor.predict(raw)
@@ -550,7 +552,8 @@ def gate_predictors(newest_data):
 def test_gate_promotes_the_better_model_and_rejects_the_worse(gate_predictors, newest_data) -> None:
     good, bad = gate_predictors
     data = newest_data
-    cfg = PromotionConfig(metric="auc", margin=0.0, min_windows=100)
+    # Margins alone here; the significance test has its own tests.
+    cfg = PromotionConfig(metric="auc", margin=0.0, min_windows=100, significance=None)
     auc_good = roc_auc_score(data.y_val, good.predict(data.x_val_raw))
     auc_bad = roc_auc_score(data.y_val, bad.predict(data.x_val_raw))
     # A random direction over informative features ranks a little by chance.

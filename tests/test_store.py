@@ -55,7 +55,8 @@ def first_step() -> StepRecord:
     return StepRecord(
         ts=T0,
         bars=[bar(T0), bar(T0, ETH, 20.0)],
-        predictions=[(Prediction(BTC, T0, "v1", 0.71), "long")],
+        predictions=[Prediction(BTC, T0, "v1", 0.71, expected_edge=0.004, decision="enter",
+                                reason="edge above cost: +0.40%")],
         new_orders=[entry],
         positions=[(Position(BTC), None)],
         equity=EquityPoint(T0, 1_000.0, 0.0, 1_000.0, 0.0, 0.0, 0.0),
@@ -73,7 +74,7 @@ def second_step(ts: int = T0 + HOUR, bars: list[Bar] | None = None, events: list
     return StepRecord(
         ts=ts,
         bars=bars if bars is not None else [bar(ts, close=101.0)],
-        predictions=[(Prediction(BTC, ts, "v1", 0.55), "hold")],
+        predictions=[Prediction(BTC, ts, "v1", 0.55, decision="hold", reason="minimum hold: 1 of 4 bars")],
         new_orders=[stop],
         closed_orders=[entry],
         fills=[(fill, -0.2001)],
@@ -98,7 +99,8 @@ def test_commit_step_writes_every_row(store: Store, db: Path) -> None:
                           "equity": 2, "events": 1}
     assert rows(db, f"SELECT open, high, low, close, volume FROM bars WHERE symbol='{ETH}' AND ts={T0}") == [
         (19.0, 22.0, 17.0, 20.0, 12.5)]
-    assert rows(db, f"SELECT model_version, prob_up, signal FROM predictions WHERE ts={T0}") == [("v1", 0.71, "long")]
+    assert rows(db, f"SELECT model_version, prob_up, expected_edge, decision, reason FROM predictions "
+                    f"WHERE ts={T0}") == [("v1", 0.71, 0.004, "enter", "edge above cost: +0.40%")]
     assert rows(db, "SELECT order_id, symbol, side, qty, price, fee, ts, realized_pnl FROM fills") == [
         (f"{BTC}:{T0}:entry", BTC, "buy", 2.0, 100.05, 0.2001, T0 + HOUR + 5_000, -0.2001)]
     assert rows(db, f"SELECT qty, avg_entry, mark, realized_pnl, stop_price FROM positions WHERE ts={t1}") == [

@@ -26,7 +26,7 @@ import pandas as pd  # noqa: E402
 
 from bot.backtest.result import BacktestResult, VariantRun  # noqa: E402
 
-BASELINE_ORDER = ("buy_and_hold", "flat", "logistic", "random_forest", "gru")
+BASELINE_ORDER = ("buy_and_hold", "flat", "logistic", "random_forest", "gru", "lightgbm")
 
 # (metric key, column label, kind); kind picks the formatting.
 METRIC_COLUMNS = (
@@ -98,6 +98,8 @@ def calibration_bins(prob, outcome, bins: int = 10,
 
 def write_html_report(result: BacktestResult, path: Path) -> None:
     """Write the report of `result` to `path` as one self-contained HTML file."""
+    from bot.backtest.html_quality import quality_sections  # it builds on this module's helpers
+
     variants = ordered_variants(result)
     sections = [
         _header(result),
@@ -106,6 +108,7 @@ def write_html_report(result: BacktestResult, path: Path) -> None:
         _section("Drawdown", _img(drawdown_figure(variants), "Drawdown from running peak")),
         _section("Price and strategy fills", _img(price_figure(result), "Close price with fills")),
         _section("Calibration", _calibration_block(variants)),
+        *quality_sections(result, variants),
         _section("Configuration", f"<pre>{_esc(_config_text(result.config))}</pre>"),
     ]
     title = f"Backtest report \u2013 {_esc(result.data.get('symbol', ''))}"

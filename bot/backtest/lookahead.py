@@ -4,8 +4,9 @@ For many cut points t, everything the daemon derives from bars is computed
 twice: from the bars up to t only, and from all the bars. Causal code gives
 identical values for every bar up to t; a column that differs has looked
 ahead, and the first one found is named. Checked, in the order a bar flows:
-the model's features, the strategy's own indicators, the model's
-predictions (a model trained on the bars before the first cut), and the
+the model's features, the strategy's own indicators, the model's readings
+(probability, expected edge, volatility forecast and regime, from a model of
+the configured target trained on the bars before the first cut), and the
 strategy's signals.
 """
 
@@ -21,7 +22,10 @@ from bot.domain import Bar
 from bot.features import FEATURE_NAMES, compute_features
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
-from bot.model.predictor import Predictor
+from bot.model.predictor import EdgeMap, Predictor
+from bot.model.regime import RegimeModel
+from bot.model.targets import Target
+from bot.model.volatility import VolatilityModel
 from bot.strategy import Strategy, StrategyContext
 from bot.timeframes import iso_utc
 
@@ -58,16 +62,18 @@ def check_lookahead(cfg: Config, bars: pd.DataFrame, strategy: Strategy, cuts: i
     full_features = compute_features(bars.close, bars.volume)
     full_indicators = _indicators(strategy, bars)
     predictor, first_cut = _quick_predictor(cfg, bars, full_features)
+    full_close = bars.close.to_numpy(float)
     points = cut_points(len(bars), cuts, first_cut)
-    columns = len(FEATURE_NAMES) + (0 if full_indicators is None else full_indicators.shape[1]) + 2
+    columns = len(FEATURE_NAMES) + (0 if full_indicators is None else full_indicators.shape[1]) \
+        + len(READING_COLUMNS) + 1
     for t in points:
         cut = bars.iloc[: t + 1]
         cut_features, cut_indicators = compute_features(cut.close, cut.volume), _indicators(strategy, cut)
         leak = (_first_difference("feature", cut_features, full_features, cut)
                 or _first_difference("indicator", cut_indicators, full_indicators, cut)
-                or _prediction_leak(predictor, cut_features, full_features, cut, t)
+                or _prediction_leak(predictor, cut_features, full_features, cut, full_close, t)
                 or _signal_leak(strategy, cfg, bars, t, cut_indicators, full_indicators,
-                                _probability_at(predictor, full_features, t)))
+                                _reading_at(predictor, full_features, full_close, t)))
         if leak is not None:
             return LookaheadReport(len(points), columns, leak)
     return LookaheadReport(len(points), columns, None)
@@ -95,54 +101,82 @@ def _first_difference(where: str, cut: pd.DataFrame | None, full: pd.DataFrame |
 
 
 def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) -> tuple[Predictor, int]:
-    """The configured model kind, trained briefly on the first half: the
-    check needs a fixed model, not a good one."""
+    """The configured model kind and target, with its edge map, volatility
+    and regime companions, trained briefly on the first half: the check
+    needs a fixed model, not a good one."""
     quick = cfg.model.model_copy(update={"epochs": 1, "patience": 1})
+    target = Target.of(cfg)
     half = len(bars) // 2
     defined = features.iloc[:half].dropna()
     rows = defined.index
-    series = SymbolSeries(bars.timestamp.iloc[rows].to_numpy(), bars.close.iloc[rows].to_numpy(float),
-                          defined.to_numpy(float))
+    ohlc = bars[["open", "high", "low", "close"]].iloc[rows].to_numpy(float)
+    series = SymbolSeries(bars.timestamp.iloc[rows].to_numpy(), ohlc[:, 3], defined.to_numpy(float), ohlc)
     columns = [FEATURE_NAMES.index(n) for n in quick.features]
-    data = build_training_set([series], quick.seq_len, quick.val_fraction, columns)
+    data = build_training_set([series], quick.seq_len, quick.val_fraction, columns, target)
     if data is None:
         raise ValueError("too few bars to train the check's model; give the check more data")
     model = new_model(quick, len(columns))
     model.fit(data, cfg.seed)
-    predictor = Predictor(model, data.scaler, columns, quick.seq_len, "lookahead-check", quick.target)
-    if quick.target == "return":
-        predictor.return_rmse = float(np.sqrt(np.mean((model.score(data.x_val) - data.r_val) ** 2))) or 1.0
+    predictor = Predictor(model, data.scaler, columns, quick.seq_len, "lookahead-check", target)
+    if target.regression:
+        error = model.score(data.x_val) - np.log1p(data.r_val)
+        predictor.return_rmse = float(np.sqrt(np.mean(error ** 2))) or 1.0
+    else:
+        predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
+    vol = VolatilityModel.fit([series.close], target.horizon_bars)
+    regime = RegimeModel.fit([series.close], cfg.seed)
+    predictor.volatility = vol[0] if vol else None
+    predictor.regime = regime[0] if regime else None
     return predictor, half
 
 
-def _probability_at(predictor: Predictor, features: pd.DataFrame, t: int) -> float:
-    """P(up) for the window ending at bar t, scored alone as the daemon does
-    with one symbol (batch size changes float rounding); NaN in warm-up."""
+READING_COLUMNS = ("prob_up", "expected_edge", "volatility_forecast", "regime")
+
+
+def _reading_at(predictor: Predictor, features: pd.DataFrame, close: np.ndarray, t: int) -> dict[str, float]:
+    """The model's reading of the window ending at bar t, scored alone as
+    the daemon does with one symbol (batch size changes float rounding);
+    NaN in warm-up."""
     window = features.to_numpy(float)[max(t - predictor.seq_len + 1, 0): t + 1]
     if len(window) < predictor.seq_len or np.isnan(window).any():
-        return np.nan
-    return float(predictor.predict(window[None])[0])
+        return dict.fromkeys(READING_COLUMNS, np.nan)
+    scored = predictor.score(window[None])
+    closes = close[max(t + 1 - predictor.companion_lookback, 0): t + 1]
+    return {"prob_up": float(scored.prob[0]), "expected_edge": float(scored.edge[0]),
+            "volatility_forecast": _or_nan(predictor.volatility_forecast(closes)),
+            "regime": _or_nan(predictor.turbulence(closes))}
+
+
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
 
 
 def _prediction_leak(predictor: Predictor, cut_features: pd.DataFrame, full_features: pd.DataFrame,
-                     cut: pd.DataFrame, t: int) -> Leak | None:
-    """The newest bar's prediction from the cut data against the full data's."""
-    a, b = _probability_at(predictor, cut_features, t), _probability_at(predictor, full_features, t)
-    if (np.isnan(a) and np.isnan(b)) or np.isclose(a, b, rtol=TOLERANCE, atol=TOLERANCE):
-        return None
-    return Leak("prob_up", "prediction", int(cut.timestamp.iloc[t]), _plain(a), _plain(b))
+                     cut: pd.DataFrame, full_close: np.ndarray, t: int) -> Leak | None:
+    """The newest bar's reading from the cut data against the full data's."""
+    a = _reading_at(predictor, cut_features, cut.close.to_numpy(float), t)
+    b = _reading_at(predictor, full_features, full_close, t)
+    for column in READING_COLUMNS:
+        x, y = a[column], b[column]
+        if not ((np.isnan(x) and np.isnan(y)) or np.isclose(x, y, rtol=TOLERANCE, atol=TOLERANCE)):
+            return Leak(column, "prediction", int(cut.timestamp.iloc[t]), _plain(x), _plain(y))
+    return None
 
 
 def _signal_leak(strategy: Strategy, cfg: Config, bars: pd.DataFrame, t: int, cut_ind: pd.DataFrame | None,
-                 full_ind: pd.DataFrame | None, prob_at_t: float) -> Leak | None:
+                 full_ind: pd.DataFrame | None, reading: dict[str, float]) -> Leak | None:
     row = bars.iloc[t]
     bar = Bar(cfg.symbols[0], int(row.timestamp), float(row.open), float(row.high), float(row.low),
               float(row.close), float(row.volume))
-    prob = None if np.isnan(prob_at_t) else prob_at_t
+    known = {k: (None if np.isnan(v) else v) for k, v in reading.items()}
+    cost = 2 * (cfg.paper.fee_bps + cfg.paper.slippage_bps) / 10_000
 
     def signal(indicators: pd.DataFrame | None):
         values = None if indicators is None else indicators.iloc[t].to_dict()
-        return strategy.decide(StrategyContext(bar.symbol, bar, prob, 0.0, None, values))
+        return strategy.decide(StrategyContext(
+            bar.symbol, bar, known["prob_up"], 0.0, None, values, expected_edge=known["expected_edge"],
+            round_trip_cost=cost, volatility_forecast=known["volatility_forecast"], regime=known["regime"],
+            horizon_bars=cfg.model.horizon_bars))
 
     cut_signal, full_signal = signal(cut_ind), signal(full_ind)
     if cut_signal.target == full_signal.target:

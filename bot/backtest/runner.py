@@ -17,15 +17,19 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from bot.backtest.model_report import add_model_quality
 from bot.backtest.result import BacktestResult, VariantRun
 from bot.config import Config
 from bot.store import Store
 from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
 from bot.timeframes import bars_per_year, iso_utc
 
-BASELINE_MODELS = ("logistic", "random_forest", "gru")
+PREDICTION_COLUMNS = ("ts", "symbol", "model_version", "prob_up", "outcome", "predicted_return", "expected_edge",
+                      "realized_return", "regime", "decision", "reason")
+BASELINE_MODELS = ("logistic", "random_forest", "gru", "lightgbm")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class BacktestSpec:
     end: str | None
     out_dir: Path
     workers: int
+    # Variants tried in all, for the deflated Sharpe ratio: at least the
+    # model variants of this backtest, more when settings were searched.
+    trials: int | None = None
 
 
 def variant_config(cfg: Config, spec: BacktestSpec, name: str, kind: str) -> Config:
@@ -71,9 +78,14 @@ def run_variant(config_json: str) -> str:
     return cfg.db_url
 
 
+def model_variants(cfg: Config) -> dict[str, str]:
+    """Variant name -> model kind: the configured one, then each baseline."""
+    return {"strategy": cfg.model.kind, **{k: k for k in BASELINE_MODELS if k != cfg.model.kind}}
+
+
 def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> BacktestResult:
     started = time.perf_counter()
-    kinds = {"strategy": cfg.model.kind, **{k: k for k in BASELINE_MODELS if k != cfg.model.kind}}
+    kinds = model_variants(cfg)
     configs = {name: variant_config(cfg, spec, name, kind) for name, kind in kinds.items()}
     urls = _run_all(configs, spec.workers, on_done)
     runs = {name: _collect(name, urls[name]) for name in configs}
@@ -89,6 +101,7 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> 
     result = BacktestResult(strategy, baselines, prices, _config_summary(cfg, spec),
                             _data_summary(spec, prices))
     _add_metrics(result, cfg)
+    add_model_quality(result, cfg.timeframe_ms, spec.trials, cfg.seed)
     result.wall_seconds = round(time.perf_counter() - started, 1)
     return result
 
@@ -126,7 +139,7 @@ def _collect(name: str, url: str) -> VariantRun:
     index = pd.Index(equity.ts.astype("int64"), name="ts")
     return VariantRun(name, pd.Series(equity.equity.to_numpy(), index=index),
                       pd.Series(equity.position_value.to_numpy(), index=index), fills,
-                      predictions[["ts", "symbol", "prob_up", "outcome", "predicted_return"]])
+                      predictions[list(PREDICTION_COLUMNS)])
 
 
 def _traded_from(run: VariantRun) -> int:
@@ -175,7 +188,7 @@ def _flat(like: pd.Series, cfg: Config) -> VariantRun:
 
 
 def _no_predictions() -> pd.DataFrame:
-    return pd.DataFrame(columns=["ts", "symbol", "prob_up", "outcome", "predicted_return"])
+    return pd.DataFrame(columns=list(PREDICTION_COLUMNS))
 
 
 # -- metrics --------------------------------------------------------------------
@@ -189,21 +202,13 @@ def _add_metrics(result: BacktestResult, cfg: Config) -> None:
     for run in result.variants().values():
         scored = run.predictions.dropna(subset=["outcome"])
         metrics = classification_report(scored.prob_up.to_numpy(float), scored.outcome.to_numpy(float))
-        if cfg.model.target == "return" and scored.predicted_return.notna().any():
-            actual = _next_log_returns(result.prices, scored)
+        if not cfg.model.is_classifier and scored.predicted_return.notna().any():
+            actual = np.log1p(scored.realized_return.to_numpy(float))
             regression = regression_report(scored.predicted_return.to_numpy(float), actual)
             regression["n_regression"] = regression.pop("n")
             metrics.update(regression)
         metrics.update(trading_report(run.equity, run.position_value, run.fills, periods))
         run.metrics = metrics
-
-
-def _next_log_returns(prices: pd.DataFrame, scored: pd.DataFrame):
-    import numpy as np
-
-    close = prices.set_index("ts").close
-    following = close.shift(-1)
-    return np.log(following.loc[scored.ts].to_numpy(float) / close.loc[scored.ts].to_numpy(float))
 
 
 def _config_summary(cfg: Config, spec: BacktestSpec) -> dict:

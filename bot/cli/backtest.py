@@ -48,10 +48,13 @@ def backtest(
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Variants run in parallel processes.")] = min(4, os.cpu_count() or 1),
     out_dir: Annotated[Path | None, typer.Option(help="Keep each variant's database and models here.")] = None,
+    trials: Annotated[int | None, typer.Option(
+        min=1, help="Variants tried in all (settings searched included), for the deflated Sharpe ratio; "
+                    "default: the model variants of this backtest.")] = None,
 ) -> None:
     """Walk-forward backtest through the daemon's own engine, with baselines."""
     cfg = load_config(config)
-    from bot.backtest.runner import BacktestSpec, run_backtest
+    from bot.backtest.runner import BacktestSpec, model_variants, run_backtest
     from bot.strategy import load_strategy_of
 
     load_strategy_of(cfg)  # refuse a broken strategy before any work
@@ -61,12 +64,13 @@ def backtest(
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.
         spec = BacktestSpec(path, symbol, start or cfg.replay.start, end or cfg.replay.end, out_dir or Path(tmp),
-                            workers)
+                            workers, trials)
         with Progress(TextColumn("[bold]backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("variants"),
                       TimeElapsedColumn(), console=err_console) as progress:
-            task = progress.add_task("variants", total=4)
+            task = progress.add_task("variants", total=len(model_variants(cfg)))
             result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task))
     console.print(backtest_table(result))
+    console.print(quality_table(result))
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
         err_console.print(f"metrics written to {json_out}")
@@ -84,6 +88,12 @@ COLUMNS = [("accuracy", "acc", "num"), ("roc_auc", "AUC", "num"), ("total_return
            ("psr", "PSR", "num")]
 
 
+QUALITY_COLUMNS = [("ic", "IC", "num"), ("rank_ic", "rank IC", "num"), ("accuracy_decile", "acc top 10%", "pct"),
+                   ("hit_rate_decile", "hit top 10%", "pct"), ("accuracy_quintile", "acc top 20%", "pct"),
+                   ("hit_rate_quintile", "hit top 20%", "pct"), ("ece_median", "ECE", "num"),
+                   ("timing_p_value", "timing p", "num"), ("dsr", "DSR", "num")]
+
+
 def _cell(value, kind: str) -> str:
     if value is None:
         return "-"
@@ -99,6 +109,22 @@ def backtest_table(result) -> Table:
         table.add_column(label, justify="right")
     for name, run in result.variants().items():
         table.add_row(name, *(_cell(run.metrics.get(key), kind) for key, _, kind in COLUMNS))
+    return table
+
+
+def quality_table(result) -> Table:
+    """Model quality per model variant: does the edge rank returns, are the
+    confident calls right, calibration, timing against random entries,
+    and the Sharpe deflated by the number of variants tried."""
+    models = {name: run for name, run in result.variants().items() if "ic" in run.metrics}
+    trials = next((run.metrics.get("dsr_trials") for run in models.values()), None)
+    table = Table(title=f"Model quality, out of sample (DSR for {trials} trials; timing p: entries against "
+                        "random ones with the same holding times)", title_justify="left")
+    table.add_column("variant", no_wrap=True)
+    for _, label, _ in QUALITY_COLUMNS:
+        table.add_column(label, justify="right")
+    for name, run in models.items():
+        table.add_row(name, *(_cell(run.metrics.get(key), kind) for key, _, kind in QUALITY_COLUMNS))
     return table
 
 

@@ -119,22 +119,29 @@ def _num(value, digits: int = 3) -> str:
 
 
 def _gate(metrics: dict) -> str:
-    """'first', or the challenger's metric against the champion's."""
+    """'first', or the challenger's metric against the champion's, with the
+    bootstrap p-value of the improvement where the gate tested it."""
     if metrics.get("gate_champion") is None:
         return metrics.get("gate_reason", "-").split(" (")[0]
     name = {"auc": "AUC", "log_loss": "loss"}[metrics["gate_metric"]]
-    return f"{name} {metrics['gate_challenger']:.3f}/{metrics['gate_champion']:.3f}"
+    shown = f"{name} {metrics['gate_challenger']:.3f}/{metrics['gate_champion']:.3f}"
+    if metrics.get("gate_p_value") is not None:
+        shown += f" p={metrics['gate_p_value']:.3f}"
+    return shown
 
 
 def models_table(versions, title: str = "Model versions") -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("version", no_wrap=True)
     table.add_column("status")
-    for column in ("trained to", "val AUC", "val acc", "gate (new/old)", "live n", "live acc", "live AUC"):
+    for column in ("trained to", "val AUC", "val acc", "val edge IC", "vol R² (naive)", "gate (new/old)",
+                   "live n", "live acc", "live AUC"):
         table.add_column(column, justify="right")
     for v in versions:
         m = json.loads(v.metrics_json)
         table.add_row(
             v.version, f"{v.status} {v.kind}", iso_utc(v.train_to_ts)[:10], _num(m.get("val_auc")),
-            _num(m.get("val_accuracy")), _gate(m), str(v.live_n), _num(v.live_accuracy), _num(v.live_auc))
+            _num(m.get("val_accuracy")), _num(m.get("val_edge_rank_ic")),
+            f"{_num(m.get('vol_val_r2'), 2)} ({_num(m.get('vol_val_r2_naive'), 2)})", _gate(m), str(v.live_n),
+            _num(v.live_accuracy), _num(v.live_auc))
     return table

@@ -66,6 +66,7 @@ def status(config: ConfigPath = DEFAULT_CONFIG) -> None:
     store = open_existing_store(cfg)
     try:
         console.print(_status_table(cfg, store))
+        console.print(_decisions_table(store))
         console.print(_events_table(store))
     finally:
         store.close()
@@ -91,6 +92,9 @@ def _status_table(cfg: Config, store) -> Table:
                           + (f" ({protection})" if protection else " (unprotected)"))
     champion = store.champion()
     table.add_row("Champion model", champion.version if champion else "none yet")
+    for p in store.latest_decisions():
+        edge = f", edge {p.expected_edge:+.3%}" if p.expected_edge is not None else ""
+        table.add_row(f"{p.symbol} last decision", f"{iso_utc(p.ts)} {p.decision}{edge}: {p.reason}")
     counts = store.event_counts()
     quality = ", ".join(f"{label} {counts.get(kind, 0)}" for kind, label in DATA_QUALITY)
     table.add_row("Data quality", quality)
@@ -114,6 +118,16 @@ def _risk_rows(table: Table, store) -> None:
     cooling = {s: n for s, n in state.cooldown.items() if n > 0}
     if cooling:
         table.add_row("Cooldown", ", ".join(f"{s}: {n} bars" for s, n in sorted(cooling.items())))
+
+
+def _decisions_table(store, limit: int = 8) -> Table:
+    """Why the bot did or did not trade: predictions by decision and reason."""
+    table = Table(title="Decisions since the first prediction", title_justify="left")
+    for column, justify in (("decision", "left"), ("reason", "left"), ("bars", "right")):
+        table.add_column(column, justify=justify)
+    for decision, reason, count in store.decision_counts()[:limit]:
+        table.add_row(decision, reason, f"{count:,}")
+    return table
 
 
 def _events_table(store) -> Table:

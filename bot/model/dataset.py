@@ -1,23 +1,24 @@
 """Training windows, labels and a time-ordered split; causal by construction.
 
 A window ending at row i holds rows i-seq_len+1..i (bars up to i only); its
-label is whether close[i+1] > close[i], so the newest row, whose next close
-is unknown, is never a window end. Validation windows are the newest ones; between
-the last row any training window or label reads and the first row of the
-first validation window lie seq_len + HORIZON embargoed rows, used by
-neither. The scaler sees training rows only.
+label is the target's outcome for a prediction made at bar i (see
+bot/model/targets.py), which reads rows up to i + h, h the target's
+horizon. The newest h rows, whose outcome is unknown, are never window
+ends. Validation windows are the newest ones; between the last row any
+training window or label reads and the first row of the first validation
+window lie seq_len + h embargoed rows, used by neither, so the embargo grows
+with the horizon. The scaler sees training rows only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bot.model.scaler import Scaler
-
-HORIZON = 1  # bars ahead the label looks
+from bot.model.targets import Target
 
 
 @dataclass(frozen=True)
@@ -25,24 +26,33 @@ class SymbolSeries:
     ts: np.ndarray      # (T,) bar open times
     close: np.ndarray   # (T,)
     vectors: np.ndarray  # (T, features), raw (unscaled)
+    # (T, 4) open, high, low, close; only triple-barrier labels need it, and
+    # a series without it is read as bars whose every price is the close.
+    ohlc: np.ndarray | None = field(default=None)
+
+    def prices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.ohlc is None:
+            return self.close, self.close, self.close, self.close
+        return self.ohlc[:, 0], self.ohlc[:, 1], self.ohlc[:, 2], self.ohlc[:, 3]
 
 
 @dataclass(frozen=True)
 class TrainingSet:
     x_train: np.ndarray  # (N, seq_len, model features) float32, scaled
-    y_train: np.ndarray  # (N,) float32 in {0, 1}: did the next close rise
-    r_train: np.ndarray  # (N,) float32: the next bar's log return
+    y_train: np.ndarray  # (N,) float32 in {0, 1}: the target's label
+    r_train: np.ndarray  # (N,) float32: the target's realized return (simple)
     x_val: np.ndarray
     y_val: np.ndarray
     r_val: np.ndarray
     # The validation windows raw, with every feature: other models (the
     # champion) are scored on exactly these through their own scaler.
     x_val_raw: np.ndarray
-    val_label_ts: np.ndarray  # open time of the bar each validation label reads
+    val_label_ts: np.ndarray  # open time of the newest bar each validation label may read
     scaler: Scaler
     columns: list[int]  # which feature columns the model uses
     from_ts: int
     to_ts: int  # the newest bar any window or label used
+    target: Target = Target()
 
 
 @dataclass(frozen=True)
@@ -51,31 +61,32 @@ class _Split:
     val_start: int  # first validation window
 
 
-def _split(n_windows: int, seq_len: int, val_fraction: float) -> _Split | None:
+def _split(n_windows: int, seq_len: int, horizon: int, val_fraction: float) -> _Split | None:
     n_val = int(n_windows * val_fraction)
-    # Window k reads rows k..k+seq_len-1 and its label row k+seq_len-1+HORIZON.
-    # Skipping this many windows leaves seq_len + HORIZON untouched rows
-    # between the training and the validation samples.
-    embargo = 2 * seq_len + 2 * HORIZON - 1
+    # Window k reads rows k..k+seq_len-1 and its label rows up to
+    # k+seq_len-1+horizon. Skipping this many windows leaves seq_len +
+    # horizon untouched rows between the training and the validation samples.
+    embargo = 2 * seq_len + 2 * horizon - 1
     n_train = n_windows - n_val - embargo
     if n_val < 1 or n_train < 1:
         return None
     return _Split(n_train, n_train + embargo)
 
 
-def _windows(rows: np.ndarray, seq_len: int, dtype=np.float32) -> np.ndarray:
-    """All windows of the rows, except the one ending on the last row."""
+def _windows(rows: np.ndarray, seq_len: int, horizon: int, dtype=np.float32) -> np.ndarray:
+    """All windows of the rows, except those ending on the last `horizon` rows."""
     views = sliding_window_view(rows, seq_len, axis=0)  # (T-seq_len+1, F, seq_len)
-    return np.ascontiguousarray(views[:-HORIZON].transpose(0, 2, 1), dtype=dtype)
+    return np.ascontiguousarray(views[:-horizon].transpose(0, 2, 1), dtype=dtype)
 
 
 def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: float,
-                       columns: list[int] | None = None) -> TrainingSet | None:
+                       columns: list[int] | None = None, target: Target = Target()) -> TrainingSet | None:
     """None when there is too little history for a split."""
+    h = target.lookahead_bars
     usable = []
     for s in series:
-        n_windows = len(s.ts) - seq_len + 1 - HORIZON
-        split = _split(n_windows, seq_len, val_fraction) if n_windows > 0 else None
+        n_windows = len(s.ts) - seq_len + 1 - h
+        split = _split(n_windows, seq_len, h, val_fraction) if n_windows > 0 else None
         if split is not None:
             usable.append((s, split))
     if not usable:
@@ -83,25 +94,26 @@ def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: f
     columns = list(range(usable[0][0].vectors.shape[1])) if columns is None else columns
     # Training windows of a split cover rows [0, seq_len - 1 + n_train).
     scaler = Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train, columns] for s, sp in usable]))
-    parts = [_windows_and_labels(s, sp, scaler, seq_len, columns) for s, sp in usable]
+    parts = [_windows_and_labels(s, sp, scaler, seq_len, columns, target) for s, sp in usable]
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     return TrainingSet(
-        **joined, scaler=scaler, columns=columns,
+        **joined, scaler=scaler, columns=columns, target=target,
         from_ts=int(min(s.ts[0] for s, _ in usable)),
         to_ts=int(max(s.ts[-1] for s, _ in usable)),
     )
 
 
 def _windows_and_labels(s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: int,
-                        columns: list[int]) -> dict[str, np.ndarray]:
-    windows = _windows(scaler.transform(s.vectors[:, columns]), seq_len)
+                        columns: list[int], target: Target) -> dict[str, np.ndarray]:
+    h = target.lookahead_bars
+    windows = _windows(scaler.transform(s.vectors[:, columns]), seq_len, h)
     ends = np.arange(seq_len - 1, seq_len - 1 + len(windows))
-    rising = (s.close[ends + HORIZON] > s.close[ends]).astype(np.float32)
-    log_return = np.log(s.close[ends + HORIZON] / s.close[ends]).astype(np.float32)
+    label, realized = target.outcomes(*s.prices())
+    label, realized = label[ends].astype(np.float32), realized[ends].astype(np.float32)
     train, val = slice(0, sp.n_train), slice(sp.val_start, None)
     return {
-        "x_train": windows[train], "y_train": rising[train], "r_train": log_return[train],
-        "x_val": windows[val], "y_val": rising[val], "r_val": log_return[val],
-        "x_val_raw": _windows(s.vectors, seq_len, np.float64)[val],
-        "val_label_ts": s.ts[ends[val] + HORIZON],
+        "x_train": windows[train], "y_train": label[train], "r_train": realized[train],
+        "x_val": windows[val], "y_val": label[val], "r_val": realized[val],
+        "x_val_raw": _windows(s.vectors, seq_len, h, np.float64)[val],
+        "val_label_ts": s.ts[ends[val] + h],
     }

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.config import ModelConfig
+from bot.model.boosting import BoostingModel
 from bot.model.sequence_model import SequenceModel
 from bot.model.tabular import ForestModel, LinearModel
 
-KINDS = {"lstm": SequenceModel, "gru": SequenceModel, "logistic": LinearModel, "random_forest": ForestModel}
+KINDS = {"lstm": SequenceModel, "gru": SequenceModel, "logistic": LinearModel, "random_forest": ForestModel,
+         "lightgbm": BoostingModel}
 
 
 def new_model(cfg: ModelConfig, n_features: int):

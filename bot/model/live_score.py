@@ -1,50 +1,43 @@
-"""Scores each prediction once the bar it predicted has closed, and keeps a
-rolling accuracy and ROC AUC per model version: how the model is doing in
-use, next to how it did on validation when it was trained."""
+"""Scores each prediction once its target's outcome is known (the horizon
+has passed, or a barrier was reached), and keeps a rolling accuracy and ROC
+AUC per model version: how the model is doing in use, next to how it did on
+validation when it was trained."""
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
 
 from bot.domain import Bar
 from bot.model.metrics import auc_or_none
+from bot.model.targets import OutcomeTracker, Resolved, Target
 
 WINDOW = 500  # newest scored predictions per version
 EVERY = 24  # recompute the rolling metrics after this many new scores
 
 
-@dataclass(frozen=True)
-class Open:
-    ts: int
-    version: str
-    prob: float
-    close: float
-
-
 class LiveScore:
-    def __init__(self) -> None:
-        self.open: dict[str, Open] = {}
+    def __init__(self, target: Target = Target()) -> None:
+        self.tracker = OutcomeTracker(target)
         self.recent: dict[str, deque[tuple[float, int]]] = {}
         self.since_update: dict[str, int] = {}
 
     def expect(self, symbol: str, ts: int, version: str, prob: float, close: float) -> None:
-        self.open[symbol] = Open(ts, version, prob, close)
+        self.tracker.expect(symbol, ts, version, prob, close)
 
-    def settle(self, bar: Bar) -> tuple[tuple[str, int, int] | None, tuple | None]:
-        """The outcome of the open prediction this bar decides, and the
-        version's rolling metrics when they are due for an update."""
-        pending = self.open.pop(bar.symbol, None)
-        if pending is None or bar.ts <= pending.ts:
-            return None, None
-        outcome = int(bar.close > pending.close)
-        self.add(pending.version, pending.prob, outcome)
-        count = self.since_update.get(pending.version, 0) + 1
-        self.since_update[pending.version] = count % EVERY
-        metrics = self.metrics(pending.version) if count % EVERY == 0 else None
-        return (bar.symbol, pending.ts, outcome), metrics
+    def settle(self, bar: Bar) -> tuple[list[Resolved], list[tuple]]:
+        """The predictions this bar resolves, and the rolling metrics of
+        each version due for an update."""
+        resolved = self.tracker.settle(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close)
+        due = []
+        for r in resolved:
+            self.add(r.version, r.prob, r.label)
+            count = self.since_update.get(r.version, 0) + 1
+            self.since_update[r.version] = count % EVERY
+            if count % EVERY == 0:
+                due.append(self.metrics(r.version))
+        return resolved, due
 
     def add(self, version: str, prob: float, outcome: int) -> None:
         self.recent.setdefault(version, deque(maxlen=WINDOW)).append((prob, outcome))

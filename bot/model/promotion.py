@@ -1,15 +1,25 @@
 """The promotion gate: a challenger replaces the champion only when it is
-better, by a margin, on the same newest validation windows.
+better, by a margin, on the same newest validation windows, and the
+improvement is unlikely to be noise.
 
 Fairness matters here. The champion was trained on older data, part of
 which may lie inside the challenger's validation slice; scoring it there
 would flatter it. So both are scored on the validation windows whose label
 the champion never saw (label bar after the champion's training data), as
 long as there are `min_windows` of them; otherwise on the whole slice.
+
+Noise matters too: two models trained on overlapping years differ in the
+third decimal of their AUC by chance alone. The difference is resampled
+with a paired moving-block bootstrap (both models scored on the same
+resampled windows; blocks, because neighbouring windows share bars and, for
+horizons over one bar, their labels overlap). The p-value is the share of
+resampled differences at or below the margin; promotion needs it at or
+under `significance`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +38,9 @@ class Verdict:
     challenger: float | None = None
     champion: float | None = None
     windows: int = 0
+    p_value: float | None = None  # of "the challenger is not better by the margin"
+    ci_low: float | None = None  # 95% bootstrap interval of challenger - champion
+    ci_high: float | None = None
 
     def as_dict(self) -> dict:
         return {"gate_" + k: v for k, v in self.__dict__.items()}
@@ -37,8 +50,38 @@ def _metric(name: str, prob: np.ndarray, label: np.ndarray) -> float | None:
     return auc_or_none(prob, label) if name == "auc" else log_loss(prob, label)
 
 
+def _improvement(name: str, ours: np.ndarray, theirs: np.ndarray, label: np.ndarray) -> float | None:
+    """How much better the challenger is: AUC up, or log loss down."""
+    a, b = _metric(name, ours, label), _metric(name, theirs, label)
+    if a is None or b is None:
+        return None
+    return a - b if name == "auc" else b - a
+
+
+def block_length(n: int, horizon: int) -> int:
+    """Long enough to span overlapping labels (the horizon) with room to
+    spare, and growing slowly with the sample as the usual n^(1/3) rule."""
+    return max(1, min(n, max(2 * horizon, math.ceil(n ** (1 / 3)))))
+
+
+def bootstrap_improvements(name: str, ours: np.ndarray, theirs: np.ndarray, label: np.ndarray, *,
+                           block: int, samples: int, seed: int) -> np.ndarray:
+    """Improvements on `samples` moving-block resamples of the windows."""
+    n = len(label)
+    rng = np.random.default_rng(seed)
+    blocks = math.ceil(n / block)
+    out = []
+    for _ in range(samples):
+        starts = rng.integers(0, n - block + 1, size=blocks)
+        index = (starts[:, None] + np.arange(block)[None, :]).ravel()[:n]
+        value = _improvement(name, ours[index], theirs[index], label[index])
+        if value is not None:
+            out.append(value)
+    return np.asarray(out)
+
+
 def judge(challenger: Predictor, champion: Predictor | None, champion_trained_to: int | None,
-          data: TrainingSet, cfg: PromotionConfig) -> Verdict:
+          data: TrainingSet, cfg: PromotionConfig, seed: int = 0) -> Verdict:
     if champion is None:
         return Verdict(True, "first model")
     if champion.seq_len != challenger.seq_len:
@@ -46,13 +89,25 @@ def judge(challenger: Predictor, champion: Predictor | None, champion_trained_to
     unseen = data.val_label_ts > (champion_trained_to if champion_trained_to is not None else -1)
     chosen = unseen if unseen.sum() >= cfg.min_windows else np.ones_like(unseen)
     windows, label = data.x_val_raw[chosen], data.y_val[chosen]
+    ours, theirs = challenger.predict(windows), champion.predict(windows)
     name = cfg.metric
-    ours, theirs = (_metric(name, p.predict(windows), label) for p in (challenger, champion))
-    if ours is None or theirs is None:  # one class only: AUC undefined
+    if _metric(name, ours, label) is None:  # one class only: AUC undefined
         name = "log_loss"
-        ours, theirs = (_metric(name, p.predict(windows), label) for p in (challenger, champion))
-    better = ours >= theirs + cfg.margin if name == "auc" else ours <= theirs - cfg.margin
+    mine, other = _metric(name, ours, label), _metric(name, theirs, label)
+    better = mine >= other + cfg.margin if name == "auc" else mine <= other - cfg.margin
     where = "unseen" if chosen is unseen else "validation"
-    reason = (f"{name} {ours:.4f} vs champion {theirs:.4f} on {int(chosen.sum())} {where} windows"
-              f" (margin {cfg.margin})")
-    return Verdict(better, reason, name, ours, theirs, int(chosen.sum()))
+    reason = f"{name} {mine:.4f} vs champion {other:.4f} on {int(chosen.sum())} {where} windows (margin {cfg.margin}"
+    p_value = ci_low = ci_high = None
+    if cfg.significance is not None:
+        block = block_length(len(label), data.target.lookahead_bars)
+        resampled = bootstrap_improvements(name, ours, theirs, label, block=block,
+                                           samples=cfg.bootstrap_samples, seed=seed)
+        if len(resampled):
+            p_value = float((1 + np.sum(resampled <= cfg.margin)) / (len(resampled) + 1))
+            ci_low, ci_high = (float(q) for q in np.quantile(resampled, [0.025, 0.975]))
+        significant = p_value is not None and p_value <= cfg.significance
+        reason += f", p {p_value:.3f} against {cfg.significance})" if p_value is not None else ", no p-value)"
+        better = better and significant
+    else:
+        reason += ")"
+    return Verdict(better, reason, name, mine, other, int(chosen.sum()), p_value, ci_low, ci_high)

@@ -23,7 +23,10 @@ from bot.config import ModelConfig
 from bot.features import FEATURE_NAMES
 from bot.model.calibration import PlattCalibration
 from bot.model.factory import load_model
-from bot.model.predictor import Predictor
+from bot.model.predictor import EdgeMap, Predictor
+from bot.model.regime import RegimeModel
+from bot.model.targets import Target
+from bot.model.volatility import VolatilityModel
 from bot.model.scaler import Scaler
 from bot.store import Store
 from bot.store.tables import ModelVersionRow
@@ -71,8 +74,7 @@ class ModelRegistry:
         tmp.mkdir(parents=True)
         p.model.save(tmp)
         (tmp / "scaler.json").write_text(json.dumps(p.scaler.to_json()))
-        calibration = p.calibration.__dict__ if p.calibration is not None else None
-        (tmp / "predictor.json").write_text(json.dumps({"return_rmse": p.return_rmse, "calibration": calibration}))
+        (tmp / "predictor.json").write_text(json.dumps(_predictor_json(p), indent=2))
         (tmp / "config.json").write_text(json.dumps(
             {"model": candidate.cfg.model_dump(), "features": list(FEATURE_NAMES), "columns": p.columns}, indent=2))
         (tmp / "metrics.json").write_text(json.dumps(candidate.metrics, indent=2, sort_keys=True))
@@ -88,12 +90,10 @@ class ModelRegistry:
         cfg = ModelConfig(**saved["model"])
         columns = saved["columns"]
         extra = json.loads((path / "predictor.json").read_text())
-        calibration = PlattCalibration(**extra["calibration"]) if extra["calibration"] else None
         return Predictor(
             model=load_model(path, cfg, len(columns)),
             scaler=Scaler.from_json(json.loads((path / "scaler.json").read_text())),
-            columns=columns, seq_len=cfg.seq_len, version=row.version, target=cfg.target,
-            return_rmse=extra["return_rmse"], calibration=calibration)
+            columns=columns, seq_len=cfg.seq_len, version=row.version, **_predictor_parts(extra))
 
     def load_champion(self) -> Predictor | None:
         row = self.store.champion()
@@ -107,3 +107,24 @@ class ModelRegistry:
         self.load(row)  # refuse a version whose files are missing or unreadable
         self.store.set_champion(version)
         return row
+
+
+def _predictor_json(p: Predictor) -> dict:
+    """How to read the model's scores, and its companions, as plain numbers."""
+    def plain(part):
+        return part.__dict__ if part is not None else None
+
+    return {"target": p.target.to_json(), "return_rmse": p.return_rmse, "calibration": plain(p.calibration),
+            "edge_map": plain(p.edge_map), "volatility": p.volatility.to_json() if p.volatility else None,
+            "regime": p.regime.to_json() if p.regime else None}
+
+
+def _predictor_parts(saved: dict) -> dict:
+    def part(key, build):
+        return build(saved[key]) if saved.get(key) else None
+
+    return {"target": Target.from_json(saved.get("target")), "return_rmse": saved.get("return_rmse"),
+            "calibration": part("calibration", lambda d: PlattCalibration(**d)),
+            "edge_map": part("edge_map", lambda d: EdgeMap(**d)),
+            "volatility": part("volatility", VolatilityModel.from_json),
+            "regime": part("regime", RegimeModel.from_json)}

@@ -1,6 +1,9 @@
 """The retrain job: when due, train a challenger on the newest history,
 judge it against the champion on the same newest validation windows, and
-register it as the new champion or as rejected.
+register it as the new champion or as rejected. With the challenger come
+its edge map (what a probability is worth in return), optional Platt
+calibration, and its companions: a volatility forecast and a regime model
+fitted on the same history.
 
 Due means: no model yet and enough history, or the retrain cadence
 (`retrain.every_days` or `retrain.cron`) has come round since the last
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import structlog
+from scipy.stats import spearmanr
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config
@@ -19,12 +23,15 @@ from bot.domain import Event
 from bot.engine import Engine
 from bot.features import FEATURE_NAMES
 from bot.model.calibration import PlattCalibration
-from bot.model.dataset import TrainingSet, build_training_set
+from bot.model.dataset import SymbolSeries, TrainingSet, build_training_set
 from bot.model.factory import new_model
 from bot.model.metrics import classification_metrics, regression_metrics
-from bot.model.predictor import Predictor
+from bot.model.predictor import EdgeMap, Predictor
 from bot.model.promotion import judge
 from bot.model.registry import Candidate, ModelRegistry
+from bot.model.regime import RegimeModel
+from bot.model.targets import Target
+from bot.model.volatility import VolatilityModel
 from bot.scheduling import to_datetime, to_ms
 from bot.store.tables import ModelVersionRow
 
@@ -65,18 +72,18 @@ class Retrainer:
         columns = [FEATURE_NAMES.index(name) for name in cfg.model.features]
         window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
         series = self.engine.training_series(window)
-        data = build_training_set(series, cfg.model.seq_len, cfg.model.val_fraction, columns)
+        data = build_training_set(series, cfg.model.seq_len, cfg.model.val_fraction, columns, Target.of(cfg))
         if data is None:
             self._event(now_ms, "retrain_skipped", "too little history for a train/validation split", "warning")
             return None
         version = self.registry.version_name(now_ms)
         # A different but reproducible seed per version.
         seed = (cfg.model.seed if cfg.model.seed is not None else cfg.seed) + len(self.registry.store.model_versions())
-        candidate = self._train(data, version, seed)
+        candidate = self._train(data, series, version, seed)
         champion = self.engine.predictor  # one read: the worker must not see a swap mid-judgement
         champion_row = self._row(champion.version) if champion else None
         verdict = judge(candidate.predictor, champion, champion_row.train_to_ts if champion_row else None,
-                        data, cfg.retrain.promotion)
+                        data, cfg.retrain.promotion, seed)
         candidate.metrics.update(verdict.as_dict())
         row = self.registry.register(candidate, created_ts=now_ms, config_hash=cfg.decision_hash(),
                                      champion=verdict.promote)
@@ -89,24 +96,39 @@ class Retrainer:
                     "info", {"version": version, **m})
         return row
 
-    def _train(self, data: TrainingSet, version: str, seed: int) -> Candidate:
+    def _train(self, data: TrainingSet, series: list[SymbolSeries], version: str, seed: int) -> Candidate:
         cfg = self.config.model
         model = new_model(cfg, len(data.columns))
         fit = model.fit(data, seed)
-        score = model.score(data.x_val)
-        predictor = Predictor(model, data.scaler, data.columns, cfg.seq_len, version, cfg.target)
-        if cfg.target == "return":
-            metrics = regression_metrics(score, data.r_val, data.y_val)
+        predictor = Predictor(model, data.scaler, data.columns, cfg.seq_len, version, data.target)
+        raw = model.score(data.x_val)
+        if data.target.regression:
+            metrics = regression_metrics(raw, np.log1p(data.r_val), data.y_val)
             predictor.return_rmse = metrics["val_rmse"]
         else:
-            metrics = classification_metrics(score, data.y_val)
-        prob = predictor.predict(data.x_val_raw)
+            metrics = classification_metrics(raw, data.y_val)
+            predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
         if cfg.calibrate:
-            predictor.calibration = PlattCalibration.fit(prob, data.y_val)
-            prob = predictor.predict(data.x_val_raw)
-        metrics.update({f"val_prob_{k}": v for k, v in _spread(prob).items()})
-        metrics.update(fit, n_train=len(data.x_train), n_val=len(data.x_val), kind=cfg.kind, target=cfg.target)
+            predictor.calibration = PlattCalibration.fit(predictor.predict(data.x_val_raw), data.y_val)
+        scored = predictor.score(data.x_val_raw)
+        metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
+        metrics.update(_edge_quality(scored.edge, data.r_val))
+        predictor.volatility = self._companion(VolatilityModel.fit([s.close for s in series], data.target.horizon_bars),
+                                               metrics)
+        predictor.regime = self._companion(RegimeModel.fit([s.close for s in series], seed), metrics)
+        metrics.update(fit, n_train=len(data.x_train), n_val=len(data.x_val), kind=cfg.kind,
+                       target=data.target.kind, head=cfg.head, horizon_bars=data.target.horizon_bars)
         return Candidate(predictor, cfg, metrics, data.from_ts, data.to_ts)
+
+    @staticmethod
+    def _companion(fitted, metrics: dict):
+        """A companion model (volatility, regime), its metrics recorded; None
+        when the history was too short for it."""
+        if fitted is None:
+            return None
+        model, its_metrics = fitted
+        metrics.update(its_metrics)
+        return model
 
     def _row(self, version: str) -> ModelVersionRow | None:
         return next((v for v in self.registry.store.model_versions() if v.version == version), None)
@@ -114,6 +136,13 @@ class Retrainer:
     def _event(self, ts: int, kind: str, message: str, level: str, data: dict | None = None) -> None:
         self.registry.store.add_event(Event(ts, kind, message, level=level, data=data))
         getattr(log, level)(kind, message=message)
+
+
+def _edge_quality(edge: np.ndarray, realized: np.ndarray) -> dict[str, float | None]:
+    """How well the expected edge ranks the realized returns on validation."""
+    if len(edge) < 3 or np.ptp(edge) == 0 or np.ptp(realized) == 0:
+        return {"val_edge_rank_ic": None, "val_edge_mean": float(np.mean(edge)) if len(edge) else None}
+    return {"val_edge_rank_ic": float(spearmanr(edge, realized).statistic), "val_edge_mean": float(np.mean(edge))}
 
 
 def _spread(prob: np.ndarray) -> dict[str, float]:

@@ -32,7 +32,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class SequenceModel:
-    """Scores are P(up) for the direction target, log returns for `return`."""
+    """Scores are P(label) for the classification head, log returns for the regression head."""
 
     def __init__(self, cfg: ModelConfig, n_features: int) -> None:
         self.cfg = cfg
@@ -50,11 +50,12 @@ class SequenceModel:
     def fit(self, data: TrainingSet, seed: int) -> dict:
         torch.manual_seed(seed)  # the initial weights come from the seed too
         self.net = self._new_net()
-        if self.cfg.target == "direction":
+        if self.cfg.is_classifier:
             y_train, y_val = data.y_train, data.y_val
         else:
-            self.return_std = float(data.r_train.std()) or 1.0
-            y_train, y_val = data.r_train / self.return_std, data.r_val / self.return_std
+            r_train, r_val = np.log1p(data.r_train), np.log1p(data.r_val)
+            self.return_std = float(r_train.std()) or 1.0
+            y_train, y_val = r_train / self.return_std, r_val / self.return_std
         result = fit_network(self.net, data, y_train, y_val, self.cfg, seed)
         return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
                 "train_loss_last": result.train_loss_last, "train_seconds": result.train_seconds}
@@ -67,7 +68,7 @@ class SequenceModel:
             out = self._session.run(None, {"windows": x})[0].astype(np.float64)
         else:
             out = net_outputs(self.net, torch.from_numpy(x))
-        return _sigmoid(out) if self.cfg.target == "direction" else out * self.return_std
+        return _sigmoid(out) if self.cfg.is_classifier else out * self.return_std
 
     # -- files -------------------------------------------------------------------
 

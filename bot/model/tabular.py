@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import skops.io
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -37,27 +36,27 @@ class TabularModel:
 
     def fit(self, data: TrainingSet, seed: int) -> dict:
         self.estimator = self._build(seed)
-        y = data.y_train.astype(int) if self.cfg.target == "direction" else data.r_train
+        y = data.y_train.astype(int) if self.cfg.is_classifier else np.log1p(data.r_train)
         self.estimator.fit(_newest(data.x_train), y)
         return {"best_epoch": None, "epochs_run": None}
 
     def score(self, x: np.ndarray) -> np.ndarray:
         features = _newest(x)
-        if self.cfg.target == "direction":
+        if self.cfg.is_classifier:
             return self.estimator.predict_proba(features)[:, 1]
         return self.estimator.predict(features).astype(np.float64)
 
 
 class LinearModel(TabularModel):
     def _build(self, seed: int):
-        if self.cfg.target == "direction":
+        if self.cfg.is_classifier:
             return LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
         return Ridge(alpha=1.0)
 
     def save(self, directory: Path) -> None:
         e = self.estimator
         data = {"coef": e.coef_.tolist(), "intercept": np.atleast_1d(e.intercept_).tolist()}
-        if self.cfg.target == "direction":
+        if self.cfg.is_classifier:
             data["classes"] = e.classes_.tolist()
         (directory / "linear.json").write_text(json.dumps(data))
 
@@ -68,7 +67,7 @@ class LinearModel(TabularModel):
         estimator = model._build(0)
         estimator.coef_ = np.asarray(data["coef"], dtype=np.float64)
         intercept = np.asarray(data["intercept"], dtype=np.float64)
-        if cfg.target == "direction":
+        if cfg.is_classifier:
             estimator.intercept_ = intercept
             estimator.classes_ = np.asarray(data["classes"])
         else:
@@ -82,16 +81,20 @@ class ForestModel(TabularModel):
     def _build(self, seed: int):
         kwargs = dict(n_estimators=self.cfg.n_estimators, max_depth=self.cfg.max_depth,
                       min_samples_leaf=self.cfg.min_samples_leaf, random_state=seed, n_jobs=1)
-        if self.cfg.target == "direction":
+        if self.cfg.is_classifier:
             return RandomForestClassifier(**kwargs)
         return RandomForestRegressor(**kwargs)
 
     def save(self, directory: Path) -> None:
+        import skops.io  # imports every sklearn estimator: seconds, paid only where forests are saved
+
         skops.io.dump(self.estimator, directory / "forest.skops")
 
     @classmethod
     def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> "ForestModel":
         model = cls(cfg, n_features)
+        import skops.io
+
         model.estimator = skops.io.load(directory / "forest.skops", trusted=["sklearn.tree._tree.Tree"])
         _check_trees(model.estimator, n_features)
         return model

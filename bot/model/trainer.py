@@ -1,6 +1,6 @@
 """Trains a recurrent net: Adam, early stopping on the validation loss, the
-best weights kept. Binary cross-entropy for the direction target; mean
-squared error on standardised returns for the return target. Deterministic
+best weights kept. Binary cross-entropy for the classification head; mean
+squared error on standardised log returns for the regression head. Deterministic
 on the CPU for a seed and a thread count."""
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def net_outputs(net: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarra
     return out.double().cpu().numpy()
 
 
-def _loss(target: str):
-    if target == "direction":
+def _loss(classifier: bool):
+    if classifier:
         return nn.functional.binary_cross_entropy_with_logits
     return nn.functional.mse_loss
 
@@ -73,7 +73,7 @@ def fit_network(net: nn.Module, data: TrainingSet, y_train: np.ndarray, y_val: n
     generator = torch.Generator().manual_seed(seed)
     net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    loss_fn = _loss(cfg.target)
+    loss_fn = _loss(cfg.is_classifier)
     x_train = torch.from_numpy(data.x_train).to(device)
     y_train_t = torch.from_numpy(y_train.astype(np.float32)).to(device)
     x_val = torch.from_numpy(data.x_val).to(device)

@@ -24,15 +24,17 @@ def summary_table(s: dict) -> Table:
         ("Traded period", f"{s['traded_from'] or '-'} .. {s['traded_to'] or '-'}"),
         ("Predictions", f"{s['predictions']:,}"),
         ("Trades (closed / open)", f"{s['trades']:,} / {s['open_trades']}"),
-        ("Total return", _pct(s["total_return"])),
-        ("Buy and hold, same period", _pct(s["buy_and_hold_return"])),
-        ("Sharpe (annualised)", _num(s["sharpe"])),
-        ("Max drawdown", _pct(s["max_drawdown"])),
+        ("Total return (buy and hold)", f"{_pct(s['total_return'])} ({_pct(s['buy_and_hold_return'])})"),
+        ("Sharpe, annualised (buy and hold)", f"{_num(s['sharpe'])} ({_num(s['buy_and_hold_sharpe'])})"),
+        ("Probabilistic Sharpe ratio vs 0", _num(s["psr"], 3)),
+        ("Max drawdown (buy and hold)", f"{_pct(s['max_drawdown'])} ({_pct(s['buy_and_hold_max_drawdown'])})"),
         ("Win rate", _pct(s["win_rate"])),
         ("Exposure", _pct(s["exposure"])),
         ("Fees paid", _num(s["fees_paid"])),
         ("Final equity", _num(s["final_equity"])),
         ("Model versions", str(s["model_versions"])),
+        ("Decisions", ", ".join(f"{k} {v:,}" for k, v in sorted(s["decisions"].items(), key=lambda kv: -kv[1]))
+         or "-"),
     ]
     for name, value in rows:
         table.add_row(name, value)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from bot.config import Config
-from bot.report.metrics import exposure, max_drawdown, round_trips, sharpe_ratio, win_rate
+from bot.report.metrics import (exposure, max_drawdown, probabilistic_sharpe_ratio, round_trips, sharpe_ratio,
+                                win_rate)
 from bot.store import Store
 from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
 from bot.timeframes import bars_per_year, iso_utc
@@ -37,18 +36,35 @@ def build_summary(store: Store, config: Config) -> dict:
         "win_rate": win_rate(trips),
         "fees_paid": float(equity.fees_paid.iloc[-1]) if len(equity) else 0.0,
         "exposure": exposure(traded.position_value) if len(traded) else 0.0,
-        "buy_and_hold_return": _buy_and_hold(store, config, start),
+        "psr": probabilistic_sharpe_ratio(curve) if len(curve) else None,
+        **_buy_and_hold(store, config, start),
+        "decisions": _decisions(store),
         "model_versions": len(store.model_versions()),
         "traded_from": iso_utc(start) if start is not None else None,
         "traded_to": iso_utc(int(equity.ts.iloc[-1])) if len(equity) else None,
     }
 
 
-def _buy_and_hold(store: Store, config: Config, start: int | None) -> float | None:
-    """Equal-weight buy and hold of the symbols over the traded period."""
+def _buy_and_hold(store: Store, config: Config, start: int | None) -> dict:
+    """Equal-weight buy and hold of the symbols over the traded period:
+    return, Sharpe and max drawdown, before costs."""
+    empty = {"buy_and_hold_return": None, "buy_and_hold_sharpe": None, "buy_and_hold_max_drawdown": None}
     if start is None:
-        return None
+        return empty
     bars = store.frame(BarRow)
     bars = bars[bars.ts >= start]
-    returns = [g.close.iloc[-1] / g.close.iloc[0] - 1 for _, g in bars.groupby("symbol") if len(g) > 1]
-    return float(pd.Series(returns).mean()) if returns else None
+    closes = bars.pivot(index="ts", columns="symbol", values="close").ffill().dropna()
+    if len(closes) < 2:
+        return empty
+    curve = (closes / closes.iloc[0]).mean(axis=1).to_numpy()
+    return {"buy_and_hold_return": float(curve[-1] - 1),
+            "buy_and_hold_sharpe": sharpe_ratio(curve, bars_per_year(config.timeframe)),
+            "buy_and_hold_max_drawdown": max_drawdown(curve)}
+
+
+def _decisions(store: Store) -> dict[str, int]:
+    """How many bars ended in each decision: enter, exit, hold, abstain, blocked."""
+    counts: dict[str, int] = {}
+    for decision, _reason, n in store.decision_counts():
+        counts[decision] = counts.get(decision, 0) + n
+    return counts

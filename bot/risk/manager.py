@@ -36,6 +36,8 @@ PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
 class Decision:
     orders: list[Order] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    blocked: str | None = None  # "rule: why" when a wanted entry was refused
+    pending: bool = False  # nothing decided: an earlier market order has not filled yet
 
 
 class RiskManager:
@@ -73,8 +75,11 @@ class RiskManager:
                 broker.cancel(order.id, last.ts)
             self.state.trail_ref.pop(symbol, None)
             protective = []
+        if held == 0.0:
+            self.state.entry_ts.pop(symbol, None)
         if held != 0.0 and not protective:
             out.orders.extend(self._protect(symbol, held, position.avg_entry, last.ts))
+            self.state.entry_ts[symbol] = last.ts
         for order in protective:  # a partial fill changed the size to protect
             broker.resize(order.id, abs(held))
         self._reduce_only_exits(symbol, held, broker, last.ts)
@@ -174,8 +179,25 @@ class RiskManager:
 
     # -- 3. the strategy's signal ---------------------------------------------
 
+    def round_trip_cost(self, volatility: float | None) -> float:
+        """An entry and an exit as a return: taker fee and slippage, twice."""
+        return 2 * (self.paper.fee_bps + self._slippage_bps(volatility)) / 10_000
+
+    def bars_held(self, symbol: str, bar_ts: int) -> int:
+        """Bar closes since the open position's entry fill (1 at the close
+        of the bar it filled at)."""
+        entered = self.state.entry_ts.get(symbol)
+        if entered is None:
+            return 0
+        # A fill is stamped within its bar, at or a little after the open:
+        # counting whole bars upwards from it lands on that bar.
+        return max(0, -((entered - bar_ts) // self.tf_ms) + 1)
+
     def orders_for(self, signal: Signal, bar: Bar, ledger: Ledger, broker: OrderBook, now_ms: int,
-                   volatility: float | None) -> Decision:
+                   volatility: float | None, forecast_volatility: float | None = None) -> Decision:
+        """`volatility`: the recent per-bar volatility (slippage, and sizing
+        without a forecast); `forecast_volatility`: the model's forecast
+        for the horizon, preferred for sizing."""
         out = Decision()
         target = signal.target if self.paper.allow_short or signal.target is None else max(signal.target, 0.0)
         if not target:
@@ -187,6 +209,7 @@ class RiskManager:
             self._block(bar, "stale_data", stale, out)
             return out
         if broker.orders(bar.symbol, OrderKind.MARKET):
+            out.pending = True
             return out  # an entry or exit is still on its way: decide again once it has filled
         held = _tradable(ledger.position(bar.symbol).qty, broker, bar.symbol)
         wants_long, wants_short = target > 0, target < 0
@@ -195,16 +218,17 @@ class RiskManager:
             side = Side.SELL if held > 0 else Side.BUY
             out.orders.append(self._market(bar.symbol, bar.ts, side, abs(held), now_ms, "exit", volatility))
         if target != 0 and (held == 0.0 or exiting):
-            self._entry(target, bar, ledger, now_ms, volatility, out)
+            sizing = forecast_volatility if forecast_volatility is not None else volatility
+            self._entry(target, bar, ledger, now_ms, volatility, sizing, out)
         return out
 
     def _entry(self, target: float, bar: Bar, ledger: Ledger, now_ms: int, volatility: float | None,
-               out: Decision) -> None:
+               sizing_volatility: float | None, out: Decision) -> None:
         blocked = self._entry_block(bar.symbol, ledger)
         if blocked:
             self._block(bar, *blocked, out)
             return
-        scale = volatility_scale(self.cfg, volatility, self.bars_per_year)
+        scale = volatility_scale(self.cfg, sizing_volatility, self.bars_per_year)
         notional = entry_notional(self.cfg, target, ledger.equity, ledger.gross_exposure, scale)
         if notional < max(self.cfg.min_order_notional, 1e-9):
             self._block(bar, "min_notional",
@@ -235,7 +259,9 @@ class RiskManager:
         return None
 
     def _block(self, bar: Bar, kind: str, reason: str, out: Decision) -> None:
-        """An event for the first block of a streak, not one per bar."""
+        """An event for the first block of a streak, not one per bar; the
+        decision carries the reason every bar."""
+        out.blocked = f"{kind}: {reason}"
         if self.state.last_block.get(bar.symbol) == kind:
             return
         self.state.last_block[bar.symbol] = kind
@@ -267,10 +293,14 @@ class RiskManager:
 
     def _market(self, symbol: str, bar_ts: int, side: Side, qty: float, now_ms: int, intent: str,
                 volatility: float | None) -> Order:
-        slippage = self.paper.slippage_bps + self.paper.slippage_volatility_factor * (volatility or 0.0) * 10_000
+        slippage = self._slippage_bps(volatility)
         return Order(id=f"{symbol}:{bar_ts}:{intent}", symbol=symbol, side=side, kind=OrderKind.MARKET, qty=qty,
                      created_ts=now_ms, reason=intent, slippage_bps=slippage,
                      not_before_ts=bar_ts + (1 + self.paper.latency_bars) * self.tf_ms)
+
+
+    def _slippage_bps(self, volatility: float | None) -> float:
+        return self.paper.slippage_bps + self.paper.slippage_volatility_factor * (volatility or 0.0) * 10_000
 
 
 def _tradable(qty: float, broker: OrderBook, symbol: str) -> float:

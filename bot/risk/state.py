@@ -21,6 +21,7 @@ class RiskState:
     trail_ref: dict[str, float] = field(default_factory=dict)  # best price since entry
     last_block: dict[str, str] = field(default_factory=dict)  # to report a block once per streak
     resumes_seen: int = 0  # `bot resume` requests already acted on
+    entry_ts: dict[str, int] = field(default_factory=dict)  # bar the open position was entered at
 
     def to_json(self) -> str:
         # Field by field rather than asdict(): this runs every bar step and

@@ -32,7 +32,7 @@ class StepRecord:
 
     ts: int
     bars: list[Bar] = field(default_factory=list)
-    predictions: list[tuple[Prediction, str]] = field(default_factory=list)
+    predictions: list[Prediction] = field(default_factory=list)
     new_orders: list[Order] = field(default_factory=list)
     closed_orders: list[Order] = field(default_factory=list)
     changed_orders: list[Order] = field(default_factory=list)  # still open: partly filled or re-priced
@@ -40,7 +40,8 @@ class StepRecord:
     positions: list[tuple[Position, float | None]] = field(default_factory=list)
     equity: EquityPoint | None = None
     events: list[Event] = field(default_factory=list)
-    outcomes: list[tuple[str, int, int]] = field(default_factory=list)  # (symbol, prediction ts, outcome)
+    # (symbol, prediction ts, label, realized return) of predictions resolved this step
+    outcomes: list[tuple[str, int, int, float]] = field(default_factory=list)
     live_metrics: list[tuple[str, int, float, float | None]] = field(default_factory=list)  # version, n, acc, auc
     risk_state: str | None = None  # the risk manager's memory, as JSON
     # An amendment to the step at `ts`: fills an exchange reported after the
@@ -50,7 +51,12 @@ class StepRecord:
 
 # Bumped whenever a table changes shape; a database written under another
 # number is refused with a clear message rather than failing mid-run.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+
+
+def reason_kind(reason: str) -> str:
+    """A decision's reason up to its first colon: the kind, without the numbers."""
+    return reason.split(":", 1)[0].strip()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -134,9 +140,11 @@ class Store:
                      "low": b.low, "close": b.close, "volume": b.volume} for b in rec.bars])
             if rec.predictions:
                 conn.execute(insert(PredictionRow), [
-                    {"symbol": p.symbol, "ts": p.ts, "model_version": p.model_version,
-                     "prob_up": p.prob_up, "predicted_return": p.predicted_return, "signal": signal}
-                    for p, signal in rec.predictions])
+                    {"symbol": p.symbol, "ts": p.ts, "model_version": p.model_version, "prob_up": p.prob_up,
+                     "predicted_return": p.predicted_return, "expected_edge": p.expected_edge,
+                     "volatility_forecast": p.volatility_forecast, "regime": p.regime, "decision": p.decision,
+                     "reason": p.reason}
+                    for p in rec.predictions])
             if rec.new_orders:
                 conn.execute(insert(OrderRow), [_order_row(o) for o in rec.new_orders])
             for o in (*rec.closed_orders, *rec.changed_orders):
@@ -162,9 +170,9 @@ class Store:
                     "fees_paid": e.fees_paid}])
             if rec.events:
                 conn.execute(insert(EventRow), [_event_row(e) for e in rec.events])
-            for symbol, ts, outcome in rec.outcomes:
+            for symbol, ts, outcome, realized in rec.outcomes:
                 conn.execute(update(PredictionRow).where(PredictionRow.symbol == symbol, PredictionRow.ts == ts)
-                             .values(outcome=outcome))
+                             .values(outcome=outcome, realized_return=realized))
             for version, n, accuracy, auc in rec.live_metrics:
                 conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version)
                              .values(live_n=n, live_accuracy=accuracy, live_auc=auc))
@@ -284,15 +292,41 @@ class Store:
         with self.engine.connect() as conn:
             return pd.read_sql(select(table).order_by(order_by), conn)
 
-    def open_predictions(self) -> list[PredictionRow]:
-        """Each symbol's newest prediction if its outcome is not known yet."""
+    def open_predictions(self, symbol: str, newest: int) -> list[PredictionRow]:
+        """Of a symbol's newest `newest` predictions, those whose outcome is
+        not known yet, oldest first (older ones were all resolved by the
+        steps that followed them)."""
+        recent = (select(PredictionRow).where(PredictionRow.symbol == symbol)
+                  .order_by(PredictionRow.ts.desc()).limit(newest).subquery())
+        query = select(recent).where(recent.c.outcome.is_(None)).order_by(recent.c.ts)
+        with self.engine.connect() as conn:
+            return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+    def bars_after(self, symbol: str, ts: int) -> list[Bar]:
+        query = (select(BarRow.ts, BarRow.open, BarRow.high, BarRow.low, BarRow.close, BarRow.volume)
+                 .where(BarRow.symbol == symbol, BarRow.ts > ts).order_by(BarRow.ts))
+        with self.engine.connect() as conn:
+            return [Bar(symbol, *row) for row in conn.execute(query)]
+
+    def latest_decisions(self) -> list[PredictionRow]:
+        """Each symbol's newest prediction, with what was decided and why."""
         newest = (select(PredictionRow.symbol, func.max(PredictionRow.ts).label("ts"))
                   .group_by(PredictionRow.symbol).subquery())
         query = select(PredictionRow).join(
-            newest, (PredictionRow.symbol == newest.c.symbol) & (PredictionRow.ts == newest.c.ts)
-        ).where(PredictionRow.outcome.is_(None))
+            newest, (PredictionRow.symbol == newest.c.symbol) & (PredictionRow.ts == newest.c.ts))
         with self.engine.connect() as conn:
             return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
+
+    def decision_counts(self) -> list[tuple[str, str, int]]:
+        """(decision, reason kind, count): the reason's words before any
+        number, so "edge below cost" is one line, not one per value."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(PredictionRow.decision, PredictionRow.reason)).all()
+        counts: dict[tuple[str, str], int] = {}
+        for decision, reason in rows:
+            key = (decision, reason_kind(reason))
+            counts[key] = counts.get(key, 0) + 1
+        return sorted(((d, r, n) for (d, r), n in counts.items()), key=lambda row: -row[2])
 
     def bar_close(self, symbol: str, ts: int) -> float | None:
         with self.engine.connect() as conn:

@@ -27,10 +27,15 @@ class PredictionRow(SQLModel, table=True):
     symbol: str = Field(primary_key=True)
     ts: int = Field(primary_key=True)  # the bar the prediction was made at
     model_version: str
-    prob_up: float
-    predicted_return: float | None = None  # return-target models only
-    signal: str  # the strategy's reading: long, flat, hold
-    outcome: int | None = None  # 1 if the next bar closed higher; set once it has closed
+    prob_up: float  # P(the target's label is 1)
+    predicted_return: float | None = None  # regression heads: the predicted log return
+    expected_edge: float | None = None  # the target's expected return before costs
+    volatility_forecast: float | None = None  # per bar, over the horizon
+    regime: float | None = None  # P(turbulent regime)
+    decision: str  # enter, exit, hold, abstain, blocked, pending
+    reason: str  # why: the strategy's words, or the risk rule that blocked it
+    outcome: int | None = None  # the target's label, set once it is known
+    realized_return: float | None = None  # the target's realized return, set with the outcome
 
 
 class OrderRow(SQLModel, table=True):

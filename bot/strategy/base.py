@@ -3,7 +3,9 @@
 A strategy lives in strategies/<name>.py, subclasses Strategy, declares its
 parameters as a pydantic model (so a bad value in config.yaml is refused at
 start with the field named) and turns one closed bar plus the model's
-probability into a Signal. It must not do I/O or keep hidden clocks: the
+reading (probability, expected edge, volatility forecast, regime) and the
+cost of a round trip into a Signal, whose reason is recorded with the
+prediction. It must not do I/O or keep hidden clocks: the
 same inputs give the same signal, in the daemon, the replay and the backtest.
 
 A strategy may also compute its own indicators: set `indicator_lookback` to
@@ -32,10 +34,19 @@ class NoParams(BaseModel):
 class StrategyContext:
     symbol: str
     bar: Bar
-    prob_up: float | None  # None before the first model or during warm-up
+    prob_up: float | None  # P(label 1) of the model's target; None before the first model or during warm-up
     position_qty: float
     features: Mapping[str, float] | None
     indicators: Mapping[str, float] | None = None  # the strategy's own, newest bar
+    # The model's expected return of its target (a long over its horizon, or
+    # the triple-barrier trade), before costs; None without a prediction.
+    expected_edge: float | None = None
+    # What one round trip costs as a return: fees plus slippage, both sides.
+    round_trip_cost: float = 0.0
+    volatility_forecast: float | None = None  # per bar, over the model's horizon
+    regime: float | None = None  # P(the turbulent regime), from the champion's regime model
+    bars_held: int = 0  # bar closes since the position was entered; 0 when flat
+    horizon_bars: int = 1  # the model's target horizon
 
 
 class Strategy:

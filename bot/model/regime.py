@@ -1,0 +1,139 @@
+"""Market regime: a two-state hidden Markov model of per-bar log returns.
+
+Each state draws returns from its own normal distribution; the state with
+the larger spread is called turbulent, the other calm. The model is fitted
+(hmmlearn's EM) on a retrain's history with a sticky prior on the
+transitions: without it, EM on hourly returns explains fat tails with a
+state that lasts two bars, which is not a regime anyone can trade.
+
+Reading the regime at bar t must not look ahead, so hmmlearn's smoothed
+posteriors (which use later bars) are never used. The probability of the
+turbulent state is the forward filter run over the newest WINDOW returns,
+starting from the chain's stationary distribution: a pure function of the
+model and the recent closes, so a restarted run reads the same number as an
+uninterrupted one, and the chain forgets its start long before the window
+ends.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+WINDOW = 168  # returns the filter reads
+STICKINESS = 0.25  # prior self-transition pseudo-counts, as a share of the training returns
+SCALE = 100.0  # returns in percent: EM is better conditioned there
+MAX_ITERATIONS = 60
+
+
+def _ordered_product(matrices: np.ndarray) -> np.ndarray:
+    """M_n ... M_2 M_1 of (n, 2, 2) matrices, newest last in the input,
+    reduced pairwise; each partial product rescaled to keep it in range."""
+    while len(matrices) > 1:
+        if len(matrices) % 2:
+            head, matrices = matrices[:1], matrices[1:]
+        else:
+            head = None
+        paired = matrices[1::2] @ matrices[0::2]  # later @ earlier
+        paired /= paired.sum(axis=(1, 2), keepdims=True)
+        matrices = paired if head is None else np.concatenate([_first_into(head, paired[:1]), paired[1:]])
+    return matrices[0]
+
+
+def _first_into(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    merged = second @ first
+    return merged / merged.sum(axis=(1, 2), keepdims=True)
+
+
+@dataclass(frozen=True)
+class RegimeModel:
+    means: tuple[float, float]  # per state, of returns in percent; state 1 is turbulent
+    stds: tuple[float, float]
+    transition: tuple[tuple[float, float], tuple[float, float]]
+
+    @property
+    def lookback(self) -> int:
+        """Closes a reading needs (fewer: the filter reads what there is)."""
+        return WINDOW + 1
+
+    @classmethod
+    def fit(cls, closes: list[np.ndarray], seed: int) -> tuple["RegimeModel", dict] | None:
+        from hmmlearn.hmm import GaussianHMM
+
+        series = [np.diff(np.log(c)) * SCALE for c in closes if len(c) > WINDOW]
+        if not series or sum(map(len, series)) < 2 * WINDOW:
+            return None
+        returns = np.concatenate(series).reshape(-1, 1)
+        sticky = STICKINESS * len(returns)
+        hmm = GaussianHMM(n_components=2, covariance_type="diag", n_iter=MAX_ITERATIONS, tol=1e-3,
+                          random_state=seed, transmat_prior=np.array([[1 + sticky, 1.0], [1.0, 1 + sticky]]),
+                          init_params="", params="stmc")
+        # A fixed start instead of k-means: one quiet and one loud state
+        # around the same mean, so the fit is deterministic and quick.
+        variance = float(returns.var()) or 1.0
+        hmm.startprob_ = np.array([0.5, 0.5])
+        hmm.transmat_ = np.array([[0.99, 0.01], [0.01, 0.99]])
+        hmm.means_ = np.full((2, 1), float(returns.mean()))
+        hmm.covars_ = np.array([[variance / 2], [variance * 2]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # EM's convergence notes
+            hmm.fit(returns, lengths=[len(s) for s in series])
+        means, stds = hmm.means_.ravel(), np.sqrt(hmm.covars_.ravel())
+        order = np.argsort(stds)  # calm first
+        transition = hmm.transmat_[np.ix_(order, order)]
+        model = cls((float(means[order[0]]), float(means[order[1]])), (float(stds[order[0]]), float(stds[order[1]])),
+                    ((float(transition[0, 0]), float(transition[0, 1])),
+                     (float(transition[1, 0]), float(transition[1, 1]))))
+        metrics = {"regime_calm_std": model.stds[0] / SCALE, "regime_turbulent_std": model.stds[1] / SCALE,
+                   "regime_calm_bars": model.expected_duration(0), "regime_turbulent_bars": model.expected_duration(1),
+                   "regime_turbulent_share": model.stationary()[1]}
+        return model, metrics
+
+    def expected_duration(self, state: int) -> float:
+        """Mean stay in a state, in bars."""
+        stay = self.transition[state][state]
+        return 1.0 / (1.0 - stay) if stay < 1 else math.inf
+
+    def stationary(self) -> tuple[float, float]:
+        to_turbulent, to_calm = self.transition[0][1], self.transition[1][0]
+        total = to_turbulent + to_calm
+        if total == 0:
+            return 0.5, 0.5
+        return to_calm / total, to_turbulent / total
+
+    def turbulent_probability(self, closes: np.ndarray) -> float | None:
+        """P(turbulent at the newest close | the newest WINDOW returns)."""
+        if len(closes) < 2:
+            return None
+        returns = np.diff(np.log(closes[-self.lookback:])) * SCALE
+        # The forward filter is a product of 2x2 matrices, one per return:
+        # transition then the likelihoods (alpha_t = D_t A^T alpha_{t-1}).
+        # Each is scaled to sum 1 (a scale factor cancels in the end), and
+        # the product is taken pairwise, a few numpy calls instead of a
+        # Python loop over the window.
+        (m0, m1), (s0, s1) = self.means, self.stds
+        like = np.stack([np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0,
+                         np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1], axis=1)  # (n, 2)
+        steps = like[:, :, None] * np.asarray(self.transition).T[None, :, :]  # rows: to-state
+        total = steps.sum(axis=(1, 2), keepdims=True)
+        if not np.all(total > 0):  # a return beyond both states' reach
+            return 1.0
+        product = _ordered_product(steps / total)
+        start = np.asarray(self.stationary())
+        calm, turbulent = product @ start
+        return float(turbulent / (calm + turbulent))
+
+    def to_json(self) -> dict:
+        return {"means": list(self.means), "stds": list(self.stds), "transition": [list(r) for r in self.transition]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RegimeModel":
+        means, stds = tuple(map(float, data["means"])), tuple(map(float, data["stds"]))
+        rows = tuple(tuple(map(float, r)) for r in data["transition"])
+        if len(means) != 2 or len(stds) != 2 or min(stds) <= 0 or len(rows) != 2 \
+                or any(len(r) != 2 or min(r) < 0 or abs(sum(r) - 1) > 1e-6 for r in rows):
+            raise ValueError("regime model file is not a two-state model")
+        return cls(means, stds, rows)

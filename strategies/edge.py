@@ -1,0 +1,71 @@
+"""The default strategy: trade only when the model's expected edge pays for
+the trade.
+
+The model says what it expects its target to return (`expected_edge`: a
+long held over its horizon, or the triple-barrier trade), before costs. A
+round trip costs `round_trip_cost` (fees and slippage, both sides). So:
+
+- flat: enter long when edge > cost + margin; otherwise abstain, and say
+  why (edge below cost, a turbulent regime, no prediction yet);
+- long: hold for at least `min_hold_bars` (the model's horizon unless set),
+  whatever the model says then, because the edge was promised over that
+  horizon; a stop still fires meanwhile (it rests with the broker);
+- after that, exit on the opposite condition: edge < -(cost + exit margin),
+  the model expecting a loss as large as the entry's promised gain.
+  Between the two thresholds the position is kept: hysteresis a whole cost
+  wide, so a reading that hovers near a threshold does not churn fees.
+
+With `allow_short` (and paper.allow_short) the mirror image goes short.
+Reasons start with a fixed phrase before a colon, so reports can count them.
+"""
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.domain import Signal
+from bot.strategy import Strategy, StrategyContext
+
+
+class EdgeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Extra expected return beyond the cost an entry needs, in basis points.
+    margin_bps: float = Field(10.0, ge=0, le=10_000)
+    # Exit when the edge is below -(cost + this), in basis points.
+    exit_margin_bps: float = Field(10.0, ge=-10_000, le=10_000)
+    # Bars a position is held before the model may exit it; None: the model's horizon.
+    min_hold_bars: int | None = Field(None, ge=0, le=100_000)
+    # No new entries while P(turbulent regime) is above this; None: ignore the regime.
+    max_turbulence: float | None = Field(None, gt=0, le=1)
+    allow_short: bool = False
+
+
+class Edge(Strategy):
+    Params = EdgeParams
+
+    def decide(self, ctx: StrategyContext) -> Signal:
+        edge = ctx.expected_edge
+        if ctx.prob_up is None or edge is None:
+            return Signal(None, "no prediction: no model yet, or features warming up")
+        cost = ctx.round_trip_cost
+        enter = cost + self.params.margin_bps / 10_000
+        leave = cost + self.params.exit_margin_bps / 10_000
+        if ctx.position_qty == 0:
+            return self._from_flat(ctx, edge, cost, enter)
+        min_hold = self.params.min_hold_bars if self.params.min_hold_bars is not None else ctx.horizon_bars
+        if ctx.bars_held < min_hold:
+            return Signal(None, f"minimum hold: {ctx.bars_held} of {min_hold} bars")
+        long = ctx.position_qty > 0
+        signed = edge if long else -edge
+        if signed < -leave:
+            return Signal(0.0, f"edge reversed: {signed:+.3%} < -({cost:.3%} cost + {leave - cost:.3%} margin)")
+        return Signal(None, f"holding: edge {signed:+.3%}, exit below {-leave:+.3%}")
+
+    def _from_flat(self, ctx: StrategyContext, edge: float, cost: float, enter: float) -> Signal:
+        margin = enter - cost
+        if abs(edge) <= enter or (edge < 0 and not self.params.allow_short):
+            return Signal(None, f"edge below cost: {edge:+.3%} vs {cost:.3%} cost + {margin:.3%} margin")
+        limit = self.params.max_turbulence
+        if limit is not None and ctx.regime is not None and ctx.regime > limit:
+            return Signal(None, f"turbulent regime: P {ctx.regime:.2f} > {limit:.2f}")
+        side = 1.0 if edge > 0 else -1.0
+        return Signal(side, f"edge above cost: {edge:+.3%} > {cost:.3%} cost + {margin:.3%} margin")
