@@ -29,7 +29,7 @@ def backtests(tiny_run: Path, tmp_path_factory) -> dict[int, tuple[Path, dict]]:
         directory = tmp_path_factory.mktemp(f"backtest{workers}")
         result = run_bot("backtest", "-c", str(tiny_run / "config.yaml"), "--workers", str(workers),
                          "--out-dir", str(directory), "--json", str(directory / "result.json"),
-                         "--html", str(directory / "report.html"))
+                         "--html", str(directory / "report.html"), timeout=900)
         assert result.returncode == 0, result.stderr
         out[workers] = directory, json.loads((directory / "result.json").read_text())
     return out

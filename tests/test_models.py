@@ -394,6 +394,17 @@ def test_untampered_forest_passes_the_check_and_loads(small_forest, newest_data,
     np.testing.assert_array_equal(loaded.score(newest_data.x_val), small_forest.score(newest_data.x_val))
 
 
+@pytest.mark.parametrize("target", ["direction", "return"])
+def test_forest_scores_exactly_what_sklearn_predicts(target, newest_data) -> None:
+    """The bar-by-bar tree walk is a speed-up, never a different model."""
+    model = new_model(tab_cfg("random_forest", n_estimators=7, max_depth=4, target=target), N_FEATURES)
+    model.fit(newest_data, seed=3)
+    rows = newest_data.x_val[:, -1, :].astype(np.float64)
+    expected = (model.estimator.predict_proba(rows)[:, 1] if target == "direction"
+                else model.estimator.predict(rows))
+    np.testing.assert_array_equal(model.score(newest_data.x_val), expected)
+
+
 @pytest.mark.parametrize("field, value", [
     ("children_left", "node_count"),  # one past the last node
     ("children_right", "node_count+50"),

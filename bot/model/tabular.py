@@ -99,6 +99,20 @@ class ForestModel(TabularModel):
         _check_trees(model.estimator, n_features)
         return model
 
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """The forest's own average of its trees, walked here: sklearn sends
+        each tree through joblib, which costs ~25 ms for the one row a bar
+        scores; this loop gives the same numbers, bit for bit, in a tenth."""
+        features = np.ascontiguousarray(_newest(x), dtype=np.float32)  # the dtype trees split on
+        total = 0.0
+        for tree in (t.tree_ for t in self.estimator.estimators_):
+            value = tree.value[tree.apply(features)][:, 0, :]
+            if self.cfg.is_classifier:
+                value = value / value.sum(axis=1, keepdims=True)
+            total = total + value
+        mean = total / len(self.estimator.estimators_)
+        return (mean[:, 1] if self.cfg.is_classifier else mean[:, 0]).astype(np.float64)
+
 
 def _check_trees(forest, n_features: int) -> None:
     """sklearn walks tree nodes without bounds checks. A tree is safe when
