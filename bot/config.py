@@ -128,8 +128,12 @@ class ModelConfig(Section):
     weight_decay: float = Field(0.0, ge=0)
     patience: int = Field(2, ge=1)
     val_fraction: float = Field(0.2, gt=0, lt=0.9)
-    # Platt scaling of the probabilities, fitted on the validation slice.
+    # Calibration of the probabilities on the validation slice (and again at
+    # every recalibration): temperature fits the confidence only, platt the
+    # base rate too, auto picks whichever the slice's own halves favour
+    # (bot/model/calibration.py).
     calibrate: bool = False
+    calibration: Literal["auto", "temperature", "platt"] = "temperature"
     seed: int | None = Field(None, description="model seed; default: the top-level seed")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Training threads; batch-1 inference always runs on one thread, which

@@ -174,7 +174,7 @@ class Engine:
         readings = {}
         for i, symbol in enumerate(symbols):
             closes = self.history[symbol].recent_closes(predictor.companion_lookback)
-            readings[symbol] = Reading(float(scored.prob[i]), float(scored.edge[i]), returns[i],
+            readings[symbol] = Reading(float(scored.prob[i]), float(scored.edge[i]), float(scored.edge_error[i]), returns[i],
                                        predictor.volatility_forecast(closes), predictor.turbulence(closes))
         return predictor.version, readings
 
@@ -186,6 +186,7 @@ class Engine:
         ctx = StrategyContext(
             bar.symbol, bar, reading.prob if reading else None, position.qty, features, self._indicators(bar.symbol),
             expected_edge=reading.edge if reading else None,
+            edge_error=reading.edge_error if reading else 0.0,
             round_trip_cost=self.risk.round_trip_cost(volatility),
             volatility_forecast=reading.volatility if reading else None,
             regime=reading.regime if reading else None,
@@ -267,6 +268,7 @@ class Reading:
 
     prob: float
     edge: float
+    edge_error: float
     predicted_return: float | None
     volatility: float | None
     regime: float | None

@@ -5,12 +5,16 @@ The model says what it expects its target to return (`expected_edge`: a
 long held over its horizon, or the triple-barrier trade), before costs. A
 round trip costs `round_trip_cost` (fees and slippage, both sides). So:
 
-- flat: enter long when edge > cost + margin; otherwise abstain, and say
-  why (edge below cost, a turbulent regime, no prediction yet);
+- flat: enter long when edge > cost + margin + confidence x edge_error
+  (the edge's standard error: an edge estimated from a year of overlapping
+  labels is uncertain, and a random walk's chance drift must not pass for
+  one); otherwise abstain, and say why (edge below cost, a turbulent
+  regime, no prediction yet);
 - long: hold for at least `min_hold_bars` (the model's horizon unless set),
   whatever the model says then, because the edge was promised over that
   horizon; a stop still fires meanwhile (it rests with the broker);
-- after that, exit on the opposite condition: edge < -(cost + exit margin),
+- after that, exit on the opposite condition: edge < -(cost + exit margin
+  + confidence x edge_error),
   the model expecting a loss as large as the entry's promised gain.
   Between the two thresholds the position is kept: hysteresis a whole cost
   wide, so a reading that hovers near a threshold does not churn fees.
@@ -34,6 +38,9 @@ class EdgeParams(BaseModel):
     exit_margin_bps: float = Field(10.0, ge=-10_000, le=10_000)
     # Bars a position is held before the model may exit it; None: the model's horizon.
     min_hold_bars: int | None = Field(None, ge=0, le=100_000)
+    # The edge must clear the thresholds by this many of its standard errors
+    # (ctx.edge_error): what is left of it once chance drift is allowed for.
+    confidence: float = Field(1.0, ge=0, le=10)
     # No new entries while P(turbulent regime) is above this; None: ignore the regime.
     max_turbulence: float | None = Field(None, gt=0, le=1)
     allow_short: bool = False
@@ -47,22 +54,21 @@ class Edge(Strategy):
         if ctx.prob_up is None or edge is None:
             return Signal(None, "no prediction: no model yet, or features warming up")
         cost = ctx.round_trip_cost
-        enter = cost + self.params.margin_bps / 10_000
-        leave = cost + self.params.exit_margin_bps / 10_000
+        doubt = self.params.confidence * ctx.edge_error
         if ctx.position_qty == 0:
-            return self._from_flat(ctx, edge, cost, enter)
+            return self._from_flat(ctx, edge, cost, self.params.margin_bps / 10_000 + doubt)
         min_hold = self.params.min_hold_bars if self.params.min_hold_bars is not None else ctx.horizon_bars
         if ctx.bars_held < min_hold:
             return Signal(None, f"minimum hold: {ctx.bars_held} of {min_hold} bars")
-        long = ctx.position_qty > 0
-        signed = edge if long else -edge
+        signed = edge if ctx.position_qty > 0 else -edge
+        leave = cost + self.params.exit_margin_bps / 10_000 + doubt
         if signed < -leave:
             return Signal(0.0, f"edge reversed: {signed:+.3%} < -({cost:.3%} cost + {leave - cost:.3%} margin)")
         return Signal(None, f"holding: edge {signed:+.3%}, exit below {-leave:+.3%}")
 
-    def _from_flat(self, ctx: StrategyContext, edge: float, cost: float, enter: float) -> Signal:
-        margin = enter - cost
-        if abs(edge) <= enter or (edge < 0 and not self.params.allow_short):
+    def _from_flat(self, ctx: StrategyContext, edge: float, cost: float, margin: float) -> Signal:
+        """`margin`: what the edge must beat the cost by, its doubt included."""
+        if abs(edge) <= cost + margin or (edge < 0 and not self.params.allow_short):
             return Signal(None, f"edge below cost: {edge:+.3%} vs {cost:.3%} cost + {margin:.3%} margin")
         limit = self.params.max_turbulence
         if limit is not None and ctx.regime is not None and ctx.regime > limit:

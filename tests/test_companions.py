@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bot.config import PromotionConfig
+from bot.config import ModelConfig, PromotionConfig
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.predictor import EdgeMap, Predictor
 from bot.model.promotion import block_length, judge
@@ -41,6 +41,22 @@ def test_edge_of_a_calibrated_probability_is_the_expected_return() -> None:
     m = EdgeMap.fit(label, realized)
     high = p > 0.6
     assert m.edge(p[high]).mean() == pytest.approx(realized[high].mean(), abs=3e-4)
+
+
+def test_edge_error_adds_the_calibrations_doubt_to_the_levels() -> None:
+    """The edge's standard error per bar: the level's, and the calibrated
+    probability's error times what a point of probability is worth in
+    return (if_up - if_down), in quadrature."""
+    from bot.model.calibration import PlattCalibration
+
+    raw = np.array([0.3, 0.5, 0.7])
+    model = predictor(np.zeros(1), "x")
+    model.edge_map, model.edge_error = EdgeMap(0.03, -0.03), 0.002
+    np.testing.assert_allclose(model.edge_errors(raw, model.edge_map), 0.002)  # uncalibrated: the level only
+    model.calibration = PlattCalibration(0.5, 0.1, ((0.09, -0.01), (-0.01, 0.04)))
+    expected = np.hypot(0.002, 0.06 * model.calibration.standard_error(raw))
+    np.testing.assert_allclose(model.edge_errors(raw, model.edge_map), expected)
+    assert np.all(expected > 0.002) and expected[2] > expected[1]  # more doubt where the model is more confident
 
 
 # -- volatility ------------------------------------------------------------------------
@@ -246,3 +262,41 @@ def test_regime_reading_equals_the_bar_by_bar_forward_filter() -> None:
     for t in (1, 2, 3, 50, 168, 169, 170, 777, 1999):
         assert model.turbulent_probability(closes[: t + 1]) == pytest.approx(
             sequential_filter(model, closes[: t + 1]), abs=1e-12)
+
+
+def test_recalibration_moves_a_stale_champion_to_the_newest_base_rate() -> None:
+    """A champion calibrated in a falling market reads everything as 'down';
+    refreshed on a rising market's newest windows its probabilities follow
+    the new base rate, and its edge map the new returns."""
+    from bot.model.calibration import PlattCalibration
+    from bot.model.retrain import recalibrate
+
+    data, _ = gate_data(2000, 3)
+    size = int(data.x_val_raw[:, -1, 0].max()) + 1
+    rng = np.random.default_rng(0)
+    champion = predictor(rng.random(size), "old")  # no skill at all
+    champion.calibration = PlattCalibration(slope=0.0, intercept=-1.5)  # P(up) = 0.18: a bear market's
+    champion.edge_map = EdgeMap(0.01, -0.03)
+    rising = dataclasses.replace(data, y_val=(rng.random(len(data.y_val)) < 0.7).astype(np.float32))
+    fresh, form = recalibrate(champion, rising, ModelConfig(calibrate=True, calibration="platt"), version="new")
+    assert form == "platt"
+    assert fresh.version == "new" and fresh.model is champion.model  # the same ranking model
+    assert champion.predict(rising.x_val_raw).mean() == pytest.approx(0.18, abs=0.01)
+    assert fresh.predict(rising.x_val_raw).mean() == pytest.approx(rising.y_val.mean(), abs=0.02)
+    assert fresh.edge_map == EdgeMap.fit(rising.y_train, rising.r_train)
+
+
+def test_auto_calibration_moves_the_base_rate_only_when_it_carries_over() -> None:
+    from bot.model.calibration import fit_calibration
+
+    rng = np.random.default_rng(5)
+    n = 2000
+    prob = np.clip(0.5 + rng.normal(0, 0.1, n), 0.01, 0.99)  # a model that thinks it is 50:50
+    lasting = (rng.random(n) < 0.7).astype(float)  # up 70% of the time, in both halves
+    calibration, form = fit_calibration(prob, lasting, "auto", gap=10)
+    assert form == "platt" and calibration.apply(np.array([0.5]))[0] == pytest.approx(0.7, abs=0.03)
+    flipping = np.concatenate([rng.random(n // 2) < 0.7, rng.random(n // 2) < 0.3]).astype(float)
+    calibration, form = fit_calibration(prob, flipping, "auto", gap=10)
+    assert form == "temperature" and calibration.intercept == 0.0
+    assert fit_calibration(prob, lasting, "temperature", gap=10)[1] == "temperature"
+    assert fit_calibration(prob[:15], lasting[:15], "auto", gap=10)[1] == "temperature"  # too few to judge

@@ -22,10 +22,10 @@ def edge_strategy(**params):
 
 
 def ctx(edge: float | None, qty: float = 0.0, held: int = 0, horizon: int = 6, regime: float | None = None,
-        prob: float | None = 0.5) -> StrategyContext:
+        prob: float | None = 0.5, error: float = 0.0) -> StrategyContext:
     return StrategyContext("BTC/USDT", BAR, prob if edge is not None else None, qty, None, None,
-                           expected_edge=edge, round_trip_cost=COST, regime=regime, bars_held=held,
-                           horizon_bars=horizon)
+                           expected_edge=edge, edge_error=error, round_trip_cost=COST, regime=regime,
+                           bars_held=held, horizon_bars=horizon)
 
 
 def test_enters_only_when_the_edge_beats_cost_plus_margin() -> None:
@@ -34,6 +34,16 @@ def test_enters_only_when_the_edge_beats_cost_plus_margin() -> None:
     assert below.target is None and below.reason.startswith("edge below cost:")
     above = s.decide(ctx(0.0041))
     assert above.target == 1.0 and above.reason.startswith("edge above cost:")
+
+
+def test_an_uncertain_edge_must_clear_the_cost_by_its_standard_error() -> None:
+    s = edge_strategy(margin_bps=10, confidence=1.0)
+    assert s.decide(ctx(0.0060, error=0.0025)).target is None  # 0.60% is within one error of 0.40%
+    assert s.decide(ctx(0.0070, error=0.0025)).target == 1.0
+    assert edge_strategy(margin_bps=10, confidence=0).decide(ctx(0.0060, error=0.0025)).target == 1.0
+    # and the exit waits for a reversal beyond the doubt too
+    assert s.decide(ctx(-0.0060, qty=1.0, held=10, error=0.0025)).target is None
+    assert s.decide(ctx(-0.0070, qty=1.0, held=10, error=0.0025)).target == 0.0
 
 
 def test_no_prediction_is_a_reason_too() -> None:

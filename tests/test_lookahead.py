@@ -49,8 +49,8 @@ def test_the_daemons_features_predictions_and_signals_are_causal(tmp_path: Path)
     report = check_lookahead(cfg, bars(), load_strategy_of(cfg), cuts=60)
     assert report.leak is None
     assert report.cuts >= 50
-    # features, then the readings: prob, edge, volatility forecast, regime; then the signal
-    assert report.columns == 10 + 4 + 1
+    # features, then the readings: prob, edge, its error, volatility forecast, regime; then the signal
+    assert report.columns == 10 + 5 + 1
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

@@ -61,17 +61,34 @@ def test_a_slow_retrain_never_delays_the_bar_job(tmp_path: Path) -> None:
 
 def test_a_worse_challenger_is_rejected_and_the_champion_kept(tmp_path: Path) -> None:
     """A margin no retrain can clear: every challenger loses to the first
-    champion, which goes on trading."""
+    champion, whose ranking model goes on trading, recalibrated at each
+    retrain on the newest windows."""
     replay(write_config(tmp_path, {"retrain": {"promotion": {"metric": "auc", "margin": 0.5}}}))
     db = tmp_path / "bot.sqlite"
-    versions = rows(db, "SELECT version, status, metrics_json FROM model_versions ORDER BY created_ts")
-    assert len(versions) >= 3
-    assert versions[0][1] == "champion" and all(status == "rejected" for _, status, _ in versions[1:])
-    for _, _, metrics in versions[1:]:
+    versions = rows(db, "SELECT version, status, metrics_json, path FROM model_versions ORDER BY version")
+    first = versions[0][0]
+    challengers = [v for v in versions[1:] if "gate_promote" in json.loads(v[2])]
+    refreshed = [v for v in versions[1:] if "recalibrated_from" in json.loads(v[2])]
+    assert len(challengers) >= 2 and len(challengers) == len(refreshed)
+    assert len(versions) == 1 + len(challengers) + len(refreshed)
+    assert all(status == "rejected" for _, status, _, _ in challengers)
+    for _, _, metrics, _ in challengers:
         m = json.loads(metrics)
         assert m["gate_promote"] is False and m["gate_metric"] == "auc" and m["gate_windows"] > 0
-    assert {v for (v,) in rows(db, "SELECT DISTINCT model_version FROM predictions")} == {versions[0][0]}
-    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'model_rejected'")[0][0] == len(versions) - 1
+    assert [s for _, s, _, _ in refreshed] == ["retired"] * (len(refreshed) - 1) + ["champion"]
+    import torch
+
+    weights = torch.load(Path(versions[0][3]) / "weights.pt", weights_only=True)
+    for _, _, metrics, path in refreshed:
+        assert json.loads(metrics)["ranking_version"] == first
+        same = torch.load(Path(path) / "weights.pt", weights_only=True)
+        assert all(torch.equal(weights[k], same[k]) for k in weights)  # the same ranking model
+    traded = {v for (v,) in rows(db, "SELECT DISTINCT model_version FROM predictions")}
+    recalibrated = {v for v, _, _, _ in refreshed}
+    assert first in traded and traded <= {first} | recalibrated
+    assert len(recalibrated - traded) <= 1  # the newest may come at the last bar
+    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'model_rejected'")[0][0] == len(challengers)
+    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'model_recalibrated'")[0][0] == len(refreshed)
 
 
 def test_predictions_are_scored_once_their_bar_closes(tiny_run: Path) -> None:

@@ -542,6 +542,39 @@ def test_platt_calibration_leaves_calibrated_probabilities_alone() -> None:
     np.testing.assert_allclose(calibration.apply(p), p, atol=0.03)
 
 
+@pytest.mark.parametrize("intercept", [False, True])
+def test_calibration_knows_how_uncertain_it_is(intercept: bool) -> None:
+    """The covariance the fit reports is the spread its parameters really
+    have from one sample to the next, so an edge's doubt is neither
+    invented nor hidden."""
+    rng = np.random.default_rng(12)
+    fits = []
+    for _ in range(150):
+        p = rng.uniform(0.2, 0.8, 600)
+        truth = 1 / (1 + np.exp(-(0.8 * np.log(p / (1 - p)) + 0.2 * intercept)))
+        fits.append(PlattCalibration.fit(p, (rng.random(len(p)) < truth).astype(float), intercept=intercept))
+    slopes = np.array([f.slope for f in fits])
+    reported = np.sqrt(np.mean([f.covariance[0][0] for f in fits]))
+    assert reported == pytest.approx(np.std(slopes), rel=0.2)
+    if intercept:
+        reported = np.sqrt(np.mean([f.covariance[1][1] for f in fits]))
+        assert reported == pytest.approx(np.std([f.intercept for f in fits]), rel=0.2)
+
+
+def test_calibration_error_is_large_on_noise_and_small_on_skill() -> None:
+    """Labels that ignore the model leave the calibrated probability of a
+    confident raw 0.7 uncertain by several points; labels that follow it,
+    seen 16 times as often, pin it four times as tightly."""
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.3, 0.7, 2_000)
+    noise = PlattCalibration.fit(p, (rng.random(len(p)) < 0.5).astype(float), horizon=48)
+    assert noise.standard_error(np.array([0.7]))[0] > 0.05
+    big = rng.uniform(0.3, 0.7, 32_000)
+    small, large = (PlattCalibration.fit(q, (rng.random(len(q)) < q).astype(float), horizon=48) for q in (p, big))
+    ratio = small.standard_error(np.array([0.7]))[0] / large.standard_error(np.array([0.7]))[0]
+    assert ratio == pytest.approx(4.0, rel=0.25)
+
+
 # -- 8. the promotion gate -------------------------------------------------------------
 
 

@@ -102,3 +102,24 @@ def test_resumed_replay_ends_where_an_uninterrupted_one_does(db: Path, tmp_path:
     assert rows(resumed, "SELECT * FROM equity ORDER BY ts") == rows(db, "SELECT * FROM equity ORDER BY ts")
     versions = "SELECT version, status, train_from_ts, train_to_ts, n_train FROM model_versions ORDER BY version"
     assert rows(resumed, versions) == rows(db, versions)
+
+
+def test_a_resumed_triple_barrier_run_ends_where_an_uninterrupted_one_does(tmp_path: Path) -> None:
+    """Outcomes waiting for a barrier or the horizon, and the bars a position
+    has been held, survive a stop: resumed, the predictions table (with the
+    outcomes, realized returns, decisions and reasons) and the fills are the
+    uninterrupted run's."""
+    from test_causality import TARGETS, write
+
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    whole.mkdir(), parts.mkdir()
+    replay(write(whole, TARGETS["triple_barrier"]))
+    config = write(parts, TARGETS["triple_barrier"])
+    for stop in (900, 7, 13, 301):  # in the middle of holds and of pending outcomes
+        replay(config, max_bars=stop)
+    replay(config)
+    everything = "SELECT * FROM predictions ORDER BY ts"
+    assert rows(parts / "bot.sqlite", everything) == rows(whole / "bot.sqlite", everything)
+    assert rows(parts / "bot.sqlite", FILLS) == rows(whole / "bot.sqlite", FILLS)
+    held = rows(whole / "bot.sqlite", "SELECT COUNT(*) FROM predictions WHERE reason LIKE 'minimum hold%'")
+    assert held[0][0] > 20  # the run did hold positions across the stops' kind of moments

@@ -20,9 +20,10 @@ import pandas as pd
 from bot.config import Config
 from bot.domain import Bar
 from bot.features import FEATURE_NAMES, compute_features
+from bot.model.calibration import fit_calibration
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
-from bot.model.predictor import EdgeMap, Predictor
+from bot.model.predictor import EdgeMap, Predictor, edge_standard_error
 from bot.model.regime import RegimeModel
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
@@ -73,7 +74,7 @@ def check_lookahead(cfg: Config, bars: pd.DataFrame, strategy: Strategy, cuts: i
                 or _first_difference("indicator", cut_indicators, full_indicators, cut)
                 or _prediction_leak(predictor, cut_features, full_features, cut, full_close, t)
                 or _signal_leak(strategy, cfg, bars, t, cut_indicators, full_indicators,
-                                _reading_at(predictor, full_features, full_close, t)))
+                                _reading_at(predictor, full_features, full_close, t), predictor))
         if leak is not None:
             return LookaheadReport(len(points), columns, leak)
     return LookaheadReport(len(points), columns, None)
@@ -123,6 +124,10 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
         predictor.return_rmse = float(np.sqrt(np.mean(error ** 2))) or 1.0
     else:
         predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
+    predictor.edge_error = edge_standard_error(data.r_train, target.lookahead_bars)
+    if not target.regression:  # calibrated as the config says or not: its slope's doubt is read too
+        predictor.calibration = fit_calibration(predictor.predict(data.x_val_raw), data.y_val, quick.calibration,
+                                                target.lookahead_bars)[0]
     vol = VolatilityModel.fit([series.close], target.horizon_bars)
     regime = RegimeModel.fit([series.close], cfg.seed)
     predictor.volatility = vol[0] if vol else None
@@ -130,7 +135,7 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
     return predictor, half
 
 
-READING_COLUMNS = ("prob_up", "expected_edge", "volatility_forecast", "regime")
+READING_COLUMNS = ("prob_up", "expected_edge", "edge_error", "volatility_forecast", "regime")
 
 
 def _reading_at(predictor: Predictor, features: pd.DataFrame, close: np.ndarray, t: int) -> dict[str, float]:
@@ -143,7 +148,7 @@ def _reading_at(predictor: Predictor, features: pd.DataFrame, close: np.ndarray,
     scored = predictor.score(window[None])
     closes = close[max(t + 1 - predictor.companion_lookback, 0): t + 1]
     return {"prob_up": float(scored.prob[0]), "expected_edge": float(scored.edge[0]),
-            "volatility_forecast": _or_nan(predictor.volatility_forecast(closes)),
+            "edge_error": float(scored.edge_error[0]), "volatility_forecast": _or_nan(predictor.volatility_forecast(closes)),
             "regime": _or_nan(predictor.turbulence(closes))}
 
 
@@ -164,7 +169,7 @@ def _prediction_leak(predictor: Predictor, cut_features: pd.DataFrame, full_feat
 
 
 def _signal_leak(strategy: Strategy, cfg: Config, bars: pd.DataFrame, t: int, cut_ind: pd.DataFrame | None,
-                 full_ind: pd.DataFrame | None, reading: dict[str, float]) -> Leak | None:
+                 full_ind: pd.DataFrame | None, reading: dict[str, float], predictor: Predictor) -> Leak | None:
     row = bars.iloc[t]
     bar = Bar(cfg.symbols[0], int(row.timestamp), float(row.open), float(row.high), float(row.low),
               float(row.close), float(row.volume))
@@ -175,6 +180,7 @@ def _signal_leak(strategy: Strategy, cfg: Config, bars: pd.DataFrame, t: int, cu
         values = None if indicators is None else indicators.iloc[t].to_dict()
         return strategy.decide(StrategyContext(
             bar.symbol, bar, known["prob_up"], 0.0, None, values, expected_edge=known["expected_edge"],
+            edge_error=known["edge_error"] or 0.0,
             round_trip_cost=cost, volatility_forecast=known["volatility_forecast"], regime=known["regime"],
             horizon_bars=cfg.model.horizon_bars))
 

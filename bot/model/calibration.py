@@ -1,6 +1,27 @@
 """Platt scaling: a logistic fit of the outcome on the logit of the model's
 probability, on the validation slice. It keeps the ranking (AUC) and fixes
-the levels, so thresholds such as 0.6 mean what they say."""
+the levels, so thresholds such as 0.6 mean what they say.
+
+Three forms (`model.calibration`):
+- temperature: the slope only, p' = sigmoid(a logit p). It corrects an
+  over- or under-confident model and never moves its 50% line, so the calls
+  and the base rate stay the training year's.
+- platt: slope and intercept. The intercept moves the probabilities to the
+  newest windows' base rate.
+- auto: let the data say whether its recent base rate carries
+  over. Both forms are fitted on the older half of the validation slice and
+  scored (log loss) on the newer half, an embargo of h windows between them;
+  the winner is refitted on the whole slice. In a market whose up- and
+  down-spells last months, the intercept earns its place; where spells are
+  short against the slice, the older half's base rate says nothing about the
+  newer half's and the slope alone is kept. (A slice holds only about n / h
+  independent labels, 36 at a fifth of a year and h = 48, so this is a
+  coarse test, and it is the only honest way to make the choice.)
+
+Every fit also reports how uncertain its parameters are (a posterior
+covariance), so that a strategy can ask whether an edge survives the doubt
+about the calibration itself: on noise it does not.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+
+
+# 1 / the prior precision of the slope: a N(0, 1) prior against the
+# evidence of the weighted windows (scikit-learn's C).
+PRIOR_PRECISION_INVERSE = 1.0
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -19,11 +45,72 @@ def _logit(p: np.ndarray) -> np.ndarray:
 class PlattCalibration:
     slope: float
     intercept: float
+    # Posterior covariance of (slope, intercept): how far the fitted trust
+    # in the model and the fitted base rate could be off. A slope of
+    # 0.4 +- 0.5 is a model whose skill the slice could not tell from none;
+    # an intercept is a base rate read from n / h independent labels.
+    covariance: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))
 
     @classmethod
-    def fit(cls, prob: np.ndarray, label: np.ndarray) -> "PlattCalibration":
-        fit = LogisticRegression(C=1e6, max_iter=1000).fit(_logit(prob).reshape(-1, 1), label.astype(int))
-        return cls(float(fit.coef_[0, 0]), float(fit.intercept_[0]))
+    def fit(cls, prob: np.ndarray, label: np.ndarray, intercept: bool = True, horizon: int = 1) -> "PlattCalibration":
+        """Fitted with each window weighted 1 / horizon, so the windows count
+        as the n / h independent labels they are, and a standard normal
+        prior on the slope (no trust in the model) that this much evidence
+        must overcome. A model with real skill keeps a slope near 1; one
+        that fitted noise, however confident, is pulled towards 0."""
+        logit = _logit(prob)
+        weight = np.full(len(label), 1.0 / horizon)
+        fit = LogisticRegression(C=PRIOR_PRECISION_INVERSE, max_iter=1000, fit_intercept=intercept).fit(
+            logit.reshape(-1, 1), label.astype(int), sample_weight=weight)
+        fitted = cls(float(fit.coef_[0, 0]), float(fit.intercept_[0]) if intercept else 0.0)
+        return cls(fitted.slope, fitted.intercept, _covariance(fitted.apply(prob), logit, weight, intercept))
 
     def apply(self, prob: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(self.slope * _logit(prob) + self.intercept)))
+
+    def standard_error(self, prob: np.ndarray) -> np.ndarray:
+        """The standard error of apply(prob) from the parameters' own
+        uncertainty (the delta method): what the calibrated probability
+        could be off by at the model's raw `prob`."""
+        calibrated = self.apply(prob)
+        slope_gradient, intercept_gradient = calibrated * (1.0 - calibrated) * _logit(prob), calibrated * (1.0 - calibrated)
+        (ss, si), (_, ii) = self.covariance
+        variance = slope_gradient ** 2 * ss + 2 * slope_gradient * intercept_gradient * si + intercept_gradient ** 2 * ii
+        return np.sqrt(np.maximum(variance, 0.0))
+
+
+def _covariance(calibrated: np.ndarray, logit: np.ndarray, weight: np.ndarray, intercept: bool):
+    """The inverse of the log posterior's curvature at the fit (the Laplace
+    approximation): the prior's precision on the slope plus the weighted
+    Fisher information. The intercept has no prior (scikit-learn leaves it
+    unpenalised); a tiny floor keeps the matrix invertible when every window
+    has the same probability."""
+    variance = weight * calibrated * (1.0 - calibrated)
+    slope_info = 1.0 / PRIOR_PRECISION_INVERSE + float(np.sum(variance * logit ** 2))
+    if not intercept:
+        return ((1.0 / slope_info, 0.0), (0.0, 0.0))
+    cross = float(np.sum(variance * logit))
+    inverse = np.linalg.inv(np.array([[slope_info, cross], [cross, float(np.sum(variance)) + 1e-9]]))
+    return tuple(tuple(float(v) for v in row) for row in inverse)
+
+
+def _log_loss(prob: np.ndarray, label: np.ndarray) -> float:
+    p = np.clip(prob, 1e-7, 1 - 1e-7)
+    return float(-np.mean(label * np.log(p) + (1 - label) * np.log(1 - p)))
+
+
+def fit_calibration(prob: np.ndarray, label: np.ndarray, form: str, gap: int) -> tuple[PlattCalibration, str]:
+    """The calibration `form` asks for, and the form used: temperature,
+    platt, or for auto whichever predicts the newer half of the slice
+    better from the older half (`gap` windows left out between the halves,
+    so no label of one reads a bar of the other)."""
+    if form == "auto":
+        half = len(label) // 2
+        older, newer = slice(0, half), slice(half + gap, None)
+        if half < 10 or len(label[newer]) < 10 or len(np.unique(label[older])) < 2:
+            form = "temperature"  # too little to judge: do not move the base rate
+        else:
+            losses = {f: _log_loss(PlattCalibration.fit(prob[older], label[older], f == "platt", gap)
+                                   .apply(prob[newer]), label[newer]) for f in ("temperature", "platt")}
+            form = min(losses, key=lambda f: (losses[f], f != "temperature"))
+    return PlattCalibration.fit(prob, label, intercept=form == "platt", horizon=gap), form

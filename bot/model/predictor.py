@@ -11,7 +11,10 @@ For every target and head a prediction has two readings:
   costs): expm1(r) for the regression head; for the classification head
   prob * mean(realized | label 1) + (1 - prob) * mean(realized | label 0),
   the two means taken over the training windows (EdgeMap).
-A strategy compares the edge with what a round trip costs.
+A strategy compares the edge with what a round trip costs, allowing for
+the edge's own standard error (`edge_error`): a year of hourly bars holds
+only n / h independent h-bar returns, so a random walk's chance drift over
+that year looks like an edge of a third of a percent at h = 48.
 
 A version may carry two small companions fitted at the same retrain: a
 volatility forecast (sizing) and a regime model (strategies, reports).
@@ -53,11 +56,20 @@ class EdgeMap:
         return prob * self.if_up + (1.0 - prob) * self.if_down
 
 
+def edge_standard_error(realized: np.ndarray, horizon: int) -> float:
+    """std(realized) / sqrt(n / h): the standard error of a mean of n
+    h-bar returns that overlap, n / h of them independent."""
+    if len(realized) < 2:
+        return 0.0
+    return float(np.std(realized) / np.sqrt(max(len(realized) / horizon, 1.0)))
+
+
 @dataclass(frozen=True)
 class Scored:
     prob: np.ndarray  # (batch,) P(label = 1)
     edge: np.ndarray  # (batch,) expected realized return, before costs
     predicted_return: np.ndarray | None  # (batch,) log return: regression head only
+    edge_error: np.ndarray  # (batch,) standard error of the edge (Predictor.edge_errors)
 
 
 @dataclass
@@ -71,6 +83,9 @@ class Predictor:
     return_rmse: float | None = None  # regression head
     calibration: PlattCalibration | None = None
     edge_map: EdgeMap | None = None  # classification head
+    # Standard error of the edge's level: what the training windows' mean
+    # realized return is uncertain by, with their labels overlapping (n / h).
+    edge_error: float = 0.0
     volatility: VolatilityModel | None = None
     regime: RegimeModel | None = None
 
@@ -89,16 +104,32 @@ class Predictor:
         """(batch, >= seq_len, all features) raw -> (batch,) P(label = 1)."""
         return self.score(windows).prob
 
-    def score(self, windows: np.ndarray) -> Scored:
+    def raw_scores(self, windows: np.ndarray) -> np.ndarray:
+        """The model's own output: P(label) before calibration, or a log return."""
         x = self.scaler.transform(windows[:, -self.seq_len:, self.columns]).astype(np.float32)
-        raw = self.model.score(x)
+        return self.model.score(x)
+
+    def score(self, windows: np.ndarray) -> Scored:
+        raw = self.raw_scores(windows)
         if self.target.regression:
             prob = ndtr(raw / self.return_rmse)
         else:
             prob = raw
-        if self.calibration is not None:
-            prob = self.calibration.apply(prob)
+        calibrated = self.calibration.apply(prob) if self.calibration is not None else prob
         if self.target.regression:
-            return Scored(prob, np.expm1(raw), raw)
+            return Scored(calibrated, np.expm1(raw), raw, np.full(len(raw), self.edge_error))
         edge_map = self.edge_map or EdgeMap(0.0, 0.0)
-        return Scored(prob, edge_map.edge(prob), None)
+        return Scored(calibrated, edge_map.edge(calibrated), None, self.edge_errors(prob, edge_map))
+
+    def edge_errors(self, raw_prob: np.ndarray, edge_map: EdgeMap) -> np.ndarray:
+        """Two doubts, independent, added in quadrature: the level's
+        (`edge_error`) and the calibration's, how far the edge moves if the
+        fitted trust in the model and the fitted base rate are off by their
+        standard errors. On noise both are uncertain, and this keeps a
+        confident-looking score or a chance run of up-bars from passing for
+        an edge."""
+        level = np.full(len(raw_prob), self.edge_error)
+        if self.calibration is None:
+            return level
+        calibration = (edge_map.if_up - edge_map.if_down) * self.calibration.standard_error(raw_prob)
+        return np.sqrt(level ** 2 + calibration ** 2)

@@ -115,8 +115,16 @@ def _predictor_json(p: Predictor) -> dict:
         return part.__dict__ if part is not None else None
 
     return {"target": p.target.to_json(), "return_rmse": p.return_rmse, "calibration": plain(p.calibration),
-            "edge_map": plain(p.edge_map), "volatility": p.volatility.to_json() if p.volatility else None,
+            "edge_map": plain(p.edge_map), "edge_error": p.edge_error,
+            "volatility": p.volatility.to_json() if p.volatility else None,
             "regime": p.regime.to_json() if p.regime else None}
+
+
+def _calibration(saved: dict) -> PlattCalibration:
+    """Versions saved before the covariance was kept read as certain."""
+    covariance = saved.get("covariance") or ((0.0, 0.0), (0.0, 0.0))
+    return PlattCalibration(float(saved["slope"]), float(saved["intercept"]),
+                            tuple(tuple(float(v) for v in row) for row in covariance))
 
 
 def _predictor_parts(saved: dict) -> dict:
@@ -124,7 +132,8 @@ def _predictor_parts(saved: dict) -> dict:
         return build(saved[key]) if saved.get(key) else None
 
     return {"target": Target.from_json(saved.get("target")), "return_rmse": saved.get("return_rmse"),
-            "calibration": part("calibration", lambda d: PlattCalibration(**d)),
+            "calibration": part("calibration", _calibration),
             "edge_map": part("edge_map", lambda d: EdgeMap(**d)),
+            "edge_error": float(saved.get("edge_error") or 0.0),
             "volatility": part("volatility", VolatilityModel.from_json),
             "regime": part("regime", RegimeModel.from_json)}

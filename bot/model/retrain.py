@@ -13,20 +13,23 @@ run finds exactly the retrains an uninterrupted one would do.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import structlog
-from scipy.stats import spearmanr
 from apscheduler.triggers.cron import CronTrigger
+from scipy.stats import spearmanr
 
-from bot.config import Config
+from bot.config import Config, ModelConfig
 from bot.domain import Event
 from bot.engine import Engine
 from bot.features import FEATURE_NAMES
-from bot.model.calibration import PlattCalibration
+from bot.model.calibration import fit_calibration
 from bot.model.dataset import SymbolSeries, TrainingSet, build_training_set
 from bot.model.factory import new_model
 from bot.model.metrics import classification_metrics, regression_metrics
-from bot.model.predictor import EdgeMap, Predictor
+from bot.model.predictor import EdgeMap, Predictor, edge_standard_error
 from bot.model.promotion import judge
 from bot.model.registry import Candidate, ModelRegistry
 from bot.model.regime import RegimeModel
@@ -87,13 +90,41 @@ class Retrainer:
         candidate.metrics.update(verdict.as_dict())
         row = self.registry.register(candidate, created_ts=now_ms, config_hash=cfg.decision_hash(),
                                      champion=verdict.promote)
-        if verdict.promote:
-            self.engine.set_predictor(self.registry.load(row))
         m = candidate.metrics
         outcome = "champion" if verdict.promote else "rejected"
         self._event(now_ms, "model_trained" if verdict.promote else "model_rejected",
                     f"{version} {outcome}: {verdict.reason}; val accuracy {m['val_accuracy']:.3f}",
                     "info", {"version": version, **m})
+        if not verdict.promote:
+            row = self._refresh_champion(champion, champion_row, data, candidate, now_ms)
+        self.engine.set_predictor(self.registry.load(row))
+        return row
+
+    def _refresh_champion(self, champion: Predictor, champion_row: ModelVersionRow, data: TrainingSet,
+                          challenger: Candidate, now_ms: int) -> ModelVersionRow:
+        """The champion keeps its ranking model but reads its scores anew:
+        calibration, edge map (or return spread) and the volatility and
+        regime companions are refitted on the newest history, registered as
+        a new champion version. A market's base rate moves faster than a
+        model's ranking skill; without this a champion that no challenger
+        beats significantly would trade on the levels of a bygone year."""
+        version = self.registry.version_name(now_ms)
+        fresh, form = recalibrate(champion, data, self.config.model, version)
+        fresh.volatility, fresh.regime = challenger.predictor.volatility, challenger.predictor.regime
+        metrics = _reading_metrics(fresh, data)
+        metrics["calibration"] = form
+        metrics.update({k: v for k, v in challenger.metrics.items() if k.startswith(("vol_", "regime_"))})
+        ranking = json.loads(champion_row.metrics_json).get("ranking_version", champion.version)
+        metrics.update(recalibrated_from=champion.version, ranking_version=ranking, kind=champion_row.kind,
+                       n_train=champion_row.n_train, n_val=len(data.y_val), target=data.target.kind,
+                       head=self.config.model.head, horizon_bars=data.target.horizon_bars,
+                       gate_reason=f"recalibrated {ranking}: no challenger significantly better")
+        candidate = Candidate(fresh, self.config.model, metrics, champion_row.train_from_ts, champion_row.train_to_ts)
+        row = self.registry.register(candidate, created_ts=now_ms, config_hash=self.config.decision_hash(),
+                                     champion=True)
+        self._event(now_ms, "model_recalibrated",
+                    f"{version} champion: {champion.version} recalibrated on the newest {len(data.y_val)} windows",
+                    "info", {"version": version, **metrics})
         return row
 
     def _train(self, data: TrainingSet, series: list[SymbolSeries], version: str, seed: int) -> Candidate:
@@ -108,8 +139,10 @@ class Retrainer:
         else:
             metrics = classification_metrics(raw, data.y_val)
             predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
+        predictor.edge_error = edge_standard_error(data.r_train, data.target.lookahead_bars)
         if cfg.calibrate:
-            predictor.calibration = PlattCalibration.fit(predictor.predict(data.x_val_raw), data.y_val)
+            predictor.calibration, metrics["calibration"] = fit_calibration(
+                predictor.predict(data.x_val_raw), data.y_val, cfg.calibration, data.target.lookahead_bars)
         scored = predictor.score(data.x_val_raw)
         metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
         metrics.update(_edge_quality(scored.edge, data.r_val))
@@ -136,6 +169,35 @@ class Retrainer:
     def _event(self, ts: int, kind: str, message: str, level: str, data: dict | None = None) -> None:
         self.registry.store.add_event(Event(ts, kind, message, level=level, data=data))
         getattr(log, level)(kind, message=message)
+
+
+def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig,
+                version: str) -> tuple[Predictor, str | None]:
+    """A copy of `champion` whose scores are read through a calibration,
+    edge map or return spread fitted on `data`: its newest windows and
+    labels, none of which the champion's ranking model trained on; and the
+    calibration form used."""
+    fresh = dataclasses.replace(champion, version=version, calibration=None)
+    if data.target.regression:
+        error = fresh.raw_scores(data.x_val_raw) - np.log1p(data.r_val)
+        fresh.return_rmse = float(np.sqrt(np.mean(error ** 2))) or champion.return_rmse
+    else:
+        fresh.edge_map = EdgeMap.fit(data.y_train, data.r_train)
+    fresh.edge_error = edge_standard_error(data.r_train, data.target.lookahead_bars)
+    form = None
+    if cfg.calibrate:
+        fresh.calibration, form = fit_calibration(fresh.predict(data.x_val_raw), data.y_val, cfg.calibration,
+                                                  data.target.lookahead_bars)
+    return fresh, form
+
+
+def _reading_metrics(predictor: Predictor, data: TrainingSet) -> dict:
+    """Validation metrics of a predictor on the newest windows."""
+    scored = predictor.score(data.x_val_raw)
+    metrics = classification_metrics(scored.prob, data.y_val)
+    metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
+    metrics.update(_edge_quality(scored.edge, data.r_val))
+    return metrics
 
 
 def _edge_quality(edge: np.ndarray, realized: np.ndarray) -> dict[str, float | None]:

@@ -41,6 +41,7 @@ class StrategyContext:
     # The model's expected return of its target (a long over its horizon, or
     # the triple-barrier trade), before costs; None without a prediction.
     expected_edge: float | None = None
+    edge_error: float = 0.0  # the standard error of the edge's level (bot/model/predictor.py)
     # What one round trip costs as a return: fees plus slippage, both sides.
     round_trip_cost: float = 0.0
     volatility_forecast: float | None = None  # per bar, over the model's horizon

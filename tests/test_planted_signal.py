@@ -1,0 +1,110 @@
+"""The default configuration on markets whose truth is known, through the
+daemon's own walk-forward replay:
+
+- hidden two-state drift: the default model's out-of-sample accuracy on its
+  own target is within one percentage point of the Bayes-optimal accuracy,
+  the accuracy of the forward filter run with the true parameters, on the
+  very same bars;
+- a random walk: the default strategy (almost) never trades, at most one
+  round trip per 500 bars, and loses no more than those trips cost.
+
+Only the data and the state directory differ from config.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bot.report.metrics import round_trips
+from conftest import REPO, replay, rows
+from planted import HiddenDrift, bayes_prob_up, filtered_up_state, simulate
+
+TRADED_BARS = 5_000
+
+
+def default_config(directory: Path, data: Path) -> Path:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["replay"] = {"data": str(data), "start": None, "end": None}
+    config["strategy"]["path"] = str(REPO / "strategies")
+    config["storage"] = {"db_url": f"sqlite:///{directory / 'bot.sqlite'}", "models_dir": str(directory / "models")}
+    config["logging"] = {"level": "WARNING", "file": str(directory / "bot.jsonl")}
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_default_on(market, directory: Path) -> tuple[Path, dict]:
+    data = market.write_csv(directory / "market.csv.gz")
+    path = default_config(directory, data)
+    replay(path)
+    return directory / "bot.sqlite", yaml.safe_load(path.read_text())
+
+
+def horizon_labels(close: np.ndarray, h: int) -> np.ndarray:
+    label = np.full(len(close), np.nan)
+    label[:-h] = close[h:] > close[:-h]
+    return label
+
+
+@pytest.mark.slow
+def test_default_model_reaches_the_bayes_optimal_accuracy_on_a_hidden_drift(tmp_path: Path) -> None:
+    """A drift of 0.2% a bar that flips sign every 200 bars on average,
+    under 0.6% of noise a bar. Two accuracies are compared on the same
+    out-of-sample bars: as realized against the labels, and as expected
+    under the true posterior (each call counted with the probability that
+    it is right), which has none of the labels' noise; the ceiling is the
+    Bayes-optimal call's, measured both ways."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    model = config["model"]
+    assert model["target"] == "horizon" and model.get("head", "classification") == "classification", \
+        "the ceiling below is computed for the horizon target's sign"
+    h = model["horizon_bars"]
+    params = HiddenDrift(drift=0.002, sigma=0.006, stay=0.995)
+    market = simulate(params, config["retrain"]["initial_train_bars"] + TRADED_BARS, seed=11)
+    db, _ = run_default_on(market, tmp_path)
+
+    scored = rows(db, "SELECT ts, prob_up, outcome FROM predictions WHERE outcome IS NOT NULL ORDER BY ts")
+    index = np.searchsorted(market.ts, [ts for ts, _, _ in scored])
+    call = np.array([p for _, p, _ in scored]) > 0.5
+    outcome = np.array([o for _, _, o in scored], dtype=float) == 1
+    np.testing.assert_array_equal(outcome, horizon_labels(market.close, h)[index] == 1)  # the target asked for
+    bayes = bayes_prob_up(params, filtered_up_state(params, market.close), h)[index]
+
+    realized, realized_ceiling = np.mean(call == outcome), np.mean((bayes > 0.5) == outcome)
+    expected, expected_ceiling = np.mean(np.where(call, bayes, 1 - bayes)), np.mean(np.maximum(bayes, 1 - bayes))
+    print(f"accuracy realized {realized:.4f} (Bayes {realized_ceiling:.4f}), expected {expected:.4f} "
+          f"(ceiling {expected_ceiling:.4f}), {len(call)} predictions")
+    assert len(call) > 0.9 * TRADED_BARS
+    assert expected_ceiling > 0.75  # a signal worth learning, not noise
+    assert expected_ceiling - expected <= 0.01
+    # Realized, the two differ only on the few bars where the calls disagree
+    # (about 4%), and there 48-bar labels that overlap are ~100 coin flips,
+    # not 5,000: the realized gap is the expected one plus that noise. It is
+    # printed and held to a looser bound; the expected gap is the criterion.
+    assert abs(realized_ceiling - realized) <= 0.025
+
+
+@pytest.mark.slow
+def test_default_strategy_stays_out_of_a_random_walk(tmp_path: Path) -> None:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    market = simulate(HiddenDrift(drift=0.0, sigma=0.006, stay=0.99), config["retrain"]["initial_train_bars"]
+                      + TRADED_BARS, seed=5)
+    db, cfg = run_default_on(market, tmp_path)
+    import pandas as pd
+
+    fills = pd.DataFrame(rows(db, "SELECT id, ts, symbol, side, qty, price, fee, realized_pnl FROM fills"),
+                         columns=["id", "ts", "symbol", "side", "qty", "price", "fee", "realized_pnl"])
+    predictions = rows(db, "SELECT COUNT(*) FROM predictions")[0][0]
+    trips = round_trips(fills) if len(fills) else []
+    print(f"{len(trips)} round trips over {predictions} predicted bars")
+    assert predictions > 0.9 * TRADED_BARS
+    assert len(trips) <= predictions / 500
+    final = rows(db, "SELECT equity FROM equity ORDER BY ts DESC LIMIT 1")[0][0]
+    paper = cfg["paper"]
+    cost = 2 * (paper["fee_bps"] + paper["slippage_bps"]) / 10_000
+    traded = float((fills.qty * fills.price).sum()) / 2 if len(fills) else 0.0  # per side
+    assert paper["initial_cash"] - final <= traded * cost + 1e-6
