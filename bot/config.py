@@ -133,7 +133,7 @@ class ModelConfig(Section):
     # base rate too, auto picks whichever the slice's own halves favour
     # (bot/model/calibration.py).
     calibrate: bool = False
-    calibration: Literal["auto", "temperature", "platt"] = "temperature"
+    calibration: Literal["auto", "temperature", "platt"] = "auto"
     seed: int | None = Field(None, description="model seed; default: the top-level seed")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Training threads; batch-1 inference always runs on one thread, which

@@ -13,7 +13,9 @@ import pytest
 from conftest import REPO, replay, rows, write_config
 
 CUT_END = "2023-03-01T00:00:00"  # about 1,400 bars into the 2,000-bar slice
-EDGE = {"name": "edge", "path": str(REPO / "strategies"), "params": {"margin_bps": 0}}
+# No margin and no allowance for the edge's error: a tiny model on 2,000 bars
+# must still enter and exit, so that decisions and fills are compared too.
+EDGE = {"name": "edge", "path": str(REPO / "strategies"), "params": {"margin_bps": 0, "confidence": 0}}
 TARGETS = {
     "horizon_6": {"model": {"target": "horizon", "horizon_bars": 6}, "strategy": EDGE},
     "triple_barrier": {"model": {"target": "triple_barrier", "horizon_bars": 12},
