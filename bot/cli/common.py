@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 
 from bot.config import Config, ConfigError
+from bot.market.csv_format import DataFileError
+from bot.store.lease import LeaseHeld, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -44,6 +46,12 @@ def guarded(command):
         except ConfigError as exc:
             say_error(f"config error: {exc}")
             raise typer.Exit(2) from None
+        except DataFileError as exc:
+            say_error(f"data error: {exc}")
+            raise typer.Exit(2) from None
+        except LeaseHeld as exc:
+            say_error(f"refused: {exc}")
+            raise typer.Exit(2) from None
         except UserError as exc:
             say_error(f"error: {exc}")
             raise typer.Exit(1) from None
@@ -53,7 +61,8 @@ def guarded(command):
             say_error("interrupted; the last committed bar step is kept")
             raise typer.Exit(130) from None
         except Exception as exc:
-            structlog.get_logger("bot.cli").exception("crashed")
+            if structlog.is_configured():  # else structlog's default would print the traceback, locals and all
+                structlog.get_logger("bot.cli").exception("crashed")
             from bot.secrets import scrub
 
             say_error(scrub(f"error: {type(exc).__name__}: {exc} (details in the log file)"))
@@ -68,6 +77,14 @@ def start_logging(cfg: Config, console_level: str = "ERROR") -> None:
     from bot.logging_setup import configure_logging
 
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level=console_level)
+
+
+def hold_the_run(cfg: Config, command: str) -> WriterLease | None:
+    """The run's writer lease, held until this process exits; refused in
+    one line when another process holds it (bot/store/lease.py)."""
+    import time
+
+    return take_lease(cfg.db_url, command, int(time.time() * 1000))
 
 
 def open_existing_store(cfg: Config):

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, start_logging
+from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, hold_the_run,
+                            start_logging)
 from bot.config import Config, load_config
 
 
@@ -27,6 +28,8 @@ def run(
         cfg.require_replay_data()
     from bot.runtime import wipe_state
 
+    # Before anything is written or wiped: a run has one writer.
+    lease = hold_the_run(cfg, "bot run --fresh" if fresh else "bot run")  # noqa: F841 (held until exit)
     replay = cfg.mode == "replay"
     # Replay shows a progress bar, so only warnings reach the console.
     start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
