@@ -19,7 +19,7 @@ from conftest import REPO, write_config
 from fake_exchange import FakeExchange
 from test_config_errors import run_bot
 
-from bot.store.lease import LeaseHeld, lease_file, take_lease
+from bot.writer_lease import LeaseHeld, lease_file, take_lease
 
 
 def snapshot(directory: Path) -> tuple[list[str], dict[str, str]]:
@@ -84,7 +84,7 @@ def test_a_running_daemons_run_is_refused_to_every_other_writer(tmp_path: Path) 
 
 HOLD = """
 import sys, time
-from bot.store.lease import take_lease
+from bot.writer_lease import take_lease
 lease = take_lease(sys.argv[1], "holder", 0)  # kept: a dropped lease is released
 print("held", flush=True)
 time.sleep(600)

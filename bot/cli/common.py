@@ -6,6 +6,7 @@ a traceback. Tracebacks go to the log file only."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,8 +16,8 @@ import typer
 from rich.console import Console
 
 from bot.config import Config, ConfigError
-from bot.market.csv_format import DataFileError
-from bot.store.lease import LeaseHeld, WriterLease, take_lease
+from bot.market.errors import DataFileError
+from bot.writer_lease import LeaseHeld, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -41,6 +42,9 @@ def guarded(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        # Owner-only files (database, log, models, reports): a ledger is
+        # nobody else's business on a shared machine.
+        os.umask(0o077)
         try:
             return command(*args, **kwargs)
         except ConfigError as exc:
@@ -81,7 +85,7 @@ def start_logging(cfg: Config, console_level: str = "ERROR") -> None:
 
 def hold_the_run(cfg: Config, command: str) -> WriterLease | None:
     """The run's writer lease, held until this process exits; refused in
-    one line when another process holds it (bot/store/lease.py)."""
+    one line when another process holds it (bot/writer_lease.py)."""
     import time
 
     return take_lease(cfg.db_url, command, int(time.time() * 1000))
@@ -95,6 +99,10 @@ def open_existing_store(cfg: Config):
     db = sqlite_path(cfg.db_url)
     if db is not None and not db.exists():
         raise UserError(f"no run yet in {db}: start one with `bot run`")
+    if db is not None:
+        from bot.store.integrity import check_existing_database
+
+        check_existing_database(db)
     store = Store(cfg.db_url)
     _refuse_other_schema(store)
     return store

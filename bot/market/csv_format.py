@@ -8,11 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bot.market.errors import DataFileError  # noqa: F401 (raised here, imported from here by callers)
+
 COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
-
-
-class DataFileError(Exception):
-    """A data file that cannot be read as OHLCV; the message says why."""
 
 
 def _check_milliseconds(path: Path, timestamp: pd.Series) -> None:

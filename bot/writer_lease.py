@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bot.store.store import sqlite_path
 from bot.timeframes import iso_utc
 
 
@@ -54,6 +53,8 @@ def lease_file(db: Path) -> Path:
 def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | None:
     """The run's lease for `command`, or LeaseHeld naming its holder.
     None where the database is not a SQLite file."""
+    from bot.store.store import sqlite_path  # SQLAlchemy: only once a command takes the lease
+
     db = sqlite_path(db_url)
     if db is None:
         return None
