@@ -20,8 +20,11 @@ from bot.market.errors import DataFileError
 from bot.writer_lease import LeaseHeld, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, soft_wrap=True)  # paths must not be broken across lines
+# No markup: what is printed comes from the ledger, the exchange, strategies
+# and paths, and a "[/]" in any of them must print as itself, not restyle
+# or break the output. Styling is done with Text objects.
+console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)  # paths must not be broken across lines
 
 ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
 DEFAULT_CONFIG = Path("config.yaml")
