@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -69,9 +72,15 @@ def _run_live(cfg: Config, strategy) -> None:
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
-    try:
-        run_live(rt)
-    finally:
+    if run_live(rt):
         rt.store.close()
+    # Exit now, without the interpreter's teardown: it joins every worker
+    # thread (a step or retrain abandoned after the grace would hold it for
+    # minutes) and unloads torch, seconds on a busy machine. What matters is
+    # committed: each bar step is one transaction.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
