@@ -9,15 +9,17 @@ resolved against the directory of the config file, so `bot run -c
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
 from bot.timeframes import parse_iso_ms, timeframe_ms
@@ -30,7 +32,8 @@ class ConfigError(Exception):
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Finite numbers only: an infinite cash or stop is a typo, never a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ExchangeConfig(Section):
@@ -49,6 +52,14 @@ class ReplayConfig(Section):
     start: str | None = Field(None, description="ISO date: ignore bars before it")
     end: str | None = Field(None, description="ISO date: ignore bars from it on")
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _yaml_date(cls, value):
+        """YAML reads an unquoted 2023-01-31 as a date: take it as meant."""
+        if isinstance(value, (datetime.date, datetime.datetime)):
+            return value.isoformat()
+        return value
+
     @field_validator("start", "end")
     @classmethod
     def _iso_date(cls, value: str | None) -> str | None:
@@ -58,6 +69,12 @@ class ReplayConfig(Section):
             except ValueError:
                 raise ValueError(f"'{value}' is not an ISO date like 2023-01-31 or 2023-01-31T12:00") from None
         return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> "ReplayConfig":
+        if self.start and self.end and parse_iso_ms(self.start) >= parse_iso_ms(self.end):
+            raise ValueError(f"start {self.start} is not before end {self.end}: no bar would be replayed")
+        return self
 
     @property
     def start_ms(self) -> int | None:
@@ -287,6 +304,7 @@ class Config(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,
     )
 
     mode: Literal["replay", "live"] = "replay"
@@ -433,6 +451,25 @@ def _check_env_overrides() -> None:
                 raise ConfigError(f"{name}: no config field '{head}'")
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A key given twice in one mapping."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a second `risk:` section
+    would silently replace the first, so a repeated key is refused."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise DuplicateKey(f"line {key_node.start_mark.line + 1}: `{key}` is given twice in the same "
+                                   "section; the second would silently replace the first")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path) -> Config:
     """Read, override from the environment and validate; ConfigError otherwise."""
     path = Path(path)
@@ -440,11 +477,19 @@ def load_config(path: str | Path) -> Config:
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except DuplicateKey as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} not valid YAML") from None
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; copy config.yaml and change what you need")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping of sections")
     if "base_dir" in data:
@@ -454,3 +499,8 @@ def load_config(path: str | Path) -> Config:
         return Config(**data)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    except SettingsError as exc:  # an environment override that is not valid JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"a {ENV_PREFIX} variable"
+        raise ConfigError(f"{name}: not valid JSON for a whole section; set one key as "
+                          f"{ENV_PREFIX}SECTION__KEY instead") from None

@@ -2,14 +2,25 @@
 delay, on the system clock. Retraining runs on a worker thread so a bar is
 never late because a model is being fit; the champion swap is atomic.
 With an exchange broker, reconciliation runs at start and on its own
-schedule, never at the same time as a bar job. SIGINT and SIGTERM stop it
-after the job in flight has committed."""
+schedule, never at the same time as a bar job.
+
+SIGINT and SIGTERM stop it within STOP_GRACE_SECONDS whatever the exchange
+is doing: no new job is started or scheduled, the job in flight is given
+the grace to commit its step, and a retrain to finish. Nothing waits on a
+lock the jobs also take (apscheduler's shutdown holds its job-store lock
+while it waits for jobs, and a job scheduling its late retry needs that
+lock: it is never asked to wait). What is still running after the grace is
+abandoned: every bar step is one transaction and a model is written to a
+temporary directory and renamed, so an abandoned step or retrain leaves
+the last committed state, exactly as a crash would, and is redone after a
+restart. `run_live` then returns False."""
 
 from __future__ import annotations
 
 import signal
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import time
+from datetime import datetime, timezone
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,18 +33,26 @@ from bot.scheduling import bar_close_trigger, to_datetime
 log = structlog.get_logger("bot.daemon")
 
 
+STOP_GRACE_SECONDS = 3.0  # Docker gives 10 s before SIGKILL, systemd 90 s; tested at 5 s
+
+
 class BackgroundRetrain:
-    """Runs at most one retrain at a time on a worker thread."""
+    """Runs at most one retrain at a time on a worker thread. A daemon
+    thread: a stop never waits for a model to finish fitting."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retrain")
-        self.running: Future | None = None
+        self.thread: threading.Thread | None = None
+        self.stopping = False
 
     def __call__(self, now_ms: int) -> None:
-        if self.running is not None and not self.running.done():
+        if self.stopping or self.busy():
             return
-        self.running = self.pool.submit(self._run, now_ms)
+        self.thread = threading.Thread(target=self._run, args=(now_ms,), name="retrain", daemon=True)
+        self.thread.start()
+
+    def busy(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
 
     def _run(self, now_ms: int) -> None:
         try:
@@ -41,11 +60,16 @@ class BackgroundRetrain:
         except Exception:  # a failed retrain keeps the champion; the daemon goes on
             log.exception("retrain_failed")
 
-    def shutdown(self) -> None:
-        self.pool.shutdown(wait=True)
+    def wait(self, seconds: float) -> bool:
+        """True once no retrain runs, waiting at most `seconds`."""
+        if self.thread is not None:
+            self.thread.join(max(seconds, 0.0))
+        return not self.busy()
 
 
-def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
+def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
+    """Run until SIGINT, SIGTERM or `stop_after_seconds`; True when the stop
+    was clean (no step or retrain abandoned)."""
     stop = threading.Event()
     retrain = BackgroundRetrain(rt)
     rt.bar_job.run_retrain = retrain
@@ -53,6 +77,8 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
     firing = threading.Lock()  # the bar job and its late retries never overlap
 
     def fire() -> None:
+        if stop.is_set():
+            return
         with firing:
             try:
                 follow_operator_requests(rt)
@@ -64,8 +90,14 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
     tf = rt.config.timeframe_ms
     scheduler.add_job(fire, bar_close_trigger(tf, rt.config.schedule.bar_delay_seconds), id="bars",
                       max_instances=1, coalesce=True, misfire_grace_time=max(1, tf // 2000))
+    # Catch up at once instead of waiting for the next close, on the
+    # scheduler's thread: the main thread stays free to hear a stop.
+    scheduler.add_job(fire, "date", run_date=datetime.now(timezone.utc), id="catch_up",
+                      misfire_grace_time=None)
 
     def retry_at(when_ms: int) -> None:
+        if stop.is_set():
+            return  # stopping: schedule nothing (and never wait on the scheduler's lock)
         # The same job function, once, at the given time.
         scheduler.add_job(fire, "date", run_date=to_datetime(when_ms), id="late_retry", replace_existing=True,
                           max_instances=1, misfire_grace_time=max(1, tf // 2000))
@@ -73,6 +105,8 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
     rt.bar_job.schedule_retry = retry_at
     if rt.config.broker != "paper":
         def reconcile_now() -> None:
+            if stop.is_set():
+                return
             with firing:
                 try:
                     reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash,
@@ -86,12 +120,30 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> None:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("daemon_started", symbols=rt.config.symbols, timeframe=rt.config.timeframe)
     try:
-        fire()  # catch up at once instead of waiting for the next close
         scheduler.start()
         stop.wait(stop_after_seconds)
     finally:
-        scheduler.shutdown(wait=True)
-        retrain.shutdown()
+        clean = _stop(stop, scheduler, firing, retrain)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return clean
+
+
+def _stop(stop: threading.Event, scheduler: BackgroundScheduler, firing: threading.Lock,
+          retrain: BackgroundRetrain) -> bool:
+    """Stop within STOP_GRACE_SECONDS; True when nothing was abandoned."""
+    started = time.monotonic()
+    stop.set()
+    retrain.stopping = True
+    if scheduler.running:
+        scheduler.shutdown(wait=False)  # returns at once: it holds its lock only to signal the executor
+    step_done = firing.acquire(timeout=STOP_GRACE_SECONDS)
+    if step_done:
+        firing.release()
+    retrain_done = retrain.wait(STOP_GRACE_SECONDS - (time.monotonic() - started))
+    if step_done and retrain_done:
         log.info("daemon_stopped")
+        return True
+    log.warning("daemon_stopped_abandoning", bar_step_in_flight=not step_done, retrain_in_flight=not retrain_done,
+                note="the last committed step is kept; an abandoned step or retrain is redone after a restart")
+    return False

@@ -47,6 +47,7 @@ from bot.risk import RiskManager
 from bot.risk.manager import Decision
 from bot.store import StepRecord, Store
 from bot.strategy import Strategy, StrategyContext
+from bot.strategy.guard import StrategyGuard
 from bot.timeframes import iso_utc
 
 log = structlog.get_logger("bot.engine")
@@ -62,6 +63,7 @@ class Engine:
         self.broker = broker
         self.risk = risk
         self.strategy = strategy
+        self.guard = StrategyGuard(strategy)  # its bugs cost one bar, never the daemon
         self.ledger = ledger
         self.clock = clock
         self.seq_len = seq_len
@@ -192,7 +194,8 @@ class Engine:
             regime=reading.regime if reading else None,
             bars_held=self.risk.bars_held(bar.symbol, bar.ts) if position.qty else 0,
             horizon_bars=self.target.horizon_bars)
-        signal = self.strategy.decide(ctx)
+        signal, problems = self.guard.decide(ctx)
+        rec.events.extend(problems)
         outcome = self.risk.orders_for(signal, bar, self.ledger, self.broker, now, volatility,
                                        reading.volatility if reading else None)
         self._apply(outcome, rec)

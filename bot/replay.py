@@ -77,7 +77,8 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
             champion = rt.engine.predictor
             bars.update(task, advance=job(now_ms))
             if rt.engine.predictor is not champion:
-                bars.console.print(f"[cyan]model {rt.engine.predictor.version} trained, now the champion")
+                bars.console.print(f"model {rt.engine.predictor.version} trained, now the champion", style="cyan",
+                                   markup=False)
 
         scheduler = SimulatedScheduler(clock)
         scheduler.add_job(fire, bar_close_trigger(rt.config.timeframe_ms, rt.config.schedule.bar_delay_seconds))

@@ -23,6 +23,7 @@ from bot.restore import restore_features, restore_ledger, restore_live_score, re
 from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
+from bot.store.integrity import check_existing_database
 from bot.store.store import SCHEMA_VERSION
 from bot.strategy import Strategy, load_strategy_of
 
@@ -57,6 +58,7 @@ def open_store_file(config: Config) -> Store:
     """The store at storage.db_url, creating a SQLite file's directory."""
     db = sqlite_path(config.db_url)
     if db is not None:
+        check_existing_database(db)
         db.parent.mkdir(parents=True, exist_ok=True)
     return Store(config.db_url)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bot.config import load_config
 from conftest import REPO, write_config
 
 BAD_CONFIGS = [
@@ -69,6 +70,41 @@ def test_yaml_syntax_error(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("mode: replay\nrisk: [unclosed\n")
     assert_refused(run_bot("run", "-c", str(config)), "not valid YAML")
+
+
+# Mistakes that used to run anyway: each is refused in one line, exit 2,
+# before any state is written.
+WRITTEN_MISTAKES = [
+    ("duplicate-section", b"risk:\n  stop_loss_pct: 0.01\nrisk:\n  max_drawdown_pct: 0.2\n", {},
+     "`risk` is given twice"),
+    ("duplicate-key", b"risk:\n  stop_loss_pct: 0.01\n  stop_loss_pct: 0.03\n", {}, "`stop_loss_pct` is given twice"),
+    ("empty-file", b"", {}, "the file is empty"),
+    ("comments-only", b"# nothing here\n", {}, "the file is empty"),
+    ("infinite-cash", b"paper:\n  initial_cash: .inf\n", {}, "paper.initial_cash"),
+    ("nan-stop", b"risk:\n  stop_loss_pct: .nan\n", {}, "risk.stop_loss_pct"),
+    ("start-after-end", b"replay:\n  start: 2024-01-01\n  end: 2023-01-01\n", {}, "is not before end"),
+    ("bad-byte", b"seed: 4\n# \xff\xfe\n", {}, "not UTF-8"),
+    ("bad-env-json", b"seed: 4\n", {"BOT__RISK": "{not json"}, "BOT__RISK"),
+    ("infinite-env", b"seed: 4\n", {"BOT__PAPER__INITIAL_CASH": "inf"}, "paper.initial_cash"),
+]
+
+
+@pytest.mark.parametrize(("text", "env", "named"), [case[1:] for case in WRITTEN_MISTAKES],
+                         ids=[case[0] for case in WRITTEN_MISTAKES])
+def test_written_mistakes_are_refused_in_one_line(tmp_path: Path, text: bytes, env: dict, named: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(text)
+    result = run_bot("run", "-c", str(config), env=env)
+    assert_refused(result, named)
+    assert "Traceback" not in result.stdout + result.stderr and "locals" not in result.stdout + result.stderr
+    assert not (tmp_path / "state").exists()  # the default state directory, beside the config
+
+
+def test_unquoted_yaml_dates_are_taken_as_meant(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("start: '2023-01-01'", "start: 2023-01-01"))
+    assert "start: 2023-01-01\n" in config.read_text()
+    assert load_config(config).replay.start == "2023-01-01"
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

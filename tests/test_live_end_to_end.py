@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +17,20 @@ from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
 
 SECOND = 1_000
+
+
+def wait_for_live_predictions(db: Path, since_ms: float, count: int, daemon: subprocess.Popen,
+                              seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and daemon.poll() is None:
+        if db.exists():
+            try:
+                if rows(db, f"SELECT COUNT(*) FROM predictions WHERE ts >= {since_ms}")[0][0] >= count:
+                    return
+            except sqlite3.OperationalError:
+                pass  # tables not made yet
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {count} live predictions (daemon exit code {daemon.poll()})")
 
 
 def test_bot_run_live_paper_trades_every_bar_once(tmp_path: Path) -> None:
@@ -40,7 +55,9 @@ def test_bot_run_live_paper_trades_every_bar_once(tmp_path: Path) -> None:
         with (tmp_path / "console.txt").open("w+") as console:
             daemon = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config)], cwd=REPO, env=env,
                                       stdout=console, stderr=console, text=True)
-            time.sleep(20)
+            # Count bars, not seconds: start-up (torch, backfill, the first
+            # model) takes as long as the machine needs today.
+            wait_for_live_predictions(tmp_path / "bot.sqlite", started, 12, daemon)
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=30)
             stopped = time.time() * 1000

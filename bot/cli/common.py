@@ -6,6 +6,7 @@ a traceback. Tracebacks go to the log file only."""
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,10 +16,15 @@ import typer
 from rich.console import Console
 
 from bot.config import Config, ConfigError
+from bot.market.errors import DataFileError
+from bot.writer_lease import LeaseHeld, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, soft_wrap=True)  # paths must not be broken across lines
+# No markup: what is printed comes from the ledger, the exchange, strategies
+# and paths, and a "[/]" in any of them must print as itself, not restyle
+# or break the output. Styling is done with Text objects.
+console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)  # paths must not be broken across lines
 
 ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
 DEFAULT_CONFIG = Path("config.yaml")
@@ -39,10 +45,19 @@ def guarded(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        # Owner-only files (database, log, models, reports): a ledger is
+        # nobody else's business on a shared machine.
+        os.umask(0o077)
         try:
             return command(*args, **kwargs)
         except ConfigError as exc:
             say_error(f"config error: {exc}")
+            raise typer.Exit(2) from None
+        except DataFileError as exc:
+            say_error(f"data error: {exc}")
+            raise typer.Exit(2) from None
+        except LeaseHeld as exc:
+            say_error(f"refused: {exc}")
             raise typer.Exit(2) from None
         except UserError as exc:
             say_error(f"error: {exc}")
@@ -53,7 +68,8 @@ def guarded(command):
             say_error("interrupted; the last committed bar step is kept")
             raise typer.Exit(130) from None
         except Exception as exc:
-            structlog.get_logger("bot.cli").exception("crashed")
+            if structlog.is_configured():  # else structlog's default would print the traceback, locals and all
+                structlog.get_logger("bot.cli").exception("crashed")
             from bot.secrets import scrub
 
             say_error(scrub(f"error: {type(exc).__name__}: {exc} (details in the log file)"))
@@ -70,6 +86,14 @@ def start_logging(cfg: Config, console_level: str = "ERROR") -> None:
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level=console_level)
 
 
+def hold_the_run(cfg: Config, command: str) -> WriterLease | None:
+    """The run's writer lease, held until this process exits; refused in
+    one line when another process holds it (bot/writer_lease.py)."""
+    import time
+
+    return take_lease(cfg.db_url, command, int(time.time() * 1000))
+
+
 def open_existing_store(cfg: Config):
     """The run's store for reading; refuses to create an empty database."""
     from bot.store import Store, sqlite_path
@@ -78,6 +102,10 @@ def open_existing_store(cfg: Config):
     db = sqlite_path(cfg.db_url)
     if db is not None and not db.exists():
         raise UserError(f"no run yet in {db}: start one with `bot run`")
+    if db is not None:
+        from bot.store.integrity import check_existing_database
+
+        check_existing_database(db)
     store = Store(cfg.db_url)
     _refuse_other_schema(store)
     return store

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded,
-                            open_existing_store, start_logging)
+                            hold_the_run, open_existing_store, start_logging)
 from bot.config import Config, load_config
 from bot.timeframes import iso_utc
 
@@ -25,6 +25,7 @@ def train(config: ConfigPath = DEFAULT_CONFIG,
     from bot.strategy import load_strategy_of
 
     strategy = load_strategy_of(cfg)
+    lease = hold_the_run(cfg, "bot train")  # noqa: F841 (held until exit)
     start_logging(cfg, console_level="WARNING")
     rt = _runtime(cfg, strategy)
     try:

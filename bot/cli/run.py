@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from typing import Annotated
 
 import typer
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, start_logging
+from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, hold_the_run,
+                            start_logging)
 from bot.config import Config, load_config
 
 
@@ -27,6 +31,8 @@ def run(
         cfg.require_replay_data()
     from bot.runtime import wipe_state
 
+    # Before anything is written or wiped: a run has one writer.
+    lease = hold_the_run(cfg, "bot run --fresh" if fresh else "bot run")  # noqa: F841 (held until exit)
     replay = cfg.mode == "replay"
     # Replay shows a progress bar, so only warnings reach the console.
     start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
@@ -66,9 +72,15 @@ def _run_live(cfg: Config, strategy) -> None:
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
-    try:
-        run_live(rt)
-    finally:
+    if run_live(rt):
         rt.store.close()
+    # Exit now, without the interpreter's teardown: it joins every worker
+    # thread (a step or retrain abandoned after the grace would hold it for
+    # minutes) and unloads torch, seconds on a busy machine. What matters is
+    # committed: each bar step is one transaction.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 

@@ -3,15 +3,30 @@ close, volume; plain or gzip."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import pandas as pd
 
+from bot.market.errors import DataFileError  # noqa: F401 (raised here, imported from here by callers)
+
 COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 
 
-class DataFileError(Exception):
-    """A data file that cannot be read as OHLCV; the message says why."""
+def _check_milliseconds(path: Path, timestamp: pd.Series) -> None:
+    low, high = MS_RANGE
+    outside = timestamp[(timestamp < low) | (timestamp >= high)]
+    if outside.empty:
+        return
+    example = int(outside.iloc[0])
+    unit = "seconds" if 0 < example < low / 100 else ("microseconds or finer" if example >= high else "no known unit")
+    raise DataFileError(f"{path}: timestamp {example} looks like {unit}; the format wants milliseconds since 1970")
+
+
+# Millisecond timestamps of real bars lie between these (2001 and 2286); a
+# file in seconds or microseconds is off by a factor of 1,000 and lands
+# far outside, whichever year it covers.
+MS_RANGE = (1e12, 1e13)
 
 
 def read_ohlcv_csv(path: Path) -> pd.DataFrame:
@@ -19,6 +34,10 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
         raise DataFileError(f"{path}: file not found")
     try:
         frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataFileError(f"{path}: the file is empty") from None
+    except (EOFError, zlib.error):  # a gzip cut short: never replay half a file
+        raise DataFileError(f"{path}: the compressed file is truncated") from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DataFileError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -29,4 +48,7 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
         frame = frame.astype({"timestamp": "int64", **{c: "float64" for c in COLUMNS[1:]}})
     except (TypeError, ValueError):
         raise DataFileError(f"{path}: non-numeric values") from None
+    if frame.empty:
+        raise DataFileError(f"{path}: a header and no bars")
+    _check_milliseconds(path, frame.timestamp)
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.clock import SystemClock
@@ -26,7 +27,7 @@ def run_download(cfg: Config, symbol: str, since_ms: int, until_ms: int | None, 
     try:
         job = HistoryDownload(feed, store, cfg.exchange.name, symbol, cfg.timeframe)
         total = len(closed_grid(since_ms, until, now, cfg.timeframe_ms))
-        with Progress(TextColumn(f"[bold]{symbol} {cfg.timeframe}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(TextColumn(f"[bold]{escape(symbol)} {escape(cfg.timeframe)}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console) as progress:
             task = progress.add_task("download", total=total)
             result = job.run(since_ms, until, now, lambda n: progress.update(task, advance=n))

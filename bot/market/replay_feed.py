@@ -9,7 +9,20 @@ from pathlib import Path
 import numpy as np
 
 from bot.domain import Bar
-from bot.market.csv_format import read_ohlcv_csv
+from bot.market.csv_format import DataFileError, read_ohlcv_csv
+
+
+def _check_spacing(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
+    """The most common step between bars is the file's timeframe; a config
+    that says otherwise would mislabel every bar (gaps are allowed)."""
+    steps = np.diff(np.unique(ts))
+    if len(steps) == 0:
+        return
+    values, counts = np.unique(steps, return_counts=True)
+    usual = int(values[np.argmax(counts)])
+    if usual != timeframe_ms:
+        raise DataFileError(f"{path}: its bars are {usual / 60_000:g} minutes apart, but timeframe is "
+                            f"{timeframe_ms / 60_000:g} minutes; set timeframe to match the data")
 
 
 class ReplayFeed:
@@ -20,6 +33,7 @@ class ReplayFeed:
         self._rows: dict[str, np.ndarray] = {}
         for symbol, path in files.items():
             frame = read_ohlcv_csv(path)
+            _check_spacing(path, frame.timestamp.to_numpy(), timeframe_ms)
             if start_ms is not None:
                 frame = frame[frame.timestamp >= start_ms]
             if end_ms is not None:

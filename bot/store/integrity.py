@@ -1,0 +1,31 @@
+"""Lost state must not look fine. A database file that exists but is empty,
+damaged or not a run of this bot is refused at start, never silently
+replaced by a new run (which would also overwrite the old run's model
+files). `bot run --fresh` is the way to start over on purpose."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from bot.config import ConfigError
+
+START_OVER = "move it away, or start over on purpose with `bot run --fresh`"
+
+
+def check_existing_database(db: Path) -> None:
+    """ConfigError naming storage.db_url when `db` exists but is no usable run."""
+    if not db.exists():
+        return
+    if db.stat().st_size == 0:
+        raise ConfigError(f"storage.db_url: {db} is empty (0 bytes), not a run; {START_OVER}")
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"storage.db_url: {db} is not a readable SQLite database ({exc}); {START_OVER}") from None
+    if verdict != "ok":
+        raise ConfigError(f"storage.db_url: {db} is damaged (integrity check: {verdict[:120]}); {START_OVER}")
+    if "run_meta" not in tables:
+        raise ConfigError(f"storage.db_url: {db} holds no run of this bot (no run_meta table); {START_OVER}")

@@ -1,0 +1,69 @@
+"""A data file the replay cannot trust is refused in one line, exit 2,
+before anything runs: never half a file replayed to "replay complete"."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import BUNDLED_BTC, write_config
+from test_config_errors import run_bot
+
+
+def sample(n: int = 3000) -> pd.DataFrame:
+    return pd.read_csv(BUNDLED_BTC).iloc[-n:]
+
+
+def write_empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def write_header_only(path: Path) -> Path:
+    path.write_text("timestamp,open,high,low,close,volume\n")
+    return path
+
+
+def write_truncated_gzip(path: Path) -> Path:
+    whole = gzip.compress(sample().to_csv(index=False).encode())
+    path.with_suffix(".gz").write_bytes(whole[: len(whole) // 2])
+    return path.with_suffix(".gz")
+
+
+def write_seconds(path: Path) -> Path:
+    frame = sample()
+    frame["timestamp"] //= 1000
+    frame.to_csv(path, index=False)
+    return path
+
+
+CASES = {"empty": (write_empty, "the file is empty"),
+         "header-only": (write_header_only, "a header and no bars"),
+         "truncated-gzip": (write_truncated_gzip, "truncated"),
+         "seconds": (write_seconds, "looks like seconds")}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_untrustworthy_data_is_refused_in_one_line(case: str, tmp_path: Path) -> None:
+    write, says = CASES[case]
+    data = write(tmp_path / "bars.csv")
+    config = write_config(tmp_path, {"replay": {"data": str(data), "start": None, "end": None}})
+    result = run_bot("run", "-c", str(config), "--no-progress")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and says in lines[0] and str(data) in lines[0], result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "bot.sqlite").exists()
+
+
+def test_a_timeframe_the_data_does_not_have_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "bars.csv"
+    sample().to_csv(data, index=False)
+    config = write_config(tmp_path, {"timeframe": "5m", "replay": {"data": str(data), "start": None, "end": None}})
+    result = run_bot("run", "-c", str(config), "--no-progress")
+    assert result.returncode == 2, result.stderr
+    assert "60 minutes apart, but timeframe is 5 minutes" in result.stderr.strip()
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,25 @@
+"""Text stored by the run (event messages from exchanges and strategies,
+reasons, paths) prints as itself in the terminal: rich markup in it can
+neither restyle the output nor break it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from conftest import write_config
+from test_config_errors import run_bot
+
+HOSTILE = "[/] [bold red]fake HALT[/bold red] [link=file:///etc/passwd]x[/link] [/nope]"
+
+
+def test_markup_in_stored_text_prints_literally(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        conn.execute("INSERT INTO events (ts, level, kind, message, symbol) VALUES (?, 'warning', ?, ?, ?)",
+                     (1_672_531_200_000, "exchange_says", HOSTILE, "BTC/USDT"))
+    result = run_bot("status", "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert HOSTILE in result.stdout.replace("\n", "")  # every bracket kept, nothing swallowed as a style
+    assert "\x1b]8;" not in result.stdout  # no terminal hyperlink was made

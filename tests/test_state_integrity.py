@@ -1,0 +1,60 @@
+"""Lost state must not look fine: an empty, damaged or foreign database is
+refused at start (exit 2, one line) and left as it was; what the bot writes
+is readable by its owner only."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from conftest import write_config
+from test_config_errors import assert_refused, run_bot
+
+
+def corrupt(db: Path) -> None:
+    """Garbage over everything after the header page: a torn disk write."""
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[page:] = bytes((i * 37 + 11) % 256 for i in range(len(data) - page))
+    db.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory) -> Path:
+    """A run through the CLI far enough to train and store its first model."""
+    directory = tmp_path_factory.mktemp("run")
+    config = write_config(directory)
+    result = run_bot("run", "-c", str(config), "--max-bars", "900", "--no-progress", timeout=600)
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+def test_what_the_bot_writes_is_for_its_owner_only(one_run: Path) -> None:
+    written = [one_run / "bot.sqlite", one_run / "bot.jsonl", *(one_run / "models").rglob("*")]
+    assert any(p.is_file() and p.parent != one_run for p in written)  # model files among them
+    for path in written:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+@pytest.mark.parametrize("damage", ["empty", "corrupt", "foreign"])
+def test_a_database_that_is_no_usable_run_is_refused_and_kept(damage: str, one_run: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    db = tmp_path / "bot.sqlite"
+    if damage == "empty":
+        db.touch()
+    elif damage == "corrupt":
+        db.write_bytes((one_run / "bot.sqlite").read_bytes())
+        corrupt(db)
+    else:
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE notes (text TEXT)")
+    before = db.read_bytes()
+    for command in (["run", "--no-progress"], ["status"]):
+        assert_refused(run_bot(*command, "-c", str(config)), "storage.db_url")
+    assert db.read_bytes() == before  # never replaced by a new run
+    assert not (tmp_path / "models").exists()
+    # Starting over is a deliberate act, and it works.
+    assert run_bot("run", "-c", str(config), "--fresh", "--max-bars", "5", "--no-progress").returncode == 0

@@ -1,0 +1,60 @@
+"""A strategy's bugs cost a bar, never the daemon or the risk budget: a
+replay through a strategy that raises, returns junk and asks for 7.5 times
+its budget runs to the end, says what went wrong where, and never sizes
+beyond the limit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from conftest import replay, rows, write_config
+
+WILD = '''
+from bot.domain import Signal
+from bot.strategy import Strategy
+
+
+class Wild(Strategy):
+    def decide(self, ctx):
+        if ctx.prob_up is None:
+            return Signal(None, "no prediction")
+        turn = (ctx.bar.ts // 3_600_000) % 6
+        if turn == 0:
+            raise RuntimeError("boom")
+        if turn == 1:
+            return Signal(7.5, "all in, and then some")
+        if turn == 2:
+            return "junk"
+        if turn == 3:
+            return Signal(float("nan"), "not a number")
+        return Signal(0.0, "flat")
+'''
+RAISING_LINE = WILD.splitlines().index('            raise RuntimeError("boom")') + 1
+
+
+def test_a_wild_strategy_is_contained_bar_by_bar(tmp_path: Path) -> None:
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "wild.py").write_text(WILD)
+    config = write_config(tmp_path, {"strategy": {"name": "wild", "path": str(tmp_path / "strategies")}})
+    data = yaml.safe_load(config.read_text())
+    data["strategy"]["params"] = {}  # wild takes none
+    config.write_text(yaml.safe_dump(data))
+    replay(config)  # runs to the end: nothing the strategy did stopped it
+    db = tmp_path / "bot.sqlite"
+
+    errors = [m for (m,) in rows(db, "SELECT message FROM events WHERE kind = 'strategy_error'")]
+    assert any(f"Wild failed at wild.py:{RAISING_LINE}: RuntimeError: boom" in m for m in errors)
+    assert any("returned str, not a Signal" in m for m in errors)
+    assert any("target nan is not a finite number" in m for m in errors)
+    clamped = rows(db, "SELECT message FROM events WHERE kind = 'strategy_target_clamped'")
+    assert clamped and "clamped to 1" in clamped[0][0]
+    reasons = {r for (r,) in rows(db, "SELECT reason FROM predictions WHERE reason LIKE 'strategy error%'")}
+    assert any(f"RuntimeError at wild.py:{RAISING_LINE}" in r for r in reasons)
+
+    # Entries happened, and none was sized beyond the 50% position limit.
+    entries = rows(db, "SELECT f.qty * f.price FROM fills f JOIN orders o ON o.id = f.order_id "
+                       "WHERE o.side = 'buy' AND o.kind = 'market'")
+    peak = rows(db, "SELECT MAX(equity) FROM equity")[0][0]
+    assert entries and max(n for (n,) in entries) <= 0.5 * peak * 1.01

@@ -1,0 +1,111 @@
+"""One writer per run: while a daemon runs, a second `bot run`, a
+`bot run --fresh` and a `bot train` on its database are refused in one
+line naming the daemon, and leave its ledger and models as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, write_config
+from fake_exchange import FakeExchange
+from test_config_errors import run_bot
+
+from bot.writer_lease import LeaseHeld, lease_file, take_lease
+
+
+def snapshot(directory: Path) -> tuple[list[str], dict[str, str]]:
+    """Every row of the run's database, and every model file's digest."""
+    with sqlite3.connect(f"file:{directory / 'bot.sqlite'}?mode=ro", uri=True) as conn:
+        rows = list(conn.iterdump())
+    files = {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted((directory / "models").rglob("*")) if p.is_file()}
+    return rows, files
+
+
+def wait_for_first_model(db: Path, daemon: subprocess.Popen, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert daemon.poll() is None, "the daemon died"
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                try:
+                    if conn.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0]:
+                        return
+                except sqlite3.OperationalError:
+                    pass  # tables not made yet
+        time.sleep(0.5)
+    raise AssertionError("no model within the time allowed")
+
+
+@pytest.mark.slow
+def test_a_running_daemons_run_is_refused_to_every_other_writer(tmp_path: Path) -> None:
+    with FakeExchange() as fake:
+        # Daily bars: after its start the daemon sleeps until tomorrow's bar,
+        # so nothing it does can change the ledger while the others try.
+        fake.add_generated_market("BTC/USDT", "1d", seed=4)
+        config = write_config(tmp_path, {
+            "mode": "live", "timeframe": "1d",
+            "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
+                         "timeout_ms": 2_000},
+            "retrain": {"initial_train_bars": 250, "train_window_bars": 250, "every_days": 30},
+        })
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
+        with (tmp_path / "console.txt").open("w+") as console:
+            daemon = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config)], cwd=REPO, env=env,
+                                      stdout=console, stderr=console, text=True)
+            try:
+                wait_for_first_model(tmp_path / "bot.sqlite", daemon)
+                before = snapshot(tmp_path)
+                for args in (["run"], ["run", "--fresh"], ["train", "--no-progress"]):
+                    result = run_bot(*args, "-c", str(config))
+                    lines = result.stderr.strip().splitlines()
+                    assert result.returncode == 2, result.stderr
+                    assert len(lines) == 1 and lines[0].startswith("refused: "), result.stderr
+                    assert f"pid {daemon.pid} " in lines[0] and "bot run" in lines[0]
+                    assert f"`bot {args[0]}" in lines[0]
+                assert snapshot(tmp_path) == before  # not a row, not a model file changed
+                assert daemon.poll() is None  # and the daemon carries on
+            finally:
+                daemon.send_signal(signal.SIGTERM)
+                daemon.wait(timeout=60)
+    lease = take_lease(f"sqlite:///{tmp_path / 'bot.sqlite'}", "test", 0)  # free once the daemon is gone
+    assert lease is not None
+    lease.release()
+
+
+HOLD = """
+import sys, time
+from bot.writer_lease import take_lease
+lease = take_lease(sys.argv[1], "holder", 0)  # kept: a dropped lease is released
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_holder_leaves_no_stale_lease(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state' / 'bot.sqlite'}"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, url], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LeaseHeld, match=rf"holder \(pid {holder.pid} on .+, since 1970-01-01T00:00:00Z\)"):
+            take_lease(url, "second", 0)
+        assert "holder" in lease_file(tmp_path / "state" / "bot.sqlite").read_text()  # the refusal kept the note
+    finally:
+        holder.kill()  # SIGKILL: no clean-up code runs
+        holder.wait(timeout=10)
+    lease = take_lease(url, "after", 0)
+    assert lease is not None and (os.stat(lease.path).st_mode & 0o777) == 0o600
+    lease.release()
+
+
+def test_server_databases_take_no_lease() -> None:
+    assert take_lease("postgresql://u@localhost/bot", "bot run", 0) is None
