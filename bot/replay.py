@@ -36,9 +36,22 @@ def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
                           cfg.replay.start_ms, cfg.replay.end_ms)
     except DataFileError as exc:
         raise ConfigError(f"replay.data: {exc}") from None
+    _refuse_too_short(cfg, feed)
     rt = build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
     follow_operator_requests(rt)  # a `bot resume` or promotion made while it was stopped
     return rt
+
+
+def _refuse_too_short(cfg: Config, feed: ReplayFeed) -> None:
+    """A replay that can never train its first model would run to "replay
+    complete" having done nothing; say how much history it needs."""
+    needed = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 1
+    have = feed.fewest_bars()
+    if have < needed:
+        raise ConfigError(
+            f"replay.data: {have:,} bars between replay.start and replay.end, but the first model needs "
+            f"{needed:,} (retrain.initial_train_bars {cfg.retrain.initial_train_bars:,} + "
+            f"features.warmup_bars {cfg.features.warmup_bars} + one to trade); give it more history")
 
 
 def resume_clock(rt: Runtime) -> None:

@@ -24,6 +24,7 @@ from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
 from bot.store.integrity import check_existing_database
+from bot.store.writable import check_writable_directory
 from bot.store.store import SCHEMA_VERSION
 from bot.strategy import Strategy, load_strategy_of
 
@@ -59,7 +60,7 @@ def open_store_file(config: Config) -> Store:
     db = sqlite_path(config.db_url)
     if db is not None:
         check_existing_database(db)
-        db.parent.mkdir(parents=True, exist_ok=True)
+        check_writable_directory(db.parent, "storage.db_url")
     return Store(config.db_url)
 
 
@@ -101,6 +102,7 @@ def retry_policy(config: Config) -> RetryPolicy:
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
     pick_device(config.model.device)  # refuse an impossible device before any work
     strategy = strategy or load_strategy_of(config)
+    check_writable_directory(config.path(config.storage.models_dir), "storage.models_dir")
     store = open_store(config)
     broker = make_broker(config, store)
     restore_open_orders(store, broker)

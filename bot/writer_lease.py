@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bot.config import ConfigError
 from bot.timeframes import iso_utc
 
 
@@ -58,10 +59,13 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | None:
     db = sqlite_path(db_url)
     if db is None:
         return None
-    db.parent.mkdir(parents=True, exist_ok=True)
     path = lease_file(db)
-    # Opened without truncating: a refused taker must not wipe the holder's note.
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        # Opened without truncating: a refused taker must not wipe the holder's note.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"storage.db_url: cannot write in {db.parent} ({exc.strerror})") from None
     handle = os.fdopen(fd, "r+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -100,6 +100,26 @@ def test_written_mistakes_are_refused_in_one_line(tmp_path: Path, text: bytes, e
     assert not (tmp_path / "state").exists()  # the default state directory, beside the config
 
 
+def test_a_replay_too_short_for_a_first_model_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"replay": {"start": "2023-01-01", "end": "2023-01-20"}})  # 456 bars
+    result = run_bot("run", "-c", str(config))
+    assert_refused(result, "replay.data")
+    assert "456 bars" in result.stderr and "needs 831" in result.stderr
+    assert not (tmp_path / "bot.sqlite").exists()
+
+
+@pytest.mark.parametrize("field", ["storage.models_dir", "storage.db_url"])
+def test_unwritable_state_paths_are_refused_at_start(field: str, tmp_path: Path) -> None:
+    """Found at start, not at the first model write hours later (a file where
+    a directory should be stops even root)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    storage = {"models_dir": str(blocker / "models")} if field == "storage.models_dir" else \
+        {"db_url": f"sqlite:///{blocker / 'state' / 'bot.sqlite'}"}
+    result = run_bot("run", "-c", str(write_config(tmp_path, {"storage": storage})))
+    assert_refused(result, field)
+
+
 def test_unquoted_yaml_dates_are_taken_as_meant(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     config.write_text(config.read_text().replace("start: '2023-01-01'", "start: 2023-01-01"))

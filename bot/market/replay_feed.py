@@ -44,6 +44,10 @@ class ReplayFeed:
     def bar_count(self) -> int:
         return sum(len(ts) for ts in self._ts.values())
 
+    def fewest_bars(self) -> int:
+        """Bars of the symbol with the least data."""
+        return min((len(ts) for ts in self._ts.values()), default=0)
+
     def first_ts(self) -> int | None:
         firsts = [ts[0] for ts in self._ts.values() if ts]
         return min(firsts) if firsts else None
