@@ -19,6 +19,25 @@ from fake_exchange import FakeExchange
 SECOND = 1_000
 
 
+def live_rhythm_config(tmp_path: Path, fake: FakeExchange, timeout_ms: int) -> Path:
+    """Live paper trading of 1-second bars from `fake`, on the rhythm
+    strategy, with a tiny model trained on 250 bars."""
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "rhythm.py").write_text(RHYTHM)
+    config = write_config(tmp_path, {
+        "mode": "live", "timeframe": "1s",
+        "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
+                     "timeout_ms": timeout_ms},
+        "schedule": {"bar_delay_seconds": 0.2, "late_retry_seconds": 0.3, "late_retries": 2},
+        "retrain": {"initial_train_bars": 250, "train_window_bars": 250, "every_days": 30},
+        "strategy": {"name": "rhythm", "path": str(tmp_path / "strategies")},
+    })
+    data = yaml.safe_load(config.read_text())
+    data["strategy"]["params"] = {}  # rhythm takes none
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
 def wait_for_live_predictions(db: Path, since_ms: float, count: int, daemon: subprocess.Popen,
                               seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
@@ -36,19 +55,7 @@ def wait_for_live_predictions(db: Path, since_ms: float, count: int, daemon: sub
 def test_bot_run_live_paper_trades_every_bar_once(tmp_path: Path) -> None:
     with FakeExchange() as fake:
         fake.add_generated_market("BTC/USDT", "1s", seed=3)
-        (tmp_path / "strategies").mkdir()
-        (tmp_path / "strategies" / "rhythm.py").write_text(RHYTHM)
-        config = write_config(tmp_path, {
-            "mode": "live", "timeframe": "1s",
-            "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
-                         "timeout_ms": 2_000},
-            "schedule": {"bar_delay_seconds": 0.2, "late_retry_seconds": 0.3, "late_retries": 2},
-            "retrain": {"initial_train_bars": 250, "train_window_bars": 250, "every_days": 30},
-            "strategy": {"name": "rhythm", "path": str(tmp_path / "strategies")},
-        })
-        data = yaml.safe_load(config.read_text())
-        data["strategy"]["params"] = {}  # rhythm takes none
-        config.write_text(yaml.safe_dump(data))
+        config = live_rhythm_config(tmp_path, fake, timeout_ms=2_000)
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
         started = time.time() * 1000
         # Output to a file: an unread pipe would fill up and stall the daemon.

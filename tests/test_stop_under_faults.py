@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import REPO, RHYTHM, rows, write_config
+from conftest import REPO, rows
 from fake_exchange import KLINES, FakeExchange
-from test_live_end_to_end import wait_for_live_predictions
+from test_live_end_to_end import live_rhythm_config, wait_for_live_predictions
 
 STOPS = 20
 STOP_LIMIT_S = 5.0
@@ -37,19 +36,7 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
     db = tmp_path / "bot.sqlite"
     with FakeExchange() as fake:
         fake.add_generated_market("BTC/USDT", "1s", seed=8)
-        (tmp_path / "strategies").mkdir()
-        (tmp_path / "strategies" / "rhythm.py").write_text(RHYTHM)
-        config = write_config(tmp_path, {
-            "mode": "live", "timeframe": "1s",
-            "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
-                         "timeout_ms": 4_000},
-            "schedule": {"bar_delay_seconds": 0.2, "late_retry_seconds": 0.3, "late_retries": 2},
-            "retrain": {"initial_train_bars": 250, "train_window_bars": 250, "every_days": 30},
-            "strategy": {"name": "rhythm", "path": str(tmp_path / "strategies")},
-        })
-        data = yaml.safe_load(config.read_text())
-        data["strategy"]["params"] = {}
-        config.write_text(yaml.safe_dump(data))
+        config = live_rhythm_config(tmp_path, fake, timeout_ms=4_000)
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
         durations = []
         with (tmp_path / "console.txt").open("w+") as console:
