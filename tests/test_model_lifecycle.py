@@ -78,10 +78,11 @@ def test_a_worse_challenger_is_rejected_and_the_champion_kept(tmp_path: Path) ->
     assert [s for _, s, _, _ in refreshed] == ["retired"] * (len(refreshed) - 1) + ["champion"]
     import torch
 
-    weights = torch.load(Path(versions[0][3]) / "weights.pt", weights_only=True)
+    models = tmp_path / "models"  # paths are stored relative to the models directory
+    weights = torch.load(models / versions[0][3] / "weights.pt", weights_only=True)
     for _, _, metrics, path in refreshed:
         assert json.loads(metrics)["ranking_version"] == first
-        same = torch.load(Path(path) / "weights.pt", weights_only=True)
+        same = torch.load(models / path / "weights.pt", weights_only=True)
         assert all(torch.equal(weights[k], same[k]) for k in weights)  # the same ranking model
     traded = {v for (v,) in rows(db, "SELECT DISTINCT model_version FROM predictions")}
     recalibrated = {v for v, _, _, _ in refreshed}

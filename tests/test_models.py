@@ -31,7 +31,7 @@ from bot.model.device import pick_device
 from bot.model.factory import load_model, new_model
 from bot.model.predictor import Predictor
 from bot.model.promotion import judge
-from bot.model.registry import Candidate, ModelRegistry
+from bot.model.registry import Candidate, ModelFileError, ModelRegistry
 from bot.model.sequence_model import SequenceModel
 from bot.model.targets import Target
 from bot.model.tabular import ForestModel, LinearModel, _check_trees
@@ -320,7 +320,8 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     np.testing.assert_allclose(loaded.predict(raw), expected, rtol=0, atol=1e-5)  # through ONNX
     assert accuracy(expected, data.y_val) > 0.75
 
-    version_dir = Path(row1.path)
+    assert row1.path == row1.version  # stored relative to the models directory
+    version_dir = registry.path_of(row1.version)
     assert version_dir == tmp_path / "models" / row1.version
     for name in ("weights.pt", "net.onnx", "scaler.json", "predictor.json", "config.json", "metrics.json"):
         assert (version_dir / name).is_file(), name
@@ -343,7 +344,7 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     assert _statuses(store) == {row1.version: "retired", row2.version: "champion"}
     assert store.champion().version == row2.version
     np.testing.assert_array_equal(registry.load(row2).predict(raw), second.predictor.predict(raw))
-    assert (Path(row2.path) / "forest.skops").is_file()
+    assert row2.path == row2.version and (registry.path_of(row2.version) / "forest.skops").is_file()
 
     # Third: a ridge return model, not champion: rejected, champion untouched.
     ridge_cfg = tab_cfg("logistic", features=names, target="return")
@@ -368,12 +369,26 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
         registry.promote("v9999-nope")
     assert _statuses(store)[row1.version] == "champion"
 
-    # A version whose files are gone is refused, and nothing changes.
-    for path in Path(row3.path).iterdir():
+    # A version whose files are gone is refused, naming it, and nothing changes.
+    for path in registry.path_of(row3.version).iterdir():
         path.unlink()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ModelFileError, match=rf"model {row3.version}: .*config.json is missing"):
         registry.promote(row3.version)
     assert _statuses(store) == {row1.version: "champion", row2.version: "retired", row3.version: "rejected"}
+
+    # A champion whose weights are corrupt: the previous good version takes
+    # over, with an event that names the version and what failed.
+    registry.promote(row2.version)
+    (registry.path_of(row2.version) / "forest.skops").write_bytes(b"not a forest")
+    fallback = registry.load_champion(now_ms=START_TS)
+    assert fallback.version == row1.version and store.champion().version == row1.version
+    (event,) = [e for e in store.recent_events(10) if e.kind == "champion_unreadable"]
+    assert row2.version in event.message and "weights" in event.message and row1.version in event.message
+
+    # A state directory moved elsewhere loads its own files.
+    moved = tmp_path / "moved-models"
+    registry.models_dir.rename(moved)
+    assert ModelRegistry(store, moved).load_champion().version == row1.version
     store.close()
 
 

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bot.config import ModelConfig
+from bot.domain import Event
 from bot.features import FEATURE_NAMES
 from bot.model.calibration import PlattCalibration
 from bot.model.factory import load_model
@@ -61,7 +62,7 @@ class ModelRegistry:
             version=p.version, created_ts=created_ts, train_from_ts=candidate.from_ts, train_to_ts=candidate.to_ts,
             n_train=candidate.metrics["n_train"], n_val=candidate.metrics["n_val"], kind=candidate.cfg.kind,
             metrics_json=json.dumps(candidate.metrics, sort_keys=True),
-            status="champion" if champion else "rejected", path=str(path), config_hash=config_hash,
+            status="champion" if champion else "rejected", path=path.name, config_hash=config_hash,
         )
         self.store.add_model_version(row, retire_champion=champion)
         return row
@@ -82,22 +83,60 @@ class ModelRegistry:
         tmp.rename(final)
         return final
 
-    def load(self, row: ModelVersionRow) -> Predictor:
-        path = Path(row.path)
-        saved = json.loads((path / "config.json").read_text())
-        if saved["features"] != list(FEATURE_NAMES):
-            raise ValueError(f"model {row.version} was trained on another feature set")
-        cfg = ModelConfig(**saved["model"])
-        columns = saved["columns"]
-        extra = json.loads((path / "predictor.json").read_text())
-        return Predictor(
-            model=load_model(path, cfg, len(columns)),
-            scaler=Scaler.from_json(json.loads((path / "scaler.json").read_text())),
-            columns=columns, seq_len=cfg.seq_len, version=row.version, **_predictor_parts(extra))
+    def path_of(self, version: str) -> Path:
+        """A version's files: always under this run's models directory, so a
+        moved or restored state directory loads its own models and a copy
+        never loads another run's (whatever path an older row stored)."""
+        return self.models_dir / version
 
-    def load_champion(self) -> Predictor | None:
+    def load(self, row: ModelVersionRow) -> Predictor:
+        """The version's predictor; ModelFileError naming the version and the
+        file when one is missing, unreadable or inconsistent."""
+        path = self.path_of(row.version)
+        saved = _read_json(row.version, path / "config.json")
+        if saved.get("features") != list(FEATURE_NAMES):
+            raise ModelFileError(f"model {row.version}: {path / 'config.json'} lists another feature set")
+        extra = _read_json(row.version, path / "predictor.json")
+        scaler = _read_json(row.version, path / "scaler.json")
+        try:
+            cfg = ModelConfig(**saved["model"])
+            columns = saved["columns"]
+            parts = _predictor_parts(extra)
+            scaler = Scaler.from_json(scaler)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"model {row.version}: {path} holds unusable settings ({type(exc).__name__})") from None
+        try:
+            model = load_model(path, cfg, len(columns))
+        except Exception as exc:  # torch, onnx, skops, lightgbm: each fails its own way
+            raise ModelFileError(f"model {row.version}: its weights in {path} cannot be read "
+                                 f"({type(exc).__name__}: {str(exc)[:160]})") from None
+        return Predictor(model=model, scaler=scaler, columns=columns, seq_len=cfg.seq_len, version=row.version,
+                         **parts)
+
+    def load_champion(self, now_ms: int = 0) -> Predictor | None:
+        """The champion; if its files cannot be read, the newest earlier
+        version that can becomes the champion instead, with an event (no
+        model at all when none can: the bot then abstains)."""
         row = self.store.champion()
-        return self.load(row) if row else None
+        if row is None:
+            return None
+        try:
+            return self.load(row)
+        except ModelFileError as exc:
+            problem = str(exc)
+        earlier = [v for v in self.store.model_versions() if v.created_ts < row.created_ts and v.status != "rejected"]
+        for candidate in reversed(earlier):
+            try:
+                predictor = self.load(candidate)
+            except ModelFileError:
+                continue
+            self.store.set_champion(candidate.version)
+            self.store.add_event(Event(now_ms, "champion_unreadable",
+                                       f"{problem}; {candidate.version} is the champion again", "error"))
+            return predictor
+        self.store.add_event(Event(now_ms, "champion_unreadable", f"{problem}; no earlier version loads either, "
+                                   "so nothing is scored until the next retrain", "error"))
+        return None
 
     def promote(self, version: str) -> ModelVersionRow:
         """Make a stored version the champion (manual promotion or rollback)."""
@@ -107,6 +146,23 @@ class ModelRegistry:
         self.load(row)  # refuse a version whose files are missing or unreadable
         self.store.set_champion(version)
         return row
+
+
+class ModelFileError(Exception):
+    """A model version's files are missing or unreadable; the message names
+    the version and the file."""
+
+
+def _read_json(version: str, path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelFileError(f"model {version}: {path} is missing") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelFileError(f"model {version}: {path} is not readable JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"model {version}: {path} is not a JSON object")
+    return data
 
 
 def _predictor_json(p: Predictor) -> dict:
