@@ -7,9 +7,10 @@ from textwrap import dedent
 
 import pytest
 
-from bot.config import ConfigError
+from bot.config import ConfigError, load_config
 from bot.domain import Bar
-from bot.strategy import Strategy, StrategyContext, load_strategy
+from bot.strategy import Strategy, StrategyContext, load_strategy, load_strategy_of
+from conftest import REPO
 
 STRATEGIES = Path(__file__).resolve().parent.parent / "strategies"
 BAR = Bar("BTC/USDT", 0, 100.0, 101.0, 99.0, 100.5, 1.0)
@@ -174,3 +175,10 @@ class Postponed(Strategy):
     assert load_strategy("postponed", tmp_path, {"mode": "b"}).params.mode == "b"
     with pytest.raises(ConfigError, match=r"^strategy\.params\.mode:"):
         load_strategy("postponed", tmp_path, {"mode": "c"})
+
+
+@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_config_loads_with_its_strategy(example: Path) -> None:
+    """The examples run as documented, from any working directory."""
+    cfg = load_config(example)
+    assert load_strategy_of(cfg) is not None
