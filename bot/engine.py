@@ -196,6 +196,10 @@ class Engine:
             horizon_bars=self.target.horizon_bars)
         signal, problems = self.guard.decide(ctx)
         rec.events.extend(problems)
+        if self.guard.failing:
+            halted = self.risk.halt_entries(bar.ts, f"strategy {self.guard.name} failed "
+                                                    f"{self.guard.failures_in_a_row} bars in a row")
+            rec.events.extend([halted] if halted else [])
         outcome = self.risk.orders_for(signal, bar, self.ledger, self.broker, now, volatility,
                                        reading.volatility if reading else None)
         self._apply(outcome, rec)

@@ -58,3 +58,41 @@ def test_a_wild_strategy_is_contained_bar_by_bar(tmp_path: Path) -> None:
                        "WHERE o.side = 'buy' AND o.kind = 'market'")
     peak = rows(db, "SELECT MAX(equity) FROM equity")[0][0]
     assert entries and max(n for (n,) in entries) <= 0.5 * peak * 1.01
+
+
+SULKY = '''
+from bot.domain import Signal
+from bot.strategy import Strategy
+
+
+class Sulky(Strategy):
+    """Fails on its first 12 predicted bars, then wants to be long."""
+
+    calls = 0
+
+    def decide(self, ctx):
+        if ctx.prob_up is None:
+            return Signal(None, "no prediction")
+        Sulky.calls += 1
+        if Sulky.calls <= 12:
+            raise ValueError("not today")
+        return Signal(1.0, "long now")
+'''
+
+
+def test_a_strategy_failing_bar_after_bar_halts_entries(tmp_path: Path) -> None:
+    (tmp_path / "strategies").mkdir()
+    (tmp_path / "strategies" / "sulky.py").write_text(SULKY)
+    config = write_config(tmp_path, {"strategy": {"name": "sulky", "path": str(tmp_path / "strategies")}})
+    data = yaml.safe_load(config.read_text())
+    data["strategy"]["params"] = {}
+    config.write_text(yaml.safe_dump(data))
+    replay(config)
+    db = tmp_path / "bot.sqlite"
+    (halt,) = rows(db, "SELECT ts, message FROM events WHERE kind = 'entries_halted'")
+    assert "Sulky failed 10 bars in a row" in halt[1]
+    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'strategy_error'")[0][0] == 12
+    # It wanted to be long ever after, and the halt held every entry back.
+    assert rows(db, "SELECT COUNT(*) FROM fills")[0][0] == 0
+    blocked = rows(db, f"SELECT COUNT(*) FROM predictions WHERE decision = 'blocked' AND ts > {halt[0]}")[0][0]
+    assert blocked > 100

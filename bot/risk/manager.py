@@ -161,6 +161,14 @@ class RiskManager:
                 orders.append(self._market(symbol, ts, side, abs(pos.qty), now_ms, "kill_switch", None))
         return orders
 
+    def halt_entries(self, ts: int, reason: str) -> Event | None:
+        """Halt new entries without flattening (a broken strategy, not a lost
+        fortune); `bot resume` clears it like the kill switch's halt."""
+        if self.state.halted:
+            return None
+        self.state.halted, self.state.halt_reason = True, reason
+        return Event(ts, "entries_halted", f"halted: {reason}; open positions keep their stops", level="error")
+
     def resume(self, equity: float) -> None:
         """Clear a kill-switch halt; the drawdown is measured afresh."""
         self.state.halted, self.state.halt_reason = False, None
@@ -242,7 +250,10 @@ class RiskManager:
         """(kind, reason) of the rule that forbids an entry now, if any."""
         s = self.state
         if s.halted:
-            return "halted", f"halted by the kill switch ({s.halt_reason}); `bot resume` clears it"
+            # Two halts share the state: the kill switch's (a drawdown) and
+            # the strategy guard's (halt_entries); the reason says which.
+            by = "the kill switch" if (s.halt_reason or "").startswith("drawdown") else "the strategy guard"
+            return "halted", f"halted by {by} ({s.halt_reason}); `bot resume` clears it"
         if s.day_blocked is not None and s.day_blocked == s.day:
             return "daily_loss_limit", "daily loss limit reached; entries resume on the next UTC day"
         if s.cooldown.get(symbol, 0) > 0:

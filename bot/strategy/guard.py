@@ -7,7 +7,10 @@ beyond the risk budget nor stop the daemon:
 - a target outside [-1, 1]: clamped to the nearest bound, with a warning
   event (a target of 7.5 must not become 7.5 times the position limit);
 - anything that is not a Signal with a finite target or None: treated as
-  an exception.
+  an exception;
+- FAILURES_BEFORE_HALT failures in a row: new entries are halted (the risk
+  manager's halt, shown by `bot status`, cleared by `bot resume`); open
+  positions keep their stops and exits still go through.
 """
 
 from __future__ import annotations
@@ -21,11 +24,20 @@ from bot.domain import Event, Signal
 from bot.strategy.base import Strategy, StrategyContext
 
 
+FAILURES_BEFORE_HALT = 10
+
+
 class StrategyGuard:
     def __init__(self, strategy: Strategy) -> None:
         self.strategy = strategy
         self.name = type(strategy).__name__
         self.file = inspect.getsourcefile(type(strategy)) or ""
+        self.failures_in_a_row = 0
+
+    @property
+    def failing(self) -> bool:
+        """True once the strategy has failed FAILURES_BEFORE_HALT times in a row."""
+        return self.failures_in_a_row >= FAILURES_BEFORE_HALT
 
     def decide(self, ctx: StrategyContext) -> tuple[Signal, list[Event]]:
         ts = ctx.bar.ts
@@ -33,10 +45,12 @@ class StrategyGuard:
             signal = self.strategy.decide(ctx)
             _check(signal)
         except Exception as exc:  # noqa: BLE001 - user code may raise anything; the bar must go on
+            self.failures_in_a_row += 1
             where = _where(exc, self.file)
             message = f"strategy {self.name} failed at {where}: {type(exc).__name__}: {exc}; no order on this bar"
             return (Signal(None, f"strategy error: {type(exc).__name__} at {where}"),
                     [Event(ts, "strategy_error", message, "error", ctx.symbol)])
+        self.failures_in_a_row = 0
         if signal.target is not None and abs(signal.target) > 1.0:
             clamped = math.copysign(1.0, signal.target)
             event = Event(ts, "strategy_target_clamped",
