@@ -59,7 +59,7 @@ def open_store_file(config: Config) -> Store:
     """The store at storage.db_url, creating a SQLite file's directory."""
     db = sqlite_path(config.db_url)
     if db is not None:
-        check_existing_database(db)
+        check_existing_database(db, config.path(config.storage.models_dir))
         check_writable_directory(db.parent, "storage.db_url")
     return Store(config.db_url)
 
@@ -102,8 +102,8 @@ def retry_policy(config: Config) -> RetryPolicy:
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
     pick_device(config.model.device)  # refuse an impossible device before any work
     strategy = strategy or load_strategy_of(config)
+    store = open_store(config)  # first: a damaged database is refused before anything is created
     check_writable_directory(config.path(config.storage.models_dir), "storage.models_dir")
-    store = open_store(config)
     broker = make_broker(config, store)
     restore_open_orders(store, broker)
     risk = RiskManager(config.risk, config.paper, config.timeframe, RiskState.from_json(store.get_meta("risk_state")))

@@ -4,6 +4,7 @@ is readable by its owner only."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import stat
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 
 from conftest import write_config
 from test_config_errors import assert_refused, run_bot
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*")) if directory.exists() else []
 
 
 def corrupt(db: Path) -> None:
@@ -43,7 +48,8 @@ def test_what_the_bot_writes_is_for_its_owner_only(one_run: Path) -> None:
 def test_a_database_that_is_no_usable_run_is_refused_and_kept(damage: str, one_run: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     db = tmp_path / "bot.sqlite"
-    if damage == "empty":
+    if damage == "empty":  # the database of a run whose models are still there
+        shutil.copytree(one_run / "models", tmp_path / "models")
         db.touch()
     elif damage == "corrupt":
         db.write_bytes((one_run / "bot.sqlite").read_bytes())
@@ -51,10 +57,19 @@ def test_a_database_that_is_no_usable_run_is_refused_and_kept(damage: str, one_r
     else:
         with sqlite3.connect(db) as conn:
             conn.execute("CREATE TABLE notes (text TEXT)")
-    before = db.read_bytes()
+    before, models_before = db.read_bytes(), listing(tmp_path / "models")
     for command in (["run", "--no-progress"], ["status"]):
         assert_refused(run_bot(*command, "-c", str(config)), "storage.db_url")
     assert db.read_bytes() == before  # never replaced by a new run
-    assert not (tmp_path / "models").exists()
+    assert listing(tmp_path / "models") == models_before
     # Starting over is a deliberate act, and it works.
     assert run_bot("run", "-c", str(config), "--fresh", "--max-bars", "5", "--no-progress").returncode == 0
+
+
+def test_an_empty_file_a_reader_left_before_the_first_run_is_used(tmp_path: Path) -> None:
+    """sqlite3.connect creates a 0-byte file; with no models of an earlier
+    run beside it, it is a new run's place, not lost state."""
+    config = write_config(tmp_path)
+    sqlite3.connect(tmp_path / "bot.sqlite").close()
+    assert (tmp_path / "bot.sqlite").stat().st_size == 0
+    assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0

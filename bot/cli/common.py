@@ -105,7 +105,7 @@ def open_existing_store(cfg: Config):
     if db is not None:
         from bot.store.integrity import check_existing_database
 
-        check_existing_database(db)
+        check_existing_database(db, cfg.path(cfg.storage.models_dir))
     store = Store(cfg.db_url)
     _refuse_other_schema(store)
     return store

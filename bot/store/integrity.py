@@ -10,15 +10,25 @@ from pathlib import Path
 
 from bot.config import ConfigError
 
+def _has_models(models_dir: Path) -> bool:
+    return models_dir.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in models_dir.iterdir())
+
+
 START_OVER = "move it away, or start over on purpose with `bot run --fresh`"
 
 
-def check_existing_database(db: Path) -> None:
+def check_existing_database(db: Path, models_dir: Path) -> None:
     """ConfigError naming storage.db_url when `db` exists but is no usable run."""
     if not db.exists():
         return
     if db.stat().st_size == 0:
-        raise ConfigError(f"storage.db_url: {db} is empty (0 bytes), not a run; {START_OVER}")
+        # What sqlite3.connect leaves when a reader opens a path before the
+        # first run wrote it: a new run may start there, unless models of an
+        # earlier run say this file once held it.
+        if _has_models(models_dir):
+            raise ConfigError(f"storage.db_url: {db} is empty (0 bytes) but {models_dir} holds an earlier "
+                              f"run's models; {START_OVER}")
+        return
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
