@@ -29,10 +29,13 @@ class OrderStatus(str, Enum):
     CANCELED = "canceled"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    # Sent, but no reply came and the exchange has not shown it yet: it may
+    # fill at any moment, so it is asked after until the exchange answers.
+    UNKNOWN = "unknown"
 
     @property
     def is_open(self) -> bool:
-        return self in (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+        return self in (OrderStatus.NEW, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ symbol's history is asked for again at the next `gap_retries` firings; until
 it is filled or given up on, the bars after it wait, so that symbol is
 neither stepped nor traded. A bar that should have closed but is not served
 yet is asked for again `late_retry_seconds` later instead of a bar later.
+In live mode a bar with an extreme close or wick waits the same way until
+its price is confirmed (`market/price_gate.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from bot.domain import Bar, Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
 from bot.market.ccxt_feed import MarketDataError
+from bot.market.price_gate import PriceGate
 from bot.market.screening import BarScreen
 from bot.model.retrain import Retrainer
 from bot.store import Store
@@ -44,6 +47,7 @@ class RetryPolicy:
     gap_retries: int = 0  # 0: a hole is final at once (replay: the CSV is the whole truth)
     late_retries: int = 0
     late_retry_ms: int = 10_000
+    hold_extremes: bool = False  # live: an extreme price waits for confirmation
 
 
 class BarJob:
@@ -59,6 +63,7 @@ class BarJob:
         self.symbols = symbols
         self.screen = screen
         self.policy = policy
+        self.gate = PriceGate(screen) if policy.hold_extremes else None
         # Replay retrains inline (deterministic); live hands it to a worker.
         self.run_retrain = run_retrain or retrainer.run
         # Live mode: run this job again at a given time when a bar is late.
@@ -103,7 +108,22 @@ class BarJob:
                 accepted.extend(filled)
             accepted.append(bar)
             previous = bar.ts
-        return accepted
+        if self.gate is None:
+            return accepted
+        gate_events: list[Event] = []
+        confirmed = self.gate.admit(symbol, accepted, lambda bar: self._ask_again(bar, now_ms), gate_events)
+        self._events(gate_events)
+        return confirmed
+
+    def _ask_again(self, bar: Bar, now_ms: int) -> Bar | None:
+        """The exchange's copy of one bar, fetched anew (None: no answer)."""
+        try:
+            raw = self.feed.fetch_range(bar.symbol, bar.ts, bar.ts + self.timeframe_ms, now_ms)
+        except MarketDataError:
+            return None
+        screened = self.screen.screen(raw, bar.ts - self.timeframe_ms)  # a broken copy confirms nothing
+        self._events(screened.events)
+        return next((b for b in screened.bars if b.ts == bar.ts), None)
 
     def _fill_gap(self, symbol: str, after: int, before: int, now_ms: int) -> list[Bar] | None:
         """Bars found for the hole between two bars; None while the hole is

@@ -96,7 +96,7 @@ def retry_policy(config: Config) -> RetryPolicy:
     if config.mode == "replay":
         return RetryPolicy()
     return RetryPolicy(gap_retries=config.market.gap_retries, late_retries=config.schedule.late_retries,
-                       late_retry_ms=round(config.schedule.late_retry_seconds * 1000))
+                       late_retry_ms=round(config.schedule.late_retry_seconds * 1000), hold_extremes=True)
 
 
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:

@@ -11,7 +11,9 @@ and the balances, and keeps its own records of orders, trades and balances
 for tests to compare against.
 
 Faults on demand: an order accepted whose reply never arrives in time
-(`lose_next_ack`), timestamps refused with -1021 (`refuse_timestamps_next`),
+(`lose_next_ack`), an order accepted but recorded late: invisible to
+look-ups until `record_late()` fills it (`record_late_next`), timestamps
+refused with -1021 (`refuse_timestamps_next`),
 market orders held open until `release_held()` (`hold_orders`); HTTP 5xx
 come from the FakeExchange's own `fail_next`.
 """
@@ -89,6 +91,8 @@ class FakeAccount:
         self._lost_acks = 0
         self.ack_delay_seconds = 0.0
         self._refuse_timestamps = 0
+        self._record_late = 0
+        self.unrecorded: list[FakeOrder] = []  # accepted, not yet visible (record_late_next)
         self._next_id = 1000
         self._lock = threading.RLock()
 
@@ -99,6 +103,23 @@ class FakeAccount:
         with self._lock:
             self._lost_acks += times
             self.ack_delay_seconds = delay_seconds
+
+    def record_late_next(self, delay_seconds: float) -> None:
+        """Accept the next order but show it nowhere (no reply within
+        `delay_seconds`, look-ups answer "does not exist", no fill) until
+        `record_late()`: an exchange that records an order late."""
+        with self._lock:
+            self._record_late += 1
+            self._lost_acks += 1
+            self.ack_delay_seconds = delay_seconds
+
+    def record_late(self) -> None:
+        """Record and fill, at the current price, every order held unseen."""
+        with self._lock:
+            for order in self.unrecorded:
+                self.orders[order.order_id] = order
+                self._fill(order, self.exchange.market(order.symbol))
+            self.unrecorded = []
 
     def refuse_timestamps_next(self, times: int = 1) -> None:
         """Answer the next signed requests with -1021 (timestamp outside recvWindow)."""
@@ -210,8 +231,12 @@ class FakeAccount:
         self._next_id += 1
         order = FakeOrder(self._next_id, client_id, market.id, side, qty, self.exchange.now(), kind=kind,
                           limit=limit)
-        self.orders[order.order_id] = order
         self.placed.append(client_id)
+        if self._record_late:
+            self._record_late -= 1
+            self.unrecorded.append(order)
+            return {**order.payload(), "transactTime": order.time, "fills": []}
+        self.orders[order.order_id] = order
         marketable = limit is None or (limit >= price if side == "BUY" else limit <= price)
         if marketable and not self.hold_orders:
             self._fill(order, market)

@@ -104,6 +104,19 @@ def partial(final: Candle, fraction: float) -> Candle:
     return ts, o, high, low, close, v * max(fraction, 0.02) / 2
 
 
+def misprinted(candle: Candle, price: str, factor: float) -> Candle:
+    """The candle with one price scaled, the others kept consistent with it."""
+    ts, open_, high, low, close, volume = candle
+    moved = {"close": close, "low": low, "high": high}[price] * factor
+    if price == "close":
+        close = moved
+    elif price == "low":
+        low = moved
+    else:
+        high = moved
+    return ts, open_, max(high, open_, close, low), min(low, open_, close, high), close, volume
+
+
 def interval_ms(timeframe: str) -> int:
     """Milliseconds in a Binance interval such as "1h" (ValueError for others)."""
     if timeframe not in INTERVALS:
@@ -400,9 +413,17 @@ class FakeExchange:
         """Send these candles twice in the next `times` klines replies; the copy's close *1.01 if conflicting."""
         self._data_fault("conflict" if conflicting else "duplicate", symbol, open_times, times)
 
-    def _data_fault(self, kind: str, symbol: str, open_times, times: int | None) -> None:
+    def misprint_candles(self, symbol: str, open_times, price: str, factors, times: int | None = 1) -> None:
+        """Serve these candles with `price` ("close", "low" or "high") times a
+        factor (the others stretched to stay consistent) in the next `times`
+        klines replies that include them (None: always); `factors` is one
+        number, or one per reply (its last repeats)."""
+        factors = list(factors) if isinstance(factors, (list, tuple)) else [factors]
+        self._data_fault("misprint", symbol, open_times, times, price=price, factors=factors, served=0)
+
+    def _data_fault(self, kind: str, symbol: str, open_times, times: int | None, **extra) -> None:
         rule = {"kind": kind, "id": self.market(symbol).id, "opens": {int(t) for t in open_times},
-                "times": times}
+                "times": times, **extra}
         with self._lock:
             self._data_faults.append(rule)
 
@@ -519,6 +540,11 @@ class FakeExchange:
         """Open times after drop/duplicate faults, each tagged "final" or "conflict" for its copy."""
         with self._lock:
             hits = [rule for rule in self._data_faults if rule["id"] == market.id and rule["opens"] & set(opens)]
+            misprint = {}
+            for rule in (r for r in hits if r["kind"] == "misprint"):
+                factor = rule["factors"][min(rule["served"], len(rule["factors"]) - 1)]
+                rule["served"] += 1
+                misprint.update({ts: (rule["price"], factor) for ts in rule["opens"]})
             for rule in hits:
                 if rule["times"] is not None:
                     rule["times"] -= 1
@@ -528,13 +554,15 @@ class FakeExchange:
         for ts in opens:
             kinds = {rule["kind"] for rule in hits if ts in rule["opens"]}
             if "drop" not in kinds:
-                out.append((ts, "final"))
-                out.extend((ts, kind) for kind in kinds)
+                out.append((ts, misprint.get(ts, "final")))
+                out.extend((ts, kind) for kind in kinds - {"misprint"})
         return out
 
-    def _served_copy(self, market: Market, tagged: tuple[int, str], now: int) -> Candle:
+    def _served_copy(self, market: Market, tagged: tuple[int, str | tuple], now: int) -> Candle:
         ts, kind = tagged
         candle = self._served(market, ts, now)
+        if isinstance(kind, tuple):
+            return misprinted(candle, *kind)
         if kind != "conflict":
             return candle
         close = round(candle[4] * 1.01, 2)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from bot.broker.exchange import ExchangeBroker, client_order_id
+from bot.broker.exchange import UNKNOWN_PATIENCE_MS, ExchangeBroker, client_order_id
 from bot.broker.exchange_client import ExchangeClient
 from bot.domain import Bar, Order, OrderKind, OrderStatus, Side
 from bot.ledger import Ledger
@@ -78,7 +78,8 @@ def test_lost_acknowledgement_finds_the_order_instead_of_sending_it_again(fake) 
     broker.send_decided(fake.now())  # times out, then looks the order up
 
     events = broker.drain_events()
-    assert [e.kind for e in events] == ["order_ack_lost"]
+    assert [e.kind for e in events] == ["order_ack_lost", "order_found"]
+    assert "after 0 empty look-ups" in events[1].message
     assert order.status is OrderStatus.FILLED
     assert fake.account.order_count() == 1
     assert order_posts(fake) == 1
@@ -87,18 +88,57 @@ def test_lost_acknowledgement_finds_the_order_instead_of_sending_it_again(fake) 
     assert order_posts(fake) == 1  # nothing sent again later either
 
 
-def test_an_order_that_never_arrived_is_declared_lost_never_resent(fake) -> None:
+def test_an_order_that_never_arrived_stays_unknown_until_the_patience_runs_out(fake) -> None:
     broker = make_broker(fake)
     fake.fail_next(ORDER_PATH, status=503)  # refused before the fake saw it
     order = market("BTC/USDT:3:entry", Side.BUY, 0.2)
     broker.submit(order)
-    for _ in range(3):
+    for _ in range(6):
         broker.send_decided(fake.now())
-    kinds = [e.kind for e in broker.drain_events()]
-    assert kinds == ["order_ack_lost", "order_lost"]
-    assert order.status is OrderStatus.REJECTED
+    assert [e.kind for e in broker.drain_events()] == ["order_ack_lost"]
+    assert order.status is OrderStatus.UNKNOWN and broker.misses[order.id] == 6
+    assert broker.entry_block().startswith("unknown_order: order BTC/USDT:3:entry")
+    assert [o.id for o in broker.drain_changed()] == [order.id]  # saved as unknown with the step
+
+    broker.poll(order.created_ts + UNKNOWN_PATIENCE_MS + 1)
+    events = broker.drain_events()
+    assert [e.kind for e in events] == ["order_never_arrived"] and "7 look-ups" in events[0].message
+    assert order.status is OrderStatus.EXPIRED and broker.entry_block() is None
     assert fake.account.order_count() == 0
     assert order_posts(fake) == 1
+
+
+def test_an_order_recorded_late_is_found_and_booked_once(fake) -> None:
+    broker = make_broker(fake, timeout_ms=800)
+    fake.account.record_late_next(delay_seconds=2.0)
+    order = market("BTC/USDT:8:entry", Side.BUY, 0.2)
+    broker.submit(order)
+    for _ in range(4):  # the timeout, then look-ups that find nothing
+        broker.send_decided(fake.now())
+    assert order.status is OrderStatus.UNKNOWN and broker.misses[order.id] == 4
+    assert broker.collect_fills() == {}
+
+    fake.account.record_late()
+    broker.poll(fake.now())
+    assert order.status is OrderStatus.FILLED and broker.entry_block() is None
+    assert [e.kind for e in broker.drain_events()] == ["order_ack_lost", "order_found"]
+    fills = broker.collect_fills()[SYMBOL]
+    assert [f.trade_id for f in fills] == [str(t["id"]) for t in fake.account.trades]
+    broker.poll(fake.now())
+    broker.send_decided(fake.now())
+    assert broker.collect_fills() == {}  # booked once
+    assert order_posts(fake) == 1
+
+
+def test_an_unknown_order_read_back_after_a_restart_is_asked_after_not_resent(fake) -> None:
+    broker = make_broker(fake)
+    order = market("BTC/USDT:9:entry", Side.BUY, 0.2)
+    order.status = OrderStatus.UNKNOWN  # as the database holds it after a lost reply
+    broker.adopt(order)
+    for _ in range(3):
+        broker.send_decided(fake.now())
+    assert order.status is OrderStatus.UNKNOWN and broker.drain_events() == []
+    assert order_posts(fake) == 0
 
 
 def test_orders_under_the_exchange_minimum_are_refused_without_sending(fake) -> None:

@@ -16,6 +16,7 @@ from bot.logging_setup import configure_logging
 from bot.market.ccxt_feed import Backoff, CcxtFeed, make_exchange
 from bot.runtime import build_runtime
 from bot.scheduling import SimulatedScheduler, bar_close_trigger
+from bot.strategy import Strategy
 from bot.timeframes import parse_iso_ms
 from conftest import BUNDLED_BTC, rows, write_config
 from fake_exchange import FakeExchange
@@ -38,7 +39,8 @@ def stored_rows(db: Path) -> list[tuple]:
 class Daemon:
     """The live bar job on a simulated clock, with the fake on the same clock."""
 
-    def __init__(self, tmp_path: Path, fake: FakeExchange, clock: SimulatedClock, overrides: dict | None = None):
+    def __init__(self, tmp_path: Path, fake: FakeExchange, clock: SimulatedClock, overrides: dict | None = None,
+                 strategy: Strategy | None = None):
         config = write_config(tmp_path, {
             "mode": "live",
             "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
@@ -52,7 +54,7 @@ class Daemon:
         self.sleeps: list[float] = []
         backoff = Backoff(cfg.market.backoff_seconds, cfg.market.backoff_max_seconds, sleep=self.sleeps.append)
         feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, HISTORY, cfg.market, backoff)
-        self.rt = build_runtime(cfg, clock=clock, feed=feed)
+        self.rt = build_runtime(cfg, clock=clock, feed=feed, strategy=strategy)
         self.clock = clock
         self.scheduler = SimulatedScheduler(clock)
         self.scheduler.add_job(self.rt.bar_job, bar_close_trigger(cfg.timeframe_ms, 5))
@@ -224,7 +226,7 @@ def test_broken_candle_is_rejected_logged_and_the_symbol_not_traded_on_it(tmp_pa
         daemon.close()
 
 
-def test_extreme_move_is_flagged_and_kept(tmp_path: Path) -> None:
+def test_extreme_move_confirmed_by_a_second_look_is_flagged_and_kept(tmp_path: Path) -> None:
     spiked = SOURCE.reset_index()
     hit = (START // HOUR + 2) * HOUR
     row = spiked.timestamp == hit
@@ -237,5 +239,8 @@ def test_extreme_move_is_flagged_and_kept(tmp_path: Path) -> None:
         daemon.run_until(hit + HOUR + 10_000)
         flagged = daemon.events("extreme_move")
         assert len(flagged) == 1 and flagged[0][0] == hit
+        assert daemon.events("price_held") == []  # the second look served the same values
+        confirmed = daemon.events("price_confirmed")
+        assert [ts for ts, _, _ in confirmed] == [hit] and "served again" in confirmed[0][2]
         assert rows(daemon.db, f"SELECT close FROM bars WHERE ts = {hit}")[0][0] == spiked.loc[row, "close"].iloc[0]
         daemon.close()

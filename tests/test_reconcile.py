@@ -66,3 +66,28 @@ def test_a_budget_larger_than_the_account_is_refused(tmp_path: Path, fake, monke
             reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
     finally:
         rt.store.close()
+
+
+def test_a_balance_mismatch_beyond_dust_blocks_entries_until_the_account_agrees(tmp_path: Path, fake,
+                                                                               monkeypatch) -> None:
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    broker = rt.engine.broker
+    try:
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        fake.account.balances["USDT"] -= Decimal("0.001")  # dust: reported, not blocking
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        assert broker.entry_block() is None and rt.store.get_meta("balance_problem") == ""
+
+        fake.account.balances["BTC"] += Decimal("0.01")  # a deposit the ledger knows nothing of
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        assert broker.entry_block().startswith("balance_mismatch: BTC: exchange 0.26000000")
+        assert "BTC" in rt.store.get_meta("balance_problem")
+
+        fake.account.balances["BTC"] -= Decimal("0.01")
+        fake.account.balances["USDT"] += Decimal("0.001")
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        assert broker.entry_block() is None and rt.store.get_meta("balance_problem") == ""
+    finally:
+        rt.store.close()
+    kinds = [e[0] for e in events(tmp_path / "bot.sqlite")]
+    assert kinds == ["balance_mismatch", "balance_mismatch", "balance_mismatch", "balance_matched"]

@@ -428,7 +428,19 @@ def test_a_long_gets_a_stop_stop_loss_pct_below_its_entry() -> None:
     assert (order.side, order.kind, order.qty, order.reason) == (Side.SELL, OrderKind.STOP, 2.5, "stop_loss")
     assert order.created_ts == NOW
     assert order.slippage_bps == PAPER.slippage_bps
-    assert order.group == f"{BTC}:{NOW}" and order.id == f"{BTC}:{NOW}:stop"
+    assert order.group == f"{BTC}:{NOW}:1" and order.id == f"{BTC}:{NOW}:1:stop"
+
+
+def test_positions_protected_at_the_same_time_get_distinct_stop_ids() -> None:
+    """A catch-up after downtime stamps every fill with the time the orders
+    were made: a stop-out and a re-entry there share a timestamp."""
+    risk, ledger, broker = manager(), flat(), PaperBroker(PAPER)
+    [first] = protect(risk, [entry_fill(1.0, 200.0)], ledger, broker).orders
+    stop_out = Fill(first.id, BTC, Side.SELL, 1.0, 194.0, 0.0, NOW)
+    broker.open_orders.pop(first.id)
+    protect(risk, [stop_out], ledger, broker, reasons={first.id: "stop_loss"})
+    [second] = protect(risk, [entry_fill(1.0, 195.0, oid=f"{BTC}:{T0 + 1}:entry")], ledger, broker).orders
+    assert second.id != first.id and second.created_ts == first.created_ts == NOW
 
 
 def test_the_stop_is_placed_from_the_average_entry() -> None:

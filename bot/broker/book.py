@@ -93,3 +93,9 @@ class OrderBook:
     def dust_qty(self, symbol: str) -> float:
         """A position smaller than this cannot be traded; it counts as flat."""
         return 0.0
+
+    def entry_block(self) -> str | None:
+        """"kind: why" when the venue's state forbids any new entry (an
+        order whose fate is unknown, an account that disagrees with the
+        ledger); None for the paper broker, which knows everything."""
+        return None

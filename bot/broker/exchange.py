@@ -9,9 +9,15 @@ How an order travels:
   PARTIALLY_FILLED / FILLED / CANCELED / EXPIRED / REJECTED as the exchange
           reports. Fills are the exchange's trades, with its fees.
 
-A reply that never came does not make an order failed, only unknown: it is
-looked up by its client id, and only `LOOKUPS_BEFORE_LOST` look-ups that
-find nothing declare it lost. Nothing is ever sent twice.
+A reply that never came does not make an order failed, only UNKNOWN (a
+status saved with it, so a restart asks after it too): it is looked up by
+its client id after every step and at every reconciliation until the
+exchange shows it, however many look-ups come back empty, since an
+exchange may record an order late. Only when it is still nowhere after
+`UNKNOWN_PATIENCE_MS` (far inside any exchange's order history) is it
+declared never arrived. While an order is unknown, or the balances
+disagree with the ledger beyond dust, no new entry is allowed
+(`entry_block`). Nothing is ever sent twice.
 
 Stops and take-profits stay with us (as in the paper broker): a bar that
 reaches one turns it into a market order sent after the step. The exchange
@@ -35,7 +41,9 @@ from bot.market.ccxt_feed import first_line
 
 log = structlog.get_logger("bot.broker.exchange")
 
-LOOKUPS_BEFORE_LOST = 3
+# How long an order may stay unseen before "not found" means "never arrived":
+# exchanges keep order history for months; a day covers any outage.
+UNKNOWN_PATIENCE_MS = 86_400_000
 REFUSED = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
 PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
 
@@ -58,7 +66,8 @@ class ExchangeBroker(OrderBook):
         self.run_tag = run_tag
         self.timeframe_ms = timeframe_ms
         self.phase: dict[str, str] = {}  # order id -> queued | sent | unknown | restored
-        self.misses: dict[str, int] = {}
+        self.misses: dict[str, int] = {}  # empty look-ups in a row, per order
+        self.balance_problem: str | None = None  # set by reconciliation
         self.cancel_wanted: set[str] = set()
         self.booked_trades = set(booked_trades or ())
         self.last_price: dict[str, float] = {}
@@ -81,7 +90,9 @@ class ExchangeBroker(OrderBook):
     def adopt(self, order: Order) -> None:
         super().adopt(order)
         self.reason_of[order.id] = order.reason
-        if order.kind is OrderKind.MARKET:
+        if order.status is OrderStatus.UNKNOWN:
+            self.phase[order.id] = "unknown"
+        elif order.kind is OrderKind.MARKET:
             self.phase[order.id] = "restored"
 
     def cancel(self, order_id: str, ts: int) -> Order | None:
@@ -99,6 +110,18 @@ class ExchangeBroker(OrderBook):
     def dust_qty(self, symbol: str) -> float:
         minimum, _ = self.client.minimums(symbol)
         return max(minimum, self.client.step(symbol))
+
+    def entry_block(self) -> str | None:
+        """Why no new entry may be sent now: an order whose fate is unknown
+        (it may still fill), or an account that disagrees with the ledger."""
+        unknown = [o for o in self.open_orders.values() if o.status is OrderStatus.UNKNOWN]
+        if unknown:
+            first = unknown[0]
+            return (f"unknown_order: order {first.id} got no reply and the exchange has not shown it yet "
+                    f"({len(unknown)} unknown); no entry until the exchange answers")
+        if self.balance_problem:
+            return f"balance_mismatch: {self.balance_problem}; no entry until the account matches the ledger"
+        return None
 
     # -- inside a bar step -----------------------------------------------------
 
@@ -163,8 +186,10 @@ class ExchangeBroker(OrderBook):
         except NETWORK_ERRORS as exc:
             # It may have reached the exchange: find out, never send it again.
             self.phase[order.id] = "unknown"
+            order.status = OrderStatus.UNKNOWN
+            self._changed[order.id] = order  # saved: a restart must ask after it, not resend it
             self._event(now_ms, "order_ack_lost", f"no reply to the order ({type(exc).__name__}); looking it up "
-                        "by its client id", order, level="warning")
+                        "by its client id until the exchange answers", order, level="warning")
             return
         except ccxt.BaseError as exc:
             self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms,
@@ -193,8 +218,11 @@ class ExchangeBroker(OrderBook):
             log.warning("order_lookup_failed", order_id=order.id, error=type(exc).__name__)
             return
         if reply is not None:
+            misses = self.misses.pop(order.id, 0)
+            if order.status is OrderStatus.UNKNOWN:
+                self._event(now_ms, "order_found", f"the exchange shows the order after {misses} empty look-ups "
+                            f"(status {reply.get('status')}, filled {float(reply.get('filled') or 0):g})", order)
             self.phase[order.id] = "sent"
-            self.misses.pop(order.id, None)
             self._absorb(order, reply, now_ms)
             return
         self._not_found(order, now_ms)
@@ -212,18 +240,24 @@ class ExchangeBroker(OrderBook):
                 self._reject(order, "order_expired", "decided before a restart, never sent, now stale", now_ms,
                              status=OrderStatus.EXPIRED, level="warning")
             return
+        # Sent, or acknowledged once: "not found" may only mean "not recorded
+        # yet". Keep asking; give up only after the patience runs out.
         misses = self.misses.get(order.id, 0) + 1
         self.misses[order.id] = misses
-        if misses >= LOOKUPS_BEFORE_LOST:
-            self._reject(order, "order_lost", f"not on the exchange after {misses} look-ups; not sent again",
-                         now_ms, level="error")
+        if now_ms - order.created_ts > UNKNOWN_PATIENCE_MS:
+            hours = (now_ms - order.created_ts) / 3_600_000
+            self._reject(order, "order_never_arrived", f"not on the exchange after {misses} look-ups over "
+                         f"{hours:.0f} h; not sent again", now_ms, status=OrderStatus.EXPIRED, level="error")
 
     def _absorb(self, order: Order, reply: dict, now_ms: int) -> None:
         """Book new trades of the order and follow its status."""
         filled = float(reply.get("filled") or 0.0)
         when = int(reply.get("lastTradeTimestamp") or reply.get("timestamp") or now_ms)
         if filled > 0 and not self._book(order, reply.get("trades") or [], when):
-            self._book(order, self._trades_of(order, reply), when)
+            trades = self._trades_of(order, reply)
+            if trades is None:
+                return  # its trades are unreadable now: keep the order and ask again, never drop a fill
+            self._book(order, trades, when)
         status = reply.get("status")
         if status in CLOSED_STATUS:
             self.phase.pop(order.id, None)
@@ -237,12 +271,13 @@ class ExchangeBroker(OrderBook):
                 order.status = new_status
             self._changed[order.id] = order
 
-    def _trades_of(self, order: Order, reply: dict) -> list[dict]:
+    def _trades_of(self, order: Order, reply: dict) -> list[dict] | None:
+        """The order's trades, or None when the exchange did not answer."""
         try:
             return self.client.trades(order.symbol, str(reply["id"]))
         except ccxt.BaseError as exc:
             log.warning("trades_lookup_failed", order_id=order.id, error=type(exc).__name__)
-            return []
+            return None
 
     def _book(self, order: Order, trades: list[dict], when: int) -> bool:
         """Turn trades not booked yet into fills (stamped `when` if the trade

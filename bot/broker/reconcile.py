@@ -9,6 +9,10 @@ and every `schedule.reconcile_seconds`:
 3. Balances: each asset the bot trades is expected at its amount when the
    run began plus what our fills moved; a difference is reported
    (`balance_mismatch`), never "corrected": the ledger follows our fills.
+   A difference beyond dust (the exchange's smallest tradable amount for a
+   base asset, a hundredth of a percent of the cash) blocks new entries
+   until a later round finds the account and the ledger agreeing again;
+   the block is saved in the run's metadata for `bot status`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from bot.store import Store
 log = structlog.get_logger("bot.broker.reconcile")
 
 BASELINE_KEY = "balance_baseline"
+BALANCE_PROBLEM_KEY = "balance_problem"  # "" when the account matches the ledger
+QUOTE_DUST = 1e-4  # of the expected cash balance
 
 
 def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: float, now_ms: int) -> None:
@@ -44,7 +50,9 @@ def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: fl
                             level="warning"))
         balances = None
     if balances is not None:
-        events.extend(_compare_balances(engine, store, symbols, initial_cash, balances, now_ms))
+        found = _compare_balances(engine, store, symbols, initial_cash, balances, now_ms)
+        events.extend(found)
+        _follow_balance_problem(broker, store, symbols, found, now_ms, events)
     for e in events:
         store.add_event(e)
         log_event(log, e)
@@ -92,6 +100,20 @@ def _compare_balances(engine: Engine, store: Store, symbols: list[str], initial_
                                 data={"asset": asset, "exchange": actual, "expected": amount,
                                       "difference": actual - amount}))
     return events
+
+
+def _follow_balance_problem(broker: ExchangeBroker, store: Store, symbols: list[str], mismatches: list[Event],
+                            now_ms: int, events: list[Event]) -> None:
+    """Block entries while a mismatch is beyond dust; lift the block (with
+    an event) once the account agrees again."""
+    dust = {s.split("/")[0]: broker.dust_qty(s) for s in symbols}
+    serious = [e for e in mismatches
+               if abs(e.data["difference"]) > dust.get(e.data["asset"], QUOTE_DUST * max(1.0, abs(e.data["expected"])))]
+    problem = "; ".join(e.message for e in serious) or None
+    if broker.balance_problem and not problem:
+        events.append(Event(now_ms, "balance_matched", "the account matches the ledger again; entries allowed"))
+    broker.balance_problem = problem
+    store.set_meta(BALANCE_PROBLEM_KEY, problem or "")
 
 
 def _assets(symbols: list[str]) -> list[str]:

@@ -85,6 +85,7 @@ def _status_table(cfg: Config, store) -> Table:
         table.add_row("Equity / cash", f"{equity.equity:,.2f} / {equity.cash:,.2f}")
     _risk_rows(table, store)
     open_orders = store.open_orders()
+    _venue_rows(table, store, open_orders)
     for pos in store.latest_positions():
         if pos.qty != 0:
             protection = ", ".join(f"{o.reason.replace('_', ' ')} {o.stop_price or o.limit_price:,.2f}"
@@ -119,6 +120,21 @@ def _risk_rows(table: Table, store) -> None:
     cooling = {s: n for s, n in state.cooldown.items() if n > 0}
     if cooling:
         table.add_row("Cooldown", ", ".join(f"{s}: {n} bars" for s, n in sorted(cooling.items())))
+
+
+def _venue_rows(table: Table, store, open_orders) -> None:
+    """What the exchange has not settled: orders without an answer and an
+    account that disagrees with the ledger both hold new entries back."""
+    unknown = [o for o in open_orders if o.status == "unknown"]
+    for order in unknown:
+        table.add_row("Order unknown", f"{order.id} ({order.side} {order.qty:g} {order.symbol}, sent "
+                      f"{iso_utc(order.created_ts)}): no reply yet, asked after at every reconciliation")
+    problem = store.get_meta("balance_problem")
+    if problem:
+        table.add_row("Balance mismatch", problem)
+    if unknown or problem:
+        table.add_row("Entries", Text.assemble(("BLOCKED", "bold red"), " until the exchange answers and the "
+                                               "account matches the ledger"))
 
 
 def _decisions_table(store, limit: int = 8) -> Table:

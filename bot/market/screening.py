@@ -72,14 +72,44 @@ class BarScreen:
             return None
         move = math.log(bar.close / previous)
         flagged = None
-        if len(returns) == returns.maxlen:
-            mean = sum(returns) / len(returns)
-            std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
-            if std > 0 and abs(move - mean) > self.sigmas * std:
+        spread = self._spread(bar.symbol)
+        if spread is not None:
+            mean, std = spread
+            if abs(move - mean) > self.sigmas * std:
                 flagged = Event(bar.ts, "extreme_move", f"close moved {move:+.2%} ({abs(move - mean) / std:.1f} sigma)",
                                 level="warning", symbol=bar.symbol, data=_bar_data(bar))
         returns.append(move)
         return flagged
+
+    def extreme(self, bar: Bar, previous_close: float | None) -> tuple[str, str] | None:
+        """("close" or "wick", why) when the bar's close, high or low lies
+        beyond the extreme-move threshold from `previous_close`, measured
+        against the volatility of the bars accepted so far; else None."""
+        spread = self._spread(bar.symbol)
+        if spread is None or previous_close is None:
+            return None
+        mean, std = spread
+        for part, price in (("close", bar.close), ("wick", bar.low), ("wick", bar.high)):
+            move = math.log(price / previous_close)
+            if abs(move - mean) > self.sigmas * std:
+                name = "close" if part == "close" else ("low" if price == bar.low else "high")
+                return part, (f"{name} {price:g} is {move:+.2%} from the previous close "
+                              f"({abs(move - mean) / std:.1f} sigma)")
+        return None
+
+    def last_close(self, symbol: str) -> float | None:
+        """The close of the newest bar accepted for the symbol."""
+        return self._last_close.get(symbol)
+
+    def _spread(self, symbol: str) -> tuple[float, float] | None:
+        """Mean and standard deviation of the recent returns, once there
+        are enough of them to judge by; None before, or when flat."""
+        returns = self._returns.get(symbol)
+        if returns is None or len(returns) < returns.maxlen:
+            return None
+        mean = sum(returns) / len(returns)
+        std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+        return (mean, std) if std > 0 else None
 
     def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:
         key = (bar.symbol, bar.ts, reason)

@@ -102,7 +102,10 @@ class RiskManager:
         """A stop (and a take-profit) for the whole position, as one group."""
         long = qty > 0
         side = Side.SELL if long else Side.BUY
-        group = f"{symbol}:{ts}"
+        # Numbered: fills of a catch-up after downtime all carry the time
+        # the orders were made, so the time alone would repeat an id.
+        self.state.protections += 1
+        group = f"{symbol}:{ts}:{self.state.protections}"
         sign = 1 if long else -1
         stop_distance = self.cfg.trailing_stop_pct or self.cfg.stop_loss_pct
         if self.cfg.trailing_stop_pct and self.cfg.stop_loss_pct:
@@ -227,12 +230,12 @@ class RiskManager:
             out.orders.append(self._market(bar.symbol, bar.ts, side, abs(held), now_ms, "exit", volatility))
         if target != 0 and (held == 0.0 or exiting):
             sizing = forecast_volatility if forecast_volatility is not None else volatility
-            self._entry(target, bar, ledger, now_ms, volatility, sizing, out)
+            self._entry(target, bar, ledger, broker, now_ms, volatility, sizing, out)
         return out
 
-    def _entry(self, target: float, bar: Bar, ledger: Ledger, now_ms: int, volatility: float | None,
-               sizing_volatility: float | None, out: Decision) -> None:
-        blocked = self._entry_block(bar.symbol, ledger)
+    def _entry(self, target: float, bar: Bar, ledger: Ledger, broker: OrderBook, now_ms: int,
+               volatility: float | None, sizing_volatility: float | None, out: Decision) -> None:
+        blocked = self._entry_block(bar.symbol, ledger, broker)
         if blocked:
             self._block(bar, *blocked, out)
             return
@@ -246,8 +249,12 @@ class RiskManager:
         out.orders.append(self._market(bar.symbol, bar.ts, side, notional / bar.close, now_ms, "entry", volatility))
         self.state.last_block.pop(bar.symbol, None)
 
-    def _entry_block(self, symbol: str, ledger: Ledger) -> tuple[str, str] | None:
+    def _entry_block(self, symbol: str, ledger: Ledger, broker: OrderBook) -> tuple[str, str] | None:
         """(kind, reason) of the rule that forbids an entry now, if any."""
+        venue = broker.entry_block()
+        if venue:
+            kind, _, reason = venue.partition(": ")
+            return kind, reason
         s = self.state
         if s.halted:
             # Two halts share the state: the kill switch's (a drawdown) and

@@ -22,6 +22,7 @@ class RiskState:
     last_block: dict[str, str] = field(default_factory=dict)  # to report a block once per streak
     resumes_seen: int = 0  # `bot resume` requests already acted on
     entry_ts: dict[str, int] = field(default_factory=dict)  # bar the open position was entered at
+    protections: int = 0  # protective groups created so far: part of each group's id
 
     def to_json(self) -> str:
         # Field by field rather than asdict(): this runs every bar step and
