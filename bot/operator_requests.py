@@ -1,22 +1,35 @@
 """Requests a person makes with the CLI while the daemon may be running:
-`bot models promote` (a new champion in the database) and `bot resume`
-(a counter in run_meta). The daemon applies them at its next firing (live)
-or when it starts (replay), never in the middle of a bar step."""
+`bot models promote` (a new champion in the database), `bot resume` and
+`bot train --request` (counters in run_meta). The daemon applies them at
+its next firing (live) or when it starts (replay), never in the middle of
+a bar step. A requested training is the daemon's own retrain, on its own
+history, so the run keeps one writer."""
 
 from __future__ import annotations
 
 import structlog
 
+from bot.domain import Event
 from bot.runtime import Runtime
 
 log = structlog.get_logger("bot.operator")
 
 RESUME_KEY = "resume_requests"
+TRAIN_KEY = "train_requests"
+TRAIN_SEEN_KEY = "train_requests_seen"  # written by the daemon only
 
 
 def follow_operator_requests(rt: Runtime) -> None:
     _follow_promotion(rt)
     _follow_resume(rt)
+    _follow_train(rt)
+
+
+def request_training(store) -> int:
+    """Ask the run's daemon to train now; the number of requests so far."""
+    count = int(store.get_meta(TRAIN_KEY) or 0) + 1
+    store.set_meta(TRAIN_KEY, str(count))
+    return count
 
 
 def _follow_promotion(rt: Runtime) -> None:
@@ -35,3 +48,18 @@ def _follow_resume(rt: Runtime) -> None:
         rt.store.set_meta("risk_state", rt.engine.risk.state.to_json())
         rt.store.add_event(event)
         log.warning(event.kind, message=event.message)
+
+
+def _follow_train(rt: Runtime) -> None:
+    requested = int(rt.store.get_meta(TRAIN_KEY) or 0)
+    seen = int(rt.store.get_meta(TRAIN_SEEN_KEY) or 0)
+    run_retrain = rt.bar_job.run_retrain
+    if requested <= seen or getattr(run_retrain, "busy", lambda: False)():
+        return  # nothing new, or a retrain is running: asked again at the next firing
+    rt.store.set_meta(TRAIN_SEEN_KEY, str(requested))
+    now = rt.clock.now_ms()
+    event = Event(max(rt.engine.last_ts.values(), default=now), "train_requested",
+                  "training now, as asked by `bot train --request`")
+    rt.store.add_event(event)
+    log.info(event.kind, message=event.message)
+    run_retrain(now)

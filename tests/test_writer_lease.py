@@ -109,3 +109,38 @@ def test_a_killed_holder_leaves_no_stale_lease(tmp_path: Path) -> None:
 
 def test_server_databases_take_no_lease() -> None:
     assert take_lease("postgresql://u@localhost/bot", "bot run", 0) is None
+
+
+def test_train_against_a_running_daemon_is_handed_to_it_as_a_request(tmp_path: Path) -> None:
+    from test_live_end_to_end import live_rhythm_config
+
+    with FakeExchange() as fake:
+        fake.add_generated_market("BTC/USDT", "1s", seed=6)
+        config = live_rhythm_config(tmp_path, fake, timeout_ms=2_000)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
+        db = tmp_path / "bot.sqlite"
+        with (tmp_path / "console.txt").open("w+") as console:
+            daemon = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config)], cwd=REPO, env=env,
+                                      stdout=console, stderr=console, text=True)
+            try:
+                wait_for_first_model(db, daemon)
+                refused = run_bot("train", "--no-progress", "-c", str(config))
+                assert refused.returncode == 2 and "`bot train --request`" in refused.stderr
+                asked = run_bot("train", "--request", "-c", str(config))
+                assert asked.returncode == 0 and "training requested" in asked.stderr, asked.stderr
+                deadline = time.monotonic() + 300
+                while time.monotonic() < deadline and daemon.poll() is None:
+                    with sqlite3.connect(db) as conn:
+                        kinds = [k for (k,) in conn.execute(
+                            "SELECT kind FROM events WHERE kind IN ('train_requested', 'model_trained', "
+                            "'model_rejected') ORDER BY id")]
+                    if len(kinds) >= 3:
+                        break
+                    time.sleep(0.5)
+                # The first model, then the requested one: trained once more, by the daemon itself.
+                assert kinds[0] == "model_trained" and kinds[1] == "train_requested", kinds
+                assert kinds[2] in ("model_trained", "model_rejected") and len(kinds) == 3, kinds
+            finally:
+                daemon.send_signal(signal.SIGTERM)
+                daemon.wait(timeout=60)
+        assert daemon.returncode == 0

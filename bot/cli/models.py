@@ -13,19 +13,29 @@ from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, UserError, console, err_
                             hold_the_run, open_existing_store, start_logging)
 from bot.config import Config, load_config
 from bot.timeframes import iso_utc
+from bot.writer_lease import LeaseHeld
 
 models_app = typer.Typer(help="Model versions: list them, or promote one.", no_args_is_help=False)
 
 
 @guarded
 def train(config: ConfigPath = DEFAULT_CONFIG,
-          progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True) -> None:
+          progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True,
+          request: Annotated[bool, typer.Option(
+              "--request", help="Ask the run's daemon to train at its next firing instead "
+                                "(the way to train while `bot run` holds the run).")] = False) -> None:
     """Train a model now on the run's history and put it through the promotion gate."""
     cfg = load_config(config)
+    if request:
+        _request_training(cfg)
+        return
     from bot.strategy import load_strategy_of
 
     strategy = load_strategy_of(cfg)
-    lease = hold_the_run(cfg, "bot train")  # noqa: F841 (held until exit)
+    try:
+        lease = hold_the_run(cfg, "bot train")  # noqa: F841 (held until exit)
+    except LeaseHeld as exc:
+        raise LeaseHeld(f"{exc}; `bot train --request` asks the daemon to train instead") from None
     start_logging(cfg, console_level="WARNING")
     rt = _runtime(cfg, strategy)
     try:
@@ -36,6 +46,20 @@ def train(config: ConfigPath = DEFAULT_CONFIG,
         console.print(models_table([row], title="Trained"))
     finally:
         rt.store.close()
+
+
+def _request_training(cfg: Config) -> None:
+    """An operator request: the daemon trains on its own history, so the
+    run keeps one writer (bot/operator_requests.py)."""
+    from bot.operator_requests import request_training
+
+    store = open_existing_store(cfg)
+    try:
+        request_training(store)
+    finally:
+        store.close()
+    err_console.print("training requested: the run's daemon trains at its next firing (at its start if "
+                      "stopped); `bot models` shows the new version")
 
 
 def _runtime(cfg: Config, strategy):
