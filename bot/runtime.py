@@ -23,7 +23,7 @@ from bot.restore import restore_features, restore_ledger, restore_live_score, re
 from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
-from bot.store.integrity import check_existing_database
+from bot.store.integrity import check_existing_database, verify_run_identity
 from bot.store.writable import check_writable_directory
 from bot.store.store import SCHEMA_VERSION
 from bot.strategy import Strategy, load_strategy_of
@@ -103,7 +103,12 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     pick_device(config.model.device)  # refuse an impossible device before any work
     strategy = strategy or load_strategy_of(config)
     store = open_store(config)  # first: a damaged database is refused before anything is created
-    check_writable_directory(config.path(config.storage.models_dir), "storage.models_dir")
+    try:
+        check_writable_directory(config.path(config.storage.models_dir), "storage.models_dir")
+        verify_run_identity(store, config.path(config.storage.models_dir))
+    except ConfigError:
+        store.close()
+        raise
     broker = make_broker(config, store)
     restore_open_orders(store, broker)
     risk = RiskManager(config.risk, config.paper, config.timeframe, RiskState.from_json(store.get_meta("risk_state")))

@@ -73,3 +73,28 @@ def test_an_empty_file_a_reader_left_before_the_first_run_is_used(tmp_path: Path
     sqlite3.connect(tmp_path / "bot.sqlite").close()
     assert (tmp_path / "bot.sqlite").stat().st_size == 0
     assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
+
+
+def test_a_database_and_another_runs_models_are_refused_as_a_pair(one_run: Path, tmp_path: Path) -> None:
+    run_id = (one_run / "models" / "RUN_ID").read_text().strip()
+    assert rows_of(one_run / "bot.sqlite", "SELECT value FROM run_meta WHERE key = 'run_id'") == [(run_id,)]
+    shutil.copytree(one_run / "models", tmp_path / "models")
+    config = write_config(tmp_path)
+    # No database beside them: a new run must not adopt another run's models.
+    assert_refused(run_bot("run", "--no-progress", "-c", str(config)), "storage.models_dir")
+    assert not (tmp_path / "bot.sqlite").exists()
+    # A database of a different run beside them.
+    other = tmp_path / "other"
+    other.mkdir()
+    assert run_bot("run", "-c", str(write_config(other)), "--max-bars", "5", "--no-progress").returncode == 0
+    shutil.copy(other / "bot.sqlite", tmp_path / "bot.sqlite")
+    before = (tmp_path / "bot.sqlite").read_bytes()
+    result = run_bot("run", "--no-progress", "-c", str(config))
+    assert_refused(result, "storage.models_dir")
+    assert f"holds the models of run {run_id}" in result.stderr
+    assert (tmp_path / "bot.sqlite").read_bytes() == before
+
+
+def rows_of(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()

@@ -1,25 +1,33 @@
 """Lost state must not look fine. A database file that exists but is empty,
 damaged or not a run of this bot is refused at start, never silently
 replaced by a new run (which would also overwrite the old run's model
-files). `bot run --fresh` is the way to start over on purpose."""
+files). Each run has an id, written at creation in the database and in its
+models directory; a database and a models directory of different runs are
+refused as a pair. `bot run --fresh` is the way to start over on purpose."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from pathlib import Path
 
 from bot.config import ConfigError
+
 
 def _has_models(models_dir: Path) -> bool:
     return models_dir.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in models_dir.iterdir())
 
 
 START_OVER = "move it away, or start over on purpose with `bot run --fresh`"
+RUN_ID_KEY = "run_id"
+RUN_ID_FILE = "RUN_ID"  # in the models directory: whose models these are
 
 
 def check_existing_database(db: Path, models_dir: Path) -> None:
-    """ConfigError naming storage.db_url when `db` exists but is no usable run."""
+    """ConfigError naming storage.db_url when `db` exists but is no usable run,
+    or storage.models_dir when it is missing beside a run's models."""
     if not db.exists():
+        _refuse_orphaned_models(db, models_dir)
         return
     if db.stat().st_size == 0:
         # What sqlite3.connect leaves when a reader opens a path before the
@@ -28,6 +36,7 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
         if _has_models(models_dir):
             raise ConfigError(f"storage.db_url: {db} is empty (0 bytes) but {models_dir} holds an earlier "
                               f"run's models; {START_OVER}")
+        _refuse_orphaned_models(db, models_dir)
         return
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
@@ -39,3 +48,33 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
         raise ConfigError(f"storage.db_url: {db} is damaged (integrity check: {verdict[:120]}); {START_OVER}")
     if "run_meta" not in tables:
         raise ConfigError(f"storage.db_url: {db} holds no run of this bot (no run_meta table); {START_OVER}")
+
+
+def _refuse_orphaned_models(db: Path, models_dir: Path) -> None:
+    """A new database must not adopt the models directory of a run whose
+    database is gone: refused before anything is created."""
+    marker = models_dir / RUN_ID_FILE
+    if marker.is_file():
+        raise ConfigError(f"storage.models_dir: {models_dir} belongs to another run, whose database is not at "
+                          f"{db}; point storage.db_url at that run's database, or {START_OVER}")
+
+
+def verify_run_identity(store, models_dir: Path) -> str:
+    """The run's id, written at creation (a run from before ids gets one
+    now), checked against the models directory's: a database paired with
+    another run's models is refused, since the two would mix versions."""
+    run_id = store.get_meta(RUN_ID_KEY)
+    if run_id is None:
+        run_id = secrets.token_hex(8)
+        store.set_meta(RUN_ID_KEY, run_id)
+    marker = models_dir / RUN_ID_FILE
+    try:
+        owner = marker.read_text().strip() if marker.exists() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"storage.models_dir: cannot read {marker} ({exc})") from None
+    if owner is not None and owner != run_id:
+        raise ConfigError(f"storage.models_dir: {models_dir} holds the models of run {owner[:40]}, not of this "
+                          f"database's run {run_id}; point it at this run's models, or {START_OVER}")
+    if owner is None:
+        marker.write_text(run_id + "\n")
+    return run_id
