@@ -4,6 +4,7 @@ fake exchange shares, and the stored bars are compared with the source."""
 
 from __future__ import annotations
 
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -202,6 +203,37 @@ def test_bad_credentials_stop_the_job_with_a_clear_message_and_no_retry(tmp_path
         daemon.rt.bar_job(START + HOUR)  # the next firing starts over and succeeds
         newest_closed = START // HOUR * HOUR
         assert stored_rows(daemon.db) == source_rows(newest_closed - (HISTORY - 1) * HOUR, newest_closed)
+
+
+def a_closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+NETWORK_FAULTS = {
+    "unavailable": (lambda fake: fake.fail_next(status=503, times=9), "ExchangeNotAvailable: 503 Service Unavailable"),
+    "geo_block": (lambda fake: fake.fail_next(status=451, times=9, body={"code": 0, "msg": "restricted location"}),
+                  "ExchangeNotAvailable: 451 Unavailable For Legal Reasons"),
+    "timeout": (lambda fake: fake.slow_next("/api/v3/klines", seconds=2.0, times=9), "RequestTimeout: timed out"),
+    "refused": (None, "NetworkError: [Errno 111] Connection refused"),
+}
+
+
+@pytest.mark.parametrize("fault", NETWORK_FAULTS)
+def test_network_failures_say_which_they_are(tmp_path: Path, fault: str) -> None:
+    inject, said = NETWORK_FAULTS[fault]
+    with live_against_fake(tmp_path) as (fake, daemon):
+        if inject is None:  # nothing listens where the exchange should be
+            daemon.rt.feed.exchange.urls["api"] = {
+                name: url.replace(fake.base_url, f"http://127.0.0.1:{a_closed_port()}") if isinstance(url, str)
+                else url for name, url in daemon.rt.feed.exchange.urls["api"].items()}
+        else:
+            inject(fake)
+        daemon.rt.bar_job(START)
+        [(_, _, message)] = daemon.events("fetch_failed")
+        assert message.startswith("binance BTC/USDT: gave up after 5 attempts: " + said), message
+        assert "http" not in message
 
 
 def test_broken_candle_is_rejected_logged_and_the_symbol_not_traded_on_it(tmp_path: Path) -> None:

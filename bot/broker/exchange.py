@@ -37,7 +37,7 @@ import structlog
 from bot.broker.book import OrderBook
 from bot.broker.exchange_client import NETWORK_ERRORS, ExchangeClient
 from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Side
-from bot.market.ccxt_feed import first_line
+from bot.market.ccxt_feed import first_line, network_reason
 
 log = structlog.get_logger("bot.broker.exchange")
 
@@ -188,7 +188,7 @@ class ExchangeBroker(OrderBook):
             self.phase[order.id] = "unknown"
             order.status = OrderStatus.UNKNOWN
             self._changed[order.id] = order  # saved: a restart must ask after it, not resend it
-            self._event(now_ms, "order_ack_lost", f"no reply to the order ({type(exc).__name__}); looking it up "
+            self._event(now_ms, "order_ack_lost", f"no reply to the order ({network_reason(exc)}); looking it up "
                         "by its client id until the exchange answers", order, level="warning")
             return
         except ccxt.BaseError as exc:

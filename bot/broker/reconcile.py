@@ -27,6 +27,7 @@ from bot.config import ConfigError
 from bot.domain import Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
+from bot.market.ccxt_feed import network_reason
 from bot.store import Store
 
 log = structlog.get_logger("bot.broker.reconcile")
@@ -46,7 +47,7 @@ def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: fl
     try:
         balances = broker.client.balances()
     except ccxt.BaseError as exc:
-        events.append(Event(now_ms, "reconcile_failed", f"balances unavailable: {type(exc).__name__}",
+        events.append(Event(now_ms, "reconcile_failed", f"balances unavailable: {network_reason(exc)}",
                             level="warning"))
         balances = None
     if balances is not None:
@@ -66,7 +67,7 @@ def _foreign_orders(broker: ExchangeBroker, symbols: list[str], now_ms: int) -> 
         try:
             listed = broker.client.open_orders(symbol)
         except ccxt.BaseError as exc:
-            events.append(Event(now_ms, "reconcile_failed", f"open orders unavailable: {type(exc).__name__}",
+            events.append(Event(now_ms, "reconcile_failed", f"open orders unavailable: {network_reason(exc)}",
                                 level="warning", symbol=symbol))
             continue
         for order in listed:

@@ -12,6 +12,7 @@ job survives and its next firing asks again from the last stored bar.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 
@@ -125,9 +126,9 @@ class CcxtFeed:
                 if attempt == self.retries:
                     raise MarketDataError(
                         f"{self.exchange.id} {symbol}: gave up after {attempt + 1} attempts: "
-                        f"{type(exc).__name__}") from None
+                        f"{network_reason(exc)}") from None
                 wait = self.backoff.wait(attempt)
-                log.warning("fetch_retry", symbol=symbol, error=type(exc).__name__, attempt=attempt + 1,
+                log.warning("fetch_retry", symbol=symbol, error=network_reason(exc), attempt=attempt + 1,
                             wait_seconds=round(wait, 2))
             except ccxt.BaseError as exc:  # auth, bad symbol, exchange error: asking again won't help
                 raise MarketDataError(f"{self.exchange.id} {symbol}: {type(exc).__name__}: {first_line(exc)}") from None
@@ -138,3 +139,24 @@ def first_line(exc: Exception) -> str:
     """An exception's first line, bounded: what a log line or event shows."""
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else ""
+
+
+_URL = re.compile(r"https?://\S+")
+_OBJECT = re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>:?\s*")
+
+
+def network_reason(exc: Exception) -> str:
+    """Why a request failed, told apart: ccxt names only the request
+    ("binance GET <url>"); the cause it chains (a read timeout, a refused
+    connection, a failed name lookup) or the status it quotes (451 from a
+    geo-block, 503) is what a person needs. URLs are left out: they are
+    long and may carry query parameters."""
+    root = exc
+    while (root.__cause__ or root.__context__) is not None:
+        root = root.__cause__ or root.__context__
+    own = [w for w in _URL.sub("", first_line(exc)).split() if w not in ("GET", "POST", "DELETE", "PUT")]
+    if len(own) > 1:  # more than "binance": ccxt quoted the status and the body
+        detail = " ".join(own[1:])
+    else:
+        detail = " ".join(_OBJECT.sub("", _URL.sub("", first_line(root))).split()) if root is not exc else ""
+    return f"{type(exc).__name__}: {detail[:240]}" if detail else type(exc).__name__
