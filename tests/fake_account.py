@@ -121,6 +121,11 @@ class FakeAccount:
                 self._fill(order, self.exchange.market(order.symbol))
             self.unrecorded = []
 
+    def clear_faults(self) -> None:
+        """Forget queued lost acknowledgements, late records and refusals."""
+        with self._lock:
+            self._lost_acks = self._record_late = self._refuse_timestamps = 0
+
     def refuse_timestamps_next(self, times: int = 1) -> None:
         """Answer the next signed requests with -1021 (timestamp outside recvWindow)."""
         with self._lock:

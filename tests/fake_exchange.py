@@ -428,10 +428,12 @@ class FakeExchange:
             self._data_faults.append(rule)
 
     def clear_faults(self) -> None:
-        """Forget every queued fault."""
+        """Forget every queued fault, the account's included."""
         with self._lock:
             for queue in (self._fails, self._slows, self._malformed, self._data_faults):
                 queue.clear()
+        if self.account is not None:
+            self.account.clear_faults()
 
     def pending_faults(self) -> int:
         """Queued faults not yet (fully) served: 0 once every injection hit."""

@@ -1,11 +1,13 @@
-"""A stop always completes: `bot run` in live mode, SIGTERM at random
-moments while the exchange answers slowly or with errors, 20 times on one
-run. Every stop finishes within 5 s, and the run it leaves is whole: each
-bar once, in order, and a position that is the sum of its fills."""
+"""A stop always completes: `bot run` in live mode on the testnet broker,
+SIGTERM at random moments while the exchange answers slowly, with errors,
+or not at all to an order it accepted (a lost acknowledgement), 20 times
+on one run. Every stop finishes within 5 s; the run it leaves is whole
+(each bar once, in order, a position that is the sum of its fills); and
+after one more start, whose reconciliation looks up what the stops left
+unknown, the ledger equals the exchange's own records."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -17,7 +19,9 @@ import pytest
 
 from conftest import REPO, rows
 from fake_exchange import KLINES, FakeExchange
-from test_live_end_to_end import live_rhythm_config, wait_for_live_predictions
+from test_live_end_to_end import wait_for_live_predictions
+from test_testnet_end_to_end import (INITIAL_USDT, KEY, SECRET, SYMBOL, assert_books_match_exchange, env_with_keys,
+                                     write_testnet_config)
 
 STOPS = 20
 STOP_LIMIT_S = 5.0
@@ -35,14 +39,18 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
     rng = random.Random(12)
     db = tmp_path / "bot.sqlite"
     with FakeExchange() as fake:
-        fake.add_generated_market("BTC/USDT", "1s", seed=8)
-        config = live_rhythm_config(tmp_path, fake, timeout_ms=4_000)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
+        fake.add_generated_market(SYMBOL, "1s", seed=8)
+        fake.enable_trading(KEY, SECRET, {"USDT": INITIAL_USDT, "BTC": 0.0})
+        config = write_testnet_config(tmp_path, fake)  # order replies time out after 2 s
+        env = env_with_keys()
         durations = []
         with (tmp_path / "console.txt").open("w+") as console:
+            def start() -> subprocess.Popen:
+                return subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config)], cwd=REPO,
+                                        env=env, stdout=console, stderr=console, text=True)
+
             for attempt in range(STOPS):
-                daemon = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config)], cwd=REPO,
-                                          env=env, stdout=console, stderr=console, text=True)
+                daemon = start()
                 if attempt == 0:  # the first start trains the model the others resume with
                     wait_for_live_predictions(db, time.time() * 1000, 3, daemon)
                 else:
@@ -53,6 +61,7 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
                 # Faults on the next requests: replies slower than a bar, and errors.
                 fake.slow_next(KLINES, rng.uniform(1.0, 3.5), times=rng.randint(1, 3))
                 fake.fail_next(KLINES, status=rng.choice([500, 503]), times=rng.randint(0, 2) or 1)
+                fake.account.lose_next_ack(delay_seconds=rng.uniform(2.5, 4.0))
                 time.sleep(rng.uniform(0.0, 2.5))
                 asked = time.monotonic()
                 daemon.send_signal(signal.SIGTERM)
@@ -63,6 +72,16 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
                     if daemon.poll() is None:
                         daemon.kill()
                 assert daemon.returncode in (0, -signal.SIGTERM), f"stop {attempt}: exit {daemon.returncode}"
+            fake.clear_faults()  # the account's lost acknowledgements too
+            final = start()  # its reconciliation settles the orders the stops left unknown
+            try:
+                seen = count(db, "SELECT COUNT(*) FROM bars")
+                deadline = time.monotonic() + 120
+                while count(db, "SELECT COUNT(*) FROM bars") <= seen + 3 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            finally:
+                final.send_signal(signal.SIGTERM)
+                final.wait(timeout=30)
             console.seek(0)
             output = console.read()
     print(f"stop durations: median {sorted(durations)[len(durations) // 2]:.2f} s, max {max(durations):.2f} s")
@@ -75,3 +94,8 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
     held = rows(db, "SELECT COALESCE((SELECT qty FROM positions ORDER BY ts DESC LIMIT 1), 0)")[0][0]
     assert net == pytest.approx(held, abs=1e-9)
     assert count(db, "SELECT COUNT(*) FROM fills") > 0  # it traded between the stops
+    # What the stops left unknown was looked up, nothing was sent twice, and
+    # the ledger holds exactly what the exchange did.
+    assert count(db, "SELECT COUNT(*) FROM events WHERE kind = 'order_ack_lost'") > 0
+    assert len(set(fake.account.placed)) == len(fake.account.placed)
+    assert_books_match_exchange(db, fake)
