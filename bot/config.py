@@ -105,6 +105,17 @@ class StorageConfig(Section):
     db_url: str = "sqlite:///state/bot.sqlite"
     models_dir: str = "state/models"
 
+    @field_validator("db_url")
+    @classmethod
+    def _a_sqlite_file(cls, url: str) -> str:
+        # Only SQLite files are supported; the message names the scheme and
+        # never echoes the URL, which may carry a password.
+        if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
+            scheme = url.split("://", 1)[0] if "://" in url else "unparsable"
+            raise ValueError(f"only a SQLite file is supported, as sqlite:///path/to/bot.sqlite "
+                             f"(got a {scheme[:20]!r} URL)")
+        return url
+
 
 class StrategyConfig(Section):
     name: str = "threshold"

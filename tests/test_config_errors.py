@@ -37,6 +37,9 @@ BAD_CONFIGS = [
     ({"broker": "testnet", "mode": "live", "exchange": {"sandbox": True}}, {}, "BOT_EXCHANGE_API_KEY"),
     ({"broker": "testnet", "mode": "live", "exchange": {"sandbox": True}}, {"BOT_EXCHANGE_API_KEY": "k"},
      "BOT_EXCHANGE_SECRET"),
+    ({"storage": {"db_url": "mysql://bot:hunter2@db/bot"}}, {}, "storage.db_url"),
+    ({"storage": {"db_url": "::::"}}, {}, "storage.db_url"),
+    ({"storage": {"db_url": "sqlite:///:memory:"}}, {}, "storage.db_url"),
 ]
 
 
@@ -63,6 +66,7 @@ def assert_refused(result: subprocess.CompletedProcess, field: str) -> None:
 def test_bad_config_is_refused_with_the_field_named(tmp_path: Path, overrides, env, field) -> None:
     result = run_bot("run", "-c", str(write_config(tmp_path, overrides)), env=env)
     assert_refused(result, field)
+    assert "hunter2" not in result.stderr  # a password in a database URL is never echoed
     assert not (tmp_path / "bot.sqlite").exists()  # refused before any state is written
 
 
@@ -108,15 +112,16 @@ def test_a_replay_too_short_for_a_first_model_is_refused(tmp_path: Path) -> None
     assert not (tmp_path / "bot.sqlite").exists()
 
 
-@pytest.mark.parametrize("field", ["storage.models_dir", "storage.db_url"])
+@pytest.mark.parametrize("field", ["storage.models_dir", "storage.db_url", "logging.file"])
 def test_unwritable_state_paths_are_refused_at_start(field: str, tmp_path: Path) -> None:
     """Found at start, not at the first model write hours later (a file where
     a directory should be stops even root)."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    storage = {"models_dir": str(blocker / "models")} if field == "storage.models_dir" else \
-        {"db_url": f"sqlite:///{blocker / 'state' / 'bot.sqlite'}"}
-    result = run_bot("run", "-c", str(write_config(tmp_path, {"storage": storage})))
+    overrides = {"storage": {"models_dir": str(blocker / "models")}} if field == "storage.models_dir" else \
+        {"storage": {"db_url": f"sqlite:///{blocker / 'state' / 'bot.sqlite'}"}} if field == "storage.db_url" else \
+        {"logging": {"file": str(blocker / "logs" / "bot.jsonl")}}
+    result = run_bot("run", "-c", str(write_config(tmp_path, overrides)))
     assert_refused(result, field)
 
 
@@ -151,3 +156,10 @@ def test_env_override_reaches_the_run(tmp_path: Path) -> None:
                      env={"BOT__STORAGE__DB_URL": f"sqlite:///{other_db}"})
     assert result.returncode == 0, result.stderr
     assert other_db.exists() and not (tmp_path / "bot.sqlite").exists()
+
+
+@pytest.mark.parametrize("dates", [["--from", "2024-01-01", "--to", "2023-01-01"], ["--from", "2023-06-01"]])
+def test_a_backtest_range_that_ends_before_it_starts_is_refused(tmp_path: Path, dates: list[str]) -> None:
+    result = run_bot("backtest", "-c", str(write_config(tmp_path)), *dates)
+    assert_refused(result, "--from")
+    assert "not before the end" in result.stderr

@@ -23,3 +23,20 @@ def test_markup_in_stored_text_prints_literally(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert HOSTILE in result.stdout.replace("\n", "")  # every bracket kept, nothing swallowed as a style
     assert "\x1b]8;" not in result.stdout  # no terminal hyperlink was made
+
+
+ESCAPES = "\x1b[2J\x1b[31mcleared\x1b]0;owned\x07"
+
+
+def test_terminal_escapes_in_stored_text_or_arguments_are_never_obeyed(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        conn.execute("INSERT INTO events (ts, level, kind, message, symbol) VALUES (?, 'warning', ?, ?, ?)",
+                     (1_672_531_200_000, "exchange_says", ESCAPES, "BTC/USDT"))
+    status = run_bot("status", "-c", str(config))
+    assert status.returncode == 0 and "cleared" in status.stdout
+    assert "\x1b" not in status.stdout and "\x07" not in status.stdout
+    refused = run_bot("models", "promote", "v1" + ESCAPES, "-c", str(config))
+    assert refused.returncode == 1 and "\x1b" not in refused.stderr and "\x07" not in refused.stderr
+    assert "v1\\x1b[2J" in refused.stderr and len(refused.stderr.splitlines()) == 1

@@ -21,15 +21,23 @@ From = Annotated[str | None, typer.Option("--from", help="ISO start of the data 
 To = Annotated[str | None, typer.Option("--to", help="ISO end (exclusive) of the data to use.")]
 
 
-def _check_dates(start: str | None, end: str | None) -> None:
+def _check_dates(cfg: Config, start: str | None, end: str | None) -> None:
+    """ISO dates, the start before the end (either may come from the config)."""
     from bot.timeframes import parse_iso_ms
 
-    for name, value in (("--from", start), ("--to", end)):
+    bounds = {}
+    for name, value, default in (("--from", start, cfg.replay.start), ("--to", end, cfg.replay.end)):
         if value is not None:
             try:
-                parse_iso_ms(value)
+                bounds[name] = parse_iso_ms(value)
             except ValueError:
                 raise ConfigError(f"{name}: '{value}' is not an ISO date like 2023-01-31") from None
+        elif default is not None:
+            bounds[name] = parse_iso_ms(str(default))
+    if len(bounds) == 2 and bounds["--from"] >= bounds["--to"]:
+        named = "--from" if start is not None else "--to"
+        raise ConfigError(f"{named}: the start {start or cfg.replay.start} is not before the end "
+                          f"{end or cfg.replay.end}: no bar would be tested")
 
 
 def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tuple[Path, str]:
@@ -59,7 +67,7 @@ def backtest(
 
     load_strategy_of(cfg)  # refuse a broken strategy before any work
     path, symbol = _data_and_symbol(cfg, data, symbol)
-    _check_dates(start, end)
+    _check_dates(cfg, start, end)
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.
@@ -142,7 +150,7 @@ def check_lookahead(
 
     strategy = load_strategy_of(cfg)
     path, _ = _data_and_symbol(cfg, data, symbol)
-    _check_dates(start, end)
+    _check_dates(cfg, start, end)
     start_logging(cfg)
     bars = _slice(read_ohlcv_csv(path), start or cfg.replay.start, end or cfg.replay.end)
     try:

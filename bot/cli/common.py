@@ -13,8 +13,7 @@ from typing import Annotated
 
 import structlog
 import typer
-from rich.console import Console
-
+from bot.cli.safe_console import SafeConsole, printable
 from bot.config import Config, ConfigError
 from bot.market.errors import DataFileError
 from bot.writer_lease import LeaseHeld, WriterLease, take_lease
@@ -23,8 +22,8 @@ from bot.writer_lease import LeaseHeld, WriterLease, take_lease
 # No markup: what is printed comes from the ledger, the exchange, strategies
 # and paths, and a "[/]" in any of them must print as itself, not restyle
 # or break the output. Styling is done with Text objects.
-console = Console(width=None if sys.stdout.isatty() else 160, markup=False)
-err_console = Console(stderr=True, soft_wrap=True, markup=False)  # paths must not be broken across lines
+console = SafeConsole(width=None if sys.stdout.isatty() else 160, markup=False)
+err_console = SafeConsole(stderr=True, soft_wrap=True, markup=False)  # paths must not be broken across lines
 
 ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
 DEFAULT_CONFIG = Path("config.yaml")
@@ -35,8 +34,10 @@ class UserError(Exception):
 
 
 def say_error(line: str) -> None:
-    """One unwrapped line on stderr, whatever the terminal width."""
-    sys.stderr.write(line + "\n")
+    """One unwrapped line on stderr, whatever the terminal width. Control
+    characters (terminal escapes, newlines) from a file, an exchange or an
+    argument are shown as escapes, never obeyed."""
+    sys.stderr.write(printable(line).replace("\n", "\\n") + "\n")
     sys.stderr.flush()
 
 
@@ -82,8 +83,13 @@ def start_logging(cfg: Config, console_level: str = "ERROR") -> None:
     """Log to the run's JSON-lines file, so a failure's traceback lands
     there while the console gets one line."""
     from bot.logging_setup import configure_logging
+    from bot.store.writable import check_writable_directory
 
-    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level=console_level)
+    log_file = cfg.path(cfg.logging.file)
+    if log_file.is_dir():
+        raise ConfigError(f"logging.file: {log_file} is a directory")
+    check_writable_directory(log_file.parent, "logging.file")
+    configure_logging(cfg.logging.level, log_file, console_level=console_level)
 
 
 def hold_the_run(cfg: Config, command: str) -> WriterLease | None:

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
+from bot.cli.safe_console import printable
 from bot.config import Config, load_config
 from bot.timeframes import iso_utc
 
@@ -113,7 +114,7 @@ def _risk_rows(table: Table, store) -> None:
     from bot.risk.state import RiskState
 
     state = RiskState.from_json(store.get_meta("risk_state"))
-    table.add_row("Trading", Text.assemble(("HALTED", "bold red"), f": {state.halt_reason}; `bot resume` clears it")
+    table.add_row("Trading", Text.assemble(("HALTED", "bold red"), f": {printable(state.halt_reason or '')}; `bot resume` clears it")
                   if state.halted else "active")
     if state.day_blocked is not None and state.day_blocked == state.day:
         table.add_row("Daily loss limit", "reached: no new entries until the next UTC day")
