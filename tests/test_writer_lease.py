@@ -1,6 +1,7 @@
 """One writer per run: while a daemon runs, a second `bot run`, a
-`bot run --fresh` and a `bot train` on its database are refused in one
-line naming the daemon, and leave its ledger and models as they were."""
+`bot run --fresh`, a `bot train` and a `bot download` on its database are
+refused in one line naming the daemon, and leave its ledger and models as
+they were."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def test_a_running_daemons_run_is_refused_to_every_other_writer(tmp_path: Path) 
             try:
                 wait_for_first_model(tmp_path / "bot.sqlite", daemon)
                 before = snapshot(tmp_path)
-                for args in (["run"], ["run", "--fresh"], ["train", "--no-progress"]):
+                for args in (["run"], ["run", "--fresh"], ["train", "--no-progress"],
+                             ["download", "--since", "2024-01-01"]):
                     result = run_bot(*args, "-c", str(config))
                     lines = result.stderr.strip().splitlines()
                     assert result.returncode == 2, result.stderr

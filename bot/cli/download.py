@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, start_logging
+from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run,
+                            start_logging)
 from bot.config import Config, ConfigError, describe_validation_error, load_config
 from bot.timeframes import parse_iso_ms
 
@@ -31,8 +32,11 @@ def download(
         cfg = Config(**{**cfg.model_dump(), **overrides})
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
-    start_logging(cfg)
     since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
+    # It writes the database's candles: one writer per database, so not
+    # beside a running daemon (point BOT__STORAGE__DB_URL elsewhere for that).
+    lease = hold_the_run(cfg, "bot download")  # noqa: F841 (held until exit)
+    start_logging(cfg)
     from bot.market.download_command import run_download
 
     result = run_download(cfg, cfg.symbols[0], since_ms, until_ms, out, err_console)
