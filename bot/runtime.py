@@ -91,6 +91,15 @@ def history_capacity(config: Config) -> int:
     return max(config.retrain.train_window_bars, config.model.seq_len)
 
 
+def live_max_bar_age(config: Config) -> float | None:
+    """Live mode never trades on an old bar: after downtime the backfilled
+    bars rebuild features and marks, and only fresh ones are traded on. Two
+    bars (a minute at least), plus the bar delay, unless the config says."""
+    if config.mode == "replay":
+        return None
+    return max(2 * config.timeframe_ms / 1000, 60.0) + config.schedule.bar_delay_seconds
+
+
 def retry_policy(config: Config) -> RetryPolicy:
     """Live data deserves second chances; a replayed CSV is the whole truth."""
     if config.mode == "replay":
@@ -111,7 +120,8 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         raise
     broker = make_broker(config, store)
     restore_open_orders(store, broker)
-    risk = RiskManager(config.risk, config.paper, config.timeframe, RiskState.from_json(store.get_meta("risk_state")))
+    risk = RiskManager(config.risk, config.paper, config.timeframe, RiskState.from_json(store.get_meta("risk_state")),
+                       default_max_bar_age_s=live_max_bar_age(config))
     engine = Engine(
         symbols=config.symbols, store=store, broker=broker, risk=risk, strategy=strategy,
         ledger=restore_ledger(store, config.paper.initial_cash, config.paper.allow_short), clock=clock,

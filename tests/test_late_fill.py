@@ -78,7 +78,7 @@ def test_a_fill_recorded_late_is_booked_once_protected_and_blocks_entries_meanwh
     strategy = LongOnRequest()
     config, cfg, rt = open_bot(tmp_path, fake, monkeypatch, strategy)
     db = tmp_path / "bot.sqlite"
-    first = (fake.now() // MINUTE - 5) * MINUTE
+    first = (fake.now() // MINUTE - 1) * MINUTE  # fresh: live mode trades on no bar two minutes old
 
     def reconcile_now() -> None:
         reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())

@@ -17,6 +17,7 @@ from bot.logging_setup import configure_logging
 from bot.market.ccxt_feed import Backoff, CcxtFeed, make_exchange
 from bot.runtime import build_runtime
 from bot.scheduling import SimulatedScheduler, bar_close_trigger
+from bot.domain import Signal
 from bot.strategy import Strategy
 from bot.timeframes import parse_iso_ms
 from conftest import BUNDLED_BTC, rows, write_config
@@ -118,6 +119,31 @@ def test_a_gap_of_several_hundred_bars_is_backfilled_exactly(tmp_path: Path) -> 
         newest_closed = (down_until // HOUR - 1) * HOUR
         assert stored_rows(daemon.db) == source_rows(first_history_ts(), newest_closed)
         assert rows(daemon.db, "SELECT COUNT(*) FROM bars")[0][0] == HISTORY + 450
+
+
+class EveryOtherHour(Strategy):
+    """Long on even hours, flat on odd ones: an order on almost every bar."""
+
+    def decide(self, ctx) -> Signal:
+        return Signal(1.0 if (ctx.bar.ts // HOUR) % 2 == 0 else 0.0, "rhythm")
+
+
+def test_a_catch_up_rebuilds_from_old_bars_but_trades_only_on_fresh_ones(tmp_path: Path) -> None:
+    clock = SimulatedClock(START)
+    with FakeExchange(now=clock.now_ms) as fake:
+        fake.add_csv_market("BTC/USDT", SOURCE.reset_index(), "1h")
+        daemon = Daemon(tmp_path, fake, clock, strategy=EveryOtherHour(EveryOtherHour.Params()))
+        try:
+            daemon.rt.bar_job(START)  # 300 bars of history, stepped at once
+            assert rows(daemon.db, "SELECT COUNT(*) FROM bars")[0][0] == HISTORY
+            decided = [ts for (ts,) in rows(daemon.db, "SELECT created_ts FROM orders WHERE reason = 'entry' "
+                                                       "OR reason = 'exit'")]
+            # Only bars that closed within two hours (plus the delay) were traded on.
+            assert 1 <= len(decided) <= 2, decided
+            blocks = rows(daemon.db, "SELECT message FROM events WHERE kind = 'order_blocked'")
+            assert blocks and all(m.startswith("stale data") for (m,) in blocks)
+        finally:
+            daemon.close()
 
 
 FAULTS = {

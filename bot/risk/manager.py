@@ -41,10 +41,14 @@ class Decision:
 
 
 class RiskManager:
-    def __init__(self, cfg: RiskConfig, paper: PaperConfig, timeframe: str, state: RiskState | None = None) -> None:
+    def __init__(self, cfg: RiskConfig, paper: PaperConfig, timeframe: str, state: RiskState | None = None,
+                 default_max_bar_age_s: float | None = None) -> None:
+        """`default_max_bar_age_s`: the age limit when risk.max_bar_age_seconds
+        is unset (live mode sets one; a replay's clock is never late)."""
         self.cfg = cfg
         self.paper = paper
         self.tf_ms = timeframe_ms(timeframe)
+        self.max_bar_age_s = cfg.max_bar_age_seconds if cfg.max_bar_age_seconds is not None else default_max_bar_age_s
         self.bars_per_year = bars_per_year(timeframe)
         self.state = state or RiskState()
 
@@ -270,7 +274,7 @@ class RiskManager:
         return None
 
     def _stale(self, bar: Bar, now_ms: int) -> str | None:
-        age_limit = self.cfg.max_bar_age_seconds
+        age_limit = self.max_bar_age_s
         age = (now_ms - (bar.ts + self.tf_ms)) / 1000
         if age_limit is not None and age > age_limit:
             return f"stale data: the bar closed {age:,.0f} s ago (limit {age_limit:,.0f} s)"
