@@ -71,7 +71,7 @@ class ReplayConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _start_before_end(self) -> "ReplayConfig":
+    def _start_before_end(self) -> ReplayConfig:
         if self.start and self.end and parse_iso_ms(self.start) >= parse_iso_ms(self.end):
             raise ValueError(f"start {self.start} is not before end {self.end}: no bar would be replayed")
         return self
@@ -112,8 +112,9 @@ class StorageConfig(Section):
         # never echoes the URL, which may carry a password.
         if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
             scheme = url.split("://", 1)[0] if "://" in url else "unparsable"
-            raise ValueError(f"only a SQLite file is supported, as sqlite:///path/to/bot.sqlite "
-                             f"(got a {scheme[:20]!r} URL)")
+            raise ValueError(
+                f"only a SQLite file is supported, as sqlite:///path/to/bot.sqlite (got a {scheme[:20]!r} URL)"
+            )
         return url
 
 
@@ -268,7 +269,7 @@ class RetrainConfig(Section):
         return expression
 
     @model_validator(mode="after")
-    def _one_cadence(self) -> "RetrainConfig":
+    def _one_cadence(self) -> RetrainConfig:
         if self.cron is not None and "every_days" in self.model_fields_set:
             raise ValueError("retrain: set every_days or cron, not both")
         return self
@@ -369,7 +370,7 @@ class Config(BaseSettings):
         return symbols
 
     @model_validator(mode="after")
-    def _testnet_is_live_and_sandboxed(self) -> "Config":
+    def _testnet_is_live_and_sandboxed(self) -> Config:
         if self.broker == "testnet" and self.mode != "live":
             raise ValueError("broker: testnet trades on an exchange; it needs mode: live")
         if self.broker == "testnet" and not self.exchange.sandbox:
@@ -379,26 +380,31 @@ class Config(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _barrier_target_has_distances(self) -> "Config":
+    def _barrier_target_has_distances(self) -> Config:
         if self.model.target == "triple_barrier" and self.risk.take_profit_pct is None:
-            raise ValueError("risk.take_profit_pct: model.target triple_barrier needs a take-profit distance "
-                             "(the label asks which barrier a trade reaches first)")
+            raise ValueError(
+                "risk.take_profit_pct: model.target triple_barrier needs a take-profit distance "
+                "(the label asks which barrier a trade reaches first)"
+            )
         return self
 
     @model_validator(mode="after")
-    def _replay_data_covers_symbols(self) -> "Config":
+    def _replay_data_covers_symbols(self) -> Config:
         if self.mode == "replay" and isinstance(self.replay.data, str) and len(self.symbols) > 1:
             raise ValueError("replay.data: must map each symbol to a CSV when there are several symbols")
         if isinstance(self.replay.data, dict):
             missing = [s for s in self.symbols if s not in self.replay.data]
             if missing:
                 raise ValueError(f"replay.data: no CSV for {', '.join(missing)}")
-        needed = (self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len
-                  + 4 * self.model.horizon_bars)
+        needed = (
+            self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len + 4 * self.model.horizon_bars
+        )
         for name in ("initial_train_bars", "train_window_bars"):
             if getattr(self.retrain, name) < needed:
-                raise ValueError(f"retrain.{name}: must be at least {needed}: feature warm-up plus "
-                                 "enough model.seq_len windows for training and validation")
+                raise ValueError(
+                    f"retrain.{name}: must be at least {needed}: feature warm-up plus "
+                    "enough model.seq_len windows for training and validation"
+                )
         return self
 
     # -- derived values -------------------------------------------------
@@ -428,14 +434,26 @@ class Config(BaseSettings):
         url = self.storage.db_url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            return prefix + str(self.path(url[len(prefix):]).resolve())
+            return prefix + str(self.path(url[len(prefix) :]).resolve())
         return url
 
     def decision_hash(self) -> str:
         """Hash of everything that changes decisions; a resumed run must match it."""
         relevant = self.model_dump(
-            include={"mode", "symbols", "timeframe", "seed", "replay", "broker", "paper",
-                     "strategy", "features", "model", "risk", "retrain"}
+            include={
+                "mode",
+                "symbols",
+                "timeframe",
+                "seed",
+                "replay",
+                "broker",
+                "paper",
+                "strategy",
+                "features",
+                "model",
+                "risk",
+                "retrain",
+            }
         )
         blob = json.dumps(relevant, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -447,7 +465,7 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     location = ".".join([prefix] * bool(prefix) + [str(part) for part in first["loc"]])
     message = first["msg"]
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     # Whole-config checks name their fields in the message itself.
     return f"{location}: {message}" if location else message
 
@@ -457,7 +475,7 @@ def _check_env_overrides() -> None:
     known = set(Config.model_fields) - {"base_dir"}
     for name in os.environ:
         if name.startswith(ENV_PREFIX):
-            head = name[len(ENV_PREFIX):].split("__")[0].lower()
+            head = name[len(ENV_PREFIX) :].split("__")[0].lower()
             if head not in known:
                 raise ConfigError(f"{name}: no config field '{head}'")
 
@@ -475,8 +493,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise DuplicateKey(f"line {key_node.start_mark.line + 1}: `{key}` is given twice in the same "
-                                   "section; the second would silently replace the first")
+                raise DuplicateKey(
+                    f"line {key_node.start_mark.line + 1}: `{key}` is given twice in the same "
+                    "section; the second would silently replace the first"
+                )
             seen.add(key)
         return super().construct_mapping(node, deep)
 
@@ -513,5 +533,6 @@ def load_config(path: str | Path) -> Config:
     except SettingsError as exc:  # an environment override that is not valid JSON
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"a {ENV_PREFIX} variable"
-        raise ConfigError(f"{name}: not valid JSON for a whole section; set one key as "
-                          f"{ENV_PREFIX}SECTION__KEY instead") from None
+        raise ConfigError(
+            f"{name}: not valid JSON for a whole section; set one key as {ENV_PREFIX}SECTION__KEY instead"
+        ) from None

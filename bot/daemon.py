@@ -20,7 +20,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -88,35 +88,53 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
 
     scheduler = BackgroundScheduler(timezone="UTC")
     tf = rt.config.timeframe_ms
-    scheduler.add_job(fire, bar_close_trigger(tf, rt.config.schedule.bar_delay_seconds), id="bars",
-                      max_instances=1, coalesce=True, misfire_grace_time=max(1, tf // 2000))
+    scheduler.add_job(
+        fire,
+        bar_close_trigger(tf, rt.config.schedule.bar_delay_seconds),
+        id="bars",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=max(1, tf // 2000),
+    )
     # Catch up at once instead of waiting for the next close, on the
     # scheduler's thread: the main thread stays free to hear a stop.
-    scheduler.add_job(fire, "date", run_date=datetime.now(timezone.utc), id="catch_up",
-                      misfire_grace_time=None)
+    scheduler.add_job(fire, "date", run_date=datetime.now(UTC), id="catch_up", misfire_grace_time=None)
 
     def retry_at(when_ms: int) -> None:
         if stop.is_set():
             return  # stopping: schedule nothing (and never wait on the scheduler's lock)
         # The same job function, once, at the given time.
-        scheduler.add_job(fire, "date", run_date=to_datetime(when_ms), id="late_retry", replace_existing=True,
-                          max_instances=1, misfire_grace_time=max(1, tf // 2000))
+        scheduler.add_job(
+            fire,
+            "date",
+            run_date=to_datetime(when_ms),
+            id="late_retry",
+            replace_existing=True,
+            max_instances=1,
+            misfire_grace_time=max(1, tf // 2000),
+        )
 
     rt.bar_job.schedule_retry = retry_at
     if rt.config.broker != "paper":
+
         def reconcile_now() -> None:
             if stop.is_set():
                 return
             with firing:
                 try:
-                    reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash,
-                              rt.clock.now_ms())
+                    reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash, rt.clock.now_ms())
                 except Exception:  # the next round tries again; trading goes on
                     log.exception("reconcile_failed")
 
         reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash, rt.clock.now_ms())
-        scheduler.add_job(reconcile_now, "interval", seconds=rt.config.schedule.reconcile_seconds, id="reconcile",
-                          max_instances=1, coalesce=True)
+        scheduler.add_job(
+            reconcile_now,
+            "interval",
+            seconds=rt.config.schedule.reconcile_seconds,
+            id="reconcile",
+            max_instances=1,
+            coalesce=True,
+        )
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("daemon_started", symbols=rt.config.symbols, timeframe=rt.config.timeframe)
     try:
@@ -129,8 +147,9 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
     return clean
 
 
-def _stop(stop: threading.Event, scheduler: BackgroundScheduler, firing: threading.Lock,
-          retrain: BackgroundRetrain) -> bool:
+def _stop(
+    stop: threading.Event, scheduler: BackgroundScheduler, firing: threading.Lock, retrain: BackgroundRetrain
+) -> bool:
     """Stop within STOP_GRACE_SECONDS; True when nothing was abandoned."""
     started = time.monotonic()
     stop.set()
@@ -144,6 +163,10 @@ def _stop(stop: threading.Event, scheduler: BackgroundScheduler, firing: threadi
     if step_done and retrain_done:
         log.info("daemon_stopped")
         return True
-    log.warning("daemon_stopped_abandoning", bar_step_in_flight=not step_done, retrain_in_flight=not retrain_done,
-                note="the last committed step is kept; an abandoned step or retrain is redone after a restart")
+    log.warning(
+        "daemon_stopped_abandoning",
+        bar_step_in_flight=not step_done,
+        retrain_in_flight=not retrain_done,
+        note="the last committed step is kept; an abandoned step or retrain is redone after a restart",
+    )
     return False

@@ -56,9 +56,21 @@ BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
 
 
 class Engine:
-    def __init__(self, *, symbols: Sequence[str], store: Store, broker: OrderBook, risk: RiskManager,
-                 strategy: Strategy, ledger: Ledger, clock: Clock, seq_len: int, warmup_bars: int,
-                 history_bars: int, target: Target = Target()) -> None:
+    def __init__(
+        self,
+        *,
+        symbols: Sequence[str],
+        store: Store,
+        broker: OrderBook,
+        risk: RiskManager,
+        strategy: Strategy,
+        ledger: Ledger,
+        clock: Clock,
+        seq_len: int,
+        warmup_bars: int,
+        history_bars: int,
+        target: Target = Target(),
+    ) -> None:
         self.store = store
         self.broker = broker
         self.risk = risk
@@ -94,8 +106,10 @@ class Engine:
     def training_series(self, newest: int | None) -> list[SymbolSeries]:
         """Each symbol's newest rows past warm-up (all of them for None)."""
         with self.history_lock:
-            return [SymbolSeries(*h.arrays(newest if newest is not None else h.total, self.warmup_bars))
-                    for h in self.history.values()]
+            return [
+                SymbolSeries(*h.arrays(newest if newest is not None else h.total, self.warmup_bars))
+                for h in self.history.values()
+            ]
 
     def warm_up(self, bar: Bar) -> None:
         """Advance features with a stored bar on restart, without trading."""
@@ -176,37 +190,63 @@ class Engine:
         readings = {}
         for i, symbol in enumerate(symbols):
             closes = self.history[symbol].recent_closes(predictor.companion_lookback)
-            readings[symbol] = Reading(float(scored.prob[i]), float(scored.edge[i]), float(scored.edge_error[i]), returns[i],
-                                       predictor.volatility_forecast(closes), predictor.turbulence(closes))
+            readings[symbol] = Reading(
+                float(scored.prob[i]),
+                float(scored.edge[i]),
+                float(scored.edge_error[i]),
+                returns[i],
+                predictor.volatility_forecast(closes),
+                predictor.turbulence(closes),
+            )
         return predictor.version, readings
 
     def _decide(self, bar: Bar, version: str | None, reading: Reading | None, rec: StepRecord, now: int) -> None:
         position = self.ledger.position(bar.symbol)
         vectors = self.history[bar.symbol].vectors  # once defined, a vector exists for every bar
-        features = dict(zip(FEATURE_NAMES, vectors[-1])) if vectors else None
+        features = dict(zip(FEATURE_NAMES, vectors[-1], strict=True)) if vectors else None
         volatility = features["volatility_24"] if features else None
         ctx = StrategyContext(
-            bar.symbol, bar, reading.prob if reading else None, position.qty, features, self._indicators(bar.symbol),
+            bar.symbol,
+            bar,
+            reading.prob if reading else None,
+            position.qty,
+            features,
+            self._indicators(bar.symbol),
             expected_edge=reading.edge if reading else None,
             edge_error=reading.edge_error if reading else 0.0,
             round_trip_cost=self.risk.round_trip_cost(volatility),
             volatility_forecast=reading.volatility if reading else None,
             regime=reading.regime if reading else None,
             bars_held=self.risk.bars_held(bar.symbol, bar.ts) if position.qty else 0,
-            horizon_bars=self.target.horizon_bars)
+            horizon_bars=self.target.horizon_bars,
+        )
         signal, problems = self.guard.decide(ctx)
         rec.events.extend(problems)
         if self.guard.failing:
-            halted = self.risk.halt_entries(bar.ts, f"strategy {self.guard.name} failed "
-                                                    f"{self.guard.failures_in_a_row} bars in a row")
+            halted = self.risk.halt_entries(
+                bar.ts, f"strategy {self.guard.name} failed {self.guard.failures_in_a_row} bars in a row"
+            )
             rec.events.extend([halted] if halted else [])
-        outcome = self.risk.orders_for(signal, bar, self.ledger, self.broker, now, volatility,
-                                       reading.volatility if reading else None)
+        outcome = self.risk.orders_for(
+            signal, bar, self.ledger, self.broker, now, volatility, reading.volatility if reading else None
+        )
         self._apply(outcome, rec)
         if reading is not None:
             decision, reason = _decision(signal, outcome, position.qty)
-            rec.predictions.append(Prediction(bar.symbol, bar.ts, version, reading.prob, reading.predicted_return,
-                                              reading.edge, reading.volatility, reading.regime, decision, reason))
+            rec.predictions.append(
+                Prediction(
+                    bar.symbol,
+                    bar.ts,
+                    version,
+                    reading.prob,
+                    reading.predicted_return,
+                    reading.edge,
+                    reading.volatility,
+                    reading.regime,
+                    decision,
+                    reason,
+                )
+            )
             self.live_score.expect(bar.symbol, bar.ts, version, reading.prob, bar.close)
 
     def _indicators(self, symbol: str) -> dict[str, float] | None:
@@ -254,8 +294,16 @@ class Engine:
         rec.risk_state = self.risk.state.to_json()
         self.store.commit_step(rec)
         for fill, _ in rec.fills:
-            log.info("fill", symbol=fill.symbol, side=fill.side.value, qty=fill.qty, price=fill.price, fee=fill.fee,
-                     order_id=fill.order_id, trade_id=fill.trade_id)
+            log.info(
+                "fill",
+                symbol=fill.symbol,
+                side=fill.side.value,
+                qty=fill.qty,
+                price=fill.price,
+                fee=fill.fee,
+                order_id=fill.order_id,
+                trade_id=fill.trade_id,
+            )
         for e in rec.events:
             log_event(log, e)
 
@@ -263,8 +311,15 @@ class Engine:
         probs = {p.symbol: p.prob_up for p in rec.predictions}
         actions = {o.symbol: f"{o.side.value} {o.reason}" for o in rec.new_orders if o.kind is OrderKind.MARKET}
         for bar in rec.bars:
-            log.info("bar", symbol=bar.symbol, bar_time=iso_utc(bar.ts), close=bar.close, prob_up=probs.get(bar.symbol),
-                     action=actions.get(bar.symbol, "none"), equity=round(rec.equity.equity, 2))
+            log.info(
+                "bar",
+                symbol=bar.symbol,
+                bar_time=iso_utc(bar.ts),
+                close=bar.close,
+                prob_up=probs.get(bar.symbol),
+                action=actions.get(bar.symbol, "none"),
+                equity=round(rec.equity.equity, 2),
+            )
         for e in rec.events:
             log_event(log, e)
 

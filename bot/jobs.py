@@ -51,10 +51,20 @@ class RetryPolicy:
 
 
 class BarJob:
-    def __init__(self, *, feed: MarketData, engine: Engine, store: Store, retrainer: Retrainer,
-                 timeframe_ms: int, symbols: list[str], screen: BarScreen, policy: RetryPolicy = RetryPolicy(),
-                 run_retrain: Callable[[int], None] | None = None,
-                 schedule_retry: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        feed: MarketData,
+        engine: Engine,
+        store: Store,
+        retrainer: Retrainer,
+        timeframe_ms: int,
+        symbols: list[str],
+        screen: BarScreen,
+        policy: RetryPolicy = RetryPolicy(),
+        run_retrain: Callable[[int], None] | None = None,
+        schedule_retry: Callable[[int], None] | None = None,
+    ) -> None:
         self.feed = feed
         self.engine = engine
         self.store = store
@@ -140,15 +150,34 @@ class BarJob:
         key = (symbol, after)
         attempts = self._gap_attempts.get(key, 0) + 1
         self._gap_attempts[key] = attempts
-        gap = {"from": iso_utc(after + self.timeframe_ms), "to": iso_utc(before - self.timeframe_ms),
-               "missing_bars": missing}
+        gap = {
+            "from": iso_utc(after + self.timeframe_ms),
+            "to": iso_utc(before - self.timeframe_ms),
+            "missing_bars": missing,
+        }
         if attempts <= self.policy.gap_retries:
             if attempts == 1:
-                self._event(Event(now_ms, "gap_pending", f"{missing} bars missing; holding {symbol}",
-                                  level="warning", symbol=symbol, data=gap))
+                self._event(
+                    Event(
+                        now_ms,
+                        "gap_pending",
+                        f"{missing} bars missing; holding {symbol}",
+                        level="warning",
+                        symbol=symbol,
+                        data=gap,
+                    )
+                )
             return None
-        self._event(Event(now_ms, "gap_unfilled", f"{missing} bars the exchange does not have",
-                          level="warning", symbol=symbol, data=gap))
+        self._event(
+            Event(
+                now_ms,
+                "gap_unfilled",
+                f"{missing} bars the exchange does not have",
+                level="warning",
+                symbol=symbol,
+                data=gap,
+            )
+        )
         del self._gap_attempts[key]
         return found.bars
 

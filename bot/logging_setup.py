@@ -44,8 +44,7 @@ def configure_logging(level: str, file: Path | None, console_level: str) -> None
         redact_secrets,
     ]
     structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, *shared,
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
@@ -66,24 +65,40 @@ def configure_logging(level: str, file: Path | None, console_level: str) -> None
 
 def _console_handler(level: str, shared: list) -> logging.Handler:
     tty = sys.stderr.isatty()
-    renderer = structlog.dev.ConsoleRenderer(colors=tty) if tty else structlog.processors.KeyValueRenderer(
-        key_order=["timestamp", "level", "event"], drop_missing=True)
+    renderer = (
+        structlog.dev.ConsoleRenderer(colors=tty)
+        if tty
+        else structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"], drop_missing=True)
+    )
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(level)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, drop_tracebacks, scrub_values,
-                    renderer]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                drop_tracebacks,
+                scrub_values,
+                renderer,
+            ],
+        )
+    )
     return handler
 
 
 def _file_handler(path: Path, shared: list) -> logging.Handler:
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, scrub_values,
-                    structlog.processors.JSONRenderer(sort_keys=False)]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                scrub_values,
+                structlog.processors.JSONRenderer(sort_keys=False),
+            ],
+        )
+    )
     return handler
 
 

@@ -58,8 +58,11 @@ def _follow_train(rt: Runtime) -> None:
         return  # nothing new, or a retrain is running: asked again at the next firing
     rt.store.set_meta(TRAIN_SEEN_KEY, str(requested))
     now = rt.clock.now_ms()
-    event = Event(max(rt.engine.last_ts.values(), default=now), "train_requested",
-                  "training now, as asked by `bot train --request`")
+    event = Event(
+        max(rt.engine.last_ts.values(), default=now),
+        "train_requested",
+        "training now, as asked by `bot train --request`",
+    )
     rt.store.add_event(event)
     log.info(event.kind, message=event.message)
     run_retrain(now)

@@ -19,8 +19,8 @@ from bot.market.csv_format import DataFileError
 from bot.market.replay_feed import ReplayFeed
 from bot.operator_requests import follow_operator_requests
 from bot.runtime import Runtime, build_runtime
-from bot.strategy import Strategy
 from bot.scheduling import SimulatedScheduler, bar_close_trigger
+from bot.strategy import Strategy
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class ReplayOutcome:
 def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
     """The runtime of a replay: CSV feed, simulated clock, restored state."""
     try:
-        feed = ReplayFeed({s: cfg.replay_csv(s) for s in cfg.symbols}, cfg.timeframe_ms,
-                          cfg.replay.start_ms, cfg.replay.end_ms)
+        feed = ReplayFeed(
+            {s: cfg.replay_csv(s) for s in cfg.symbols}, cfg.timeframe_ms, cfg.replay.start_ms, cfg.replay.end_ms
+        )
     except DataFileError as exc:
         raise ConfigError(f"replay.data: {exc}") from None
     _refuse_too_short(cfg, feed)
@@ -51,7 +52,8 @@ def _refuse_too_short(cfg: Config, feed: ReplayFeed) -> None:
         raise ConfigError(
             f"replay.data: {have:,} bars between replay.start and replay.end, but the first model needs "
             f"{needed:,} (retrain.initial_train_bars {cfg.retrain.initial_train_bars:,} + "
-            f"features.warmup_bars {cfg.features.warmup_bars} + one to trade); give it more history")
+            f"features.warmup_bars {cfg.features.warmup_bars} + one to trade); give it more history"
+        )
 
 
 def resume_clock(rt: Runtime) -> None:
@@ -90,8 +92,9 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
             champion = rt.engine.predictor
             bars.update(task, advance=job(now_ms))
             if rt.engine.predictor is not champion:
-                bars.console.print(f"model {rt.engine.predictor.version} trained, now the champion", style="cyan",
-                                   markup=False)
+                bars.console.print(
+                    f"model {rt.engine.predictor.version} trained, now the champion", style="cyan", markup=False
+                )
 
         scheduler = SimulatedScheduler(clock)
         scheduler.add_job(fire, bar_close_trigger(rt.config.timeframe_ms, rt.config.schedule.bar_delay_seconds))
@@ -101,5 +104,13 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
 
 def _progress(console: Console, enabled: bool) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("bars"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled, transient=False)
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )

@@ -19,17 +19,31 @@ def restore_ledger(store: Store, initial_cash: float, allow_short: bool) -> Ledg
     ledger = Ledger(cash=equity.cash, fees_paid=equity.fees_paid, allow_short=allow_short)
     for row in store.latest_positions():
         ledger.positions[row.symbol] = Position(
-            row.symbol, qty=row.qty, avg_entry=row.avg_entry, mark=row.mark, realized_pnl=row.realized_pnl)
+            row.symbol, qty=row.qty, avg_entry=row.avg_entry, mark=row.mark, realized_pnl=row.realized_pnl
+        )
     return ledger
 
 
 def restore_open_orders(store: Store, broker: OrderBook) -> None:
     for row in store.open_orders():
-        broker.adopt(Order(
-            id=row.id, symbol=row.symbol, side=Side(row.side), kind=OrderKind(row.kind), qty=row.qty,
-            created_ts=row.created_ts, reason=row.reason, stop_price=row.stop_price, limit_price=row.limit_price,
-            status=OrderStatus(row.status), filled_qty=row.filled_qty, not_before_ts=row.not_before_ts,
-            slippage_bps=row.slippage_bps, group=row.group))
+        broker.adopt(
+            Order(
+                id=row.id,
+                symbol=row.symbol,
+                side=Side(row.side),
+                kind=OrderKind(row.kind),
+                qty=row.qty,
+                created_ts=row.created_ts,
+                reason=row.reason,
+                stop_price=row.stop_price,
+                limit_price=row.limit_price,
+                status=OrderStatus(row.status),
+                filled_qty=row.filled_qty,
+                not_before_ts=row.not_before_ts,
+                slippage_bps=row.slippage_bps,
+                group=row.group,
+            )
+        )
 
 
 def restore_features(store: Store, engine: Engine, screen: BarScreen, symbols: list[str]) -> int:

@@ -24,8 +24,8 @@ from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
 from bot.store.integrity import check_existing_database, verify_run_identity
-from bot.store.writable import check_writable_directory
 from bot.store.store import SCHEMA_VERSION
+from bot.store.writable import check_writable_directory
 from bot.strategy import Strategy, load_strategy_of
 
 
@@ -69,8 +69,10 @@ def open_store(config: Config) -> Store:
     store = open_store_file(config)
     if store.schema_version() != SCHEMA_VERSION:
         store.close()
-        raise ConfigError(f"storage.db_url: {config.db_url} was written by another version of the bot "
-                          "(older tables); use `bot run --fresh` or another storage.db_url")
+        raise ConfigError(
+            f"storage.db_url: {config.db_url} was written by another version of the bot "
+            "(older tables); use `bot run --fresh` or another storage.db_url"
+        )
     recorded = store.get_meta("config_hash")
     if recorded is None:
         store.set_meta("config_hash", config.decision_hash())
@@ -79,7 +81,8 @@ def open_store(config: Config) -> Store:
         store.close()
         raise ConfigError(
             f"storage.db_url: {config.db_url} holds a run made with other settings; "
-            "use `bot run --fresh` to start over or point storage.db_url elsewhere")
+            "use `bot run --fresh` to start over or point storage.db_url elsewhere"
+        )
     return store
 
 
@@ -104,8 +107,12 @@ def retry_policy(config: Config) -> RetryPolicy:
     """Live data deserves second chances; a replayed CSV is the whole truth."""
     if config.mode == "replay":
         return RetryPolicy()
-    return RetryPolicy(gap_retries=config.market.gap_retries, late_retries=config.schedule.late_retries,
-                       late_retry_ms=round(config.schedule.late_retry_seconds * 1000), hold_extremes=True)
+    return RetryPolicy(
+        gap_retries=config.market.gap_retries,
+        late_retries=config.schedule.late_retries,
+        late_retry_ms=round(config.schedule.late_retry_seconds * 1000),
+        hold_extremes=True,
+    )
 
 
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
@@ -120,13 +127,26 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         raise
     broker = make_broker(config, store)
     restore_open_orders(store, broker)
-    risk = RiskManager(config.risk, config.paper, config.timeframe, RiskState.from_json(store.get_meta("risk_state")),
-                       default_max_bar_age_s=live_max_bar_age(config))
+    risk = RiskManager(
+        config.risk,
+        config.paper,
+        config.timeframe,
+        RiskState.from_json(store.get_meta("risk_state")),
+        default_max_bar_age_s=live_max_bar_age(config),
+    )
     engine = Engine(
-        symbols=config.symbols, store=store, broker=broker, risk=risk, strategy=strategy,
-        ledger=restore_ledger(store, config.paper.initial_cash, config.paper.allow_short), clock=clock,
-        seq_len=config.model.seq_len, warmup_bars=config.features.warmup_bars,
-        history_bars=history_capacity(config), target=Target.of(config))
+        symbols=config.symbols,
+        store=store,
+        broker=broker,
+        risk=risk,
+        strategy=strategy,
+        ledger=restore_ledger(store, config.paper.initial_cash, config.paper.allow_short),
+        clock=clock,
+        seq_len=config.model.seq_len,
+        warmup_bars=config.features.warmup_bars,
+        history_bars=history_capacity(config),
+        target=Target.of(config),
+    )
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
     resumed = restore_features(store, engine, screen, config.symbols)
     latest = store.latest_equity()
@@ -137,6 +157,14 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     if champion is not None:
         engine.set_predictor(champion)
     retrainer = Retrainer(config, engine, registry)
-    bar_job = BarJob(feed=feed, engine=engine, store=store, retrainer=retrainer, timeframe_ms=config.timeframe_ms,
-                     symbols=config.symbols, screen=screen, policy=retry_policy(config))
+    bar_job = BarJob(
+        feed=feed,
+        engine=engine,
+        store=store,
+        retrainer=retrainer,
+        timeframe_ms=config.timeframe_ms,
+        symbols=config.symbols,
+        screen=screen,
+        policy=retry_policy(config),
+    )
     return Runtime(config, store, engine, registry, retrainer, bar_job, feed, clock, resumed)

@@ -5,7 +5,7 @@ replay fires at exactly the moments live mode would."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -13,13 +13,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import SimulatedClock
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def bar_close_trigger(timeframe_ms: int, delay_seconds: float) -> IntervalTrigger:
     # Bars are aligned to the epoch (00:00 UTC for daily bars), as on exchanges.
-    return IntervalTrigger(seconds=timeframe_ms / 1000, start_date=EPOCH + timedelta(seconds=delay_seconds),
-                           timezone=timezone.utc)
+    return IntervalTrigger(
+        seconds=timeframe_ms / 1000, start_date=EPOCH + timedelta(seconds=delay_seconds), timezone=UTC
+    )
 
 
 def to_ms(moment: datetime) -> int:
@@ -47,7 +48,7 @@ class SimulatedScheduler:
             self._added += 1
 
     def add_once(self, func: Callable[[int], object], when_ms: int) -> None:
-        self.add_job(func, DateTrigger(to_datetime(when_ms), timezone=timezone.utc))
+        self.add_job(func, DateTrigger(to_datetime(when_ms), timezone=UTC))
 
     def run(self, until_ms: int, stop: Callable[[], bool] = lambda: False) -> bool:
         """Fire due jobs from the clock's current time up to until_ms; True

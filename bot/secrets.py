@@ -45,10 +45,15 @@ def keys_from_env(needs_password: bool) -> ExchangeKeys:
     names = [API_KEY_ENV, SECRET_ENV] + ([PASSWORD_ENV] if needs_password else [])
     for name in names:
         if not os.environ.get(name, "").strip():
-            raise ConfigError(f"{name}: not set; broker: testnet needs the exchange's credentials "
-                              "in the environment (never in the config file)")
-    keys = ExchangeKeys(os.environ[API_KEY_ENV].strip(), os.environ[SECRET_ENV].strip(),
-                        os.environ.get(PASSWORD_ENV, "").strip() or None)
+            raise ConfigError(
+                f"{name}: not set; broker: testnet needs the exchange's credentials "
+                "in the environment (never in the config file)"
+            )
+    keys = ExchangeKeys(
+        os.environ[API_KEY_ENV].strip(),
+        os.environ[SECRET_ENV].strip(),
+        os.environ.get(PASSWORD_ENV, "").strip() or None,
+    )
     _known_values.update(v for v in (keys.api_key, keys.secret, keys.password) if v)
     return keys
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _PATTERN = re.compile(r"^([1-9][0-9]*)([smhdw])$")
@@ -23,12 +23,12 @@ def bars_per_year(timeframe: str) -> float:
 
 def iso_utc(ms: int) -> str:
     """1654041600000 -> '2022-06-01T00:00:00Z'."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso_ms(text: str) -> int:
     """An ISO date or datetime (UTC unless it says otherwise) as epoch ms."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)

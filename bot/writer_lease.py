@@ -75,8 +75,9 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | None:
         raise LeaseHeld(f"{db} is in use by {holder}; `{command}` was refused and changed nothing") from None
     handle.seek(0)
     handle.truncate()
-    handle.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": iso_utc(now_ms),
-                             "command": command}))
+    handle.write(
+        json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": iso_utc(now_ms), "command": command})
+    )
     handle.flush()
     return WriterLease(path, handle)
 

@@ -21,8 +21,13 @@ QUALITY_COLUMNS = (
     ("timing_p_value", "timing p", "dec3"),
     ("dsr", "DSR", "dec3"),
 )
-CALIBRATION_COLUMNS = (("n", "n", "int"), ("mean_prob", "mean P", "dec3"), ("observed_rate", "observed", "dec3"),
-                       ("brier", "Brier", "dec3"), ("ece", "ECE", "dec3"))
+CALIBRATION_COLUMNS = (
+    ("n", "n", "int"),
+    ("mean_prob", "mean P", "dec3"),
+    ("observed_rate", "observed", "dec3"),
+    ("brier", "Brier", "dec3"),
+    ("ece", "ECE", "dec3"),
+)
 
 
 def quality_sections(result: BacktestResult, variants: list[tuple[str, VariantRun]]) -> list[str]:
@@ -30,18 +35,21 @@ def quality_sections(result: BacktestResult, variants: list[tuple[str, VariantRu
     if not models:
         return []
     trials = models[0][1].metrics.get("dsr_trials")
-    note = ("<p class=\"note\">IC and rank IC: correlation of the expected edge with the target's realized "
-            "return. Top 10% / 20%: the most confident calls (largest |P - 0.5|): accuracy of the label, and "
-            "hit rate, the share whose realized return had the call's sign. ECE: expected calibration error "
-            "of each retrain, median across retrains. Timing p: the strategy's entries against random "
-            "entries with the same number of trades and holding times (one-sided bootstrap). DSR: deflated "
-            f"Sharpe ratio for {page._esc(trials)} variants tried.</p>")
+    note = (
+        '<p class="note">IC and rank IC: correlation of the expected edge with the target\'s realized '
+        "return. Top 10% / 20%: the most confident calls (largest |P - 0.5|): accuracy of the label, and "
+        "hit rate, the share whose realized return had the call's sign. ECE: expected calibration error "
+        "of each retrain, median across retrains. Timing p: the strategy's entries against random "
+        "entries with the same number of trades and holding times (one-sided bootstrap). DSR: deflated "
+        f"Sharpe ratio for {page._esc(trials)} variants tried.</p>"
+    )
     sections = [page._section("Model quality", _table(models, QUALITY_COLUMNS) + "\n" + note)]
     calibration = result.strategy.metrics.get("calibration") or []
     if calibration:
         rows = [(c["version"], c) for c in calibration]
-        sections.append(page._section("Calibration of each retrain (strategy)",
-                                      _rows_table("version", rows, CALIBRATION_COLUMNS)))
+        sections.append(
+            page._section("Calibration of each retrain (strategy)", _rows_table("version", rows, CALIBRATION_COLUMNS))
+        )
     png = regime_figure(result)
     if png is not None:
         sections.append(page._section("Regime", page._img(png, "Close price and the turbulent-regime probability")))
@@ -57,10 +65,14 @@ def _rows_table(first: str, rows: list[tuple[str, dict]], columns) -> str:
     head = "".join(f"<th>{page._esc(label)}</th>" for _, label, _ in columns)
     body = "\n".join(
         f"<tr><td>{page._esc(name)}</td>"
-        + "".join(f"<td>{page.format_metric(values.get(key), kind)}</td>" for key, _, kind in columns) + "</tr>"
-        for name, values in rows)
-    return (f"<table class=\"metrics\">\n<thead><tr><th>{page._esc(first)}</th>{head}</tr></thead>\n"
-            f"<tbody>\n{body}\n</tbody>\n</table>")
+        + "".join(f"<td>{page.format_metric(values.get(key), kind)}</td>" for key, _, kind in columns)
+        + "</tr>"
+        for name, values in rows
+    )
+    return (
+        f'<table class="metrics">\n<thead><tr><th>{page._esc(first)}</th>{head}</tr></thead>\n'
+        f"<tbody>\n{body}\n</tbody>\n</table>"
+    )
 
 
 def regime_figure(result: BacktestResult) -> bytes | None:
@@ -77,8 +89,9 @@ def regime_figure(result: BacktestResult) -> bytes | None:
     turbulent = pd.Series(readings.regime.to_numpy(float) > 0.5, index=readings.ts.to_numpy())
     shade = turbulent.reindex(prices.ts.to_numpy(), fill_value=False).to_numpy()
     low, high = float(np.nanmin(prices.close)), float(np.nanmax(prices.close))
-    top.fill_between(when, low, high, where=shade, color="tab:red", alpha=0.15, step="mid",
-                     label="turbulent regime (P > 0.5)")
+    top.fill_between(
+        when, low, high, where=shade, color="tab:red", alpha=0.15, step="mid", label="turbulent regime (P > 0.5)"
+    )
     top.set_title("Close and the regime read by the strategy's champion")
     top.set_ylabel("price")
     top.legend(loc="upper left", fontsize="small")

@@ -13,7 +13,7 @@ import html
 import io
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
@@ -70,8 +70,8 @@ pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 
 # -- public helpers -------------------------------------------------------------
 
-def calibration_bins(prob, outcome, bins: int = 10,
-                     min_count: int = 20) -> list[tuple[float, float, int]]:
+
+def calibration_bins(prob, outcome, bins: int = 10, min_count: int = 20) -> list[tuple[float, float, int]]:
     """Reliability of predicted probabilities.
 
     `prob` is split into `bins` equal-width bins over [0, 1] (each bin holds
@@ -113,9 +113,10 @@ def write_html_report(result: BacktestResult, path: Path) -> None:
     ]
     title = f"Backtest report \u2013 {_esc(result.data.get('symbol', ''))}"
     document = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(sections) + "\n</body>\n</html>\n"
+        + "\n".join(sections)
+        + "\n</body>\n</html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +131,7 @@ def ordered_variants(result: BacktestResult) -> list[tuple[str, VariantRun]]:
 
 
 # -- formatting -------------------------------------------------------------------
+
 
 def _esc(value) -> str:
     return html.escape(str(value), quote=True)
@@ -159,7 +161,7 @@ def _iso_date(value) -> str:
         return MISSING
     try:
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-            moment = datetime.fromtimestamp(float(value) / 1000, tz=timezone.utc)
+            moment = datetime.fromtimestamp(float(value) / 1000, tz=UTC)
         else:
             moment = pd.Timestamp(value).to_pydatetime()
         return moment.date().isoformat()
@@ -196,6 +198,7 @@ def _plot_label(key: str, run: VariantRun) -> str:
 
 # -- HTML pieces --------------------------------------------------------------------
 
+
 def _section(title: str, body: str) -> str:
     return f"<section>\n<h2>{_esc(title)}</h2>\n{body}\n</section>"
 
@@ -213,48 +216,52 @@ def _header(result: BacktestResult) -> str:
     items = "\n".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
     return (
         f"<header>\n<h1>Walk-forward backtest: {_esc(data.get('symbol', ''))}</h1>\n"
-        "<p class=\"note\">Out-of-sample, walk-forward backtest: the models are retrained on past "
+        '<p class="note">Out-of-sample, walk-forward backtest: the models are retrained on past '
         "bars only and every decision is taken by the same engine, strategy and risk manager as "
         "the paper-trading daemon, with simulated fills and fees. Baselines run over the same "
         "period for comparison.</p>\n"
-        f"<dl class=\"facts\">\n{items}\n</dl>\n</header>"
+        f'<dl class="facts">\n{items}\n</dl>\n</header>'
     )
 
 
 def _metrics_table(variants: list[tuple[str, VariantRun]]) -> str:
-    head = "".join(f"<th title=\"{_esc(key)}\">{_esc(label)}</th>" for key, label, _ in METRIC_COLUMNS)
+    head = "".join(f'<th title="{_esc(key)}">{_esc(label)}</th>' for key, label, _ in METRIC_COLUMNS)
     rows = []
     for key, run in variants:
         metrics = run.metrics or {}
         cells = "".join(f"<td>{format_metric(metrics.get(m), kind)}</td>" for m, _, kind in METRIC_COLUMNS)
-        css = " class=\"strategy\"" if key == "strategy" else ""
+        css = ' class="strategy"' if key == "strategy" else ""
         rows.append(f"<tr{css}><td>{_esc(_label(key, run))}</td>{cells}</tr>")
-    return (f"<table class=\"metrics\">\n<thead><tr><th>variant</th>{head}</tr></thead>\n"
-            "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>")
+    return (
+        f'<table class="metrics">\n<thead><tr><th>variant</th>{head}</tr></thead>\n'
+        "<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+    )
 
 
 def _img(png: bytes, alt: str) -> str:
     encoded = base64.b64encode(png).decode("ascii")
-    return f"<img alt=\"{_esc(alt)}\" src=\"data:image/png;base64,{encoded}\">"
+    return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{encoded}">'
 
 
 def _calibration_block(variants: list[tuple[str, VariantRun]]) -> str:
     png = calibration_figure(variants)
     if png is None:
-        return "<p class=\"note\">No variant has predictions with known outcomes.</p>"
-    return (_img(png, "Calibration of predicted probabilities")
-            + "\n<p class=\"note\">prob_up in 10 equal-width bins over [0, 1]; bins with fewer "
-            "than 20 predictions with a known outcome are left out.</p>")
+        return '<p class="note">No variant has predictions with known outcomes.</p>'
+    return (
+        _img(png, "Calibration of predicted probabilities")
+        + '\n<p class="note">prob_up in 10 equal-width bins over [0, 1]; bins with fewer '
+        "than 20 predictions with a known outcome are left out.</p>"
+    )
 
 
 # -- figures (one per function, each returns PNG bytes) -------------------------------
+
 
 def _png(fig) -> bytes:
     """Render and close `fig`. The metadata is dropped so the PNG names no URL."""
     try:
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight",
-                    metadata={"Software": None})
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
         return buffer.getvalue()
     finally:
         plt.close(fig)
@@ -284,8 +291,9 @@ def equity_figure(variants: list[tuple[str, VariantRun]]) -> bytes:
     for position, (key, run) in enumerate(variants):
         equity = run.equity.dropna()
         if len(equity):
-            ax.plot(_utc(equity.index), equity.to_numpy(dtype=float),
-                    label=_plot_label(key, run), **_style(key, position))
+            ax.plot(
+                _utc(equity.index), equity.to_numpy(dtype=float), label=_plot_label(key, run), **_style(key, position)
+            )
     ax.set_title("Equity")
     _finish(fig, ax, "equity")
     return _png(fig)
@@ -303,8 +311,7 @@ def drawdown_figure(variants: list[tuple[str, VariantRun]]) -> bytes:
     for position, (key, run) in enumerate(variants):
         drawdown = drawdown_series(run.equity)
         if len(drawdown):
-            ax.plot(_utc(drawdown.index), drawdown.to_numpy(), label=_plot_label(key, run),
-                    **_style(key, position))
+            ax.plot(_utc(drawdown.index), drawdown.to_numpy(), label=_plot_label(key, run), **_style(key, position))
     ax.invert_yaxis()  # deeper drawdowns further down
     ax.set_title("Drawdown from running peak")
     _finish(fig, ax, "drawdown (%)")
@@ -322,13 +329,19 @@ def price_figure(result: BacktestResult) -> bytes:
     prices = _for_symbol(result.prices, symbol).sort_values("ts")
     fills = _for_symbol(result.strategy.fills, symbol)
     fig, ax = plt.subplots(figsize=(11, 4.5))
-    ax.plot(_utc(prices["ts"]), prices["close"].to_numpy(dtype=float), color="#444",
-            linewidth=0.9, label="close")
+    ax.plot(_utc(prices["ts"]), prices["close"].to_numpy(dtype=float), color="#444", linewidth=0.9, label="close")
     for side, marker, color in (("buy", "^", "tab:green"), ("sell", "v", "tab:red")):
         chosen = fills[fills["side"] == side] if len(fills) else fills
         if len(chosen):
-            ax.scatter(_utc(chosen["ts"]), chosen["price"].to_numpy(dtype=float), marker=marker,
-                       color=color, s=40, zorder=3, label=side)
+            ax.scatter(
+                _utc(chosen["ts"]),
+                chosen["price"].to_numpy(dtype=float),
+                marker=marker,
+                color=color,
+                s=40,
+                zorder=3,
+                label=side,
+            )
     ax.set_title(f"{symbol or ''} close with strategy fills".replace("$", r"\$"))
     _finish(fig, ax, "price")
     return _png(fig)
@@ -336,11 +349,9 @@ def price_figure(result: BacktestResult) -> bytes:
 
 def _outcomes(run: VariantRun) -> tuple[np.ndarray, np.ndarray]:
     predictions = run.predictions
-    if (predictions is None or not len(predictions)
-            or not {"prob_up", "outcome"} <= set(predictions.columns)):
+    if predictions is None or not len(predictions) or not {"prob_up", "outcome"} <= set(predictions.columns):
         return np.array([]), np.array([])
-    return (predictions["prob_up"].to_numpy(dtype=float),
-            predictions["outcome"].to_numpy(dtype=float))
+    return (predictions["prob_up"].to_numpy(dtype=float), predictions["outcome"].to_numpy(dtype=float))
 
 
 def calibration_figure(variants: list[tuple[str, VariantRun]]) -> bytes | None:
@@ -356,7 +367,7 @@ def calibration_figure(variants: list[tuple[str, VariantRun]]) -> bytes | None:
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
     for key, run, position, points in curves:
         if points:
-            xs, ys, _ = zip(*points)
+            xs, ys, _ = zip(*points, strict=True)
             ax.plot(xs, ys, marker="o", label=_plot_label(key, run), **_style(key, position))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)

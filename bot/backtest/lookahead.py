@@ -42,8 +42,10 @@ class Leak:
     full_value: object
 
     def describe(self) -> str:
-        return (f"{self.where} '{self.column}' looks ahead: at {iso_utc(self.bar_ts)} it is {self.cut_value!r} "
-                f"from the bars up to then but {self.full_value!r} once later bars exist")
+        return (
+            f"{self.where} '{self.column}' looks ahead: at {iso_utc(self.bar_ts)} it is {self.cut_value!r} "
+            f"from the bars up to then but {self.full_value!r} once later bars exist"
+        )
 
 
 @dataclass(frozen=True)
@@ -65,16 +67,27 @@ def check_lookahead(cfg: Config, bars: pd.DataFrame, strategy: Strategy, cuts: i
     predictor, first_cut = _quick_predictor(cfg, bars, full_features)
     full_close = bars.close.to_numpy(float)
     points = cut_points(len(bars), cuts, first_cut)
-    columns = len(FEATURE_NAMES) + (0 if full_indicators is None else full_indicators.shape[1]) \
-        + len(READING_COLUMNS) + 1
+    columns = (
+        len(FEATURE_NAMES) + (0 if full_indicators is None else full_indicators.shape[1]) + len(READING_COLUMNS) + 1
+    )
     for t in points:
         cut = bars.iloc[: t + 1]
         cut_features, cut_indicators = compute_features(cut.close, cut.volume), _indicators(strategy, cut)
-        leak = (_first_difference("feature", cut_features, full_features, cut)
-                or _first_difference("indicator", cut_indicators, full_indicators, cut)
-                or _prediction_leak(predictor, cut_features, full_features, cut, full_close, t)
-                or _signal_leak(strategy, cfg, bars, t, cut_indicators, full_indicators,
-                                _reading_at(predictor, full_features, full_close, t), predictor))
+        leak = (
+            _first_difference("feature", cut_features, full_features, cut)
+            or _first_difference("indicator", cut_indicators, full_indicators, cut)
+            or _prediction_leak(predictor, cut_features, full_features, cut, full_close, t)
+            or _signal_leak(
+                strategy,
+                cfg,
+                bars,
+                t,
+                cut_indicators,
+                full_indicators,
+                _reading_at(predictor, full_features, full_close, t),
+                predictor,
+            )
+        )
         if leak is not None:
             return LookaheadReport(len(points), columns, leak)
     return LookaheadReport(len(points), columns, None)
@@ -83,12 +96,16 @@ def check_lookahead(cfg: Config, bars: pd.DataFrame, strategy: Strategy, cuts: i
 def _indicators(strategy: Strategy, bars: pd.DataFrame) -> pd.DataFrame | None:
     if not strategy.indicator_lookback:
         return None
-    return strategy.indicators(bars.rename(columns={"timestamp": "ts"})[["ts", "open", "high", "low", "close",
-                                                                          "volume"]].reset_index(drop=True))
+    return strategy.indicators(
+        bars.rename(columns={"timestamp": "ts"})[["ts", "open", "high", "low", "close", "volume"]].reset_index(
+            drop=True
+        )
+    )
 
 
-def _first_difference(where: str, cut: pd.DataFrame | None, full: pd.DataFrame | None,
-                      cut_bars: pd.DataFrame) -> Leak | None:
+def _first_difference(
+    where: str, cut: pd.DataFrame | None, full: pd.DataFrame | None, cut_bars: pd.DataFrame
+) -> Leak | None:
     if cut is None or full is None:
         return None
     head = full.iloc[: len(cut)]
@@ -121,13 +138,14 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
     predictor = Predictor(model, data.scaler, columns, quick.seq_len, "lookahead-check", target)
     if target.regression:
         error = model.score(data.x_val) - np.log1p(data.r_val)
-        predictor.return_rmse = float(np.sqrt(np.mean(error ** 2))) or 1.0
+        predictor.return_rmse = float(np.sqrt(np.mean(error**2))) or 1.0
     else:
         predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
     predictor.edge_error = edge_standard_error(data.r_train, target.lookahead_bars)
     if not target.regression:  # calibrated as the config says or not: its slope's doubt is read too
-        predictor.calibration = fit_calibration(predictor.predict(data.x_val_raw), data.y_val, quick.calibration,
-                                                target.lookahead_bars)[0]
+        predictor.calibration = fit_calibration(
+            predictor.predict(data.x_val_raw), data.y_val, quick.calibration, target.lookahead_bars
+        )[0]
     vol = VolatilityModel.fit([series.close], target.horizon_bars)
     regime = RegimeModel.fit([series.close], cfg.seed)
     predictor.volatility = vol[0] if vol else None
@@ -142,22 +160,32 @@ def _reading_at(predictor: Predictor, features: pd.DataFrame, close: np.ndarray,
     """The model's reading of the window ending at bar t, scored alone as
     the daemon does with one symbol (batch size changes float rounding);
     NaN in warm-up."""
-    window = features.to_numpy(float)[max(t - predictor.seq_len + 1, 0): t + 1]
+    window = features.to_numpy(float)[max(t - predictor.seq_len + 1, 0) : t + 1]
     if len(window) < predictor.seq_len or np.isnan(window).any():
         return dict.fromkeys(READING_COLUMNS, np.nan)
     scored = predictor.score(window[None])
-    closes = close[max(t + 1 - predictor.companion_lookback, 0): t + 1]
-    return {"prob_up": float(scored.prob[0]), "expected_edge": float(scored.edge[0]),
-            "edge_error": float(scored.edge_error[0]), "volatility_forecast": _or_nan(predictor.volatility_forecast(closes)),
-            "regime": _or_nan(predictor.turbulence(closes))}
+    closes = close[max(t + 1 - predictor.companion_lookback, 0) : t + 1]
+    return {
+        "prob_up": float(scored.prob[0]),
+        "expected_edge": float(scored.edge[0]),
+        "edge_error": float(scored.edge_error[0]),
+        "volatility_forecast": _or_nan(predictor.volatility_forecast(closes)),
+        "regime": _or_nan(predictor.turbulence(closes)),
+    }
 
 
 def _or_nan(value: float | None) -> float:
     return np.nan if value is None else value
 
 
-def _prediction_leak(predictor: Predictor, cut_features: pd.DataFrame, full_features: pd.DataFrame,
-                     cut: pd.DataFrame, full_close: np.ndarray, t: int) -> Leak | None:
+def _prediction_leak(
+    predictor: Predictor,
+    cut_features: pd.DataFrame,
+    full_features: pd.DataFrame,
+    cut: pd.DataFrame,
+    full_close: np.ndarray,
+    t: int,
+) -> Leak | None:
     """The newest bar's reading from the cut data against the full data's."""
     a = _reading_at(predictor, cut_features, cut.close.to_numpy(float), t)
     b = _reading_at(predictor, full_features, full_close, t)
@@ -168,21 +196,47 @@ def _prediction_leak(predictor: Predictor, cut_features: pd.DataFrame, full_feat
     return None
 
 
-def _signal_leak(strategy: Strategy, cfg: Config, bars: pd.DataFrame, t: int, cut_ind: pd.DataFrame | None,
-                 full_ind: pd.DataFrame | None, reading: dict[str, float], predictor: Predictor) -> Leak | None:
+def _signal_leak(
+    strategy: Strategy,
+    cfg: Config,
+    bars: pd.DataFrame,
+    t: int,
+    cut_ind: pd.DataFrame | None,
+    full_ind: pd.DataFrame | None,
+    reading: dict[str, float],
+    predictor: Predictor,
+) -> Leak | None:
     row = bars.iloc[t]
-    bar = Bar(cfg.symbols[0], int(row.timestamp), float(row.open), float(row.high), float(row.low),
-              float(row.close), float(row.volume))
+    bar = Bar(
+        cfg.symbols[0],
+        int(row.timestamp),
+        float(row.open),
+        float(row.high),
+        float(row.low),
+        float(row.close),
+        float(row.volume),
+    )
     known = {k: (None if np.isnan(v) else v) for k, v in reading.items()}
     cost = 2 * (cfg.paper.fee_bps + cfg.paper.slippage_bps) / 10_000
 
     def signal(indicators: pd.DataFrame | None):
         values = None if indicators is None else indicators.iloc[t].to_dict()
-        return strategy.decide(StrategyContext(
-            bar.symbol, bar, known["prob_up"], 0.0, None, values, expected_edge=known["expected_edge"],
-            edge_error=known["edge_error"] or 0.0,
-            round_trip_cost=cost, volatility_forecast=known["volatility_forecast"], regime=known["regime"],
-            horizon_bars=cfg.model.horizon_bars))
+        return strategy.decide(
+            StrategyContext(
+                bar.symbol,
+                bar,
+                known["prob_up"],
+                0.0,
+                None,
+                values,
+                expected_edge=known["expected_edge"],
+                edge_error=known["edge_error"] or 0.0,
+                round_trip_cost=cost,
+                volatility_forecast=known["volatility_forecast"],
+                regime=known["regime"],
+                horizon_bars=cfg.model.horizon_bars,
+            )
+        )
 
     cut_signal, full_signal = signal(cut_ind), signal(full_ind)
     if cut_signal.target == full_signal.target:

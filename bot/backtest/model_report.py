@@ -22,8 +22,14 @@ import numpy as np
 
 from bot.backtest.result import BacktestResult, VariantRun
 from bot.report.metrics import simple_returns
-from bot.report.model_quality import (calibration_by_version, confident_buckets, deflated_sharpe_ratio,
-                                      holding_periods, information_coefficients, random_entry_test)
+from bot.report.model_quality import (
+    calibration_by_version,
+    confident_buckets,
+    deflated_sharpe_ratio,
+    holding_periods,
+    information_coefficients,
+    random_entry_test,
+)
 
 RANDOM_ENTRY_DRAWS = 2000
 
@@ -71,7 +77,9 @@ def _timing(run: VariantRun, prices, bar_ms: int, seed: int) -> dict:
     if len(index_ts) < 2:
         return {"timing_p_value": None}
     entries, holds = holding_periods(run.fills, bar_ms, index_ts)
-    test = random_entry_test(np.log(prices.close.to_numpy(float)), entries, holds, draws=RANDOM_ENTRY_DRAWS,
-                             seed=seed)
-    return {"timing_p_value": test["p_value"], "timing_log_return": test["strategy_log_return"],
-            "random_entry_log_return": test["random_mean"]}
+    test = random_entry_test(np.log(prices.close.to_numpy(float)), entries, holds, draws=RANDOM_ENTRY_DRAWS, seed=seed)
+    return {
+        "timing_p_value": test["p_value"],
+        "timing_log_return": test["strategy_log_return"],
+        "random_entry_log_return": test["random_mean"],
+    }

@@ -43,6 +43,10 @@ class BacktestResult:
         return {"strategy": self.strategy, **self.baselines}
 
     def to_json(self) -> dict:
-        return {"strategy": self.strategy.metrics,
-                "baselines": {name: run.metrics for name, run in self.baselines.items()},
-                "config": self.config, "data": self.data, "wall_seconds": self.wall_seconds}
+        return {
+            "strategy": self.strategy.metrics,
+            "baselines": {name: run.metrics for name, run in self.baselines.items()},
+            "config": self.config,
+            "data": self.data,
+            "wall_seconds": self.wall_seconds,
+        }

@@ -27,8 +27,19 @@ from bot.store import Store
 from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
 from bot.timeframes import bars_per_year, iso_utc
 
-PREDICTION_COLUMNS = ("ts", "symbol", "model_version", "prob_up", "outcome", "predicted_return", "expected_edge",
-                      "realized_return", "regime", "decision", "reason")
+PREDICTION_COLUMNS = (
+    "ts",
+    "symbol",
+    "model_version",
+    "prob_up",
+    "outcome",
+    "predicted_return",
+    "expected_edge",
+    "realized_return",
+    "regime",
+    "decision",
+    "reason",
+)
 BASELINE_MODELS = ("logistic", "random_forest", "gru", "lightgbm")
 
 
@@ -52,8 +63,10 @@ def variant_config(cfg: Config, spec: BacktestSpec, name: str, kind: str) -> Con
     data = cfg.model_dump()
     data.update(mode="replay", symbols=[spec.symbol])
     data["replay"] = {"data": str(spec.data.resolve()), "start": spec.start, "end": spec.end}
-    data["storage"] = {"db_url": f"sqlite:///{(directory / 'bot.sqlite').resolve()}",
-                       "models_dir": str((directory / "models").resolve())}
+    data["storage"] = {
+        "db_url": f"sqlite:///{(directory / 'bot.sqlite').resolve()}",
+        "models_dir": str((directory / "models").resolve()),
+    }
     data["logging"] = {**data["logging"], "file": str((directory / "bot.jsonl").resolve())}
     data["model"] = {**data["model"], "kind": kind}
     return Config(**data)
@@ -96,10 +109,12 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> 
     if cfg.model.kind in BASELINE_MODELS:  # the strategy is that baseline already
         baselines[cfg.model.kind] = strategy
     prices = _prices(urls["strategy"], traded_from)
-    baselines = {"buy_and_hold": _buy_and_hold(prices, strategy.equity, cfg),
-                 "flat": _flat(strategy.equity, cfg), **{k: baselines[k] for k in BASELINE_MODELS}}
-    result = BacktestResult(strategy, baselines, prices, _config_summary(cfg, spec),
-                            _data_summary(spec, prices))
+    baselines = {
+        "buy_and_hold": _buy_and_hold(prices, strategy.equity, cfg),
+        "flat": _flat(strategy.equity, cfg),
+        **{k: baselines[k] for k in BASELINE_MODELS},
+    }
+    result = BacktestResult(strategy, baselines, prices, _config_summary(cfg, spec), _data_summary(spec, prices))
     _add_metrics(result, cfg)
     add_model_quality(result, cfg.timeframe_ms, spec.trials, cfg.seed)
     result.wall_seconds = round(time.perf_counter() - started, 1)
@@ -137,9 +152,13 @@ def _collect(name: str, url: str) -> VariantRun:
     finally:
         store.close()
     index = pd.Index(equity.ts.astype("int64"), name="ts")
-    return VariantRun(name, pd.Series(equity.equity.to_numpy(), index=index),
-                      pd.Series(equity.position_value.to_numpy(), index=index), fills,
-                      predictions[list(PREDICTION_COLUMNS)])
+    return VariantRun(
+        name,
+        pd.Series(equity.equity.to_numpy(), index=index),
+        pd.Series(equity.position_value.to_numpy(), index=index),
+        fills,
+        predictions[list(PREDICTION_COLUMNS)],
+    )
 
 
 def _traded_from(run: VariantRun) -> int:
@@ -152,8 +171,13 @@ def _traded_from(run: VariantRun) -> int:
 
 def _clip(run: VariantRun, start: int) -> VariantRun:
     keep = run.equity.index >= start
-    return VariantRun(run.name, run.equity[keep], run.position_value[keep], run.fills[run.fills.ts >= start],
-                      run.predictions[run.predictions.ts >= start])
+    return VariantRun(
+        run.name,
+        run.equity[keep],
+        run.position_value[keep],
+        run.fills[run.fills.ts >= start],
+        run.predictions[run.predictions.ts >= start],
+    )
 
 
 def _prices(url: str, start: int) -> pd.DataFrame:
@@ -174,16 +198,29 @@ def _buy_and_hold(prices: pd.DataFrame, like: pd.Series, cfg: Config) -> Variant
     price = first * (1 + slip)
     units = cfg.paper.initial_cash / (price * (1 + fee))
     value = units * close
-    fills = pd.DataFrame([{"id": 1, "ts": int(close.index[0]), "symbol": prices.symbol.iloc[0], "side": "buy",
-                           "qty": units, "price": price, "fee": units * price * fee, "realized_pnl": -units * price * fee,
-                           "order_id": "buy_and_hold"}])
+    fills = pd.DataFrame(
+        [
+            {
+                "id": 1,
+                "ts": int(close.index[0]),
+                "symbol": prices.symbol.iloc[0],
+                "side": "buy",
+                "qty": units,
+                "price": price,
+                "fee": units * price * fee,
+                "realized_pnl": -units * price * fee,
+                "order_id": "buy_and_hold",
+            }
+        ]
+    )
     return VariantRun("buy_and_hold", value.astype(float), value.astype(float), fills, _no_predictions())
 
 
 def _flat(like: pd.Series, cfg: Config) -> VariantRun:
     equity = pd.Series(cfg.paper.initial_cash, index=like.index, dtype=float)
-    empty_fills = pd.DataFrame(columns=["id", "ts", "symbol", "side", "qty", "price", "fee", "realized_pnl",
-                                        "order_id"])
+    empty_fills = pd.DataFrame(
+        columns=["id", "ts", "symbol", "side", "qty", "price", "fee", "realized_pnl", "order_id"]
+    )
     return VariantRun("flat", equity, equity * 0.0, empty_fills, _no_predictions())
 
 
@@ -217,5 +254,9 @@ def _config_summary(cfg: Config, spec: BacktestSpec) -> dict:
 
 
 def _data_summary(spec: BacktestSpec, prices: pd.DataFrame) -> dict:
-    return {"symbol": spec.symbol, "from": iso_utc(int(prices.ts.iloc[0])) if len(prices) else None,
-            "to": iso_utc(int(prices.ts.iloc[-1])) if len(prices) else None, "bars": len(prices)}
+    return {
+        "symbol": spec.symbol,
+        "from": iso_utc(int(prices.ts.iloc[0])) if len(prices) else None,
+        "to": iso_utc(int(prices.ts.iloc[-1])) if len(prices) else None,
+        "bars": len(prices),
+    }

@@ -95,7 +95,7 @@ class OrderBook:
         return 0.0
 
     def entry_block(self) -> str | None:
-        """"kind: why" when the venue's state forbids any new entry (an
+        """ "kind: why" when the venue's state forbids any new entry (an
         order whose fate is unknown, an account that disagrees with the
         ledger); None for the paper broker, which knows everything."""
         return None

@@ -48,8 +48,12 @@ REFUSED = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
 PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
 
 # ccxt's unified order status -> ours (open splits on the filled amount)
-CLOSED_STATUS = {"closed": OrderStatus.FILLED, "canceled": OrderStatus.CANCELED,
-                 "expired": OrderStatus.EXPIRED, "rejected": OrderStatus.REJECTED}
+CLOSED_STATUS = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
 
 
 def client_order_id(run_tag: str, order_id: str) -> str:
@@ -59,8 +63,9 @@ def client_order_id(run_tag: str, order_id: str) -> str:
 
 
 class ExchangeBroker(OrderBook):
-    def __init__(self, client: ExchangeClient, run_tag: str, timeframe_ms: int,
-                 booked_trades: set[str] | None = None) -> None:
+    def __init__(
+        self, client: ExchangeClient, run_tag: str, timeframe_ms: int, booked_trades: set[str] | None = None
+    ) -> None:
         super().__init__()
         self.client = client
         self.run_tag = run_tag
@@ -117,8 +122,10 @@ class ExchangeBroker(OrderBook):
         unknown = [o for o in self.open_orders.values() if o.status is OrderStatus.UNKNOWN]
         if unknown:
             first = unknown[0]
-            return (f"unknown_order: order {first.id} got no reply and the exchange has not shown it yet "
-                    f"({len(unknown)} unknown); no entry until the exchange answers")
+            return (
+                f"unknown_order: order {first.id} got no reply and the exchange has not shown it yet "
+                f"({len(unknown)} unknown); no entry until the exchange answers"
+            )
         if self.balance_problem:
             return f"balance_mismatch: {self.balance_problem}; no entry until the account matches the ledger"
         return None
@@ -188,12 +195,17 @@ class ExchangeBroker(OrderBook):
             self.phase[order.id] = "unknown"
             order.status = OrderStatus.UNKNOWN
             self._changed[order.id] = order  # saved: a restart must ask after it, not resend it
-            self._event(now_ms, "order_ack_lost", f"no reply to the order ({network_reason(exc)}); looking it up "
-                        "by its client id until the exchange answers", order, level="warning")
+            self._event(
+                now_ms,
+                "order_ack_lost",
+                f"no reply to the order ({network_reason(exc)}); looking it up "
+                "by its client id until the exchange answers",
+                order,
+                level="warning",
+            )
             return
         except ccxt.BaseError as exc:
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms,
-                         level="error")
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms, level="error")
             return
         self.phase[order.id] = "sent"
         order.qty = order.filled_qty + amount
@@ -220,8 +232,13 @@ class ExchangeBroker(OrderBook):
         if reply is not None:
             misses = self.misses.pop(order.id, 0)
             if order.status is OrderStatus.UNKNOWN:
-                self._event(now_ms, "order_found", f"the exchange shows the order after {misses} empty look-ups "
-                            f"(status {reply.get('status')}, filled {float(reply.get('filled') or 0):g})", order)
+                self._event(
+                    now_ms,
+                    "order_found",
+                    f"the exchange shows the order after {misses} empty look-ups "
+                    f"(status {reply.get('status')}, filled {float(reply.get('filled') or 0):g})",
+                    order,
+                )
             self.phase[order.id] = "sent"
             self._absorb(order, reply, now_ms)
             return
@@ -233,12 +250,17 @@ class ExchangeBroker(OrderBook):
             # Written ahead, never sent: the process died in between.
             if now_ms - order.created_ts <= self.timeframe_ms:
                 self.phase[order.id] = "queued"
-                self._event(now_ms, "order_resent", "decided before a restart and never sent; sending it now",
-                            order)
+                self._event(now_ms, "order_resent", "decided before a restart and never sent; sending it now", order)
                 self._send(order, now_ms)
             else:
-                self._reject(order, "order_expired", "decided before a restart, never sent, now stale", now_ms,
-                             status=OrderStatus.EXPIRED, level="warning")
+                self._reject(
+                    order,
+                    "order_expired",
+                    "decided before a restart, never sent, now stale",
+                    now_ms,
+                    status=OrderStatus.EXPIRED,
+                    level="warning",
+                )
             return
         # Sent, or acknowledged once: "not found" may only mean "not recorded
         # yet". Keep asking; give up only after the patience runs out.
@@ -246,8 +268,14 @@ class ExchangeBroker(OrderBook):
         self.misses[order.id] = misses
         if now_ms - order.created_ts > UNKNOWN_PATIENCE_MS:
             hours = (now_ms - order.created_ts) / 3_600_000
-            self._reject(order, "order_never_arrived", f"not on the exchange after {misses} look-ups over "
-                         f"{hours:.0f} h; not sent again", now_ms, status=OrderStatus.EXPIRED, level="error")
+            self._reject(
+                order,
+                "order_never_arrived",
+                f"not on the exchange after {misses} look-ups over {hours:.0f} h; not sent again",
+                now_ms,
+                status=OrderStatus.EXPIRED,
+                level="error",
+            )
 
     def _absorb(self, order: Order, reply: dict, now_ms: int) -> None:
         """Book new trades of the order and follow its status."""
@@ -309,14 +337,16 @@ class ExchangeBroker(OrderBook):
             qty = amount - cost if order.side is Side.BUY else amount + cost
             fee_quote = cost * price
         elif cost:
-            self._event(ts, "fee_other_asset", f"fee of {cost:g} {currency} is outside the ledger", order,
-                        level="warning")
+            self._event(
+                ts, "fee_other_asset", f"fee of {cost:g} {currency} is outside the ledger", order, level="warning"
+            )
         return Fill(order.id, order.symbol, order.side, qty, price, fee_quote, ts, trade_id=str(trade["id"]))
 
     # -- helpers -----------------------------------------------------------------
 
-    def _reject(self, order: Order, kind: str, message: str, now_ms: int, status=OrderStatus.REJECTED,
-                level: str = "warning") -> None:
+    def _reject(
+        self, order: Order, kind: str, message: str, now_ms: int, status=OrderStatus.REJECTED, level: str = "warning"
+    ) -> None:
         self.phase.pop(order.id, None)
         self.misses.pop(order.id, None)
         self.cancel_wanted.discard(order.id)
@@ -331,8 +361,16 @@ class ExchangeBroker(OrderBook):
             log.warning(f"{what}_failed", order_id=order.id, error=type(exc).__name__)
 
     def _event(self, ts: int, kind: str, message: str, order: Order, level: str = "info") -> None:
-        self._events.append(Event(ts, kind, message, level=level, symbol=order.symbol,
-                                  data={"order_id": order.id, "client_order_id": self.client_id(order)}))
+        self._events.append(
+            Event(
+                ts,
+                kind,
+                message,
+                level=level,
+                symbol=order.symbol,
+                data={"order_id": order.id, "client_order_id": self.client_id(order)},
+            )
+        )
 
 
 def _reached(order: Order, bar: Bar) -> bool:

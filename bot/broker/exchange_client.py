@@ -127,5 +127,10 @@ class ExchangeClient:
                     raise
                 wait = self.backoff.wait(attempt)
                 attempt += 1
-                log.warning("exchange_retry", call=getattr(call, "__name__", "request"), error=type(exc).__name__,
-                            attempt=attempt, wait_seconds=round(wait, 2))
+                log.warning(
+                    "exchange_retry",
+                    call=getattr(call, "__name__", "request"),
+                    error=type(exc).__name__,
+                    attempt=attempt,
+                    wait_seconds=round(wait, 2),
+                )

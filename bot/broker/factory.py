@@ -39,8 +39,9 @@ def make_exchange_broker(config: Config, store: Store) -> OrderBook:
     from bot.market.ccxt_feed import Backoff
 
     exchange = authenticated_exchange(config)
-    client = ExchangeClient(exchange, config.market.retries,
-                            Backoff(config.market.backoff_seconds, config.market.backoff_max_seconds))
+    client = ExchangeClient(
+        exchange, config.market.retries, Backoff(config.market.backoff_seconds, config.market.backoff_max_seconds)
+    )
     client.load_markets()
     booked = store.trade_ids([row.id for row in store.open_orders()])
     return ExchangeBroker(client, run_tag(store), config.timeframe_ms, booked)

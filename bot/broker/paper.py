@@ -70,7 +70,9 @@ class PaperBroker(OrderBook):
                 fills.append(self._fill(order, order.remaining, self._stop_price(order, bar), self.taker_fee, bar.ts))
         for order in self.orders(bar.symbol, OrderKind.LIMIT):
             if order.id in self.open_orders and self._limit_reached(order, bar):
-                price = max(bar.open, order.limit_price) if order.side is Side.SELL else min(bar.open, order.limit_price)
+                price = (
+                    max(bar.open, order.limit_price) if order.side is Side.SELL else min(bar.open, order.limit_price)
+                )
                 fills.append(self._fill(order, order.remaining, price, self.maker_fee, bar.ts))
         return fills
 

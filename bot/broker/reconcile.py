@@ -47,8 +47,9 @@ def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: fl
     try:
         balances = broker.client.balances()
     except ccxt.BaseError as exc:
-        events.append(Event(now_ms, "reconcile_failed", f"balances unavailable: {network_reason(exc)}",
-                            level="warning"))
+        events.append(
+            Event(now_ms, "reconcile_failed", f"balances unavailable: {network_reason(exc)}", level="warning")
+        )
         balances = None
     if balances is not None:
         found = _compare_balances(engine, store, symbols, initial_cash, balances, now_ms)
@@ -67,27 +68,47 @@ def _foreign_orders(broker: ExchangeBroker, symbols: list[str], now_ms: int) -> 
         try:
             listed = broker.client.open_orders(symbol)
         except ccxt.BaseError as exc:
-            events.append(Event(now_ms, "reconcile_failed", f"open orders unavailable: {network_reason(exc)}",
-                                level="warning", symbol=symbol))
+            events.append(
+                Event(
+                    now_ms,
+                    "reconcile_failed",
+                    f"open orders unavailable: {network_reason(exc)}",
+                    level="warning",
+                    symbol=symbol,
+                )
+            )
             continue
         for order in listed:
             if order.get("clientOrderId") not in ours:
-                events.append(Event(now_ms, "unknown_order", "an open order on the exchange that this run did "
-                                    "not place; left alone", level="warning", symbol=symbol,
-                                    data={"exchange_order_id": order.get("id"), "side": order.get("side"),
-                                          "amount": order.get("amount")}))
+                events.append(
+                    Event(
+                        now_ms,
+                        "unknown_order",
+                        "an open order on the exchange that this run did not place; left alone",
+                        level="warning",
+                        symbol=symbol,
+                        data={
+                            "exchange_order_id": order.get("id"),
+                            "side": order.get("side"),
+                            "amount": order.get("amount"),
+                        },
+                    )
+                )
     return events
 
 
-def _compare_balances(engine: Engine, store: Store, symbols: list[str], initial_cash: float,
-                      balances: dict[str, float], now_ms: int) -> list[Event]:
+def _compare_balances(
+    engine: Engine, store: Store, symbols: list[str], initial_cash: float, balances: dict[str, float], now_ms: int
+) -> list[Event]:
     assets = _assets(symbols)
     raw = store.get_meta(BASELINE_KEY)
     if raw is None:
         quote = assets[-1]
         if balances.get(quote, 0.0) < initial_cash:
-            raise ConfigError(f"paper.initial_cash: {initial_cash:,.2f} is more than the account's "
-                              f"{balances.get(quote, 0.0):,.2f} {quote}")
+            raise ConfigError(
+                f"paper.initial_cash: {initial_cash:,.2f} is more than the account's "
+                f"{balances.get(quote, 0.0):,.2f} {quote}"
+            )
         store.set_meta(BASELINE_KEY, json.dumps({a: balances.get(a, 0.0) for a in assets}))
         return []
     baseline = json.loads(raw)
@@ -96,20 +117,29 @@ def _compare_balances(engine: Engine, store: Store, symbols: list[str], initial_
     for asset, amount in expected.items():
         actual = balances.get(asset, 0.0)
         if abs(actual - amount) > 1e-8 * max(1.0, abs(amount)):
-            events.append(Event(now_ms, "balance_mismatch", f"{asset}: exchange {actual:.8f}, ledger expects "
-                                f"{amount:.8f}", level="warning",
-                                data={"asset": asset, "exchange": actual, "expected": amount,
-                                      "difference": actual - amount}))
+            events.append(
+                Event(
+                    now_ms,
+                    "balance_mismatch",
+                    f"{asset}: exchange {actual:.8f}, ledger expects {amount:.8f}",
+                    level="warning",
+                    data={"asset": asset, "exchange": actual, "expected": amount, "difference": actual - amount},
+                )
+            )
     return events
 
 
-def _follow_balance_problem(broker: ExchangeBroker, store: Store, symbols: list[str], mismatches: list[Event],
-                            now_ms: int, events: list[Event]) -> None:
+def _follow_balance_problem(
+    broker: ExchangeBroker, store: Store, symbols: list[str], mismatches: list[Event], now_ms: int, events: list[Event]
+) -> None:
     """Block entries while a mismatch is beyond dust; lift the block (with
     an event) once the account agrees again."""
     dust = {s.split("/")[0]: broker.dust_qty(s) for s in symbols}
-    serious = [e for e in mismatches
-               if abs(e.data["difference"]) > dust.get(e.data["asset"], QUOTE_DUST * max(1.0, abs(e.data["expected"])))]
+    serious = [
+        e
+        for e in mismatches
+        if abs(e.data["difference"]) > dust.get(e.data["asset"], QUOTE_DUST * max(1.0, abs(e.data["expected"])))
+    ]
     problem = "; ".join(e.message for e in serious) or None
     if broker.balance_problem and not problem:
         events.append(Event(now_ms, "balance_matched", "the account matches the ledger again; entries allowed"))

@@ -13,8 +13,12 @@ from bot.cli.operate import resume
 from bot.cli.review import report, status, trades
 from bot.cli.run import run
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="LSTM paper-trading daemon: replay, live paper trading, models and reports.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="LSTM paper-trading daemon: replay, live paper trading, models and reports.",
+)
 for command in (run, backtest, download, train, report, trades, status, resume):
     app.command()(command)
 app.command(name="check-lookahead")(check_lookahead)

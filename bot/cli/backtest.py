@@ -36,8 +36,10 @@ def _check_dates(cfg: Config, start: str | None, end: str | None) -> None:
             bounds[name] = parse_iso_ms(str(default))
     if len(bounds) == 2 and bounds["--from"] >= bounds["--to"]:
         named = "--from" if start is not None else "--to"
-        raise ConfigError(f"{named}: the start {start or cfg.replay.start} is not before the end "
-                          f"{end or cfg.replay.end}: no bar would be tested")
+        raise ConfigError(
+            f"{named}: the start {start or cfg.replay.start} is not before the end "
+            f"{end or cfg.replay.end}: no bar would be tested"
+        )
 
 
 def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tuple[Path, str]:
@@ -50,15 +52,25 @@ def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tupl
 
 @guarded
 def backtest(
-    config: ConfigPath = DEFAULT_CONFIG, data: DataPath = None, symbol: Symbol = None,
-    start: From = None, end: To = None,
+    config: ConfigPath = DEFAULT_CONFIG,
+    data: DataPath = None,
+    symbol: Symbol = None,
+    start: From = None,
+    end: To = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every metric as JSON.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Variants run in parallel processes.")] = min(4, os.cpu_count() or 1),
+    workers: Annotated[int, typer.Option(min=1, help="Variants run in parallel processes.")] = min(
+        4, os.cpu_count() or 1
+    ),
     out_dir: Annotated[Path | None, typer.Option(help="Keep each variant's database and models here.")] = None,
-    trials: Annotated[int | None, typer.Option(
-        min=1, help="Variants tried in all (settings searched included), for the deflated Sharpe ratio; "
-                    "default: the model variants of this backtest.")] = None,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Variants tried in all (settings searched included), for the deflated Sharpe ratio; "
+            "default: the model variants of this backtest.",
+        ),
+    ] = None,
 ) -> None:
     """Walk-forward backtest through the daemon's own engine, with baselines."""
     cfg = load_config(config)
@@ -71,10 +83,17 @@ def backtest(
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.
-        spec = BacktestSpec(path, symbol, start or cfg.replay.start, end or cfg.replay.end, out_dir or Path(tmp),
-                            workers, trials)
-        with Progress(TextColumn("[bold]backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("variants"),
-                      TimeElapsedColumn(), console=err_console) as progress:
+        spec = BacktestSpec(
+            path, symbol, start or cfg.replay.start, end or cfg.replay.end, out_dir or Path(tmp), workers, trials
+        )
+        with Progress(
+            TextColumn("[bold]backtest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("variants"),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as progress:
             task = progress.add_task("variants", total=len(model_variants(cfg)))
             result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task))
     console.print(backtest_table(result))
@@ -89,17 +108,34 @@ def backtest(
         err_console.print(f"report written to {html_out}")
 
 
-COLUMNS = [("accuracy", "acc", "num"), ("roc_auc", "AUC", "num"), ("total_return", "return", "pct"),
-           ("cagr", "CAGR", "pct"), ("sharpe", "Sharpe", "num"), ("sortino", "Sortino", "num"),
-           ("max_drawdown", "max DD", "pct"), ("win_rate", "win", "pct"), ("profit_factor", "PF", "num"),
-           ("trades", "trades", "int"), ("exposure", "exposure", "pct"), ("fees_paid", "fees", "money"),
-           ("psr", "PSR", "num")]
+COLUMNS = [
+    ("accuracy", "acc", "num"),
+    ("roc_auc", "AUC", "num"),
+    ("total_return", "return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("sharpe", "Sharpe", "num"),
+    ("sortino", "Sortino", "num"),
+    ("max_drawdown", "max DD", "pct"),
+    ("win_rate", "win", "pct"),
+    ("profit_factor", "PF", "num"),
+    ("trades", "trades", "int"),
+    ("exposure", "exposure", "pct"),
+    ("fees_paid", "fees", "money"),
+    ("psr", "PSR", "num"),
+]
 
 
-QUALITY_COLUMNS = [("ic", "IC", "num"), ("rank_ic", "rank IC", "num"), ("accuracy_decile", "acc top 10%", "pct"),
-                   ("hit_rate_decile", "hit top 10%", "pct"), ("accuracy_quintile", "acc top 20%", "pct"),
-                   ("hit_rate_quintile", "hit top 20%", "pct"), ("ece_median", "ECE", "num"),
-                   ("timing_p_value", "timing p", "num"), ("dsr", "DSR", "num")]
+QUALITY_COLUMNS = [
+    ("ic", "IC", "num"),
+    ("rank_ic", "rank IC", "num"),
+    ("accuracy_decile", "acc top 10%", "pct"),
+    ("hit_rate_decile", "hit top 10%", "pct"),
+    ("accuracy_quintile", "acc top 20%", "pct"),
+    ("hit_rate_quintile", "hit top 20%", "pct"),
+    ("ece_median", "ECE", "num"),
+    ("timing_p_value", "timing p", "num"),
+    ("dsr", "DSR", "num"),
+]
 
 
 def _cell(value, kind: str) -> str:
@@ -110,8 +146,11 @@ def _cell(value, kind: str) -> str:
 
 def backtest_table(result) -> Table:
     d = result.data
-    table = Table(title=f"Walk-forward backtest {d['symbol']} {d['from']} .. {d['to']} ({d['bars']:,} traded bars, "
-                        f"{result.wall_seconds:.0f} s)", title_justify="left")
+    table = Table(
+        title=f"Walk-forward backtest {d['symbol']} {d['from']} .. {d['to']} ({d['bars']:,} traded bars, "
+        f"{result.wall_seconds:.0f} s)",
+        title_justify="left",
+    )
     table.add_column("variant", no_wrap=True)
     for _, label, _ in COLUMNS:
         table.add_column(label, justify="right")
@@ -126,8 +165,11 @@ def quality_table(result) -> Table:
     and the Sharpe deflated by the number of variants tried."""
     models = {name: run for name, run in result.variants().items() if "ic" in run.metrics}
     trials = next((run.metrics.get("dsr_trials") for run in models.values()), None)
-    table = Table(title=f"Model quality, out of sample (DSR for {trials} trials; timing p: entries against "
-                        "random ones with the same holding times)", title_justify="left")
+    table = Table(
+        title=f"Model quality, out of sample (DSR for {trials} trials; timing p: entries against "
+        "random ones with the same holding times)",
+        title_justify="left",
+    )
     table.add_column("variant", no_wrap=True)
     for _, label, _ in QUALITY_COLUMNS:
         table.add_column(label, justify="right")
@@ -138,8 +180,11 @@ def quality_table(result) -> Table:
 
 @guarded
 def check_lookahead(
-    config: ConfigPath = DEFAULT_CONFIG, data: DataPath = None, symbol: Symbol = None,
-    start: From = None, end: To = None,
+    config: ConfigPath = DEFAULT_CONFIG,
+    data: DataPath = None,
+    symbol: Symbol = None,
+    start: From = None,
+    end: To = None,
     cuts: Annotated[int, typer.Option(min=2, help="Cut points to compare.")] = 40,
 ) -> None:
     """Prove that features, indicators, predictions and signals never read a later bar."""
@@ -160,8 +205,10 @@ def check_lookahead(
     if report.leak is not None:
         err_console.print(f"lookahead found: {report.leak.describe()}")
         raise typer.Exit(1)
-    err_console.print(f"no lookahead: {report.columns} columns identical at {report.cuts} cut points "
-                      f"(features, strategy indicators, predictions, signals)")
+    err_console.print(
+        f"no lookahead: {report.columns} columns identical at {report.cuts} cut points "
+        f"(features, strategy indicators, predictions, signals)"
+    )
 
 
 def _slice(bars, start: str | None, end: str | None):

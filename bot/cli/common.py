@@ -13,6 +13,7 @@ from typing import Annotated
 
 import structlog
 import typer
+
 from bot.cli.safe_console import SafeConsole, printable
 from bot.config import Config, ConfigError
 from bot.market.errors import DataFileError
@@ -123,5 +124,7 @@ def _refuse_other_schema(store) -> None:
     found = store.schema_version()
     if found != SCHEMA_VERSION:
         store.close()
-        raise UserError(f"{store.url} was written by another version of the bot (schema {found}, this one "
-                        f"reads {SCHEMA_VERSION}); start over with `bot run --fresh` or use another storage.db_url")
+        raise UserError(
+            f"{store.url} was written by another version of the bot (schema {found}, this one "
+            f"reads {SCHEMA_VERSION}); start over with `bot run --fresh` or use another storage.db_url"
+        )

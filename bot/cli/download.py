@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run,
-                            start_logging)
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run, start_logging
 from bot.config import Config, ConfigError, describe_validation_error, load_config
 from bot.timeframes import parse_iso_ms
 
@@ -26,8 +25,11 @@ def download(
 ) -> None:
     """Download closed candles into the database, resumably; optionally to CSV."""
     cfg = load_config(config)
-    overrides = {"exchange": {**cfg.exchange.model_dump(), **({"name": exchange} if exchange else {})},
-                 "symbols": [symbol] if symbol else cfg.symbols, "timeframe": timeframe or cfg.timeframe}
+    overrides = {
+        "exchange": {**cfg.exchange.model_dump(), **({"name": exchange} if exchange else {})},
+        "symbols": [symbol] if symbol else cfg.symbols,
+        "timeframe": timeframe or cfg.timeframe,
+    }
     try:
         cfg = Config(**{**cfg.model_dump(), **overrides})
     except ValidationError as exc:
@@ -43,7 +45,8 @@ def download(
     err_console.print(
         f"{cfg.symbols[0]} {cfg.timeframe} on {cfg.exchange.name}: {result.stored:,} of {result.expected:,} closed "
         f"candles stored, {result.requests} requests"
-        + (f"; {len(result.holes)} holes the exchange does not fill" if result.holes else "; no holes"))
+        + (f"; {len(result.holes)} holes the exchange does not fill" if result.holes else "; no holes")
+    )
     if out is not None:
         err_console.print(f"written to {out}")
 
@@ -53,5 +56,3 @@ def _iso_option(value: str, name: str) -> int:
         return parse_iso_ms(value)
     except ValueError:
         raise UserError(f"{name}: '{value}' is not an ISO date like 2024-01-31 or 2024-01-31T12:00") from None
-
-

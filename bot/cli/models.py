@@ -9,8 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded,
-                            hold_the_run, open_existing_store, start_logging)
+from bot.cli.common import (
+    DEFAULT_CONFIG,
+    ConfigPath,
+    UserError,
+    console,
+    err_console,
+    guarded,
+    hold_the_run,
+    open_existing_store,
+    start_logging,
+)
 from bot.config import Config, load_config
 from bot.timeframes import iso_utc
 from bot.writer_lease import LeaseHeld
@@ -19,11 +28,18 @@ models_app = typer.Typer(help="Model versions: list them, or promote one.", no_a
 
 
 @guarded
-def train(config: ConfigPath = DEFAULT_CONFIG,
-          progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True,
-          request: Annotated[bool, typer.Option(
-              "--request", help="Ask the run's daemon to train at its next firing instead "
-                                "(the way to train while `bot run` holds the run).")] = False) -> None:
+def train(
+    config: ConfigPath = DEFAULT_CONFIG,
+    progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True,
+    request: Annotated[
+        bool,
+        typer.Option(
+            "--request",
+            help="Ask the run's daemon to train at its next firing instead "
+            "(the way to train while `bot run` holds the run).",
+        ),
+    ] = False,
+) -> None:
     """Train a model now on the run's history and put it through the promotion gate."""
     cfg = load_config(config)
     if request:
@@ -58,8 +74,10 @@ def _request_training(cfg: Config) -> None:
         request_training(store)
     finally:
         store.close()
-    err_console.print("training requested: the run's daemon trains at its next firing (at its start if "
-                      "stopped); `bot models` shows the new version")
+    err_console.print(
+        "training requested: the run's daemon trains at its next firing (at its start if "
+        "stopped); `bot models` shows the new version"
+    )
 
 
 def _runtime(cfg: Config, strategy):
@@ -114,8 +132,9 @@ def models(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG) -> None:
 
 @models_app.command("promote")
 @guarded
-def promote(version: Annotated[str, typer.Argument(help="The version to make champion.")],
-            config: ConfigPath = DEFAULT_CONFIG) -> None:
+def promote(
+    version: Annotated[str, typer.Argument(help="The version to make champion.")], config: ConfigPath = DEFAULT_CONFIG
+) -> None:
     """Make VERSION the champion: a manual promotion or a rollback."""
     cfg = load_config(config)
     from bot.domain import Event
@@ -132,8 +151,14 @@ def promote(version: Annotated[str, typer.Argument(help="The version to make cha
         except (OSError, ValueError) as exc:
             raise UserError(f"{version} cannot be loaded: {exc}") from None
         ts = max((v.created_ts for v in store.model_versions()), default=0)
-        store.add_event(Event(ts, "model_promoted", f"{version} promoted by hand",
-                              data={"version": version, "previous": previous.version if previous else None}))
+        store.add_event(
+            Event(
+                ts,
+                "model_promoted",
+                f"{version} promoted by hand",
+                data={"version": version, "previous": previous.version if previous else None},
+            )
+        )
     finally:
         store.close()
     err_console.print(f"{version} is the champion" + (f" (was {previous.version})" if previous else ""))
@@ -159,14 +184,31 @@ def models_table(versions, title: str = "Model versions") -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("version", no_wrap=True)
     table.add_column("status")
-    for column in ("trained to", "val AUC", "val acc", "val edge IC", "vol R² (naive)", "gate (new/old)",
-                   "live n", "live acc", "live AUC"):
+    for column in (
+        "trained to",
+        "val AUC",
+        "val acc",
+        "val edge IC",
+        "vol R² (naive)",
+        "gate (new/old)",
+        "live n",
+        "live acc",
+        "live AUC",
+    ):
         table.add_column(column, justify="right")
     for v in versions:
         m = json.loads(v.metrics_json)
         table.add_row(
-            v.version, f"{v.status} {v.kind}", iso_utc(v.train_to_ts)[:10], _num(m.get("val_auc")),
-            _num(m.get("val_accuracy")), _num(m.get("val_edge_rank_ic")),
-            f"{_num(m.get('vol_val_r2'), 2)} ({_num(m.get('vol_val_r2_naive'), 2)})", _gate(m), str(v.live_n),
-            _num(v.live_accuracy), _num(v.live_auc))
+            v.version,
+            f"{v.status} {v.kind}",
+            iso_utc(v.train_to_ts)[:10],
+            _num(m.get("val_auc")),
+            _num(m.get("val_accuracy")),
+            _num(m.get("val_edge_rank_ic")),
+            f"{_num(m.get('vol_val_r2'), 2)} ({_num(m.get('vol_val_r2_naive'), 2)})",
+            _gate(m),
+            str(v.live_n),
+            _num(v.live_accuracy),
+            _num(v.live_auc),
+        )
     return table

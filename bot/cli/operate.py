@@ -22,8 +22,9 @@ def resume(config: ConfigPath = DEFAULT_CONFIG) -> None:
         risk = RiskManager(cfg.risk, cfg.paper, cfg.timeframe, RiskState.from_json(store.get_meta("risk_state")))
         equity = store.latest_equity()
         was = risk.state.halt_reason
-        event = risk.follow_resume_requests(requested, equity.equity if equity else cfg.paper.initial_cash,
-                                            equity.ts if equity else 0)
+        event = risk.follow_resume_requests(
+            requested, equity.equity if equity else cfg.paper.initial_cash, equity.ts if equity else 0
+        )
         store.set_meta("risk_state", risk.state.to_json())
         store.add_event(event)
     finally:

@@ -89,10 +89,15 @@ def _status_table(cfg: Config, store) -> Table:
     _venue_rows(table, store, open_orders)
     for pos in store.latest_positions():
         if pos.qty != 0:
-            protection = ", ".join(f"{o.reason.replace('_', ' ')} {o.stop_price or o.limit_price:,.2f}"
-                                   for o in open_orders if o.symbol == pos.symbol and o.kind in ("stop", "limit"))
-            table.add_row(f"{pos.symbol} position", f"{pos.qty:+.6f} @ {pos.avg_entry:,.2f}"
-                          + (f" ({protection})" if protection else " (unprotected)"))
+            protection = ", ".join(
+                f"{o.reason.replace('_', ' ')} {o.stop_price or o.limit_price:,.2f}"
+                for o in open_orders
+                if o.symbol == pos.symbol and o.kind in ("stop", "limit")
+            )
+            table.add_row(
+                f"{pos.symbol} position",
+                f"{pos.qty:+.6f} @ {pos.avg_entry:,.2f}" + (f" ({protection})" if protection else " (unprotected)"),
+            )
     champion = store.champion()
     table.add_row("Champion model", champion.version if champion else "none yet")
     for p in store.latest_decisions():
@@ -105,17 +110,26 @@ def _status_table(cfg: Config, store) -> Table:
     return table
 
 
-DATA_QUALITY = [("bar_rejected", "rejected bars"), ("bar_conflict", "conflicting duplicates"),
-                ("gap_pending", "gaps waited for"), ("gap_unfilled", "gaps unfilled"),
-                ("extreme_move", "extreme moves"), ("fetch_failed", "failed fetches")]
+DATA_QUALITY = [
+    ("bar_rejected", "rejected bars"),
+    ("bar_conflict", "conflicting duplicates"),
+    ("gap_pending", "gaps waited for"),
+    ("gap_unfilled", "gaps unfilled"),
+    ("extreme_move", "extreme moves"),
+    ("fetch_failed", "failed fetches"),
+]
 
 
 def _risk_rows(table: Table, store) -> None:
     from bot.risk.state import RiskState
 
     state = RiskState.from_json(store.get_meta("risk_state"))
-    table.add_row("Trading", Text.assemble(("HALTED", "bold red"), f": {printable(state.halt_reason or '')}; `bot resume` clears it")
-                  if state.halted else "active")
+    table.add_row(
+        "Trading",
+        Text.assemble(("HALTED", "bold red"), f": {printable(state.halt_reason or '')}; `bot resume` clears it")
+        if state.halted
+        else "active",
+    )
     if state.day_blocked is not None and state.day_blocked == state.day:
         table.add_row("Daily loss limit", "reached: no new entries until the next UTC day")
     cooling = {s: n for s, n in state.cooldown.items() if n > 0}
@@ -128,14 +142,19 @@ def _venue_rows(table: Table, store, open_orders) -> None:
     account that disagrees with the ledger both hold new entries back."""
     unknown = [o for o in open_orders if o.status == "unknown"]
     for order in unknown:
-        table.add_row("Order unknown", f"{order.id} ({order.side} {order.qty:g} {order.symbol}, sent "
-                      f"{iso_utc(order.created_ts)}): no reply yet, asked after at every reconciliation")
+        table.add_row(
+            "Order unknown",
+            f"{order.id} ({order.side} {order.qty:g} {order.symbol}, sent "
+            f"{iso_utc(order.created_ts)}): no reply yet, asked after at every reconciliation",
+        )
     problem = store.get_meta("balance_problem")
     if problem:
         table.add_row("Balance mismatch", problem)
     if unknown or problem:
-        table.add_row("Entries", Text.assemble(("BLOCKED", "bold red"), " until the exchange answers and the "
-                                               "account matches the ledger"))
+        table.add_row(
+            "Entries",
+            Text.assemble(("BLOCKED", "bold red"), " until the exchange answers and the account matches the ledger"),
+        )
 
 
 def _decisions_table(store, limit: int = 8) -> Table:

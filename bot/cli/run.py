@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import (DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, hold_the_run,
-                            start_logging)
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, hold_the_run, start_logging
 from bot.config import Config, load_config
 
 
@@ -82,5 +81,3 @@ def _run_live(cfg: Config, strategy) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-

@@ -57,23 +57,35 @@ class Backoff:
     """Exponential waits with jitter: base, 2x base, 4x base ..., capped;
     the jitter keeps many clients from retrying in lockstep."""
 
-    def __init__(self, base_seconds: float, max_seconds: float, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        base_seconds: float,
+        max_seconds: float,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.base = base_seconds
         self.max = max_seconds
         self.sleep = sleep
         self.rng = rng or random.Random()
 
     def wait(self, attempt: int) -> float:
-        delay = min(self.max, self.base * 2 ** attempt)
+        delay = min(self.max, self.base * 2**attempt)
         delay = delay * (0.5 + self.rng.random() / 2)  # "equal jitter": between half and all of it
         self.sleep(delay)
         return delay
 
 
 class CcxtFeed:
-    def __init__(self, exchange: ccxt.Exchange, timeframe: str, timeframe_ms: int, history_bars: int,
-                 market: MarketConfig, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        exchange: ccxt.Exchange,
+        timeframe: str,
+        timeframe_ms: int,
+        history_bars: int,
+        market: MarketConfig,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.exchange = exchange
         self.timeframe = timeframe
         self.timeframe_ms = timeframe_ms
@@ -91,16 +103,16 @@ class CcxtFeed:
             start = since_ts + self.timeframe_ms
         return self.fetch_range(symbol, start, now_ms, now_ms)
 
-    def fetch_range(self, symbol: str, start_ms: int, end_ms: int, now_ms: int,
-                    on_page: Callable[[list[Bar]], None] | None = None) -> list[Bar]:
+    def fetch_range(
+        self, symbol: str, start_ms: int, end_ms: int, now_ms: int, on_page: Callable[[list[Bar]], None] | None = None
+    ) -> list[Bar]:
         """Closed bars with start_ms <= open < end_ms, paged. `on_page` sees
         each page as it arrives (downloads store and report progress there)."""
         bars: list[Bar] = []
         since = start_ms
         while since < end_ms and since + self.timeframe_ms <= now_ms:
             rows = self._request(symbol, since)
-            page = [self._bar(symbol, r) for r in rows
-                    if since <= r[0] < end_ms and r[0] + self.timeframe_ms <= now_ms]
+            page = [self._bar(symbol, r) for r in rows if since <= r[0] < end_ms and r[0] + self.timeframe_ms <= now_ms]
             if on_page is not None:
                 on_page(page)
             bars.extend(page)
@@ -125,11 +137,16 @@ class CcxtFeed:
             except TRANSIENT_ERRORS as exc:
                 if attempt == self.retries:
                     raise MarketDataError(
-                        f"{self.exchange.id} {symbol}: gave up after {attempt + 1} attempts: "
-                        f"{network_reason(exc)}") from None
+                        f"{self.exchange.id} {symbol}: gave up after {attempt + 1} attempts: {network_reason(exc)}"
+                    ) from None
                 wait = self.backoff.wait(attempt)
-                log.warning("fetch_retry", symbol=symbol, error=network_reason(exc), attempt=attempt + 1,
-                            wait_seconds=round(wait, 2))
+                log.warning(
+                    "fetch_retry",
+                    symbol=symbol,
+                    error=network_reason(exc),
+                    attempt=attempt + 1,
+                    wait_seconds=round(wait, 2),
+                )
             except ccxt.BaseError as exc:  # auth, bad symbol, exchange error: asking again won't help
                 raise MarketDataError(f"{self.exchange.id} {symbol}: {type(exc).__name__}: {first_line(exc)}") from None
         return []

@@ -56,8 +56,9 @@ class HistoryDownload:
         self.screen = BarScreen(feed.timeframe_ms, extreme_move_sigmas=float("inf"))
         self.requests = 0
 
-    def run(self, since_ms: int, until_ms: int, now_ms: int,
-            progress: Callable[[int], None] = lambda n: None) -> DownloadResult:
+    def run(
+        self, since_ms: int, until_ms: int, now_ms: int, progress: Callable[[int], None] = lambda n: None
+    ) -> DownloadResult:
         tf = self.feed.timeframe_ms
         grid = closed_grid(since_ms, until_ms, now_ms, tf)
         stored = {b.ts for b in self.store.candles(self.exchange_id, self.symbol, self.timeframe, since_ms, until_ms)}

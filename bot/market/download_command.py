@@ -18,8 +18,9 @@ from bot.runtime import open_store_file
 from bot.store import Store
 
 
-def run_download(cfg: Config, symbol: str, since_ms: int, until_ms: int | None, out: Path | None,
-                 console: Console) -> DownloadResult:
+def run_download(
+    cfg: Config, symbol: str, since_ms: int, until_ms: int | None, out: Path | None, console: Console
+) -> DownloadResult:
     now = SystemClock().now_ms()
     until = until_ms if until_ms is not None else now + cfg.timeframe_ms
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, 0, cfg.market)
@@ -27,8 +28,13 @@ def run_download(cfg: Config, symbol: str, since_ms: int, until_ms: int | None, 
     try:
         job = HistoryDownload(feed, store, cfg.exchange.name, symbol, cfg.timeframe)
         total = len(closed_grid(since_ms, until, now, cfg.timeframe_ms))
-        with Progress(TextColumn(f"[bold]{escape(symbol)} {escape(cfg.timeframe)}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as progress:
+        with Progress(
+            TextColumn(f"[bold]{escape(symbol)} {escape(cfg.timeframe)}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             task = progress.add_task("download", total=total)
             result = job.run(since_ms, until, now, lambda n: progress.update(task, advance=n))
         if out is not None:

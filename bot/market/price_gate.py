@@ -26,7 +26,6 @@ from bot.domain import Bar, Event
 from bot.market.screening import BarScreen
 from bot.timeframes import iso_utc
 
-
 Refetch = Callable[[Bar], "Bar | None"]  # the bar asked for again; None when the exchange did not answer
 
 
@@ -43,7 +42,7 @@ class PriceGate:
         admitted: list[Bar] = []
         previous = self.screen.last_close(symbol)
         for i, bar in enumerate(bars):
-            bar = self._confirmed(symbol, bar, previous, bars[i + 1:], refetch, events)
+            bar = self._confirmed(symbol, bar, previous, bars[i + 1 :], refetch, events)
             if bar is None:
                 break
             self.held.pop(symbol, None)
@@ -51,8 +50,9 @@ class PriceGate:
             previous = bar.close
         return admitted
 
-    def _confirmed(self, symbol: str, bar: Bar, previous: float | None, later: list[Bar], refetch: Refetch,
-                   events: list[Event]) -> Bar | None:
+    def _confirmed(
+        self, symbol: str, bar: Bar, previous: float | None, later: list[Bar], refetch: Refetch, events: list[Event]
+    ) -> Bar | None:
         """The bar to step (this one, or the exchange's corrected copy), or
         None while its price is unconfirmed."""
         found = self.screen.extreme(bar, previous)
@@ -65,19 +65,28 @@ class PriceGate:
             if second == bar:
                 confirmation = "served again with the same values"
             elif second is not None:
-                events.append(Event(bar.ts, "price_corrected", f"{why}; asked again, the exchange served other "
-                                    "values, which are used instead", level="warning", symbol=symbol,
-                                    data=_prices(second)))
+                events.append(
+                    Event(
+                        bar.ts,
+                        "price_corrected",
+                        f"{why}; asked again, the exchange served other values, which are used instead",
+                        level="warning",
+                        symbol=symbol,
+                        data=_prices(second),
+                    )
+                )
                 return self._confirmed(symbol, second, previous, later, lambda _: None, events)
         if confirmation is None:
             self._hold(symbol, bar, why, events)
             return None
-        events.append(Event(bar.ts, "price_confirmed", f"{why}: {confirmation}", level="warning",
-                            symbol=symbol, data=_prices(bar)))
+        events.append(
+            Event(
+                bar.ts, "price_confirmed", f"{why}: {confirmation}", level="warning", symbol=symbol, data=_prices(bar)
+            )
+        )
         return bar
 
-    def _confirmation(self, symbol: str, bar: Bar, part: str, previous: float | None,
-                      later: list[Bar]) -> str | None:
+    def _confirmation(self, symbol: str, bar: Bar, part: str, previous: float | None, later: list[Bar]) -> str | None:
         if self.held.get(symbol) == bar:
             return "served again with the same values"
         if part == "close" and later and previous is not None:
@@ -93,9 +102,17 @@ class PriceGate:
         if len(self._reported) > 1_000:
             self._reported.clear()
         self._reported.add(bar)
-        events.append(Event(bar.ts, "price_held", f"{why}: held back, not traded on nor marked, until the "
-                            "exchange serves it again or the next bar confirms the level", level="warning",
-                            symbol=symbol, data=_prices(bar)))
+        events.append(
+            Event(
+                bar.ts,
+                "price_held",
+                f"{why}: held back, not traded on nor marked, until the "
+                "exchange serves it again or the next bar confirms the level",
+                level="warning",
+                symbol=symbol,
+                data=_prices(bar),
+            )
+        )
 
 
 def _prices(bar: Bar) -> dict:

@@ -21,13 +21,16 @@ def _check_spacing(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
     values, counts = np.unique(steps, return_counts=True)
     usual = int(values[np.argmax(counts)])
     if usual != timeframe_ms:
-        raise DataFileError(f"{path}: its bars are {usual / 60_000:g} minutes apart, but timeframe is "
-                            f"{timeframe_ms / 60_000:g} minutes; set timeframe to match the data")
+        raise DataFileError(
+            f"{path}: its bars are {usual / 60_000:g} minutes apart, but timeframe is "
+            f"{timeframe_ms / 60_000:g} minutes; set timeframe to match the data"
+        )
 
 
 class ReplayFeed:
-    def __init__(self, files: dict[str, Path], timeframe_ms: int,
-                 start_ms: int | None = None, end_ms: int | None = None) -> None:
+    def __init__(
+        self, files: dict[str, Path], timeframe_ms: int, start_ms: int | None = None, end_ms: int | None = None
+    ) -> None:
         self.timeframe_ms = timeframe_ms
         self._ts: dict[str, list[int]] = {}
         self._rows: dict[str, np.ndarray] = {}

@@ -19,8 +19,14 @@ _MAX_REMEMBERED = 10_000  # findings remembered to avoid repeating events
 
 
 def _bar_data(bar: Bar) -> dict:
-    return {"bar_time": iso_utc(bar.ts), "open": bar.open, "high": bar.high, "low": bar.low,
-            "close": bar.close, "volume": bar.volume}
+    return {
+        "bar_time": iso_utc(bar.ts),
+        "open": bar.open,
+        "high": bar.high,
+        "low": bar.low,
+        "close": bar.close,
+        "volume": bar.volume,
+    }
 
 
 @dataclass
@@ -76,8 +82,14 @@ class BarScreen:
         if spread is not None:
             mean, std = spread
             if abs(move - mean) > self.sigmas * std:
-                flagged = Event(bar.ts, "extreme_move", f"close moved {move:+.2%} ({abs(move - mean) / std:.1f} sigma)",
-                                level="warning", symbol=bar.symbol, data=_bar_data(bar))
+                flagged = Event(
+                    bar.ts,
+                    "extreme_move",
+                    f"close moved {move:+.2%} ({abs(move - mean) / std:.1f} sigma)",
+                    level="warning",
+                    symbol=bar.symbol,
+                    data=_bar_data(bar),
+                )
         returns.append(move)
         return flagged
 
@@ -93,8 +105,9 @@ class BarScreen:
             move = math.log(price / previous_close)
             if abs(move - mean) > self.sigmas * std:
                 name = "close" if part == "close" else ("low" if price == bar.low else "high")
-                return part, (f"{name} {price:g} is {move:+.2%} from the previous close "
-                              f"({abs(move - mean) / std:.1f} sigma)")
+                return part, (
+                    f"{name} {price:g} is {move:+.2%} from the previous close ({abs(move - mean) / std:.1f} sigma)"
+                )
         return None
 
     def last_close(self, symbol: str) -> float | None:

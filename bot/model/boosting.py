@@ -45,9 +45,19 @@ class BoostingModel(TabularModel):
         # L2 penalty 1.0 on the leaf values. One thread, deterministic and
         # row-wise histograms, so that a seed gives the same model every time.
         kwargs = dict(
-            n_estimators=200, learning_rate=0.03, num_leaves=15, min_child_samples=100,
-            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, reg_lambda=1.0,
-            n_jobs=1, deterministic=True, force_row_wise=True, random_state=seed, verbose=-1,
+            n_estimators=200,
+            learning_rate=0.03,
+            num_leaves=15,
+            min_child_samples=100,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            reg_lambda=1.0,
+            n_jobs=1,
+            deterministic=True,
+            force_row_wise=True,
+            random_state=seed,
+            verbose=-1,
         )
         if self.cfg.is_classifier:
             return lightgbm.LGBMClassifier(**kwargs)
@@ -66,7 +76,7 @@ class BoostingModel(TabularModel):
         (directory / FILE_NAME).write_text(self.booster.model_to_string(), encoding="ascii")
 
     @classmethod
-    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> "BoostingModel":
+    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> BoostingModel:
         text = check_model_text((directory / FILE_NAME).read_bytes(), n_features, cfg.is_classifier)
         try:
             booster = lightgbm.Booster(model_str=text)
@@ -84,16 +94,24 @@ class BoostingModel(TabularModel):
 
 _INT = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_HEADER_KEYS = {"version", "num_class", "num_tree_per_iteration", "label_index", "max_feature_idx",
-                "objective", "feature_names", "feature_infos", "tree_sizes"}
+_HEADER_KEYS = {
+    "version",
+    "num_class",
+    "num_tree_per_iteration",
+    "label_index",
+    "max_feature_idx",
+    "objective",
+    "feature_names",
+    "feature_infos",
+    "tree_sizes",
+}
 _OBJECTIVE = {True: "binary sigmoid:1", False: "regression"}  # by is_classifier
 # Arrays of a tree with num_leaves L: one entry per leaf, or per internal node (L - 1).
 _LEAF_FLOATS = ("leaf_value", "leaf_weight")
 _LEAF_INTS = ("leaf_count",)
 _NODE_FLOATS = ("split_gain", "threshold", "internal_value", "internal_weight")
 _NODE_INTS = ("split_feature", "decision_type", "left_child", "right_child", "internal_count")
-_TREE_KEYS = {"num_leaves", "num_cat", "is_linear", "shrinkage",
-              *_LEAF_FLOATS, *_LEAF_INTS, *_NODE_FLOATS, *_NODE_INTS}
+_TREE_KEYS = {"num_leaves", "num_cat", "is_linear", "shrinkage", *_LEAF_FLOATS, *_LEAF_INTS, *_NODE_FLOATS, *_NODE_INTS}
 # decision_type bits: 0 categorical (refused: never trained here), 1 default
 # left, 2-3 missing-value type (0 none, 1 zero, 2 NaN).
 _NUMERICAL_DECISIONS = {missing << 2 | left << 1 for missing in (0, 1, 2) for left in (0, 1)}
@@ -113,11 +131,16 @@ def check_model_text(raw: bytes, n_features: int, is_classifier: bool) -> str:
     first_tree = text.find("\n\nTree=0\n")
     if first_tree < 0:
         raise ValueError("lightgbm file has no trees")
-    header = _key_values(text[len("tree\n"):first_tree].split("\n"), "the header")
+    header = _key_values(text[len("tree\n") : first_tree].split("\n"), "the header")
     if set(header) != _HEADER_KEYS:
         raise ValueError(f"lightgbm file header has keys {sorted(header)}, expected {sorted(_HEADER_KEYS)}")
-    expected = {"version": "v4", "num_class": "1", "num_tree_per_iteration": "1", "label_index": "0",
-                "objective": _OBJECTIVE[is_classifier]}
+    expected = {
+        "version": "v4",
+        "num_class": "1",
+        "num_tree_per_iteration": "1",
+        "label_index": "0",
+        "objective": _OBJECTIVE[is_classifier],
+    }
     for key, value in expected.items():
         if header[key] != value:
             raise ValueError(f"lightgbm file has {key}={header[key]!r}, expected {value!r}")
@@ -135,7 +158,7 @@ def check_model_text(raw: bytes, n_features: int, is_classifier: bool) -> str:
 
     position = first_tree + 2  # LightGBM reads tree i at this plus the sizes before it
     for i, size in enumerate(sizes):
-        _check_tree(text[position:position + size], i, n_features)
+        _check_tree(text[position : position + size], i, n_features)
         position += size
     if not text.startswith(_END_OF_TREES, position):
         raise ValueError("lightgbm file's tree sizes do not end at 'end of trees'")
@@ -191,8 +214,12 @@ def _check_tree(block: str, i: int, n_features: int) -> None:
     if n_leaves < 1:
         raise ValueError(f"lightgbm file's tree {i} has no leaves")
     arrays = {}
-    for keys, count, parse in ((_LEAF_FLOATS, n_leaves, _floats), (_LEAF_INTS, n_leaves, _ints),
-                               (_NODE_FLOATS, n_leaves - 1, _floats), (_NODE_INTS, n_leaves - 1, _ints)):
+    for keys, count, parse in (
+        (_LEAF_FLOATS, n_leaves, _floats),
+        (_LEAF_INTS, n_leaves, _ints),
+        (_NODE_FLOATS, n_leaves - 1, _floats),
+        (_NODE_INTS, n_leaves - 1, _ints),
+    ):
         for key in keys:
             values = parse(_tokens(kv[key], f"{where} {key}"), f"{where} {key}")
             # A single-leaf tree is written with empty arrays but its value;
@@ -220,8 +247,7 @@ def _check_children(left: list[int], right: list[int], n_leaves: int, i: int) ->
         for child in (left[node], right[node]):
             if child >= 0:
                 if not node < child < n_inner:
-                    raise ValueError(f"lightgbm file's tree {i} has a child index out of range "
-                                     "or pointing backwards")
+                    raise ValueError(f"lightgbm file's tree {i} has a child index out of range or pointing backwards")
                 seen_inner[child] += 1
             else:
                 if ~child >= n_leaves:

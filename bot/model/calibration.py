@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-
 # 1 / the prior precision of the slope: a N(0, 1) prior against the
 # evidence of the weighted windows (scikit-learn's C).
 PRIOR_PRECISION_INVERSE = 1.0
@@ -52,7 +51,7 @@ class PlattCalibration:
     covariance: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))
 
     @classmethod
-    def fit(cls, prob: np.ndarray, label: np.ndarray, intercept: bool = True, horizon: int = 1) -> "PlattCalibration":
+    def fit(cls, prob: np.ndarray, label: np.ndarray, intercept: bool = True, horizon: int = 1) -> PlattCalibration:
         """Fitted with each window weighted 1 / horizon, so the windows count
         as the n / h independent labels they are, and a standard normal
         prior on the slope (no trust in the model) that this much evidence
@@ -61,7 +60,8 @@ class PlattCalibration:
         logit = _logit(prob)
         weight = np.full(len(label), 1.0 / horizon)
         fit = LogisticRegression(C=PRIOR_PRECISION_INVERSE, max_iter=1000, fit_intercept=intercept).fit(
-            logit.reshape(-1, 1), label.astype(int), sample_weight=weight)
+            logit.reshape(-1, 1), label.astype(int), sample_weight=weight
+        )
         fitted = cls(float(fit.coef_[0, 0]), float(fit.intercept_[0]) if intercept else 0.0)
         return cls(fitted.slope, fitted.intercept, _covariance(fitted.apply(prob), logit, weight, intercept))
 
@@ -73,9 +73,12 @@ class PlattCalibration:
         uncertainty (the delta method): what the calibrated probability
         could be off by at the model's raw `prob`."""
         calibrated = self.apply(prob)
-        slope_gradient, intercept_gradient = calibrated * (1.0 - calibrated) * _logit(prob), calibrated * (1.0 - calibrated)
+        slope_gradient, intercept_gradient = (
+            calibrated * (1.0 - calibrated) * _logit(prob),
+            calibrated * (1.0 - calibrated),
+        )
         (ss, si), (_, ii) = self.covariance
-        variance = slope_gradient ** 2 * ss + 2 * slope_gradient * intercept_gradient * si + intercept_gradient ** 2 * ii
+        variance = slope_gradient**2 * ss + 2 * slope_gradient * intercept_gradient * si + intercept_gradient**2 * ii
         return np.sqrt(np.maximum(variance, 0.0))
 
 
@@ -86,7 +89,7 @@ def _covariance(calibrated: np.ndarray, logit: np.ndarray, weight: np.ndarray, i
     unpenalised); a tiny floor keeps the matrix invertible when every window
     has the same probability."""
     variance = weight * calibrated * (1.0 - calibrated)
-    slope_info = 1.0 / PRIOR_PRECISION_INVERSE + float(np.sum(variance * logit ** 2))
+    slope_info = 1.0 / PRIOR_PRECISION_INVERSE + float(np.sum(variance * logit**2))
     if not intercept:
         return ((1.0 / slope_info, 0.0), (0.0, 0.0))
     cross = float(np.sum(variance * logit))
@@ -110,7 +113,11 @@ def fit_calibration(prob: np.ndarray, label: np.ndarray, form: str, gap: int) ->
         if half < 10 or len(label[newer]) < 10 or len(np.unique(label[older])) < 2:
             form = "temperature"  # too little to judge: do not move the base rate
         else:
-            losses = {f: _log_loss(PlattCalibration.fit(prob[older], label[older], f == "platt", gap)
-                                   .apply(prob[newer]), label[newer]) for f in ("temperature", "platt")}
+            losses = {
+                f: _log_loss(
+                    PlattCalibration.fit(prob[older], label[older], f == "platt", gap).apply(prob[newer]), label[newer]
+                )
+                for f in ("temperature", "platt")
+            }
             form = min(losses, key=lambda f: (losses[f], f != "temperature"))
     return PlattCalibration.fit(prob, label, intercept=form == "platt", horizon=gap), form

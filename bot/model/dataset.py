@@ -23,8 +23,8 @@ from bot.model.targets import Target
 
 @dataclass(frozen=True)
 class SymbolSeries:
-    ts: np.ndarray      # (T,) bar open times
-    close: np.ndarray   # (T,)
+    ts: np.ndarray  # (T,) bar open times
+    close: np.ndarray  # (T,)
     vectors: np.ndarray  # (T, features), raw (unscaled)
     # (T, 4) open, high, low, close; only triple-barrier labels need it, and
     # a series without it is read as bars whose every price is the close.
@@ -79,8 +79,13 @@ def _windows(rows: np.ndarray, seq_len: int, horizon: int, dtype=np.float32) -> 
     return np.ascontiguousarray(views[:-horizon].transpose(0, 2, 1), dtype=dtype)
 
 
-def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: float,
-                       columns: list[int] | None = None, target: Target = Target()) -> TrainingSet | None:
+def build_training_set(
+    series: list[SymbolSeries],
+    seq_len: int,
+    val_fraction: float,
+    columns: list[int] | None = None,
+    target: Target = Target(),
+) -> TrainingSet | None:
     """None when there is too little history for a split."""
     h = target.lookahead_bars
     usable = []
@@ -97,14 +102,18 @@ def build_training_set(series: list[SymbolSeries], seq_len: int, val_fraction: f
     parts = [_windows_and_labels(s, sp, scaler, seq_len, columns, target) for s, sp in usable]
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     return TrainingSet(
-        **joined, scaler=scaler, columns=columns, target=target,
+        **joined,
+        scaler=scaler,
+        columns=columns,
+        target=target,
         from_ts=int(min(s.ts[0] for s, _ in usable)),
         to_ts=int(max(s.ts[-1] for s, _ in usable)),
     )
 
 
-def _windows_and_labels(s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: int,
-                        columns: list[int], target: Target) -> dict[str, np.ndarray]:
+def _windows_and_labels(
+    s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: int, columns: list[int], target: Target
+) -> dict[str, np.ndarray]:
     h = target.lookahead_bars
     windows = _windows(scaler.transform(s.vectors[:, columns]), seq_len, h)
     ends = np.arange(seq_len - 1, seq_len - 1 + len(windows))
@@ -112,8 +121,12 @@ def _windows_and_labels(s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: in
     label, realized = label[ends].astype(np.float32), realized[ends].astype(np.float32)
     train, val = slice(0, sp.n_train), slice(sp.val_start, None)
     return {
-        "x_train": windows[train], "y_train": label[train], "r_train": realized[train],
-        "x_val": windows[val], "y_val": label[val], "r_val": realized[val],
+        "x_train": windows[train],
+        "y_train": label[train],
+        "r_train": realized[train],
+        "x_val": windows[val],
+        "y_val": label[val],
+        "r_val": realized[val],
         "x_val_raw": _windows(s.vectors, seq_len, h, np.float64)[val],
         "val_label_ts": s.ts[ends[val] + h],
     }

@@ -9,8 +9,13 @@ from bot.model.boosting import BoostingModel
 from bot.model.sequence_model import SequenceModel
 from bot.model.tabular import ForestModel, LinearModel
 
-KINDS = {"lstm": SequenceModel, "gru": SequenceModel, "logistic": LinearModel, "random_forest": ForestModel,
-         "lightgbm": BoostingModel}
+KINDS = {
+    "lstm": SequenceModel,
+    "gru": SequenceModel,
+    "logistic": LinearModel,
+    "random_forest": ForestModel,
+    "lightgbm": BoostingModel,
+}
 
 
 def new_model(cfg: ModelConfig, n_features: int):

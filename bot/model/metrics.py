@@ -40,11 +40,11 @@ def classification_metrics(prob: np.ndarray, label: np.ndarray) -> dict[str, flo
 
 def regression_metrics(predicted: np.ndarray, actual: np.ndarray, rising: np.ndarray) -> dict[str, float | None]:
     error = predicted - actual
-    mse = float(np.mean(error ** 2))
+    mse = float(np.mean(error**2))
     variance = float(np.var(actual))
     return {
         "val_mse": mse,
-        "val_rmse": mse ** 0.5,
+        "val_rmse": mse**0.5,
         "val_r2": 1 - mse / variance if variance > 0 else None,
         # How often the sign was right, and how well the value ranks ups.
         "val_accuracy": float(np.mean((predicted > 0) == (rising > 0.5))),

@@ -15,7 +15,10 @@ class RecurrentNet(nn.Module):
     def __init__(self, cell: str, n_features: int, hidden_size: int, num_layers: int, dropout: float) -> None:
         super().__init__()
         self.rnn = CELLS[cell](
-            n_features, hidden_size, num_layers=num_layers, batch_first=True,
+            n_features,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
             # torch applies dropout between stacked layers only.
             dropout=dropout if num_layers > 1 else 0.0,
         )

@@ -48,7 +48,7 @@ class EdgeMap:
     if_down: float
 
     @classmethod
-    def fit(cls, label: np.ndarray, realized: np.ndarray) -> "EdgeMap":
+    def fit(cls, label: np.ndarray, realized: np.ndarray) -> EdgeMap:
         up, down = realized[label > 0.5], realized[label <= 0.5]
         return cls(float(up.mean()) if len(up) else 0.0, float(down.mean()) if len(down) else 0.0)
 
@@ -106,7 +106,7 @@ class Predictor:
 
     def raw_scores(self, windows: np.ndarray) -> np.ndarray:
         """The model's own output: P(label) before calibration, or a log return."""
-        x = self.scaler.transform(windows[:, -self.seq_len:, self.columns]).astype(np.float32)
+        x = self.scaler.transform(windows[:, -self.seq_len :, self.columns]).astype(np.float32)
         return self.model.score(x)
 
     def score(self, windows: np.ndarray) -> Scored:
@@ -132,4 +132,4 @@ class Predictor:
         if self.calibration is None:
             return level
         calibration = (edge_map.if_up - edge_map.if_down) * self.calibration.standard_error(raw_prob)
-        return np.sqrt(level ** 2 + calibration ** 2)
+        return np.sqrt(level**2 + calibration**2)

@@ -64,8 +64,9 @@ def block_length(n: int, horizon: int) -> int:
     return max(1, min(n, max(2 * horizon, math.ceil(n ** (1 / 3)))))
 
 
-def bootstrap_improvements(name: str, ours: np.ndarray, theirs: np.ndarray, label: np.ndarray, *,
-                           block: int, samples: int, seed: int) -> np.ndarray:
+def bootstrap_improvements(
+    name: str, ours: np.ndarray, theirs: np.ndarray, label: np.ndarray, *, block: int, samples: int, seed: int
+) -> np.ndarray:
     """Improvements on `samples` moving-block resamples of the windows."""
     n = len(label)
     rng = np.random.default_rng(seed)
@@ -80,8 +81,14 @@ def bootstrap_improvements(name: str, ours: np.ndarray, theirs: np.ndarray, labe
     return np.asarray(out)
 
 
-def judge(challenger: Predictor, champion: Predictor | None, champion_trained_to: int | None,
-          data: TrainingSet, cfg: PromotionConfig, seed: int = 0) -> Verdict:
+def judge(
+    challenger: Predictor,
+    champion: Predictor | None,
+    champion_trained_to: int | None,
+    data: TrainingSet,
+    cfg: PromotionConfig,
+    seed: int = 0,
+) -> Verdict:
     if champion is None:
         return Verdict(True, "first model")
     if champion.seq_len != challenger.seq_len:
@@ -100,8 +107,9 @@ def judge(challenger: Predictor, champion: Predictor | None, champion_trained_to
     p_value = ci_low = ci_high = None
     if cfg.significance is not None:
         block = block_length(len(label), data.target.lookahead_bars)
-        resampled = bootstrap_improvements(name, ours, theirs, label, block=block,
-                                           samples=cfg.bootstrap_samples, seed=seed)
+        resampled = bootstrap_improvements(
+            name, ours, theirs, label, block=block, samples=cfg.bootstrap_samples, seed=seed
+        )
         if len(resampled):
             p_value = float((1 + np.sum(resampled <= cfg.margin)) / (len(resampled) + 1))
             ci_low, ci_high = (float(q) for q in np.quantile(resampled, [0.025, 0.975]))

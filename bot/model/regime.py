@@ -60,7 +60,7 @@ class RegimeModel:
         return WINDOW + 1
 
     @classmethod
-    def fit(cls, closes: list[np.ndarray], seed: int) -> tuple["RegimeModel", dict] | None:
+    def fit(cls, closes: list[np.ndarray], seed: int) -> tuple[RegimeModel, dict] | None:
         from hmmlearn.hmm import GaussianHMM
 
         series = [np.diff(np.log(c)) * SCALE for c in closes if len(c) > WINDOW]
@@ -68,9 +68,16 @@ class RegimeModel:
             return None
         returns = np.concatenate(series).reshape(-1, 1)
         sticky = STICKINESS * len(returns)
-        hmm = GaussianHMM(n_components=2, covariance_type="diag", n_iter=MAX_ITERATIONS, tol=1e-3,
-                          random_state=seed, transmat_prior=np.array([[1 + sticky, 1.0], [1.0, 1 + sticky]]),
-                          init_params="", params="stmc")
+        hmm = GaussianHMM(
+            n_components=2,
+            covariance_type="diag",
+            n_iter=MAX_ITERATIONS,
+            tol=1e-3,
+            random_state=seed,
+            transmat_prior=np.array([[1 + sticky, 1.0], [1.0, 1 + sticky]]),
+            init_params="",
+            params="stmc",
+        )
         # A fixed start instead of k-means: one quiet and one loud state
         # around the same mean, so the fit is deterministic and quick.
         variance = float(returns.var()) or 1.0
@@ -84,12 +91,18 @@ class RegimeModel:
         means, stds = hmm.means_.ravel(), np.sqrt(hmm.covars_.ravel())
         order = np.argsort(stds)  # calm first
         transition = hmm.transmat_[np.ix_(order, order)]
-        model = cls((float(means[order[0]]), float(means[order[1]])), (float(stds[order[0]]), float(stds[order[1]])),
-                    ((float(transition[0, 0]), float(transition[0, 1])),
-                     (float(transition[1, 0]), float(transition[1, 1]))))
-        metrics = {"regime_calm_std": model.stds[0] / SCALE, "regime_turbulent_std": model.stds[1] / SCALE,
-                   "regime_calm_bars": model.expected_duration(0), "regime_turbulent_bars": model.expected_duration(1),
-                   "regime_turbulent_share": model.stationary()[1]}
+        model = cls(
+            (float(means[order[0]]), float(means[order[1]])),
+            (float(stds[order[0]]), float(stds[order[1]])),
+            ((float(transition[0, 0]), float(transition[0, 1])), (float(transition[1, 0]), float(transition[1, 1]))),
+        )
+        metrics = {
+            "regime_calm_std": model.stds[0] / SCALE,
+            "regime_turbulent_std": model.stds[1] / SCALE,
+            "regime_calm_bars": model.expected_duration(0),
+            "regime_turbulent_bars": model.expected_duration(1),
+            "regime_turbulent_share": model.stationary()[1],
+        }
         return model, metrics
 
     def expected_duration(self, state: int) -> float:
@@ -108,15 +121,16 @@ class RegimeModel:
         """P(turbulent at the newest close | the newest WINDOW returns)."""
         if len(closes) < 2:
             return None
-        returns = np.diff(np.log(closes[-self.lookback:])) * SCALE
+        returns = np.diff(np.log(closes[-self.lookback :])) * SCALE
         # The forward filter is a product of 2x2 matrices, one per return:
         # transition then the likelihoods (alpha_t = D_t A^T alpha_{t-1}).
         # Each is scaled to sum 1 (a scale factor cancels in the end), and
         # the product is taken pairwise, a few numpy calls instead of a
         # Python loop over the window.
         (m0, m1), (s0, s1) = self.means, self.stds
-        like = np.stack([np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0,
-                         np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1], axis=1)  # (n, 2)
+        like = np.stack(
+            [np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0, np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1], axis=1
+        )  # (n, 2)
         steps = like[:, :, None] * np.asarray(self.transition).T[None, :, :]  # rows: to-state
         total = steps.sum(axis=(1, 2), keepdims=True)
         if not np.all(total > 0):  # a return beyond both states' reach
@@ -130,10 +144,15 @@ class RegimeModel:
         return {"means": list(self.means), "stds": list(self.stds), "transition": [list(r) for r in self.transition]}
 
     @classmethod
-    def from_json(cls, data: dict) -> "RegimeModel":
+    def from_json(cls, data: dict) -> RegimeModel:
         means, stds = tuple(map(float, data["means"])), tuple(map(float, data["stds"]))
         rows = tuple(tuple(map(float, r)) for r in data["transition"])
-        if len(means) != 2 or len(stds) != 2 or min(stds) <= 0 or len(rows) != 2 \
-                or any(len(r) != 2 or min(r) < 0 or abs(sum(r) - 1) > 1e-6 for r in rows):
+        if (
+            len(means) != 2
+            or len(stds) != 2
+            or min(stds) <= 0
+            or len(rows) != 2
+            or any(len(r) != 2 or min(r) < 0 or abs(sum(r) - 1) > 1e-6 for r in rows)
+        ):
             raise ValueError("regime model file is not a two-state model")
         return cls(means, stds, rows)

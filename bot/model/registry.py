@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import ModelConfig
@@ -26,9 +26,9 @@ from bot.model.calibration import PlattCalibration
 from bot.model.factory import load_model
 from bot.model.predictor import EdgeMap, Predictor
 from bot.model.regime import RegimeModel
+from bot.model.scaler import Scaler
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
-from bot.model.scaler import Scaler
 from bot.store import Store
 from bot.store.tables import ModelVersionRow
 
@@ -52,17 +52,24 @@ class ModelRegistry:
     def version_name(self, created_ts: int) -> str:
         """Deterministic: sequence number and clock time of the retrain."""
         n = len(self.store.model_versions()) + 1
-        stamp = datetime.fromtimestamp(created_ts / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M")
+        stamp = datetime.fromtimestamp(created_ts / 1000, tz=UTC).strftime("%Y%m%dT%H%M")
         return f"v{n:04d}-{stamp}"
 
     def register(self, candidate: Candidate, *, created_ts: int, config_hash: str, champion: bool) -> ModelVersionRow:
         p = candidate.predictor
         path = self._write_files(candidate)
         row = ModelVersionRow(
-            version=p.version, created_ts=created_ts, train_from_ts=candidate.from_ts, train_to_ts=candidate.to_ts,
-            n_train=candidate.metrics["n_train"], n_val=candidate.metrics["n_val"], kind=candidate.cfg.kind,
+            version=p.version,
+            created_ts=created_ts,
+            train_from_ts=candidate.from_ts,
+            train_to_ts=candidate.to_ts,
+            n_train=candidate.metrics["n_train"],
+            n_val=candidate.metrics["n_val"],
+            kind=candidate.cfg.kind,
             metrics_json=json.dumps(candidate.metrics, sort_keys=True),
-            status="champion" if champion else "rejected", path=path.name, config_hash=config_hash,
+            status="champion" if champion else "rejected",
+            path=path.name,
+            config_hash=config_hash,
         )
         self.store.add_model_version(row, retire_champion=champion)
         return row
@@ -76,8 +83,11 @@ class ModelRegistry:
         p.model.save(tmp)
         (tmp / "scaler.json").write_text(json.dumps(p.scaler.to_json()))
         (tmp / "predictor.json").write_text(json.dumps(_predictor_json(p), indent=2))
-        (tmp / "config.json").write_text(json.dumps(
-            {"model": candidate.cfg.model_dump(), "features": list(FEATURE_NAMES), "columns": p.columns}, indent=2))
+        (tmp / "config.json").write_text(
+            json.dumps(
+                {"model": candidate.cfg.model_dump(), "features": list(FEATURE_NAMES), "columns": p.columns}, indent=2
+            )
+        )
         (tmp / "metrics.json").write_text(json.dumps(candidate.metrics, indent=2, sort_keys=True))
         shutil.rmtree(final, ignore_errors=True)  # a retrain interrupted before its DB row
         tmp.rename(final)
@@ -104,14 +114,16 @@ class ModelRegistry:
             parts = _predictor_parts(extra)
             scaler = Scaler.from_json(scaler)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"model {row.version}: {path} holds unusable settings ({type(exc).__name__})") from None
+            raise ModelFileError(
+                f"model {row.version}: {path} holds unusable settings ({type(exc).__name__})"
+            ) from None
         try:
             model = load_model(path, cfg, len(columns))
         except Exception as exc:  # torch, onnx, skops, lightgbm: each fails its own way
-            raise ModelFileError(f"model {row.version}: its weights in {path} cannot be read "
-                                 f"({type(exc).__name__}: {str(exc)[:160]})") from None
-        return Predictor(model=model, scaler=scaler, columns=columns, seq_len=cfg.seq_len, version=row.version,
-                         **parts)
+            raise ModelFileError(
+                f"model {row.version}: its weights in {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]})"
+            ) from None
+        return Predictor(model=model, scaler=scaler, columns=columns, seq_len=cfg.seq_len, version=row.version, **parts)
 
     def load_champion(self, now_ms: int = 0) -> Predictor | None:
         """The champion; if its files cannot be read, the newest earlier
@@ -131,11 +143,18 @@ class ModelRegistry:
             except ModelFileError:
                 continue
             self.store.set_champion(candidate.version)
-            self.store.add_event(Event(now_ms, "champion_unreadable",
-                                       f"{problem}; {candidate.version} is the champion again", "error"))
+            self.store.add_event(
+                Event(now_ms, "champion_unreadable", f"{problem}; {candidate.version} is the champion again", "error")
+            )
             return predictor
-        self.store.add_event(Event(now_ms, "champion_unreadable", f"{problem}; no earlier version loads either, "
-                                   "so nothing is scored until the next retrain", "error"))
+        self.store.add_event(
+            Event(
+                now_ms,
+                "champion_unreadable",
+                f"{problem}; no earlier version loads either, so nothing is scored until the next retrain",
+                "error",
+            )
+        )
         return None
 
     def promote(self, version: str) -> ModelVersionRow:
@@ -167,29 +186,39 @@ def _read_json(version: str, path: Path) -> dict:
 
 def _predictor_json(p: Predictor) -> dict:
     """How to read the model's scores, and its companions, as plain numbers."""
+
     def plain(part):
         return part.__dict__ if part is not None else None
 
-    return {"target": p.target.to_json(), "return_rmse": p.return_rmse, "calibration": plain(p.calibration),
-            "edge_map": plain(p.edge_map), "edge_error": p.edge_error,
-            "volatility": p.volatility.to_json() if p.volatility else None,
-            "regime": p.regime.to_json() if p.regime else None}
+    return {
+        "target": p.target.to_json(),
+        "return_rmse": p.return_rmse,
+        "calibration": plain(p.calibration),
+        "edge_map": plain(p.edge_map),
+        "edge_error": p.edge_error,
+        "volatility": p.volatility.to_json() if p.volatility else None,
+        "regime": p.regime.to_json() if p.regime else None,
+    }
 
 
 def _calibration(saved: dict) -> PlattCalibration:
     """Versions saved before the covariance was kept read as certain."""
     covariance = saved.get("covariance") or ((0.0, 0.0), (0.0, 0.0))
-    return PlattCalibration(float(saved["slope"]), float(saved["intercept"]),
-                            tuple(tuple(float(v) for v in row) for row in covariance))
+    return PlattCalibration(
+        float(saved["slope"]), float(saved["intercept"]), tuple(tuple(float(v) for v in row) for row in covariance)
+    )
 
 
 def _predictor_parts(saved: dict) -> dict:
     def part(key, build):
         return build(saved[key]) if saved.get(key) else None
 
-    return {"target": Target.from_json(saved.get("target")), "return_rmse": saved.get("return_rmse"),
-            "calibration": part("calibration", _calibration),
-            "edge_map": part("edge_map", lambda d: EdgeMap(**d)),
-            "edge_error": float(saved.get("edge_error") or 0.0),
-            "volatility": part("volatility", VolatilityModel.from_json),
-            "regime": part("regime", RegimeModel.from_json)}
+    return {
+        "target": Target.from_json(saved.get("target")),
+        "return_rmse": saved.get("return_rmse"),
+        "calibration": part("calibration", _calibration),
+        "edge_map": part("edge_map", lambda d: EdgeMap(**d)),
+        "edge_error": float(saved.get("edge_error") or 0.0),
+        "volatility": part("volatility", VolatilityModel.from_json),
+        "regime": part("regime", RegimeModel.from_json),
+    }

@@ -31,8 +31,8 @@ from bot.model.factory import new_model
 from bot.model.metrics import classification_metrics, regression_metrics
 from bot.model.predictor import EdgeMap, Predictor, edge_standard_error
 from bot.model.promotion import judge
-from bot.model.registry import Candidate, ModelRegistry
 from bot.model.regime import RegimeModel
+from bot.model.registry import Candidate, ModelRegistry
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
 from bot.scheduling import to_datetime, to_ms
@@ -85,23 +85,35 @@ class Retrainer:
         candidate = self._train(data, series, version, seed)
         champion = self.engine.predictor  # one read: the worker must not see a swap mid-judgement
         champion_row = self._row(champion.version) if champion else None
-        verdict = judge(candidate.predictor, champion, champion_row.train_to_ts if champion_row else None,
-                        data, cfg.retrain.promotion, seed)
+        verdict = judge(
+            candidate.predictor,
+            champion,
+            champion_row.train_to_ts if champion_row else None,
+            data,
+            cfg.retrain.promotion,
+            seed,
+        )
         candidate.metrics.update(verdict.as_dict())
-        row = self.registry.register(candidate, created_ts=now_ms, config_hash=cfg.decision_hash(),
-                                     champion=verdict.promote)
+        row = self.registry.register(
+            candidate, created_ts=now_ms, config_hash=cfg.decision_hash(), champion=verdict.promote
+        )
         m = candidate.metrics
         outcome = "champion" if verdict.promote else "rejected"
-        self._event(now_ms, "model_trained" if verdict.promote else "model_rejected",
-                    f"{version} {outcome}: {verdict.reason}; val accuracy {m['val_accuracy']:.3f}",
-                    "info", {"version": version, **m})
+        self._event(
+            now_ms,
+            "model_trained" if verdict.promote else "model_rejected",
+            f"{version} {outcome}: {verdict.reason}; val accuracy {m['val_accuracy']:.3f}",
+            "info",
+            {"version": version, **m},
+        )
         if not verdict.promote:
             row = self._refresh_champion(champion, champion_row, data, candidate, now_ms)
         self.engine.set_predictor(self.registry.load(row))
         return row
 
-    def _refresh_champion(self, champion: Predictor, champion_row: ModelVersionRow, data: TrainingSet,
-                          challenger: Candidate, now_ms: int) -> ModelVersionRow:
+    def _refresh_champion(
+        self, champion: Predictor, champion_row: ModelVersionRow, data: TrainingSet, challenger: Candidate, now_ms: int
+    ) -> ModelVersionRow:
         """The champion keeps its ranking model but reads its scores anew:
         calibration, edge map (or return spread) and the volatility and
         regime companions are refitted on the newest history, registered as
@@ -115,16 +127,28 @@ class Retrainer:
         metrics["calibration"] = form
         metrics.update({k: v for k, v in challenger.metrics.items() if k.startswith(("vol_", "regime_"))})
         ranking = json.loads(champion_row.metrics_json).get("ranking_version", champion.version)
-        metrics.update(recalibrated_from=champion.version, ranking_version=ranking, kind=champion_row.kind,
-                       n_train=champion_row.n_train, n_val=len(data.y_val), target=data.target.kind,
-                       head=self.config.model.head, horizon_bars=data.target.horizon_bars,
-                       gate_reason=f"recalibrated {ranking}: no challenger significantly better")
+        metrics.update(
+            recalibrated_from=champion.version,
+            ranking_version=ranking,
+            kind=champion_row.kind,
+            n_train=champion_row.n_train,
+            n_val=len(data.y_val),
+            target=data.target.kind,
+            head=self.config.model.head,
+            horizon_bars=data.target.horizon_bars,
+            gate_reason=f"recalibrated {ranking}: no challenger significantly better",
+        )
         candidate = Candidate(fresh, self.config.model, metrics, champion_row.train_from_ts, champion_row.train_to_ts)
-        row = self.registry.register(candidate, created_ts=now_ms, config_hash=self.config.decision_hash(),
-                                     champion=True)
-        self._event(now_ms, "model_recalibrated",
-                    f"{version} champion: {champion.version} recalibrated on the newest {len(data.y_val)} windows",
-                    "info", {"version": version, **metrics})
+        row = self.registry.register(
+            candidate, created_ts=now_ms, config_hash=self.config.decision_hash(), champion=True
+        )
+        self._event(
+            now_ms,
+            "model_recalibrated",
+            f"{version} champion: {champion.version} recalibrated on the newest {len(data.y_val)} windows",
+            "info",
+            {"version": version, **metrics},
+        )
         return row
 
     def _train(self, data: TrainingSet, series: list[SymbolSeries], version: str, seed: int) -> Candidate:
@@ -142,15 +166,24 @@ class Retrainer:
         predictor.edge_error = edge_standard_error(data.r_train, data.target.lookahead_bars)
         if cfg.calibrate:
             predictor.calibration, metrics["calibration"] = fit_calibration(
-                predictor.predict(data.x_val_raw), data.y_val, cfg.calibration, data.target.lookahead_bars)
+                predictor.predict(data.x_val_raw), data.y_val, cfg.calibration, data.target.lookahead_bars
+            )
         scored = predictor.score(data.x_val_raw)
         metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
         metrics.update(_edge_quality(scored.edge, data.r_val))
-        predictor.volatility = self._companion(VolatilityModel.fit([s.close for s in series], data.target.horizon_bars),
-                                               metrics)
+        predictor.volatility = self._companion(
+            VolatilityModel.fit([s.close for s in series], data.target.horizon_bars), metrics
+        )
         predictor.regime = self._companion(RegimeModel.fit([s.close for s in series], seed), metrics)
-        metrics.update(fit, n_train=len(data.x_train), n_val=len(data.x_val), kind=cfg.kind,
-                       target=data.target.kind, head=cfg.head, horizon_bars=data.target.horizon_bars)
+        metrics.update(
+            fit,
+            n_train=len(data.x_train),
+            n_val=len(data.x_val),
+            kind=cfg.kind,
+            target=data.target.kind,
+            head=cfg.head,
+            horizon_bars=data.target.horizon_bars,
+        )
         return Candidate(predictor, cfg, metrics, data.from_ts, data.to_ts)
 
     @staticmethod
@@ -171,8 +204,7 @@ class Retrainer:
         getattr(log, level)(kind, message=message)
 
 
-def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig,
-                version: str) -> tuple[Predictor, str | None]:
+def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, version: str) -> tuple[Predictor, str | None]:
     """A copy of `champion` whose scores are read through a calibration,
     edge map or return spread fitted on `data`: its newest windows and
     labels, none of which the champion's ranking model trained on; and the
@@ -180,14 +212,15 @@ def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig,
     fresh = dataclasses.replace(champion, version=version, calibration=None)
     if data.target.regression:
         error = fresh.raw_scores(data.x_val_raw) - np.log1p(data.r_val)
-        fresh.return_rmse = float(np.sqrt(np.mean(error ** 2))) or champion.return_rmse
+        fresh.return_rmse = float(np.sqrt(np.mean(error**2))) or champion.return_rmse
     else:
         fresh.edge_map = EdgeMap.fit(data.y_train, data.r_train)
     fresh.edge_error = edge_standard_error(data.r_train, data.target.lookahead_bars)
     form = None
     if cfg.calibrate:
-        fresh.calibration, form = fit_calibration(fresh.predict(data.x_val_raw), data.y_val, cfg.calibration,
-                                                  data.target.lookahead_bars)
+        fresh.calibration, form = fit_calibration(
+            fresh.predict(data.x_val_raw), data.y_val, cfg.calibration, data.target.lookahead_bars
+        )
     return fresh, form
 
 
@@ -210,5 +243,9 @@ def _edge_quality(edge: np.ndarray, realized: np.ndarray) -> dict[str, float | N
 def _spread(prob: np.ndarray) -> dict[str, float]:
     """How far the probabilities stray from 0.5: a model that never leaves
     it never crosses the strategy's thresholds."""
-    return {"mean": float(prob.mean()), "p05": float(np.quantile(prob, 0.05)),
-            "p95": float(np.quantile(prob, 0.95)), "max": float(prob.max())}
+    return {
+        "mean": float(prob.mean()),
+        "p05": float(np.quantile(prob, 0.05)),
+        "p95": float(np.quantile(prob, 0.95)),
+        "max": float(prob.max()),
+    }

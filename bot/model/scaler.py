@@ -16,7 +16,7 @@ class Scaler:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, rows: np.ndarray) -> "Scaler":
+    def fit(cls, rows: np.ndarray) -> Scaler:
         std = rows.std(axis=0)
         return cls(rows.mean(axis=0), np.where(std > 0, std, 1.0))
 
@@ -27,5 +27,5 @@ class Scaler:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Scaler":
+    def from_json(cls, data: dict) -> Scaler:
         return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64))

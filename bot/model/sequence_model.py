@@ -57,8 +57,12 @@ class SequenceModel:
             self.return_std = float(r_train.std()) or 1.0
             y_train, y_val = r_train / self.return_std, r_val / self.return_std
         result = fit_network(self.net, data, y_train, y_val, self.cfg, seed)
-        return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-                "train_loss_last": result.train_loss_last, "train_seconds": result.train_seconds}
+        return {
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "train_loss_last": result.train_loss_last,
+            "train_seconds": result.train_seconds,
+        }
 
     # -- scoring ---------------------------------------------------------------
 
@@ -78,7 +82,7 @@ class SequenceModel:
         (directory / "return_std.txt").write_text(repr(self.return_std))
 
     @classmethod
-    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> "SequenceModel":
+    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> SequenceModel:
         model = cls(cfg, n_features)
         state = torch.load(directory / "weights.pt", map_location="cpu", weights_only=True)
         model.net.load_state_dict(state)
@@ -95,8 +99,15 @@ class SequenceModel:
         example = torch.zeros(1, self.cfg.seq_len, self.n_features)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on RNN batch sizes
-            torch.onnx.export(self.net.eval(), (example,), buffer, input_names=["windows"], output_names=["score"],
-                              dynamic_axes={"windows": {0: "batch"}, "score": {0: "batch"}}, dynamo=False)
+            torch.onnx.export(
+                self.net.eval(),
+                (example,),
+                buffer,
+                input_names=["windows"],
+                output_names=["score"],
+                dynamic_axes={"windows": {0: "batch"}, "score": {0: "batch"}},
+                dynamo=False,
+            )
         return buffer.getvalue()
 
 

@@ -61,7 +61,7 @@ class LinearModel(TabularModel):
         (directory / "linear.json").write_text(json.dumps(data))
 
     @classmethod
-    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> "LinearModel":
+    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> LinearModel:
         model = cls(cfg, n_features)
         data = json.loads((directory / "linear.json").read_text())
         estimator = model._build(0)
@@ -79,8 +79,13 @@ class LinearModel(TabularModel):
 
 class ForestModel(TabularModel):
     def _build(self, seed: int):
-        kwargs = dict(n_estimators=self.cfg.n_estimators, max_depth=self.cfg.max_depth,
-                      min_samples_leaf=self.cfg.min_samples_leaf, random_state=seed, n_jobs=1)
+        kwargs = dict(
+            n_estimators=self.cfg.n_estimators,
+            max_depth=self.cfg.max_depth,
+            min_samples_leaf=self.cfg.min_samples_leaf,
+            random_state=seed,
+            n_jobs=1,
+        )
         if self.cfg.is_classifier:
             return RandomForestClassifier(**kwargs)
         return RandomForestRegressor(**kwargs)
@@ -91,7 +96,7 @@ class ForestModel(TabularModel):
         skops.io.dump(self.estimator, directory / "forest.skops")
 
     @classmethod
-    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> "ForestModel":
+    def load(cls, directory: Path, cfg: ModelConfig, n_features: int) -> ForestModel:
         model = cls(cfg, n_features)
         import skops.io
 

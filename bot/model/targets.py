@@ -40,13 +40,17 @@ class Target:
     stop_loss: float | None = None
 
     @classmethod
-    def of(cls, config) -> "Target":
+    def of(cls, config) -> Target:
         """The target a run's config asks for (`config` is a bot.config.Config)."""
         m = config.model
         barrier = m.target == TRIPLE_BARRIER
-        return cls(kind=m.target, horizon_bars=m.horizon_bars, regression=not m.is_classifier,
-                   take_profit=config.risk.take_profit_pct if barrier else None,
-                   stop_loss=config.risk.stop_loss_pct if barrier else None)
+        return cls(
+            kind=m.target,
+            horizon_bars=m.horizon_bars,
+            regression=not m.is_classifier,
+            take_profit=config.risk.take_profit_pct if barrier else None,
+            stop_loss=config.risk.stop_loss_pct if barrier else None,
+        )
 
     @property
     def lookahead_bars(self) -> int:
@@ -55,21 +59,23 @@ class Target:
 
     def describe(self) -> str:
         if self.kind == TRIPLE_BARRIER:
-            return (f"take-profit {self.take_profit:.2%} before stop {self.stop_loss:.2%} "
-                    f"within {self.horizon_bars} bars")
+            return (
+                f"take-profit {self.take_profit:.2%} before stop {self.stop_loss:.2%} within {self.horizon_bars} bars"
+            )
         return f"log return over the next {self.horizon_bars} bar{'s' * (self.horizon_bars > 1)}"
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "Target":
+    def from_json(cls, data: dict | None) -> Target:
         return cls(**data) if data else cls()
 
     # -- batch ------------------------------------------------------------------
 
-    def outcomes(self, open_: np.ndarray, high: np.ndarray, low: np.ndarray,
-                 close: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def outcomes(
+        self, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(label, realized) per bar; NaN where the outcome is not known yet
         (the last bars, whose horizon reaches past the data)."""
         if self.kind == TRIPLE_BARRIER:
@@ -88,8 +94,9 @@ def _horizon_outcomes(close: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray
     return label, realized
 
 
-def _barrier_outcomes(open_, high, low, close, h: int, take_profit: float,
-                      stop_loss: float) -> tuple[np.ndarray, np.ndarray]:
+def _barrier_outcomes(
+    open_, high, low, close, h: int, take_profit: float, stop_loss: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Walks the h bars after every bar at once: offset k = 1..h looks at
     bar i + k for every i still unresolved."""
     n = len(close)

@@ -40,7 +40,7 @@ class FitResult:
 def net_outputs(net: nn.Module, x: torch.Tensor, batch: int = 4096) -> np.ndarray:
     net.eval()
     with torch.inference_mode():
-        out = torch.cat([net(x[i:i + batch]) for i in range(0, len(x), batch)])
+        out = torch.cat([net(x[i : i + batch]) for i in range(0, len(x), batch)])
     return out.double().cpu().numpy()
 
 
@@ -55,7 +55,7 @@ def _epoch(net, optimizer, loss_fn, x, y, batch_size, generator) -> float:
     order = torch.randperm(len(x), generator=generator)  # within training windows only
     total = 0.0
     for i in range(0, len(x), batch_size):
-        idx = order[i:i + batch_size]
+        idx = order[i : i + batch_size]
         loss = loss_fn(net(x[idx]), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -64,8 +64,9 @@ def _epoch(net, optimizer, loss_fn, x, y, batch_size, generator) -> float:
     return total / len(x)
 
 
-def fit_network(net: nn.Module, data: TrainingSet, y_train: np.ndarray, y_val: np.ndarray,
-                cfg: ModelConfig, seed: int) -> FitResult:
+def fit_network(
+    net: nn.Module, data: TrainingSet, y_train: np.ndarray, y_val: np.ndarray, cfg: ModelConfig, seed: int
+) -> FitResult:
     """Fit in place; `y_*` are the training targets in the net's own units."""
     started = time.perf_counter()
     device = pick_device(cfg.device)

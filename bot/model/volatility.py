@@ -31,7 +31,7 @@ def _rolling_vol(returns: np.ndarray, k: int) -> np.ndarray:
     """vol[j] over returns[j-k+1..j]; NaN for the first k-1."""
     out = np.full(len(returns), np.nan)
     if len(returns) >= k:
-        out[k - 1:] = np.sqrt(sliding_window_view(returns ** 2, k).mean(axis=1))
+        out[k - 1 :] = np.sqrt(sliding_window_view(returns**2, k).mean(axis=1))
     return out
 
 
@@ -53,7 +53,7 @@ def _future_log_vol(log_close: np.ndarray, horizon: int) -> np.ndarray:
     returns = np.diff(log_close)
     out = np.full(len(log_close), np.nan)
     vol = _rolling_vol(returns, horizon)  # vol[j] covers returns j-H+1..j, i.e. bars j-H+2..j+1
-    out[: len(log_close) - horizon] = vol[horizon - 1:]
+    out[: len(log_close) - horizon] = vol[horizon - 1 :]
     return np.log(np.maximum(out, FLOOR))
 
 
@@ -76,8 +76,9 @@ class VolatilityModel:
         return max(LOOKBACKS) + 1
 
     @classmethod
-    def fit(cls, closes: list[np.ndarray], horizon_bars: int,
-            val_fraction: float = 0.2) -> tuple["VolatilityModel", dict] | None:
+    def fit(
+        cls, closes: list[np.ndarray], horizon_bars: int, val_fraction: float = 0.2
+    ) -> tuple[VolatilityModel, dict] | None:
         """Fit on each series' older rows, judge on its newest; None with
         too little history."""
         horizon = max(horizon_bars, MIN_HORIZON)
@@ -100,8 +101,12 @@ class VolatilityModel:
         residual_std = float(np.std(y - x @ coef))
         model = cls(tuple(float(c) for c in coef), residual_std, horizon)
         vx, vy = np.concatenate(val_x), np.concatenate(val_y)
-        metrics = {"vol_horizon": horizon, "vol_val_r2": _r2(vx @ coef, vy),
-                   "vol_val_r2_naive": _r2(np.concatenate(val_naive), vy), "vol_n_train": int(len(y))}
+        metrics = {
+            "vol_horizon": horizon,
+            "vol_val_r2": _r2(vx @ coef, vy),
+            "vol_val_r2_naive": _r2(np.concatenate(val_naive), vy),
+            "vol_n_train": int(len(y)),
+        }
         return model, metrics
 
     def forecast(self, closes: np.ndarray) -> float | None:
@@ -109,17 +114,17 @@ class VolatilityModel:
         closes (oldest first); None without `lookback` of them."""
         if len(closes) < self.lookback:
             return None
-        squared = np.diff(np.log(closes[-self.lookback:])) ** 2
+        squared = np.diff(np.log(closes[-self.lookback :])) ** 2
         newest_first_sums = np.cumsum(squared[::-1])
         vols = np.sqrt(newest_first_sums[np.asarray(LOOKBACKS) - 1] / np.asarray(LOOKBACKS))
         log_vol = self.coef[0] + float(np.dot(self.coef[1:], np.log(np.maximum(vols, FLOOR))))
-        return float(np.exp(log_vol + 0.5 * self.residual_std ** 2))
+        return float(np.exp(log_vol + 0.5 * self.residual_std**2))
 
     def to_json(self) -> dict:
         return {"coef": list(self.coef), "residual_std": self.residual_std, "horizon": self.horizon}
 
     @classmethod
-    def from_json(cls, data: dict) -> "VolatilityModel":
+    def from_json(cls, data: dict) -> VolatilityModel:
         coef = tuple(float(c) for c in data["coef"])
         if len(coef) != 1 + len(LOOKBACKS) or not all(np.isfinite(coef)):
             raise ValueError("volatility model file has the wrong number of finite coefficients")

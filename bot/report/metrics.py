@@ -88,6 +88,7 @@ def win_rate(trips: list[RoundTrip]) -> float | None:
 
 # -- further metrics of the walk-forward backtest ------------------------------
 
+
 def _values(series: pd.Series | np.ndarray) -> np.ndarray:
     """A curve as a flat float array without NaN."""
     values = np.asarray(series, dtype=float).ravel()
@@ -237,8 +238,7 @@ def probabilistic_sharpe_ratio(equity: pd.Series | np.ndarray, benchmark: float 
     return _finite(_normal_cdf((sr - benchmark) * math.sqrt(n - 1) / math.sqrt(variance)))
 
 
-def trading_report(equity: pd.Series, position_value: pd.Series, fills: pd.DataFrame,
-                   periods_per_year: float) -> dict:
+def trading_report(equity: pd.Series, position_value: pd.Series, fills: pd.DataFrame, periods_per_year: float) -> dict:
     """The trading metrics of one backtest variant, as plain JSON values
     (float, int or None; never NaN or a numpy type):
 

@@ -44,6 +44,7 @@ def _same_length(*arrays: np.ndarray) -> None:
 
 # -- information coefficient ---------------------------------------------------
 
+
 def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     """sum((x - mean x)(y - mean y)) / sqrt(sum((x - mean x)^2) * sum((y - mean y)^2))"""
     dx, dy = x - x.mean(), y - y.mean()
@@ -78,6 +79,7 @@ def information_coefficients(edge: np.ndarray, realized: np.ndarray) -> dict:
 
 # -- the most confident calls --------------------------------------------------
 
+
 def _share_name(share: float) -> str:
     return _SHARE_NAMES.get(share, f"top{share * 100:g}pct")
 
@@ -102,8 +104,9 @@ def _bucket(call: np.ndarray, label: np.ndarray, realized: np.ndarray) -> dict:
     }
 
 
-def confident_buckets(prob: np.ndarray, label: np.ndarray, realized: np.ndarray,
-                      shares: tuple[float, ...] = (0.1, 0.2)) -> dict:
+def confident_buckets(
+    prob: np.ndarray, label: np.ndarray, realized: np.ndarray, shares: tuple[float, ...] = (0.1, 0.2)
+) -> dict:
     """Quality of the model's most confident calls.
 
     Confidence is |prob - 0.5|. For each share s the bucket is the ceil(s * n)
@@ -135,7 +138,7 @@ def confident_buckets(prob: np.ndarray, label: np.ndarray, realized: np.ndarray,
     for share in shares:
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share must be in (0, 1], got {share}")
-        top = order[:_top_count(share, len(p))]
+        top = order[: _top_count(share, len(p))]
         suffix = _share_name(share)
         for key, value in _bucket(call[top], y[top], r[top]).items():
             report[f"{key}_{suffix}"] = value
@@ -143,6 +146,7 @@ def confident_buckets(prob: np.ndarray, label: np.ndarray, realized: np.ndarray,
 
 
 # -- calibration ---------------------------------------------------------------
+
 
 def _expected_calibration_error(p: np.ndarray, y: np.ndarray, bins: int) -> float:
     """sum over non-empty bins b of (n_b / n) * |mean(p in b) - mean(y in b)|,
@@ -190,21 +194,23 @@ def calibration_by_version(frame: pd.DataFrame, bins: int = 10) -> list[dict]:
         if not mine.any():
             continue
         pv, yv = p[mine], y[mine]
-        rows.append({
-            "version": None if pd.isna(version) else version,
-            "n": int(mine.sum()),
-            "mean_prob": float(pv.mean()),
-            "observed_rate": float(yv.mean()),
-            "brier": float(np.mean((pv - yv) ** 2)),
-            "ece": _expected_calibration_error(pv, yv, bins),
-        })
+        rows.append(
+            {
+                "version": None if pd.isna(version) else version,
+                "n": int(mine.sum()),
+                "mean_prob": float(pv.mean()),
+                "observed_rate": float(yv.mean()),
+                "brier": float(np.mean((pv - yv) ** 2)),
+                "ece": _expected_calibration_error(pv, yv, bins),
+            }
+        )
     return rows
 
 
 # -- timing against random entries ----------------------------------------------
 
-def _random_sums(log_close: np.ndarray, holds: np.ndarray, draws: int,
-                 rng: np.random.Generator) -> np.ndarray:
+
+def _random_sums(log_close: np.ndarray, holds: np.ndarray, draws: int, rng: np.random.Generator) -> np.ndarray:
     """Per draw: sum over trades of log_close[s + k] - log_close[s] with each
     start s uniform on [0, n - 1 - k], independently."""
     n = len(log_close)
@@ -217,8 +223,9 @@ def _random_sums(log_close: np.ndarray, holds: np.ndarray, draws: int,
     return np.concatenate(sums)
 
 
-def random_entry_test(log_close: np.ndarray, entries: np.ndarray, holds: np.ndarray,
-                      draws: int = 1000, seed: int = 0) -> dict:
+def random_entry_test(
+    log_close: np.ndarray, entries: np.ndarray, holds: np.ndarray, draws: int = 1000, seed: int = 0
+) -> dict:
     """One-sided test of the strategy's entry timing against random entries
     with the same number of trades and the same holding times.
 
@@ -239,8 +246,14 @@ def random_entry_test(log_close: np.ndarray, entries: np.ndarray, holds: np.ndar
     _same_length(starts, kept)
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
-    report = {"strategy_log_return": 0.0, "random_mean": None, "random_std": None,
-              "p_value": None, "draws": int(draws), "trades": int(len(starts))}
+    report = {
+        "strategy_log_return": 0.0,
+        "random_mean": None,
+        "random_std": None,
+        "p_value": None,
+        "draws": int(draws),
+        "trades": int(len(starts)),
+    }
     if len(starts) == 0:
         return report
     n = len(prices)
@@ -266,6 +279,7 @@ def random_entry_test(log_close: np.ndarray, entries: np.ndarray, holds: np.ndar
 
 # -- deflated Sharpe ratio -----------------------------------------------------
 
+
 def _expected_max_sharpe(trial_sharpes: np.ndarray, n_trials: int) -> float:
     """SR0 = sqrt(V) * ((1 - g) * Phi^-1(1 - 1/N) + g * Phi^-1(1 - 1/(N e))),
     the expected maximum of N Sharpe ratios with variance V whose true value
@@ -275,8 +289,10 @@ def _expected_max_sharpe(trial_sharpes: np.ndarray, n_trials: int) -> float:
     if n_trials == 1 or len(sharpes) < 2:
         return 0.0
     spread = math.sqrt(float(np.var(sharpes, ddof=1)))
-    return spread * ((1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials)
-                     + EULER_GAMMA * stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e)))
+    return spread * (
+        (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials)
+        + EULER_GAMMA * stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    )
 
 
 def deflated_sharpe_ratio(returns: np.ndarray, trial_sharpes: np.ndarray, n_trials: int) -> dict:
@@ -319,6 +335,7 @@ def deflated_sharpe_ratio(returns: np.ndarray, trial_sharpes: np.ndarray, n_tria
 
 
 # -- holding periods from fills ------------------------------------------------
+
 
 def holding_periods(fills: pd.DataFrame, bar_ms: int, index_ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(entry indices, holds in bars) of the closed round trips of `fills`

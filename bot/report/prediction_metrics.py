@@ -15,8 +15,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 
-CLASSIFICATION_KEYS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1",
-                       "roc_auc", "brier", "log_loss")
+CLASSIFICATION_KEYS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "brier", "log_loss")
 REGRESSION_KEYS = ("mse", "rmse", "r2")
 
 _PROB_EPS = 1e-7  # log loss clips probabilities to [eps, 1 - eps]

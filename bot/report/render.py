@@ -33,8 +33,7 @@ def summary_table(s: dict) -> Table:
         ("Fees paid", _num(s["fees_paid"])),
         ("Final equity", _num(s["final_equity"])),
         ("Model versions", str(s["model_versions"])),
-        ("Decisions", ", ".join(f"{k} {v:,}" for k, v in sorted(s["decisions"].items(), key=lambda kv: -kv[1]))
-         or "-"),
+        ("Decisions", ", ".join(f"{k} {v:,}" for k, v in sorted(s["decisions"].items(), key=lambda kv: -kv[1])) or "-"),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -46,6 +45,14 @@ def fills_table(fills, limit: int) -> Table:
     for column in ("time", "symbol", "side", "qty", "price", "fee", "realized PnL", "order"):
         table.add_column(column, justify="right" if column in ("qty", "price", "fee", "realized PnL") else "left")
     for f in fills.tail(limit).itertuples():
-        table.add_row(iso_utc(f.ts), f.symbol, f.side, f"{f.qty:.6f}", _num(f.price), _num(f.fee, 4),
-                      _num(f.realized_pnl), f.order_id)
+        table.add_row(
+            iso_utc(f.ts),
+            f.symbol,
+            f.side,
+            f"{f.qty:.6f}",
+            _num(f.price),
+            _num(f.fee, 4),
+            _num(f.realized_pnl),
+            f.order_id,
+        )
     return table

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Config
-from bot.report.metrics import (exposure, max_drawdown, probabilistic_sharpe_ratio, round_trips, sharpe_ratio,
-                                win_rate)
+from bot.report.metrics import exposure, max_drawdown, probabilistic_sharpe_ratio, round_trips, sharpe_ratio, win_rate
 from bot.store import Store
 from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
 from bot.timeframes import bars_per_year, iso_utc
@@ -57,9 +56,11 @@ def _buy_and_hold(store: Store, config: Config, start: int | None) -> dict:
     if len(closes) < 2:
         return empty
     curve = (closes / closes.iloc[0]).mean(axis=1).to_numpy()
-    return {"buy_and_hold_return": float(curve[-1] - 1),
-            "buy_and_hold_sharpe": sharpe_ratio(curve, bars_per_year(config.timeframe)),
-            "buy_and_hold_max_drawdown": max_drawdown(curve)}
+    return {
+        "buy_and_hold_return": float(curve[-1] - 1),
+        "buy_and_hold_sharpe": sharpe_ratio(curve, bars_per_year(config.timeframe)),
+        "buy_and_hold_max_drawdown": max_drawdown(curve),
+    }
 
 
 def _decisions(store: Store) -> dict[str, int]:

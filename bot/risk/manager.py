@@ -41,8 +41,14 @@ class Decision:
 
 
 class RiskManager:
-    def __init__(self, cfg: RiskConfig, paper: PaperConfig, timeframe: str, state: RiskState | None = None,
-                 default_max_bar_age_s: float | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RiskConfig,
+        paper: PaperConfig,
+        timeframe: str,
+        state: RiskState | None = None,
+        default_max_bar_age_s: float | None = None,
+    ) -> None:
         """`default_max_bar_age_s`: the age limit when risk.max_bar_age_seconds
         is unset (live mode sets one; a replay's clock is never late)."""
         self.cfg = cfg
@@ -54,17 +60,24 @@ class RiskManager:
 
     # -- 1. after fills ----------------------------------------------------
 
-    def after_fills(self, symbol: str, fills: list[Fill], reasons: dict[str, str], ledger: Ledger,
-                    broker: OrderBook) -> Decision:
+    def after_fills(
+        self, symbol: str, fills: list[Fill], reasons: dict[str, str], ledger: Ledger, broker: OrderBook
+    ) -> Decision:
         out = Decision()
         if not fills:
             return out
         for fill in fills:
             reason = reasons.get(fill.order_id, "")
             if reason in ("stop_loss", "take_profit"):
-                out.events.append(Event(fill.ts, reason, f"{reason.replace('_', ' ')} filled at {fill.price:.2f}",
-                                        symbol=symbol, data={"order_id": fill.order_id, "price": fill.price,
-                                                             "qty": fill.qty}))
+                out.events.append(
+                    Event(
+                        fill.ts,
+                        reason,
+                        f"{reason.replace('_', ' ')} filled at {fill.price:.2f}",
+                        symbol=symbol,
+                        data={"order_id": fill.order_id, "price": fill.price, "qty": fill.qty},
+                    )
+                )
             if reason == "stop_loss" and self.cfg.cooldown_bars:
                 # No entry on this bar's close nor on the next cooldown_bars.
                 self.state.cooldown[symbol] = self.cfg.cooldown_bars + 1
@@ -114,13 +127,34 @@ class RiskManager:
         stop_distance = self.cfg.trailing_stop_pct or self.cfg.stop_loss_pct
         if self.cfg.trailing_stop_pct and self.cfg.stop_loss_pct:
             stop_distance = min(self.cfg.trailing_stop_pct, self.cfg.stop_loss_pct)
-        orders = [Order(f"{group}:stop", symbol, side, OrderKind.STOP, abs(qty), ts, "stop_loss",
-                        stop_price=entry * (1 - sign * stop_distance), group=group,
-                        slippage_bps=self.paper.slippage_bps)]
+        orders = [
+            Order(
+                f"{group}:stop",
+                symbol,
+                side,
+                OrderKind.STOP,
+                abs(qty),
+                ts,
+                "stop_loss",
+                stop_price=entry * (1 - sign * stop_distance),
+                group=group,
+                slippage_bps=self.paper.slippage_bps,
+            )
+        ]
         if self.cfg.take_profit_pct:
-            orders.append(Order(f"{group}:take_profit", symbol, side, OrderKind.LIMIT, abs(qty), ts,
-                                "take_profit", limit_price=entry * (1 + sign * self.cfg.take_profit_pct),
-                                group=group))
+            orders.append(
+                Order(
+                    f"{group}:take_profit",
+                    symbol,
+                    side,
+                    OrderKind.LIMIT,
+                    abs(qty),
+                    ts,
+                    "take_profit",
+                    limit_price=entry * (1 + sign * self.cfg.take_profit_pct),
+                    group=group,
+                )
+            )
         self.state.trail_ref[symbol] = entry
         return orders
 
@@ -136,8 +170,15 @@ class RiskManager:
         if limit and not s.halted and equity <= s.peak_equity * (1 - limit):
             drawdown = 1 - equity / s.peak_equity
             s.halted, s.halt_reason = True, f"drawdown {drawdown:.1%} reached the {limit:.1%} limit"
-            out.events.append(Event(ts, "kill_switch", f"halted: {s.halt_reason}; flattening all positions",
-                                    level="error", data={"equity": equity, "peak_equity": s.peak_equity}))
+            out.events.append(
+                Event(
+                    ts,
+                    "kill_switch",
+                    f"halted: {s.halt_reason}; flattening all positions",
+                    level="error",
+                    data={"equity": equity, "peak_equity": s.peak_equity},
+                )
+            )
             out.orders.extend(self._flatten(ledger, broker, ts, now_ms))
         return out
 
@@ -146,9 +187,15 @@ class RiskManager:
         limit = self.cfg.daily_loss_limit_pct
         if limit and s.day_start_equity and s.day_blocked != day and equity <= s.day_start_equity * (1 - limit):
             s.day_blocked = day
-            out.events.append(Event(ts, "daily_loss_limit",
-                                    f"equity {equity:,.2f} is {1 - equity / s.day_start_equity:.1%} below the day's "
-                                    f"start; no new entries until the next UTC day", level="warning"))
+            out.events.append(
+                Event(
+                    ts,
+                    "daily_loss_limit",
+                    f"equity {equity:,.2f} is {1 - equity / s.day_start_equity:.1%} below the day's "
+                    f"start; no new entries until the next UTC day",
+                    level="warning",
+                )
+            )
 
     def new_day_start(self, ts: int, equity_before: float) -> None:
         """Called before a step: the first step of a UTC day records the
@@ -189,8 +236,12 @@ class RiskManager:
         self.state.resumes_seen = requested
         was_halted = self.state.halted
         self.resume(equity)
-        return Event(ts, "resumed", "trading resumed by `bot resume`" if was_halted else "resume: was not halted",
-                     level="warning")
+        return Event(
+            ts,
+            "resumed",
+            "trading resumed by `bot resume`" if was_halted else "resume: was not halted",
+            level="warning",
+        )
 
     # -- 3. the strategy's signal ---------------------------------------------
 
@@ -208,8 +259,16 @@ class RiskManager:
         # counting whole bars upwards from it lands on that bar.
         return max(0, -((entered - bar_ts) // self.tf_ms) + 1)
 
-    def orders_for(self, signal: Signal, bar: Bar, ledger: Ledger, broker: OrderBook, now_ms: int,
-                   volatility: float | None, forecast_volatility: float | None = None) -> Decision:
+    def orders_for(
+        self,
+        signal: Signal,
+        bar: Bar,
+        ledger: Ledger,
+        broker: OrderBook,
+        now_ms: int,
+        volatility: float | None,
+        forecast_volatility: float | None = None,
+    ) -> Decision:
         """`volatility`: the recent per-bar volatility (slippage, and sizing
         without a forecast); `forecast_volatility`: the model's forecast
         for the horizon, preferred for sizing."""
@@ -237,8 +296,17 @@ class RiskManager:
             self._entry(target, bar, ledger, broker, now_ms, volatility, sizing, out)
         return out
 
-    def _entry(self, target: float, bar: Bar, ledger: Ledger, broker: OrderBook, now_ms: int,
-               volatility: float | None, sizing_volatility: float | None, out: Decision) -> None:
+    def _entry(
+        self,
+        target: float,
+        bar: Bar,
+        ledger: Ledger,
+        broker: OrderBook,
+        now_ms: int,
+        volatility: float | None,
+        sizing_volatility: float | None,
+        out: Decision,
+    ) -> None:
         blocked = self._entry_block(bar.symbol, ledger, broker)
         if blocked:
             self._block(bar, *blocked, out)
@@ -246,8 +314,12 @@ class RiskManager:
         scale = volatility_scale(self.cfg, sizing_volatility, self.bars_per_year)
         notional = entry_notional(self.cfg, target, ledger.equity, ledger.gross_exposure, scale)
         if notional < max(self.cfg.min_order_notional, 1e-9):
-            self._block(bar, "min_notional",
-                        f"order notional {notional:,.2f} under the minimum {self.cfg.min_order_notional:,.2f}", out)
+            self._block(
+                bar,
+                "min_notional",
+                f"order notional {notional:,.2f} under the minimum {self.cfg.min_order_notional:,.2f}",
+                out,
+            )
             return
         side = Side.BUY if target > 0 else Side.SELL
         out.orders.append(self._market(bar.symbol, bar.ts, side, notional / bar.close, now_ms, "entry", volatility))
@@ -287,8 +359,9 @@ class RiskManager:
         if self.state.last_block.get(bar.symbol) == kind:
             return
         self.state.last_block[bar.symbol] = kind
-        out.events.append(Event(bar.ts, "order_blocked", reason, level="warning", symbol=bar.symbol,
-                                data={"rule": kind}))
+        out.events.append(
+            Event(bar.ts, "order_blocked", reason, level="warning", symbol=bar.symbol, data={"rule": kind})
+        )
 
     # -- 4. end of bar -------------------------------------------------------------
 
@@ -313,13 +386,21 @@ class RiskManager:
 
     # -- orders --------------------------------------------------------------------
 
-    def _market(self, symbol: str, bar_ts: int, side: Side, qty: float, now_ms: int, intent: str,
-                volatility: float | None) -> Order:
+    def _market(
+        self, symbol: str, bar_ts: int, side: Side, qty: float, now_ms: int, intent: str, volatility: float | None
+    ) -> Order:
         slippage = self._slippage_bps(volatility)
-        return Order(id=f"{symbol}:{bar_ts}:{intent}", symbol=symbol, side=side, kind=OrderKind.MARKET, qty=qty,
-                     created_ts=now_ms, reason=intent, slippage_bps=slippage,
-                     not_before_ts=bar_ts + (1 + self.paper.latency_bars) * self.tf_ms)
-
+        return Order(
+            id=f"{symbol}:{bar_ts}:{intent}",
+            symbol=symbol,
+            side=side,
+            kind=OrderKind.MARKET,
+            qty=qty,
+            created_ts=now_ms,
+            reason=intent,
+            slippage_bps=slippage,
+            not_before_ts=bar_ts + (1 + self.paper.latency_bars) * self.tf_ms,
+        )
 
     def _slippage_bps(self, volatility: float | None) -> float:
         return self.paper.slippage_bps + self.paper.slippage_volatility_factor * (volatility or 0.0) * 10_000

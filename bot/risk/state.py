@@ -30,5 +30,5 @@ class RiskState:
         return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | None) -> "RiskState":
+    def from_json(cls, text: str | None) -> RiskState:
         return cls(**json.loads(text)) if text else cls()

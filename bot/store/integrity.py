@@ -34,8 +34,9 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
         # first run wrote it: a new run may start there, unless models of an
         # earlier run say this file once held it.
         if _has_models(models_dir):
-            raise ConfigError(f"storage.db_url: {db} is empty (0 bytes) but {models_dir} holds an earlier "
-                              f"run's models; {START_OVER}")
+            raise ConfigError(
+                f"storage.db_url: {db} is empty (0 bytes) but {models_dir} holds an earlier run's models; {START_OVER}"
+            )
         _refuse_orphaned_models(db, models_dir)
         return
     try:
@@ -55,8 +56,10 @@ def _refuse_orphaned_models(db: Path, models_dir: Path) -> None:
     database is gone: refused before anything is created."""
     marker = models_dir / RUN_ID_FILE
     if marker.is_file():
-        raise ConfigError(f"storage.models_dir: {models_dir} belongs to another run, whose database is not at "
-                          f"{db}; point storage.db_url at that run's database, or {START_OVER}")
+        raise ConfigError(
+            f"storage.models_dir: {models_dir} belongs to another run, whose database is not at "
+            f"{db}; point storage.db_url at that run's database, or {START_OVER}"
+        )
 
 
 def verify_run_identity(store, models_dir: Path) -> str:
@@ -73,8 +76,10 @@ def verify_run_identity(store, models_dir: Path) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"storage.models_dir: cannot read {marker} ({exc})") from None
     if owner is not None and owner != run_id:
-        raise ConfigError(f"storage.models_dir: {models_dir} holds the models of run {owner[:40]}, not of this "
-                          f"database's run {run_id}; point it at this run's models, or {START_OVER}")
+        raise ConfigError(
+            f"storage.models_dir: {models_dir} holds the models of run {owner[:40]}, not of this "
+            f"database's run {run_id}; point it at this run's models, or {START_OVER}"
+        )
     if owner is None:
         marker.write_text(run_id + "\n")
     return run_id

@@ -21,8 +21,16 @@ from sqlmodel import SQLModel, create_engine
 from bot.domain import Bar, Event, Fill, Order, OrderStatus, Prediction
 from bot.ledger import EquityPoint, Position
 from bot.store.tables import (
-    BarRow, CandleRow, EquityRow, EventRow, FillRow, ModelVersionRow, OrderRow, PositionRow,
-    PredictionRow, RunMetaRow,
+    BarRow,
+    CandleRow,
+    EquityRow,
+    EventRow,
+    FillRow,
+    ModelVersionRow,
+    OrderRow,
+    PositionRow,
+    PredictionRow,
+    RunMetaRow,
 )
 
 
@@ -79,24 +87,45 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def _event_row(e: Event) -> dict:
     return {
-        "ts": e.ts, "level": e.level, "kind": e.kind, "symbol": e.symbol, "message": e.message,
+        "ts": e.ts,
+        "level": e.level,
+        "kind": e.kind,
+        "symbol": e.symbol,
+        "message": e.message,
         "data_json": json.dumps(e.data, sort_keys=True) if e.data is not None else None,
     }
 
 
 def _order_row(o: Order) -> dict:
     return {
-        "id": o.id, "symbol": o.symbol, "side": o.side.value, "kind": o.kind.value, "qty": o.qty,
-        "stop_price": o.stop_price, "limit_price": o.limit_price, "created_ts": o.created_ts,
-        "status": o.status.value, "closed_ts": o.closed_ts, "reason": o.reason, "filled_qty": o.filled_qty,
-        "not_before_ts": o.not_before_ts, "slippage_bps": o.slippage_bps, "group": o.group,
+        "id": o.id,
+        "symbol": o.symbol,
+        "side": o.side.value,
+        "kind": o.kind.value,
+        "qty": o.qty,
+        "stop_price": o.stop_price,
+        "limit_price": o.limit_price,
+        "created_ts": o.created_ts,
+        "status": o.status.value,
+        "closed_ts": o.closed_ts,
+        "reason": o.reason,
+        "filled_qty": o.filled_qty,
+        "not_before_ts": o.not_before_ts,
+        "slippage_bps": o.slippage_bps,
+        "group": o.group,
     }
 
 
 def _order_state(o: Order) -> dict:
     """What changes on an order after it was created."""
-    return {"qty": o.qty, "stop_price": o.stop_price, "status": o.status.value, "closed_ts": o.closed_ts,
-            "filled_qty": o.filled_qty, "kind": o.kind.value}  # kind: a triggered stop sent as a market order
+    return {
+        "qty": o.qty,
+        "stop_price": o.stop_price,
+        "status": o.status.value,
+        "closed_ts": o.closed_ts,
+        "filled_qty": o.filled_qty,
+        "kind": o.kind.value,
+    }  # kind: a triggered stop sent as a market order
 
 
 def _put_meta(conn, key: str, value: str) -> None:
@@ -135,47 +164,111 @@ class Store:
     def commit_step(self, rec: StepRecord) -> None:
         with self.engine.begin() as conn:
             if rec.bars:
-                conn.execute(insert(BarRow), [
-                    {"symbol": b.symbol, "ts": b.ts, "open": b.open, "high": b.high,
-                     "low": b.low, "close": b.close, "volume": b.volume} for b in rec.bars])
+                conn.execute(
+                    insert(BarRow),
+                    [
+                        {
+                            "symbol": b.symbol,
+                            "ts": b.ts,
+                            "open": b.open,
+                            "high": b.high,
+                            "low": b.low,
+                            "close": b.close,
+                            "volume": b.volume,
+                        }
+                        for b in rec.bars
+                    ],
+                )
             if rec.predictions:
-                conn.execute(insert(PredictionRow), [
-                    {"symbol": p.symbol, "ts": p.ts, "model_version": p.model_version, "prob_up": p.prob_up,
-                     "predicted_return": p.predicted_return, "expected_edge": p.expected_edge,
-                     "volatility_forecast": p.volatility_forecast, "regime": p.regime, "decision": p.decision,
-                     "reason": p.reason}
-                    for p in rec.predictions])
+                conn.execute(
+                    insert(PredictionRow),
+                    [
+                        {
+                            "symbol": p.symbol,
+                            "ts": p.ts,
+                            "model_version": p.model_version,
+                            "prob_up": p.prob_up,
+                            "predicted_return": p.predicted_return,
+                            "expected_edge": p.expected_edge,
+                            "volatility_forecast": p.volatility_forecast,
+                            "regime": p.regime,
+                            "decision": p.decision,
+                            "reason": p.reason,
+                        }
+                        for p in rec.predictions
+                    ],
+                )
             if rec.new_orders:
                 conn.execute(insert(OrderRow), [_order_row(o) for o in rec.new_orders])
             for o in (*rec.closed_orders, *rec.changed_orders):
                 conn.execute(update(OrderRow).where(OrderRow.id == o.id).values(**_order_state(o)))
             if rec.fills:
-                conn.execute(insert(FillRow), [
-                    {"order_id": f.order_id, "symbol": f.symbol, "side": f.side.value, "qty": f.qty,
-                     "price": f.price, "fee": f.fee, "ts": f.ts, "realized_pnl": pnl, "trade_id": f.trade_id}
-                    for f, pnl in rec.fills])
+                conn.execute(
+                    insert(FillRow),
+                    [
+                        {
+                            "order_id": f.order_id,
+                            "symbol": f.symbol,
+                            "side": f.side.value,
+                            "qty": f.qty,
+                            "price": f.price,
+                            "fee": f.fee,
+                            "ts": f.ts,
+                            "realized_pnl": pnl,
+                            "trade_id": f.trade_id,
+                        }
+                        for f, pnl in rec.fills
+                    ],
+                )
             if rec.amends:
                 conn.execute(delete(PositionRow).where(PositionRow.ts == rec.ts))
                 conn.execute(delete(EquityRow).where(EquityRow.ts == rec.ts))
             if rec.positions:
-                conn.execute(insert(PositionRow), [
-                    {"ts": rec.ts, "symbol": p.symbol, "qty": p.qty, "avg_entry": p.avg_entry,
-                     "mark": p.mark, "realized_pnl": p.realized_pnl, "stop_price": stop}
-                    for p, stop in rec.positions])
+                conn.execute(
+                    insert(PositionRow),
+                    [
+                        {
+                            "ts": rec.ts,
+                            "symbol": p.symbol,
+                            "qty": p.qty,
+                            "avg_entry": p.avg_entry,
+                            "mark": p.mark,
+                            "realized_pnl": p.realized_pnl,
+                            "stop_price": stop,
+                        }
+                        for p, stop in rec.positions
+                    ],
+                )
             if rec.equity is not None:
                 e = rec.equity
-                conn.execute(insert(EquityRow), [{
-                    "ts": e.ts, "cash": e.cash, "position_value": e.position_value, "equity": e.equity,
-                    "realized_pnl": e.realized_pnl, "unrealized_pnl": e.unrealized_pnl,
-                    "fees_paid": e.fees_paid}])
+                conn.execute(
+                    insert(EquityRow),
+                    [
+                        {
+                            "ts": e.ts,
+                            "cash": e.cash,
+                            "position_value": e.position_value,
+                            "equity": e.equity,
+                            "realized_pnl": e.realized_pnl,
+                            "unrealized_pnl": e.unrealized_pnl,
+                            "fees_paid": e.fees_paid,
+                        }
+                    ],
+                )
             if rec.events:
                 conn.execute(insert(EventRow), [_event_row(e) for e in rec.events])
             for symbol, ts, outcome, realized in rec.outcomes:
-                conn.execute(update(PredictionRow).where(PredictionRow.symbol == symbol, PredictionRow.ts == ts)
-                             .values(outcome=outcome, realized_return=realized))
+                conn.execute(
+                    update(PredictionRow)
+                    .where(PredictionRow.symbol == symbol, PredictionRow.ts == ts)
+                    .values(outcome=outcome, realized_return=realized)
+                )
             for version, n, accuracy, auc in rec.live_metrics:
-                conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version)
-                             .values(live_n=n, live_accuracy=accuracy, live_auc=auc))
+                conn.execute(
+                    update(ModelVersionRow)
+                    .where(ModelVersionRow.version == version)
+                    .values(live_n=n, live_accuracy=accuracy, live_auc=auc)
+                )
             if rec.risk_state is not None:
                 _put_meta(conn, "risk_state", rec.risk_state)
 
@@ -184,17 +277,38 @@ class Store:
         is already stored are left as they are (the first copy wins)."""
         with self.engine.begin() as conn:
             if bars:
-                conn.execute(insert(CandleRow), [
-                    {"exchange": exchange, "symbol": b.symbol, "timeframe": timeframe, "ts": b.ts, "open": b.open,
-                     "high": b.high, "low": b.low, "close": b.close, "volume": b.volume} for b in bars])
+                conn.execute(
+                    insert(CandleRow),
+                    [
+                        {
+                            "exchange": exchange,
+                            "symbol": b.symbol,
+                            "timeframe": timeframe,
+                            "ts": b.ts,
+                            "open": b.open,
+                            "high": b.high,
+                            "low": b.low,
+                            "close": b.close,
+                            "volume": b.volume,
+                        }
+                        for b in bars
+                    ],
+                )
             if events:
                 conn.execute(insert(EventRow), [_event_row(e) for e in events])
 
     def candles(self, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> list[Bar]:
-        query = (select(CandleRow.ts, CandleRow.open, CandleRow.high, CandleRow.low, CandleRow.close, CandleRow.volume)
-                 .where(CandleRow.exchange == exchange, CandleRow.symbol == symbol, CandleRow.timeframe == timeframe,
-                        CandleRow.ts >= start_ms, CandleRow.ts < end_ms)
-                 .order_by(CandleRow.ts))
+        query = (
+            select(CandleRow.ts, CandleRow.open, CandleRow.high, CandleRow.low, CandleRow.close, CandleRow.volume)
+            .where(
+                CandleRow.exchange == exchange,
+                CandleRow.symbol == symbol,
+                CandleRow.timeframe == timeframe,
+                CandleRow.ts >= start_ms,
+                CandleRow.ts < end_ms,
+            )
+            .order_by(CandleRow.ts)
+        )
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
 
@@ -210,18 +324,17 @@ class Store:
         """Register a version; as champion it retires the old one atomically."""
         with self.engine.begin() as conn:
             if retire_champion:
-                conn.execute(update(ModelVersionRow).where(ModelVersionRow.status == "champion")
-                             .values(status="retired"))
+                conn.execute(
+                    update(ModelVersionRow).where(ModelVersionRow.status == "champion").values(status="retired")
+                )
             conn.execute(ModelVersionRow.__table__.delete().where(ModelVersionRow.version == row.version))
             conn.execute(insert(ModelVersionRow), [row.model_dump()])
 
     def set_champion(self, version: str) -> None:
         """Make `version` the only champion; the previous one is retired."""
         with self.engine.begin() as conn:
-            conn.execute(update(ModelVersionRow).where(ModelVersionRow.status == "champion")
-                         .values(status="retired"))
-            conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version)
-                         .values(status="champion"))
+            conn.execute(update(ModelVersionRow).where(ModelVersionRow.status == "champion").values(status="retired"))
+            conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version).values(status="champion"))
 
     # -- reads -----------------------------------------------------------
 
@@ -244,7 +357,9 @@ class Store:
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     select(BarRow.ts, BarRow.open, BarRow.high, BarRow.low, BarRow.close, BarRow.volume)
-                    .where(BarRow.symbol == symbol, BarRow.ts > after).order_by(BarRow.ts).limit(chunk)
+                    .where(BarRow.symbol == symbol, BarRow.ts > after)
+                    .order_by(BarRow.ts)
+                    .limit(chunk)
                 ).all()
             for r in rows:
                 yield Bar(symbol, *r)
@@ -258,17 +373,21 @@ class Store:
         return EquityRow.model_validate(row._mapping) if row else None
 
     def latest_positions(self) -> list[PositionRow]:
-        newest = (select(PositionRow.symbol, func.max(PositionRow.ts).label("ts"))
-                  .group_by(PositionRow.symbol).subquery())
+        newest = (
+            select(PositionRow.symbol, func.max(PositionRow.ts).label("ts")).group_by(PositionRow.symbol).subquery()
+        )
         query = select(PositionRow).join(
-            newest, (PositionRow.symbol == newest.c.symbol) & (PositionRow.ts == newest.c.ts))
+            newest, (PositionRow.symbol == newest.c.symbol) & (PositionRow.ts == newest.c.ts)
+        )
         with self.engine.connect() as conn:
             return [PositionRow.model_validate(r._mapping) for r in conn.execute(query)]
 
     def open_orders(self) -> list[OrderRow]:
-        query = (select(OrderRow)
-                 .where(OrderRow.status.in_([s.value for s in OrderStatus if s.is_open]))
-                 .order_by(OrderRow.created_ts, OrderRow.id))
+        query = (
+            select(OrderRow)
+            .where(OrderRow.status.in_([s.value for s in OrderStatus if s.is_open]))
+            .order_by(OrderRow.created_ts, OrderRow.id)
+        )
         with self.engine.connect() as conn:
             return [OrderRow.model_validate(r._mapping) for r in conn.execute(query)]
 
@@ -296,24 +415,36 @@ class Store:
         """Of a symbol's newest `newest` predictions, those whose outcome is
         not known yet, oldest first (older ones were all resolved by the
         steps that followed them)."""
-        recent = (select(PredictionRow).where(PredictionRow.symbol == symbol)
-                  .order_by(PredictionRow.ts.desc()).limit(newest).subquery())
+        recent = (
+            select(PredictionRow)
+            .where(PredictionRow.symbol == symbol)
+            .order_by(PredictionRow.ts.desc())
+            .limit(newest)
+            .subquery()
+        )
         query = select(recent).where(recent.c.outcome.is_(None)).order_by(recent.c.ts)
         with self.engine.connect() as conn:
             return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
 
     def bars_after(self, symbol: str, ts: int) -> list[Bar]:
-        query = (select(BarRow.ts, BarRow.open, BarRow.high, BarRow.low, BarRow.close, BarRow.volume)
-                 .where(BarRow.symbol == symbol, BarRow.ts > ts).order_by(BarRow.ts))
+        query = (
+            select(BarRow.ts, BarRow.open, BarRow.high, BarRow.low, BarRow.close, BarRow.volume)
+            .where(BarRow.symbol == symbol, BarRow.ts > ts)
+            .order_by(BarRow.ts)
+        )
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
 
     def latest_decisions(self) -> list[PredictionRow]:
         """Each symbol's newest prediction, with what was decided and why."""
-        newest = (select(PredictionRow.symbol, func.max(PredictionRow.ts).label("ts"))
-                  .group_by(PredictionRow.symbol).subquery())
+        newest = (
+            select(PredictionRow.symbol, func.max(PredictionRow.ts).label("ts"))
+            .group_by(PredictionRow.symbol)
+            .subquery()
+        )
         query = select(PredictionRow).join(
-            newest, (PredictionRow.symbol == newest.c.symbol) & (PredictionRow.ts == newest.c.ts))
+            newest, (PredictionRow.symbol == newest.c.symbol) & (PredictionRow.ts == newest.c.ts)
+        )
         with self.engine.connect() as conn:
             return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
 
@@ -337,16 +468,22 @@ class Store:
             return list(conn.execute(select(PredictionRow.model_version).distinct()).scalars())
 
     def scored_count(self, version: str) -> int:
-        query = (select(func.count()).select_from(PredictionRow)
-                 .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None)))
+        query = (
+            select(func.count())
+            .select_from(PredictionRow)
+            .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None))
+        )
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
 
     def scored_predictions(self, version: str, limit: int) -> list[tuple[float, int]]:
         """(prob, outcome) of a version's newest scored predictions, oldest first."""
-        query = (select(PredictionRow.prob_up, PredictionRow.outcome)
-                 .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None))
-                 .order_by(PredictionRow.ts.desc(), PredictionRow.symbol.desc()).limit(limit))
+        query = (
+            select(PredictionRow.prob_up, PredictionRow.outcome)
+            .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None))
+            .order_by(PredictionRow.ts.desc(), PredictionRow.symbol.desc())
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
             return [tuple(r) for r in reversed(conn.execute(query).all())]
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from bot.domain import Event, Signal
 from bot.strategy.base import Strategy, StrategyContext
 
-
 FAILURES_BEFORE_HALT = 10
 
 
@@ -48,14 +47,20 @@ class StrategyGuard:
             self.failures_in_a_row += 1
             where = _where(exc, self.file)
             message = f"strategy {self.name} failed at {where}: {type(exc).__name__}: {exc}; no order on this bar"
-            return (Signal(None, f"strategy error: {type(exc).__name__} at {where}"),
-                    [Event(ts, "strategy_error", message, "error", ctx.symbol)])
+            return (
+                Signal(None, f"strategy error: {type(exc).__name__} at {where}"),
+                [Event(ts, "strategy_error", message, "error", ctx.symbol)],
+            )
         self.failures_in_a_row = 0
         if signal.target is not None and abs(signal.target) > 1.0:
             clamped = math.copysign(1.0, signal.target)
-            event = Event(ts, "strategy_target_clamped",
-                          f"strategy {self.name} asked for a target of {signal.target:g}; clamped to {clamped:g}",
-                          "warning", ctx.symbol)
+            event = Event(
+                ts,
+                "strategy_target_clamped",
+                f"strategy {self.name} asked for a target of {signal.target:g}; clamped to {clamped:g}",
+                "warning",
+                ctx.symbol,
+            )
             return Signal(clamped, signal.reason), [event]
         return signal, []
 

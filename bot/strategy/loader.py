@@ -54,8 +54,11 @@ def _import(path: Path, name: str) -> Any:
 
 def _strategy_class(module: Any, path: Path) -> type[Strategy]:
     found = [
-        obj for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, Strategy) and obj is not Strategy
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, Strategy)
+        and obj is not Strategy
         and obj.__module__ == module.__name__
     ]
     if len(found) != 1:
