@@ -47,17 +47,24 @@ def test_sigkill_at_random_moments_then_restart_gives_the_same_run(tmp_path: Pat
     crashed.mkdir()
     config = write_config(crashed, LONGER)
     rng = random.Random(20261121)
+    # Where each kill lands is chosen by bar count, not by the clock: seven
+    # at bar counts spread over the run (mid-step or mid-retrain, however
+    # fast the machine), three during start-up and restore.
+    moments: list[int | None] = sorted(rng.sample(range(100, 3_800), KILLS - 3)) + [None] * 3
+    rng.shuffle(moments)
     kills, progress = 0, []
-    while kills < KILLS:
+    for target in _in_bar_order(moments):
         process = start(config)
-        _wait_for_a_random_moment(process, crashed / "bot.sqlite", rng)
-        if process.poll() is not None:
-            break  # finished before this kill
+        if target is None:
+            time.sleep(rng.uniform(0.05, 1.0))  # within start-up: torch alone takes longer to import
+        else:
+            _wait_for_bars(process, crashed / "bot.sqlite", target)
+        assert process.poll() is None, f"the run ended before kill {kills + 1}"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         kills += 1
         progress.append(_bars(crashed / "bot.sqlite"))
-    assert kills == KILLS, f"the run finished after only {kills} kills"
+    assert kills == KILLS
     assert len(set(progress)) >= KILLS // 2  # the kills landed at many points of the replay
     final = start(config)
     assert final.wait(timeout=300) == 0
@@ -67,16 +74,19 @@ def test_sigkill_at_random_moments_then_restart_gives_the_same_run(tmp_path: Pat
     assert rows(crashed / "bot.sqlite", "SELECT COUNT(*) FROM fills")[0][0] > 20
 
 
-def _wait_for_a_random_moment(process: subprocess.Popen, db: Path, rng: random.Random) -> None:
-    """Some kills land in start-up and restore; most after a random number of
-    further bars, mid-step or mid-retrain, however fast the machine is."""
-    if rng.random() < 0.3:
-        time.sleep(rng.uniform(0.3, 2.5))
-        return
-    target = _bars(db) + rng.randint(30, 500)
-    deadline = time.time() + 60
-    while process.poll() is None and _bars(db) < target and time.time() < deadline:
+def _in_bar_order(moments: list[int | None]) -> list[int | None]:
+    """The bar-count kills in increasing order (a restarted run only moves
+    forward), the start-up kills left where the shuffle put them."""
+    targets = iter(sorted(m for m in moments if m is not None))
+    return [None if m is None else next(targets) for m in moments]
+
+
+def _wait_for_bars(process: subprocess.Popen, db: Path, target: int) -> None:
+    """Until the run has stored `target` bars; the deadline only catches a hang."""
+    deadline = time.monotonic() + 900
+    while process.poll() is None and _bars(db) < target and time.monotonic() < deadline:
         time.sleep(0.02)
+    assert _bars(db) >= target, f"{_bars(db)} bars stored, waiting for {target}"
 
 
 def _bars(db: Path) -> int:

@@ -4,6 +4,10 @@ bars generated from the wall clock, retraining on a worker thread."""
 from __future__ import annotations
 
 import math
+import os
+import signal
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +44,21 @@ class WallClockFeed:
         return Bar(symbol, ts, open_, max(open_, close) + 0.2, min(open_, close) - 0.2, close, 10 + (ts // SECOND) % 7)
 
 
+def scored_live_bars(db: Path, started: float) -> int:
+    """Bars scored by a model that closed after the daemon started."""
+    try:
+        return rows(db, f"SELECT COUNT(*) FROM predictions WHERE ts >= {started * 1000 - SECOND}")[0][0]
+    except sqlite3.OperationalError:  # tables not made yet
+        return 0
+
+
+def stop_when(condition, finished: threading.Event, poll_s: float = 0.2) -> None:
+    while not condition():
+        if finished.wait(poll_s):
+            return  # the daemon stopped on its own
+    os.kill(os.getpid(), signal.SIGTERM)  # the daemon's own handler sets its stop flag
+
+
 def test_live_daemon_steps_closed_bars_and_retrains_in_the_background(tmp_path: Path) -> None:
     config = write_config(tmp_path, {
         "mode": "live", "timeframe": "1s",
@@ -50,11 +69,21 @@ def test_live_daemon_steps_closed_bars_and_retrains_in_the_background(tmp_path: 
     configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
     feed = WallClockFeed(history_bars=300)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed)
+    db = tmp_path / "bot.sqlite"
     started = time.time()
-    run_live(rt, stop_after_seconds=4.5)
+    # Stopped by what happened, not by the clock: once the model trained in
+    # the background has scored a few live bars, as an operator's SIGTERM.
+    finished = threading.Event()
+    watcher = threading.Thread(target=stop_when, args=(lambda: scored_live_bars(db, started) >= 3, finished))
+    watcher.start()
+    try:
+        clean = run_live(rt, stop_after_seconds=300)  # the limit only catches a hang
+    finally:
+        finished.set()
+        watcher.join()
     stopped_ms = time.time() * 1000
     rt.store.close()
-    db = tmp_path / "bot.sqlite"
+    assert clean and scored_live_bars(db, started) >= 3, "no model scored live bars within 300 s"
 
     bar_ts = [ts for (ts,) in rows(db, "SELECT ts FROM bars ORDER BY ts")]
     live_bars = [ts for ts in bar_ts if ts >= started * 1000 - SECOND]
