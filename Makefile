@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    create .venv, install pinned dependencies, run the embedded demo
 #   make test   the same set-up, then the whole test suite
+#   make check  the same set-up, then lint, format and type checks (CI runs it first)
 # A second call skips the set-up: the stamp file is newer than its inputs.
 
 PYTHON ?= python3
@@ -8,13 +9,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup clean
+.PHONY: run test check bench setup clean
 
 run: $(STAMP)
 	$(BIN)/bot run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+check: $(STAMP)
+	$(BIN)/ruff check bot tests
+	$(BIN)/ruff format --check bot
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

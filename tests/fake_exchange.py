@@ -25,15 +25,15 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 import ccxt
 import numpy as np
 import pandas as pd
-
 from fake_account import PRIVATE_PATHS, FakeAccount
 
 INTERVALS = {

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import rows
 from test_config_errors import run_bot
 
-ORDERS = "SELECT id, symbol, side, kind, qty, stop_price, limit_price, created_ts, status, closed_ts FROM orders ORDER BY id"
+ORDERS = ("SELECT id, symbol, side, kind, qty, stop_price, limit_price, created_ts, status, closed_ts FROM orders "
+          "ORDER BY id")
 FILLS = "SELECT order_id, side, qty, price, fee, ts, realized_pnl FROM fills ORDER BY id"
 METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "brier", "log_loss",
            "total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "win_rate", "profit_factor",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO, write_config
 
 from bot.config import load_config
-from conftest import REPO, write_config
 
 BAD_CONFIGS = [
     ({"risk": {"stop_loss_pct": -0.1}}, {}, "risk.stop_loss_pct"),

@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from fake_exchange import FakeExchange
 
 from bot.broker.exchange import UNKNOWN_PATIENCE_MS, ExchangeBroker, client_order_id
 from bot.broker.exchange_client import ExchangeClient
 from bot.domain import Bar, Order, OrderKind, OrderStatus, Side
 from bot.ledger import Ledger
 from bot.market.ccxt_feed import Backoff
-from fake_exchange import FakeExchange
 
 KEY, SECRET = "test-key-7f3a", "test-secret-bd91c0ffee"
 SYMBOL = "BTC/USDT"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ccxt
 import pytest
-
 from fake_exchange import FakeExchange
 
 SYMBOL = "BTC/USDT"

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 import ccxt
 import pandas as pd
 import pytest
-
 from conftest import BUNDLED_BTC
 from fake_exchange import KLINES, FakeExchange
 

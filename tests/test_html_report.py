@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.backtest.html_report import (calibration_bins, drawdown_series, ordered_variants,
-                                       write_html_report)
+from bot.backtest.html_report import calibration_bins, drawdown_series, ordered_variants, write_html_report
 from bot.backtest.result import BacktestResult, VariantRun
 
 HOUR_MS = 3_600_000

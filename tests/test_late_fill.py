@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, rows
+from fake_exchange import FakeExchange
+from test_testnet_end_to_end import KEY, SECRET, env_with_keys, write_testnet_config
 
 from bot.broker.reconcile import reconcile
 from bot.clock import SystemClock
@@ -25,9 +28,6 @@ from bot.domain import Bar, Signal
 from bot.market.ccxt_feed import CcxtFeed, make_exchange
 from bot.runtime import build_runtime
 from bot.strategy import Strategy
-from conftest import REPO, rows
-from fake_exchange import FakeExchange
-from test_testnet_end_to_end import KEY, SECRET, env_with_keys, write_testnet_config
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 MINUTE = 60_000

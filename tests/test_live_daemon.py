@@ -11,13 +11,14 @@ import threading
 import time
 from pathlib import Path
 
+from conftest import rows, write_config
+
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.daemon import run_live
 from bot.domain import Bar
 from bot.logging_setup import configure_logging
 from bot.runtime import build_runtime
-from conftest import rows, write_config
 
 SECOND = 1_000
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
 

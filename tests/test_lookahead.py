@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import BUNDLED_BTC, write_config
+from test_causality import TARGETS
+from test_causality import write as write_edge
+from test_config_errors import run_bot
 
 from bot.backtest.lookahead import check_lookahead
 from bot.config import load_config
 from bot.market.csv_format import read_ohlcv_csv
 from bot.strategy import load_strategy_of
 from bot.timeframes import parse_iso_ms
-from conftest import BUNDLED_BTC, write_config
-from test_causality import TARGETS
-from test_causality import write as write_edge
-from test_config_errors import run_bot
 
 PEEK = textwrap.dedent('''
     import pandas as pd

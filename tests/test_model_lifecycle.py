@@ -8,14 +8,15 @@ import json
 import time
 from pathlib import Path
 
+from conftest import replay, rows, write_config
+from test_config_errors import run_bot
+from test_live_daemon import SECOND, WallClockFeed
+
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.daemon import run_live
 from bot.logging_setup import configure_logging
 from bot.runtime import build_runtime
-from conftest import replay, rows, write_config
-from test_config_errors import run_bot
-from test_live_daemon import SECOND, WallClockFeed
 
 SLEEP_SECONDS = 3.0
 
@@ -104,7 +105,7 @@ def test_predictions_are_scored_once_their_bar_closes(tiny_run: Path) -> None:
     assert scored[-1][1] is None  # the newest bar has not closed yet
     champion = rows(db, "SELECT version, live_n, live_accuracy, live_auc FROM model_versions WHERE live_n > 0")
     assert champion, "no version has live metrics"
-    for version, n, accuracy, auc in champion:
+    for version, n, accuracy, _auc in champion:
         # Metrics are refreshed every 24 scores over the newest 500 scored then.
         scored_rows = rows(db, f"SELECT prob_up, outcome FROM predictions WHERE model_version = '{version}' "
                                "AND outcome IS NOT NULL ORDER BY ts")
@@ -120,7 +121,7 @@ def test_bot_models_lists_and_promote_rolls_back(tmp_path: Path) -> None:
     listing = run_bot("models", "-c", str(config))
     assert listing.returncode == 0, listing.stderr
     versions = rows(tmp_path / "bot.sqlite", "SELECT version, status FROM model_versions ORDER BY created_ts")
-    for version, status in versions:
+    for version, _status in versions:
         assert version in listing.stdout
     champion = next(v for v, s in versions if s == "champion")
     older = next(v for v, s in versions if v != champion)

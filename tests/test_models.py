@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -33,8 +32,8 @@ from bot.model.predictor import Predictor
 from bot.model.promotion import judge
 from bot.model.registry import Candidate, ModelFileError, ModelRegistry
 from bot.model.sequence_model import SequenceModel
-from bot.model.targets import Target
 from bot.model.tabular import ForestModel, LinearModel, _check_trees
+from bot.model.targets import Target
 from bot.store import Store
 
 HOUR = 3_600_000
@@ -309,7 +308,7 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     first = _candidate(lstm, lstm_cfg, data, registry.version_name(START_TS + 1000 * HOUR))
     first.predictor.calibration = PlattCalibration.fit(first.predictor.predict(raw), data.y_val)
     row1 = registry.register(first, created_ts=START_TS + 1000 * HOUR, config_hash="h1", champion=True)
-    stamp = datetime.fromtimestamp((START_TS + 1000 * HOUR) / 1000, tz=timezone.utc).strftime("%Y%m%dT%H%M")
+    stamp = datetime.fromtimestamp((START_TS + 1000 * HOUR) / 1000, tz=UTC).strftime("%Y%m%dT%H%M")
     assert row1.version == f"v0001-{stamp}" == first.predictor.version
     assert _statuses(store) == {row1.version: "champion"}
 

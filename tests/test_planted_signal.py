@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from bot.report.metrics import round_trips
 from conftest import REPO, replay, rows
 from planted import HiddenDrift, bayes_prob_up, filtered_up_state, simulate
+
+from bot.report.metrics import round_trips
 
 TRADED_BARS = 5_000
 

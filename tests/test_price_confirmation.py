@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from conftest import rows
+from fake_exchange import FakeExchange
+from test_market_data import HOUR, SOURCE, START, Daemon, source_rows, stored_rows
+
 from bot.clock import SimulatedClock
 from bot.domain import Bar, Signal
 from bot.market.price_gate import PriceGate
 from bot.market.screening import BarScreen
 from bot.strategy import Strategy
-from conftest import rows
-from fake_exchange import FakeExchange
-from test_market_data import HOUR, SOURCE, START, Daemon, source_rows, stored_rows
 
 SYMBOL = "BTC/USDT"
 HIT = (START // HOUR + 2) * HOUR
@@ -37,7 +38,8 @@ def run_with_fault(tmp_path: Path, inject) -> Daemon:
     daemon = Daemon(tmp_path, fake, clock, RISK, strategy=AlwaysLong(AlwaysLong.Params()))
     try:
         daemon.rt.bar_job(START)
-        assert rows(daemon.db, f"SELECT qty FROM positions WHERE symbol = '{SYMBOL}' ORDER BY ts DESC LIMIT 1")[0][0] > 0
+        held = rows(daemon.db, f"SELECT qty FROM positions WHERE symbol = '{SYMBOL}' ORDER BY ts DESC LIMIT 1")
+        assert held[0][0] > 0
         daemon.run_until(HIT + HOUR)  # HIT has closed; it is fetched at the next firing, 5 s on
         inject(fake)
         daemon.run_until(HIT + 3 * HOUR + 10_000)

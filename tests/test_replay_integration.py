@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import pytest
-
 from conftest import replay, rows, write_config
 
 HOUR = 3_600_000

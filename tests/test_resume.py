@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import replay, rows, write_config
+from test_config_errors import run_bot
+
 from bot.config import load_config
 from bot.operator_requests import follow_operator_requests
 from bot.replay import open_replay
-from conftest import replay, rows, write_config
-from test_config_errors import run_bot
 
 TIGHT = {"risk": {"max_drawdown_pct": 0.03}}
 
@@ -26,7 +27,8 @@ def test_halt_survives_restarts_until_bot_resume(tmp_path: Path) -> None:
     assert risk_state(db)["halted"], "the 3% drawdown limit should have fired by now"
     halted_at = rows(db, "SELECT MIN(ts) FROM events WHERE kind = 'kill_switch'")[0][0]
     replay(config)  # a restart: still halted, so no entry after the halt
-    late_entries = rows(db, f"SELECT COUNT(*) FROM orders WHERE reason = 'entry' AND created_ts > {halted_at + 3_600_000}")
+    late_entries = rows(
+        db, f"SELECT COUNT(*) FROM orders WHERE reason = 'entry' AND created_ts > {halted_at + 3_600_000}")
     assert late_entries[0][0] == 0
     assert "HALTED" in run_bot("status", "-c", str(config)).stdout
 

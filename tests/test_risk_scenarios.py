@@ -13,6 +13,7 @@ leaving 10,000 - 5,002.5 - 5.0025 = 4,992.4975 cash.
 from __future__ import annotations
 
 import pytest
+from conftest import rows
 
 from bot.clock import SimulatedClock
 from bot.config import Config
@@ -22,7 +23,6 @@ from bot.runtime import build_runtime
 from bot.store import StepRecord
 from bot.strategy import Strategy, StrategyContext
 from bot.strategy.base import NoParams
-from conftest import rows
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"

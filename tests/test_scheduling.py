@@ -3,11 +3,12 @@ hour bars alike, and again shortly after when a closed bar comes late."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from conftest import rows, write_config
 from freezegun import freeze_time
 
 from bot.clock import SimulatedClock
@@ -16,13 +17,12 @@ from bot.domain import Bar
 from bot.logging_setup import configure_logging
 from bot.runtime import build_runtime
 from bot.scheduling import SimulatedScheduler, bar_close_trigger, to_ms
-from conftest import rows, write_config
 
 MINUTE, HOUR = 60_000, 3_600_000
 
 
 def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize(("timeframe_ms", "now", "expected"), [

@@ -16,12 +16,18 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, rows
 from fake_exchange import KLINES, FakeExchange
 from test_live_end_to_end import wait_for_live_predictions
-from test_testnet_end_to_end import (INITIAL_USDT, KEY, SECRET, SYMBOL, assert_books_match_exchange, env_with_keys,
-                                     write_testnet_config)
+from test_testnet_end_to_end import (
+    INITIAL_USDT,
+    KEY,
+    SECRET,
+    SYMBOL,
+    assert_books_match_exchange,
+    env_with_keys,
+    write_testnet_config,
+)
 
 STOPS = 20
 STOP_LIMIT_S = 5.0

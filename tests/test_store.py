@@ -107,7 +107,8 @@ def test_commit_step_writes_every_row(store: Store, db: Path) -> None:
         (2.0, 100.05, 101.0, -0.2001, 97.0)]
     assert rows(db, f"SELECT cash, position_value, equity, realized_pnl, unrealized_pnl, fees_paid "
                     f"FROM equity WHERE ts={t1}") == [(799.6999, 202.0, 1_001.6999, -0.2001, 1.9, 0.2001)]
-    [(ts, level, kind, symbol, message, data)] = rows(db, "SELECT ts, level, kind, symbol, message, data_json FROM events")
+    [(ts, level, kind, symbol, message, data)] = rows(
+        db, "SELECT ts, level, kind, symbol, message, data_json FROM events")
     assert (ts, level, kind, symbol, message) == (t1, "info", "note", BTC, "entry filled")
     assert json.loads(data) == {"price": 100.05, "qty": 2.0}
 

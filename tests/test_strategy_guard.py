@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from conftest import replay, rows, write_config
 
 WILD = '''

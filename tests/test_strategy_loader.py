@@ -6,11 +6,11 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
+from conftest import REPO
 
 from bot.config import ConfigError, load_config
 from bot.domain import Bar
 from bot.strategy import Strategy, StrategyContext, load_strategy, load_strategy_of
-from conftest import REPO
 
 STRATEGIES = Path(__file__).resolve().parent.parent / "strategies"
 BAR = Bar("BTC/USDT", 0, 100.0, 101.0, 99.0, 100.5, 1.0)

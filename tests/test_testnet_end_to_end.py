@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from bot.broker.exchange import client_order_id
 from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
+
+from bot.broker.exchange import client_order_id
 
 KEY, SECRET = "e2e-key-51c7d2", "e2e-secret-9a8b7c6d5e4f"
 SYMBOL = "BTC/USDT"

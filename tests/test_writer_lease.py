@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, write_config
 from fake_exchange import FakeExchange
 from test_config_errors import run_bot
