@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -308,6 +309,11 @@ class LoggingConfig(Section):
     file: str = "state/bot.jsonl"
 
 
+# Off while Config.exactly builds a config whose values already carry the
+# environment's overrides.
+_ENVIRONMENT_APPLIES: ContextVar[bool] = ContextVar("environment_applies", default=True)
+
+
 class Config(BaseSettings):
     """The whole config. Environment variables override the YAML file."""
 
@@ -350,8 +356,23 @@ class Config(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Environment first so that it overrides the YAML passed as init data.
+        # Environment first so that it overrides the YAML passed as init data;
+        # not at all for values that already carry it (Config.exactly).
+        if not _ENVIRONMENT_APPLIES.get():
+            return (init_settings,)
         return (env_settings, init_settings)
+
+    @classmethod
+    def exactly(cls, data: dict[str, Any]) -> Config:
+        """A config from values as they are: those of a loaded config (the
+        environment already applied) with some changed on purpose, as a
+        backtest variant's own database. The environment must not override
+        them again."""
+        token = _ENVIRONMENT_APPLIES.set(False)
+        try:
+            return cls(**data)
+        finally:
+            _ENVIRONMENT_APPLIES.reset(token)
 
     @field_validator("timeframe")
     @classmethod

@@ -83,3 +83,25 @@ def test_html_report_is_written(backtests) -> None:
     html = (directory / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 5 and "random_forest" in html
     assert "Model quality" in html and "lightgbm" in html and "Calibration of each retrain" in html
+
+
+def test_an_environment_override_reaches_the_backtest_but_not_each_variants_own_paths(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """BOT__STORAGE__DB_URL once made every variant write to one database."""
+    from conftest import BUNDLED_BTC, write_config
+
+    from bot.backtest.runner import BacktestSpec, model_variants, variant_config
+    from bot.config import Config, load_config
+
+    monkeypatch.setenv("BOT__STORAGE__DB_URL", f"sqlite:///{tmp_path / 'shared.sqlite'}")
+    monkeypatch.setenv("BOT__MODEL__EPOCHS", "4")
+    cfg = load_config(write_config(tmp_path))
+    assert cfg.storage.db_url.endswith("shared.sqlite") and cfg.model.epochs == 4  # the environment applies
+    spec = BacktestSpec(BUNDLED_BTC, "BTC/USDT", None, None, tmp_path / "variants", workers=1)
+    urls = set()
+    for name, kind in model_variants(cfg).items():
+        variant = variant_config(cfg, spec, name, kind)
+        in_worker = Config.exactly(json.loads(variant.model_dump_json()))  # what run_variant rebuilds
+        assert in_worker.db_url == variant.db_url and in_worker.model.epochs == 4 and in_worker.model.kind == kind
+        urls.add(variant.db_url)
+    assert len(urls) == len(model_variants(cfg)) and not any("shared" in url for url in urls)

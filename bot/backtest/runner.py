@@ -69,7 +69,7 @@ def variant_config(cfg: Config, spec: BacktestSpec, name: str, kind: str) -> Con
     }
     data["logging"] = {**data["logging"], "file": str((directory / "bot.jsonl").resolve())}
     data["model"] = {**data["model"], "kind": kind}
-    return Config(**data)
+    return Config.exactly(data)  # BOT__ variables were applied once, to cfg; not again over the variant's paths
 
 
 def run_variant(config_json: str) -> str:
@@ -80,7 +80,7 @@ def run_variant(config_json: str) -> str:
     from bot.replay import open_replay, run_replay
     from bot.runtime import wipe_state
 
-    cfg = Config(**json.loads(config_json))
+    cfg = Config.exactly(json.loads(config_json))  # the worker inherits the environment too
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")
     wipe_state(cfg)
     rt = open_replay(cfg)

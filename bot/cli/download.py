@@ -31,7 +31,7 @@ def download(
         "timeframe": timeframe or cfg.timeframe,
     }
     try:
-        cfg = Config(**{**cfg.model_dump(), **overrides})
+        cfg = Config.exactly({**cfg.model_dump(), **overrides})  # the options win over BOT__ variables
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
     since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
