@@ -89,7 +89,9 @@ class Engine:
         self.live_score = LiveScore(target)
         # The newest bars per symbol, for a strategy's own indicators.
         lookback = strategy.indicator_lookback
-        self.recent_bars = {s: deque(maxlen=lookback) for s in symbols} if lookback else {}
+        self.recent_bars: dict[str, deque[tuple[int, float, float, float, float, float]]] = (
+            {s: deque(maxlen=lookback) for s in symbols} if lookback else {}
+        )
         # Retraining (a worker thread in live mode) copies the history while
         # the bar job appends to it.
         self.history_lock = threading.Lock()
@@ -232,6 +234,7 @@ class Engine:
         )
         self._apply(outcome, rec)
         if reading is not None:
+            assert version is not None  # a reading comes from a scoring model, with its version
             decision, reason = _decision(signal, outcome, position.qty)
             rec.predictions.append(
                 Prediction(
@@ -308,6 +311,7 @@ class Engine:
             log_event(log, e)
 
     def _log(self, rec: StepRecord) -> None:
+        assert rec.equity is not None  # set by _close_step before it logs
         probs = {p.symbol: p.prob_up for p in rec.predictions}
         actions = {o.symbol: f"{o.side.value} {o.reason}" for o in rec.new_orders if o.kind is OrderKind.MARKET}
         for bar in rec.bars:

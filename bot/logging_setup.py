@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from bot.secrets import scrub_values
 
@@ -21,7 +22,7 @@ def _names_a_secret(key: str) -> bool:
     return any(hint in key.lower() for hint in _SECRET_HINTS)
 
 
-def redact_secrets(_logger, _name, event_dict: dict) -> dict:
+def redact_secrets(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """Mask any field whose name suggests a credential, whatever logged it."""
     for key in event_dict:
         if _names_a_secret(key):
@@ -29,7 +30,7 @@ def redact_secrets(_logger, _name, event_dict: dict) -> dict:
     return event_dict
 
 
-def drop_tracebacks(_logger, _name, event_dict: dict) -> dict:
+def drop_tracebacks(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """Console lines stay one line: the traceback goes to the log file only."""
     event_dict.pop("exc_info", None)
     event_dict.pop("exception", None)
@@ -37,7 +38,7 @@ def drop_tracebacks(_logger, _name, event_dict: dict) -> dict:
 
 
 def configure_logging(level: str, file: Path | None, console_level: str) -> None:
-    shared = [
+    shared: list[Processor] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -63,7 +64,7 @@ def configure_logging(level: str, file: Path | None, console_level: str) -> None
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
-def _console_handler(level: str, shared: list) -> logging.Handler:
+def _console_handler(level: str, shared: list[Processor]) -> logging.Handler:
     tty = sys.stderr.isatty()
     renderer = (
         structlog.dev.ConsoleRenderer(colors=tty)
@@ -86,7 +87,7 @@ def _console_handler(level: str, shared: list) -> logging.Handler:
     return handler
 
 
-def _file_handler(path: Path, shared: list) -> logging.Handler:
+def _file_handler(path: Path, shared: list[Processor]) -> logging.Handler:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

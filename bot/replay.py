@@ -9,6 +9,7 @@ bar step.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -21,6 +22,18 @@ from bot.operator_requests import follow_operator_requests
 from bot.runtime import Runtime, build_runtime
 from bot.scheduling import SimulatedScheduler, bar_close_trigger
 from bot.strategy import Strategy
+
+
+@runtime_checkable
+class ReplayData(Protocol):
+    """What a replay reads of its feed besides the bars: how far the data
+    reaches (a ReplayFeed; a live feed has no end)."""
+
+    def first_ts(self) -> int | None: ...
+
+    def last_ts(self) -> int | None: ...
+
+    def bar_count(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ def resume_clock(rt: Runtime) -> None:
     delay_ms = round(rt.config.schedule.bar_delay_seconds * 1000)
     start = _start_ms(rt, delay_ms)
     if start is not None:
+        assert isinstance(rt.clock, SimulatedClock), "replay needs a simulated clock"
         rt.clock.advance_to(max(rt.clock.now_ms(), start))
 
 
@@ -71,27 +85,31 @@ def _start_ms(rt: Runtime, delay_ms: int) -> int | None:
         # The firing that committed the newest stored bar: firing it again is
         # a no-op for bars, and completes a retrain the crash may have cut off.
         return max(rt.engine.last_ts.values()) + tf + delay_ms
+    assert isinstance(rt.feed, ReplayData), "replay needs a replay feed"
     return rt.feed.first_ts()
 
 
 def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress: bool = True) -> ReplayOutcome:
     clock = rt.clock
     assert isinstance(clock, SimulatedClock), "replay needs a simulated clock"
+    feed = rt.feed
+    assert isinstance(feed, ReplayData), "replay needs a replay feed"
     delay_ms = round(rt.config.schedule.bar_delay_seconds * 1000)
-    first, last = rt.feed.first_ts(), rt.feed.last_ts()
-    if first is None:
+    first, last = feed.first_ts(), feed.last_ts()
+    if first is None or last is None:  # both None together: no bars at all
         return ReplayOutcome(0, True)
     end_ms = last + rt.config.timeframe_ms + delay_ms
     resume_clock(rt)
     job = rt.bar_job
     stop = (lambda: job.bars_processed >= max_bars) if max_bars is not None else (lambda: False)
     with _progress(console, progress) as bars:
-        task = bars.add_task("replay", total=rt.feed.bar_count(), completed=rt.resumed_bars)
+        task = bars.add_task("replay", total=feed.bar_count(), completed=rt.resumed_bars)
 
         def fire(now_ms: int) -> None:
             champion = rt.engine.predictor
             bars.update(task, advance=job(now_ms))
             if rt.engine.predictor is not champion:
+                assert rt.engine.predictor is not None  # a swap only ever sets a model
                 bars.console.print(
                     f"model {rt.engine.predictor.version} trained, now the champion", style="cyan", markup=False
                 )

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, WrappedLogger
 
 API_KEY_ENV = "BOT_EXCHANGE_API_KEY"
 SECRET_ENV = "BOT_EXCHANGE_SECRET"
@@ -66,7 +70,7 @@ def scrub(text: str) -> str:
     return text
 
 
-def scrub_values(_logger, _name, event_dict: dict) -> dict:
+def scrub_values(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """structlog processor: mask credential values wherever they appear."""
     if not _known_values:
         return event_dict

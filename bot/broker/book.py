@@ -9,7 +9,7 @@ fills inside the step and keeps them."""
 
 from __future__ import annotations
 
-from bot.domain import Event, Fill, Order, OrderKind, OrderStatus
+from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus
 
 
 class OrderBook:
@@ -70,6 +70,16 @@ class OrderBook:
             return
         for other in [o for o in self.open_orders.values() if o.group == filled.group]:
             self._close(other, OrderStatus.CANCELED, ts)
+
+    # -- how orders fill: each broker its own -----------------------------------
+
+    def fill_market_orders(self, bar: Bar, cash: float) -> list[Fill]:
+        """Fill this symbol's due market orders at the bar's open; `cash` bounds a buy."""
+        raise NotImplementedError
+
+    def trigger_protective(self, bar: Bar) -> list[Fill]:
+        """Fill the resting stops and take-profits this bar reached."""
+        raise NotImplementedError
 
     # -- what an exchange-backed broker adds ----------------------------------
 

@@ -157,9 +157,9 @@ class ExchangeBroker(OrderBook):
         for order in [o for o in self.open_orders.values() if self.phase.get(o.id) == "queued"]:
             self._send(order, now_ms)
         for order_id in list(self.cancel_wanted):
-            order = self.open_orders.get(order_id)
-            if order is not None:
-                self._try(lambda o=order: self.client.cancel(o.symbol, self.client_id(o)), order, "cancel")
+            wanted = self.open_orders.get(order_id)
+            if wanted is not None:
+                self._try(lambda o=wanted: self.client.cancel(o.symbol, self.client_id(o)), wanted, "cancel")
         self.poll(now_ms)
         return True
 
@@ -376,5 +376,7 @@ class ExchangeBroker(OrderBook):
 def _reached(order: Order, bar: Bar) -> bool:
     """Did the bar trade at a protective order's price (stop or take-profit)?"""
     if order.kind is OrderKind.STOP:
+        assert order.stop_price is not None  # a stop order always has its stop price
         return bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price
+    assert order.limit_price is not None  # a take-profit order always has its limit
     return bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price

@@ -70,6 +70,7 @@ class PaperBroker(OrderBook):
                 fills.append(self._fill(order, order.remaining, self._stop_price(order, bar), self.taker_fee, bar.ts))
         for order in self.orders(bar.symbol, OrderKind.LIMIT):
             if order.id in self.open_orders and self._limit_reached(order, bar):
+                assert order.limit_price is not None  # a take-profit order always has its limit
                 price = (
                     max(bar.open, order.limit_price) if order.side is Side.SELL else min(bar.open, order.limit_price)
                 )
@@ -78,13 +79,16 @@ class PaperBroker(OrderBook):
 
     @staticmethod
     def _stop_reached(order: Order, bar: Bar) -> bool:
+        assert order.stop_price is not None  # a stop order always has its stop price
         return bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price
 
     @staticmethod
     def _limit_reached(order: Order, bar: Bar) -> bool:
+        assert order.limit_price is not None  # a take-profit order always has its limit
         return bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price
 
     def _stop_price(self, order: Order, bar: Bar) -> float:
+        assert order.stop_price is not None  # a stop order always has its stop price
         gapped = min(bar.open, order.stop_price) if order.side is Side.SELL else max(bar.open, order.stop_price)
         return self._slipped(gapped, order)
 

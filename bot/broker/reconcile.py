@@ -138,7 +138,8 @@ def _follow_balance_problem(
     serious = [
         e
         for e in mismatches
-        if abs(e.data["difference"]) > dust.get(e.data["asset"], QUOTE_DUST * max(1.0, abs(e.data["expected"])))
+        if e.data is not None  # every mismatch event carries its numbers
+        and abs(e.data["difference"]) > dust.get(e.data["asset"], QUOTE_DUST * max(1.0, abs(e.data["expected"])))
     ]
     problem = "; ".join(e.message for e in serious) or None
     if broker.balance_problem and not problem:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -160,7 +161,8 @@ def _venue_rows(table: Table, store, open_orders) -> None:
 def _decisions_table(store, limit: int = 8) -> Table:
     """Why the bot did or did not trade: predictions by decision and reason."""
     table = Table(title="Decisions since the first prediction", title_justify="left")
-    for column, justify in (("decision", "left"), ("reason", "left"), ("bars", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("decision", "left"), ("reason", "left"), ("bars", "right"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for decision, reason, count in store.decision_counts()[:limit]:
         table.add_row(decision, reason, f"{count:,}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import TypeGuard
 
 from bot.features.spec import (
     EMA_SLOPE_SPAN,
@@ -109,6 +110,11 @@ class _MacdHistogram:
         return macd - self._signal.update(macd)
 
 
+def _complete(vector: tuple[float | None, ...]) -> TypeGuard[tuple[float, ...]]:
+    """No feature is missing: the warm-up is over."""
+    return None not in vector
+
+
 class FeatureState:
     """Feature state of one symbol; feed it closed bars in time order."""
 
@@ -145,7 +151,7 @@ class FeatureState:
             close_sma_ratio,
         )
         # Every piece of state has been advanced above, so warm-up bars still count.
-        return None if None in vector else vector
+        return vector if _complete(vector) else None
 
     def _log_returns(self, close: float) -> tuple[float | None, ...]:
         closes = self._closes

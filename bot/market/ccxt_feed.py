@@ -152,7 +152,7 @@ class CcxtFeed:
         return []
 
 
-def first_line(exc: Exception) -> str:
+def first_line(exc: BaseException) -> str:
     """An exception's first line, bounded: what a log line or event shows."""
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else ""
@@ -168,9 +168,9 @@ def network_reason(exc: Exception) -> str:
     connection, a failed name lookup) or the status it quotes (451 from a
     geo-block, 503) is what a person needs. URLs are left out: they are
     long and may carry query parameters."""
-    root = exc
-    while (root.__cause__ or root.__context__) is not None:
-        root = root.__cause__ or root.__context__
+    root: BaseException = exc
+    while (parent := root.__cause__ or root.__context__) is not None:
+        root = parent
     own = [w for w in _URL.sub("", first_line(exc)).split() if w not in ("GET", "POST", "DELETE", "PUT")]
     if len(own) > 1:  # more than "binance": ccxt quoted the status and the body
         detail = " ".join(own[1:])

@@ -42,12 +42,12 @@ class PriceGate:
         admitted: list[Bar] = []
         previous = self.screen.last_close(symbol)
         for i, bar in enumerate(bars):
-            bar = self._confirmed(symbol, bar, previous, bars[i + 1 :], refetch, events)
-            if bar is None:
+            confirmed = self._confirmed(symbol, bar, previous, bars[i + 1 :], refetch, events)
+            if confirmed is None:
                 break
             self.held.pop(symbol, None)
-            admitted.append(bar)
-            previous = bar.close
+            admitted.append(confirmed)
+            previous = confirmed.close
         return admitted
 
     def _confirmed(

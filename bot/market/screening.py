@@ -118,7 +118,10 @@ class BarScreen:
         """Mean and standard deviation of the recent returns, once there
         are enough of them to judge by; None before, or when flat."""
         returns = self._returns.get(symbol)
-        if returns is None or len(returns) < returns.maxlen:
+        if returns is None:
+            return None
+        assert returns.maxlen is not None  # every window is made with a maxlen
+        if len(returns) < returns.maxlen:
             return None
         mean = sum(returns) / len(returns)
         std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any, cast
 
 import lightgbm
 import numpy as np
@@ -44,7 +45,7 @@ class BoostingModel(TabularModel):
         # every tree sees a fresh 80% of the rows and 80% of the features;
         # L2 penalty 1.0 on the leaf values. One thread, deterministic and
         # row-wise histograms, so that a seed gives the same model every time.
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             n_estimators=200,
             learning_rate=0.03,
             num_leaves=15,
@@ -70,9 +71,11 @@ class BoostingModel(TabularModel):
 
     def score(self, x: np.ndarray) -> np.ndarray:
         # Binary objective: the booster returns P(class 1); regression: the value.
+        assert self.booster is not None  # set by fit or load
         return np.asarray(self.booster.predict(_newest(x), num_threads=1), dtype=np.float64)
 
     def save(self, directory: Path) -> None:
+        assert self.booster is not None  # set by fit or load
         (directory / FILE_NAME).write_text(self.booster.model_to_string(), encoding="ascii")
 
     @classmethod
@@ -231,7 +234,8 @@ def _check_tree(block: str, i: int, n_features: int) -> None:
         raise ValueError(f"lightgbm file's tree {i} has a feature index out of range")
     if any(d not in _NUMERICAL_DECISIONS for d in arrays["decision_type"]):
         raise ValueError(f"lightgbm file's tree {i} has an unknown or categorical decision type")
-    _check_children(arrays["left_child"], arrays["right_child"], n_leaves, i)
+    # The child arrays are among _NODE_INTS, parsed by _ints: lists of int.
+    _check_children(cast(list[int], arrays["left_child"]), cast(list[int], arrays["right_child"]), n_leaves, i)
 
 
 def _check_children(left: list[int], right: list[int], n_leaves: int, i: int) -> None:

@@ -9,7 +9,7 @@ from bot.model.boosting import BoostingModel
 from bot.model.sequence_model import SequenceModel
 from bot.model.tabular import ForestModel, LinearModel
 
-KINDS = {
+KINDS: dict[str, type[SequenceModel] | type[LinearModel] | type[ForestModel] | type[BoostingModel]] = {
     "lstm": SequenceModel,
     "gru": SequenceModel,
     "logistic": LinearModel,

@@ -23,6 +23,7 @@ volatility forecast (sizing) and a regime model (strategies, reports).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -38,6 +39,9 @@ from bot.model.volatility import VolatilityModel
 class Model(Protocol):
     def score(self, x: np.ndarray) -> np.ndarray:
         """(batch, seq_len, features) scaled float32 -> P(label) or a log return."""
+
+    def save(self, directory: Path) -> None:
+        """Write the model's files into `directory` (the registry saves each version)."""
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,7 @@ def judge(
     if _metric(name, ours, label) is None:  # one class only: AUC undefined
         name = "log_loss"
     mine, other = _metric(name, ours, label), _metric(name, theirs, label)
+    assert mine is not None and other is not None  # log loss always is; AUC is None only for one class
     better = mine >= other + cfg.margin if name == "auc" else mine <= other - cfg.margin
     where = "unseen" if chosen is unseen else "validation"
     reason = f"{name} {mine:.4f} vs champion {other:.4f} on {int(chosen.sum())} {where} windows (margin {cfg.margin}"

@@ -155,4 +155,5 @@ class RegimeModel:
             or any(len(r) != 2 or min(r) < 0 or abs(sum(r) - 1) > 1e-6 for r in rows)
         ):
             raise ValueError("regime model file is not a two-state model")
-        return cls(means, stds, rows)
+        (p00, p01), (p10, p11) = rows  # two rows of two, checked above
+        return cls(means, stds, ((p00, p01), (p10, p11)))

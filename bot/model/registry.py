@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from bot.config import ModelConfig
 from bot.domain import Event
@@ -107,12 +108,12 @@ class ModelRegistry:
         if saved.get("features") != list(FEATURE_NAMES):
             raise ModelFileError(f"model {row.version}: {path / 'config.json'} lists another feature set")
         extra = _read_json(row.version, path / "predictor.json")
-        scaler = _read_json(row.version, path / "scaler.json")
+        scaler_json = _read_json(row.version, path / "scaler.json")
         try:
             cfg = ModelConfig(**saved["model"])
             columns = saved["columns"]
             parts = _predictor_parts(extra)
-            scaler = Scaler.from_json(scaler)
+            scaler = Scaler.from_json(scaler_json)
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(
                 f"model {row.version}: {path} holds unusable settings ({type(exc).__name__})"
@@ -205,7 +206,12 @@ def _calibration(saved: dict) -> PlattCalibration:
     """Versions saved before the covariance was kept read as certain."""
     covariance = saved.get("covariance") or ((0.0, 0.0), (0.0, 0.0))
     return PlattCalibration(
-        float(saved["slope"]), float(saved["intercept"]), tuple(tuple(float(v) for v in row) for row in covariance)
+        float(saved["slope"]),
+        float(saved["intercept"]),
+        # Read as the file holds it: its 2 x 2 shape is not checked here.
+        cast(
+            tuple[tuple[float, float], tuple[float, float]], tuple(tuple(float(v) for v in row) for row in covariance)
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import numpy as np
 import structlog
@@ -107,6 +108,8 @@ class Retrainer:
             {"version": version, **m},
         )
         if not verdict.promote:
+            # judge() promotes whenever there is no champion; the champion is a registered version.
+            assert champion is not None and champion_row is not None
             row = self._refresh_champion(champion, champion_row, data, candidate, now_ms)
         self.engine.set_predictor(self.registry.load(row))
         return row
@@ -158,11 +161,13 @@ class Retrainer:
         predictor = Predictor(model, data.scaler, data.columns, cfg.seq_len, version, data.target)
         raw = model.score(data.x_val)
         if data.target.regression:
-            metrics = regression_metrics(raw, np.log1p(data.r_val), data.y_val)
-            predictor.return_rmse = metrics["val_rmse"]
+            scores = regression_metrics(raw, np.log1p(data.r_val), data.y_val)
+            predictor.return_rmse = scores["val_rmse"]
         else:
-            metrics = classification_metrics(raw, data.y_val)
+            scores = classification_metrics(raw, data.y_val)
             predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
+        # The same dict: the scores, then the calibration form and the training facts (any JSON value).
+        metrics: dict[str, Any] = scores
         predictor.edge_error = edge_standard_error(data.r_train, data.target.lookahead_bars)
         if cfg.calibrate:
             predictor.calibration, metrics["calibration"] = fit_calibration(

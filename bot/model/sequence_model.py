@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -102,7 +103,7 @@ class SequenceModel:
             torch.onnx.export(
                 self.net.eval(),
                 (example,),
-                buffer,
+                cast(Any, buffer),  # torch annotates f as a path; the legacy exporter writes to a file object too
                 input_names=["windows"],
                 output_names=["score"],
                 dynamic_axes={"windows": {0: "batch"}, "score": {0: "batch"}},

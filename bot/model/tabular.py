@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -32,7 +33,11 @@ class TabularModel:
     def __init__(self, cfg: ModelConfig, n_features: int) -> None:
         self.cfg = cfg
         self.n_features = n_features
-        self.estimator = None
+        self.estimator: Any = None  # a scikit-learn (or LightGBM) estimator once built or loaded
+
+    def _build(self, seed: int) -> Any:
+        """A fresh, unfitted estimator: each subclass builds its own."""
+        raise NotImplementedError
 
     def fit(self, data: TrainingSet, seed: int) -> dict:
         self.estimator = self._build(seed)
@@ -109,7 +114,7 @@ class ForestModel(TabularModel):
         each tree through joblib, which costs ~25 ms for the one row a bar
         scores; this loop gives the same numbers, bit for bit, in a tenth."""
         features = np.ascontiguousarray(_newest(x), dtype=np.float32)  # the dtype trees split on
-        total = 0.0
+        total: Any = 0.0  # then the sum of the trees' value arrays
         for tree in (t.tree_ for t in self.estimator.estimators_):
             value = tree.value[tree.apply(features)][:, 0, :]
             if self.cfg.is_classifier:

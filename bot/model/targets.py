@@ -79,6 +79,7 @@ class Target:
         """(label, realized) per bar; NaN where the outcome is not known yet
         (the last bars, whose horizon reaches past the data)."""
         if self.kind == TRIPLE_BARRIER:
+            assert self.take_profit is not None and self.stop_loss is not None  # a triple barrier has both
             return _barrier_outcomes(open_, high, low, close, self.horizon_bars, self.take_profit, self.stop_loss)
         return _horizon_outcomes(close, self.horizon_bars)
 
@@ -163,7 +164,8 @@ class OutcomeTracker:
         waiting = self.pending.get(symbol)
         if not waiting:
             return []
-        resolved, still = [], deque()
+        resolved: list[Resolved] = []
+        still: deque[Pending] = deque()
         for p in waiting:
             if ts <= p.ts:  # a bar at or before the prediction's own decides nothing
                 still.append(p)
@@ -185,6 +187,7 @@ class OutcomeTracker:
             return int(close > p.close), close / p.close - 1.0
         if p.entry is None:
             p.entry = open_
+        assert t.take_profit is not None and t.stop_loss is not None  # a triple barrier has both
         tp, sl = p.entry * (1 + t.take_profit), p.entry * (1 - t.stop_loss)
         if low <= sl:
             return 0, min(open_, sl) / p.entry - 1.0

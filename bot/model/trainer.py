@@ -94,6 +94,7 @@ def fit_network(
                 stale += 1
                 if stale >= cfg.patience:
                     break
+    assert best_state is not None, "no epoch had a finite validation loss"
     net.load_state_dict(best_state)
     net.cpu().eval()
     return FitResult(best_epoch, epoch, train_loss, best_loss, round(time.perf_counter() - started, 3))

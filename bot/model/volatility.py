@@ -92,8 +92,11 @@ class VolatilityModel:
             cut = usable[0] + int((usable[-1] - usable[0]) * (1 - val_fraction))
             # The training rows' targets must end before the first validation row.
             train, val = usable[usable <= cut - horizon], usable[usable > cut]
-            train_x.append(x[train]), train_y.append(y[train])
-            val_x.append(x[val]), val_y.append(y[val]), val_naive.append(x[val, 1 + LOOKBACKS.index(24)])
+            train_x.append(x[train])
+            train_y.append(y[train])
+            val_x.append(x[val])
+            val_y.append(y[val])
+            val_naive.append(x[val, 1 + LOOKBACKS.index(24)])
         if not train_x or sum(map(len, train_y)) < 30:
             return None
         x, y = np.concatenate(train_x), np.concatenate(train_y)

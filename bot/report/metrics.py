@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,7 @@ def round_trips(fills: pd.DataFrame) -> list[RoundTrip]:
             before = qty
             qty += size if side == "buy" else -size
             pnl += realized
+            assert entry is not None  # set at the first fill: every symbol's fills start flat
             if abs(qty) <= _QTY_EPS + _QTY_REL_EPS * abs(before):
                 trips.append(RoundTrip(symbol, entry, ts, pnl))
                 qty = 0.0
@@ -76,6 +78,7 @@ def round_trips(fills: pd.DataFrame) -> list[RoundTrip]:
                 trips.append(RoundTrip(symbol, entry, ts, pnl))
                 entry, pnl = ts, 0.0
         if qty != 0.0:
+            assert entry is not None  # a position left open had an entry
             trips.append(RoundTrip(symbol, entry, None, pnl))
     return trips
 
@@ -261,8 +264,8 @@ def trading_report(equity: pd.Series, position_value: pd.Series, fills: pd.DataF
     with np.errstate(all="ignore"):  # a curve through 0: None, not a warning
         drawdown = _finite(max_drawdown(curve))
         sharpe = sharpe_ratio(curve, periods_per_year)
-    report = {
-        "total_return": last / first - 1.0 if first is not None and first > 0 else None,
+    report: dict[str, Any] = {  # float, int (trades) or None
+        "total_return": last / first - 1.0 if first is not None and last is not None and first > 0 else None,
         "cagr": growth,
         "sharpe": sharpe,
         "sortino": sortino_ratio(curve, periods_per_year),

@@ -69,7 +69,7 @@ def information_coefficients(edge: np.ndarray, realized: np.ndarray) -> dict:
     _same_length(x, y)
     keep = ~(np.isnan(x) | np.isnan(y))
     x, y = x[keep], y[keep]
-    report = {"ic": None, "rank_ic": None, "n": int(len(x))}
+    report: dict[str, float | int | None] = {"ic": None, "rank_ic": None, "n": int(len(x))}
     if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
         return report
     report["ic"] = _pearson(x, y)

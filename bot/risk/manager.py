@@ -381,6 +381,7 @@ class RiskManager:
         self.state.trail_ref[symbol] = ref
         level = ref * (1 - trail) if qty > 0 else ref * (1 + trail)
         for stop in stops:
+            assert stop.stop_price is not None  # a stop order always has its stop price
             if (qty > 0 and level > stop.stop_price) or (qty < 0 and level < stop.stop_price):
                 broker.move_stop(stop.id, level)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import SQLModel, col, create_engine
 
 from bot.domain import Bar, Event, Fill, Order, OrderStatus, Prediction
 from bot.ledger import EquityPoint, Position
@@ -129,7 +129,7 @@ def _order_state(o: Order) -> dict:
 
 
 def _put_meta(conn, key: str, value: str) -> None:
-    conn.execute(RunMetaRow.__table__.delete().where(RunMetaRow.key == key))
+    conn.execute(delete(RunMetaRow).where(col(RunMetaRow.key) == key))
     conn.execute(insert(RunMetaRow), [{"key": key, "value": value}])
 
 
@@ -201,7 +201,7 @@ class Store:
             if rec.new_orders:
                 conn.execute(insert(OrderRow), [_order_row(o) for o in rec.new_orders])
             for o in (*rec.closed_orders, *rec.changed_orders):
-                conn.execute(update(OrderRow).where(OrderRow.id == o.id).values(**_order_state(o)))
+                conn.execute(update(OrderRow).where(col(OrderRow.id) == o.id).values(**_order_state(o)))
             if rec.fills:
                 conn.execute(
                     insert(FillRow),
@@ -221,8 +221,8 @@ class Store:
                     ],
                 )
             if rec.amends:
-                conn.execute(delete(PositionRow).where(PositionRow.ts == rec.ts))
-                conn.execute(delete(EquityRow).where(EquityRow.ts == rec.ts))
+                conn.execute(delete(PositionRow).where(col(PositionRow.ts) == rec.ts))
+                conn.execute(delete(EquityRow).where(col(EquityRow.ts) == rec.ts))
             if rec.positions:
                 conn.execute(
                     insert(PositionRow),
@@ -260,13 +260,13 @@ class Store:
             for symbol, ts, outcome, realized in rec.outcomes:
                 conn.execute(
                     update(PredictionRow)
-                    .where(PredictionRow.symbol == symbol, PredictionRow.ts == ts)
+                    .where(col(PredictionRow.symbol) == symbol, col(PredictionRow.ts) == ts)
                     .values(outcome=outcome, realized_return=realized)
                 )
             for version, n, accuracy, auc in rec.live_metrics:
                 conn.execute(
                     update(ModelVersionRow)
-                    .where(ModelVersionRow.version == version)
+                    .where(col(ModelVersionRow.version) == version)
                     .values(live_n=n, live_accuracy=accuracy, live_auc=auc)
                 )
             if rec.risk_state is not None:
@@ -299,15 +299,22 @@ class Store:
 
     def candles(self, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> list[Bar]:
         query = (
-            select(CandleRow.ts, CandleRow.open, CandleRow.high, CandleRow.low, CandleRow.close, CandleRow.volume)
-            .where(
-                CandleRow.exchange == exchange,
-                CandleRow.symbol == symbol,
-                CandleRow.timeframe == timeframe,
-                CandleRow.ts >= start_ms,
-                CandleRow.ts < end_ms,
+            select(
+                col(CandleRow.ts),
+                col(CandleRow.open),
+                col(CandleRow.high),
+                col(CandleRow.low),
+                col(CandleRow.close),
+                col(CandleRow.volume),
             )
-            .order_by(CandleRow.ts)
+            .where(
+                col(CandleRow.exchange) == exchange,
+                col(CandleRow.symbol) == symbol,
+                col(CandleRow.timeframe) == timeframe,
+                col(CandleRow.ts) >= start_ms,
+                col(CandleRow.ts) < end_ms,
+            )
+            .order_by(col(CandleRow.ts))
         )
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
@@ -325,26 +332,30 @@ class Store:
         with self.engine.begin() as conn:
             if retire_champion:
                 conn.execute(
-                    update(ModelVersionRow).where(ModelVersionRow.status == "champion").values(status="retired")
+                    update(ModelVersionRow).where(col(ModelVersionRow.status) == "champion").values(status="retired")
                 )
-            conn.execute(ModelVersionRow.__table__.delete().where(ModelVersionRow.version == row.version))
+            conn.execute(delete(ModelVersionRow).where(col(ModelVersionRow.version) == row.version))
             conn.execute(insert(ModelVersionRow), [row.model_dump()])
 
     def set_champion(self, version: str) -> None:
         """Make `version` the only champion; the previous one is retired."""
         with self.engine.begin() as conn:
-            conn.execute(update(ModelVersionRow).where(ModelVersionRow.status == "champion").values(status="retired"))
-            conn.execute(update(ModelVersionRow).where(ModelVersionRow.version == version).values(status="champion"))
+            conn.execute(
+                update(ModelVersionRow).where(col(ModelVersionRow.status) == "champion").values(status="retired")
+            )
+            conn.execute(
+                update(ModelVersionRow).where(col(ModelVersionRow.version) == version).values(status="champion")
+            )
 
     # -- reads -----------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(RunMetaRow.value).where(RunMetaRow.key == key)).scalar()
+            return conn.execute(select(col(RunMetaRow.value)).where(col(RunMetaRow.key) == key)).scalar()
 
     def last_bar_ts(self, symbol: str) -> int | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.max(BarRow.ts)).where(BarRow.symbol == symbol)).scalar()
+            return conn.execute(select(func.max(col(BarRow.ts))).where(col(BarRow.symbol) == symbol)).scalar()
 
     def count(self, table: type[SQLModel]) -> int:
         with self.engine.connect() as conn:
@@ -356,9 +367,16 @@ class Store:
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    select(BarRow.ts, BarRow.open, BarRow.high, BarRow.low, BarRow.close, BarRow.volume)
-                    .where(BarRow.symbol == symbol, BarRow.ts > after)
-                    .order_by(BarRow.ts)
+                    select(
+                        col(BarRow.ts),
+                        col(BarRow.open),
+                        col(BarRow.high),
+                        col(BarRow.low),
+                        col(BarRow.close),
+                        col(BarRow.volume),
+                    )
+                    .where(col(BarRow.symbol) == symbol, col(BarRow.ts) > after)
+                    .order_by(col(BarRow.ts))
                     .limit(chunk)
                 ).all()
             for r in rows:
@@ -369,15 +387,17 @@ class Store:
 
     def latest_equity(self) -> EquityRow | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(EquityRow).order_by(EquityRow.ts.desc()).limit(1)).first()
+            row = conn.execute(select(EquityRow).order_by(col(EquityRow.ts).desc()).limit(1)).first()
         return EquityRow.model_validate(row._mapping) if row else None
 
     def latest_positions(self) -> list[PositionRow]:
         newest = (
-            select(PositionRow.symbol, func.max(PositionRow.ts).label("ts")).group_by(PositionRow.symbol).subquery()
+            select(col(PositionRow.symbol), func.max(col(PositionRow.ts)).label("ts"))
+            .group_by(col(PositionRow.symbol))
+            .subquery()
         )
         query = select(PositionRow).join(
-            newest, (PositionRow.symbol == newest.c.symbol) & (PositionRow.ts == newest.c.ts)
+            newest, (col(PositionRow.symbol) == newest.c.symbol) & (col(PositionRow.ts) == newest.c.ts)
         )
         with self.engine.connect() as conn:
             return [PositionRow.model_validate(r._mapping) for r in conn.execute(query)]
@@ -385,21 +405,24 @@ class Store:
     def open_orders(self) -> list[OrderRow]:
         query = (
             select(OrderRow)
-            .where(OrderRow.status.in_([s.value for s in OrderStatus if s.is_open]))
-            .order_by(OrderRow.created_ts, OrderRow.id)
+            .where(col(OrderRow.status).in_([s.value for s in OrderStatus if s.is_open]))
+            .order_by(col(OrderRow.created_ts), col(OrderRow.id))
         )
         with self.engine.connect() as conn:
             return [OrderRow.model_validate(r._mapping) for r in conn.execute(query)]
 
     def trade_ids(self, order_ids: list[str]) -> set[str]:
         """Exchange trade ids already booked as fills of these orders."""
-        query = select(FillRow.trade_id).where(FillRow.order_id.in_(order_ids), FillRow.trade_id.is_not(None))
+        query = select(col(FillRow.trade_id)).where(
+            col(FillRow.order_id).in_(order_ids), col(FillRow.trade_id).is_not(None)
+        )
         with self.engine.connect() as conn:
-            return {r[0] for r in conn.execute(query)}
+            # trade_id IS NOT NULL in the query; the check only tells the type checker
+            return {trade_id for (trade_id,) in conn.execute(query) if trade_id is not None}
 
     def model_versions(self) -> list[ModelVersionRow]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(ModelVersionRow).order_by(ModelVersionRow.created_ts)).all()
+            rows = conn.execute(select(ModelVersionRow).order_by(col(ModelVersionRow.created_ts))).all()
         return [ModelVersionRow.model_validate(r._mapping) for r in rows]
 
     def champion(self) -> ModelVersionRow | None:
@@ -417,8 +440,8 @@ class Store:
         steps that followed them)."""
         recent = (
             select(PredictionRow)
-            .where(PredictionRow.symbol == symbol)
-            .order_by(PredictionRow.ts.desc())
+            .where(col(PredictionRow.symbol) == symbol)
+            .order_by(col(PredictionRow.ts).desc())
             .limit(newest)
             .subquery()
         )
@@ -428,9 +451,16 @@ class Store:
 
     def bars_after(self, symbol: str, ts: int) -> list[Bar]:
         query = (
-            select(BarRow.ts, BarRow.open, BarRow.high, BarRow.low, BarRow.close, BarRow.volume)
-            .where(BarRow.symbol == symbol, BarRow.ts > ts)
-            .order_by(BarRow.ts)
+            select(
+                col(BarRow.ts),
+                col(BarRow.open),
+                col(BarRow.high),
+                col(BarRow.low),
+                col(BarRow.close),
+                col(BarRow.volume),
+            )
+            .where(col(BarRow.symbol) == symbol, col(BarRow.ts) > ts)
+            .order_by(col(BarRow.ts))
         )
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
@@ -438,12 +468,12 @@ class Store:
     def latest_decisions(self) -> list[PredictionRow]:
         """Each symbol's newest prediction, with what was decided and why."""
         newest = (
-            select(PredictionRow.symbol, func.max(PredictionRow.ts).label("ts"))
-            .group_by(PredictionRow.symbol)
+            select(col(PredictionRow.symbol), func.max(col(PredictionRow.ts)).label("ts"))
+            .group_by(col(PredictionRow.symbol))
             .subquery()
         )
         query = select(PredictionRow).join(
-            newest, (PredictionRow.symbol == newest.c.symbol) & (PredictionRow.ts == newest.c.ts)
+            newest, (col(PredictionRow.symbol) == newest.c.symbol) & (col(PredictionRow.ts) == newest.c.ts)
         )
         with self.engine.connect() as conn:
             return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
@@ -452,7 +482,7 @@ class Store:
         """(decision, reason kind, count): the reason's words before any
         number, so "edge below cost" is one line, not one per value."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(PredictionRow.decision, PredictionRow.reason)).all()
+            rows = conn.execute(select(col(PredictionRow.decision), col(PredictionRow.reason))).all()
         counts: dict[tuple[str, str], int] = {}
         for decision, reason in rows:
             key = (decision, reason_kind(reason))
@@ -461,17 +491,19 @@ class Store:
 
     def bar_close(self, symbol: str, ts: int) -> float | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(BarRow.close).where(BarRow.symbol == symbol, BarRow.ts == ts)).scalar()
+            return conn.execute(
+                select(col(BarRow.close)).where(col(BarRow.symbol) == symbol, col(BarRow.ts) == ts)
+            ).scalar()
 
     def predicted_versions(self) -> list[str]:
         with self.engine.connect() as conn:
-            return list(conn.execute(select(PredictionRow.model_version).distinct()).scalars())
+            return list(conn.execute(select(col(PredictionRow.model_version)).distinct()).scalars())
 
     def scored_count(self, version: str) -> int:
         query = (
             select(func.count())
             .select_from(PredictionRow)
-            .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None))
+            .where(col(PredictionRow.model_version) == version, col(PredictionRow.outcome).is_not(None))
         )
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
@@ -479,20 +511,21 @@ class Store:
     def scored_predictions(self, version: str, limit: int) -> list[tuple[float, int]]:
         """(prob, outcome) of a version's newest scored predictions, oldest first."""
         query = (
-            select(PredictionRow.prob_up, PredictionRow.outcome)
-            .where(PredictionRow.model_version == version, PredictionRow.outcome.is_not(None))
-            .order_by(PredictionRow.ts.desc(), PredictionRow.symbol.desc())
+            select(col(PredictionRow.prob_up), col(PredictionRow.outcome))
+            .where(col(PredictionRow.model_version) == version, col(PredictionRow.outcome).is_not(None))
+            .order_by(col(PredictionRow.ts).desc(), col(PredictionRow.symbol).desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [tuple(r) for r in reversed(conn.execute(query).all())]
+            # outcome IS NOT NULL in the query; the check only tells the type checker
+            return [(prob, outcome) for prob, outcome in reversed(conn.execute(query).all()) if outcome is not None]
 
     def recent_events(self, limit: int) -> list[EventRow]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(EventRow).order_by(EventRow.id.desc()).limit(limit)).all()
+            rows = conn.execute(select(EventRow).order_by(col(EventRow.id).desc()).limit(limit)).all()
         return [EventRow.model_validate(r._mapping) for r in rows]
 
     def event_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(EventRow.kind, func.count()).group_by(EventRow.kind)).all()
+            rows = conn.execute(select(col(EventRow.kind), func.count()).group_by(col(EventRow.kind))).all()
         return {kind: n for kind, n in rows}

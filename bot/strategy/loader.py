@@ -39,6 +39,7 @@ def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strateg
 def _import(path: Path, name: str) -> Any:
     module_name = f"bot_strategies.{name}"
     spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None  # a .py path always gets a source loader
     module = importlib.util.module_from_spec(spec)
     # Registered before it runs, as a normal import would be: pydantic looks
     # modules up there to resolve string annotations (`from __future__ import
