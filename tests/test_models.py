@@ -384,6 +384,16 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     (event,) = [e for e in store.recent_events(10) if e.kind == "champion_unreadable"]
     assert row2.version in event.message and "weights" in event.message and row1.version in event.message
 
+    # A calibration of the wrong shape is refused at load, naming the
+    # version, not at the first bar it would score.
+    predictor_json = registry.path_of(row1.version) / "predictor.json"
+    original = predictor_json.read_text()
+    calibration = {"slope": 1.0, "intercept": 0.0, "covariance": [[1.0, 0.0, 0.0]]}
+    predictor_json.write_text(json.dumps({**json.loads(original), "calibration": calibration}))
+    with pytest.raises(ModelFileError, match=rf"model {row1.version}: .*unusable settings"):
+        registry.load(store.champion())
+    predictor_json.write_text(original)
+
     # A state directory moved elsewhere loads its own files.
     moved = tmp_path / "moved-models"
     registry.models_dir.rename(moved)

@@ -18,7 +18,6 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
 
 from bot.config import ModelConfig
 from bot.domain import Event
@@ -205,14 +204,12 @@ def _predictor_json(p: Predictor) -> dict:
 def _calibration(saved: dict) -> PlattCalibration:
     """Versions saved before the covariance was kept read as certain."""
     covariance = saved.get("covariance") or ((0.0, 0.0), (0.0, 0.0))
-    return PlattCalibration(
-        float(saved["slope"]),
-        float(saved["intercept"]),
-        # Read as the file holds it: its 2 x 2 shape is not checked here.
-        cast(
-            tuple[tuple[float, float], tuple[float, float]], tuple(tuple(float(v) for v in row) for row in covariance)
-        ),
-    )
+    rows = [[float(v) for v in row] for row in covariance]
+    if len(rows) != 2 or any(len(row) != 2 for row in rows):
+        # Refused at load (ModelFileError), not at the first bar it scores.
+        raise ValueError("the calibration's covariance is not 2 x 2")
+    (ss, si), (is_, ii) = rows
+    return PlattCalibration(float(saved["slope"]), float(saved["intercept"]), ((ss, si), (is_, ii)))
 
 
 def _predictor_parts(saved: dict) -> dict:
