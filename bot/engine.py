@@ -70,8 +70,12 @@ class Engine:
         warmup_bars: int,
         history_bars: int,
         target: Target = Target(),
+        bar_lines: bool = True,
     ) -> None:
+        """`bar_lines`: a log line per bar (live); a replay writes its bars
+        to the database anyway, and only events go to its log."""
         self.store = store
+        self.bar_lines = bar_lines
         self.broker = broker
         self.risk = risk
         self.strategy = strategy
@@ -312,6 +316,10 @@ class Engine:
 
     def _log(self, rec: StepRecord) -> None:
         assert rec.equity is not None  # set by _close_step before it logs
+        if not self.bar_lines:
+            for e in rec.events:
+                log_event(log, e)
+            return
         probs = {p.symbol: p.prob_up for p in rec.predictions}
         actions = {o.symbol: f"{o.side.value} {o.reason}" for o in rec.new_orders if o.kind is OrderKind.MARKET}
         for bar in rec.bars:

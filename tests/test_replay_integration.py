@@ -122,3 +122,30 @@ def test_a_resumed_triple_barrier_run_ends_where_an_uninterrupted_one_does(tmp_p
     assert rows(parts / "bot.sqlite", FILLS) == rows(whole / "bot.sqlite", FILLS)
     held = rows(whole / "bot.sqlite", "SELECT COUNT(*) FROM predictions WHERE reason LIKE 'minimum hold%'")
     assert held[0][0] > 20  # the run did hold positions across the stops' kind of moments
+
+
+def test_per_bar_work_does_not_grow_with_the_run(tmp_path: Path) -> None:
+    """The retrain schedule is read from the store once and after each
+    retrain, not every bar (which made a long run's bars slower and slower);
+    and a replay writes no log line per bar, only events."""
+    from rich.console import Console
+
+    from bot.config import load_config
+    from bot.logging_setup import configure_logging
+    from bot.replay import open_replay, run_replay
+
+    cfg = load_config(write_config(tmp_path))
+    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")
+    rt = open_replay(cfg)
+    reads = []
+    versions = rt.store.model_versions
+    rt.store.model_versions = lambda: reads.append(1) or versions()
+    try:
+        outcome = run_replay(rt, max_bars=None, console=Console(quiet=True), progress=False)
+    finally:
+        rt.store.close()
+    retrains = len(rows(tmp_path / "bot.sqlite", "SELECT version FROM model_versions"))
+    assert outcome.finished and outcome.bars_this_run > 1_500 and retrains >= 5
+    assert len(reads) <= 6 * retrains + 5, f"{len(reads)} reads of the model list for {outcome.bars_this_run} bars"
+    lines = (tmp_path / "bot.jsonl").read_text().splitlines()
+    assert len(lines) < outcome.bars_this_run / 10 and not any('"event": "bar"' in line for line in lines)

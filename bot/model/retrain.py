@@ -51,6 +51,12 @@ class Retrainer:
         self.registry = registry
         r = config.retrain
         self._cron = CronTrigger.from_crontab(r.cron, timezone="UTC") if r.cron else None
+        # When the next retrain is due, kept in memory: read from the store
+        # once, and again after each retrain (which may add versions), never
+        # per bar, so a long run's bars cost what its first bars cost.
+        self._schedule_known = False
+        self._has_versions = False
+        self._due_ms: int | None = None
 
     # -- when ----------------------------------------------------------------
 
@@ -63,15 +69,25 @@ class Retrainer:
         return last_created_ms + round(every * DAY_MS) if every else None
 
     def is_due(self, now_ms: int) -> bool:
-        versions = self.registry.store.model_versions()
-        if not versions:
+        if not self._schedule_known:
+            versions = self.registry.store.model_versions()
+            self._has_versions = bool(versions)
+            self._due_ms = self.next_due_ms(versions[-1].created_ts) if versions else None
+            self._schedule_known = True
+        if not self._has_versions:
             return self.engine.bars_seen() >= self.config.retrain.initial_train_bars
-        due = self.next_due_ms(versions[-1].created_ts)
-        return due is not None and now_ms >= due
+        return self._due_ms is not None and now_ms >= self._due_ms
+
+    def run(self, now_ms: int) -> ModelVersionRow | None:
+        """Train, judge and register a version now (when due, or when asked)."""
+        try:
+            return self._run(now_ms)
+        finally:
+            self._schedule_known = False  # read once more: this run may have added versions
 
     # -- what ----------------------------------------------------------------
 
-    def run(self, now_ms: int) -> ModelVersionRow | None:
+    def _run(self, now_ms: int) -> ModelVersionRow | None:
         cfg = self.config
         columns = [FEATURE_NAMES.index(name) for name in cfg.model.features]
         window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
