@@ -168,7 +168,9 @@ class ModelConfig(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Training threads; batch-1 inference always runs on one thread, which
     # is faster for a model this size than splitting tiny matrix products.
-    threads: int = Field(2, ge=1, le=256)
+    # One by default: on shared or small machines torch with more threads
+    # than free cores is several times slower, not faster.
+    threads: int = Field(1, ge=1, le=256)
     # Inference engine for the recurrent kinds: ONNX Runtime is 2-3x faster
     # than torch eager at batch 1; auto uses it when it is installed.
     runtime: Literal["auto", "torch", "onnx"] = "auto"

@@ -105,3 +105,20 @@ def test_an_environment_override_reaches_the_backtest_but_not_each_variants_own_
         assert in_worker.db_url == variant.db_url and in_worker.model.epochs == 4 and in_worker.model.kind == kind
         urls.add(variant.db_url)
     assert len(urls) == len(model_variants(cfg)) and not any("shared" in url for url in urls)
+
+
+def test_backtest_variants_never_ask_for_more_torch_threads_than_cores(tmp_path: Path) -> None:
+    import os
+
+    from conftest import BUNDLED_BTC, write_config
+
+    from bot.backtest.runner import BacktestSpec, model_variants, variant_config
+    from bot.config import load_config
+
+    cores = os.cpu_count() or 1
+    cfg = load_config(write_config(tmp_path, {"model": {"threads": 8}}))
+    for workers in (1, 2, cores + 3):
+        spec = BacktestSpec(BUNDLED_BTC, "BTC/USDT", None, None, tmp_path / "v", workers=workers)
+        for name, kind in model_variants(cfg).items():
+            threads = variant_config(cfg, spec, name, kind).model.threads
+            assert threads >= 1 and (threads * workers <= cores or threads == 1), (workers, threads)

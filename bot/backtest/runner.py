@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -68,7 +69,9 @@ def variant_config(cfg: Config, spec: BacktestSpec, name: str, kind: str) -> Con
         "models_dir": str((directory / "models").resolve()),
     }
     data["logging"] = {**data["logging"], "file": str((directory / "bot.jsonl").resolve())}
-    data["model"] = {**data["model"], "kind": kind}
+    # Variants train side by side: never more torch threads than cores.
+    threads = min(cfg.model.threads, max(1, (os.cpu_count() or 1) // max(1, spec.workers)))
+    data["model"] = {**data["model"], "kind": kind, "threads": threads}
     return Config.exactly(data)  # BOT__ variables were applied once, to cfg; not again over the variant's paths
 
 
