@@ -13,12 +13,18 @@ from test_config_errors import run_bot
 HOSTILE = "[/] [bold red]fake HALT[/bold red] [link=file:///etc/passwd]x[/link] [/nope]"
 
 
-def test_markup_in_stored_text_prints_literally(tmp_path: Path) -> None:
+def run_with_an_event_saying(tmp_path: Path, message: str) -> Path:
+    """A short run whose events include one an exchange could have sent."""
     config = write_config(tmp_path)
     assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
     with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
         conn.execute("INSERT INTO events (ts, level, kind, message, symbol) VALUES (?, 'warning', ?, ?, ?)",
-                     (1_672_531_200_000, "exchange_says", HOSTILE, "BTC/USDT"))
+                     (1_672_531_200_000, "exchange_says", message, "BTC/USDT"))
+    return config
+
+
+def test_markup_in_stored_text_prints_literally(tmp_path: Path) -> None:
+    config = run_with_an_event_saying(tmp_path, HOSTILE)
     result = run_bot("status", "-c", str(config))
     assert result.returncode == 0, result.stderr
     assert HOSTILE in result.stdout.replace("\n", "")  # every bracket kept, nothing swallowed as a style
@@ -29,11 +35,7 @@ ESCAPES = "\x1b[2J\x1b[31mcleared\x1b]0;owned\x07"
 
 
 def test_terminal_escapes_in_stored_text_or_arguments_are_never_obeyed(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
-    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
-        conn.execute("INSERT INTO events (ts, level, kind, message, symbol) VALUES (?, 'warning', ?, ?, ?)",
-                     (1_672_531_200_000, "exchange_says", ESCAPES, "BTC/USDT"))
+    config = run_with_an_event_saying(tmp_path, ESCAPES)
     status = run_bot("status", "-c", str(config))
     assert status.returncode == 0 and "cleared" in status.stdout
     assert "\x1b" not in status.stdout and "\x07" not in status.stdout

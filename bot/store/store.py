@@ -67,6 +67,11 @@ def reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0].strip()
 
 
+def _bar_columns() -> tuple:
+    """A stored bar's values in Bar's order, after its symbol."""
+    return (col(BarRow.ts), col(BarRow.open), col(BarRow.high), col(BarRow.low), col(BarRow.close), col(BarRow.volume))
+
+
 def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL; None for other databases or memory."""
     parsed = make_url(url)
@@ -367,14 +372,7 @@ class Store:
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    select(
-                        col(BarRow.ts),
-                        col(BarRow.open),
-                        col(BarRow.high),
-                        col(BarRow.low),
-                        col(BarRow.close),
-                        col(BarRow.volume),
-                    )
+                    select(*_bar_columns())
                     .where(col(BarRow.symbol) == symbol, col(BarRow.ts) > after)
                     .order_by(col(BarRow.ts))
                     .limit(chunk)
@@ -451,16 +449,7 @@ class Store:
 
     def bars_after(self, symbol: str, ts: int) -> list[Bar]:
         query = (
-            select(
-                col(BarRow.ts),
-                col(BarRow.open),
-                col(BarRow.high),
-                col(BarRow.low),
-                col(BarRow.close),
-                col(BarRow.volume),
-            )
-            .where(col(BarRow.symbol) == symbol, col(BarRow.ts) > ts)
-            .order_by(col(BarRow.ts))
+            select(*_bar_columns()).where(col(BarRow.symbol) == symbol, col(BarRow.ts) > ts).order_by(col(BarRow.ts))
         )
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
