@@ -76,7 +76,7 @@ def write_config(directory: Path, overrides: dict | None = None, name: str = "co
 
 def replay(config_path: Path, max_bars: int | None = None):
     """Run (or resume) a replay in-process, as `bot run` does; returns the Runtime."""
-    from bot.replay import open_replay, run_replay
+    from bot.app.replay import open_replay, run_replay
 
     cfg = load_config(config_path)
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")

@@ -268,8 +268,8 @@ def test_recalibration_moves_a_stale_champion_to_the_newest_base_rate() -> None:
     """A champion calibrated in a falling market reads everything as 'down';
     refreshed on a rising market's newest windows its probabilities follow
     the new base rate, and its edge map the new returns."""
+    from bot.app.retrain import recalibrate
     from bot.model.calibration import PlattCalibration
-    from bot.model.retrain import recalibrate
 
     data, _ = gate_data(2000, 3)
     size = int(data.x_val_raw[:, -1, 0].max()) + 1

@@ -17,10 +17,10 @@ import pytest
 from conftest import BUNDLED_BTC, REPO, rows, write_config
 from fake_exchange import FakeExchange
 
+from bot.app.runtime import open_store_file
 from bot.config import load_config
 from bot.market.ccxt_feed import CcxtFeed, make_exchange
 from bot.market.download import HistoryDownload
-from bot.runtime import open_store_file
 from bot.timeframes import parse_iso_ms
 
 HOUR = 3_600_000

@@ -21,12 +21,12 @@ from conftest import REPO, rows
 from fake_exchange import FakeExchange
 from test_testnet_end_to_end import KEY, SECRET, env_with_keys, write_testnet_config
 
-from bot.broker.reconcile import reconcile
+from bot.app.reconcile import reconcile
+from bot.app.runtime import build_runtime
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.domain import Bar, Signal
 from bot.market.ccxt_feed import CcxtFeed, make_exchange
-from bot.runtime import build_runtime
 from bot.strategy import Strategy
 
 BTC, ETH = "BTC/USDT", "ETH/USDT"

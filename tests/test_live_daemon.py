@@ -13,12 +13,12 @@ from pathlib import Path
 
 from conftest import rows, write_config
 
+from bot.app.daemon import run_live
+from bot.app.runtime import build_runtime
 from bot.clock import SystemClock
 from bot.config import load_config
-from bot.daemon import run_live
 from bot.domain import Bar
 from bot.logging_setup import configure_logging
-from bot.runtime import build_runtime
 
 SECOND = 1_000
 

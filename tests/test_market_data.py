@@ -13,13 +13,13 @@ import pytest
 from conftest import BUNDLED_BTC, rows, write_config
 from fake_exchange import FakeExchange
 
+from bot.app.runtime import build_runtime
+from bot.app.scheduling import SimulatedScheduler, bar_close_trigger
 from bot.clock import SimulatedClock
 from bot.config import load_config
 from bot.domain import Signal
 from bot.logging_setup import configure_logging
 from bot.market.ccxt_feed import Backoff, CcxtFeed, make_exchange
-from bot.runtime import build_runtime
-from bot.scheduling import SimulatedScheduler, bar_close_trigger
 from bot.strategy import Strategy
 from bot.timeframes import parse_iso_ms
 

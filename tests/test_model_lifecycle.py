@@ -12,11 +12,11 @@ from conftest import replay, rows, write_config
 from test_config_errors import run_bot
 from test_live_daemon import SECOND, WallClockFeed
 
+from bot.app.daemon import run_live
+from bot.app.runtime import build_runtime
 from bot.clock import SystemClock
 from bot.config import load_config
-from bot.daemon import run_live
 from bot.logging_setup import configure_logging
-from bot.runtime import build_runtime
 
 SLEEP_SECONDS = 3.0
 

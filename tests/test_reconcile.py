@@ -12,11 +12,11 @@ from conftest import rows
 from fake_exchange import FakeExchange
 from test_testnet_end_to_end import INITIAL_CASH, KEY, SECRET, SYMBOL, write_testnet_config
 
-from bot.broker.reconcile import reconcile
+from bot.app.reconcile import reconcile
+from bot.app.runtime import build_runtime
 from bot.clock import SystemClock
 from bot.config import ConfigError, load_config
 from bot.market.ccxt_feed import CcxtFeed, make_exchange
-from bot.runtime import build_runtime
 
 
 @pytest.fixture

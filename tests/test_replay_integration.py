@@ -130,9 +130,9 @@ def test_per_bar_work_does_not_grow_with_the_run(tmp_path: Path) -> None:
     and a replay writes no log line per bar, only events."""
     from rich.console import Console
 
+    from bot.app.replay import open_replay, run_replay
     from bot.config import load_config
     from bot.logging_setup import configure_logging
-    from bot.replay import open_replay, run_replay
 
     cfg = load_config(write_config(tmp_path))
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")

@@ -9,9 +9,9 @@ from pathlib import Path
 from conftest import replay, rows, write_config
 from test_config_errors import run_bot
 
+from bot.app.operator_requests import follow_operator_requests
+from bot.app.replay import open_replay
 from bot.config import load_config
-from bot.operator_requests import follow_operator_requests
-from bot.replay import open_replay
 
 TIGHT = {"risk": {"max_drawdown_pct": 0.03}}
 

@@ -1,4 +1,4 @@
-"""Risk scenarios through the real Engine, built by bot.runtime.build_runtime
+"""Risk scenarios through the real Engine, built by bot.app.runtime.build_runtime
 as `bot run` builds it, on short crafted bar series. A scripted strategy
 sets the target on chosen bar times (and holds otherwise), so each scenario
 controls exactly when the bot enters and exits; the model never plays a
@@ -15,11 +15,11 @@ from __future__ import annotations
 import pytest
 from conftest import rows
 
+from bot.app.runtime import build_runtime
 from bot.clock import SimulatedClock
 from bot.config import Config
 from bot.domain import Bar, OrderKind, Side, Signal
 from bot.risk.state import RiskState
-from bot.runtime import build_runtime
 from bot.store import StepRecord
 from bot.strategy import Strategy, StrategyContext
 from bot.strategy.base import NoParams

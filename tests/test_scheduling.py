@@ -11,12 +11,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from conftest import rows, write_config
 from freezegun import freeze_time
 
+from bot.app.runtime import build_runtime
+from bot.app.scheduling import SimulatedScheduler, bar_close_trigger, to_ms
 from bot.clock import SimulatedClock
 from bot.config import load_config
 from bot.domain import Bar
 from bot.logging_setup import configure_logging
-from bot.runtime import build_runtime
-from bot.scheduling import SimulatedScheduler, bar_close_trigger, to_ms
 
 MINUTE, HOUR = 60_000, 3_600_000
 

@@ -39,7 +39,7 @@ def download(
     # beside a running daemon (point BOT__STORAGE__DB_URL elsewhere for that).
     lease = hold_the_run(cfg, "bot download")  # noqa: F841 (held until exit)
     start_logging(cfg)
-    from bot.market.download_command import run_download
+    from bot.app.download import run_download
 
     result = run_download(cfg, cfg.symbols[0], since_ms, until_ms, out, err_console)
     err_console.print(

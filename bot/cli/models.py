@@ -66,8 +66,8 @@ def train(
 
 def _request_training(cfg: Config) -> None:
     """An operator request: the daemon trains on its own history, so the
-    run keeps one writer (bot/operator_requests.py)."""
-    from bot.operator_requests import request_training
+    run keeps one writer (bot/app/operator_requests.py)."""
+    from bot.app.operator_requests import request_training
 
     store = open_existing_store(cfg)
     try:
@@ -82,15 +82,15 @@ def _request_training(cfg: Config) -> None:
 
 def _runtime(cfg: Config, strategy):
     if cfg.mode == "replay":
-        from bot.replay import open_replay, resume_clock
+        from bot.app.replay import open_replay, resume_clock
 
         cfg.require_replay_data()
         rt = open_replay(cfg, strategy)
         resume_clock(rt)
         return rt
+    from bot.app.runtime import build_runtime
     from bot.clock import SystemClock
     from bot.market.ccxt_feed import CcxtFeed, make_exchange
-    from bot.runtime import build_runtime
 
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
@@ -105,7 +105,7 @@ def _observe_enough_history(rt, progress: bool) -> None:
         return
     rt.bar_job.run_retrain = lambda now_ms: None
     if rt.config.mode == "replay":
-        from bot.replay import run_replay
+        from bot.app.replay import run_replay
 
         run_replay(rt, max_bars=missing, console=err_console, progress=progress)
     else:

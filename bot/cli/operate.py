@@ -11,7 +11,7 @@ def resume(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Clear a kill-switch halt: now in the stored state, and in a running
     daemon at its next bar."""
     cfg = load_config(config)
-    from bot.operator_requests import RESUME_KEY
+    from bot.app.operator_requests import RESUME_KEY
     from bot.risk import RiskManager
     from bot.risk.state import RiskState
 

@@ -28,7 +28,7 @@ def run(
     strategy = load_strategy_of(cfg)
     if cfg.mode == "replay":
         cfg.require_replay_data()
-    from bot.runtime import wipe_state
+    from bot.app.runtime import wipe_state
 
     # Before anything is written or wiped: a run has one writer.
     lease = hold_the_run(cfg, "bot run --fresh" if fresh else "bot run")  # noqa: F841 (held until exit)
@@ -44,7 +44,7 @@ def run(
 
 
 def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool) -> None:
-    from bot.replay import open_replay, run_replay
+    from bot.app.replay import open_replay, run_replay
     from bot.report.render import summary_table
     from bot.report.summary import build_summary
 
@@ -59,13 +59,13 @@ def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool) -> 
 
 
 def _run_live(cfg: Config, strategy) -> None:
+    from bot.app.daemon import run_live
+    from bot.app.runtime import build_runtime
     from bot.clock import SystemClock
-    from bot.daemon import run_live
     from bot.market.ccxt_feed import CcxtFeed, make_exchange
-    from bot.runtime import build_runtime
 
     if cfg.broker != "paper":
-        from bot.broker.factory import authenticated_exchange
+        from bot.app.broker_factory import authenticated_exchange
 
         authenticated_exchange(cfg)  # missing credentials: refuse before any state is touched
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100

@@ -30,7 +30,7 @@ from bot.logging_setup import log_event
 from bot.market.ccxt_feed import network_reason
 from bot.store import Store
 
-log = structlog.get_logger("bot.broker.reconcile")
+log = structlog.get_logger("bot.app.reconcile")
 
 BASELINE_KEY = "balance_baseline"
 BALANCE_PROBLEM_KEY = "balance_problem"  # "" when the account matches the ledger

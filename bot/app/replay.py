@@ -14,13 +14,13 @@ from typing import Protocol, runtime_checkable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from bot.app.operator_requests import follow_operator_requests
+from bot.app.runtime import Runtime, build_runtime
+from bot.app.scheduling import SimulatedScheduler, bar_close_trigger
 from bot.clock import SimulatedClock
 from bot.config import Config, ConfigError
 from bot.market.csv_format import DataFileError
 from bot.market.replay_feed import ReplayFeed
-from bot.operator_requests import follow_operator_requests
-from bot.runtime import Runtime, build_runtime
-from bot.scheduling import SimulatedScheduler, bar_close_trigger
 from bot.strategy import Strategy
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import structlog
 
+from bot.app.runtime import Runtime
 from bot.domain import Event
-from bot.runtime import Runtime
 
 log = structlog.get_logger("bot.operator")
 

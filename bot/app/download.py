@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bot.app.runtime import open_store_file
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.market.ccxt_feed import CcxtFeed, make_exchange
 from bot.market.csv_format import COLUMNS
 from bot.market.download import DownloadResult, HistoryDownload, closed_grid
-from bot.runtime import open_store_file
 from bot.store import Store
 
 

@@ -9,17 +9,17 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.broker.factory import make_broker
+from bot.app.broker_factory import make_broker
+from bot.app.jobs import BarJob, MarketData, RetryPolicy
+from bot.app.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
+from bot.app.retrain import Retrainer
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.engine import Engine
-from bot.jobs import BarJob, MarketData, RetryPolicy
 from bot.market.screening import BarScreen
 from bot.model.device import pick_device
 from bot.model.registry import ModelRegistry
-from bot.model.retrain import Retrainer
 from bot.model.targets import Target
-from bot.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
 from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path

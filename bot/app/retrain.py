@@ -22,6 +22,7 @@ import structlog
 from apscheduler.triggers.cron import CronTrigger
 from scipy.stats import spearmanr
 
+from bot.app.scheduling import to_datetime, to_ms
 from bot.config import Config, ModelConfig
 from bot.domain import Event
 from bot.engine import Engine
@@ -36,7 +37,6 @@ from bot.model.regime import RegimeModel
 from bot.model.registry import Candidate, ModelRegistry
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
-from bot.scheduling import to_datetime, to_ms
 from bot.store.tables import ModelVersionRow
 
 log = structlog.get_logger("bot.retrain")

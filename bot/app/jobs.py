@@ -21,17 +21,17 @@ from typing import Protocol
 
 import structlog
 
+from bot.app.retrain import Retrainer
 from bot.domain import Bar, Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
 from bot.market.ccxt_feed import MarketDataError
 from bot.market.price_gate import PriceGate
 from bot.market.screening import BarScreen
-from bot.model.retrain import Retrainer
 from bot.store import Store
 from bot.timeframes import iso_utc
 
-log = structlog.get_logger("bot.jobs")
+log = structlog.get_logger("bot.app.jobs")
 
 
 class MarketData(Protocol):

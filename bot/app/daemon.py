@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.broker.reconcile import reconcile
-from bot.operator_requests import follow_operator_requests
-from bot.runtime import Runtime
-from bot.scheduling import bar_close_trigger, to_datetime
+from bot.app.operator_requests import follow_operator_requests
+from bot.app.reconcile import reconcile
+from bot.app.runtime import Runtime
+from bot.app.scheduling import bar_close_trigger, to_datetime
 
-log = structlog.get_logger("bot.daemon")
+log = structlog.get_logger("bot.app.daemon")
 
 
 STOP_GRACE_SECONDS = 3.0  # Docker gives 10 s before SIGKILL, systemd 90 s; tested at 5 s
