@@ -33,7 +33,7 @@ def engine_without_database(repo: Path, tmp: Path) -> tuple[Engine, list[Bar]]:
     frame = read_ohlcv_csv(repo / "data" / "BTC_USDT-1h.csv.gz")
     bars = [Bar("BTC/USDT", int(r.timestamp), r.open, r.high, r.low, r.close, r.volume) for r in frame.itertuples()]
     clock = SimulatedClock()
-    engine = Engine(symbols=["BTC/USDT"], store=NullStore(), broker=PaperBroker(cfg.paper),
+    engine = Engine(symbols=["BTC/USDT"], store=NullStore(), broker=PaperBroker(cfg.paper, cfg.timeframe_ms),
                     risk=RiskManager(cfg.risk, cfg.paper, cfg.timeframe),
                     strategy=load_strategy("threshold", repo / "strategies", {"enter_above": 0.52, "exit_below": 0.5}),
                     ledger=Ledger(cash=10_000), clock=clock, seq_len=cfg.model.seq_len,

@@ -8,12 +8,10 @@ deterministic and runs as fast as the machine allows.
 from __future__ import annotations
 
 import time
-from typing import Protocol
 
+from bot.ports import Clock
 
-class Clock(Protocol):
-    def now_ms(self) -> int:
-        """Milliseconds since the Unix epoch, UTC."""
+__all__ = ["Clock", "SimulatedClock", "SystemClock"]
 
 
 class SystemClock:

@@ -73,8 +73,10 @@ class Order:
     status: OrderStatus = OrderStatus.OPEN
     closed_ts: int | None = None
     filled_qty: float = 0.0
-    not_before_ts: int = 0  # no fill from a bar that opened earlier (latency)
-    slippage_bps: float = 0.0  # set when the order is made, from the volatility then
+    # The paper venue's figures, set when it takes the order (fill_models.py)
+    # and saved with it; an exchange's orders leave them unset.
+    not_before_ts: int | None = None  # no fill from a bar that opened earlier (latency)
+    slippage_bps: float | None = None  # from the volatility when the order was decided
     group: str | None = None  # protective orders of one position: one filling cancels the rest
 
     @property

@@ -32,9 +32,8 @@ import numpy as np
 import pandas as pd
 import structlog
 
-from bot.broker import OrderBook
-from bot.clock import Clock
-from bot.domain import Bar, Event, Fill, OrderKind, Prediction, Signal
+from bot.book_view import BookView
+from bot.domain import Bar, Event, Fill, Order, OrderKind, Prediction, Signal
 from bot.features import FEATURE_NAMES, FeatureState
 from bot.features.history import FeatureHistory
 from bot.ledger import Ledger
@@ -43,9 +42,11 @@ from bot.model.dataset import SymbolSeries
 from bot.model.live_score import LiveScore
 from bot.model.predictor import Predictor
 from bot.model.targets import Target
+from bot.ports import Broker, Clock, StepStore
 from bot.risk import RiskManager
-from bot.risk.manager import Decision
-from bot.store import StepRecord, Store
+from bot.risk.commands import Cancel, Command, Decision, MoveStop, Resize, Submit
+from bot.risk.state import TradingState
+from bot.step_record import StepRecord
 from bot.strategy import Strategy, StrategyContext
 from bot.strategy.guard import StrategyGuard
 from bot.timeframes import iso_utc
@@ -53,6 +54,7 @@ from bot.timeframes import iso_utc
 log = structlog.get_logger("bot.engine")
 
 BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume"]
+VOLATILITY_COLUMN = FEATURE_NAMES.index("volatility_24")
 
 
 class Engine:
@@ -60,8 +62,8 @@ class Engine:
         self,
         *,
         symbols: Sequence[str],
-        store: Store,
-        broker: OrderBook,
+        store: StepStore,
+        broker: Broker,
         risk: RiskManager,
         strategy: Strategy,
         ledger: Ledger,
@@ -84,6 +86,7 @@ class Engine:
         self.clock = clock
         self.seq_len = seq_len
         self.warmup_bars = warmup_bars
+        self.symbols = list(symbols)
         self.features = {s: FeatureState() for s in symbols}
         self.history = {s: FeatureHistory(history_bars + warmup_bars) for s in symbols}
         self.last_ts: dict[str, int] = {}
@@ -136,13 +139,14 @@ class Engine:
             self._score_last_prediction(bar, rec)
             self._advance_features(bar)
             self.ledger.mark(bar.symbol, bar.close)
+            self.broker.observe(bar, self._volatility(bar.symbol))
             if self._has_window(bar.symbol):
                 ready.append(bar.symbol)
-        self._apply(self.risk.check_account(rec.ts, self.ledger, self.broker, now), rec)
+        self._apply(self.risk.check_account(rec.ts, self.ledger, self._book(), now), rec)
         version, readings = self._predict(ready)
         for bar in bars:
             self._decide(bar, version, readings.get(bar.symbol), rec, now)
-            self.risk.end_of_bar(bar, self.ledger, self.broker)
+            self._apply(self.risk.end_of_bar(bar, self.ledger, self._book()), rec)
         self._close_step(rec, bars)
         return rec
 
@@ -159,13 +163,29 @@ class Engine:
         for fill in fills:
             rec.fills.append((fill, self.ledger.apply(fill)))
         reasons = self.broker.reasons()  # why each order was made: stop-outs start a cooldown
-        self._apply(self.risk.after_fills(symbol, fills, reasons, self.ledger, self.broker), rec)
+        self._apply(self.risk.after_fills(symbol, fills, reasons, self.ledger, self._book()), rec)
+
+    def _book(self) -> BookView:
+        return self.broker.view(self.symbols)
 
     def _apply(self, decision: Decision, rec: StepRecord) -> None:
-        for order in decision.orders:
-            self.broker.submit(order)
-            rec.new_orders.append(order)
+        """The one place the risk manager's commands reach the broker."""
+        for command in decision.commands:
+            self._execute(command)
+            if isinstance(command, Submit):
+                rec.new_orders.append(command.order)
         rec.events.extend(decision.events)
+
+    def _execute(self, command: Command) -> None:
+        match command:
+            case Submit(order):
+                self.broker.submit(order)
+            case Cancel(order_id, ts):
+                self.broker.cancel(order_id, ts)
+            case Resize(order_id, remaining):
+                self.broker.resize(order_id, remaining)
+            case MoveStop(order_id, stop_price):
+                self.broker.move_stop(order_id, stop_price)
 
     def _score_last_prediction(self, bar: Bar, rec: StepRecord) -> None:
         resolved, metrics = self.live_score.settle(bar)
@@ -180,6 +200,11 @@ class Engine:
         if vector is not None:
             with self.history_lock:
                 self.history[bar.symbol].append(bar.ts, (bar.open, bar.high, bar.low, bar.close), vector)
+
+    def _volatility(self, symbol: str) -> float | None:
+        """The newest recent per-bar volatility (None before warm-up ends)."""
+        vectors = self.history[symbol].vectors  # once defined, a vector exists for every bar
+        return float(vectors[-1][VOLATILITY_COLUMN]) if vectors else None
 
     def _has_window(self, symbol: str) -> bool:
         # Only windows made entirely of post-warm-up vectors are scored.
@@ -234,7 +259,7 @@ class Engine:
             )
             rec.events.extend([halted] if halted else [])
         outcome = self.risk.orders_for(
-            signal, bar, self.ledger, self.broker, now, volatility, reading.volatility if reading else None
+            signal, bar, self.ledger, self._book(), now, volatility, reading.volatility if reading else None
         )
         self._apply(outcome, rec)
         if reading is not None:
@@ -265,10 +290,11 @@ class Engine:
         return None if computed is None or computed.empty else computed.iloc[-1].to_dict()
 
     def _close_step(self, rec: StepRecord, bars: Sequence[Bar]) -> None:
-        rec.closed_orders = self.broker.drain_closed()
-        rec.changed_orders = self.broker.drain_changed()
+        self._follow_trading_state()
+        changes = self.broker.drain()
+        rec.closed_orders, rec.changed_orders = changes.closed, changes.changed
         rec.positions = [self._position_row(bar.symbol) for bar in bars]
-        rec.events.extend(self.broker.drain_events())
+        rec.events.extend(changes.events)
         rec.equity = self.ledger.snapshot(rec.ts)
         rec.risk_state = self.risk.state.to_json()
         self.store.commit_step(rec)
@@ -277,9 +303,18 @@ class Engine:
         if self.broker.send_decided(self.clock.now_ms()):
             self.book_late_fills()
 
+    def _follow_trading_state(self) -> None:
+        """A log line when what the bot may do changes (the reasons are in
+        the events table already: kill switch, daily limit, venue block)."""
+        changed = self.risk.follow_trading_state(self._book())
+        if changed:
+            was, now, reason = changed
+            level = log.info if now is TradingState.ACTIVE else log.warning
+            level("trading_state", was=was, now=now.value, reason=reason)
+
     def _position_row(self, symbol: str) -> tuple:
         """The position as saved with a step, with the stop guarding it."""
-        stops = self.broker.orders(symbol, OrderKind.STOP)
+        stops = self._book().orders(symbol, OrderKind.STOP)
         return self.ledger.position(symbol), stops[0].stop_price if stops else None
 
     def book_late_fills(self) -> None:
@@ -287,12 +322,15 @@ class Engine:
         exchange's, after sending or reconciling), committed as an amendment
         of the newest step. Nothing to do for the paper broker."""
         fills = self.broker.collect_fills()
-        rec = StepRecord(ts=self.last_step_ts or 0, events=self.broker.drain_events(), amends=True)
+        before = self.broker.drain()  # what sending and asking after orders did
+        rec = StepRecord(ts=self.last_step_ts or 0, events=before.events, amends=True)
         for symbol, symbol_fills in fills.items():
             self._settle(symbol, symbol_fills, rec)
-        rec.events.extend(self.broker.drain_events())  # the risk manager may have cancelled or resized
-        rec.closed_orders = self.broker.drain_closed()
-        rec.changed_orders = self.broker.drain_changed()
+        self._follow_trading_state()
+        after = self.broker.drain()  # the risk manager may have cancelled or resized
+        rec.events.extend(after.events)
+        rec.closed_orders = before.closed + after.closed
+        rec.changed_orders = _still_open(before.changed + after.changed)
         if not (rec.fills or rec.events or rec.closed_orders or rec.changed_orders or rec.new_orders):
             return
         if self.last_step_ts is not None:  # else no step to amend yet: orders and events only
@@ -361,3 +399,9 @@ def _decision(signal: Signal, outcome: Decision, held: float) -> tuple[str, str]
     if outcome.pending:
         return "pending", "an order from an earlier bar is still on its way"
     return ("hold" if held else "abstain"), signal.reason or "no reason given"
+
+
+def _still_open(orders: list[Order]) -> list[Order]:
+    """Each order once (the same order may have changed in both drains),
+    and only if it is still open: a closed one is saved as closed."""
+    return [o for o in {o.id: o for o in orders}.values() if o.status.is_open]

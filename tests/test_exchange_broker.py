@@ -77,7 +77,7 @@ def test_lost_acknowledgement_finds_the_order_instead_of_sending_it_again(fake) 
     broker.submit(order)
     broker.send_decided(fake.now())  # times out, then looks the order up
 
-    events = broker.drain_events()
+    events = broker.drain().events
     assert [e.kind for e in events] == ["order_ack_lost", "order_found"]
     assert "after 0 empty look-ups" in events[1].message
     assert order.status is OrderStatus.FILLED
@@ -95,13 +95,15 @@ def test_an_order_that_never_arrived_stays_unknown_until_the_patience_runs_out(f
     broker.submit(order)
     for _ in range(6):
         broker.send_decided(fake.now())
-    assert [e.kind for e in broker.drain_events()] == ["order_ack_lost"]
+    changes = broker.drain()
+    assert [e.kind for e in changes.events] == ["order_ack_lost"]
     assert order.status is OrderStatus.UNKNOWN and broker.misses[order.id] == 6
-    assert broker.entry_block().startswith("unknown_order: order BTC/USDT:3:entry")
-    assert [o.id for o in broker.drain_changed()] == [order.id]  # saved as unknown with the step
+    kind, reason = broker.entry_block()
+    assert kind == "unknown_order" and reason.startswith("order BTC/USDT:3:entry")
+    assert [o.id for o in changes.changed] == [order.id]  # saved as unknown with the step
 
     broker.poll(order.created_ts + UNKNOWN_PATIENCE_MS + 1)
-    events = broker.drain_events()
+    events = broker.drain().events
     assert [e.kind for e in events] == ["order_never_arrived"] and "7 look-ups" in events[0].message
     assert order.status is OrderStatus.EXPIRED and broker.entry_block() is None
     assert fake.account.order_count() == 0
@@ -121,7 +123,7 @@ def test_an_order_recorded_late_is_found_and_booked_once(fake) -> None:
     fake.account.record_late()
     broker.poll(fake.now())
     assert order.status is OrderStatus.FILLED and broker.entry_block() is None
-    assert [e.kind for e in broker.drain_events()] == ["order_ack_lost", "order_found"]
+    assert [e.kind for e in broker.drain().events] == ["order_ack_lost", "order_found"]
     fills = broker.collect_fills()[SYMBOL]
     assert [f.trade_id for f in fills] == [str(t["id"]) for t in fake.account.trades]
     broker.poll(fake.now())
@@ -137,7 +139,7 @@ def test_an_unknown_order_read_back_after_a_restart_is_asked_after_not_resent(fa
     broker.adopt(order)
     for _ in range(3):
         broker.send_decided(fake.now())
-    assert order.status is OrderStatus.UNKNOWN and broker.drain_events() == []
+    assert order.status is OrderStatus.UNKNOWN and broker.drain().events == []
     assert order_posts(fake) == 0
 
 
@@ -148,7 +150,7 @@ def test_orders_under_the_exchange_minimum_are_refused_without_sending(fake) -> 
     broker.submit(tiny)
     broker.submit(small)
     broker.send_decided(fake.now())
-    events = broker.drain_events()
+    events = broker.drain().events
     assert [e.kind for e in events] == ["order_refused", "order_refused"]
     assert "minimum" in events[0].message and "notional" in events[1].message
     assert tiny.status is small.status is OrderStatus.REJECTED
@@ -160,7 +162,7 @@ def test_insufficient_funds_becomes_a_rejected_order_with_an_event(fake) -> None
     order = market("BTC/USDT:6:exit", Side.SELL, 5.0, reason="exit")  # the account holds 1 BTC
     broker.submit(order)
     broker.send_decided(fake.now())
-    events = broker.drain_events()
+    events = broker.drain().events
     assert [e.kind for e in events] == ["order_rejected"]
     assert "InsufficientFunds" in events[0].message
     assert order.status is OrderStatus.REJECTED
@@ -207,7 +209,7 @@ def test_an_order_written_ahead_but_never_sent_is_sent_after_a_restart(fake) -> 
     restored.status = OrderStatus.NEW  # committed, then the process died before sending
     broker.adopt(restored)
     broker.poll(fake.now())
-    assert [e.kind for e in broker.drain_events()] == ["order_resent"]
+    assert [e.kind for e in broker.drain().events] == ["order_resent"]
     assert restored.status is OrderStatus.FILLED
     assert fake.account.order_count() == 1
 
@@ -216,7 +218,7 @@ def test_an_order_written_ahead_but_never_sent_is_sent_after_a_restart(fake) -> 
     stale.status = OrderStatus.NEW
     broker.adopt(stale)
     broker.poll(fake.now())
-    assert [e.kind for e in broker.drain_events()] == ["order_expired"]
+    assert [e.kind for e in broker.drain().events] == ["order_expired"]
     assert stale.status is OrderStatus.EXPIRED
     assert fake.account.order_count() == 1
 

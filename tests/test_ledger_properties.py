@@ -77,7 +77,7 @@ class Books:
 
 def _run_session(session: dict, allow_short: bool) -> None:
     fee = session["fee_bps"] / 10_000
-    broker = PaperBroker(PaperConfig(fee_bps=session["fee_bps"], max_volume_share=session["volume_share"]))
+    broker = PaperBroker(PaperConfig(fee_bps=session["fee_bps"], max_volume_share=session["volume_share"]), HOUR)
     ledger = Ledger(cash=session["initial"], allow_short=allow_short)
     books = Books(session["initial"])
     closes: dict[str, float] = {}
@@ -128,8 +128,7 @@ def _run_session(session: dict, allow_short: bool) -> None:
             n += 1
             broker.submit(Order(f"o{n}", symbol, side, OrderKind.MARKET, qty, ts + HOUR + 5_000, "test",
                                 not_before_ts=ts + (1 + latency) * HOUR, slippage_bps=slip_bps))
-        broker.drain_closed()
-        broker.drain_changed()
+        broker.drain()
 
 
 def _check(ledger: Ledger, books: Books, allow_short: bool) -> None:
@@ -183,7 +182,7 @@ _trip = st.tuples(
 
 def _round_trips(trips: list[tuple], fee_bps: float, allow_short: bool) -> None:
     fee = fee_bps / 10_000
-    broker = PaperBroker(PaperConfig(fee_bps=fee_bps))
+    broker = PaperBroker(PaperConfig(fee_bps=fee_bps), HOUR)
     ledger = Ledger(cash=10_000.0, allow_short=allow_short)
     ts = T0
     for k, (long, share, entry_open, exit_open, entry_slip, exit_slip) in enumerate(trips):

@@ -26,7 +26,7 @@ CONFIG_SLIP_BPS = 5.0
 
 def broker(max_volume_share: float | None = None) -> PaperBroker:
     return PaperBroker(PaperConfig(fee_bps=FEE_BPS, maker_fee_bps=MAKER_BPS, slippage_bps=CONFIG_SLIP_BPS,
-                                   max_volume_share=max_volume_share))
+                                   max_volume_share=max_volume_share), HOUR)
 
 
 def bar(ts: int, o: float, h: float, low: float, c: float, volume: float = 10.0, symbol: str = BTC) -> Bar:
@@ -95,7 +95,8 @@ def test_market_order_waits_for_a_bar_at_or_after_not_before_ts() -> None:
     assert b.fill_market_orders(bar(T0 + HOUR, 105.0, 106.0, 104.0, 105.0), cash=1e6) == []
     assert b.fill_market_orders(bar(T0 + 3 * HOUR - 1, 106.0, 107.0, 105.0, 106.0), cash=1e6) == []
     assert order.status is OrderStatus.OPEN and order.filled_qty == 0.0
-    assert b.drain_closed() == [] and b.drain_changed() == []
+    changes = b.drain()
+    assert changes.closed == [] and changes.changed == []
     [f] = b.fill_market_orders(bar(T0 + 3 * HOUR, 110.0, 111.0, 109.0, 110.0), cash=1e6)
     assert f.price == pytest.approx(110.0 * (1 + ORDER_SLIP), rel=1e-12)
     assert order.status is OrderStatus.FILLED
@@ -131,7 +132,7 @@ def test_buy_larger_than_cash_is_cut_to_what_cash_pays_for_fee_included() -> Non
     # The order shrinks to what was bought and is done.
     assert order.qty == pytest.approx(f.qty, rel=1e-12)
     assert order.status is OrderStatus.FILLED
-    assert b.drain_closed() == [order]
+    assert b.drain().closed == [order]
 
 
 def test_buy_within_cash_is_not_cut() -> None:
@@ -169,18 +170,19 @@ def test_buy_without_cash_is_rejected_and_reported_once(cash: float) -> None:
     assert order.status is OrderStatus.REJECTED
     assert order.closed_ts == max(NEXT.ts, order.created_ts)
     assert b.open_orders == {}
-    assert b.drain_closed() == [order]
-    assert b.drain_closed() == []  # drained once
-    assert b.drain_changed() == []
+    changes = b.drain()
+    assert changes.closed == [order]
+    assert b.drain().closed == []  # drained once
+    assert changes.changed == []
 
 
-def test_drain_closed_reports_filled_orders_once() -> None:
+def test_drain_reports_filled_orders_once() -> None:
     b = broker()
     order = market(Side.BUY, 1.0)
     b.submit(order)
     b.fill_market_orders(NEXT, cash=1e6)
-    assert b.drain_closed() == [order]
-    assert b.drain_closed() == []
+    assert b.drain().closed == [order]
+    assert b.drain().closed == []
 
 
 def test_a_buy_cut_to_the_cash_does_not_buy_the_rest_on_a_later_bar() -> None:
@@ -207,22 +209,24 @@ def test_volume_cap_fills_a_share_of_the_bar_volume_and_leaves_the_rest_open() -
     assert order.status is OrderStatus.PARTIALLY_FILLED
     assert (order.filled_qty, order.remaining) == (pytest.approx(1.0), pytest.approx(1.5))
     assert b.open_orders == {order.id: order}
-    assert b.drain_changed() == [order]
-    assert b.drain_changed() == []  # reported once
-    assert b.drain_closed() == []
+    changes = b.drain()
+    assert changes.changed == [order]
+    assert b.drain().changed == []  # reported once
+    assert changes.closed == []
 
     [f2] = b.fill_market_orders(bar(T0 + 2 * HOUR, 102.0, 103.0, 101.0, 102.0, volume=10.0), cash=1e6)
     assert f2.qty == pytest.approx(1.0)
     assert f2.price == pytest.approx(102.0 * (1 + ORDER_SLIP), rel=1e-12)  # that bar's open
     assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_qty == pytest.approx(2.0)
-    assert b.drain_changed() == [order]
+    assert b.drain().changed == [order]
 
     [f3] = b.fill_market_orders(bar(T0 + 3 * HOUR, 104.0, 105.0, 103.0, 104.0, volume=20.0), cash=1e6)
     assert f3.qty == pytest.approx(0.5)  # only the rest, though the bar allows 2
     assert order.status is OrderStatus.FILLED
     assert b.open_orders == {}
-    assert b.drain_closed() == [order]
-    assert b.drain_changed() == []  # a closed order is not reported as changed
+    changes = b.drain()
+    assert changes.closed == [order]
+    assert changes.changed == []  # a closed order is not reported as changed
 
 
 def test_volume_cap_is_shared_by_the_orders_of_one_bar() -> None:
@@ -234,7 +238,7 @@ def test_volume_cap_is_shared_by_the_orders_of_one_bar() -> None:
     assert [(f.order_id, f.qty) for f in fills] == [("a", 3.0), ("b", pytest.approx(1.0))]
     assert first.status is OrderStatus.FILLED
     assert second.status is OrderStatus.PARTIALLY_FILLED
-    assert b.drain_changed() == [second]
+    assert b.drain().changed == [second]
 
 
 def test_a_bar_without_volume_fills_nothing_under_a_cap_and_rejects_nothing() -> None:
@@ -243,7 +247,7 @@ def test_a_bar_without_volume_fills_nothing_under_a_cap_and_rejects_nothing() ->
     b.submit(order)
     assert b.fill_market_orders(bar(T0 + HOUR, 100.0, 101.0, 99.0, 100.0, volume=0.0), cash=1e6) == []
     assert order.status is OrderStatus.OPEN
-    assert b.drain_closed() == []
+    assert b.drain().closed == []
 
 
 def test_no_volume_cap_fills_whole_orders_beyond_the_bar_volume() -> None:
@@ -267,7 +271,7 @@ def test_sell_stop_fills_at_the_stop_minus_slippage_when_the_low_reaches_it() ->
     assert f.fee == pytest.approx(2.0 * price * FEE, rel=1e-12)  # taker fee
     assert f.ts == T0 + HOUR
     assert order.status is OrderStatus.FILLED
-    assert b.drain_closed() == [order]
+    assert b.drain().closed == [order]
 
 
 def test_sell_stop_fills_when_the_low_touches_it_exactly() -> None:
@@ -284,7 +288,7 @@ def test_sell_stop_does_not_fill_while_the_low_stays_above() -> None:
     assert b.trigger_protective(bar(T0 + HOUR, 100.0, 101.0, 95.01, 99.0)) == []
     assert order.status is OrderStatus.OPEN
     assert b.orders(BTC, OrderKind.STOP) == [order]
-    assert b.drain_closed() == []
+    assert b.drain().closed == []
 
 
 def test_sell_stop_gapped_through_fills_at_the_open_not_the_stop() -> None:
@@ -385,7 +389,7 @@ def test_when_a_bar_reaches_both_the_stop_fills_and_the_take_profit_is_canceled(
     assert tp.status is OrderStatus.CANCELED
     assert tp.closed_ts == T0 + HOUR
     assert b.open_orders == {}
-    assert set(o.id for o in b.drain_closed()) == {s.id, tp.id}
+    assert set(o.id for o in b.drain().closed) == {s.id, tp.id}
 
 
 def test_the_take_profit_filling_cancels_the_stop_of_its_group() -> None:
@@ -431,8 +435,8 @@ def test_move_stop_changes_the_trigger_and_is_reported_as_changed() -> None:
     b.submit(order)
     b.move_stop(order.id, 98.0)
     assert order.stop_price == 98.0
-    assert b.drain_changed() == [order]
-    assert b.drain_changed() == []
+    assert b.drain().changed == [order]
+    assert b.drain().changed == []
     # The moved level governs: a low of 97 reaches 98, not the old 95.
     [f] = b.trigger_protective(bar(T0 + HOUR, 100.0, 101.0, 97.0, 99.0))
     assert f.price == pytest.approx(98.0 * (1 - ORDER_SLIP), rel=1e-12)
@@ -444,7 +448,7 @@ def test_resize_makes_the_order_cover_the_new_remaining_qty() -> None:
     b.submit(order)
     b.resize(order.id, 3.0)
     assert (order.qty, order.remaining) == (3.0, 3.0)
-    assert b.drain_changed() == [order]
+    assert b.drain().changed == [order]
     [f] = b.trigger_protective(bar(T0 + HOUR, 100.0, 101.0, 90.0, 92.0))
     assert f.qty == 3.0
 
@@ -454,11 +458,11 @@ def test_resize_of_a_partly_filled_order_keeps_what_was_filled() -> None:
     order = market(Side.SELL, 4.0)
     b.submit(order)
     b.fill_market_orders(bar(T0 + HOUR, 100.0, 101.0, 99.0, 100.0, volume=10.0), cash=0.0)  # 1 filled
-    b.drain_changed()
+    b.drain()
     b.resize(order.id, 2.0)
     assert (order.filled_qty, order.qty, order.remaining) == (pytest.approx(1.0), pytest.approx(3.0),
                                                              pytest.approx(2.0))
-    assert b.drain_changed() == [order]
+    assert b.drain().changed == [order]
 
 
 def test_cancel_closes_the_order_as_canceled_and_it_never_fills() -> None:
@@ -470,8 +474,9 @@ def test_cancel_closes_the_order_as_canceled_and_it_never_fills() -> None:
     assert order.status is OrderStatus.CANCELED
     assert order.closed_ts == T0 + 2 * HOUR
     assert b.open_orders == {}
-    assert b.drain_closed() == [order]
-    assert b.drain_changed() == []
+    changes = b.drain()
+    assert changes.closed == [order]
+    assert changes.changed == []
     assert b.trigger_protective(bar(T0 + 3 * HOUR, 50.0, 51.0, 40.0, 45.0)) == []
 
 
@@ -506,7 +511,53 @@ def test_orders_of_other_symbols_are_untouched() -> None:
     assert b.trigger_protective(NEXT) == []
     assert all(o.status is OrderStatus.OPEN and o.filled_qty == 0.0 for o in (eth_market, eth_stop, eth_tp))
     assert set(b.open_orders) == {eth_market.id, eth_stop.id, eth_tp.id}
-    assert b.drain_closed() == [] and b.drain_changed() == []
+    changes = b.drain()
+    assert changes.closed == [] and changes.changed == []
     assert b.orders(BTC) == []
     assert b.orders(ETH, OrderKind.STOP) == [eth_stop]
     assert b.orders(ETH, OrderKind.LIMIT) == [eth_tp]
+
+
+# -- the venue's fill models: latency and slippage set when an order arrives ------------------------
+
+
+def decided(side: Side, kind: OrderKind = OrderKind.MARKET, reason: str = "entry") -> Order:
+    """An order as the risk manager makes it: no venue figures of its own."""
+    return Order(f"{BTC}:{T0}:{reason}", BTC, side, kind, 1.0, T0 + HOUR + 5_000, reason,
+                 stop_price=95.0 if kind is OrderKind.STOP else None,
+                 limit_price=110.0 if kind is OrderKind.LIMIT else None)
+
+
+@pytest.mark.parametrize("latency, timeframe_ms, due", [
+    (0, HOUR, T0 + HOUR), (2, HOUR, T0 + 3 * HOUR), (0, 4 * HOUR, T0 + 4 * HOUR), (1, 15 * 60_000, T0 + 30 * 60_000),
+])
+def test_market_orders_are_due_after_the_bar_plus_latency(latency: int, timeframe_ms: int, due: int) -> None:
+    b = PaperBroker(PaperConfig(latency_bars=latency), timeframe_ms)
+    b.observe(bar(T0, 100.0, 101.0, 99.0, 100.0), None)  # the bar at whose close the orders were decided
+    orders = [decided(Side.BUY), decided(Side.SELL, reason="exit"), decided(Side.SELL, reason="kill_switch")]
+    for order in orders:
+        b.submit(order)
+    assert [o.not_before_ts for o in orders] == [due, due, due]
+
+
+def test_market_slippage_is_base_plus_volatility_factor_times_volatility_in_bps() -> None:
+    b = PaperBroker(PaperConfig(slippage_bps=5.0, slippage_volatility_factor=0.5), HOUR)
+    b.observe(bar(T0, 100.0, 101.0, 99.0, 100.0), 0.002)  # 20 bps of volatility
+    entry, exit_ = decided(Side.BUY), decided(Side.SELL, reason="exit")
+    b.submit(entry)
+    b.submit(exit_)
+    assert entry.slippage_bps == pytest.approx(5.0 + 0.5 * 20.0)
+    assert exit_.slippage_bps == pytest.approx(15.0)
+    b.observe(bar(T0 + HOUR, 100.0, 101.0, 99.0, 100.0), None)  # before warm-up: no volatility yet
+    plain = decided(Side.BUY)
+    b.submit(plain)
+    assert plain.slippage_bps == pytest.approx(5.0)
+
+
+def test_a_stop_slips_by_the_base_and_a_take_profit_not_at_all() -> None:
+    b = PaperBroker(PaperConfig(slippage_bps=5.0, slippage_volatility_factor=0.5), HOUR)
+    b.observe(bar(T0, 100.0, 101.0, 99.0, 100.0), 0.002)
+    stop_, tp = decided(Side.SELL, OrderKind.STOP, "stop_loss"), decided(Side.SELL, OrderKind.LIMIT, "take_profit")
+    b.submit(stop_)
+    b.submit(tp)
+    assert (stop_.slippage_bps, tp.slippage_bps) == (5.0, 0.0)

@@ -80,7 +80,8 @@ def test_a_balance_mismatch_beyond_dust_blocks_entries_until_the_account_agrees(
 
         fake.account.balances["BTC"] += Decimal("0.01")  # a deposit the ledger knows nothing of
         reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
-        assert broker.entry_block().startswith("balance_mismatch: BTC: exchange 0.26000000")
+        kind, reason = broker.entry_block()
+        assert kind == "balance_mismatch" and reason.startswith("BTC: exchange 0.26000000")
         assert "BTC" in rt.store.get_meta("balance_problem")
 
         fake.account.balances["BTC"] -= Decimal("0.01")

@@ -1,7 +1,9 @@
 """Tests for bot.risk.RiskManager: entry sizing and its caps, exits, shorts,
-blocks and their events, order ids and timing, protective orders, trailing
-stops and the account guards, one call at a time (the engine-level
-scenarios are in test_risk_scenarios.py)."""
+blocks and their events, order ids, protective orders, trailing stops and
+the account guards, one call at a time (the engine-level scenarios are in
+test_risk_scenarios.py). No broker: the manager reads a frozen BookView and
+returns commands, which `Working` below applies to the test's own orders.
+How the paper broker prices and times the orders is in test_paper_broker.py."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ import math
 
 import pytest
 
-from bot.broker import PaperBroker
+from bot.book_view import BookView
 from bot.config import PaperConfig, RiskConfig
 from bot.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side, Signal
 from bot.ledger import Ledger
 from bot.risk import RiskManager
-from bot.risk.state import RiskState
+from bot.risk.commands import Cancel, Decision, MoveStop, Resize, Submit
+from bot.risk.state import RiskState, TradingState
 
 BTC = "BTC/USDT"
 ETH = "ETH/USDT"
@@ -49,11 +52,41 @@ def holding(qty: float, price: float = 200.0, symbol: str = BTC, cash: float = 1
     return ledger
 
 
+class Working:
+    """The orders a test keeps resting, changed by the commands a decision
+    returns exactly as the engine has a broker change them."""
+
+    def __init__(self, orders: list[Order] | None = None) -> None:
+        self.orders = list(orders or [])
+
+    def view(self) -> BookView:
+        return BookView.of(self.orders)
+
+    def apply(self, d: Decision) -> Decision:
+        for c in d.commands:
+            match c:
+                case Submit(order):
+                    self.orders.append(order)
+                case Cancel(order_id, _):
+                    self.orders = [o for o in self.orders if o.id != order_id]
+                case Resize(order_id, remaining):
+                    self.get(order_id).qty = self.get(order_id).filled_qty + remaining
+                case MoveStop(order_id, stop_price):
+                    self.get(order_id).stop_price = stop_price
+        return d
+
+    def get(self, order_id: str) -> Order:
+        [order] = [o for o in self.orders if o.id == order_id]
+        return order
+
+    def of(self, kind: OrderKind | None = None) -> list[Order]:
+        return [o for o in self.orders if kind is None or o.kind is kind]
+
+
 def decide(risk: RiskManager, target: float | None, ledger: Ledger, b: Bar | None = None,
-           broker: PaperBroker | None = None, now: int | None = None, volatility: float | None = None):
+           book: BookView | None = None, now: int | None = None, volatility: float | None = None):
     b = b or bar()
-    return risk.orders_for(Signal(target), b, ledger, broker or PaperBroker(risk.paper),
-                           NOW if now is None else now, volatility)
+    return risk.orders_for(Signal(target), b, ledger, book or BookView(), NOW if now is None else now, volatility)
 
 
 def blocked(decision) -> list[str]:
@@ -289,38 +322,52 @@ def test_a_bar_without_an_entry_wish_ends_the_block_streak() -> None:
 
 
 def test_no_second_entry_while_an_entry_is_still_pending() -> None:
-    paper = PaperConfig(latency_bars=2)
-    risk, broker, ledger = manager(paper=paper), PaperBroker(paper), flat()
-    [first] = decide(risk, 1.0, ledger, broker=broker).orders
-    broker.submit(first)  # due at T0 + 3h: still resting at the next decision
-    d = decide(risk, 1.0, ledger, b=bar(ts=T0 + HOUR), broker=broker, now=NOW + HOUR)
-    assert d.orders == []
+    risk, ledger = manager(), flat()
+    [first] = decide(risk, 1.0, ledger).orders
+    # still resting (a latency, a partial fill) at the next decision
+    d = decide(risk, 1.0, ledger, b=bar(ts=T0 + HOUR), book=BookView.of([first]), now=NOW + HOUR)
+    assert d.orders == [] and d.pending
 
 
 def test_no_second_exit_while_an_exit_is_still_pending() -> None:
-    paper = PaperConfig(latency_bars=1)
-    risk, broker, ledger = manager(paper=paper), PaperBroker(paper), holding(2.0)
-    [first] = decide(risk, 0.0, ledger, broker=broker).orders
-    broker.submit(first)
-    d = decide(risk, 0.0, ledger, b=bar(ts=T0 + HOUR), broker=broker, now=NOW + HOUR)
+    risk, ledger = manager(), holding(2.0)
+    [first] = decide(risk, 0.0, ledger).orders
+    d = decide(risk, 0.0, ledger, b=bar(ts=T0 + HOUR), book=BookView.of([first]), now=NOW + HOUR)
     assert d.orders == []
 
 
 def test_a_resting_market_order_of_another_symbol_does_not_hold_back_this_one() -> None:
-    paper = PaperConfig(latency_bars=2)
-    risk, broker = manager(paper=paper), PaperBroker(paper)
-    [eth_entry] = decide(risk, 1.0, flat(), b=bar(symbol=ETH), broker=broker).orders
-    broker.submit(eth_entry)
-    [btc_entry] = decide(risk, 1.0, flat(), broker=broker).orders
+    risk = manager()
+    [eth_entry] = decide(risk, 1.0, flat(), b=bar(symbol=ETH)).orders
+    [btc_entry] = decide(risk, 1.0, flat(), book=BookView.of([eth_entry])).orders
     assert btc_entry.symbol == BTC
 
 
 def test_resting_stops_do_not_hold_back_an_exit() -> None:
-    risk, broker, ledger = manager(), PaperBroker(PAPER), flat()
-    protect(risk, [entry_fill(2.0, 200.0)], ledger, broker)
-    assert broker.orders(BTC, OrderKind.STOP)
-    [exit_] = decide(risk, 0.0, ledger, broker=broker).orders
+    risk, working, ledger = manager(), Working(), flat()
+    protect(risk, [entry_fill(2.0, 200.0)], ledger, working)
+    assert working.of(OrderKind.STOP)
+    [exit_] = decide(risk, 0.0, ledger, book=working.view()).orders
     assert (exit_.reason, exit_.qty) == ("exit", 2.0)
+
+
+def test_a_position_under_the_venues_smallest_amount_counts_as_flat() -> None:
+    """Fee dust left by an exchange cannot be sold: no exit for it, and an entry is allowed."""
+    ledger, risk = holding(0.0004), manager()
+    dusty = BookView(dust={BTC: 0.001})
+    assert decide(risk, 0.0, ledger, book=dusty).orders == []
+    [entry] = decide(risk, 1.0, ledger, book=dusty).orders
+    assert entry.reason == "entry"
+
+
+def test_a_venue_block_refuses_entries_but_not_exits_and_names_the_rule() -> None:
+    risk = manager()
+    blocked_venue = BookView(entry_block=("unknown_order", "order X got no reply"))
+    d = decide(risk, 1.0, flat(), book=blocked_venue)
+    assert d.orders == [] and d.blocked == "unknown_order: order X got no reply"
+    [exit_] = decide(risk, 0.0, holding(2.0), book=blocked_venue).orders
+    assert exit_.reason == "exit"
+    assert risk.trading_state(blocked_venue)[0] is TradingState.REDUCE_ONLY
 
 
 def test_stale_bar_blocks_everything_with_one_event() -> None:
@@ -347,14 +394,14 @@ def test_without_an_age_limit_old_bars_still_trade() -> None:
 
 def test_cooldown_blocks_entries_until_it_has_counted_down() -> None:
     risk = manager(RiskConfig(cooldown_bars=2, stop_loss_pct=0.03))
-    ledger, broker = flat(), PaperBroker(PAPER)
+    ledger = flat()
     stop_fill = Fill("s", BTC, Side.SELL, 1.0, 190.0, 0.0, T0)
-    risk.after_fills(BTC, [stop_fill], {"s": "stop_loss"}, ledger, broker)
+    risk.after_fills(BTC, [stop_fill], {"s": "stop_loss"}, ledger, BookView())
     allowed = []
     for i in range(4):
         b = bar(ts=T0 + i * HOUR)
-        allowed.append(bool(decide(risk, 1.0, ledger, b=b, broker=broker, now=NOW + i * HOUR).orders))
-        risk.end_of_bar(b, ledger, broker)
+        allowed.append(bool(decide(risk, 1.0, ledger, b=b, now=NOW + i * HOUR).orders))
+        risk.end_of_bar(b, ledger, BookView())
     # Blocked at the stop-out bar's close and the next 2 bars; allowed on the 3rd.
     assert allowed == [False, False, False, True]
 
@@ -379,29 +426,6 @@ def test_order_ids_differ_by_bar_intent_and_symbol() -> None:
     assert len(ids) == 4
 
 
-@pytest.mark.parametrize("latency, timeframe, due", [
-    (0, "1h", T0 + HOUR), (2, "1h", T0 + 3 * HOUR), (0, "4h", T0 + 4 * HOUR), (1, "15m", T0 + 30 * 60_000),
-])
-def test_market_orders_are_due_after_the_bar_plus_latency(latency: int, timeframe: str, due: int) -> None:
-    paper = PaperConfig(latency_bars=latency)
-    risk = manager(paper=paper, timeframe=timeframe)
-    now = T0 + 4 * HOUR + 5_000  # closed for every timeframe here
-    [entry] = decide(risk, 1.0, flat(), now=now).orders
-    [exit_] = decide(risk, 0.0, holding(1.0), now=now).orders
-    assert entry.not_before_ts == exit_.not_before_ts == due
-
-
-def test_market_slippage_is_base_plus_volatility_factor_times_volatility_in_bps() -> None:
-    paper = PaperConfig(slippage_bps=5.0, slippage_volatility_factor=0.5)
-    risk = manager(paper=paper)
-    [entry] = decide(risk, 1.0, flat(), volatility=0.002).orders  # 20 bps of volatility
-    [exit_] = decide(risk, 0.0, holding(1.0), volatility=0.002).orders
-    assert entry.slippage_bps == pytest.approx(5.0 + 0.5 * 20.0)
-    assert exit_.slippage_bps == pytest.approx(15.0)
-    [plain] = decide(risk, 1.0, flat(), volatility=None).orders
-    assert plain.slippage_bps == pytest.approx(5.0)
-
-
 # -- protective orders ------------------------------------------------------------------------
 
 
@@ -410,53 +434,48 @@ def entry_fill(qty: float, price: float, side: Side = Side.BUY, oid: str = f"{BT
     return Fill(oid, BTC, side, qty, price, 0.0, ts)
 
 
-def protect(risk: RiskManager, fills: list[Fill], ledger: Ledger, broker: PaperBroker,
-            reasons: dict[str, str] | None = None):
+def protect(risk: RiskManager, fills: list[Fill], ledger: Ledger, working: Working | None = None,
+            reasons: dict[str, str] | None = None) -> Decision:
+    working = working if working is not None else Working()
     for f in fills:
         ledger.apply(f)
-    d = risk.after_fills(BTC, fills, reasons or {f.order_id: "entry" for f in fills}, ledger, broker)
-    for order in d.orders:
-        broker.submit(order)
-    return d
+    reasons = reasons or {f.order_id: "entry" for f in fills}
+    return working.apply(risk.after_fills(BTC, fills, reasons, ledger, working.view()))
 
 
 def test_a_long_gets_a_stop_stop_loss_pct_below_its_entry() -> None:
-    ledger, broker = flat(), PaperBroker(PAPER)
-    d = protect(manager(), [entry_fill(2.5, 200.0)], ledger, broker)
+    d = protect(manager(), [entry_fill(2.5, 200.0)], flat())
     [order] = d.orders
     assert order.stop_price == pytest.approx(200.0 * (1 - 0.03))  # 194
     assert (order.side, order.kind, order.qty, order.reason) == (Side.SELL, OrderKind.STOP, 2.5, "stop_loss")
     assert order.created_ts == NOW
-    assert order.slippage_bps == PAPER.slippage_bps
     assert order.group == f"{BTC}:{NOW}:1" and order.id == f"{BTC}:{NOW}:1:stop"
 
 
 def test_positions_protected_at_the_same_time_get_distinct_stop_ids() -> None:
     """A catch-up after downtime stamps every fill with the time the orders
     were made: a stop-out and a re-entry there share a timestamp."""
-    risk, ledger, broker = manager(), flat(), PaperBroker(PAPER)
-    [first] = protect(risk, [entry_fill(1.0, 200.0)], ledger, broker).orders
+    risk, ledger, working = manager(), flat(), Working()
+    [first] = protect(risk, [entry_fill(1.0, 200.0)], ledger, working).orders
     stop_out = Fill(first.id, BTC, Side.SELL, 1.0, 194.0, 0.0, NOW)
-    broker.open_orders.pop(first.id)
-    protect(risk, [stop_out], ledger, broker, reasons={first.id: "stop_loss"})
-    [second] = protect(risk, [entry_fill(1.0, 195.0, oid=f"{BTC}:{T0 + 1}:entry")], ledger, broker).orders
+    working.orders.remove(first)  # it filled
+    protect(risk, [stop_out], ledger, working, reasons={first.id: "stop_loss"})
+    [second] = protect(risk, [entry_fill(1.0, 195.0, oid=f"{BTC}:{T0 + 1}:entry")], ledger, working).orders
     assert second.id != first.id and second.created_ts == first.created_ts == NOW
 
 
 def test_the_stop_is_placed_from_the_average_entry() -> None:
-    ledger, broker = flat(), PaperBroker(PAPER)
     fills = [entry_fill(1.0, 200.0), Fill("x", BTC, Side.BUY, 3.0, 220.0, 0.0, NOW)]
-    [order] = protect(manager(), fills, ledger, broker).orders
+    [order] = protect(manager(), fills, flat()).orders
     assert order.stop_price == pytest.approx(215.0 * 0.97)
     assert order.qty == 4.0
 
 
 def test_take_profit_is_a_limit_in_the_stops_group() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.03, take_profit_pct=0.06))
-    stop_, tp = protect(risk, [entry_fill(2.0, 200.0)], flat(), PaperBroker(PAPER)).orders
+    stop_, tp = protect(risk, [entry_fill(2.0, 200.0)], flat()).orders
     assert (tp.kind, tp.side, tp.qty, tp.reason) == (OrderKind.LIMIT, Side.SELL, 2.0, "take_profit")
     assert tp.limit_price == pytest.approx(212.0)
-    assert tp.slippage_bps == 0.0
     assert tp.group == stop_.group is not None
     assert tp.id == f"{stop_.group}:take_profit"
 
@@ -464,7 +483,7 @@ def test_take_profit_is_a_limit_in_the_stops_group() -> None:
 def test_a_short_gets_a_buy_stop_above_and_a_take_profit_below() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.03, take_profit_pct=0.06), SHORTS)
     ledger = flat(allow_short=True)
-    stop_, tp = protect(risk, [entry_fill(2.0, 200.0, side=Side.SELL)], ledger, PaperBroker(SHORTS)).orders
+    stop_, tp = protect(risk, [entry_fill(2.0, 200.0, side=Side.SELL)], ledger).orders
     assert (stop_.side, stop_.kind, stop_.qty) == (Side.BUY, OrderKind.STOP, 2.0)
     assert stop_.stop_price == pytest.approx(206.0)
     assert (tp.side, tp.kind) == (Side.BUY, OrderKind.LIMIT)
@@ -472,62 +491,59 @@ def test_a_short_gets_a_buy_stop_above_and_a_take_profit_below() -> None:
 
 
 def test_no_take_profit_without_take_profit_pct() -> None:
-    [only] = protect(manager(), [entry_fill(1.0, 200.0)], flat(), PaperBroker(PAPER)).orders
+    [only] = protect(manager(), [entry_fill(1.0, 200.0)], flat()).orders
     assert only.kind is OrderKind.STOP
 
 
 def test_a_flat_position_cancels_its_protective_orders() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.03, take_profit_pct=0.06))
-    ledger, broker = flat(), PaperBroker(PAPER)
-    protect(risk, [entry_fill(2.0, 200.0)], ledger, broker)
+    ledger, working = flat(), Working()
+    stop_, tp = protect(risk, [entry_fill(2.0, 200.0)], ledger, working).orders
     exit_fill = Fill(f"{BTC}:{T0 + HOUR}:exit", BTC, Side.SELL, 2.0, 205.0, 0.0, NOW + HOUR)
-    d = protect(risk, [exit_fill], ledger, broker, {exit_fill.order_id: "exit"})
+    d = protect(risk, [exit_fill], ledger, working, {exit_fill.order_id: "exit"})
     assert d.orders == []
-    assert broker.orders(BTC) == []
-    closed = broker.drain_closed()
-    assert sorted(o.kind.value for o in closed) == ["limit", "stop"]
-    assert all(o.status is OrderStatus.CANCELED and o.closed_ts == NOW + HOUR for o in closed)
+    assert working.orders == []
+    assert sorted(d.commands, key=lambda c: c.order_id) == [Cancel(stop_.id, NOW + HOUR), Cancel(tp.id, NOW + HOUR)]
     assert BTC not in risk.state.trail_ref
 
 
 def test_a_further_fill_resizes_the_protective_orders_instead_of_adding_more() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.03, take_profit_pct=0.06))
-    ledger, broker = flat(), PaperBroker(PAPER)
-    protect(risk, [entry_fill(1.0, 200.0)], ledger, broker)
-    d = protect(risk, [Fill("more", BTC, Side.BUY, 1.5, 201.0, 0.0, NOW + HOUR)], ledger, broker)
+    ledger, working = flat(), Working()
+    protect(risk, [entry_fill(1.0, 200.0)], ledger, working)
+    d = protect(risk, [Fill("more", BTC, Side.BUY, 1.5, 201.0, 0.0, NOW + HOUR)], ledger, working)
     assert d.orders == []
-    assert sorted((o.kind.value, o.qty) for o in broker.orders(BTC)) == [("limit", 2.5), ("stop", 2.5)]
-    assert len(broker.drain_changed()) == 2
+    assert sorted((o.kind.value, o.qty) for o in working.orders) == [("limit", 2.5), ("stop", 2.5)]
+    assert len([c for c in d.commands if isinstance(c, Resize)]) == 2
 
 
 def test_no_fills_no_decision() -> None:
-    risk, broker = manager(), PaperBroker(PAPER)
-    d = risk.after_fills(BTC, [], {}, holding(1.0), broker)
+    d = manager().after_fills(BTC, [], {}, holding(1.0), BookView())
     assert d.orders == [] and d.events == []
 
 
 def test_stop_and_take_profit_fills_are_events_and_only_a_stop_starts_the_cooldown() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.03, cooldown_bars=3))
-    ledger, broker = holding(2.0), PaperBroker(PAPER)
+    ledger = holding(2.0)
     tp = Fill("tp", BTC, Side.SELL, 1.0, 212.0, 0.0, NOW)
-    [event] = risk.after_fills(BTC, [tp], {"tp": "take_profit"}, ledger, broker).events
+    [event] = risk.after_fills(BTC, [tp], {"tp": "take_profit"}, ledger, BookView()).events
     assert (event.kind, event.symbol, event.data["price"]) == ("take_profit", BTC, 212.0)
     assert risk.state.cooldown.get(BTC, 0) == 0
     sl = Fill("sl", BTC, Side.SELL, 1.0, 194.0, 0.0, NOW)
-    [event] = risk.after_fills(BTC, [sl], {"sl": "stop_loss"}, ledger, broker).events
+    [event] = risk.after_fills(BTC, [sl], {"sl": "stop_loss"}, ledger, BookView()).events
     assert event.kind == "stop_loss" and "194.00" in event.message
     assert risk.state.cooldown[BTC] == 4  # this bar's close plus the next 3
 
 
 def test_flipping_from_short_to_long_replaces_the_protection() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.05), SHORTS)
-    ledger, broker = flat(allow_short=True), PaperBroker(SHORTS)
-    protect(risk, [entry_fill(50.0, 100.0, side=Side.SELL, oid="short")], ledger, broker)
+    ledger, working = flat(allow_short=True), Working()
+    protect(risk, [entry_fill(50.0, 100.0, side=Side.SELL, oid="short")], ledger, working)
     exit_ = Fill("cover", BTC, Side.BUY, 50.0, 100.0, 0.0, NOW + HOUR)
     entry = Fill("long", BTC, Side.BUY, 40.0, 100.0, 0.0, NOW + HOUR)
-    protect(risk, [exit_, entry], ledger, broker, {"cover": "exit", "long": "entry"})
+    protect(risk, [exit_, entry], ledger, working, {"cover": "exit", "long": "entry"})
     assert ledger.position(BTC).qty == 40.0
-    [stop_] = broker.orders(BTC, OrderKind.STOP)
+    [stop_] = working.of(OrderKind.STOP)
     assert stop_.side is Side.SELL
     assert stop_.stop_price == pytest.approx(95.0)
 
@@ -541,43 +557,43 @@ def hl_bar(ts: int, high: float, low: float, symbol: str = BTC) -> Bar:
 
 def test_the_initial_stop_uses_the_tighter_of_trailing_and_stop_loss() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.05, trailing_stop_pct=0.02))
-    [order] = protect(risk, [entry_fill(1.0, 100.0)], flat(), PaperBroker(PAPER)).orders
+    [order] = protect(risk, [entry_fill(1.0, 100.0)], flat()).orders
     assert order.stop_price == pytest.approx(98.0)
 
 
 def test_a_trailing_stop_follows_new_highs_only() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.05, trailing_stop_pct=0.05))
-    ledger, broker = flat(), PaperBroker(PAPER)
-    [stop_] = protect(risk, [entry_fill(1.0, 100.0)], ledger, broker).orders
-    broker.drain_changed()
-    levels = []
+    ledger, working = flat(), Working()
+    [stop_] = protect(risk, [entry_fill(1.0, 100.0)], ledger, working).orders
+    levels, moved = [], set()
     for i, high in enumerate([102.0, 110.0, 104.0, 111.0]):
-        risk.end_of_bar(hl_bar(T0 + i * HOUR, high, high - 3), ledger, broker)
+        d = working.apply(risk.end_of_bar(hl_bar(T0 + i * HOUR, high, high - 3), ledger, working.view()))
+        moved |= {c.order_id for c in d.commands if isinstance(c, MoveStop)}
         levels.append(stop_.stop_price)
     assert levels == pytest.approx([96.9, 104.5, 104.5, 105.45])
     assert risk.state.trail_ref[BTC] == 111.0
-    assert broker.drain_changed() == [stop_]
+    assert moved == {stop_.id}
 
 
 def test_a_trailing_stop_of_a_short_follows_new_lows_only() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.05, trailing_stop_pct=0.05), SHORTS)
-    ledger, broker = flat(allow_short=True), PaperBroker(SHORTS)
-    [stop_] = protect(risk, [entry_fill(1.0, 100.0, side=Side.SELL)], ledger, broker).orders
+    ledger, working = flat(allow_short=True), Working()
+    [stop_] = protect(risk, [entry_fill(1.0, 100.0, side=Side.SELL)], ledger, working).orders
     assert stop_.stop_price == pytest.approx(105.0)
     levels = []
     for i, low in enumerate([98.0, 90.0, 95.0]):
-        risk.end_of_bar(hl_bar(T0 + i * HOUR, low + 3, low), ledger, broker)
+        working.apply(risk.end_of_bar(hl_bar(T0 + i * HOUR, low + 3, low), ledger, working.view()))
         levels.append(stop_.stop_price)
     assert levels == pytest.approx([102.9, 94.5, 94.5])
 
 
 def test_without_trailing_the_stop_stays_put() -> None:
     risk = manager(RiskConfig(stop_loss_pct=0.05))
-    ledger, broker = flat(), PaperBroker(PAPER)
-    [stop_] = protect(risk, [entry_fill(1.0, 100.0)], ledger, broker).orders
-    risk.end_of_bar(hl_bar(T0, 150.0, 140.0), ledger, broker)
+    ledger, working = flat(), Working()
+    [stop_] = protect(risk, [entry_fill(1.0, 100.0)], ledger, working).orders
+    d = working.apply(risk.end_of_bar(hl_bar(T0, 150.0, 140.0), ledger, working.view()))
     assert stop_.stop_price == pytest.approx(95.0)
-    assert broker.drain_changed() == []
+    assert d.commands == []
 
 
 # -- account guards ----------------------------------------------------------------------------
@@ -586,14 +602,14 @@ def test_without_trailing_the_stop_stays_put() -> None:
 def test_daily_loss_limit_blocks_entries_until_the_next_utc_day() -> None:
     risk = manager(RiskConfig(daily_loss_limit_pct=0.02, stop_loss_pct=0.03))
     day_start = T0 - T0 % DAY
-    ledger, broker = holding(10.0, price=100.0, symbol=ETH), PaperBroker(PAPER)  # equity 10,000
+    ledger = holding(10.0, price=100.0, symbol=ETH)  # equity 10,000
     risk.new_day_start(day_start + HOUR, ledger.equity)
     ledger.mark(ETH, 79.0)  # equity 9,790: -2.1%
-    [event] = risk.check_account(day_start + HOUR, ledger, broker, NOW).events
+    [event] = risk.check_account(day_start + HOUR, ledger, BookView(), NOW).events
     assert (event.kind, event.level) == ("daily_loss_limit", "warning")
     d = decide(risk, 1.0, ledger, b=bar(ts=day_start + 2 * HOUR))
     assert d.orders == [] and "daily loss limit" in blocked(d)[0]
-    assert risk.check_account(day_start + 2 * HOUR, ledger, broker, NOW).events == []  # reported once a day
+    assert risk.check_account(day_start + 2 * HOUR, ledger, BookView(), NOW).events == []  # reported once a day
     risk.new_day_start(day_start + DAY, ledger.equity)
     assert decide(risk, 1.0, ledger, b=bar(ts=day_start + DAY)).orders
 
@@ -603,33 +619,32 @@ def test_a_loss_just_short_of_the_daily_limit_does_not_block() -> None:
     ledger = holding(10.0, price=100.0, symbol=ETH)
     risk.new_day_start(T0, ledger.equity)
     ledger.mark(ETH, 80.1)  # equity 9,801: -1.99%
-    assert risk.check_account(T0, ledger, PaperBroker(PAPER), NOW).events == []
+    assert risk.check_account(T0, ledger, BookView(), NOW).events == []
     assert decide(risk, 1.0, ledger).orders
 
 
 def test_kill_switch_flattens_every_position_and_halts_until_resume() -> None:
     paper = PaperConfig(allow_short=True, slippage_bps=5.0)
     risk = manager(RiskConfig(max_drawdown_pct=0.1, stop_loss_pct=0.5), paper)
-    ledger, broker = Ledger(cash=10_000.0, allow_short=True), PaperBroker(paper)
+    ledger = Ledger(cash=10_000.0, allow_short=True)
     ledger.apply(Fill("a", BTC, Side.BUY, 20.0, 200.0, 0.0, T0))
     ledger.apply(Fill("b", ETH, Side.SELL, 10.0, 100.0, 0.0, T0))
     ledger.mark(BTC, 200.0)
     ledger.mark(ETH, 100.0)
     pending = Order("pending", BTC, Side.BUY, OrderKind.MARKET, 1.0, T0, "entry")
-    broker.submit(pending)
-    assert risk.check_account(T0, ledger, broker, NOW).orders == []  # peak 10,000
+    book = BookView.of([pending])
+    assert risk.check_account(T0, ledger, book, NOW).orders == []  # peak 10,000
     ledger.mark(BTC, 150.0)  # equity 9,000: -10%
-    d = risk.check_account(T0 + HOUR, ledger, broker, NOW + HOUR)
+    d = risk.check_account(T0 + HOUR, ledger, book, NOW + HOUR)
     [event] = d.events
     assert (event.kind, event.level) == ("kill_switch", "error")
     assert sorted((o.symbol, o.side, o.qty, o.reason, o.id) for o in d.orders) == [
         (BTC, Side.SELL, 20.0, "kill_switch", f"{BTC}:{T0 + HOUR}:kill_switch"),
         (ETH, Side.BUY, 10.0, "kill_switch", f"{ETH}:{T0 + HOUR}:kill_switch"),
     ]
-    assert all(o.not_before_ts == T0 + 2 * HOUR for o in d.orders)
-    assert pending.status is OrderStatus.CANCELED
-    assert risk.state.halted
-    assert risk.check_account(T0 + 2 * HOUR, ledger, broker, NOW + 2 * HOUR).events == []  # halted once
+    assert d.commands[0] == Cancel("pending", NOW + HOUR)  # before anything is sent
+    assert risk.state.halted and risk.trading_state(book)[0] is TradingState.HALTED
+    assert risk.check_account(T0 + 2 * HOUR, ledger, book, NOW + 2 * HOUR).events == []  # halted once
     d = decide(risk, 1.0, flat(allow_short=True), b=bar(symbol="SOL/USDT"))
     assert d.orders == [] and "halted by the kill switch" in blocked(d)[0]
     risk.resume(9_000.0)

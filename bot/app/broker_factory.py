@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import secrets as random_tokens
 
-from bot.broker.book import OrderBook
 from bot.broker.paper import PaperBroker
 from bot.config import Config
+from bot.ports import Broker
 from bot.store import Store
 
 RUN_TAG_KEY = "client_order_tag"
 
 
-def make_broker(config: Config, store: Store) -> OrderBook:
+def make_broker(config: Config, store: Store) -> Broker:
     if config.broker == "paper":
-        return PaperBroker(config.paper)
+        return PaperBroker(config.paper, config.timeframe_ms)
     return make_exchange_broker(config, store)
 
 
@@ -33,7 +33,7 @@ def authenticated_exchange(config: Config):
     return exchange
 
 
-def make_exchange_broker(config: Config, store: Store) -> OrderBook:
+def make_exchange_broker(config: Config, store: Store) -> Broker:
     from bot.broker.exchange import ExchangeBroker
     from bot.broker.exchange_client import ExchangeClient
     from bot.market.ccxt_feed import Backoff

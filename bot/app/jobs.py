@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import structlog
 
@@ -28,18 +27,11 @@ from bot.logging_setup import log_event
 from bot.market.ccxt_feed import MarketDataError
 from bot.market.price_gate import PriceGate
 from bot.market.screening import BarScreen
+from bot.ports import MarketData
 from bot.store import Store
 from bot.timeframes import iso_utc
 
 log = structlog.get_logger("bot.app.jobs")
-
-
-class MarketData(Protocol):
-    def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
-        """Closed bars opened after since_ts, oldest first."""
-
-    def fetch_range(self, symbol: str, start_ms: int, end_ms: int, now_ms: int) -> list[Bar]:
-        """Closed bars with start_ms <= open < end_ms."""
 
 
 @dataclass(frozen=True)

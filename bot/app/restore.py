@@ -4,11 +4,11 @@ committed bar step left off."""
 
 from __future__ import annotations
 
-from bot.broker import OrderBook
 from bot.domain import Order, OrderKind, OrderStatus, Side
 from bot.engine import Engine
 from bot.ledger import Ledger, Position
 from bot.market.screening import BarScreen
+from bot.ports import Broker
 from bot.store import Store
 
 
@@ -24,7 +24,7 @@ def restore_ledger(store: Store, initial_cash: float, allow_short: bool) -> Ledg
     return ledger
 
 
-def restore_open_orders(store: Store, broker: OrderBook) -> None:
+def restore_open_orders(store: Store, broker: Broker) -> None:
     for row in store.open_orders():
         broker.adopt(
             Order(

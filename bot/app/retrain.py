@@ -25,7 +25,6 @@ from scipy.stats import spearmanr
 from bot.app.scheduling import to_datetime, to_ms
 from bot.config import Config, ModelConfig
 from bot.domain import Event
-from bot.engine import Engine
 from bot.features import FEATURE_NAMES
 from bot.model.calibration import fit_calibration
 from bot.model.dataset import SymbolSeries, TrainingSet, build_training_set
@@ -37,6 +36,7 @@ from bot.model.regime import RegimeModel
 from bot.model.registry import Candidate, ModelRegistry
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
+from bot.ports import ChampionSeat, TrainingData
 from bot.store.tables import ModelVersionRow
 
 log = structlog.get_logger("bot.retrain")
@@ -45,9 +45,10 @@ DAY_MS = 86_400_000
 
 
 class Retrainer:
-    def __init__(self, config: Config, engine: Engine, registry: ModelRegistry) -> None:
+    def __init__(self, config: Config, data: TrainingData, seat: ChampionSeat, registry: ModelRegistry) -> None:
         self.config = config
-        self.engine = engine
+        self.data = data  # the engine's rolling feature history, read-only
+        self.seat = seat
         self.registry = registry
         r = config.retrain
         self._cron = CronTrigger.from_crontab(r.cron, timezone="UTC") if r.cron else None
@@ -75,7 +76,7 @@ class Retrainer:
             self._due_ms = self.next_due_ms(versions[-1].created_ts) if versions else None
             self._schedule_known = True
         if not self._has_versions:
-            return self.engine.bars_seen() >= self.config.retrain.initial_train_bars
+            return self.data.bars_seen() >= self.config.retrain.initial_train_bars
         return self._due_ms is not None and now_ms >= self._due_ms
 
     def run(self, now_ms: int) -> ModelVersionRow | None:
@@ -91,7 +92,7 @@ class Retrainer:
         cfg = self.config
         columns = [FEATURE_NAMES.index(name) for name in cfg.model.features]
         window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
-        series = self.engine.training_series(window)
+        series = self.data.training_series(window)
         data = build_training_set(series, cfg.model.seq_len, cfg.model.val_fraction, columns, Target.of(cfg))
         if data is None:
             self._event(now_ms, "retrain_skipped", "too little history for a train/validation split", "warning")
@@ -100,7 +101,7 @@ class Retrainer:
         # A different but reproducible seed per version.
         seed = (cfg.model.seed if cfg.model.seed is not None else cfg.seed) + len(self.registry.store.model_versions())
         candidate = self._train(data, series, version, seed)
-        champion = self.engine.predictor  # one read: the worker must not see a swap mid-judgement
+        champion = self.seat.predictor  # one read: the worker must not see a swap mid-judgement
         champion_row = self._row(champion.version) if champion else None
         verdict = judge(
             candidate.predictor,
@@ -127,7 +128,7 @@ class Retrainer:
             # judge() promotes whenever there is no champion; the champion is a registered version.
             assert champion is not None and champion_row is not None
             row = self._refresh_champion(champion, champion_row, data, candidate, now_ms)
-        self.engine.set_predictor(self.registry.load(row))
+        self.seat.set_predictor(self.registry.load(row))
         return row
 
     def _refresh_champion(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app.broker_factory import make_broker
-from bot.app.jobs import BarJob, MarketData, RetryPolicy
+from bot.app.jobs import BarJob, RetryPolicy
 from bot.app.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
 from bot.app.retrain import Retrainer
 from bot.clock import Clock
@@ -20,6 +20,7 @@ from bot.market.screening import BarScreen
 from bot.model.device import pick_device
 from bot.model.registry import ModelRegistry
 from bot.model.targets import Target
+from bot.ports import MarketData
 from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
@@ -159,7 +160,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     champion = registry.load_champion()
     if champion is not None:
         engine.set_predictor(champion)
-    retrainer = Retrainer(config, engine, registry)
+    retrainer = Retrainer(config, engine, engine, registry)
     bar_job = BarJob(
         feed=feed,
         engine=engine,

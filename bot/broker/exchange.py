@@ -30,12 +30,14 @@ looked up by its client id before anything else happens.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import ccxt
 import structlog
 
-from bot.broker.book import OrderBook
+from bot.book_view import BookChanges, BookView
 from bot.broker.exchange_client import NETWORK_ERRORS, ExchangeClient
+from bot.broker.working_orders import WorkingOrders, reached
 from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Side
 from bot.market.ccxt_feed import first_line, network_reason
 
@@ -62,11 +64,11 @@ def client_order_id(run_tag: str, order_id: str) -> str:
     return f"lb{run_tag}{hashlib.sha256(order_id.encode()).hexdigest()[:22]}"
 
 
-class ExchangeBroker(OrderBook):
+class ExchangeBroker:
     def __init__(
         self, client: ExchangeClient, run_tag: str, timeframe_ms: int, booked_trades: set[str] | None = None
     ) -> None:
-        super().__init__()
+        self.working = WorkingOrders()
         self.client = client
         self.run_tag = run_tag
         self.timeframe_ms = timeframe_ms
@@ -85,15 +87,29 @@ class ExchangeBroker(OrderBook):
 
     # -- the book ------------------------------------------------------------
 
+    @property
+    def open_orders(self) -> dict[str, Order]:
+        return self.working.open
+
+    def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
+        return self.working.of(symbol, kind)
+
+    def view(self, symbols: Iterable[str]) -> BookView:
+        dust = {symbol: self.dust_qty(symbol) for symbol in symbols}
+        return BookView.of(self.working.open.values(), dust, self.entry_block())
+
+    def observe(self, bar: Bar, volatility: float | None) -> None:
+        """The exchange prices its own fills: nothing to model."""
+
     def submit(self, order: Order) -> None:
-        super().submit(order)
+        self.working.add(order)
         self.reason_of[order.id] = order.reason
         if order.kind is OrderKind.MARKET:
             order.status = OrderStatus.NEW
             self.phase[order.id] = "queued"
 
     def adopt(self, order: Order) -> None:
-        super().adopt(order)
+        self.working.add(order)
         self.reason_of[order.id] = order.reason
         if order.status is OrderStatus.UNKNOWN:
             self.phase[order.id] = "unknown"
@@ -101,13 +117,21 @@ class ExchangeBroker(OrderBook):
             self.phase[order.id] = "restored"
 
     def cancel(self, order_id: str, ts: int) -> Order | None:
-        phase = self.phase.get(order_id)
-        if phase in ("sent", "unknown", "restored"):
+        order = self.working.get(order_id)
+        if self.phase.get(order_id) in ("sent", "unknown", "restored"):
             # On the exchange (or maybe): cancel there, let the exchange say how it ended.
             self.cancel_wanted.add(order_id)
-            return self.open_orders.get(order_id)
+            return order
         self.phase.pop(order_id, None)
-        return super().cancel(order_id, ts)
+        if order is not None:
+            self.working.close(order, OrderStatus.CANCELED, ts)
+        return order
+
+    def resize(self, order_id: str, remaining: float) -> None:
+        self.working.resize(order_id, remaining)
+
+    def move_stop(self, order_id: str, stop_price: float) -> None:
+        self.working.move_stop(order_id, stop_price)
 
     def reasons(self) -> dict[str, str]:
         return dict(self.reason_of)
@@ -116,18 +140,19 @@ class ExchangeBroker(OrderBook):
         minimum, _ = self.client.minimums(symbol)
         return max(minimum, self.client.step(symbol))
 
-    def entry_block(self) -> str | None:
+    def entry_block(self) -> tuple[str, str] | None:
         """Why no new entry may be sent now: an order whose fate is unknown
         (it may still fill), or an account that disagrees with the ledger."""
         unknown = [o for o in self.open_orders.values() if o.status is OrderStatus.UNKNOWN]
         if unknown:
             first = unknown[0]
             return (
-                f"unknown_order: order {first.id} got no reply and the exchange has not shown it yet "
-                f"({len(unknown)} unknown); no entry until the exchange answers"
+                "unknown_order",
+                f"order {first.id} got no reply and the exchange has not shown it yet "
+                f"({len(unknown)} unknown); no entry until the exchange answers",
             )
         if self.balance_problem:
-            return f"balance_mismatch: {self.balance_problem}; no entry until the account matches the ledger"
+            return "balance_mismatch", f"{self.balance_problem}; no entry until the account matches the ledger"
         return None
 
     # -- inside a bar step -----------------------------------------------------
@@ -143,10 +168,10 @@ class ExchangeBroker(OrderBook):
         for order in self.orders(bar.symbol):
             if order.kind not in PROTECTIVE or order.id not in self.open_orders:  # a group sibling went first
                 continue
-            if _reached(order, bar):
+            if reached(order, bar):
                 order.kind, order.status = OrderKind.MARKET, OrderStatus.NEW
                 self.phase[order.id] = "queued"
-                self._changed[order.id] = order
+                self.working.changed(order)
                 for other in [o for o in self.open_orders.values() if o.group == order.group and o is not order]:
                     self.cancel(other.id, bar.ts)
         return []
@@ -173,9 +198,10 @@ class ExchangeBroker(OrderBook):
         fills, self._fills = self._fills, {}
         return fills
 
-    def drain_events(self) -> list[Event]:
+    def drain(self) -> BookChanges:
+        closed, changed = self.working.drain()
         events, self._events = self._events, []
-        return events
+        return BookChanges(closed, changed, events)
 
     # -- sending ---------------------------------------------------------------
 
@@ -194,7 +220,7 @@ class ExchangeBroker(OrderBook):
             # It may have reached the exchange: find out, never send it again.
             self.phase[order.id] = "unknown"
             order.status = OrderStatus.UNKNOWN
-            self._changed[order.id] = order  # saved: a restart must ask after it, not resend it
+            self.working.changed(order)  # saved: a restart must ask after it, not resend it
             self._event(
                 now_ms,
                 "order_ack_lost",
@@ -290,14 +316,14 @@ class ExchangeBroker(OrderBook):
         if status in CLOSED_STATUS:
             self.phase.pop(order.id, None)
             self.cancel_wanted.discard(order.id)
-            self._close(order, CLOSED_STATUS[status], now_ms)
+            self.working.close(order, CLOSED_STATUS[status], now_ms)
             if status == "closed":
-                self._cancel_group(order, now_ms)
+                self.working.cancel_group(order, now_ms)
         else:
             new_status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
             if order.status is not new_status:
                 order.status = new_status
-            self._changed[order.id] = order
+            self.working.changed(order)
 
     def _trades_of(self, order: Order, reply: dict) -> list[dict] | None:
         """The order's trades, or None when the exchange did not answer."""
@@ -351,7 +377,7 @@ class ExchangeBroker(OrderBook):
         self.misses.pop(order.id, None)
         self.cancel_wanted.discard(order.id)
         if order.id in self.open_orders:
-            self._close(order, status, now_ms)
+            self.working.close(order, status, now_ms)
         self._event(now_ms, kind, message, order, level=level)
 
     def _try(self, call, order: Order, what: str) -> None:
@@ -371,12 +397,3 @@ class ExchangeBroker(OrderBook):
                 data={"order_id": order.id, "client_order_id": self.client_id(order)},
             )
         )
-
-
-def _reached(order: Order, bar: Bar) -> bool:
-    """Did the bar trade at a protective order's price (stop or take-profit)?"""
-    if order.kind is OrderKind.STOP:
-        assert order.stop_price is not None  # a stop order always has its stop price
-        return bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price
-    assert order.limit_price is not None  # a take-profit order always has its limit
-    return bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price

@@ -2,8 +2,9 @@
 
 Market orders decided at a bar's close fill at the open of the next bar
 (or `latency_bars` later), moved against us by their slippage, and pay the
-taker fee. With `max_volume_share` a bar fills at most that share of its
-volume; the rest of the order waits for the next bars.
+taker fee (`fill_models.py` sets both when an order arrives). With
+`max_volume_share` a bar fills at most that share of its volume; the rest
+of the order waits for the next bars.
 
 Protective orders rest until a bar reaches them:
 - a stop fills as a market order at its stop price, or at the bar's open
@@ -18,17 +19,79 @@ orders of one position form a group: one filling cancels the others.
 
 from __future__ import annotations
 
-from bot.broker.book import OrderBook
+from collections.abc import Iterable
+
+from bot.book_view import BookChanges, BookView
+from bot.broker.fill_models import LatencyModel, SlippageModel
+from bot.broker.working_orders import WorkingOrders, reached
 from bot.config import PaperConfig
 from bot.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side
 
 
-class PaperBroker(OrderBook):
-    def __init__(self, cfg: PaperConfig) -> None:
-        super().__init__()
+class PaperBroker:
+    def __init__(self, cfg: PaperConfig, timeframe_ms: int) -> None:
+        self.working = WorkingOrders()
         self.taker_fee = cfg.fee_bps / 10_000
         self.maker_fee = cfg.maker_fee_bps / 10_000
         self.max_volume_share = cfg.max_volume_share
+        self.slippage = SlippageModel(cfg)
+        self.latency = LatencyModel(cfg.latency_bars, timeframe_ms)
+        self._market: dict[str, tuple[int, float | None]] = {}  # symbol -> (newest bar ts, its volatility)
+
+    # -- the port ------------------------------------------------------------
+
+    @property
+    def open_orders(self) -> dict[str, Order]:
+        return self.working.open
+
+    def view(self, symbols: Iterable[str] = ()) -> BookView:
+        return BookView.of(self.working.open.values())
+
+    def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
+        return self.working.of(symbol, kind)
+
+    def observe(self, bar: Bar, volatility: float | None) -> None:
+        self._market[bar.symbol] = (bar.ts, volatility)
+
+    def submit(self, order: Order) -> None:
+        """Take an order decided now: price and time it as this venue would
+        (unless it carries its own figures, as a test's order may)."""
+        decided_ts, volatility = self._market.get(order.symbol, (None, None))
+        if order.slippage_bps is None:
+            order.slippage_bps = self.slippage.bps(order.kind, volatility)
+        if order.not_before_ts is None:
+            # Protective orders wait for their price, not for a bar; with no
+            # bar seen yet for the symbol a market order is due at the next.
+            market = order.kind is OrderKind.MARKET
+            order.not_before_ts = self.latency.not_before(decided_ts) if market and decided_ts is not None else 0
+        self.adopt(order)
+
+    def adopt(self, order: Order) -> None:
+        self.working.add(order)
+
+    def cancel(self, order_id: str, ts: int) -> Order | None:
+        order = self.working.get(order_id)
+        if order is not None:
+            self.working.close(order, OrderStatus.CANCELED, ts)
+        return order
+
+    def resize(self, order_id: str, remaining: float) -> None:
+        self.working.resize(order_id, remaining)
+
+    def move_stop(self, order_id: str, stop_price: float) -> None:
+        self.working.move_stop(order_id, stop_price)
+
+    def reasons(self) -> dict[str, str]:
+        return {o.id: o.reason for o in (*self.working.open.values(), *self.working.closed_since_drain())}
+
+    def drain(self) -> BookChanges:
+        return BookChanges(*self.working.drain())
+
+    def send_decided(self, now_ms: int) -> bool:
+        return False  # everything filled inside the step
+
+    def collect_fills(self) -> dict[str, list[Fill]]:
+        return {}
 
     # -- fills -------------------------------------------------------------
 
@@ -36,8 +99,8 @@ class PaperBroker(OrderBook):
         """Fill this symbol's due market orders at the bar's open."""
         fills = []
         volume_left = bar.volume * self.max_volume_share if self.max_volume_share else float("inf")
-        for order in self.orders(bar.symbol, OrderKind.MARKET):
-            if bar.ts < order.not_before_ts:
+        for order in self.working.of(bar.symbol, OrderKind.MARKET):
+            if bar.ts < (order.not_before_ts or 0):
                 continue
             price = self._slipped(bar.open, order)
             qty = min(order.remaining, volume_left)
@@ -49,7 +112,7 @@ class PaperBroker(OrderBook):
                 affordable = min(qty, max(cash, 0.0) / (price * (1 + self.taker_fee)) * (1 - 1e-9))
             if affordable <= 0.0:
                 if volume_left > 0:  # no cash for any of it
-                    self._close(order, OrderStatus.REJECTED, max(bar.ts, order.created_ts))
+                    self.working.close(order, OrderStatus.REJECTED, max(bar.ts, order.created_ts))
                 continue
             if affordable < qty:
                 # Cut to the cash: the order shrinks to what it could buy now,
@@ -65,27 +128,17 @@ class PaperBroker(OrderBook):
     def trigger_protective(self, bar: Bar) -> list[Fill]:
         """Fill resting stops and take-profits this bar reached, stops first."""
         fills = []
-        for order in self.orders(bar.symbol, OrderKind.STOP):
-            if order.id in self.open_orders and self._stop_reached(order, bar):
+        for order in self.working.of(bar.symbol, OrderKind.STOP):
+            if order.id in self.working.open and reached(order, bar):
                 fills.append(self._fill(order, order.remaining, self._stop_price(order, bar), self.taker_fee, bar.ts))
-        for order in self.orders(bar.symbol, OrderKind.LIMIT):
-            if order.id in self.open_orders and self._limit_reached(order, bar):
+        for order in self.working.of(bar.symbol, OrderKind.LIMIT):
+            if order.id in self.working.open and reached(order, bar):
                 assert order.limit_price is not None  # a take-profit order always has its limit
                 price = (
                     max(bar.open, order.limit_price) if order.side is Side.SELL else min(bar.open, order.limit_price)
                 )
                 fills.append(self._fill(order, order.remaining, price, self.maker_fee, bar.ts))
         return fills
-
-    @staticmethod
-    def _stop_reached(order: Order, bar: Bar) -> bool:
-        assert order.stop_price is not None  # a stop order always has its stop price
-        return bar.low <= order.stop_price if order.side is Side.SELL else bar.high >= order.stop_price
-
-    @staticmethod
-    def _limit_reached(order: Order, bar: Bar) -> bool:
-        assert order.limit_price is not None  # a take-profit order always has its limit
-        return bar.high >= order.limit_price if order.side is Side.SELL else bar.low <= order.limit_price
 
     def _stop_price(self, order: Order, bar: Bar) -> float:
         assert order.stop_price is not None  # a stop order always has its stop price
@@ -94,7 +147,7 @@ class PaperBroker(OrderBook):
 
     @staticmethod
     def _slipped(price: float, order: Order) -> float:
-        slip = order.slippage_bps / 10_000
+        slip = (order.slippage_bps or 0.0) / 10_000
         return price * (1 + slip) if order.side is Side.BUY else price * (1 - slip)
 
     def _fill(self, order: Order, qty: float, price: float, fee_rate: float, bar_ts: int) -> Fill:
@@ -103,9 +156,9 @@ class PaperBroker(OrderBook):
         ts = max(bar_ts, order.created_ts)
         order.filled_qty += qty
         if order.remaining <= order.qty * 1e-12:
-            self._close(order, OrderStatus.FILLED, ts)
-            self._cancel_group(order, ts)
+            self.working.close(order, OrderStatus.FILLED, ts)
+            self.working.cancel_group(order, ts)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
-            self._changed[order.id] = order
+            self.working.changed(order)
         return Fill(order.id, order.symbol, order.side, qty, price, qty * price * fee_rate, ts)

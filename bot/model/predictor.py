@@ -23,8 +23,6 @@ volatility forecast (sizing) and a regime model (strategies, reports).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from scipy.special import ndtr
@@ -34,14 +32,7 @@ from bot.model.regime import RegimeModel
 from bot.model.scaler import Scaler
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
-
-
-class Model(Protocol):
-    def score(self, x: np.ndarray) -> np.ndarray:
-        """(batch, seq_len, features) scaled float32 -> P(label) or a log return."""
-
-    def save(self, directory: Path) -> None:
-        """Write the model's files into `directory` (the registry saves each version)."""
+from bot.ports import Model
 
 
 @dataclass(frozen=True)

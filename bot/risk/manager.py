@@ -2,6 +2,11 @@
 and blocks or forces trades when a rule says so. Every block and every
 forced action becomes an Event with its reason.
 
+It decides and never acts: each call reads a frozen view of the working
+orders (`BookView`) and returns a `Decision` of commands (submit, cancel,
+resize, move a stop) or a denial with its reason; the engine applies the
+commands. How orders fill (slippage, latency) is the broker's business.
+
 Per bar step, in the engine's order:
   1. after_fills: a fresh position gets its stop (and take-profit); a flat
      one loses them; a stop-out starts the cooldown;
@@ -18,26 +23,19 @@ same ids and a resubmission is detectable.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from bot.broker import OrderBook
+from bot.book_view import BookView
 from bot.config import PaperConfig, RiskConfig
 from bot.domain import Bar, Event, Fill, Order, OrderKind, Side, Signal
 from bot.ledger import Ledger
+from bot.risk import costs
+from bot.risk.commands import Cancel, Decision, MoveStop, Resize
 from bot.risk.sizing import entry_notional, volatility_scale
-from bot.risk.state import RiskState
+from bot.risk.state import RiskState, TradingState
 from bot.timeframes import bars_per_year, timeframe_ms
 
 DAY_MS = 86_400_000
 PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
-
-
-@dataclass
-class Decision:
-    orders: list[Order] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    blocked: str | None = None  # "rule: why" when a wanted entry was refused
-    pending: bool = False  # nothing decided: an earlier market order has not filled yet
+BLOCK_RULE = {TradingState.HALTED: "halted", TradingState.DAY_BLOCKED: "daily_loss_limit"}  # as blocks name them
 
 
 class RiskManager:
@@ -61,7 +59,7 @@ class RiskManager:
     # -- 1. after fills ----------------------------------------------------
 
     def after_fills(
-        self, symbol: str, fills: list[Fill], reasons: dict[str, str], ledger: Ledger, broker: OrderBook
+        self, symbol: str, fills: list[Fill], reasons: dict[str, str], ledger: Ledger, book: BookView
     ) -> Decision:
         out = Decision()
         if not fills:
@@ -82,38 +80,37 @@ class RiskManager:
                 # No entry on this bar's close nor on the next cooldown_bars.
                 self.state.cooldown[symbol] = self.cfg.cooldown_bars + 1
         position = ledger.position(symbol)
-        held = _tradable(position.qty, broker, symbol)
-        protective = [o for o in broker.orders(symbol) if o.kind in PROTECTIVE]
+        held = book.tradable(symbol, position.qty)
+        protective = [o for o in book.orders(symbol) if o.kind in PROTECTIVE]
         last = fills[-1]
         closing_side = Side.SELL if held > 0 else Side.BUY
         if held == 0.0 or any(o.side is not closing_side for o in protective):
             # Flat, or flipped through zero: the old protection guards nothing.
-            for order in protective:
-                broker.cancel(order.id, last.ts)
+            out.commands.extend(Cancel(order.id, last.ts) for order in protective)
             self.state.trail_ref.pop(symbol, None)
             protective = []
         if held == 0.0:
             self.state.entry_ts.pop(symbol, None)
         if held != 0.0 and not protective:
-            out.orders.extend(self._protect(symbol, held, position.avg_entry, last.ts))
+            out.submit(self._protect(symbol, held, position.avg_entry, last.ts))
             self.state.entry_ts[symbol] = last.ts
-        for order in protective:  # a partial fill changed the size to protect
-            broker.resize(order.id, abs(held))
-        self._reduce_only_exits(symbol, held, broker, last.ts)
+        # a partial fill changed the size to protect
+        out.commands.extend(Resize(order.id, abs(held)) for order in protective)
+        self._reduce_only_exits(symbol, held, book, last.ts, out)
         return out
 
     @staticmethod
-    def _reduce_only_exits(symbol: str, qty: float, broker: OrderBook, ts: int) -> None:
+    def _reduce_only_exits(symbol: str, qty: float, book: BookView, ts: int, out: Decision) -> None:
         """A resting exit never trades more than is held: a stop that got
         there first cancels it; a smaller position shrinks it."""
-        for order in broker.orders(symbol, OrderKind.MARKET):
+        for order in book.orders(symbol, OrderKind.MARKET):
             if order.reason not in ("exit", "kill_switch"):
                 continue
             closes = (order.side is Side.SELL) == (qty > 0)
             if qty == 0.0 or not closes:
-                broker.cancel(order.id, ts)
+                out.commands.append(Cancel(order.id, ts))
             elif order.remaining > abs(qty):
-                broker.resize(order.id, abs(qty))
+                out.commands.append(Resize(order.id, abs(qty)))
 
     def _protect(self, symbol: str, qty: float, entry: float, ts: int) -> list[Order]:
         """A stop (and a take-profit) for the whole position, as one group."""
@@ -138,7 +135,6 @@ class RiskManager:
                 "stop_loss",
                 stop_price=entry * (1 - sign * stop_distance),
                 group=group,
-                slippage_bps=self.paper.slippage_bps,
             )
         ]
         if self.cfg.take_profit_pct:
@@ -160,7 +156,7 @@ class RiskManager:
 
     # -- 2. account-level guards ---------------------------------------------
 
-    def check_account(self, ts: int, ledger: Ledger, broker: OrderBook, now_ms: int) -> Decision:
+    def check_account(self, ts: int, ledger: Ledger, book: BookView, now_ms: int) -> Decision:
         out = Decision()
         equity = ledger.equity
         self._daily_limit(ts, equity, out)
@@ -179,7 +175,7 @@ class RiskManager:
                     data={"equity": equity, "peak_equity": s.peak_equity},
                 )
             )
-            out.orders.extend(self._flatten(ledger, broker, ts, now_ms))
+            self._flatten(ledger, book, ts, now_ms, out)
         return out
 
     def _daily_limit(self, ts: int, equity: float, out: Decision) -> None:
@@ -205,15 +201,12 @@ class RiskManager:
             self.state.day = day
             self.state.day_start_equity = equity_before
 
-    def _flatten(self, ledger: Ledger, broker: OrderBook, ts: int, now_ms: int) -> list[Order]:
-        orders = []
+    def _flatten(self, ledger: Ledger, book: BookView, ts: int, now_ms: int, out: Decision) -> None:
         for symbol, pos in sorted(ledger.positions.items()):
-            for pending in broker.orders(symbol, OrderKind.MARKET):
-                broker.cancel(pending.id, now_ms)
+            out.commands.extend(Cancel(pending.id, now_ms) for pending in book.orders(symbol, OrderKind.MARKET))
             if pos.qty != 0.0:
                 side = Side.SELL if pos.qty > 0 else Side.BUY
-                orders.append(self._market(symbol, ts, side, abs(pos.qty), now_ms, "kill_switch", None))
-        return orders
+                out.submit([self._market(symbol, ts, side, abs(pos.qty), now_ms, "kill_switch")])
 
     def halt_entries(self, ts: int, reason: str) -> Event | None:
         """Halt new entries without flattening (a broken strategy, not a lost
@@ -247,7 +240,7 @@ class RiskManager:
 
     def round_trip_cost(self, volatility: float | None) -> float:
         """An entry and an exit as a return: taker fee and slippage, twice."""
-        return 2 * (self.paper.fee_bps + self._slippage_bps(volatility)) / 10_000
+        return costs.round_trip_cost(self.paper, volatility)
 
     def bars_held(self, symbol: str, bar_ts: int) -> int:
         """Bar closes since the open position's entry fill (1 at the close
@@ -264,14 +257,14 @@ class RiskManager:
         signal: Signal,
         bar: Bar,
         ledger: Ledger,
-        broker: OrderBook,
+        book: BookView,
         now_ms: int,
         volatility: float | None,
         forecast_volatility: float | None = None,
     ) -> Decision:
-        """`volatility`: the recent per-bar volatility (slippage, and sizing
-        without a forecast); `forecast_volatility`: the model's forecast
-        for the horizon, preferred for sizing."""
+        """`volatility`: the recent per-bar volatility (sizing without a
+        forecast); `forecast_volatility`: the model's forecast for the
+        horizon, preferred for sizing."""
         out = Decision()
         target = signal.target if self.paper.allow_short or signal.target is None else max(signal.target, 0.0)
         if not target:
@@ -282,18 +275,18 @@ class RiskManager:
         if stale:
             self._block(bar, "stale_data", stale, out)
             return out
-        if broker.orders(bar.symbol, OrderKind.MARKET):
+        if book.orders(bar.symbol, OrderKind.MARKET):
             out.pending = True
             return out  # an entry or exit is still on its way: decide again once it has filled
-        held = _tradable(ledger.position(bar.symbol).qty, broker, bar.symbol)
+        held = book.tradable(bar.symbol, ledger.position(bar.symbol).qty)
         wants_long, wants_short = target > 0, target < 0
         exiting = held != 0.0 and ((held > 0 and not wants_long) or (held < 0 and not wants_short))
         if exiting:
             side = Side.SELL if held > 0 else Side.BUY
-            out.orders.append(self._market(bar.symbol, bar.ts, side, abs(held), now_ms, "exit", volatility))
+            out.submit([self._market(bar.symbol, bar.ts, side, abs(held), now_ms, "exit")])
         if target != 0 and (held == 0.0 or exiting):
             sizing = forecast_volatility if forecast_volatility is not None else volatility
-            self._entry(target, bar, ledger, broker, now_ms, volatility, sizing, out)
+            self._entry(target, bar, ledger, book, now_ms, sizing, out)
         return out
 
     def _entry(
@@ -301,13 +294,12 @@ class RiskManager:
         target: float,
         bar: Bar,
         ledger: Ledger,
-        broker: OrderBook,
+        book: BookView,
         now_ms: int,
-        volatility: float | None,
         sizing_volatility: float | None,
         out: Decision,
     ) -> None:
-        blocked = self._entry_block(bar.symbol, ledger, broker)
+        blocked = self._entry_block(bar.symbol, ledger, book)
         if blocked:
             self._block(bar, *blocked, out)
             return
@@ -322,23 +314,41 @@ class RiskManager:
             )
             return
         side = Side.BUY if target > 0 else Side.SELL
-        out.orders.append(self._market(bar.symbol, bar.ts, side, notional / bar.close, now_ms, "entry", volatility))
+        out.submit([self._market(bar.symbol, bar.ts, side, notional / bar.close, now_ms, "entry")])
         self.state.last_block.pop(bar.symbol, None)
 
-    def _entry_block(self, symbol: str, ledger: Ledger, broker: OrderBook) -> tuple[str, str] | None:
-        """(kind, reason) of the rule that forbids an entry now, if any."""
-        venue = broker.entry_block()
-        if venue:
-            kind, _, reason = venue.partition(": ")
-            return kind, reason
+    def trading_state(self, book: BookView) -> tuple[TradingState, str]:
+        """The strictest rule in force now, and why; the halt outranks the
+        daily block, which outranks the venue's."""
         s = self.state
         if s.halted:
             # Two halts share the state: the kill switch's (a drawdown) and
             # the strategy guard's (halt_entries); the reason says which.
             by = "the kill switch" if (s.halt_reason or "").startswith("drawdown") else "the strategy guard"
-            return "halted", f"halted by {by} ({s.halt_reason}); `bot resume` clears it"
+            return TradingState.HALTED, f"halted by {by} ({s.halt_reason}); `bot resume` clears it"
         if s.day_blocked is not None and s.day_blocked == s.day:
-            return "daily_loss_limit", "daily loss limit reached; entries resume on the next UTC day"
+            return TradingState.DAY_BLOCKED, "daily loss limit reached; entries resume on the next UTC day"
+        if book.entry_block:
+            return TradingState.REDUCE_ONLY, f"{book.entry_block[0]}: {book.entry_block[1]}"
+        return TradingState.ACTIVE, "entries allowed"
+
+    def follow_trading_state(self, book: BookView) -> tuple[str, TradingState, str] | None:
+        """(state before, state now, why) when the trading state differs from
+        the one last logged; remembered with the rest of the risk state."""
+        state, reason = self.trading_state(book)
+        if state.value == self.state.trading:
+            return None
+        was, self.state.trading = self.state.trading, state.value
+        return was, state, reason
+
+    def _entry_block(self, symbol: str, ledger: Ledger, book: BookView) -> tuple[str, str] | None:
+        """(kind, reason) of the rule that forbids an entry now, if any."""
+        if book.entry_block:
+            return book.entry_block
+        state, reason = self.trading_state(book)
+        if state in BLOCK_RULE:
+            return BLOCK_RULE[state], reason
+        s = self.state
         if s.cooldown.get(symbol, 0) > 0:
             return "cooldown", f"cooldown after a stop-out ({s.cooldown[symbol]} bars left)"
         if ledger.open_positions() >= self.cfg.max_open_positions:
@@ -365,16 +375,18 @@ class RiskManager:
 
     # -- 4. end of bar -------------------------------------------------------------
 
-    def end_of_bar(self, bar: Bar, ledger: Ledger, broker: OrderBook) -> None:
+    def end_of_bar(self, bar: Bar, ledger: Ledger, book: BookView) -> Decision:
+        """Count cooldowns down; a trailing stop follows the bar's extreme."""
+        out = Decision()
         symbol = bar.symbol
         if self.state.cooldown.get(symbol, 0) > 0:
             self.state.cooldown[symbol] -= 1
         if not self.cfg.trailing_stop_pct or symbol not in self.state.trail_ref:
-            return
+            return out
         qty = ledger.position(symbol).qty
-        stops = broker.orders(symbol, OrderKind.STOP)
+        stops = book.orders(symbol, OrderKind.STOP)
         if qty == 0.0 or not stops:
-            return
+            return out
         trail = self.cfg.trailing_stop_pct
         ref = self.state.trail_ref[symbol]
         ref = max(ref, bar.high) if qty > 0 else min(ref, bar.low)
@@ -383,14 +395,13 @@ class RiskManager:
         for stop in stops:
             assert stop.stop_price is not None  # a stop order always has its stop price
             if (qty > 0 and level > stop.stop_price) or (qty < 0 and level < stop.stop_price):
-                broker.move_stop(stop.id, level)
+                out.commands.append(MoveStop(stop.id, level))
+        return out
 
     # -- orders --------------------------------------------------------------------
 
-    def _market(
-        self, symbol: str, bar_ts: int, side: Side, qty: float, now_ms: int, intent: str, volatility: float | None
-    ) -> Order:
-        slippage = self._slippage_bps(volatility)
+    @staticmethod
+    def _market(symbol: str, bar_ts: int, side: Side, qty: float, now_ms: int, intent: str) -> Order:
         return Order(
             id=f"{symbol}:{bar_ts}:{intent}",
             symbol=symbol,
@@ -399,15 +410,4 @@ class RiskManager:
             qty=qty,
             created_ts=now_ms,
             reason=intent,
-            slippage_bps=slippage,
-            not_before_ts=bar_ts + (1 + self.paper.latency_bars) * self.tf_ms,
         )
-
-    def _slippage_bps(self, volatility: float | None) -> float:
-        return self.paper.slippage_bps + self.paper.slippage_volatility_factor * (volatility or 0.0) * 10_000
-
-
-def _tradable(qty: float, broker: OrderBook, symbol: str) -> float:
-    """The position as far as orders can change it: below the broker's
-    smallest tradable amount (an exchange's lot size; fee dust) it is flat."""
-    return 0.0 if abs(qty) < broker.dust_qty(symbol) else qty

@@ -7,6 +7,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields
+from enum import Enum
+
+
+class TradingState(str, Enum):
+    """What the bot may do now, one value for every rule that limits it;
+    a change is logged as a `trading_state` event."""
+
+    ACTIVE = "active"  # entries, exits and stops
+    REDUCE_ONLY = "reduce_only"  # the venue forbids entries (an unknown order, a balance mismatch)
+    DAY_BLOCKED = "day_blocked"  # the daily loss limit: no entry until the next UTC day
+    HALTED = "halted"  # the kill switch or the strategy guard: no entry until `bot resume`
 
 
 @dataclass
@@ -23,6 +34,7 @@ class RiskState:
     resumes_seen: int = 0  # `bot resume` requests already acted on
     entry_ts: dict[str, int] = field(default_factory=dict)  # bar the open position was entered at
     protections: int = 0  # protective groups created so far: part of each group's id
+    trading: str = TradingState.ACTIVE.value  # the state last logged
 
     def to_json(self) -> str:
         # Field by field rather than asdict(): this runs every bar step and

@@ -1,3 +1,4 @@
-from bot.store.store import StepRecord, Store, sqlite_path
+from bot.step_record import StepRecord
+from bot.store.store import Store, sqlite_path
 
 __all__ = ["StepRecord", "Store", "sqlite_path"]

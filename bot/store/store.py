@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -18,8 +17,8 @@ from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, col, create_engine
 
-from bot.domain import Bar, Event, Fill, Order, OrderStatus, Prediction
-from bot.ledger import EquityPoint, Position
+from bot.domain import Bar, Event, Order, OrderStatus
+from bot.step_record import StepRecord
 from bot.store.tables import (
     BarRow,
     CandleRow,
@@ -32,30 +31,6 @@ from bot.store.tables import (
     PredictionRow,
     RunMetaRow,
 )
-
-
-@dataclass
-class StepRecord:
-    """Everything one bar step changed; written together or not at all."""
-
-    ts: int
-    bars: list[Bar] = field(default_factory=list)
-    predictions: list[Prediction] = field(default_factory=list)
-    new_orders: list[Order] = field(default_factory=list)
-    closed_orders: list[Order] = field(default_factory=list)
-    changed_orders: list[Order] = field(default_factory=list)  # still open: partly filled or re-priced
-    fills: list[tuple[Fill, float]] = field(default_factory=list)
-    positions: list[tuple[Position, float | None]] = field(default_factory=list)
-    equity: EquityPoint | None = None
-    events: list[Event] = field(default_factory=list)
-    # (symbol, prediction ts, label, realized return) of predictions resolved this step
-    outcomes: list[tuple[str, int, int, float]] = field(default_factory=list)
-    live_metrics: list[tuple[str, int, float, float | None]] = field(default_factory=list)  # version, n, acc, auc
-    risk_state: str | None = None  # the risk manager's memory, as JSON
-    # An amendment to the step at `ts`: fills an exchange reported after the
-    # step committed. Its positions and equity replace the step's own.
-    amends: bool = False
-
 
 # Bumped whenever a table changes shape; a database written under another
 # number is refused with a clear message rather than failing mid-run.
@@ -115,8 +90,8 @@ def _order_row(o: Order) -> dict:
         "closed_ts": o.closed_ts,
         "reason": o.reason,
         "filled_qty": o.filled_qty,
-        "not_before_ts": o.not_before_ts,
-        "slippage_bps": o.slippage_bps,
+        "not_before_ts": o.not_before_ts or 0,
+        "slippage_bps": o.slippage_bps or 0.0,
         "group": o.group,
     }
 

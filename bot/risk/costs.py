@@ -1,0 +1,17 @@
+"""What a trade costs, as configured for the paper venue: the figure a
+strategy's expected edge must beat, and the slippage the paper broker
+charges. One formula for both, so the estimate is the charge."""
+
+from __future__ import annotations
+
+from bot.config import PaperConfig
+
+
+def slippage_bps(paper: PaperConfig, volatility: float | None) -> float:
+    """A market order's slippage when the per-bar volatility is `volatility`."""
+    return paper.slippage_bps + paper.slippage_volatility_factor * (volatility or 0.0) * 10_000
+
+
+def round_trip_cost(paper: PaperConfig, volatility: float | None) -> float:
+    """An entry and an exit as a return: taker fee and slippage, twice."""
+    return 2 * (paper.fee_bps + slippage_bps(paper, volatility)) / 10_000
