@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 
 from bot.domain import Bar, Event
+from bot.market.reported_once import ReportedOnce
 from bot.market.screening import BarScreen
 from bot.timeframes import iso_utc
 
@@ -33,7 +34,7 @@ class PriceGate:
     def __init__(self, screen: BarScreen) -> None:
         self.screen = screen
         self.held: dict[str, Bar] = {}  # per symbol: the bar version held back last
-        self._reported: set[Bar] = set()
+        self._reported = ReportedOnce(limit=1_000)
 
     def admit(self, symbol: str, bars: list[Bar], refetch: Refetch, events: list[Event]) -> list[Bar]:
         """The leading bars of `bars` (ascending) whose prices are confirmed,
@@ -97,11 +98,8 @@ class PriceGate:
 
     def _hold(self, symbol: str, bar: Bar, why: str, events: list[Event]) -> None:
         self.held[symbol] = bar
-        if bar in self._reported:
+        if not self._reported.first(bar):
             return
-        if len(self._reported) > 1_000:
-            self._reported.clear()
-        self._reported.add(bar)
         events.append(
             Event(
                 bar.ts,

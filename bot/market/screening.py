@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from bot.domain import Bar, Event
+from bot.market.reported_once import ReportedOnce
 from bot.market.validation import bar_problem
 from bot.timeframes import iso_utc
 
@@ -39,7 +40,7 @@ class BarScreen:
     def __init__(self, timeframe_ms: int, extreme_move_sigmas: float) -> None:
         self.timeframe_ms = timeframe_ms
         self.sigmas = extreme_move_sigmas
-        self._reported: set[tuple[str, int, str]] = set()
+        self._reported = ReportedOnce(_MAX_REMEMBERED)
         self._returns: dict[str, deque[float]] = {}
         self._last_close: dict[str, float] = {}
 
@@ -129,9 +130,6 @@ class BarScreen:
 
     def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:
         key = (bar.symbol, bar.ts, reason)
-        if key in self._reported:
+        if not self._reported.first(key):
             return
-        if len(self._reported) >= _MAX_REMEMBERED:
-            self._reported.clear()
-        self._reported.add(key)
         out.events.append(Event(bar.ts, kind, reason, level="warning", symbol=bar.symbol, data=_bar_data(bar)))
