@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, replay, rows, write_config
+from helpers import REPO, replay, rows, write_config
 
 # ~4,000 bars with retrains every 10 days and the risk rules that keep
 # state across bars (trailing stops, cooldowns, a daily loss limit).

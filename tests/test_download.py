@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import BUNDLED_BTC, REPO, rows, write_config
 from fake_exchange import FakeExchange
+from helpers import BUNDLED_BTC, REPO, rows, write_config
 
 from bot.app.runtime import open_store_file
 from bot.config import load_config

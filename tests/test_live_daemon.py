@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import rows, write_config
+from helpers import rows, write_config
 
 from bot.app.daemon import run_live
 from bot.app.runtime import build_runtime

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import yaml
-from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
+from helpers import REPO, RHYTHM, rows, write_config
 
 SECOND = 1_000
 

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, rows
 from fake_exchange import KLINES, FakeExchange
+from helpers import REPO, rows
 from test_live_end_to_end import wait_for_live_predictions
 from test_testnet_end_to_end import (
     INITIAL_USDT,

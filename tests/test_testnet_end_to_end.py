@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
+from helpers import REPO, RHYTHM, rows, write_config
 
 from bot.broker.exchange import client_order_id
 

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_config
 from fake_exchange import FakeExchange
+from helpers import REPO, write_config
 from test_config_errors import run_bot
 
 from bot.writer_lease import LeaseHeld, lease_file, take_lease
