@@ -7,13 +7,19 @@ from __future__ import annotations
 
 import copy
 import sqlite3
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from rich.console import Console
 
 from bot.config import load_config
 from bot.logging_setup import configure_logging
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_BTC = REPO / "data" / "BTC_USDT-1h.csv.gz"
@@ -92,3 +98,45 @@ def replay(config_path: Path, max_bars: int | None = None):
 def rows(db: Path, query: str) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute(query).fetchall()
+
+
+class WaitTimedOut(AssertionError):
+    """`wait_until`'s deadline passed: a test whose wait is only best effort
+    can let this one go and still fail on anything else."""
+
+
+def wait_until(condition: Callable[[], T], *, timeout_s: float, what: str, poll_s: float = 0.2,
+               process: subprocess.Popen | None = None, output: Path | None = None) -> T:
+    """Poll `condition` every `poll_s` seconds until it returns something
+    truthy, and return that.
+
+    Fails naming `what` once `timeout_s` has passed (WaitTimedOut), or as
+    soon as `process`, when given, has exited, rather than at the deadline;
+    either message ends with the end of the process's output (the file
+    `output`, else its own pipes once it has exited). `timeout_s=math.inf`
+    sets no deadline of its own, for a wait that something else ends."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"gave up waiting for {what}: the process (pid {process.pid}) exited with code "
+                                 f"{process.returncode}{_output_tail(process, output)}")
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise WaitTimedOut(f"timed out after {timeout_s:g} s waiting for {what}{_output_tail(process, output)}")
+        time.sleep(poll_s)
+
+
+def _output_tail(process: subprocess.Popen | None, output: Path | None, chars: int = 3_000) -> str:
+    """The last `chars` of what the process wrote, as a message's ending."""
+    text = ""
+    if output is not None and output.exists():
+        text = output.read_text(errors="replace")
+    elif process is not None and process.poll() is not None and (process.stdout or process.stderr):
+        try:
+            parts = process.communicate(timeout=5)  # it has exited: what is left in its pipes
+        except (subprocess.TimeoutExpired, ValueError):  # a child still holds a pipe, or it was read already
+            parts = ()
+        text = "".join(part.decode(errors="replace") if isinstance(part, bytes) else part for part in parts if part)
+    return f"; its output ends:\n{text[-chars:]}" if text.strip() else ""
