@@ -1,96 +1,12 @@
-"""Shared helpers: a tiny but real replay configuration over the bundled data."""
+"""Fixtures and hooks only: the plain helpers live in helpers.py."""
 
 from __future__ import annotations
 
-import copy
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
-from rich.console import Console
-
-from bot.config import load_config
-from bot.logging_setup import configure_logging
-
-REPO = Path(__file__).resolve().parent.parent
-BUNDLED_BTC = REPO / "data" / "BTC_USDT-1h.csv.gz"
-SHARED_DATA = REPO.parent / "shared" / "data"
-
-# ~2,000 hourly bars from 2023: 800 observed before the first model, then
-# trading with a retrain every 10 simulated days. The model is tiny so a
-# full replay takes seconds; thresholds are near 0.5 so it trades.
-TINY = {
-    "mode": "replay",
-    "symbols": ["BTC/USDT"],
-    "timeframe": "1h",
-    "seed": 7,
-    "replay": {"data": str(BUNDLED_BTC), "start": "2023-01-01", "end": "2023-03-25T08:00:00"},
-    "paper": {"initial_cash": 10_000, "fee_bps": 10, "slippage_bps": 5},
-    "strategy": {"name": "threshold", "path": str(REPO / "strategies"),
-                 "params": {"enter_above": 0.52, "exit_below": 0.49}},
-    "features": {"warmup_bars": 30},
-    "model": {"seq_len": 12, "hidden_size": 8, "epochs": 3, "batch_size": 128, "patience": 2,
-              "threads": 1},
-    "risk": {"max_position_fraction": 0.5, "stop_loss_pct": 0.01},
-    "retrain": {"every_days": 10, "initial_train_bars": 800, "train_window_bars": 800},
-}
-
-# Trades on a fixed rhythm once the model scores a bar, whatever it says:
-# this test is about the plumbing, not about the model's opinion.
-RHYTHM = """
-from bot.domain import Signal
-from bot.strategy import Strategy
-
-
-class Rhythm(Strategy):
-    def decide(self, ctx):
-        if ctx.prob_up is None:
-            return Signal(None, "no prediction")
-        return Signal(1.0, "long") if (ctx.bar.ts // 1000) % 4 < 2 else Signal(0.0, "flat")
-"""
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def write_config(directory: Path, overrides: dict | None = None, name: str = "config.yaml") -> Path:
-    """A config whose state (database, models, log) lives in `directory`."""
-    data = deep_merge(TINY, {
-        "storage": {"db_url": f"sqlite:///{directory / 'bot.sqlite'}", "models_dir": str(directory / "models")},
-        "logging": {"file": str(directory / "bot.jsonl")},
-    })
-    data = deep_merge(data, overrides or {})
-    path = directory / name
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
-
-
-def replay(config_path: Path, max_bars: int | None = None):
-    """Run (or resume) a replay in-process, as `bot run` does; returns the Runtime."""
-    from bot.app.replay import open_replay, run_replay
-
-    cfg = load_config(config_path)
-    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")
-    rt = open_replay(cfg)
-    try:
-        run_replay(rt, max_bars=max_bars, console=Console(quiet=True), progress=False)
-    finally:
-        rt.store.close()
-    return rt
-
-
-def rows(db: Path, query: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(query).fetchall()
+from helpers import replay, write_config
 
 
 @pytest.fixture(scope="session")

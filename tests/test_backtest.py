@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import rows
+from helpers import BUNDLED_BTC, rows, write_config
 from test_config_errors import run_bot
 
 ORDERS = ("SELECT id, symbol, side, kind, qty, stop_price, limit_price, created_ts, status, closed_ts FROM orders "
@@ -88,8 +88,6 @@ def test_html_report_is_written(backtests) -> None:
 def test_an_environment_override_reaches_the_backtest_but_not_each_variants_own_paths(tmp_path: Path,
                                                                                       monkeypatch) -> None:
     """BOT__STORAGE__DB_URL once made every variant write to one database."""
-    from conftest import BUNDLED_BTC, write_config
-
     from bot.backtest.runner import BacktestSpec, model_variants, variant_config
     from bot.config import Config, load_config
 
@@ -109,8 +107,6 @@ def test_an_environment_override_reaches_the_backtest_but_not_each_variants_own_
 
 def test_backtest_variants_never_ask_for_more_torch_threads_than_cores(tmp_path: Path) -> None:
     import os
-
-    from conftest import BUNDLED_BTC, write_config
 
     from bot.backtest.runner import BacktestSpec, model_variants, variant_config
     from bot.config import load_config

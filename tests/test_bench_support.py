@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_bench_engine_steps_and_predicts(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, replay, rows, write_config
+from helpers import REPO, replay, rows, write_config
 
 CUT_END = "2023-03-01T00:00:00"  # about 1,400 bars into the 2,000-bar slice
 # No margin and no allowance for the edge's error: a tiny model on 2,000 bars

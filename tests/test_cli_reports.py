@@ -7,7 +7,7 @@ import csv
 import json
 from pathlib import Path
 
-from conftest import rows
+from helpers import rows
 from test_config_errors import run_bot
 
 

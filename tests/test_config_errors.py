@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, write_config
+from helpers import REPO, write_config
 
 from bot.config import load_config
 

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, replay, rows, write_config
+from helpers import REPO, replay, rows, wait_until, write_config
 
 # ~4,000 bars with retrains every 10 days and the risk rules that keep
 # state across bars (trailing stops, cooldowns, a daily loss limit).
@@ -83,10 +83,8 @@ def _in_bar_order(moments: list[int | None]) -> list[int | None]:
 
 def _wait_for_bars(process: subprocess.Popen, db: Path, target: int) -> None:
     """Until the run has stored `target` bars; the deadline only catches a hang."""
-    deadline = time.monotonic() + 900
-    while process.poll() is None and _bars(db) < target and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert _bars(db) >= target, f"{_bars(db)} bars stored, waiting for {target}"
+    wait_until(lambda: _bars(db) >= target, timeout_s=900, what=f"{target} bars stored", poll_s=0.02,
+               process=process)
 
 
 def _bars(db: Path) -> int:

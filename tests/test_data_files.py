@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import BUNDLED_BTC, write_config
+from helpers import BUNDLED_BTC, write_config
 from test_config_errors import run_bot
 
 

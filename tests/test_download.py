@@ -9,13 +9,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import BUNDLED_BTC, REPO, rows, write_config
 from fake_exchange import FakeExchange
+from helpers import BUNDLED_BTC, REPO, rows, wait_until, write_config
 
 from bot.app.runtime import open_store_file
 from bot.config import load_config
@@ -115,11 +114,12 @@ def test_killed_download_resumes_and_matches_the_source(tmp_path: Path, fake: Fa
                "--timeframe", "1h", "--since", SINCE, "--until", UNTIL, "--out", str(out))
     fake.slow_next("/api/v3/klines", seconds=0.4, times=100)
     first = subprocess.Popen(args, cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline and stored_count(db) < 300:
-        time.sleep(0.1)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
+    try:
+        wait_until(lambda: stored_count(db) >= 300, timeout_s=60, what="300 candles stored", poll_s=0.1,
+                   process=first)
+    finally:  # killed however the wait ended, as before
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
     partial = rows(db, "SELECT COUNT(*) FROM candles")[0][0]
     assert 300 <= partial < 1_752  # really interrupted mid-way
     assert not out.exists()

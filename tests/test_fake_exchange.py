@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import ccxt
 import pandas as pd
 import pytest
-from conftest import BUNDLED_BTC
 from fake_exchange import KLINES, FakeExchange
+from helpers import BUNDLED_BTC
 
 HOUR, QUARTER = 3_600_000, 900_000
 FRAME = pd.read_csv(BUNDLED_BTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from conftest import write_config
+from helpers import write_config
 from test_config_errors import run_bot
 
 HOSTILE = "[/] [bold red]fake HALT[/bold red] [link=file:///etc/passwd]x[/link] [/nope]"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, rows
 from fake_exchange import FakeExchange
+from helpers import REPO, rows
 from test_testnet_end_to_end import KEY, SECRET, env_with_keys, write_testnet_config
 
 from bot.app.reconcile import reconcile

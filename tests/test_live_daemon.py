@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import rows, write_config
+from helpers import rows, wait_until, write_config
 
 from bot.app.daemon import run_live
 from bot.app.runtime import build_runtime
@@ -54,10 +54,12 @@ def scored_live_bars(db: Path, started: float) -> int:
 
 
 def stop_when(condition, finished: threading.Event, poll_s: float = 0.2) -> None:
-    while not condition():
-        if finished.wait(poll_s):
-            return  # the daemon stopped on its own
-    os.kill(os.getpid(), signal.SIGTERM)  # the daemon's own handler sets its stop flag
+    """SIGTERM once `condition` holds, unless the daemon stopped on its own
+    first: its own limit (stop_after_seconds) is the deadline."""
+    wait_until(lambda: finished.is_set() or condition(), timeout_s=math.inf, what="the condition to stop on",
+               poll_s=poll_s)
+    if not finished.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)  # the daemon's own handler sets its stop flag
 
 
 def test_live_daemon_steps_closed_bars_and_retrains_in_the_background(tmp_path: Path) -> None:

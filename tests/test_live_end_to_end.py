@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import yaml
-from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
+from helpers import REPO, RHYTHM, rows, wait_until, write_config
 
 SECOND = 1_000
 
@@ -37,18 +37,19 @@ def live_rhythm_config(tmp_path: Path, fake: FakeExchange, timeout_ms: int) -> P
     return config
 
 
+def count_live_predictions(db: Path, since_ms: float) -> int:
+    if not db.exists():
+        return 0
+    try:
+        return rows(db, f"SELECT COUNT(*) FROM predictions WHERE ts >= {since_ms}")[0][0]
+    except sqlite3.OperationalError:
+        return 0  # tables not made yet
+
+
 def wait_for_live_predictions(db: Path, since_ms: float, count: int, daemon: subprocess.Popen,
-                              seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and daemon.poll() is None:
-        if db.exists():
-            try:
-                if rows(db, f"SELECT COUNT(*) FROM predictions WHERE ts >= {since_ms}")[0][0] >= count:
-                    return
-            except sqlite3.OperationalError:
-                pass  # tables not made yet
-        time.sleep(0.5)
-    raise AssertionError(f"fewer than {count} live predictions (daemon exit code {daemon.poll()})")
+                              seconds: float = 300, output: Path | None = None) -> None:
+    wait_until(lambda: count_live_predictions(db, since_ms) >= count, timeout_s=seconds,
+               what=f"{count} live predictions", poll_s=0.5, process=daemon, output=output)
 
 
 def test_bot_run_live_paper_trades_every_bar_once(tmp_path: Path) -> None:
@@ -63,7 +64,8 @@ def test_bot_run_live_paper_trades_every_bar_once(tmp_path: Path) -> None:
                                       stdout=console, stderr=console, text=True)
             # Count bars, not seconds: start-up (torch, backfill, the first
             # model) takes as long as the machine needs today.
-            wait_for_live_predictions(tmp_path / "bot.sqlite", started, 12, daemon)
+            wait_for_live_predictions(tmp_path / "bot.sqlite", started, 12, daemon,
+                                      output=tmp_path / "console.txt")
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=30)
             stopped = time.time() * 1000

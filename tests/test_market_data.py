@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import BUNDLED_BTC, rows, write_config
 from fake_exchange import FakeExchange
+from helpers import BUNDLED_BTC, rows, write_config
 
 from bot.app.runtime import build_runtime
 from bot.app.scheduling import SimulatedScheduler, bar_close_trigger

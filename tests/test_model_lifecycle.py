@@ -8,7 +8,7 @@ import json
 import time
 from pathlib import Path
 
-from conftest import replay, rows, write_config
+from helpers import replay, rows, write_config
 from test_config_errors import run_bot
 from test_live_daemon import SECOND, WallClockFeed
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO, replay, rows
+from helpers import REPO, replay, rows
 from planted import HiddenDrift, bayes_prob_up, filtered_up_state, simulate
 
 from bot.report.metrics import round_trips

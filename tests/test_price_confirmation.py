@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from conftest import rows
 from fake_exchange import FakeExchange
+from helpers import rows
 from test_market_data import HOUR, SOURCE, START, Daemon, source_rows, stored_rows
 
 from bot.clock import SimulatedClock

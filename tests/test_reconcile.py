@@ -8,8 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import rows
 from fake_exchange import FakeExchange
+from helpers import rows
 from test_testnet_end_to_end import INITIAL_CASH, KEY, SECRET, SYMBOL, write_testnet_config
 
 from bot.app.reconcile import reconcile

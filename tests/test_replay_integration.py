@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import replay, rows, write_config
+from helpers import replay, rows, write_config
 
 HOUR = 3_600_000
 FILLS = "SELECT order_id, side, qty, price, fee, ts, realized_pnl FROM fills ORDER BY id"

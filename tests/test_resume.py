@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import replay, rows, write_config
+from helpers import replay, rows, write_config
 from test_config_errors import run_bot
 
 from bot.app.operator_requests import follow_operator_requests

@@ -13,7 +13,7 @@ leaving 10,000 - 5,002.5 - 5.0025 = 4,992.4975 cash.
 from __future__ import annotations
 
 import pytest
-from conftest import rows
+from helpers import rows
 
 from bot.app.runtime import build_runtime
 from bot.clock import SimulatedClock

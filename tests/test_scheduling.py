@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from conftest import rows, write_config
 from freezegun import freeze_time
+from helpers import rows, write_config
 
 from bot.app.runtime import build_runtime
 from bot.app.scheduling import SimulatedScheduler, bar_close_trigger, to_ms

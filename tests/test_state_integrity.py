@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from helpers import write_config
 from test_config_errors import assert_refused, run_bot
 
 

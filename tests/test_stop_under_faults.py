@@ -13,11 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from conftest import REPO, rows
 from fake_exchange import KLINES, FakeExchange
+from helpers import REPO, WaitTimedOut, rows, wait_until
 from test_live_end_to_end import wait_for_live_predictions
 from test_testnet_end_to_end import (
     INITIAL_USDT,
@@ -40,6 +41,14 @@ def count(db: Path, query: str) -> int:
         return 0
 
 
+def wait_a_while_for_bars(db: Path, more_than: int) -> None:
+    """Until more than `more_than` bars are stored, or 120 s: only a best
+    effort, whatever happens next is what the test checks."""
+    with suppress(WaitTimedOut):
+        wait_until(lambda: count(db, "SELECT COUNT(*) FROM bars") > more_than, timeout_s=120,
+                   what=f"more than {more_than} bars", poll_s=0.1)
+
+
 @pytest.mark.slow
 def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tmp_path: Path) -> None:
     rng = random.Random(12)
@@ -58,12 +67,10 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
             for attempt in range(STOPS):
                 daemon = start()
                 if attempt == 0:  # the first start trains the model the others resume with
-                    wait_for_live_predictions(db, time.time() * 1000, 3, daemon)
+                    wait_for_live_predictions(db, time.time() * 1000, 3, daemon, output=tmp_path / "console.txt")
                 else:
-                    seen = count(db, "SELECT COUNT(*) FROM bars")
-                    deadline = time.monotonic() + 120
-                    while count(db, "SELECT COUNT(*) FROM bars") <= seen and time.monotonic() < deadline:
-                        time.sleep(0.1)  # running: it has committed a bar since it started
+                    # Running: it has committed a bar since it started.
+                    wait_a_while_for_bars(db, more_than=count(db, "SELECT COUNT(*) FROM bars"))
                 # Faults on the next requests: replies slower than a bar, and errors.
                 fake.slow_next(KLINES, rng.uniform(1.0, 3.5), times=rng.randint(1, 3))
                 fake.fail_next(KLINES, status=rng.choice([500, 503]), times=rng.randint(0, 2) or 1)
@@ -81,10 +88,7 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
             fake.clear_faults()  # the account's lost acknowledgements too
             final = start()  # its reconciliation settles the orders the stops left unknown
             try:
-                seen = count(db, "SELECT COUNT(*) FROM bars")
-                deadline = time.monotonic() + 120
-                while count(db, "SELECT COUNT(*) FROM bars") <= seen + 3 and time.monotonic() < deadline:
-                    time.sleep(0.1)
+                wait_a_while_for_bars(db, more_than=count(db, "SELECT COUNT(*) FROM bars") + 3)
             finally:
                 final.send_signal(signal.SIGTERM)
                 final.wait(timeout=30)

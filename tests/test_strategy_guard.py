@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from conftest import replay, rows, write_config
+from helpers import replay, rows, write_config
 
 WILD = '''
 from bot.domain import Signal

@@ -6,7 +6,7 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from bot.config import ConfigError, load_config
 from bot.domain import Bar

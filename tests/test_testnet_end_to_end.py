@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, RHYTHM, rows, write_config
 from fake_exchange import FakeExchange
+from helpers import REPO, RHYTHM, rows, wait_until, write_config
 
 from bot.broker.exchange import client_order_id
 
@@ -64,14 +64,6 @@ def stop_daemon(daemon: subprocess.Popen) -> None:
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(timeout=60)
     assert daemon.returncode == 0
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def expected_fill(trade: dict) -> tuple:
@@ -141,7 +133,8 @@ def test_kill_with_an_order_open_then_restart_adopts_it_without_a_duplicate(tmp_
     db = tmp_path / "bot.sqlite"
     fake.account.hold_orders = True  # accepted, left open
     daemon = start_daemon(config, console)
-    wait_for(lambda: fake.account.order_count() >= 1, 90, "the first order")
+    wait_until(lambda: fake.account.order_count() >= 1, timeout_s=90, what="the first order", poll_s=0.1,
+               process=daemon, output=console)
     time.sleep(0.5)
     daemon.send_signal(signal.SIGKILL)
     daemon.wait(timeout=30)
@@ -151,12 +144,13 @@ def test_kill_with_an_order_open_then_restart_adopts_it_without_a_duplicate(tmp_
     daemon = start_daemon(config, console)
     try:
         # Reconciliation at start-up finds the order open on the exchange.
-        wait_for(lambda: rows(db, "SELECT status FROM orders WHERE kind = 'market' AND status IN ('open', 'new')")
-                 == [("open",)], 60, "the adopted order")
+        wait_until(lambda: rows(db, "SELECT status FROM orders WHERE kind = 'market' AND status IN ('open', 'new')")
+                   == [("open",)], timeout_s=60, what="the adopted order", poll_s=0.1, process=daemon, output=console)
         time.sleep(3)
         assert fake.account.placed == placed  # nothing sent while it is open
         fake.account.release_held()
-        wait_for(lambda: rows(db, "SELECT COUNT(*) FROM fills")[0][0] >= 1, 30, "the fill")
+        wait_until(lambda: rows(db, "SELECT COUNT(*) FROM fills")[0][0] >= 1, timeout_s=30, what="the fill", poll_s=0.1,
+                   process=daemon, output=console)
         time.sleep(3)
     finally:
         stop_daemon(daemon)

@@ -11,12 +11,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_config
 from fake_exchange import FakeExchange
+from helpers import REPO, wait_until, write_config
 from test_config_errors import run_bot
 
 from bot.writer_lease import LeaseHeld, lease_file, take_lease
@@ -31,19 +30,28 @@ def snapshot(directory: Path) -> tuple[list[str], dict[str, str]]:
     return rows, files
 
 
-def wait_for_first_model(db: Path, daemon: subprocess.Popen, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert daemon.poll() is None, "the daemon died"
-        if db.exists():
-            with sqlite3.connect(db) as conn:
-                try:
-                    if conn.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0]:
-                        return
-                except sqlite3.OperationalError:
-                    pass  # tables not made yet
-        time.sleep(0.5)
-    raise AssertionError("no model within the time allowed")
+def model_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0  # tables not made yet
+
+
+def wait_for_first_model(db: Path, daemon: subprocess.Popen, console: Path, seconds: float = 300) -> None:
+    wait_until(lambda: model_count(db) > 0, timeout_s=seconds, what="the first model", poll_s=0.5,
+               process=daemon, output=console)
+
+
+def training_events(db: Path, at_least: int) -> list[str] | None:
+    """The run's training events in order, once there are `at_least` of them."""
+    with sqlite3.connect(db) as conn:
+        kinds = [k for (k,) in conn.execute(
+            "SELECT kind FROM events WHERE kind IN ('train_requested', 'model_trained', "
+            "'model_rejected') ORDER BY id")]
+    return kinds if len(kinds) >= at_least else None
 
 
 @pytest.mark.slow
@@ -63,7 +71,7 @@ def test_a_running_daemons_run_is_refused_to_every_other_writer(tmp_path: Path) 
             daemon = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config)], cwd=REPO, env=env,
                                       stdout=console, stderr=console, text=True)
             try:
-                wait_for_first_model(tmp_path / "bot.sqlite", daemon)
+                wait_for_first_model(tmp_path / "bot.sqlite", daemon, tmp_path / "console.txt")
                 before = snapshot(tmp_path)
                 for args in (["run"], ["run", "--fresh"], ["train", "--no-progress"],
                              ["download", "--since", "2024-01-01"]):
@@ -124,20 +132,14 @@ def test_train_against_a_running_daemon_is_handed_to_it_as_a_request(tmp_path: P
             daemon = subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config)], cwd=REPO, env=env,
                                       stdout=console, stderr=console, text=True)
             try:
-                wait_for_first_model(db, daemon)
+                wait_for_first_model(db, daemon, tmp_path / "console.txt")
                 refused = run_bot("train", "--no-progress", "-c", str(config))
                 assert refused.returncode == 2 and "`bot train --request`" in refused.stderr
                 asked = run_bot("train", "--request", "-c", str(config))
                 assert asked.returncode == 0 and "training requested" in asked.stderr, asked.stderr
-                deadline = time.monotonic() + 300
-                while time.monotonic() < deadline and daemon.poll() is None:
-                    with sqlite3.connect(db) as conn:
-                        kinds = [k for (k,) in conn.execute(
-                            "SELECT kind FROM events WHERE kind IN ('train_requested', 'model_trained', "
-                            "'model_rejected') ORDER BY id")]
-                    if len(kinds) >= 3:
-                        break
-                    time.sleep(0.5)
+                kinds = wait_until(lambda: training_events(db, at_least=3), timeout_s=300,
+                                   what="the requested training", poll_s=0.5, process=daemon,
+                                   output=tmp_path / "console.txt")
                 # The first model, then the requested one: trained once more, by the daemon itself.
                 assert kinds[0] == "model_trained" and kinds[1] == "train_requested", kinds
                 assert kinds[2] in ("model_trained", "model_rejected") and len(kinds) == 3, kinds
