@@ -1,8 +1,10 @@
 """End to end: `bot run` with `broker: testnet` against the fake exchange's
 signed private endpoints, 1-second bars, as a service would run it.
 
-- about 30 seconds of trading: the database's fills and balances equal the
-  exchange's own records, and the API secret appears nowhere;
+- trading until the exchange has recorded four trades (counted, not timed,
+  so a loaded machine only makes it slower): the database's fills and
+  balances equal the exchange's own records, and the API secret appears
+  nowhere;
 - kill -9 with an order open on the exchange, restart: reconciliation
   adopts the order, no duplicate is sent, and its fill is booked once.
 """
@@ -86,6 +88,13 @@ def assert_books_match_exchange(db: Path, fake: FakeExchange) -> None:
     assert fake.account.balance("BTC") == pytest.approx(qty, abs=1e-9)
 
 
+def wait_for_more_bars(db: Path, count: int, daemon: subprocess.Popen, console: Path) -> None:
+    """Let `count` more bar steps pass: long enough for a wrong resend to show."""
+    seen = rows(db, "SELECT COUNT(*) FROM bars")[0][0]
+    wait_until(lambda: rows(db, "SELECT COUNT(*) FROM bars")[0][0] >= seen + count, timeout_s=120,
+               what=f"{count} more bars", poll_s=0.1, process=daemon, output=console)
+
+
 @pytest.fixture
 def fake():
     with FakeExchange() as server:
@@ -98,8 +107,11 @@ def test_testnet_daemon_books_exactly_what_the_exchange_did(tmp_path: Path, fake
     config = write_testnet_config(tmp_path, fake)
     console = tmp_path / "console.txt"
     daemon = start_daemon(config, console)
-    time.sleep(30)
-    stop_daemon(daemon)
+    try:  # the first model trains on 250 one-second bars, then the rhythm trades every few bars
+        wait_until(lambda: len(fake.account.trades) >= 4, timeout_s=600, what="four trades on the exchange",
+                   poll_s=0.2, process=daemon, output=console)
+    finally:
+        stop_daemon(daemon)
     output = console.read_text()
     assert "Traceback" not in output
 
@@ -146,12 +158,12 @@ def test_kill_with_an_order_open_then_restart_adopts_it_without_a_duplicate(tmp_
         # Reconciliation at start-up finds the order open on the exchange.
         wait_until(lambda: rows(db, "SELECT status FROM orders WHERE kind = 'market' AND status IN ('open', 'new')")
                    == [("open",)], timeout_s=60, what="the adopted order", poll_s=0.1, process=daemon, output=console)
-        time.sleep(3)
+        wait_for_more_bars(db, 3, daemon, console)
         assert fake.account.placed == placed  # nothing sent while it is open
         fake.account.release_held()
         wait_until(lambda: rows(db, "SELECT COUNT(*) FROM fills")[0][0] >= 1, timeout_s=30, what="the fill", poll_s=0.1,
                    process=daemon, output=console)
-        time.sleep(3)
+        wait_for_more_bars(db, 3, daemon, console)
     finally:
         stop_daemon(daemon)
     assert fake.account.placed.count(placed[0]) == 1
