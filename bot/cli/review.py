@@ -45,11 +45,10 @@ def trades(
 ) -> None:
     """The fills of the run: on the console, or all of them as CSV."""
     from bot.report.render import fills_table
-    from bot.store.tables import FillRow
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
-    fills = store.frame(FillRow, order_by="id")
+    fills = store.fills_frame()
     store.close()
     if csv is None:
         console.print(fills_table(fills, limit))

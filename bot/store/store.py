@@ -362,9 +362,9 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(col(BarRow.ts))).where(col(BarRow.symbol) == symbol)).scalar()
 
-    def count(self, table: type[SQLModel]) -> int:
+    def bar_count(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+            return conn.execute(select(func.count()).select_from(BarRow)).scalar_one()
 
     def iter_bars(self, symbol: str, chunk: int = 20_000) -> Iterator[Bar]:
         """Stored bars in time order, read in chunks to bound memory."""
@@ -427,8 +427,23 @@ class Store:
         champions = [v for v in self.model_versions() if v.status == "champion"]
         return champions[-1] if champions else None
 
-    def frame(self, table: type[SQLModel], order_by: str = "ts") -> pd.DataFrame:
-        """A whole table as a DataFrame, for reports."""
+    # Whole tables as DataFrames, for reports: one column per stored field,
+    # in the table's order, so reports need not know the tables.
+
+    def equity_frame(self) -> pd.DataFrame:
+        return self._frame(EquityRow, "ts")
+
+    def fills_frame(self) -> pd.DataFrame:
+        """In booking order: fills of one bar share its ts."""
+        return self._frame(FillRow, "id")
+
+    def predictions_frame(self) -> pd.DataFrame:
+        return self._frame(PredictionRow, "ts")
+
+    def bars_frame(self) -> pd.DataFrame:
+        return self._frame(BarRow, "ts")
+
+    def _frame(self, table: type[SQLModel], order_by: str) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(select(table).order_by(order_by), conn)
 
