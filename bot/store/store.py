@@ -8,6 +8,7 @@ more per bar than everything else in the step together.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from sqlmodel import SQLModel, col, create_engine
 
 from bot.domain import Bar, Event, Fill, Order, OrderStatus, Prediction
 from bot.ledger import EquityPoint, Position
+from bot.model.version import ModelVersion
 from bot.store.tables import (
     BarRow,
     CandleRow,
@@ -332,15 +334,15 @@ class Store:
         with self.engine.begin() as conn:
             _put_meta(conn, key, value)
 
-    def add_model_version(self, row: ModelVersionRow, retire_champion: bool) -> None:
+    def add_model_version(self, version: ModelVersion, retire_champion: bool) -> None:
         """Register a version; as champion it retires the old one atomically."""
         with self.engine.begin() as conn:
             if retire_champion:
                 conn.execute(
                     update(ModelVersionRow).where(col(ModelVersionRow.status) == "champion").values(status="retired")
                 )
-            conn.execute(delete(ModelVersionRow).where(col(ModelVersionRow.version) == row.version))
-            conn.execute(insert(ModelVersionRow), [row.model_dump()])
+            conn.execute(delete(ModelVersionRow).where(col(ModelVersionRow.version) == version.version))
+            conn.execute(insert(ModelVersionRow), [dataclasses.asdict(version)])
 
     def set_champion(self, version: str) -> None:
         """Make `version` the only champion; the previous one is retired."""
@@ -418,12 +420,12 @@ class Store:
             # trade_id IS NOT NULL in the query; the check only tells the type checker
             return {trade_id for (trade_id,) in conn.execute(query) if trade_id is not None}
 
-    def model_versions(self) -> list[ModelVersionRow]:
+    def model_versions(self) -> list[ModelVersion]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(ModelVersionRow).order_by(col(ModelVersionRow.created_ts))).all()
-        return [ModelVersionRow.model_validate(r._mapping) for r in rows]
+        return [ModelVersion(**r._mapping) for r in rows]
 
-    def champion(self) -> ModelVersionRow | None:
+    def champion(self) -> ModelVersion | None:
         champions = [v for v in self.model_versions() if v.status == "champion"]
         return champions[-1] if champions else None
 
