@@ -1,3 +1,3 @@
-from bot.store.store import StepRecord, Store, sqlite_path
+from bot.store.store import PositionState, StepRecord, Store, sqlite_path
 
-__all__ = ["StepRecord", "Store", "sqlite_path"]
+__all__ = ["PositionState", "StepRecord", "Store", "sqlite_path"]
