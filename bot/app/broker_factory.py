@@ -43,7 +43,7 @@ def make_exchange_broker(config: Config, store: Store) -> Broker:
         exchange, config.market.retries, Backoff(config.market.backoff_seconds, config.market.backoff_max_seconds)
     )
     client.load_markets()
-    booked = store.trade_ids([row.id for row in store.open_orders()])
+    booked = store.trade_ids([order.id for order in store.open_orders()])
     return ExchangeBroker(client, run_tag(store), config.timeframe_ms, booked)
 
 

@@ -4,9 +4,8 @@ committed bar step left off."""
 
 from __future__ import annotations
 
-from bot.domain import Order, OrderKind, OrderStatus, Side
 from bot.engine import Engine
-from bot.ledger import Ledger, Position
+from bot.ledger import Ledger
 from bot.market.screening import BarScreen
 from bot.ports import Broker
 from bot.store import Store
@@ -17,33 +16,14 @@ def restore_ledger(store: Store, initial_cash: float, allow_short: bool) -> Ledg
     if equity is None:
         return Ledger(cash=initial_cash, allow_short=allow_short)
     ledger = Ledger(cash=equity.cash, fees_paid=equity.fees_paid, allow_short=allow_short)
-    for row in store.latest_positions():
-        ledger.positions[row.symbol] = Position(
-            row.symbol, qty=row.qty, avg_entry=row.avg_entry, mark=row.mark, realized_pnl=row.realized_pnl
-        )
+    for state in store.latest_positions():
+        ledger.positions[state.symbol] = state.position()
     return ledger
 
 
 def restore_open_orders(store: Store, broker: Broker) -> None:
-    for row in store.open_orders():
-        broker.adopt(
-            Order(
-                id=row.id,
-                symbol=row.symbol,
-                side=Side(row.side),
-                kind=OrderKind(row.kind),
-                qty=row.qty,
-                created_ts=row.created_ts,
-                reason=row.reason,
-                stop_price=row.stop_price,
-                limit_price=row.limit_price,
-                status=OrderStatus(row.status),
-                filled_qty=row.filled_qty,
-                not_before_ts=row.not_before_ts,
-                slippage_bps=row.slippage_bps,
-                group=row.group,
-            )
-        )
+    for order in store.open_orders():
+        broker.adopt(order)
 
 
 def restore_features(store: Store, engine: Engine, screen: BarScreen, symbols: list[str]) -> int:

@@ -35,9 +35,9 @@ from bot.model.promotion import judge
 from bot.model.regime import RegimeModel
 from bot.model.registry import Candidate, ModelRegistry
 from bot.model.targets import Target
+from bot.model.version import ModelVersion
 from bot.model.volatility import VolatilityModel
 from bot.ports import ChampionSeat, TrainingData
-from bot.store.tables import ModelVersionRow
 
 log = structlog.get_logger("bot.retrain")
 
@@ -79,7 +79,7 @@ class Retrainer:
             return self.data.bars_seen() >= self.config.retrain.initial_train_bars
         return self._due_ms is not None and now_ms >= self._due_ms
 
-    def run(self, now_ms: int) -> ModelVersionRow | None:
+    def run(self, now_ms: int) -> ModelVersion | None:
         """Train, judge and register a version now (when due, or when asked)."""
         try:
             return self._run(now_ms)
@@ -88,7 +88,7 @@ class Retrainer:
 
     # -- what ----------------------------------------------------------------
 
-    def _run(self, now_ms: int) -> ModelVersionRow | None:
+    def _run(self, now_ms: int) -> ModelVersion | None:
         cfg = self.config
         columns = [FEATURE_NAMES.index(name) for name in cfg.model.features]
         window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
@@ -132,8 +132,8 @@ class Retrainer:
         return row
 
     def _refresh_champion(
-        self, champion: Predictor, champion_row: ModelVersionRow, data: TrainingSet, challenger: Candidate, now_ms: int
-    ) -> ModelVersionRow:
+        self, champion: Predictor, champion_row: ModelVersion, data: TrainingSet, challenger: Candidate, now_ms: int
+    ) -> ModelVersion:
         """The champion keeps its ranking model but reads its scores anew:
         calibration, edge map (or return spread) and the volatility and
         regime companions are refitted on the newest history, registered as
@@ -218,7 +218,7 @@ class Retrainer:
         metrics.update(its_metrics)
         return model
 
-    def _row(self, version: str) -> ModelVersionRow | None:
+    def _row(self, version: str) -> ModelVersion | None:
         return next((v for v in self.registry.store.model_versions() if v.version == version), None)
 
     def _event(self, ts: int, kind: str, message: str, level: str, data: dict | None = None) -> None:

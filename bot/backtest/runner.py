@@ -25,7 +25,6 @@ from bot.backtest.model_report import add_model_quality
 from bot.backtest.result import BacktestResult, VariantRun
 from bot.config import Config
 from bot.store import Store
-from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
 from bot.timeframes import bars_per_year, iso_utc
 
 PREDICTION_COLUMNS = (
@@ -149,9 +148,9 @@ def _run_all(configs: dict[str, Config], workers: int, on_done) -> dict[str, str
 def _collect(name: str, url: str) -> VariantRun:
     store = Store(url)
     try:
-        equity = store.frame(EquityRow)
-        fills = store.frame(FillRow, order_by="id")
-        predictions = store.frame(PredictionRow)
+        equity = store.equity_frame()
+        fills = store.fills_frame()
+        predictions = store.predictions_frame()
     finally:
         store.close()
     index = pd.Index(equity.ts.astype("int64"), name="ts")
@@ -186,7 +185,7 @@ def _clip(run: VariantRun, start: int) -> VariantRun:
 def _prices(url: str, start: int) -> pd.DataFrame:
     store = Store(url)
     try:
-        bars = store.frame(BarRow)
+        bars = store.bars_frame()
     finally:
         store.close()
     return bars[bars.ts >= start].reset_index(drop=True)

@@ -15,6 +15,7 @@ from rich.text import Text
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
 from bot.cli.safe_console import printable
 from bot.config import Config, load_config
+from bot.domain import OrderKind, OrderStatus
 from bot.timeframes import iso_utc
 
 
@@ -45,11 +46,10 @@ def trades(
 ) -> None:
     """The fills of the run: on the console, or all of them as CSV."""
     from bot.report.render import fills_table
-    from bot.store.tables import FillRow
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
-    fills = store.frame(FillRow, order_by="id")
+    fills = store.fills_frame()
     store.close()
     if csv is None:
         console.print(fills_table(fills, limit))
@@ -93,7 +93,7 @@ def _status_table(cfg: Config, store) -> Table:
             protection = ", ".join(
                 f"{o.reason.replace('_', ' ')} {o.stop_price or o.limit_price:,.2f}"
                 for o in open_orders
-                if o.symbol == pos.symbol and o.kind in ("stop", "limit")
+                if o.symbol == pos.symbol and o.kind in (OrderKind.STOP, OrderKind.LIMIT)
             )
             table.add_row(
                 f"{pos.symbol} position",
@@ -141,11 +141,11 @@ def _risk_rows(table: Table, store) -> None:
 def _venue_rows(table: Table, store, open_orders) -> None:
     """What the exchange has not settled: orders without an answer and an
     account that disagrees with the ledger both hold new entries back."""
-    unknown = [o for o in open_orders if o.status == "unknown"]
+    unknown = [o for o in open_orders if o.status is OrderStatus.UNKNOWN]
     for order in unknown:
         table.add_row(
             "Order unknown",
-            f"{order.id} ({order.side} {order.qty:g} {order.symbol}, sent "
+            f"{order.id} ({order.side.value} {order.qty:g} {order.symbol}, sent "
             f"{iso_utc(order.created_ts)}): no reply yet, asked after at every reconciliation",
         )
     problem = store.get_meta("balance_problem")

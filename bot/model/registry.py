@@ -28,9 +28,9 @@ from bot.model.predictor import EdgeMap, Predictor
 from bot.model.regime import RegimeModel
 from bot.model.scaler import Scaler
 from bot.model.targets import Target
+from bot.model.version import ModelVersion
 from bot.model.volatility import VolatilityModel
 from bot.store import Store
-from bot.store.tables import ModelVersionRow
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,10 @@ class ModelRegistry:
         stamp = datetime.fromtimestamp(created_ts / 1000, tz=UTC).strftime("%Y%m%dT%H%M")
         return f"v{n:04d}-{stamp}"
 
-    def register(self, candidate: Candidate, *, created_ts: int, config_hash: str, champion: bool) -> ModelVersionRow:
+    def register(self, candidate: Candidate, *, created_ts: int, config_hash: str, champion: bool) -> ModelVersion:
         p = candidate.predictor
         path = self._write_files(candidate)
-        row = ModelVersionRow(
+        row = ModelVersion(
             version=p.version,
             created_ts=created_ts,
             train_from_ts=candidate.from_ts,
@@ -99,7 +99,7 @@ class ModelRegistry:
         never loads another run's (whatever path an older row stored)."""
         return self.models_dir / version
 
-    def load(self, row: ModelVersionRow) -> Predictor:
+    def load(self, row: ModelVersion) -> Predictor:
         """The version's predictor; ModelFileError naming the version and the
         file when one is missing, unreadable or inconsistent."""
         path = self.path_of(row.version)
@@ -157,7 +157,7 @@ class ModelRegistry:
         )
         return None
 
-    def promote(self, version: str) -> ModelVersionRow:
+    def promote(self, version: str) -> ModelVersion:
         """Make a stored version the champion (manual promotion or rollback)."""
         row = next((v for v in self.store.model_versions() if v.version == version), None)
         if row is None:

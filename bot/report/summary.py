@@ -5,14 +5,13 @@ from __future__ import annotations
 from bot.config import Config
 from bot.report.metrics import exposure, max_drawdown, probabilistic_sharpe_ratio, round_trips, sharpe_ratio, win_rate
 from bot.store import Store
-from bot.store.tables import BarRow, EquityRow, FillRow, PredictionRow
 from bot.timeframes import bars_per_year, iso_utc
 
 
 def build_summary(store: Store, config: Config) -> dict:
-    equity = store.frame(EquityRow)
-    fills = store.frame(FillRow)
-    predictions = store.frame(PredictionRow)
+    equity = store.equity_frame()
+    fills = store.fills_frame()  # in booking order: round_trips sorts by ts and id itself
+    predictions = store.predictions_frame()
     # Judge the strategy from its first prediction on: the observed-only
     # training slice has flat equity and would flatter the volatility.
     start = int(predictions.ts.min()) if len(predictions) else None
@@ -22,7 +21,7 @@ def build_summary(store: Store, config: Config) -> dict:
     initial = config.paper.initial_cash
     final = float(equity.equity.iloc[-1]) if len(equity) else initial
     return {
-        "bars": store.count(BarRow),
+        "bars": store.bar_count(),
         "predictions": len(predictions),
         "fills": len(fills),
         "trades": sum(t.exit_ts is not None for t in trips),
@@ -50,7 +49,7 @@ def _buy_and_hold(store: Store, config: Config, start: int | None) -> dict:
     empty = {"buy_and_hold_return": None, "buy_and_hold_sharpe": None, "buy_and_hold_max_drawdown": None}
     if start is None:
         return empty
-    bars = store.frame(BarRow)
+    bars = store.bars_frame()
     bars = bars[bars.ts >= start]
     closes = bars.pivot(index="ts", columns="symbol", values="close").ffill().dropna()
     if len(closes) < 2:

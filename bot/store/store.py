@@ -8,16 +8,21 @@ more per bar than everything else in the step together.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 from sqlalchemy import delete, event, func, insert, inspect, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, col, create_engine
 
-from bot.domain import Bar, Event, Order, OrderStatus
+from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
+from bot.ledger import EquityPoint, Position
+from bot.model.version import ModelVersion
 from bot.step_record import StepRecord
 from bot.store.tables import (
     BarRow,
@@ -31,6 +36,32 @@ from bot.store.tables import (
     PredictionRow,
     RunMetaRow,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+V = TypeVar("V", bound="DataclassInstance")
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    """A symbol's position as a bar step left it, with the stop that
+    protected it then: what a restart and `bot status` read back."""
+
+    ts: int
+    symbol: str
+    qty: float
+    avg_entry: float
+    mark: float
+    realized_pnl: float
+    stop_price: float | None = None
+
+    def position(self) -> Position:
+        """The ledger's position, to resume from."""
+        return Position(
+            self.symbol, qty=self.qty, avg_entry=self.avg_entry, mark=self.mark, realized_pnl=self.realized_pnl
+        )
+
 
 # Bumped whenever a table changes shape; a database written under another
 # number is refused with a clear message rather than failing mid-run.
@@ -94,6 +125,23 @@ def _order_row(o: Order) -> dict:
         "slippage_bps": o.slippage_bps or 0.0,
         "group": o.group,
     }
+
+
+def _value(cls: type[V], row: Mapping) -> V:
+    """A domain value from the stored columns of its fields' names; the
+    table's other columns (an outcome known later, an id) are left out."""
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
+
+
+def _order_of(row: Mapping) -> Order:
+    """An order read back: its enums from the values _order_row wrote."""
+    enums = {"side": Side(row["side"]), "kind": OrderKind(row["kind"]), "status": OrderStatus(row["status"])}
+    return _value(Order, {**row, **enums})
+
+
+def _event_of(row: Mapping) -> Event:
+    data = json.loads(row["data_json"]) if row["data_json"] is not None else None
+    return Event(row["ts"], row["kind"], row["message"], level=row["level"], symbol=row["symbol"], data=data)
 
 
 def _order_state(o: Order) -> dict:
@@ -307,15 +355,15 @@ class Store:
         with self.engine.begin() as conn:
             _put_meta(conn, key, value)
 
-    def add_model_version(self, row: ModelVersionRow, retire_champion: bool) -> None:
+    def add_model_version(self, version: ModelVersion, retire_champion: bool) -> None:
         """Register a version; as champion it retires the old one atomically."""
         with self.engine.begin() as conn:
             if retire_champion:
                 conn.execute(
                     update(ModelVersionRow).where(col(ModelVersionRow.status) == "champion").values(status="retired")
                 )
-            conn.execute(delete(ModelVersionRow).where(col(ModelVersionRow.version) == row.version))
-            conn.execute(insert(ModelVersionRow), [row.model_dump()])
+            conn.execute(delete(ModelVersionRow).where(col(ModelVersionRow.version) == version.version))
+            conn.execute(insert(ModelVersionRow), [dataclasses.asdict(version)])
 
     def set_champion(self, version: str) -> None:
         """Make `version` the only champion; the previous one is retired."""
@@ -337,9 +385,9 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(col(BarRow.ts))).where(col(BarRow.symbol) == symbol)).scalar()
 
-    def count(self, table: type[SQLModel]) -> int:
+    def bar_count(self) -> int:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+            return conn.execute(select(func.count()).select_from(BarRow)).scalar_one()
 
     def iter_bars(self, symbol: str, chunk: int = 20_000) -> Iterator[Bar]:
         """Stored bars in time order, read in chunks to bound memory."""
@@ -358,12 +406,12 @@ class Store:
                 return
             after = rows[-1][0]
 
-    def latest_equity(self) -> EquityRow | None:
+    def latest_equity(self) -> EquityPoint | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(EquityRow).order_by(col(EquityRow.ts).desc()).limit(1)).first()
-        return EquityRow.model_validate(row._mapping) if row else None
+        return _value(EquityPoint, row._mapping) if row else None
 
-    def latest_positions(self) -> list[PositionRow]:
+    def latest_positions(self) -> list[PositionState]:
         newest = (
             select(col(PositionRow.symbol), func.max(col(PositionRow.ts)).label("ts"))
             .group_by(col(PositionRow.symbol))
@@ -373,16 +421,16 @@ class Store:
             newest, (col(PositionRow.symbol) == newest.c.symbol) & (col(PositionRow.ts) == newest.c.ts)
         )
         with self.engine.connect() as conn:
-            return [PositionRow.model_validate(r._mapping) for r in conn.execute(query)]
+            return [_value(PositionState, r._mapping) for r in conn.execute(query)]
 
-    def open_orders(self) -> list[OrderRow]:
+    def open_orders(self) -> list[Order]:
         query = (
             select(OrderRow)
             .where(col(OrderRow.status).in_([s.value for s in OrderStatus if s.is_open]))
             .order_by(col(OrderRow.created_ts), col(OrderRow.id))
         )
         with self.engine.connect() as conn:
-            return [OrderRow.model_validate(r._mapping) for r in conn.execute(query)]
+            return [_order_of(r._mapping) for r in conn.execute(query)]
 
     def trade_ids(self, order_ids: list[str]) -> set[str]:
         """Exchange trade ids already booked as fills of these orders."""
@@ -393,21 +441,36 @@ class Store:
             # trade_id IS NOT NULL in the query; the check only tells the type checker
             return {trade_id for (trade_id,) in conn.execute(query) if trade_id is not None}
 
-    def model_versions(self) -> list[ModelVersionRow]:
+    def model_versions(self) -> list[ModelVersion]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(ModelVersionRow).order_by(col(ModelVersionRow.created_ts))).all()
-        return [ModelVersionRow.model_validate(r._mapping) for r in rows]
+        return [_value(ModelVersion, r._mapping) for r in rows]
 
-    def champion(self) -> ModelVersionRow | None:
+    def champion(self) -> ModelVersion | None:
         champions = [v for v in self.model_versions() if v.status == "champion"]
         return champions[-1] if champions else None
 
-    def frame(self, table: type[SQLModel], order_by: str = "ts") -> pd.DataFrame:
-        """A whole table as a DataFrame, for reports."""
+    # Whole tables as DataFrames, for reports: one column per stored field,
+    # in the table's order, so reports need not know the tables.
+
+    def equity_frame(self) -> pd.DataFrame:
+        return self._frame(EquityRow, "ts")
+
+    def fills_frame(self) -> pd.DataFrame:
+        """In booking order: fills of one bar share its ts."""
+        return self._frame(FillRow, "id")
+
+    def predictions_frame(self) -> pd.DataFrame:
+        return self._frame(PredictionRow, "ts")
+
+    def bars_frame(self) -> pd.DataFrame:
+        return self._frame(BarRow, "ts")
+
+    def _frame(self, table: type[SQLModel], order_by: str) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(select(table).order_by(order_by), conn)
 
-    def open_predictions(self, symbol: str, newest: int) -> list[PredictionRow]:
+    def open_predictions(self, symbol: str, newest: int) -> list[Prediction]:
         """Of a symbol's newest `newest` predictions, those whose outcome is
         not known yet, oldest first (older ones were all resolved by the
         steps that followed them)."""
@@ -420,7 +483,7 @@ class Store:
         )
         query = select(recent).where(recent.c.outcome.is_(None)).order_by(recent.c.ts)
         with self.engine.connect() as conn:
-            return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
+            return [_value(Prediction, r._mapping) for r in conn.execute(query)]
 
     def bars_after(self, symbol: str, ts: int) -> list[Bar]:
         query = (
@@ -429,7 +492,7 @@ class Store:
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
 
-    def latest_decisions(self) -> list[PredictionRow]:
+    def latest_decisions(self) -> list[Prediction]:
         """Each symbol's newest prediction, with what was decided and why."""
         newest = (
             select(col(PredictionRow.symbol), func.max(col(PredictionRow.ts)).label("ts"))
@@ -440,7 +503,7 @@ class Store:
             newest, (col(PredictionRow.symbol) == newest.c.symbol) & (col(PredictionRow.ts) == newest.c.ts)
         )
         with self.engine.connect() as conn:
-            return [PredictionRow.model_validate(r._mapping) for r in conn.execute(query)]
+            return [_value(Prediction, r._mapping) for r in conn.execute(query)]
 
     def decision_counts(self) -> list[tuple[str, str, int]]:
         """(decision, reason kind, count): the reason's words before any
@@ -484,10 +547,10 @@ class Store:
             # outcome IS NOT NULL in the query; the check only tells the type checker
             return [(prob, outcome) for prob, outcome in reversed(conn.execute(query).all()) if outcome is not None]
 
-    def recent_events(self, limit: int) -> list[EventRow]:
+    def recent_events(self, limit: int) -> list[Event]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(EventRow).order_by(col(EventRow.id).desc()).limit(limit)).all()
-        return [EventRow.model_validate(r._mapping) for r in rows]
+        return [_event_of(r._mapping) for r in rows]
 
     def event_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
