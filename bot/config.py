@@ -105,6 +105,10 @@ class PaperConfig(Section):
 class StorageConfig(Section):
     db_url: str = "sqlite:///state/bot.sqlite"
     models_dir: str = "state/models"
+    # Bar steps per transaction in a replay or backtest: a replay resumes
+    # from its last committed step and is deterministic, so a crash only
+    # costs steps done again the same way. Live mode commits every step.
+    replay_commit_steps: int = Field(default=100, ge=1, le=100_000)
 
     @field_validator("db_url")
     @classmethod

@@ -62,7 +62,8 @@ def open_store_file(config: Config) -> Store:
     if db is not None:
         check_existing_database(db, config.path(config.storage.models_dir))
         check_writable_directory(db.parent, "storage.db_url")
-    return Store(config.db_url)
+    grouped = config.storage.replay_commit_steps if config.mode == "replay" else 1
+    return Store(config.db_url, group_steps=grouped)
 
 
 def open_store(config: Config) -> Store:

@@ -1,9 +1,9 @@
 """SQLite (or any SQLAlchemy URL) through SQLModel: the run's durable state.
 
 Each bar step is written in one transaction (`commit_step`), so a crash
-loses at most the step in flight, never half of it. The hot path uses
-SQLAlchemy Core inserts on the SQLModel tables: the ORM's unit of work costs
-more per bar than everything else in the step together.
+loses at most the step in flight, never half of it (a replay may group
+steps: see step_writer.py, the hot path, on sqlite3 directly). Everything
+else goes through SQLAlchemy Core on the SQLModel tables.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Si
 from bot.ledger import EquityPoint, Position
 from bot.model.version import ModelVersion
 from bot.step_record import StepRecord
+from bot.store.step_writer import EVENT_COLUMNS, StepWriter, event_values
 from bot.store.tables import (
     BarRow,
     CandleRow,
@@ -97,34 +98,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _event_row(e: Event) -> dict:
-    return {
-        "ts": e.ts,
-        "level": e.level,
-        "kind": e.kind,
-        "symbol": e.symbol,
-        "message": e.message,
-        "data_json": json.dumps(e.data, sort_keys=True) if e.data is not None else None,
-    }
-
-
-def _order_row(o: Order) -> dict:
-    return {
-        "id": o.id,
-        "symbol": o.symbol,
-        "side": o.side.value,
-        "kind": o.kind.value,
-        "qty": o.qty,
-        "stop_price": o.stop_price,
-        "limit_price": o.limit_price,
-        "created_ts": o.created_ts,
-        "status": o.status.value,
-        "closed_ts": o.closed_ts,
-        "reason": o.reason,
-        "filled_qty": o.filled_qty,
-        "not_before_ts": o.not_before_ts or 0,
-        "slippage_bps": o.slippage_bps or 0.0,
-        "group": o.group,
-    }
+    return dict(zip(EVENT_COLUMNS, event_values(e), strict=True))
 
 
 def _value(cls: type[V], row: Mapping) -> V:
@@ -134,7 +108,7 @@ def _value(cls: type[V], row: Mapping) -> V:
 
 
 def _order_of(row: Mapping) -> Order:
-    """An order read back: its enums from the values _order_row wrote."""
+    """An order read back: its enums from the values the step writer wrote."""
     enums = {"side": Side(row["side"]), "kind": OrderKind(row["kind"]), "status": OrderStatus(row["status"])}
     return _value(Order, {**row, **enums})
 
@@ -144,33 +118,27 @@ def _event_of(row: Mapping) -> Event:
     return Event(row["ts"], row["kind"], row["message"], level=row["level"], symbol=row["symbol"], data=data)
 
 
-def _order_state(o: Order) -> dict:
-    """What changes on an order after it was created."""
-    return {
-        "qty": o.qty,
-        "stop_price": o.stop_price,
-        "status": o.status.value,
-        "closed_ts": o.closed_ts,
-        "filled_qty": o.filled_qty,
-        "kind": o.kind.value,
-    }  # kind: a triggered stop sent as a market order
-
-
 def _put_meta(conn, key: str, value: str) -> None:
     conn.execute(delete(RunMetaRow).where(col(RunMetaRow.key) == key))
     conn.execute(insert(RunMetaRow), [{"key": key, "value": value}])
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, group_steps: int = 1) -> None:
+        """`group_steps`: bar steps per transaction (a replay may group them;
+        live mode commits each)."""
         self.url = url
-        is_sqlite = url.startswith("sqlite")
-        connect_args = {"check_same_thread": False} if is_sqlite else {}
-        self.engine: Engine = create_engine(url, connect_args=connect_args)
-        if is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+        path = sqlite_path(url)
+        if path is None:
+            raise ValueError(f"{url}: the store needs a SQLite database file")
+        self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(self.engine, "connect", _sqlite_pragmas)
         fresh = not inspect(self.engine).has_table("run_meta")
         SQLModel.metadata.create_all(self.engine)
+        self._writer = StepWriter(path, group_steps)
+        # Whatever else opens a connection first commits the grouped steps,
+        # so it reads (and writes after) every step written so far.
+        event.listen(self.engine, "engine_connect", lambda _conn: self._writer.flush())
         if fresh:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
 
@@ -180,125 +148,22 @@ class Store:
         return int(value) if value is not None else None
 
     def close(self) -> None:
+        self._writer.close()
         self.engine.dispose()
 
     def reset(self) -> None:
         """Drop and recreate every table: `bot run --fresh`."""
+        self._writer.flush()
         SQLModel.metadata.drop_all(self.engine)
         SQLModel.metadata.create_all(self.engine)
+        self._writer.forget()
 
     # -- writes ----------------------------------------------------------
 
     def commit_step(self, rec: StepRecord) -> None:
-        with self.engine.begin() as conn:
-            if rec.bars:
-                conn.execute(
-                    insert(BarRow),
-                    [
-                        {
-                            "symbol": b.symbol,
-                            "ts": b.ts,
-                            "open": b.open,
-                            "high": b.high,
-                            "low": b.low,
-                            "close": b.close,
-                            "volume": b.volume,
-                        }
-                        for b in rec.bars
-                    ],
-                )
-            if rec.predictions:
-                conn.execute(
-                    insert(PredictionRow),
-                    [
-                        {
-                            "symbol": p.symbol,
-                            "ts": p.ts,
-                            "model_version": p.model_version,
-                            "prob_up": p.prob_up,
-                            "predicted_return": p.predicted_return,
-                            "expected_edge": p.expected_edge,
-                            "volatility_forecast": p.volatility_forecast,
-                            "regime": p.regime,
-                            "decision": p.decision,
-                            "reason": p.reason,
-                        }
-                        for p in rec.predictions
-                    ],
-                )
-            if rec.new_orders:
-                conn.execute(insert(OrderRow), [_order_row(o) for o in rec.new_orders])
-            for o in (*rec.closed_orders, *rec.changed_orders):
-                conn.execute(update(OrderRow).where(col(OrderRow.id) == o.id).values(**_order_state(o)))
-            if rec.fills:
-                conn.execute(
-                    insert(FillRow),
-                    [
-                        {
-                            "order_id": f.order_id,
-                            "symbol": f.symbol,
-                            "side": f.side.value,
-                            "qty": f.qty,
-                            "price": f.price,
-                            "fee": f.fee,
-                            "ts": f.ts,
-                            "realized_pnl": pnl,
-                            "trade_id": f.trade_id,
-                        }
-                        for f, pnl in rec.fills
-                    ],
-                )
-            if rec.amends:
-                conn.execute(delete(PositionRow).where(col(PositionRow.ts) == rec.ts))
-                conn.execute(delete(EquityRow).where(col(EquityRow.ts) == rec.ts))
-            if rec.positions:
-                conn.execute(
-                    insert(PositionRow),
-                    [
-                        {
-                            "ts": rec.ts,
-                            "symbol": p.symbol,
-                            "qty": p.qty,
-                            "avg_entry": p.avg_entry,
-                            "mark": p.mark,
-                            "realized_pnl": p.realized_pnl,
-                            "stop_price": stop,
-                        }
-                        for p, stop in rec.positions
-                    ],
-                )
-            if rec.equity is not None:
-                e = rec.equity
-                conn.execute(
-                    insert(EquityRow),
-                    [
-                        {
-                            "ts": e.ts,
-                            "cash": e.cash,
-                            "position_value": e.position_value,
-                            "equity": e.equity,
-                            "realized_pnl": e.realized_pnl,
-                            "unrealized_pnl": e.unrealized_pnl,
-                            "fees_paid": e.fees_paid,
-                        }
-                    ],
-                )
-            if rec.events:
-                conn.execute(insert(EventRow), [_event_row(e) for e in rec.events])
-            for symbol, ts, outcome, realized in rec.outcomes:
-                conn.execute(
-                    update(PredictionRow)
-                    .where(col(PredictionRow.symbol) == symbol, col(PredictionRow.ts) == ts)
-                    .values(outcome=outcome, realized_return=realized)
-                )
-            for version, n, accuracy, auc in rec.live_metrics:
-                conn.execute(
-                    update(ModelVersionRow)
-                    .where(col(ModelVersionRow.version) == version)
-                    .values(live_n=n, live_accuracy=accuracy, live_auc=auc)
-                )
-            if rec.risk_state is not None:
-                _put_meta(conn, "risk_state", rec.risk_state)
+        """Everything one bar step changed, in one transaction (grouped with
+        the next steps' in a replay that asked for it)."""
+        self._writer.write(rec)
 
     def add_candles(self, exchange: str, timeframe: str, bars: list[Bar], events: list[Event]) -> None:
         """Store downloaded candles in one transaction; bars whose open time
@@ -354,6 +219,7 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         with self.engine.begin() as conn:
             _put_meta(conn, key, value)
+        self._writer.forget()  # it may have been the risk state the writer remembers
 
     def add_model_version(self, version: ModelVersion, retire_champion: bool) -> None:
         """Register a version; as champion it retires the old one atomically."""
