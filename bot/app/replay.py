@@ -107,7 +107,9 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
 
         def fire(now_ms: int) -> None:
             champion = rt.engine.predictor
-            bars.update(task, advance=job(now_ms))
+            stepped = job(now_ms)
+            if progress:  # a disabled bar still costs an update per bar
+                bars.update(task, advance=stepped)
             if rt.engine.predictor is not champion:
                 assert rt.engine.predictor is not None  # a swap only ever sets a model
                 bars.console.print(

@@ -37,6 +37,7 @@ class PaperBroker:
         self.slippage = SlippageModel(cfg)
         self.latency = LatencyModel(cfg.latency_bars, timeframe_ms)
         self._market: dict[str, tuple[int, float | None]] = {}  # symbol -> (newest bar ts, its volatility)
+        self._view: tuple[int, BookView] = (-1, BookView())
 
     # -- the port ------------------------------------------------------------
 
@@ -45,7 +46,10 @@ class PaperBroker:
         return self.working.open
 
     def view(self, symbols: Iterable[str] = ()) -> BookView:
-        return BookView.of(self.working.open.values())
+        # Several views are asked for per step, mostly of an unchanged book.
+        if self._view[0] != self.working.revision:
+            self._view = (self.working.revision, BookView.of(self.working.open.values()))
+        return self._view[1]
 
     def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
         return self.working.of(symbol, kind)

@@ -12,9 +12,11 @@ class WorkingOrders:
         self.open: dict[str, Order] = {}
         self._closed: list[Order] = []  # closed since the last drain, to persist
         self._changed: dict[str, Order] = {}  # open orders whose fill or price changed
+        self.revision = 0  # counts changes: a view taken at the same revision is still true
 
     def add(self, order: Order) -> None:
         self.open[order.id] = order
+        self.revision += 1
 
     def get(self, order_id: str) -> Order | None:
         return self.open.get(order_id)
@@ -25,6 +27,7 @@ class WorkingOrders:
     def changed(self, order: Order) -> None:
         """An open order's fill, price or status changed: persist it."""
         self._changed[order.id] = order
+        self.revision += 1
 
     def move_stop(self, order_id: str, stop_price: float) -> None:
         order = self.open[order_id]
@@ -39,6 +42,7 @@ class WorkingOrders:
     def close(self, order: Order, status: OrderStatus, ts: int) -> None:
         del self.open[order.id]
         self._changed.pop(order.id, None)
+        self.revision += 1
         order.status = status
         order.closed_ts = ts
         self._closed.append(order)

@@ -6,7 +6,7 @@ references and the equity peak."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -37,9 +37,9 @@ class RiskState:
     trading: str = TradingState.ACTIVE.value  # the state last logged
 
     def to_json(self) -> str:
-        # Field by field rather than asdict(): this runs every bar step and
-        # asdict deep-copies; the JSON is the same.
-        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
+        # The instance's own dict rather than asdict(): this runs every bar
+        # step and asdict deep-copies; the JSON is the same.
+        return json.dumps(vars(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | None) -> RiskState:
