@@ -5,12 +5,13 @@ keep flowing, the promotion gate keeping a champion, live scoring, and
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 from helpers import replay, rows, write_config
 from test_config_errors import run_bot
-from test_live_daemon import SECOND, WallClockFeed
+from test_live_daemon import SECOND, WallClockFeed, stop_when
 
 from bot.app.daemon import run_live
 from bot.app.runtime import build_runtime
@@ -40,14 +41,27 @@ def test_a_slow_retrain_never_delays_the_bar_job(tmp_path: Path) -> None:
         return candidate
 
     rt.retrainer._train = slow_train
-    run_live(rt, stop_after_seconds=SLEEP_SECONDS + 3.5)
-    rt.store.close()
     db = tmp_path / "bot.sqlite"
+    # Stopped by what happened (the model trained, then scored two bars),
+    # not after a fixed time a loaded machine may need for the training.
+    finished = threading.Event()
+    scored = lambda: trained_at and rows(db, "SELECT COUNT(*) FROM predictions")[0][0] >= 2  # noqa: E731
+    watcher = threading.Thread(target=stop_when, args=(scored, finished))
+    watcher.start()
+    try:
+        run_live(rt, stop_after_seconds=300)  # the limit only catches a hang
+    finally:
+        finished.set()
+        watcher.join()
+    rt.store.close()
 
     assert trained_at, "the retrain never finished"
     during = [t for t in feed.calls[1:] if t < trained_at[0]]
     assert len(during) >= SLEEP_SECONDS - 1  # the bar job kept firing while the model was fit
-    assert all(t % SECOND < 400 for t in during)  # each just after its bar closed
+    # Each just after its bar closed: most within 0.4 s, none held for the
+    # retrain's seconds (a loaded machine may make one firing late, not 3 s late).
+    offsets = sorted(t % SECOND for t in during)
+    assert offsets[len(offsets) // 2] < 400 and all(b - a < 2 * SECOND for a, b in zip(during, during[1:]))
     bars_during = rows(db, f"SELECT COUNT(*) FROM bars WHERE ts >= {feed.calls[0]} AND ts < {trained_at[0] - SECOND}")
     assert bars_during[0][0] >= SLEEP_SECONDS - 1
     # The swap is atomic: no prediction before the champion existed, then
