@@ -22,6 +22,8 @@ check: $(STAMP)
 	$(BIN)/ruff format --check bot
 	$(BIN)/mypy
 
+# Minutes on a busy machine: BENCH_RUNS=1 for one run of the real replay,
+# or bench/run.py --only real_replay,walk_forward for some figures.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 

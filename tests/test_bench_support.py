@@ -5,6 +5,7 @@ arithmetic behind its figures must say what it claims. No timing here."""
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from conftest import REPO
 sys.path.insert(0, str(REPO / "bench"))
 try:
     import measure
+    import replays
     from support import engine_without_database
 finally:
     sys.path.remove(str(REPO / "bench"))
@@ -69,3 +71,16 @@ def test_a_running_process_has_cpu_time() -> None:
     sum(i * i for i in range(200_000))
     cpu = measure.process_cpu_s(measure.os.getpid())
     assert cpu is None or cpu > 0
+
+
+def test_the_walk_forward_config_is_the_peer_task(tmp_path: Path) -> None:
+    from bot.config import load_config
+
+    cfg = load_config(replays.walk_forward_config(tmp_path))
+    observed = cfg.retrain.initial_train_bars
+    start = datetime.fromisoformat(cfg.replay.start).replace(tzinfo=replays.TRADE_FROM.tzinfo)
+    # The first model is due once the warm-up and 4,320 bars are seen: it trades from 2024-01-01.
+    assert start + timedelta(hours=observed) == replays.TRADE_FROM
+    assert cfg.retrain.train_window_bars == 4320 and cfg.retrain.every_days == 30
+    assert cfg.replay.end == "2025-01-01"
+    assert cfg.db_url == f"sqlite:///{tmp_path}/bot.sqlite"
