@@ -84,3 +84,14 @@ def test_the_walk_forward_config_is_the_peer_task(tmp_path: Path) -> None:
     assert cfg.retrain.train_window_bars == 4320 and cfg.retrain.every_days == 30
     assert cfg.replay.end == "2025-01-01"
     assert cfg.db_url == f"sqlite:///{tmp_path}/bot.sqlite"
+
+
+def test_the_peer_summary_figures_lose_their_units() -> None:
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        import peer
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    assert peer.number("21.90s") == 21.9
+    assert peer.number(" -82.00%") == -82.0
+    assert peer.number("695MiB") == 695.0
