@@ -4,6 +4,7 @@ arithmetic behind its figures must say what it claims. No timing here."""
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,7 +70,7 @@ def test_medians_skip_runs_without_the_figure() -> None:
 
 def test_a_running_process_has_cpu_time() -> None:
     sum(i * i for i in range(200_000))
-    cpu = measure.process_cpu_s(measure.os.getpid())
+    cpu = measure.process_cpu_s(os.getpid())
     assert cpu is None or cpu > 0
 
 
