@@ -122,14 +122,15 @@ def sqlite_row_counter(db: Path, table: str) -> Callable[[], int | None]:
 # -- figures from samples ------------------------------------------------------
 
 
-def cpu_per_bar_windows(samples: Sequence[tuple[float, int]], share: float = 0.1) -> dict | None:
+def cpu_per_bar_windows(samples: Sequence[tuple[float, int]], share: float = 0.1, after_bar: int = 0) -> dict | None:
     """CPU ms per bar over the first and the last `share` of a run's bars,
     and over all of its steady part, from (CPU seconds, bars committed)
-    samples. Start-up (before the first committed bar) and tear-down
-    (after the last) are left out: only samples strictly between them
-    count, so a flat per-bar cost reads as two equal windows. None when the
-    samples are too few to tell."""
-    points = _steady_points(samples)
+    samples. Start-up (before the first committed bar, or before after_bar:
+    a run that trades only from its first model compares traded bars with
+    traded bars) and tear-down (after the last) are left out: only samples
+    strictly between them count, so a flat per-bar cost reads as two equal
+    windows. None when the samples are too few to tell."""
+    points = _steady_points(samples, after_bar)
     if len(points) < 4:
         return None
     bars = np.array([b for _, b in points], dtype=float)
@@ -153,7 +154,7 @@ def cpu_per_bar_windows(samples: Sequence[tuple[float, int]], share: float = 0.1
     }
 
 
-def _steady_points(samples: Sequence[tuple[float, int]]) -> list[tuple[float, int]]:
+def _steady_points(samples: Sequence[tuple[float, int]], after_bar: int) -> list[tuple[float, int]]:
     """Samples taken while bars were being committed, one per bar count
     (the first: the CPU spent waiting on a grouped commit goes to the bars
     after it), in order of bars."""
@@ -162,7 +163,7 @@ def _steady_points(samples: Sequence[tuple[float, int]]) -> list[tuple[float, in
     end = max(b for _, b in samples)
     points: list[tuple[float, int]] = []
     for cpu, bars in sorted(samples, key=lambda s: (s[1], s[0])):
-        if 0 < bars < end and (not points or bars > points[-1][1]):
+        if after_bar < bars < end and (not points or bars > points[-1][1]):
             points.append((cpu, bars))
     return points
 

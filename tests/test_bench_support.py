@@ -58,6 +58,14 @@ def test_a_cost_that_grows_shows_in_the_last_window() -> None:
     assert windows["last_over_first"] == pytest.approx(3.0)
 
 
+def test_bars_before_the_first_model_can_be_left_out() -> None:
+    # 2,000 cheap observed bars, then a costlier traded part that is flat.
+    windows = measure.cpu_per_bar_windows(run_samples([0.5] * 20 + [4.0] * 50), after_bar=2_000)
+    assert windows is not None
+    assert windows["first_window_cpu_ms_per_bar"] == pytest.approx(4.0)
+    assert windows["last_over_first"] == pytest.approx(1.0)
+
+
 def test_too_few_samples_give_no_windows() -> None:
     assert measure.cpu_per_bar_windows([]) is None
     assert measure.cpu_per_bar_windows(run_samples([2.0] * 2)) is None
