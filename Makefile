@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench setup clean
+.PHONY: run test check bench bench-peer setup clean
 
 run: $(STAMP)
 	$(BIN)/bot run
@@ -22,8 +22,15 @@ check: $(STAMP)
 	$(BIN)/ruff format --check bot
 	$(BIN)/mypy
 
+# Minutes on a busy machine: BENCH_RUNS=1 for one run of the real replay,
+# or bench/run.py --only real_replay,walk_forward for some figures.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Ours against FreqAI on the same walk-forward, paired (REPEATS=2 by default);
+# the peer's venv is built once under FTPEER_DIR (default /tmp/ftpeer).
+bench-peer: $(STAMP)
+	$(BIN)/python bench/peer.py
 
 setup: $(STAMP)
 

@@ -1,27 +1,36 @@
-"""`make bench`: speed and memory of the daemon's hot paths on this machine.
+"""`make bench`: speed and memory of the daemon on this machine.
 
-Writes bench/results.json (one key per figure, plus machine and commit).
+Whole processes first (bench/replays.py): the real replayed bar, the demo,
+the walk-forward of the peer's task. Then the micro figures of the hot
+paths: feature update, inference, one retrain, and the engine step alone.
+
+Writes bench/results.json: one key per figure, each with what was measured
+(commit, machine, date, load). `--only a,b` measures some and merges them
+into the file; `make bench-peer` adds the `peer` key (bench/peer.py).
 Figures, not assertions: tests never depend on wall-clock time. Targets and
 the peer figures they come from are in ../shared/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import platform
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Beside this file: run as a script, bench/ is first on sys.path.
+import replays  # noqa: E402
+from measure import provenance  # noqa: E402
 
 from bot.config import ModelConfig  # noqa: E402
 from bot.features import FEATURE_NAMES, FeatureState  # noqa: E402
@@ -53,7 +62,7 @@ def bundled_series(bars: int | None = None) -> SymbolSeries:
     frame = read_ohlcv_csv(BUNDLED)
     frame = frame if bars is None else frame.iloc[:bars]
     state, rows = FeatureState(), []
-    for ts, close, volume in zip(frame.timestamp, frame.close, frame.volume):
+    for ts, close, volume in zip(frame.timestamp, frame.close, frame.volume, strict=True):
         vector = state.update(close, volume)
         if vector is not None:
             rows.append((ts, close, vector))
@@ -64,7 +73,7 @@ def bundled_series(bars: int | None = None) -> SymbolSeries:
 def feature_update() -> dict[str, float]:
     frame = read_ohlcv_csv(BUNDLED)
     state, samples = FeatureState(), []
-    for close, volume in zip(frame.close.tolist(), frame.volume.tolist()):
+    for close, volume in zip(frame.close.tolist(), frame.volume.tolist(), strict=True):
         start = time.perf_counter_ns()
         state.update(close, volume)
         samples.append((time.perf_counter_ns() - start) / 1000)
@@ -72,14 +81,15 @@ def feature_update() -> dict[str, float]:
 
 
 def one_year_retrain() -> dict:
-    """One retrain of the default model on a year of 1h bars, as the daemon does it."""
+    """One retrain of the default model on a year of 1h bars, as the daemon
+    does it; CPU is this process's, every training thread included."""
     cfg = ModelConfig()
     data = build_training_set([bundled_series(8760 + 200)], cfg.seq_len, cfg.val_fraction)
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     model = SequenceModel(cfg, data.x_train.shape[2])
     metrics = model.fit(data, seed=0)
-    return {"seconds": round(time.perf_counter() - start, 2), "windows": len(data.x_train) + len(data.x_val),
-            "epochs": metrics["epochs_run"], "threads": cfg.threads}
+    return {"wall_s": round(time.perf_counter() - start, 2), "cpu_s": round(time.process_time() - cpu, 2),
+            "windows": len(data.x_train) + len(data.x_val), "epochs": metrics["epochs_run"], "threads": cfg.threads}
 
 
 def inference(hidden: int, layers: int, seq_len: int, features: int) -> dict:
@@ -97,14 +107,15 @@ def inference(hidden: int, layers: int, seq_len: int, features: int) -> dict:
         xt = torch.from_numpy(x)
         runs = 3000 if batch == 1 else 500
         with torch.inference_mode():
-            result[f"torch_batch{batch}"] = timed(lambda: net(xt), runs)
-        result[f"onnx_batch{batch}"] = timed(lambda: session.run(None, {"windows": x}), runs)
+            result[f"torch_batch{batch}"] = timed(lambda xt=xt: net(xt), runs)
+        result[f"onnx_batch{batch}"] = timed(lambda x=x: session.run(None, {"windows": x}), runs)
     return result
 
 
-def bar_step_latency() -> dict:
-    """Features, prediction, strategy, risk and order for one closed bar, no
-    network and no database: the engine step with its commit stubbed out."""
+def engine_step_only() -> dict:
+    """Engine.step alone: features, prediction, strategy, risk and order for
+    one closed bar, with the store commit stubbed out. No bar job, no
+    screening, no database: a lower bound, not the replayed bar."""
     sys.path.insert(0, str(REPO / "bench"))
     from support import engine_without_database
 
@@ -121,41 +132,62 @@ def bar_step_latency() -> dict:
             start = time.perf_counter_ns()
             engine.step([bar])
             samples.append((time.perf_counter_ns() - start) / 1000)
-    return percentiles(samples[500:])
+    return {"what": "Engine.step only, store commit stubbed, no bar job/screening/SQLite: not the real bar",
+            **percentiles(samples[500:])}
 
 
-def demo_replay() -> dict:
-    """The embedded demo, as `make run` runs it, in a fresh state directory."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "BOT__STORAGE__DB_URL": f"sqlite:///{tmp}/bot.sqlite",
-               "BOT__STORAGE__MODELS_DIR": f"{tmp}/models", "BOT__LOGGING__FILE": f"{tmp}/bot.jsonl"}
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bot", "run", "--no-progress"], cwd=REPO, env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        report = json.loads(subprocess.run([sys.executable, "-m", "bot", "report", "--json"], cwd=REPO, env=env,
-                                           check=True, capture_output=True, text=True).stdout)
-    return {"wall_seconds": round(wall, 1), "peak_rss_mb": round(peak_kb / 1024, 1), "bars": report["bars"],
-            "bars_per_second": round(report["bars"] / wall, 1), "model_versions": report["model_versions"]}
+def sections(runs: int) -> dict[str, Callable[[], dict]]:
+    """Every figure by its key in results.json, in the order measured: the
+    whole processes first, on a machine not yet warmed by the micro ones."""
+    return {
+        "real_replay": lambda: replays.real_replay(runs),
+        "demo_replay": replays.demo_replay,
+        "walk_forward": lambda: replays.walk_forward(2),
+        "feature_update": feature_update,
+        "engine_step_only_no_db": engine_step_only,
+        "inference_default_h32_l1_s48_f10": lambda: inference(32, 1, 48, len(FEATURE_NAMES)),
+        "inference_reference_h64_l2_s48_f20": lambda: inference(64, 2, 48, 20),
+        "retrain_one_year_1h": one_year_retrain,
+    }
+
+
+def measured(measure: Callable[[], dict]) -> dict:
+    """A figure with what it was measured on, taken before it starts."""
+    where = provenance(REPO)
+    return {"measured": where, **measure()}
+
+
+def write_results(results: dict, merge: bool) -> None:
+    """A full run replaces the file, keeping only the peer comparison
+    (make bench-peer's, with its own provenance); --only merges."""
+    out = REPO / "bench" / "results.json"
+    old = json.loads(out.read_text()) if out.exists() else {}
+    kept = old if merge else {k: v for k, v in old.items() if k == "peer"}
+    out.write_text(json.dumps({**kept, **results}, indent=2) + "\n")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")),
+                        help="runs of the real replay, median reported (env BENCH_RUNS, default 3)")
+    parser.add_argument("--only", help="comma-separated keys to measure, merged into results.json")
+    return parser.parse_args()
 
 
 def main() -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                            text=True).stdout.strip()
-    results = {
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "torch": torch.__version__},
-        "commit": commit,
-        "feature_update": feature_update(),
-        "bar_step_no_db": bar_step_latency(),
-        "inference_default_h32_l1_s48_f10": inference(32, 1, 48, len(FEATURE_NAMES)),
-        "inference_reference_h64_l2_s48_f20": inference(64, 2, 48, 20),
-        "retrain_one_year_1h": one_year_retrain(),
-        "demo_replay": demo_replay(),
-    }
-    out = REPO / "bench" / "results.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    args = arguments()
+    chosen = sections(args.runs)
+    if args.only:
+        names = args.only.split(",")
+        unknown = set(names) - set(chosen)
+        if unknown:
+            sys.exit(f"unknown: {', '.join(sorted(unknown))}; known: {', '.join(chosen)}")
+        chosen = {name: chosen[name] for name in names}
+    results = {}
+    for name, measure in chosen.items():
+        print(f"measuring {name}", file=sys.stderr, flush=True)
+        results[name] = measured(measure)
+    write_results(results, merge=bool(args.only))
     print(json.dumps(results, indent=2))
 
 
