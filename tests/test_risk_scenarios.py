@@ -70,7 +70,10 @@ class Bot:
         self.config = Config(
             mode="replay", symbols=list(symbols), timeframe="1h",
             replay={"data": {s: str(tmp_path / f"{s.replace('/', '_')}.csv") for s in symbols}},
-            storage={"db_url": f"sqlite:///{self.db}", "models_dir": str(tmp_path / "models")},
+            # Each step committed as it is made: these scenarios read the
+            # database from another connection after every step.
+            storage={"db_url": f"sqlite:///{self.db}", "models_dir": str(tmp_path / "models"),
+                     "replay_commit_steps": 1},
             paper={"initial_cash": 10_000, "fee_bps": 10, "maker_fee_bps": 2, "slippage_bps": 5, **(paper or {})},
             risk={"max_position_fraction": 0.5, **risk},
             features={"warmup_bars": 0}, model={"seq_len": 12}, base_dir=str(tmp_path),
