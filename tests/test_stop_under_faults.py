@@ -80,6 +80,11 @@ def test_sigterm_at_random_moments_under_exchange_faults_always_stops_in_time(tm
                 daemon.send_signal(signal.SIGTERM)
                 try:
                     daemon.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    daemon.send_signal(signal.SIGUSR2)  # its threads' stacks, to the console
+                    time.sleep(2)
+                    console.seek(0)
+                    pytest.fail(f"stop {attempt} still running 30 s after SIGTERM:\n{console.read()[-20000:]}")
                 finally:
                     durations.append(time.monotonic() - asked)
                     if daemon.poll() is None:

@@ -67,6 +67,28 @@ class BackgroundRetrain:
         return not self.busy()
 
 
+class SignalFlag:
+    """The signal handler: it only sets a flag, and the main thread polls it.
+    A handler must take no lock (it runs on the main thread between two
+    bytecodes, maybe while that thread holds the very lock, as inside
+    `Event.wait`), and a blocking wait on the main thread is not woken when
+    the kernel hands the signal to another thread; a short sleep is."""
+
+    POLL_SECONDS = 0.2
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.raised = True
+
+    def wait(self, seconds: float | None) -> None:
+        """Until the flag is raised, or `seconds` have passed (None: no limit)."""
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while not self.raised and (deadline is None or time.monotonic() < deadline):
+            time.sleep(self.POLL_SECONDS)
+
+
 def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
     """Run until SIGINT, SIGTERM or `stop_after_seconds`; True when the stop
     was clean (no step or retrain abandoned)."""
@@ -135,11 +157,12 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
             max_instances=1,
             coalesce=True,
         )
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    asked = SignalFlag()
+    previous = {sig: signal.signal(sig, asked) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("daemon_started", symbols=rt.config.symbols, timeframe=rt.config.timeframe)
     try:
         scheduler.start()
-        stop.wait(stop_after_seconds)
+        asked.wait(stop_after_seconds)
     finally:
         clean = _stop(stop, scheduler, firing, retrain)
         for sig, handler in previous.items():

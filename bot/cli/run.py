@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -37,6 +39,9 @@ def run(
     start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
     if fresh:
         wipe_state(cfg)
+    # `kill -USR2 <pid>` writes every thread's stack to stderr: the way to
+    # see what a daemon that seems stuck is doing, even if Python is blocked.
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     if replay:
         _run_replay(cfg, strategy, max_bars, progress)
     else:
