@@ -2,7 +2,8 @@
 
 Whole processes first (bench/replays.py): the real replayed bar, the demo,
 the walk-forward of the peer's task. Then the micro figures of the hot
-paths: feature update, inference, one retrain, and the engine step alone.
+paths: feature update, inference, one retrain, the engine step alone, and
+one step of the bar job for 100 symbols on 5m bars.
 
 Writes bench/results.json: one key per figure, each with what was measured
 (commit, machine, date, load). `--only a,b` measures some and merges them
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Beside this file: run as a script, bench/ is first on sys.path.
 import replays  # noqa: E402
+from many_symbols import many_symbols_step  # noqa: E402
 from measure import provenance  # noqa: E402
 
 from bot.config import ModelConfig  # noqa: E402
@@ -145,6 +147,7 @@ def sections(runs: int) -> dict[str, Callable[[], dict]]:
         "walk_forward": lambda: replays.walk_forward(2),
         "feature_update": feature_update,
         "engine_step_only_no_db": engine_step_only,
+        "many_symbols_5m_step": many_symbols_step,
         "inference_default_h32_l1_s48_f10": lambda: inference(32, 1, 48, len(FEATURE_NAMES)),
         "inference_reference_h64_l2_s48_f20": lambda: inference(64, 2, 48, 20),
         "retrain_one_year_1h": one_year_retrain,

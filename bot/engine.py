@@ -218,16 +218,17 @@ class Engine:
         windows = np.stack([self.history[s].window(predictor.seq_len) for s in symbols])
         scored = predictor.score(windows)
         returns = scored.predicted_return.tolist() if scored.predicted_return is not None else [None] * len(symbols)
+        closes = [self.history[s].recent_closes(predictor.companion_lookback) for s in symbols]
+        regimes = predictor.turbulences(closes)
         readings = {}
         for i, symbol in enumerate(symbols):
-            closes = self.history[symbol].recent_closes(predictor.companion_lookback)
             readings[symbol] = Reading(
                 float(scored.prob[i]),
                 float(scored.edge[i]),
                 float(scored.edge_error[i]),
                 returns[i],
-                predictor.volatility_forecast(closes),
-                predictor.turbulence(closes),
+                predictor.volatility_forecast(closes[i]),
+                regimes[i],
             )
         return predictor.version, readings
 

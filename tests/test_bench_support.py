@@ -16,6 +16,7 @@ sys.path.insert(0, str(REPO / "bench"))
 try:
     import measure
     import replays
+    from many_symbols import many_symbols_step
     from support import engine_without_database
 finally:
     sys.path.remove(str(REPO / "bench"))
@@ -39,6 +40,14 @@ def run_samples(costs_ms: list[float], startup_s: float = 5.0, teardown_s: float
         samples.append((cpu, bars))
     samples.append((cpu + teardown_s, bars))
     return samples
+
+
+def test_the_many_symbols_figure_measures_steps_that_score_every_symbol() -> None:
+    figure = many_symbols_step(symbols=3, measured_steps=20)
+    assert figure["symbols"] == 3 and figure["bars_per_step_median"] == 3
+    assert figure["steps_measured"] >= 20
+    # Every measured step scored all three: the model's first step is not among them.
+    assert figure["predictions_stored"] >= 3 * figure["steps_measured"]
 
 
 def test_a_flat_cost_reads_as_equal_windows_without_startup_or_teardown() -> None:

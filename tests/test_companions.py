@@ -264,6 +264,23 @@ def test_regime_reading_equals_the_bar_by_bar_forward_filter() -> None:
             sequential_filter(model, closes[: t + 1]), abs=1e-12)
 
 
+def test_regime_readings_of_many_symbols_at_once_equal_each_read_alone() -> None:
+    """A step over many symbols filters them in one batch: full windows,
+    short histories and an out-of-reach return mixed, every reading the
+    same to the last bit as the symbol's own."""
+    closes, _ = two_state_closes(6, 3000)
+    model, _ = RegimeModel.fit([closes[:2000]], seed=0)
+    ends = range(2001, 3000, 37)
+    windows = [closes[max(0, t - 400): t] for t in ends] + [closes[:1], closes[:5], closes[:100]]
+    crash = np.concatenate([closes[:1000], [closes[999] * 0.5]])
+    windows.insert(3, crash)
+    together = model.turbulent_probabilities(windows)
+    alone = [model.turbulent_probability(w) for w in windows]
+    assert together == alone
+    assert together[3] == 1.0 and together[-3] is None
+    assert all(p is not None and 0.0 <= p <= 1.0 for p in together[:-3] + together[-2:])
+
+
 def test_recalibration_moves_a_stale_champion_to_the_newest_base_rate() -> None:
     """A champion calibrated in a falling market reads everything as 'down';
     refreshed on a rising market's newest windows its probabilities follow

@@ -125,7 +125,8 @@ class BarScreen:
         if len(returns) < returns.maxlen:
             return None
         mean = sum(returns) / len(returns)
-        std = math.sqrt(sum((r - mean) ** 2 for r in returns) / (len(returns) - 1))
+        # A list, not a generator: summed in the same order, several times faster.
+        std = math.sqrt(sum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
         return (mean, std) if std > 0 else None
 
     def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:

@@ -93,7 +93,11 @@ class Predictor:
         return self.volatility.forecast(closes) if self.volatility is not None else None
 
     def turbulence(self, closes: np.ndarray) -> float | None:
-        return self.regime.turbulent_probability(closes) if self.regime is not None else None
+        return self.turbulences([closes])[0]
+
+    def turbulences(self, closes: list[np.ndarray]) -> list[float | None]:
+        """The regime reading of each symbol's closes, all in one batch."""
+        return self.regime.turbulent_probabilities(closes) if self.regime is not None else [None] * len(closes)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """(batch, >= seq_len, all features) raw -> (batch,) P(label = 1)."""

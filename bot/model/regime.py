@@ -30,22 +30,24 @@ MAX_ITERATIONS = 60
 
 
 def _ordered_product(matrices: np.ndarray) -> np.ndarray:
-    """M_n ... M_2 M_1 of (n, 2, 2) matrices, newest last in the input,
-    reduced pairwise; each partial product rescaled to keep it in range."""
-    while len(matrices) > 1:
-        if len(matrices) % 2:
-            head, matrices = matrices[:1], matrices[1:]
+    """M_n ... M_2 M_1 of (batch, n, 2, 2) matrices, newest last along axis
+    1, reduced pairwise; each partial product rescaled to keep it in range.
+    Every row of the batch goes through the very same operations as it
+    would alone, so batching changes no bit of a result."""
+    while matrices.shape[1] > 1:
+        if matrices.shape[1] % 2:
+            head, matrices = matrices[:, :1], matrices[:, 1:]
         else:
             head = None
-        paired = matrices[1::2] @ matrices[0::2]  # later @ earlier
-        paired /= paired.sum(axis=(1, 2), keepdims=True)
-        matrices = paired if head is None else np.concatenate([_first_into(head, paired[:1]), paired[1:]])
-    return matrices[0]
+        paired = matrices[:, 1::2] @ matrices[:, 0::2]  # later @ earlier
+        paired /= paired.sum(axis=(2, 3), keepdims=True)
+        matrices = paired if head is None else np.concatenate([_first_into(head, paired[:, :1]), paired[:, 1:]], axis=1)
+    return matrices[:, 0]
 
 
 def _first_into(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     merged = second @ first
-    return merged / merged.sum(axis=(1, 2), keepdims=True)
+    return merged / merged.sum(axis=(2, 3), keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,26 @@ class RegimeModel:
 
     def turbulent_probability(self, closes: np.ndarray) -> float | None:
         """P(turbulent at the newest close | the newest WINDOW returns)."""
-        if len(closes) < 2:
-            return None
-        returns = np.diff(np.log(closes[-self.lookback :])) * SCALE
+        return self.turbulent_probabilities([closes])[0]
+
+    def turbulent_probabilities(self, windows: list[np.ndarray]) -> list[float | None]:
+        """`turbulent_probability` of each series of closes. Those of the
+        full length are filtered together, a few numpy calls for all of
+        them, which is what makes a step over many symbols cheap."""
+        out: list[float | None] = [None] * len(windows)
+        full = [i for i, w in enumerate(windows) if len(w) >= self.lookback]
+        if full:
+            closes = np.stack([windows[i][-self.lookback :] for i in full])
+            for i, p in zip(full, self._filtered(closes).tolist(), strict=True):
+                out[i] = p
+        for i, w in enumerate(windows):
+            if len(w) >= 2 and len(w) < self.lookback:  # a short history: alone, it has its own length
+                out[i] = float(self._filtered(np.asarray(w)[None, :])[0])
+        return out
+
+    def _filtered(self, closes: np.ndarray) -> np.ndarray:
+        """(batch, n) closes of the same length -> (batch,) P(turbulent)."""
+        returns = np.diff(np.log(closes), axis=1) * SCALE
         # The forward filter is a product of 2x2 matrices, one per return:
         # transition then the likelihoods (alpha_t = D_t A^T alpha_{t-1}).
         # Each is scaled to sum 1 (a scale factor cancels in the end), and
@@ -129,16 +148,17 @@ class RegimeModel:
         # Python loop over the window.
         (m0, m1), (s0, s1) = self.means, self.stds
         like = np.stack(
-            [np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0, np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1], axis=1
-        )  # (n, 2)
-        steps = like[:, :, None] * np.asarray(self.transition).T[None, :, :]  # rows: to-state
-        total = steps.sum(axis=(1, 2), keepdims=True)
-        if not np.all(total > 0):  # a return beyond both states' reach
-            return 1.0
-        product = _ordered_product(steps / total)
-        start = np.asarray(self.stationary())
-        calm, turbulent = product @ start
-        return float(turbulent / (calm + turbulent))
+            [np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0, np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1], axis=2
+        )  # (batch, n, 2)
+        steps = like[:, :, :, None] * np.asarray(self.transition).T[None, None, :, :]  # rows: to-state
+        total = steps.sum(axis=(2, 3), keepdims=True)
+        reachable = np.all(total > 0, axis=(1, 2, 3))  # a return beyond both states' reach: turbulent
+        with np.errstate(divide="ignore", invalid="ignore"):
+            product = _ordered_product(steps / total)
+            start = np.asarray(self.stationary())
+            alpha = product @ start  # (batch, 2)
+            turbulent = alpha[:, 1] / (alpha[:, 0] + alpha[:, 1])
+        return np.where(reachable, turbulent, 1.0)
 
     def to_json(self) -> dict:
         return {"means": list(self.means), "stds": list(self.stds), "transition": [list(r) for r in self.transition]}

@@ -22,6 +22,7 @@ bar past i + h, which is what the training embargo is sized by.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -137,6 +138,8 @@ class Pending:
     close: float  # at the prediction
     bars: int = 0  # bars seen since
     entry: float | None = None  # triple_barrier: the next bar's open
+    take_profit: float = math.inf  # triple_barrier: the prices of its barriers, once entered
+    stop_loss: float = -math.inf
 
 
 @dataclass(frozen=True)
@@ -166,12 +169,21 @@ class OutcomeTracker:
             return []
         resolved: list[Resolved] = []
         still: deque[Pending] = deque()
+        # Every open prediction is looked at on every bar of its symbol, for
+        # every symbol: the loop is written out, the barriers priced once.
+        barrier = self.target.kind == TRIPLE_BARRIER
+        horizon = self.target.horizon_bars
         for p in waiting:
             if ts <= p.ts:  # a bar at or before the prediction's own decides nothing
                 still.append(p)
                 continue
             p.bars += 1
-            outcome = self._resolve(p, open_, high, low, close)
+            if barrier:
+                outcome = self._barrier_outcome(p, open_, high, low, close)
+            elif p.bars >= horizon:
+                outcome = int(close > p.close), close / p.close - 1.0
+            else:
+                outcome = None
             if outcome is None:
                 still.append(p)
             else:
@@ -179,20 +191,18 @@ class OutcomeTracker:
         self.pending[symbol] = still
         return resolved
 
-    def _resolve(self, p: Pending, open_: float, high: float, low: float, close: float) -> tuple[int, float] | None:
-        t = self.target
-        if t.kind != TRIPLE_BARRIER:
-            if p.bars < t.horizon_bars:
-                return None
-            return int(close > p.close), close / p.close - 1.0
+    def _barrier_outcome(
+        self, p: Pending, open_: float, high: float, low: float, close: float
+    ) -> tuple[int, float] | None:
         if p.entry is None:
+            t = self.target
+            assert t.take_profit is not None and t.stop_loss is not None  # a triple barrier has both
             p.entry = open_
-        assert t.take_profit is not None and t.stop_loss is not None  # a triple barrier has both
-        tp, sl = p.entry * (1 + t.take_profit), p.entry * (1 - t.stop_loss)
-        if low <= sl:
-            return 0, min(open_, sl) / p.entry - 1.0
-        if high >= tp:
-            return 1, max(open_, tp) / p.entry - 1.0
-        if p.bars >= t.horizon_bars:
+            p.take_profit, p.stop_loss = open_ * (1 + t.take_profit), open_ * (1 - t.stop_loss)
+        if low <= p.stop_loss:
+            return 0, min(open_, p.stop_loss) / p.entry - 1.0
+        if high >= p.take_profit:
+            return 1, max(open_, p.take_profit) / p.entry - 1.0
+        if p.bars >= self.target.horizon_bars:
             return 0, close / p.entry - 1.0
         return None
