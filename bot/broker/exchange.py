@@ -37,7 +37,7 @@ import structlog
 
 from bot.book_view import BookChanges, BookView
 from bot.broker.exchange_client import NETWORK_ERRORS, ExchangeClient
-from bot.broker.working_orders import WorkingOrders, reached
+from bot.broker.working_orders import KeepsWorkingOrders, WorkingOrders, reached
 from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Side
 from bot.market.ccxt_feed import first_line, network_reason
 
@@ -64,7 +64,7 @@ def client_order_id(run_tag: str, order_id: str) -> str:
     return f"lb{run_tag}{hashlib.sha256(order_id.encode()).hexdigest()[:22]}"
 
 
-class ExchangeBroker:
+class ExchangeBroker(KeepsWorkingOrders):
     def __init__(
         self, client: ExchangeClient, run_tag: str, timeframe_ms: int, booked_trades: set[str] | None = None
     ) -> None:
@@ -86,13 +86,6 @@ class ExchangeBroker:
         return client_order_id(self.run_tag, order.id)
 
     # -- the book ------------------------------------------------------------
-
-    @property
-    def open_orders(self) -> dict[str, Order]:
-        return self.working.open
-
-    def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
-        return self.working.of(symbol, kind)
 
     def view(self, symbols: Iterable[str]) -> BookView:
         dust = {symbol: self.dust_qty(symbol) for symbol in symbols}
@@ -126,12 +119,6 @@ class ExchangeBroker:
         if order is not None:
             self.working.close(order, OrderStatus.CANCELED, ts)
         return order
-
-    def resize(self, order_id: str, remaining: float) -> None:
-        self.working.resize(order_id, remaining)
-
-    def move_stop(self, order_id: str, stop_price: float) -> None:
-        self.working.move_stop(order_id, stop_price)
 
     def reasons(self) -> dict[str, str]:
         return dict(self.reason_of)

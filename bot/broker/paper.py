@@ -23,12 +23,12 @@ from collections.abc import Iterable
 
 from bot.book_view import BookChanges, BookView
 from bot.broker.fill_models import LatencyModel, SlippageModel
-from bot.broker.working_orders import WorkingOrders, reached
+from bot.broker.working_orders import KeepsWorkingOrders, WorkingOrders, reached
 from bot.config import PaperConfig
 from bot.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side
 
 
-class PaperBroker:
+class PaperBroker(KeepsWorkingOrders):
     def __init__(self, cfg: PaperConfig, timeframe_ms: int) -> None:
         self.working = WorkingOrders()
         self.taker_fee = cfg.fee_bps / 10_000
@@ -41,18 +41,11 @@ class PaperBroker:
 
     # -- the port ------------------------------------------------------------
 
-    @property
-    def open_orders(self) -> dict[str, Order]:
-        return self.working.open
-
     def view(self, symbols: Iterable[str] = ()) -> BookView:
         # Several views are asked for per step, mostly of an unchanged book.
         if self._view[0] != self.working.revision:
             self._view = (self.working.revision, BookView.of(self.working.open.values()))
         return self._view[1]
-
-    def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
-        return self.working.of(symbol, kind)
 
     def observe(self, bar: Bar, volatility: float | None) -> None:
         self._market[bar.symbol] = (bar.ts, volatility)
@@ -78,12 +71,6 @@ class PaperBroker:
         if order is not None:
             self.working.close(order, OrderStatus.CANCELED, ts)
         return order
-
-    def resize(self, order_id: str, remaining: float) -> None:
-        self.working.resize(order_id, remaining)
-
-    def move_stop(self, order_id: str, stop_price: float) -> None:
-        self.working.move_stop(order_id, stop_price)
 
     def reasons(self) -> dict[str, str]:
         return {o.id: o.reason for o in (*self.working.open.values(), *self.working.closed_since_drain())}

@@ -65,6 +65,27 @@ class WorkingOrders:
         return list(self._closed)
 
 
+class KeepsWorkingOrders:
+    """What both brokers answer from their working orders alone: the open
+    book, and the changes that only move an order's size or stop price
+    (cancelling differs: an exchange order is cancelled at the exchange)."""
+
+    working: WorkingOrders
+
+    @property
+    def open_orders(self) -> dict[str, Order]:
+        return self.working.open
+
+    def orders(self, symbol: str, kind: OrderKind | None = None) -> list[Order]:
+        return self.working.of(symbol, kind)
+
+    def resize(self, order_id: str, remaining: float) -> None:
+        self.working.resize(order_id, remaining)
+
+    def move_stop(self, order_id: str, stop_price: float) -> None:
+        self.working.move_stop(order_id, stop_price)
+
+
 def reached(order: Order, bar: Bar) -> bool:
     """Did the bar trade at a protective order's price: a stop when the bar
     reached it (a long's sell stop at or above the low), a take-profit when
