@@ -219,7 +219,7 @@ class Engine:
         scored = predictor.score(windows)
         returns = scored.predicted_return.tolist() if scored.predicted_return is not None else [None] * len(symbols)
         closes = [self.history[s].recent_closes(predictor.companion_lookback) for s in symbols]
-        regimes = predictor.turbulences(closes)
+        volatilities, regimes = predictor.volatility_forecasts(closes), predictor.turbulences(closes)
         readings = {}
         for i, symbol in enumerate(symbols):
             readings[symbol] = Reading(
@@ -227,7 +227,7 @@ class Engine:
                 float(scored.edge[i]),
                 float(scored.edge_error[i]),
                 returns[i],
-                predictor.volatility_forecast(closes[i]),
+                volatilities[i],
                 regimes[i],
             )
         return predictor.version, readings

@@ -98,6 +98,15 @@ def test_volatility_forecast_reads_only_past_closes() -> None:
     assert model.forecast(closes[:50]) is None  # fewer closes than its lookback
 
 
+def test_volatility_forecasts_of_many_symbols_at_once_equal_each_alone() -> None:
+    model, _ = VolatilityModel.fit([garch_closes(4, 3000)], horizon_bars=24)
+    closes = garch_closes(5, 3000)
+    windows = [closes[max(0, t - 300): t] for t in range(3, 3000, 41)]  # short ones give None
+    together = model.forecasts(windows)
+    assert together == [model.forecast(w) for w in windows]
+    assert any(v is None for v in together) and sum(v is not None and v > 0 for v in together) > 40
+
+
 def test_volatility_model_file_round_trip_and_refusal() -> None:
     model, _ = VolatilityModel.fit([garch_closes(3, 3000)], horizon_bars=24)
     assert VolatilityModel.from_json(model.to_json()) == model

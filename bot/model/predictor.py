@@ -90,7 +90,11 @@ class Predictor:
         return max((c.lookback for c in (self.volatility, self.regime) if c is not None), default=0)
 
     def volatility_forecast(self, closes: np.ndarray) -> float | None:
-        return self.volatility.forecast(closes) if self.volatility is not None else None
+        return self.volatility_forecasts([closes])[0]
+
+    def volatility_forecasts(self, closes: list[np.ndarray]) -> list[float | None]:
+        """The volatility forecast of each symbol's closes, all in one batch."""
+        return self.volatility.forecasts(closes) if self.volatility is not None else [None] * len(closes)
 
     def turbulence(self, closes: np.ndarray) -> float | None:
         return self.turbulences([closes])[0]
