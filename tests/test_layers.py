@@ -46,6 +46,7 @@ LAYER_OF = {
     "bot.store": ADAPTERS,
     "bot.writer_lease": ADAPTERS,
     "bot.app": APP,
+    "bot.web": APP,
     "bot.backtest": APP,
     "bot.cli": CLI,
     "bot.__main__": CLI,

@@ -16,6 +16,7 @@ from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_c
 from bot.cli.safe_console import printable
 from bot.config import Config, load_config
 from bot.domain import OrderKind, OrderStatus
+from bot.report.data_quality import DATA_QUALITY
 from bot.timeframes import iso_utc
 
 
@@ -109,16 +110,6 @@ def _status_table(cfg: Config, store) -> Table:
     table.add_row("Data quality", quality)
     table.add_row("Events", ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")
     return table
-
-
-DATA_QUALITY = [
-    ("bar_rejected", "rejected bars"),
-    ("bar_conflict", "conflicting duplicates"),
-    ("gap_pending", "gaps waited for"),
-    ("gap_unfilled", "gaps unfilled"),
-    ("extreme_move", "extreme moves"),
-    ("fetch_failed", "failed fetches"),
-]
 
 
 def _risk_rows(table: Table, store) -> None:

@@ -332,6 +332,12 @@ class Store:
     def bars_frame(self) -> pd.DataFrame:
         return self._frame(BarRow, "ts")
 
+    def orders_frame(self) -> pd.DataFrame:
+        return self._frame(OrderRow, "created_ts")
+
+    def events_frame(self) -> pd.DataFrame:
+        return self._frame(EventRow, "id")
+
     def _frame(self, table: type[SQLModel], order_by: str) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(select(table).order_by(order_by), conn)

@@ -1,0 +1,158 @@
+"""The JSON API under /api/v1 and the Prometheus text at /metrics, read
+from the run's store. Every figure comes from the same store methods and
+report functions the CLI uses, so the API and `bot report --json` agree.
+
+A first slice of issue 13: reads only. Controls, the dashboard and
+notifications come next."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import FastAPI, Query
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from bot.config import Config
+from bot.report.metrics import round_trips
+from bot.report.summary import build_summary
+from bot.store import Store
+from bot.timeframes import iso_utc
+from bot.web.health import health
+from bot.web.metrics import metrics_text
+
+PAGE = Annotated[int, Query(ge=1, le=10_000)]
+OFFSET = Annotated[int, Query(ge=0)]
+
+
+def clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: they are null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def records(frame: pd.DataFrame, offset: int, limit: int, newest_first: bool = True) -> dict:
+    """A page of a table's rows, newest first by default, with the total."""
+    rows = frame.iloc[::-1] if newest_first else frame
+    page = rows.iloc[offset : offset + limit]
+    return {"total": len(frame), "offset": offset, "items": clean(page.to_dict(orient="records"))}
+
+
+def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None) -> FastAPI:
+    clock = now_ms or (lambda: int(time.time() * 1000))
+    app = FastAPI(title="LSTM paper-trading bot", version="1", docs_url="/docs", openapi_url="/openapi.json")
+
+    @app.get("/api/v1/ping")
+    def ping() -> dict:
+        return {"ping": "pong"}
+
+    @app.get("/api/v1/health")
+    def get_health() -> JSONResponse:
+        state = health(store, cfg, clock())
+        return JSONResponse(asdict(state), status_code=200 if state.healthy else 503)
+
+    @app.get("/api/v1/status")
+    def status() -> dict:
+        champion = store.champion()
+        open_orders = store.open_orders()
+        return clean(
+            {
+                "mode": cfg.mode,
+                "broker": cfg.broker,
+                "timeframe": cfg.timeframe,
+                "symbols": cfg.symbols,
+                "last_bars": {s: _iso(store.last_bar_ts(s)) for s in cfg.symbols},
+                "risk_state": _risk_state(store),
+                "equity": asdict(e) if (e := store.latest_equity()) else None,
+                "positions": [
+                    {
+                        **asdict(p),
+                        "protective_orders": [
+                            {"kind": o.kind.value, "reason": o.reason, "price": o.stop_price or o.limit_price}
+                            for o in open_orders
+                            if o.symbol == p.symbol and o.kind.value in ("stop", "limit")
+                        ],
+                    }
+                    for p in store.latest_positions()
+                    if p.qty != 0
+                ],
+                "champion": champion.version if champion else None,
+                "last_decisions": [asdict(p) for p in store.latest_decisions()],
+            }
+        )
+
+    @app.get("/api/v1/equity")
+    def equity(limit: PAGE = 1000, offset: OFFSET = 0) -> dict:
+        frame = store.equity_frame()
+        if len(frame):
+            frame["drawdown"] = 1 - frame.equity / frame.equity.cummax()
+        return records(frame, offset, limit)
+
+    @app.get("/api/v1/trades")
+    def trades(limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+        trips = pd.DataFrame([asdict(t) for t in round_trips(store.fills_frame())])
+        return records(trips, offset, limit)
+
+    @app.get("/api/v1/fills")
+    def fills(limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+        return records(store.fills_frame(), offset, limit)
+
+    @app.get("/api/v1/orders")
+    def orders(open_only: bool = False, limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+        if open_only:
+            rows = [
+                clean({**asdict(o), "kind": o.kind.value, "side": o.side.value, "status": o.status.value})
+                for o in store.open_orders()
+            ]
+            return {"total": len(rows), "offset": 0, "items": rows}
+        return records(store.orders_frame(), offset, limit)
+
+    @app.get("/api/v1/predictions")
+    def predictions(symbol: str | None = None, limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+        frame = store.predictions_frame()
+        if symbol is not None:
+            frame = frame[frame.symbol == symbol]
+        return records(frame, offset, limit)
+
+    @app.get("/api/v1/models")
+    def models() -> dict:
+        return {"items": clean([asdict(v) for v in store.model_versions()])}
+
+    @app.get("/api/v1/events")
+    def events(level: str | None = None, kind: str | None = None, limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+        frame = store.events_frame()
+        if level is not None:
+            frame = frame[frame.level == level]
+        if kind is not None:
+            frame = frame[frame.kind == kind]
+        return records(frame, offset, limit)
+
+    @app.get("/api/v1/summary")
+    def summary() -> dict:
+        return clean(build_summary(store, cfg))
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(metrics_text(store, cfg, clock()), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _iso(ts: int | None) -> str | None:
+    return iso_utc(ts) if ts is not None else None
+
+
+def _risk_state(store: Store) -> Any:
+    import json
+
+    raw = store.get_meta("risk_state")
+    return json.loads(raw) if raw else None

@@ -1,0 +1,135 @@
+"""`bot serve` started for real on a free 127.0.0.1 port over the database
+of a tiny replay: every endpoint answers, its figures equal `bot report
+--json` and the ledger, health tells a run that stopped stepping, and
+/metrics parses with prometheus-client's own parser."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import REPO, rows, wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(base: str, path: str) -> tuple[int, dict | str]:
+    try:
+        with urllib.request.urlopen(base + path, timeout=30) as reply:
+            body = reply.read().decode()
+            status = reply.status
+    except urllib.error.HTTPError as error:
+        body, status = error.read().decode(), error.code
+    try:
+        return status, json.loads(body)
+    except json.JSONDecodeError:
+        return status, body
+
+
+@pytest.fixture(scope="module")
+def served(tiny_run: Path) -> Iterator[str]:
+    port = free_port()
+    log = (tiny_run / "serve.txt").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "-c", str(tiny_run / "config.yaml"), "--port", str(port)],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return get(base, "/api/v1/ping")[0] == 200
+        except OSError:
+            assert server.poll() is None, (tiny_run / "serve.txt").read_text()
+            return False
+
+    try:
+        wait_until(answers, timeout_s=120, what="bot serve to answer", process=server,
+                   output=tiny_run / "serve.txt")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def report_json(tiny_run: Path) -> dict:
+    done = subprocess.run([sys.executable, "-m", "bot", "report", "--json", "-c", str(tiny_run / "config.yaml")],
+                          cwd=REPO, capture_output=True, text=True, check=True, timeout=300)
+    return json.loads(done.stdout)
+
+
+def test_every_endpoint_answers_with_the_ledgers_figures(served: str, tiny_run: Path) -> None:
+    db = tiny_run / "bot.sqlite"
+    assert get(served, "/api/v1/ping") == (200, {"ping": "pong"})
+
+    status, summary = get(served, "/api/v1/summary")
+    assert status == 200 and summary == report_json(tiny_run)
+
+    status, equity = get(served, "/api/v1/equity?limit=5")
+    (count, newest_ts, newest_equity), = rows(db, "SELECT COUNT(*), MAX(ts), "
+                                                  "(SELECT equity FROM equity ORDER BY ts DESC LIMIT 1) FROM equity")
+    assert status == 200 and equity["total"] == count and len(equity["items"]) == 5
+    assert equity["items"][0]["ts"] == newest_ts and equity["items"][0]["equity"] == newest_equity
+    assert all(0 <= item["drawdown"] < 1 for item in equity["items"])
+
+    status, fills = get(served, "/api/v1/fills?limit=3&offset=1")
+    assert status == 200 and fills["total"] == rows(db, "SELECT COUNT(*) FROM fills")[0][0] > 0
+    assert [f["id"] for f in fills["items"]] == [i for (i,) in rows(db, "SELECT id FROM fills ORDER BY id DESC")][1:4]
+
+    status, trades = get(served, "/api/v1/trades?limit=1000")
+    assert status == 200 and trades["total"] == summary["trades"] + summary["open_trades"]
+    # Every fill belongs to one trip: the trips' PnL (fees included) is the ledger's realized PnL.
+    realized = rows(db, "SELECT SUM(realized_pnl) FROM fills")[0][0]
+    assert sum(t["pnl"] for t in trades["items"]) == pytest.approx(realized, abs=1e-6)
+
+    status, orders = get(served, "/api/v1/orders?limit=2")
+    assert status == 200 and orders["total"] == rows(db, "SELECT COUNT(*) FROM orders")[0][0]
+
+    status, predictions = get(served, "/api/v1/predictions?symbol=BTC/USDT&limit=4")
+    assert status == 200 and predictions["total"] == summary["predictions"]
+    assert all(p["reason"] for p in predictions["items"])  # every decision says why
+
+    status, models = get(served, "/api/v1/models")
+    assert status == 200 and len(models["items"]) == summary["model_versions"]
+
+    status, events = get(served, "/api/v1/events?kind=model_trained")
+    assert status == 200 and events["total"] == rows(db, "SELECT COUNT(*) FROM events WHERE kind='model_trained'")[0][0]
+    assert {e["kind"] for e in events["items"]} == {"model_trained"}
+
+    status, state = get(served, "/api/v1/status")
+    assert status == 200 and state["symbols"] == ["BTC/USDT"] and state["mode"] == "replay"
+    assert state["champion"] == rows(db, "SELECT version FROM model_versions WHERE status='champion'")[0][0]
+
+
+def test_health_is_503_with_the_reason_when_no_bar_came_for_two_timeframes(served: str) -> None:
+    # The tiny replay ended in 2023: its newest bar is long stale.
+    status, body = get(served, "/api/v1/health")
+    assert status == 503 and body["healthy"] is False and "ago" in body["reason"]
+
+
+def test_metrics_parse_with_prometheus_clients_own_parser(served: str, tiny_run: Path) -> None:
+    status, text = get(served, "/metrics")
+    assert status == 200 and isinstance(text, str)
+    samples = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+    newest_equity = rows(tiny_run / "bot.sqlite", "SELECT equity FROM equity ORDER BY ts DESC LIMIT 1")[0][0]
+    assert samples["bot_equity"] == pytest.approx(newest_equity)
+    assert samples["bot_bars_processed"] == rows(tiny_run / "bot.sqlite", "SELECT COUNT(*) FROM bars")[0][0]
+    assert samples["bot_healthy"] == 0.0 and samples["bot_seconds_since_bar_close"] > 0
+
+
+def test_a_bad_query_is_a_clear_422_not_a_traceback(served: str) -> None:
+    status, body = get(served, "/api/v1/fills?limit=0")
+    assert status == 422 and isinstance(body, dict) and "limit" in json.dumps(body)
