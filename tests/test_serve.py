@@ -133,3 +133,31 @@ def test_metrics_parse_with_prometheus_clients_own_parser(served: str, tiny_run:
 def test_a_bad_query_is_a_clear_422_not_a_traceback(served: str) -> None:
     status, body = get(served, "/api/v1/fills?limit=0")
     assert status == 422 and isinstance(body, dict) and "limit" in json.dumps(body)
+
+
+def test_open_orders_are_the_ones_the_ledger_holds_open(served: str, tiny_run: Path) -> None:
+    status, body = get(served, "/api/v1/orders?open_only=true")
+    held = rows(tiny_run / "bot.sqlite", "SELECT id FROM orders WHERE status IN "
+                                         "('new', 'open', 'partially_filled', 'unknown')")
+    assert status == 200 and sorted(o["id"] for o in body["items"]) == sorted(i for (i,) in held)
+    assert body["total"] < rows(tiny_run / "bot.sqlite", "SELECT COUNT(*) FROM orders")[0][0]
+
+
+def test_health_follows_the_newest_bar_close_against_the_clock(tiny_run: Path) -> None:
+    """Healthy up to two timeframes plus the bar delay after the newest
+    bar closed, not after: at the clock times around that edge."""
+    from bot.config import load_config
+    from bot.store import Store
+    from bot.web.health import health
+
+    cfg = load_config(tiny_run / "config.yaml")
+    store = Store(cfg.db_url)
+    try:
+        closed = store.last_bar_ts("BTC/USDT") + cfg.timeframe_ms
+        edge = closed + 2 * cfg.timeframe_ms + round(cfg.schedule.bar_delay_seconds * 1000)
+        assert health(store, cfg, closed + 1_000).healthy
+        assert health(store, cfg, edge).healthy
+        late = health(store, cfg, edge + 1)
+        assert not late.healthy and "ago" in late.reason
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ notifications come next."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from bot.config import Config
+from bot.domain import OrderStatus
 from bot.report.metrics import round_trips
 from bot.report.summary import build_summary
 from bot.store import Store
@@ -108,13 +110,10 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
 
     @app.get("/api/v1/orders")
     def orders(open_only: bool = False, limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+        frame = store.orders_frame()
         if open_only:
-            rows = [
-                clean({**asdict(o), "kind": o.kind.value, "side": o.side.value, "status": o.status.value})
-                for o in store.open_orders()
-            ]
-            return {"total": len(rows), "offset": 0, "items": rows}
-        return records(store.orders_frame(), offset, limit)
+            frame = frame[frame.status.isin([s.value for s in OrderStatus if s.is_open])]
+        return records(frame, offset, limit)
 
     @app.get("/api/v1/predictions")
     def predictions(symbol: str | None = None, limit: PAGE = 100, offset: OFFSET = 0) -> dict:
@@ -152,7 +151,5 @@ def _iso(ts: int | None) -> str | None:
 
 
 def _risk_state(store: Store) -> Any:
-    import json
-
     raw = store.get_meta("risk_state")
     return json.loads(raw) if raw else None
