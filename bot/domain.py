@@ -20,6 +20,11 @@ class OrderKind(str, Enum):
     STOP = "stop"  # rests until a bar trades through stop_price, then fills as a market order
     LIMIT = "limit"  # rests until a bar trades at limit_price or better (take-profit)
 
+    @property
+    def protective(self) -> bool:
+        """A stop or a take-profit: rests on a position, waiting for its price."""
+        return self in (OrderKind.STOP, OrderKind.LIMIT)
+
 
 class OrderStatus(str, Enum):
     NEW = "new"  # decided, not yet acknowledged by an exchange
@@ -82,6 +87,11 @@ class Order:
     @property
     def remaining(self) -> float:
         return self.qty - self.filled_qty
+
+    @property
+    def resting_price(self) -> float | None:
+        """The price a protective order waits for (None for a market order)."""
+        return self.stop_price if self.kind is OrderKind.STOP else self.limit_price
 
 
 @dataclass(frozen=True, slots=True)

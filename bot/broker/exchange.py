@@ -47,7 +47,6 @@ log = structlog.get_logger("bot.broker.exchange")
 # exchanges keep order history for months; a day covers any outage.
 UNKNOWN_PATIENCE_MS = 86_400_000
 REFUSED = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
-PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
 
 # ccxt's unified order status -> ours (open splits on the filled amount)
 CLOSED_STATUS = {
@@ -153,7 +152,7 @@ class ExchangeBroker(KeepsWorkingOrders):
         """Stops and take-profits this bar reached become market orders
         (kind and status saved with the step, so a restart looks them up)."""
         for order in self.orders(bar.symbol):
-            if order.kind not in PROTECTIVE or order.id not in self.open_orders:  # a group sibling went first
+            if not order.kind.protective or order.id not in self.open_orders:  # a group sibling went first
                 continue
             if reached(order, bar):
                 order.kind, order.status = OrderKind.MARKET, OrderStatus.NEW

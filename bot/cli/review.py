@@ -15,7 +15,7 @@ from rich.text import Text
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
 from bot.cli.safe_console import printable
 from bot.config import Config, load_config
-from bot.domain import OrderKind, OrderStatus
+from bot.domain import OrderStatus
 from bot.report.data_quality import DATA_QUALITY
 from bot.timeframes import iso_utc
 
@@ -92,9 +92,9 @@ def _status_table(cfg: Config, store) -> Table:
     for pos in store.latest_positions():
         if pos.qty != 0:
             protection = ", ".join(
-                f"{o.reason.replace('_', ' ')} {o.stop_price or o.limit_price:,.2f}"
+                f"{o.reason.replace('_', ' ')} {o.resting_price:,.2f}"
                 for o in open_orders
-                if o.symbol == pos.symbol and o.kind in (OrderKind.STOP, OrderKind.LIMIT)
+                if o.symbol == pos.symbol and o.kind.protective
             )
             table.add_row(
                 f"{pos.symbol} position",

@@ -34,7 +34,6 @@ from bot.risk.state import RiskState, TradingState
 from bot.timeframes import bars_per_year, timeframe_ms
 
 DAY_MS = 86_400_000
-PROTECTIVE = (OrderKind.STOP, OrderKind.LIMIT)
 BLOCK_RULE = {TradingState.HALTED: "halted", TradingState.DAY_BLOCKED: "daily_loss_limit"}  # as blocks name them
 
 
@@ -81,7 +80,7 @@ class RiskManager:
                 self.state.cooldown[symbol] = self.cfg.cooldown_bars + 1
         position = ledger.position(symbol)
         held = book.tradable(symbol, position.qty)
-        protective = [o for o in book.orders(symbol) if o.kind in PROTECTIVE]
+        protective = [o for o in book.orders(symbol) if o.kind.protective]
         last = fills[-1]
         closing_side = Side.SELL if held > 0 else Side.BUY
         if held == 0.0 or any(o.side is not closing_side for o in protective):

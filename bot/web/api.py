@@ -79,9 +79,9 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
                     {
                         **asdict(p),
                         "protective_orders": [
-                            {"kind": o.kind.value, "reason": o.reason, "price": o.stop_price or o.limit_price}
+                            {"kind": o.kind.value, "reason": o.reason, "price": o.resting_price}
                             for o in open_orders
-                            if o.symbol == p.symbol and o.kind.value in ("stop", "limit")
+                            if o.symbol == p.symbol and o.kind.protective
                         ],
                     }
                     for p in store.latest_positions()
