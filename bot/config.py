@@ -168,6 +168,10 @@ class ModelConfig(Section):
     # (bot/model/calibration.py).
     calibrate: bool = False
     calibration: Literal["auto", "temperature", "platt"] = "auto"
+    # Train on each market and its mirror image (every return negated,
+    # bot/model/mirror.py): the model learns shapes, not the training
+    # year's drift.
+    mirror: bool = False
     seed: int | None = Field(None, description="model seed; default: the top-level seed")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Training threads; batch-1 inference always runs on one thread, which
@@ -482,8 +486,17 @@ class Config(BaseSettings):
                 "retrain",
             }
         )
+        for (section, key), default in HASHED_ONLY_WHEN_SET.items():
+            if relevant[section].get(key) == default:
+                del relevant[section][key]
         blob = json.dumps(relevant, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# Settings added after runs were already being made: at their default they
+# decide as the bot did before they existed, so they leave the hash alone and
+# a run made before the upgrade still resumes.
+HASHED_ONLY_WHEN_SET: dict[tuple[str, str], object] = {("model", "mirror"): False}
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:

@@ -21,6 +21,9 @@ TARGETS = {
                        "risk": {"take_profit_pct": 0.02}, "strategy": EDGE},
     "horizon_regression": {"model": {"target": "horizon", "head": "regression", "horizon_bars": 4},
                            "strategy": EDGE},
+    # Trained with its mirror image too: the image is made of past bars only.
+    "triple_barrier_mirrored": {"model": {"target": "triple_barrier", "horizon_bars": 12, "mirror": True},
+                                "risk": {"take_profit_pct": 0.02}, "strategy": EDGE},
 }
 PREDICTIONS = ("SELECT ts, model_version, prob_up, predicted_return, expected_edge, volatility_forecast, regime, "
                "decision, reason FROM predictions WHERE ts <= {last} ORDER BY ts")

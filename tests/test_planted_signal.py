@@ -26,8 +26,9 @@ from bot.report.metrics import round_trips
 TRADED_BARS = 5_000
 
 
-def default_config(directory: Path, data: Path) -> Path:
+def default_config(directory: Path, data: Path, model: dict | None = None) -> Path:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["model"].update(model or {})
     config["replay"] = {"data": str(data), "start": None, "end": None}
     config["strategy"]["path"] = str(REPO / "strategies")
     config["storage"] = {"db_url": f"sqlite:///{directory / 'bot.sqlite'}", "models_dir": str(directory / "models")}
@@ -37,9 +38,9 @@ def default_config(directory: Path, data: Path) -> Path:
     return path
 
 
-def run_default_on(market, directory: Path) -> tuple[Path, dict]:
+def run_default_on(market, directory: Path, model: dict | None = None) -> tuple[Path, dict]:
     data = market.write_csv(directory / "market.csv.gz")
-    path = default_config(directory, data)
+    path = default_config(directory, data, model)
     replay(path)
     return directory / "bot.sqlite", yaml.safe_load(path.read_text())
 
@@ -50,22 +51,23 @@ def horizon_labels(close: np.ndarray, h: int) -> np.ndarray:
     return label
 
 
-@pytest.mark.slow
-def test_default_model_reaches_the_bayes_optimal_accuracy_on_a_hidden_drift(tmp_path: Path) -> None:
-    """A drift of 0.2% a bar that flips sign every 200 bars on average,
-    under 0.6% of noise a bar. Two accuracies are compared on the same
-    out-of-sample bars: as realized against the labels, and as expected
-    under the true posterior (each call counted with the probability that
-    it is right), which has none of the labels' noise; the ceiling is the
-    Bayes-optimal call's, measured both ways."""
+def gaps_on_hidden_drift(directory: Path, model: dict | None = None) -> tuple[float, float, float, float]:
+    """(realized, realized ceiling, expected, expected ceiling) of the
+    model's calls on a drift of 0.2% a bar that flips sign every 200 bars
+    on average, under 0.6% of noise a bar. Two accuracies are compared on
+    the same out-of-sample bars: as realized against the labels, and as
+    expected under the true posterior (each call counted with the
+    probability that it is right), which has none of the labels' noise;
+    the ceiling is the Bayes-optimal call's, measured both ways."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    model = config["model"]
-    assert model["target"] == "horizon" and model.get("head", "classification") == "classification", \
+    config["model"].update(model or {})
+    model_cfg = config["model"]
+    assert model_cfg["target"] == "horizon" and model_cfg.get("head", "classification") == "classification", \
         "the ceiling below is computed for the horizon target's sign"
-    h = model["horizon_bars"]
+    h = model_cfg["horizon_bars"]
     params = HiddenDrift(drift=0.002, sigma=0.006, stay=0.995)
     market = simulate(params, config["retrain"]["initial_train_bars"] + TRADED_BARS, seed=11)
-    db, _ = run_default_on(market, tmp_path)
+    db, _ = run_default_on(market, directory, model)
 
     scored = rows(db, "SELECT ts, prob_up, outcome FROM predictions WHERE outcome IS NOT NULL ORDER BY ts")
     index = np.searchsorted(market.ts, [ts for ts, _, _ in scored])
@@ -73,19 +75,37 @@ def test_default_model_reaches_the_bayes_optimal_accuracy_on_a_hidden_drift(tmp_
     outcome = np.array([o for _, _, o in scored], dtype=float) == 1
     np.testing.assert_array_equal(outcome, horizon_labels(market.close, h)[index] == 1)  # the target asked for
     bayes = bayes_prob_up(params, filtered_up_state(params, market.close), h)[index]
-
+    assert len(call) > 0.9 * TRADED_BARS
     realized, realized_ceiling = np.mean(call == outcome), np.mean((bayes > 0.5) == outcome)
     expected, expected_ceiling = np.mean(np.where(call, bayes, 1 - bayes)), np.mean(np.maximum(bayes, 1 - bayes))
     print(f"accuracy realized {realized:.4f} (Bayes {realized_ceiling:.4f}), expected {expected:.4f} "
           f"(ceiling {expected_ceiling:.4f}), {len(call)} predictions")
-    assert len(call) > 0.9 * TRADED_BARS
     assert expected_ceiling > 0.75  # a signal worth learning, not noise
+    return realized, realized_ceiling, expected, expected_ceiling
+
+
+@pytest.mark.slow
+def test_default_model_reaches_the_bayes_optimal_accuracy_on_a_hidden_drift(tmp_path: Path) -> None:
+    realized, realized_ceiling, expected, expected_ceiling = gaps_on_hidden_drift(tmp_path)
     assert expected_ceiling - expected <= 0.01
     # Realized, the two differ only on the few bars where the calls disagree
     # (about 4%), and there 48-bar labels that overlap are ~100 coin flips,
     # not 5,000: the realized gap is the expected one plus that noise. It is
     # printed and held to a looser bound; the expected gap is the criterion.
     assert abs(realized_ceiling - realized) <= 0.025
+
+
+@pytest.mark.slow
+def test_mirrored_model_reaches_the_bayes_optimal_accuracy_both_ways(tmp_path: Path) -> None:
+    """Trained with its market's mirror image and calibrated by temperature
+    (no base rate), the model has no training-year drift to lean on, and
+    its calls come within a point of the Bayes-optimal ones realized too
+    (docs/research-log.md: the bias was most of the distance)."""
+    realized, realized_ceiling, expected, expected_ceiling = gaps_on_hidden_drift(
+        tmp_path, {"mirror": True, "calibration": "temperature"}
+    )
+    assert expected_ceiling - expected <= 0.01
+    assert realized_ceiling - realized <= 0.01
 
 
 @pytest.mark.slow

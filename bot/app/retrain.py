@@ -30,7 +30,7 @@ from bot.model.calibration import fit_calibration
 from bot.model.dataset import SymbolSeries, TrainingSet, build_training_set
 from bot.model.factory import new_model
 from bot.model.metrics import classification_metrics, regression_metrics
-from bot.model.predictor import EdgeMap, Predictor, edge_standard_error
+from bot.model.predictor import EdgeMap, Predictor, edge_level_error
 from bot.model.promotion import judge
 from bot.model.regime import RegimeModel
 from bot.model.registry import Candidate, ModelRegistry
@@ -93,7 +93,9 @@ class Retrainer:
         columns = [FEATURE_NAMES.index(name) for name in cfg.model.features]
         window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
         series = self.data.training_series(window)
-        data = build_training_set(series, cfg.model.seq_len, cfg.model.val_fraction, columns, Target.of(cfg))
+        data = build_training_set(
+            series, cfg.model.seq_len, cfg.model.val_fraction, columns, Target.of(cfg), cfg.model.mirror
+        )
         if data is None:
             self._event(now_ms, "retrain_skipped", "too little history for a train/validation split", "warning")
             return None
@@ -185,7 +187,7 @@ class Retrainer:
             predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
         # The same dict: the scores, then the calibration form and the training facts (any JSON value).
         metrics: dict[str, Any] = scores
-        predictor.edge_error = edge_standard_error(data.r_train, data.target.lookahead_bars)
+        predictor.edge_error = edge_level_error(data)
         if cfg.calibrate:
             predictor.calibration, metrics["calibration"] = fit_calibration(
                 predictor.predict(data.x_val_raw), data.y_val, cfg.calibration, data.target.lookahead_bars
@@ -199,13 +201,15 @@ class Retrainer:
         predictor.regime = self._companion(RegimeModel.fit([s.close for s in series], seed), metrics)
         metrics.update(
             fit,
-            n_train=len(data.x_train),
+            n_train=data.n_real if data.mirrored else len(data.x_train),
             n_val=len(data.x_val),
             kind=cfg.kind,
             target=data.target.kind,
             head=cfg.head,
             horizon_bars=data.target.horizon_bars,
         )
+        if data.mirrored:
+            metrics["n_train_mirrored"] = len(data.x_train) - metrics["n_train"]
         return Candidate(predictor, cfg, metrics, data.from_ts, data.to_ts)
 
     @staticmethod
@@ -237,7 +241,7 @@ def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, versio
         fresh.return_rmse = float(np.sqrt(np.mean(error**2))) or champion.return_rmse
     else:
         fresh.edge_map = EdgeMap.fit(data.y_train, data.r_train)
-    fresh.edge_error = edge_standard_error(data.r_train, data.target.lookahead_bars)
+    fresh.edge_error = edge_level_error(data)
     form = None
     if cfg.calibrate:
         fresh.calibration, form = fit_calibration(

@@ -23,7 +23,7 @@ from bot.features import FEATURE_NAMES, compute_features
 from bot.model.calibration import fit_calibration
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
-from bot.model.predictor import EdgeMap, Predictor, edge_standard_error
+from bot.model.predictor import EdgeMap, Predictor, edge_level_error
 from bot.model.regime import RegimeModel
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
@@ -130,7 +130,7 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
     ohlc = bars[["open", "high", "low", "close"]].iloc[rows].to_numpy(float)
     series = SymbolSeries(bars.timestamp.iloc[rows].to_numpy(), ohlc[:, 3], defined.to_numpy(float), ohlc)
     columns = [FEATURE_NAMES.index(n) for n in quick.features]
-    data = build_training_set([series], quick.seq_len, quick.val_fraction, columns, target)
+    data = build_training_set([series], quick.seq_len, quick.val_fraction, columns, target, quick.mirror)
     if data is None:
         raise ValueError("too few bars to train the check's model; give the check more data")
     model = new_model(quick, len(columns))
@@ -141,7 +141,7 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
         predictor.return_rmse = float(np.sqrt(np.mean(error**2))) or 1.0
     else:
         predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
-    predictor.edge_error = edge_standard_error(data.r_train, target.lookahead_bars)
+    predictor.edge_error = edge_level_error(data)
     if not target.regression:  # calibrated as the config says or not: its slope's doubt is read too
         predictor.calibration = fit_calibration(
             predictor.predict(data.x_val_raw), data.y_val, quick.calibration, target.lookahead_bars

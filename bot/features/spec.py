@@ -35,3 +35,24 @@ FIRST_DEFINED_INDEX = max(
     SMA_WINDOW,  # sma_slope needs the SMA on two consecutive bars
     VOLATILITY_WINDOW,  # ret_1 starts on the 2nd bar
 )
+
+# How each feature reads on the mirror image of a market, the price path
+# p -> k / p (every log return negated; volume unchanged): x -> scale * x +
+# offset. Returns, slopes and the MACD turn over; RSI turns about 50; the
+# volatility and the volume z-score stay. Exact for the log-return features
+# and the volatility; the others are built on prices rather than log prices
+# and match to first order in the bar's move (bot/model/mirror.py uses this
+# to show a model each market's mirror image as well).
+MIRRORED: dict[str, tuple[float, float]] = {
+    "ret_1": (-1.0, 0.0),
+    "ret_4": (-1.0, 0.0),
+    "ret_24": (-1.0, 0.0),
+    "rsi_14": (-1.0, 100.0),
+    "macd_hist": (-1.0, 0.0),
+    "sma_slope": (-1.0, 0.0),
+    "ema_slope": (-1.0, 0.0),
+    "volatility_24": (1.0, 0.0),
+    "volume_z_48": (1.0, 0.0),
+    "close_sma_ratio": (-1.0, 0.0),
+}
+assert set(MIRRORED) == set(FEATURE_NAMES), "every feature needs its mirror reading"

@@ -8,6 +8,10 @@ ends. Validation windows are the newest ones; between the last row any
 training window or label reads and the first row of the first validation
 window lie seq_len + h embargoed rows, used by neither, so the embargo grows
 with the horizon. The scaler sees training rows only.
+
+With `mirror`, each series' mirror image (bot/model/mirror.py) adds its
+training windows, split as the series is, after the real ones; validation
+stays the real market's.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from bot.model.mirror import mirror_series
 from bot.model.scaler import Scaler
 from bot.model.targets import Target
 
@@ -53,6 +58,14 @@ class TrainingSet:
     from_ts: int
     to_ts: int  # the newest bar any window or label used
     target: Target = Target()
+    # The first n_real training windows are the market's own; any after
+    # them are its mirror image's, which add no independent evidence.
+    n_real: int | None = None
+
+    @property
+    def mirrored(self) -> bool:
+        """Whether mirror-image windows follow the market's own."""
+        return self.n_real is not None and self.n_real < len(self.x_train)
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ def build_training_set(
     val_fraction: float,
     columns: list[int] | None = None,
     target: Target = Target(),
+    mirror: bool = False,
 ) -> TrainingSet | None:
     """None when there is too little history for a split."""
     h = target.lookahead_bars
@@ -97,22 +111,35 @@ def build_training_set(
     if not usable:
         return None
     columns = list(range(usable[0][0].vectors.shape[1])) if columns is None else columns
+    images = [(mirror_series(s), sp) for s, sp in usable] if mirror else []
     # Training windows of a split cover rows [0, seq_len - 1 + n_train).
-    scaler = Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train, columns] for s, sp in usable]))
+    scaler = Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train, columns] for s, sp in usable + images]))
     parts = [_windows_and_labels(s, sp, scaler, seq_len, columns, target) for s, sp in usable]
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    n_real = len(joined["x_train"])
+    for s, sp in images:
+        image = _windows_and_labels(s, sp, scaler, seq_len, columns, target, validation=False)
+        for key in ("x_train", "y_train", "r_train"):
+            joined[key] = np.concatenate([joined[key], image[key]])
     return TrainingSet(
         **joined,
         scaler=scaler,
         columns=columns,
         target=target,
+        n_real=n_real,
         from_ts=int(min(s.ts[0] for s, _ in usable)),
         to_ts=int(max(s.ts[-1] for s, _ in usable)),
     )
 
 
 def _windows_and_labels(
-    s: SymbolSeries, sp: _Split, scaler: Scaler, seq_len: int, columns: list[int], target: Target
+    s: SymbolSeries,
+    sp: _Split,
+    scaler: Scaler,
+    seq_len: int,
+    columns: list[int],
+    target: Target,
+    validation: bool = True,
 ) -> dict[str, np.ndarray]:
     h = target.lookahead_bars
     windows = _windows(scaler.transform(s.vectors[:, columns]), seq_len, h)
@@ -120,10 +147,11 @@ def _windows_and_labels(
     label, realized = target.outcomes(*s.prices())
     label, realized = label[ends].astype(np.float32), realized[ends].astype(np.float32)
     train, val = slice(0, sp.n_train), slice(sp.val_start, None)
+    training = {"x_train": windows[train], "y_train": label[train], "r_train": realized[train]}
+    if not validation:
+        return training
     return {
-        "x_train": windows[train],
-        "y_train": label[train],
-        "r_train": realized[train],
+        **training,
         "x_val": windows[val],
         "y_val": label[val],
         "r_val": realized[val],

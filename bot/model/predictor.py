@@ -28,6 +28,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from bot.model.calibration import PlattCalibration
+from bot.model.dataset import TrainingSet
 from bot.model.regime import RegimeModel
 from bot.model.scaler import Scaler
 from bot.model.targets import Target
@@ -57,6 +58,17 @@ def edge_standard_error(realized: np.ndarray, horizon: int) -> float:
     if len(realized) < 2:
         return 0.0
     return float(np.std(realized) / np.sqrt(max(len(realized) / horizon, 1.0)))
+
+
+def edge_level_error(data: TrainingSet) -> float:
+    """The edge level's standard error for a model trained on `data`: the
+    spread of its own windows' mean realized return. A model trained on
+    its market's mirror image as well has no level to doubt: its edge map
+    is symmetric by construction, so a chance drift of the training year
+    cannot enter it."""
+    if data.mirrored:
+        return 0.0
+    return edge_standard_error(data.r_train, data.target.lookahead_bars)
 
 
 @dataclass(frozen=True)
