@@ -24,7 +24,7 @@ from bot.app.retrain import Retrainer
 from bot.domain import Bar, Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
-from bot.market.ccxt_feed import MarketDataError
+from bot.market.errors import MarketDataError
 from bot.market.price_gate import PriceGate
 from bot.market.screening import BarScreen
 from bot.ports import MarketData

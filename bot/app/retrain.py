@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import structlog
 from apscheduler.triggers.cron import CronTrigger
-from scipy.stats import spearmanr
 
 from bot.app.scheduling import to_datetime, to_ms
 from bot.config import Config, ModelConfig
@@ -263,6 +262,8 @@ def _edge_quality(edge: np.ndarray, realized: np.ndarray) -> dict[str, float | N
     """How well the expected edge ranks the realized returns on validation."""
     if len(edge) < 3 or np.ptp(edge) == 0 or np.ptp(realized) == 0:
         return {"val_edge_rank_ic": None, "val_edge_mean": float(np.mean(edge)) if len(edge) else None}
+    from scipy.stats import spearmanr  # a second of startup, needed only once a model is trained
+
     return {"val_edge_rank_ic": float(spearmanr(edge, realized).statistic), "val_edge_mean": float(np.mean(edge))}
 
 

@@ -17,7 +17,7 @@ from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.engine import Engine
 from bot.market.screening import BarScreen
-from bot.model.device import pick_device
+from bot.model.device import check_device
 from bot.model.registry import ModelRegistry
 from bot.model.targets import Target
 from bot.ports import MarketData
@@ -118,7 +118,7 @@ def retry_policy(config: Config) -> RetryPolicy:
 
 
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
-    pick_device(config.model.device)  # refuse an impossible device before any work
+    check_device(config.model.device)  # refuse an impossible device before any work
     strategy = strategy or load_strategy_of(config)
     store = open_store(config)  # first: a damaged database is refused before anything is created
     try:

@@ -21,6 +21,7 @@ import structlog
 
 from bot.config import ConfigError, ExchangeConfig, MarketConfig
 from bot.domain import Bar
+from bot.market.errors import MarketDataError
 
 log = structlog.get_logger("bot.market.ccxt")
 
@@ -29,10 +30,6 @@ log = structlog.get_logger("bot.market.ccxt")
 # available, DDoS protection, rate limits), garbled replies and errors the
 # exchange itself calls transient (binance -1001 "internal error").
 TRANSIENT_ERRORS = (ccxt.OperationFailed,)
-
-
-class MarketDataError(Exception):
-    """A fetch that failed; the message is fit for a person and a log line."""
 
 
 def make_exchange(cfg: ExchangeConfig) -> ccxt.Exchange:

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 # 1 / the prior precision of the slope: a N(0, 1) prior against the
 # evidence of the weighted windows (scikit-learn's C).
@@ -57,6 +56,8 @@ class PlattCalibration:
         prior on the slope (no trust in the model) that this much evidence
         must overcome. A model with real skill keeps a slope near 1; one
         that fitted noise, however confident, is pulled towards 0."""
+        from sklearn.linear_model import LogisticRegression  # on first use: startup a replay need not pay
+
         logit = _logit(prob)
         weight = np.full(len(label), 1.0 / horizon)
         fit = LogisticRegression(C=PRIOR_PRECISION_INVERSE, max_iter=1000, fit_intercept=intercept).fit(

@@ -1,26 +1,34 @@
-"""Model kinds by name: a fresh model to train, or a saved one to load."""
+"""Model kinds by name: a fresh model to train, or a saved one to load.
+
+Each kind's module is imported when that kind is first asked for: the
+recurrent nets bring torch (two seconds of startup), the baselines
+scikit-learn and LightGBM, and a run uses one kind, or none before its
+first model."""
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from bot.config import ModelConfig
-from bot.model.boosting import BoostingModel
-from bot.model.sequence_model import SequenceModel
-from bot.model.tabular import ForestModel, LinearModel
 
-KINDS: dict[str, type[SequenceModel] | type[LinearModel] | type[ForestModel] | type[BoostingModel]] = {
-    "lstm": SequenceModel,
-    "gru": SequenceModel,
-    "logistic": LinearModel,
-    "random_forest": ForestModel,
-    "lightgbm": BoostingModel,
+KINDS: dict[str, tuple[str, str]] = {  # kind -> (module, class)
+    "lstm": ("bot.model.sequence_model", "SequenceModel"),
+    "gru": ("bot.model.sequence_model", "SequenceModel"),
+    "logistic": ("bot.model.tabular", "LinearModel"),
+    "random_forest": ("bot.model.tabular", "ForestModel"),
+    "lightgbm": ("bot.model.boosting", "BoostingModel"),
 }
 
 
+def model_class(kind: str):
+    module, name = KINDS[kind]
+    return getattr(import_module(module), name)
+
+
 def new_model(cfg: ModelConfig, n_features: int):
-    return KINDS[cfg.kind](cfg, n_features)
+    return model_class(cfg.kind)(cfg, n_features)
 
 
 def load_model(directory: Path, cfg: ModelConfig, n_features: int):
-    return KINDS[cfg.kind].load(directory, cfg, n_features)
+    return model_class(cfg.kind).load(directory, cfg, n_features)

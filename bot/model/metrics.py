@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def log_loss(prob: np.ndarray, label: np.ndarray) -> float:
@@ -22,6 +21,8 @@ def auc_or_none(score: np.ndarray, label: np.ndarray) -> float | None:
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
+    from scipy.stats import rankdata  # on first use: scipy.stats costs a second of startup
+
     ranks = rankdata(np.asarray(score, dtype=float))
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
