@@ -23,3 +23,15 @@ def test_auc_matches_scikit_learn_including_ties(seed: int) -> None:
 def test_auc_is_none_with_one_class() -> None:
     assert auc_or_none(np.array([0.2, 0.9]), np.array([1.0, 1.0])) is None
     assert auc_or_none(np.array([0.2, 0.9]), np.array([0.0, 0.0])) is None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_average_ranks_equal_scipys_rankdata_exactly(seed: int) -> None:
+    from scipy.stats import rankdata
+
+    from bot.model.metrics import average_ranks
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 800))
+    x = np.round(rng.normal(size=n), int(rng.integers(0, 3)))  # many ties at 0 decimals
+    np.testing.assert_array_equal(average_ranks(x), rankdata(x))

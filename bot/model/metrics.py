@@ -11,6 +11,20 @@ def log_loss(prob: np.ndarray, label: np.ndarray) -> float:
     return float(-np.mean(label * np.log(p) + (1 - label) * np.log(1 - p)))
 
 
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties at their average rank: scipy's rankdata for a
+    1-d array, without its generality, which costs more than the ranking
+    itself at the sizes scored every bar and in the gate's bootstrap."""
+    order = np.argsort(x, kind="mergesort")
+    ordered = x[order]
+    starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    group = np.cumsum(starts) - 1  # 0-based index of each value's tie group
+    bounds = np.concatenate([np.flatnonzero(starts), [len(x)]])  # first position of each group, then the end
+    ranks = np.empty(len(x))
+    ranks[order] = 0.5 * (bounds[group] + bounds[group + 1] + 1)
+    return ranks
+
+
 def auc_or_none(score: np.ndarray, label: np.ndarray) -> float | None:
     """ROC AUC, or None when only one class occurs. Computed from ranks (the
     Mann-Whitney U statistic, ties at their average rank): the same number
@@ -21,9 +35,7 @@ def auc_or_none(score: np.ndarray, label: np.ndarray) -> float | None:
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
-    from scipy.stats import rankdata  # on first use: scipy.stats costs a second of startup
-
-    ranks = rankdata(np.asarray(score, dtype=float))
+    ranks = average_ranks(np.asarray(score, dtype=float))
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
