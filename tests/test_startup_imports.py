@@ -12,7 +12,7 @@ from pathlib import Path
 
 from helpers import REPO, rows, write_config
 
-HEAVY = ("torch", "scipy.stats", "sklearn", "lightgbm", "ccxt", "onnxruntime", "hmmlearn")
+HEAVY = ("torch", "scipy.special", "scipy.stats", "sklearn", "lightgbm", "ccxt", "onnxruntime", "hmmlearn")
 
 PROBE = """
 import atexit, sys

@@ -25,7 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
 
 from bot.model.calibration import PlattCalibration
 from bot.model.dataset import TrainingSet
@@ -127,6 +126,8 @@ class Predictor:
     def score(self, windows: np.ndarray) -> Scored:
         raw = self.raw_scores(windows)
         if self.target.regression:
+            from scipy.special import ndtr  # on first use: scipy.special is a quarter second of startup
+
             prob = ndtr(raw / self.return_rmse)
         else:
             prob = raw

@@ -20,6 +20,9 @@ class TradingState(str, Enum):
     HALTED = "halted"  # the kill switch or the strategy guard: no entry until `bot resume`
 
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
 @dataclass
 class RiskState:
     peak_equity: float | None = None
@@ -38,8 +41,9 @@ class RiskState:
 
     def to_json(self) -> str:
         # The instance's own dict rather than asdict(): this runs every bar
-        # step and asdict deep-copies; the JSON is the same.
-        return json.dumps(vars(self), sort_keys=True)
+        # step and asdict deep-copies; the JSON is the same. One encoder for
+        # all: json.dumps with an option builds a new one on every call.
+        return _SORTED_JSON.encode(vars(self))
 
     @classmethod
     def from_json(cls, text: str | None) -> RiskState:
