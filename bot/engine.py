@@ -92,6 +92,9 @@ class Engine:
         self.last_ts: dict[str, int] = {}
         self.last_step_ts: int | None = None  # the newest committed step (restart: set by restore)
         self.predictor: Predictor | None = None
+        # An operator's flatten (request number, origin), carried out in the
+        # next step so that it commits with that step, or not at all.
+        self.flatten_request: tuple[int, str] | None = None
         self.target = target
         self.live_score = LiveScore(target)
         # The newest bars per symbol, for a strategy's own indicators.
@@ -143,12 +146,22 @@ class Engine:
             if self._has_window(bar.symbol):
                 ready.append(bar.symbol)
         self._apply(self.risk.check_account(rec.ts, self.ledger, self._book(), now), rec)
+        self._flatten_if_asked(rec, now)
         version, readings = self._predict(ready)
         for bar in bars:
             self._decide(bar, version, readings.get(bar.symbol), rec, now)
             self._apply(self.risk.end_of_bar(bar, self.ledger, self._book()), rec)
         self._close_step(rec, bars)
         return rec
+
+    def _flatten_if_asked(self, rec: StepRecord, now: int) -> None:
+        if self.flatten_request is None:
+            return
+        (requested, origin), self.flatten_request = self.flatten_request, None
+        event = self.risk.follow_flatten_requests(requested, rec.ts, origin)
+        if event is not None:
+            rec.events.append(event)
+            self._apply(self.risk.flatten_all(self.ledger, self._book(), rec.ts, now), rec)
 
     def _execute_resting_orders(self, bar: Bar, rec: StepRecord) -> None:
         """Market orders at the open, then the protective orders this bar

@@ -1,9 +1,11 @@
-"""Requests a person makes with the CLI while the daemon may be running:
-`bot models promote` (a new champion in the database), `bot resume` and
-`bot train --request` (counters in run_meta). The daemon applies them at
-its next firing (live) or when it starts (replay), never in the middle of
-a bar step. A requested training is the daemon's own retrain, on its own
-history, so the run keeps one writer."""
+"""Requests a person makes while the daemon may be running, with the CLI
+or the HTTP API (`bot serve`): a promotion (a new champion in the
+database), resume, pause, flatten and a training (counters in run_meta,
+with the origin of the newest). The daemon applies them at its next firing
+(live) or when it starts (replay), never in the middle of a bar step; a
+flatten is carried out inside the next step, so it commits with it. A
+requested training is the daemon's own retrain, on its own history, so the
+run keeps one writer."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from bot.domain import Event
 log = structlog.get_logger("bot.operator")
 
 RESUME_KEY = "resume_requests"
+PAUSE_KEY = "pause_requests"
+FLATTEN_KEY = "flatten_requests"
 TRAIN_KEY = "train_requests"
 TRAIN_SEEN_KEY = "train_requests_seen"  # written by the daemon only
 
@@ -22,14 +26,27 @@ TRAIN_SEEN_KEY = "train_requests_seen"  # written by the daemon only
 def follow_operator_requests(rt: Runtime) -> None:
     _follow_promotion(rt)
     _follow_resume(rt)
+    _follow_pause(rt)
+    _follow_flatten(rt)
     _follow_train(rt)
+
+
+def request(store, key: str, origin: str) -> int:
+    """Count one more request of a kind, remember who made it; the number
+    of requests of that kind so far."""
+    count = int(store.get_meta(key) or 0) + 1
+    store.set_meta(f"{key}_origin", origin)
+    store.set_meta(key, str(count))
+    return count
 
 
 def request_training(store) -> int:
     """Ask the run's daemon to train now; the number of requests so far."""
-    count = int(store.get_meta(TRAIN_KEY) or 0) + 1
-    store.set_meta(TRAIN_KEY, str(count))
-    return count
+    return request(store, TRAIN_KEY, "`bot train --request`")
+
+
+def origin_of(store, key: str, default: str) -> str:
+    return store.get_meta(f"{key}_origin") or default
 
 
 def _follow_promotion(rt: Runtime) -> None:
@@ -43,7 +60,24 @@ def _follow_promotion(rt: Runtime) -> None:
 def _follow_resume(rt: Runtime) -> None:
     requested = int(rt.store.get_meta(RESUME_KEY) or 0)
     ts = max(rt.engine.last_ts.values(), default=0)
-    event = rt.engine.risk.follow_resume_requests(requested, rt.engine.ledger.equity, ts)
+    origin = origin_of(rt.store, RESUME_KEY, "`bot resume`")
+    _record(rt, rt.engine.risk.follow_resume_requests(requested, rt.engine.ledger.equity, ts, origin))
+
+
+def _follow_pause(rt: Runtime) -> None:
+    requested = int(rt.store.get_meta(PAUSE_KEY) or 0)
+    ts = max(rt.engine.last_ts.values(), default=0)
+    _record(rt, rt.engine.risk.follow_pause_requests(requested, ts, origin_of(rt.store, PAUSE_KEY, "the operator")))
+
+
+def _follow_flatten(rt: Runtime) -> None:
+    requested = int(rt.store.get_meta(FLATTEN_KEY) or 0)
+    if requested > rt.engine.risk.state.flattens_seen:
+        rt.engine.flatten_request = (requested, origin_of(rt.store, FLATTEN_KEY, "the operator"))
+
+
+def _record(rt: Runtime, event: Event | None) -> None:
+    """A request acted on: the risk state it changed and its event, now."""
     if event is not None:
         rt.store.set_meta("risk_state", rt.engine.risk.state.to_json())
         rt.store.add_event(event)
@@ -66,3 +100,46 @@ def _follow_train(rt: Runtime) -> None:
     rt.store.add_event(event)
     log.info(event.kind, message=event.message)
     run_retrain(now)
+
+
+# -- made by a person: the CLI and the HTTP API share these ---------------------
+
+
+def request_resume(store, cfg, origin: str) -> str | None:
+    """Clear a halt: in the stored risk state now, and in a running daemon
+    at its next firing. The halt's reason it cleared, None when not halted."""
+    from bot.risk import RiskManager
+    from bot.risk.state import RiskState
+
+    requested = request(store, RESUME_KEY, origin)
+    risk = RiskManager(cfg.risk, cfg.paper, cfg.timeframe, RiskState.from_json(store.get_meta("risk_state")))
+    equity = store.latest_equity()
+    was = risk.state.halt_reason
+    event = risk.follow_resume_requests(
+        requested, equity.equity if equity else cfg.paper.initial_cash, equity.ts if equity else 0, origin
+    )
+    store.set_meta("risk_state", risk.state.to_json())
+    if event is not None:
+        store.add_event(event)
+    return was
+
+
+def promote_version(store, models_dir, version: str, origin: str) -> str | None:
+    """Make `version` the champion (a running daemon loads it at its next
+    firing); the previous champion's version. KeyError: no such version;
+    OSError or ValueError: its files cannot be loaded."""
+    from bot.model.registry import ModelRegistry
+
+    registry = ModelRegistry(store, models_dir)
+    previous = store.champion()
+    registry.promote(version)
+    ts = max((v.created_ts for v in store.model_versions()), default=0)
+    store.add_event(
+        Event(
+            ts,
+            "model_promoted",
+            f"{version} promoted by {origin}",
+            data={"version": version, "previous": previous.version if previous else None, "origin": origin},
+        )
+    )
+    return previous.version if previous else None

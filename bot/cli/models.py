@@ -137,31 +137,19 @@ def promote(
 ) -> None:
     """Make VERSION the champion: a manual promotion or a rollback."""
     cfg = load_config(config)
-    from bot.domain import Event
-    from bot.model.registry import ModelRegistry
+    from bot.app.operator_requests import promote_version
 
     store = open_existing_store(cfg)
     try:
-        registry = ModelRegistry(store, cfg.path(cfg.storage.models_dir))
-        previous = store.champion()
         try:
-            registry.promote(version)
+            previous = promote_version(store, cfg.path(cfg.storage.models_dir), version, "hand (`bot models promote`)")
         except KeyError:
             raise UserError(f"no model version {version}; see `bot models`") from None
         except (OSError, ValueError) as exc:
             raise UserError(f"{version} cannot be loaded: {exc}") from None
-        ts = max((v.created_ts for v in store.model_versions()), default=0)
-        store.add_event(
-            Event(
-                ts,
-                "model_promoted",
-                f"{version} promoted by hand",
-                data={"version": version, "previous": previous.version if previous else None},
-            )
-        )
     finally:
         store.close()
-    err_console.print(f"{version} is the champion" + (f" (was {previous.version})" if previous else ""))
+    err_console.print(f"{version} is the champion" + (f" (was {previous})" if previous else ""))
 
 
 def _num(value, digits: int = 3) -> str:

@@ -1,6 +1,7 @@
 """`bot serve`: the run's ledger over HTTP (JSON API under /api/v1, its
 OpenAPI page at /docs, Prometheus text at /metrics). A process of its own:
-it reads the database the daemon writes and never writes to it."""
+it reads the database the daemon writes; its only writes are the
+operator requests of its controls, as the CLI's `bot resume` makes them."""
 
 from __future__ import annotations
 

@@ -200,12 +200,14 @@ class RiskManager:
             self.state.day = day
             self.state.day_start_equity = equity_before
 
-    def _flatten(self, ledger: Ledger, book: BookView, ts: int, now_ms: int, out: Decision) -> None:
+    def _flatten(
+        self, ledger: Ledger, book: BookView, ts: int, now_ms: int, out: Decision, intent: str = "kill_switch"
+    ) -> None:
         for symbol, pos in sorted(ledger.positions.items()):
             out.commands.extend(Cancel(pending.id, now_ms) for pending in book.orders(symbol, OrderKind.MARKET))
             if pos.qty != 0.0:
                 side = Side.SELL if pos.qty > 0 else Side.BUY
-                out.submit([self._market(symbol, ts, side, abs(pos.qty), now_ms, "kill_switch")])
+                out.submit([self._market(symbol, ts, side, abs(pos.qty), now_ms, intent)])
 
     def halt_entries(self, ts: int, reason: str) -> Event | None:
         """Halt new entries without flattening (a broken strategy, not a lost
@@ -215,14 +217,47 @@ class RiskManager:
         self.state.halted, self.state.halt_reason = True, reason
         return Event(ts, "entries_halted", f"halted: {reason}; open positions keep their stops", level="error")
 
+    def follow_pause_requests(self, requested: int, ts: int, origin: str) -> Event | None:
+        """An operator's pause: no new entries until a resume; positions keep
+        their stops. Each new request is acted on once."""
+        if requested <= self.state.pauses_seen:
+            return None
+        self.state.pauses_seen = requested
+        return self.halt_entries(ts, f"paused by the operator ({origin})") or Event(
+            ts, "paused", f"pause from {origin}: already halted ({self.state.halt_reason})", level="warning"
+        )
+
+    def follow_flatten_requests(self, requested: int, ts: int, origin: str) -> Event | None:
+        """An operator's flatten: entries halt now, and the engine closes every
+        position at the next bar (`flatten_all`). Each new request once."""
+        if requested <= self.state.flattens_seen:
+            return None
+        self.state.flattens_seen = requested
+        self.halt_entries(ts, f"flattened by the operator ({origin})")
+        return Event(
+            ts,
+            "flatten_requested",
+            f"flatten all from {origin}: closing every position at the next bar",
+            level="warning",
+        )
+
+    def flatten_all(self, ledger: Ledger, book: BookView, ts: int, now_ms: int) -> Decision:
+        """Market orders that close every position at the next open, pending
+        entries cancelled: what an operator's flatten does."""
+        out = Decision()
+        self._flatten(ledger, book, ts, now_ms, out, intent="operator_flatten")
+        return out
+
     def resume(self, equity: float) -> None:
         """Clear a kill-switch halt; the drawdown is measured afresh."""
         self.state.halted, self.state.halt_reason = False, None
         self.state.peak_equity = equity
 
-    def follow_resume_requests(self, requested: int, equity: float, ts: int) -> Event | None:
-        """`bot resume` counts its requests in the database; a running or
-        restarting daemon acts on each new one once."""
+    def follow_resume_requests(
+        self, requested: int, equity: float, ts: int, origin: str = "`bot resume`"
+    ) -> Event | None:
+        """`bot resume` (or the API) counts its requests in the database; a
+        running or restarting daemon acts on each new one once."""
         if requested <= self.state.resumes_seen:
             return None
         self.state.resumes_seen = requested
@@ -231,7 +266,7 @@ class RiskManager:
         return Event(
             ts,
             "resumed",
-            "trading resumed by `bot resume`" if was_halted else "resume: was not halted",
+            f"trading resumed by {origin}" if was_halted else f"resume from {origin}: was not halted",
             level="warning",
         )
 

@@ -35,6 +35,8 @@ class RiskState:
     trail_ref: dict[str, float] = field(default_factory=dict)  # best price since entry
     last_block: dict[str, str] = field(default_factory=dict)  # to report a block once per streak
     resumes_seen: int = 0  # `bot resume` requests already acted on
+    pauses_seen: int = 0  # operator pause requests already acted on
+    flattens_seen: int = 0  # operator flatten requests already acted on
     entry_ts: dict[str, int] = field(default_factory=dict)  # bar the open position was entered at
     protections: int = 0  # protective groups created so far: part of each group's id
     trading: str = TradingState.ACTIVE.value  # the state last logged

@@ -2,20 +2,27 @@
 from the run's store. Every figure comes from the same store methods and
 report functions the CLI uses, so the API and `bot report --json` agree.
 
-A first slice of issue 13: reads only. Controls, the dashboard and
-notifications come next."""
+Controls (pause, resume, flatten, promote) are POSTs under
+/api/v1/control, refused (401) without the bearer token held in the
+environment variable BOT_API_TOKEN of the `bot serve` process, compared in
+constant time; without that variable every control is refused. Each goes
+through the same operator-request path as the CLI
+(bot/app/operator_requests.py) and takes effect at the daemon's next bar.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from bot.config import Config
@@ -27,6 +34,7 @@ from bot.timeframes import iso_utc
 from bot.web.health import health
 from bot.web.metrics import metrics_text
 
+TOKEN_ENV = "BOT_API_TOKEN"
 PAGE = Annotated[int, Query(ge=1, le=10_000)]
 OFFSET = Annotated[int, Query(ge=0)]
 
@@ -139,11 +147,61 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
     def summary() -> dict:
         return clean(build_summary(store, cfg))
 
+    _add_controls(app, store, cfg)
+
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(metrics_text(store, cfg, clock()), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+    """The bearer token of BOT_API_TOKEN, compared in constant time."""
+    expected = os.environ.get(TOKEN_ENV, "")
+    scheme, _, given = (authorization or "").partition(" ")
+    if not expected:
+        raise HTTPException(401, f"controls are off: bot serve was started without {TOKEN_ENV}")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
+    from bot.app import operator_requests as requests
+
+    guarded = [Depends(require_token)]
+
+    def origin(request: Request) -> str:
+        return f"the API ({request.client.host if request.client else 'unknown client'})"
+
+    def accepted(what: str, **details: Any) -> JSONResponse:
+        return JSONResponse({"accepted": what, "takes_effect": "at the daemon's next bar", **details}, 202)
+
+    @app.post("/api/v1/control/pause", dependencies=guarded)
+    def pause(request: Request) -> JSONResponse:
+        """No new entries until resumed; open positions keep their stops."""
+        return accepted("pause", request_number=requests.request(store, requests.PAUSE_KEY, origin(request)))
+
+    @app.post("/api/v1/control/resume", dependencies=guarded)
+    def resume(request: Request) -> JSONResponse:
+        """Clear a halt (kill switch, pause, flatten), as `bot resume` does."""
+        return accepted("resume", was_halted=requests.request_resume(store, cfg, origin(request)))
+
+    @app.post("/api/v1/control/flatten", dependencies=guarded)
+    def flatten(request: Request) -> JSONResponse:
+        """Halt entries and close every position at the next bar's open."""
+        return accepted("flatten", request_number=requests.request(store, requests.FLATTEN_KEY, origin(request)))
+
+    @app.post("/api/v1/control/promote/{version}", dependencies=guarded)
+    def promote(version: str, request: Request) -> JSONResponse:
+        """Make a registered version the champion, as `bot models promote` does."""
+        try:
+            previous = requests.promote_version(store, cfg.path(cfg.storage.models_dir), version, origin(request))
+        except KeyError:
+            raise HTTPException(404, f"no model version {version}") from None
+        except (OSError, ValueError) as exc:
+            raise HTTPException(409, f"{version} cannot be loaded: {exc}") from None
+        return accepted("promote", version=version, previous=previous)
 
 
 def _iso(ts: int | None) -> str | None:

@@ -1,0 +1,169 @@
+"""The controls of `bot serve` (pause, resume, flatten, promote), for real:
+a server on a free 127.0.0.1 port over a replay's database, POSTs with and
+without the bearer token, and the replay continued afterwards to see each
+request take effect at the next bar, with an event that names its origin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import REPO, replay, rows, wait_until, write_config
+from test_serve import free_port, get
+
+TOKEN = "s3cret-token-for-tests"
+ALWAYS_LONG = {
+    # Long from the first scored bar and never out on the strategy's word: a
+    # position is open when the controls are tried.
+    "strategy": {"params": {"enter_above": 0.001, "exit_below": 0.0005}},
+    "risk": {"stop_loss_pct": 0.5},
+}
+
+
+def post(base: str, path: str, token: str | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(base + path, method="POST", data=b"")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read().decode())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read().decode())
+
+
+def serve(directory: Path, token: str | None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "BOT_API_TOKEN"}
+    if token is not None:
+        env["BOT_API_TOKEN"] = token
+    output = directory / f"serve-{port}.txt"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "-c", str(directory / "config.yaml"), "--port", str(port)],
+        cwd=REPO, env=env, stdout=output.open("w"), stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return get(base, "/api/v1/ping")[0] == 200
+        except OSError:
+            return False
+
+    wait_until(answers, timeout_s=120, what="bot serve to answer", process=server, output=output)
+    return server, base
+
+
+@pytest.fixture(scope="module")
+def run_with_position(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("controls")
+    config = write_config(directory, ALWAYS_LONG)
+    replay(config, max_bars=1_200)  # a second model version too, for the promotion
+    (qty,), = rows(directory / "bot.sqlite", "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1")
+    assert qty > 0, "the run should hold a position when the controls are tried"
+    return directory
+
+
+@pytest.fixture(scope="module")
+def served(run_with_position: Path) -> Iterator[str]:
+    server, base = serve(run_with_position, TOKEN)
+    try:
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def events(db: Path, kind: str) -> list[tuple[int, str]]:
+    return rows(db, f"SELECT ts, message FROM events WHERE kind = '{kind}' ORDER BY id")
+
+
+def halt(db: Path) -> tuple[bool, str | None]:
+    state = json.loads(rows(db, "SELECT value FROM run_meta WHERE key = 'risk_state'")[0][0])
+    return state["halted"], state["halt_reason"]
+
+
+def test_controls_are_refused_without_the_right_token(served: str, run_with_position: Path) -> None:
+    before = rows(run_with_position / "bot.sqlite", "SELECT key, value FROM run_meta ORDER BY key")
+    for path in ("pause", "resume", "flatten", "promote/v0001"):
+        assert post(served, f"/api/v1/control/{path}")[0] == 401
+        assert post(served, f"/api/v1/control/{path}", token="wrong")[0] == 401
+        assert post(served, f"/api/v1/control/{path}", token=TOKEN + "x")[0] == 401
+    assert rows(run_with_position / "bot.sqlite", "SELECT key, value FROM run_meta ORDER BY key") == before
+
+
+def test_a_server_without_a_token_refuses_every_control(run_with_position: Path) -> None:
+    server, base = serve(run_with_position, None)
+    try:
+        status, body = post(base, "/api/v1/control/pause", token="anything")
+        assert status == 401 and "BOT_API_TOKEN" in body["detail"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_flatten_then_resume_take_effect_at_the_next_bar(served: str, run_with_position: Path) -> None:
+    directory, db = run_with_position, run_with_position / "bot.sqlite"
+    config = directory / "config.yaml"
+    (last_step,), = rows(db, "SELECT MAX(ts) FROM equity")
+
+    status, body = post(served, "/api/v1/control/flatten", token=TOKEN)
+    assert status == 202 and body["accepted"] == "flatten"
+    assert rows(db, "SELECT COUNT(*) FROM orders WHERE reason = 'operator_flatten'")[0][0] == 0  # not yet
+
+    replay(config, max_bars=2)  # the next bar sends the flatten, the one after fills it at its open
+    (requested_ts, message), = events(db, "flatten_requested")
+    assert requested_ts > last_step and "the API (127.0.0.1)" in message
+    (side, order_ts, status_now), = rows(db, "SELECT side, created_ts, status FROM orders "
+                                              "WHERE reason = 'operator_flatten'")
+    assert side == "sell" and status_now == "filled"
+    (qty,), = rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1")
+    assert qty == 0
+    halted, reason = halt(db)
+    assert halted and reason == "flattened by the operator (the API (127.0.0.1))"
+
+    replay(config, max_bars=5)  # halted: the always-long strategy may not enter again
+    assert rows(db, f"SELECT COUNT(*) FROM orders WHERE side = 'buy' AND created_ts > {order_ts}")[0][0] == 0
+
+    status, body = post(served, "/api/v1/control/resume", token=TOKEN)
+    assert status == 202 and body["was_halted"] == reason
+    assert halt(db) == (False, None)
+    replay(config, max_bars=3)  # and it enters again
+    assert rows(db, f"SELECT COUNT(*) FROM orders WHERE side = 'buy' AND created_ts > {order_ts}")[0][0] >= 1
+    assert any("resumed by the API (127.0.0.1)" in m for _, m in events(db, "resumed"))
+
+
+def test_pause_halts_entries_and_keeps_the_position(served: str, run_with_position: Path) -> None:
+    db, config = run_with_position / "bot.sqlite", run_with_position / "config.yaml"
+    post(served, "/api/v1/control/resume", token=TOKEN)
+    replay(config, max_bars=3)
+    (qty_before,), = rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1")
+
+    status, body = post(served, "/api/v1/control/pause", token=TOKEN)
+    assert status == 202 and body["accepted"] == "pause"
+    replay(config, max_bars=3)
+    halted, reason = halt(db)
+    assert halted and reason == "paused by the operator (the API (127.0.0.1))"
+    assert any(reason in m for _, m in events(db, "entries_halted"))
+    (qty_after,), = rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1")
+    assert qty_after == qty_before  # a pause closes nothing
+
+
+def test_promote_through_the_api_makes_the_champion(served: str, run_with_position: Path) -> None:
+    db = run_with_position / "bot.sqlite"
+    versions = [v for (v,) in rows(db, "SELECT version FROM model_versions ORDER BY version")]
+    (champion,), = rows(db, "SELECT version FROM model_versions WHERE status = 'champion'")
+    other = next(v for v in versions if v != champion)
+    assert post(served, "/api/v1/control/promote/v9999-nothing", token=TOKEN)[0] == 404
+    status, body = post(served, f"/api/v1/control/promote/{other}", token=TOKEN)
+    assert status == 202 and body == {"accepted": "promote", "takes_effect": "at the daemon's next bar",
+                                      "version": other, "previous": champion}
+    assert rows(db, "SELECT version FROM model_versions WHERE status = 'champion'") == [(other,)]
+    (message,), = rows(db, "SELECT message FROM events WHERE kind = 'model_promoted' ORDER BY id DESC LIMIT 1")
+    assert message == f"{other} promoted by the API (127.0.0.1)"
