@@ -3,6 +3,8 @@ config file, and scrubbed from every log line by value.
 
     BOT_EXCHANGE_API_KEY, BOT_EXCHANGE_SECRET, BOT_EXCHANGE_PASSWORD
 
+and the bearer token of `bot serve`'s controls, BOT_API_TOKEN.
+
 The password (okx and others call it a passphrase) is needed only where
 ccxt says the exchange requires one."""
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 API_KEY_ENV = "BOT_EXCHANGE_API_KEY"
 SECRET_ENV = "BOT_EXCHANGE_SECRET"
 PASSWORD_ENV = "BOT_EXCHANGE_PASSWORD"
+API_TOKEN_ENV = "BOT_API_TOKEN"  # bot serve's controls
 MASK = "***"
 
 # Every credential value read in this process: log lines are scrubbed of them.
@@ -60,6 +63,15 @@ def keys_from_env(needs_password: bool) -> ExchangeKeys:
     )
     _known_values.update(v for v in (keys.api_key, keys.secret, keys.password) if v)
     return keys
+
+
+def api_token() -> str:
+    """The bearer token of `bot serve`'s controls ('' when unset), scrubbed
+    from every log line like the exchange's credentials."""
+    token = os.environ.get(API_TOKEN_ENV, "").strip()
+    if token:
+        _known_values.add(token)
+    return token
 
 
 def scrub(text: str) -> str:

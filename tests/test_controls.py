@@ -167,3 +167,15 @@ def test_promote_through_the_api_makes_the_champion(served: str, run_with_positi
     assert rows(db, "SELECT version FROM model_versions WHERE status = 'champion'") == [(other,)]
     (message,), = rows(db, "SELECT message FROM events WHERE kind = 'model_promoted' ORDER BY id DESC LIMIT 1")
     assert message == f"{other} promoted by the API (127.0.0.1)"
+
+
+def test_the_token_is_nowhere_but_in_the_environment(served: str, run_with_position: Path) -> None:
+    assert post(served, "/api/v1/control/pause", token=TOKEN)[0] == 202
+    assert post(served, "/api/v1/control/pause", token=TOKEN[:-1])[0] == 401
+    db = run_with_position / "bot.sqlite"
+    stored = rows(db, "SELECT key || value FROM run_meta") + rows(db, "SELECT message || COALESCE(data_json, '') "
+                                                                      "FROM events")
+    assert stored and not any(TOKEN in text or TOKEN[:-1] in text for (text,) in stored)
+    for log in run_with_position.glob("serve-*.txt"):
+        assert TOKEN[:-1] not in log.read_text()
+    assert TOKEN[:-1] not in (run_with_position / "bot.jsonl").read_text()

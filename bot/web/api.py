@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -29,12 +28,12 @@ from bot.config import Config
 from bot.domain import OrderStatus
 from bot.report.metrics import round_trips
 from bot.report.summary import build_summary
+from bot.secrets import API_TOKEN_ENV, api_token
 from bot.store import Store
 from bot.timeframes import iso_utc
 from bot.web.health import health
 from bot.web.metrics import metrics_text
 
-TOKEN_ENV = "BOT_API_TOKEN"
 PAGE = Annotated[int, Query(ge=1, le=10_000)]
 OFFSET = Annotated[int, Query(ge=0)]
 
@@ -158,10 +157,10 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
 
 def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
     """The bearer token of BOT_API_TOKEN, compared in constant time."""
-    expected = os.environ.get(TOKEN_ENV, "")
+    expected = api_token()
     scheme, _, given = (authorization or "").partition(" ")
     if not expected:
-        raise HTTPException(401, f"controls are off: bot serve was started without {TOKEN_ENV}")
+        raise HTTPException(401, f"controls are off: bot serve was started without {API_TOKEN_ENV}")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
         raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
 
