@@ -314,6 +314,28 @@ class MarketConfig(Section):
     extreme_move_sigmas: float = Field(10.0, gt=0)
 
 
+class NotifyConfig(Section):
+    """Which events are sent to the URLs in BOT_NOTIFY_URLS (bot/app/notify.py);
+    with that variable unset nothing is sent."""
+
+    events: list[str] = Field(
+        default_factory=lambda: [
+            "kill_switch",
+            "stop_loss",
+            "entries_halted",
+            "flatten_requested",
+            "resumed",
+            "daily_loss_limit",
+            "fetch_failed",
+            "strategy_error",
+            "reconcile_failed",
+            "champion_unreadable",
+        ]
+    )
+    timeout_seconds: float = Field(5.0, gt=0, le=120)  # per connection and per read
+    drain_seconds: float = Field(5.0, ge=0, le=120)  # at the end of a run, for what is still queued
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: str = "state/bot.jsonl"
@@ -354,6 +376,7 @@ class Config(BaseSettings):
     schedule: ScheduleConfig = ScheduleConfig()
     market: MarketConfig = MarketConfig()
     logging: LoggingConfig = LoggingConfig()
+    notify: NotifyConfig = NotifyConfig()
     # Directory that relative paths are resolved against; set by load_config.
     base_dir: str = "."
 

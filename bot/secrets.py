@@ -74,6 +74,12 @@ def api_token() -> str:
     return token
 
 
+def register_secret(value: str) -> None:
+    """A value read from the environment that no log line may show."""
+    if value:
+        _known_values.add(value)
+
+
 def scrub(text: str) -> str:
     """`text` with every known credential value masked."""
     for value in _known_values:

@@ -56,6 +56,7 @@ class BarJob:
         policy: RetryPolicy = RetryPolicy(),
         run_retrain: Callable[[int], None] | None = None,
         schedule_retry: Callable[[int], None] | None = None,
+        notify: Callable[[Event], None] | None = None,
     ) -> None:
         self.feed = feed
         self.engine = engine
@@ -71,6 +72,8 @@ class BarJob:
         # Live mode: run this job again at a given time when a bar is late.
         self.schedule_retry = schedule_retry
         self.bars_processed = 0
+        # Events worth a message go here (bot/app/notify.py); it never blocks.
+        self.notify = notify or (lambda event: None)
         self._gap_attempts: dict[tuple[str, int], int] = {}
         self._late_attempts: dict[int, int] = {}
 
@@ -82,7 +85,8 @@ class BarJob:
                 by_ts[bar.ts].append(bar)
         for ts in sorted(by_ts):
             flags = [e for e in map(self.screen.observe, by_ts[ts]) if e is not None]
-            self.engine.step(by_ts[ts], flags)
+            for event in self.engine.step(by_ts[ts], flags).events:
+                self.notify(event)
         stepped = sum(len(b) for b in by_ts.values())
         self.bars_processed += stepped
         self._retry_if_late(now_ms)
@@ -199,3 +203,4 @@ class BarJob:
     def _event(self, e: Event) -> None:
         self.store.add_event(e)
         log_event(log, e)
+        self.notify(e)

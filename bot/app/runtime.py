@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.app.broker_factory import make_broker
 from bot.app.jobs import BarJob, RetryPolicy
+from bot.app.notify import Notifier, urls_from_env
 from bot.app.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
 from bot.app.retrain import Retrainer
 from bot.clock import Clock
@@ -41,6 +42,15 @@ class Runtime:
     feed: MarketData
     clock: Clock
     resumed_bars: int
+    notifier: Notifier | None = None
+
+    def close(self) -> None:
+        """The end of a run: queued notifications get their moment, then the store closes."""
+        try:
+            if self.notifier is not None:
+                self.notifier.close(self.config.notify.drain_seconds)
+        finally:
+            self.store.close()
 
 
 def wipe_state(config: Config) -> None:
@@ -162,6 +172,8 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     if champion is not None:
         engine.set_predictor(champion)
     retrainer = Retrainer(config, engine, engine, registry)
+    urls = urls_from_env()
+    notifier = Notifier(urls, config.notify.events, config.notify.timeout_seconds) if urls else None
     bar_job = BarJob(
         feed=feed,
         engine=engine,
@@ -171,5 +183,6 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         symbols=config.symbols,
         screen=screen,
         policy=retry_policy(config),
+        notify=notifier.offer if notifier else None,
     )
-    return Runtime(config, store, engine, registry, retrainer, bar_job, feed, clock, resumed)
+    return Runtime(config, store, engine, registry, retrainer, bar_job, feed, clock, resumed, notifier)

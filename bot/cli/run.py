@@ -60,7 +60,11 @@ def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool) -> 
         err_console.print(f"{note}; state in {cfg.db_url}")
         console.print(summary_table(build_summary(rt.store, cfg)))
     finally:
-        rt.store.close()
+        rt.close()
+    if rt.notifier is not None and rt.notifier.sending:
+        # apprise's worker threads are joined at interpreter exit: a receiver
+        # that never answers would hold the finished run until it times out.
+        _exit_now()
 
 
 def _run_live(cfg: Config, strategy) -> None:
@@ -77,11 +81,15 @@ def _run_live(cfg: Config, strategy) -> None:
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
     if run_live(rt):
-        rt.store.close()
+        rt.close()
     # Exit now, without the interpreter's teardown: it joins every worker
     # thread (a step or retrain abandoned after the grace would hold it for
     # minutes) and unloads torch, seconds on a busy machine. What matters is
     # committed: each bar step is one transaction.
+    _exit_now()
+
+
+def _exit_now() -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

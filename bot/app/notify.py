@@ -1,0 +1,107 @@
+"""Notifications: chosen events (a kill switch, a stop-out, a halt, a
+failed fetch...) sent through apprise to the URLs in BOT_NOTIFY_URLS
+(space- or comma-separated: `tgram://...`, `json://host/path`, `mailto://...`;
+apprise knows some hundred services). The URLs hold tokens, so they come
+from the environment only and are scrubbed from logs like every secret.
+
+The bar job only puts an event on a queue; a thread of the notifier's own
+sends it. A receiver that is down or slow delays no bar: its messages wait
+on the queue (at most QUEUE_SIZE, the newest dropped after that and
+counted), and at the end of a run the notifier waits for them only so
+long (`notify.drain_seconds`)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import threading
+
+import structlog
+
+from bot.domain import Event
+from bot.secrets import register_secret
+
+log = structlog.get_logger("bot.notify")
+
+URLS_ENV = "BOT_NOTIFY_URLS"
+QUEUE_SIZE = 1_000
+_STOP = object()
+
+
+def urls_from_env() -> list[str]:
+    urls = [u for u in re.split(r"[\s,]+", os.environ.get(URLS_ENV, "")) if u]
+    for url in urls:
+        register_secret(url)
+    return urls
+
+
+class Notifier:
+    def __init__(self, urls: list[str], kinds: list[str], timeout_s: float) -> None:
+        self.urls = urls
+        self.kinds = set(kinds)
+        self.timeout_s = timeout_s
+        self.sent = self.failed = self.dropped = 0
+        self._queue: queue.Queue = queue.Queue(QUEUE_SIZE)
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._thread.start()
+
+    def offer(self, event: Event) -> None:
+        """Queue the event if its kind is one to send; never blocks."""
+        if event.kind not in self.kinds:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+
+    @property
+    def sending(self) -> bool:
+        """Still at work: a message in flight or queued."""
+        return self._thread.is_alive()
+
+    def close(self, drain_s: float) -> None:
+        """Send what is queued for at most drain_s seconds, then give up: a
+        daemon's stop never waits on a receiver."""
+        try:
+            self._queue.put_nowait(_STOP)
+        except queue.Full:
+            pass
+        self._thread.join(drain_s)
+        if self._thread.is_alive() or self.dropped:
+            log.warning("notifications_unsent", queued=self._queue.qsize(), dropped=self.dropped)
+
+    def _run(self) -> None:
+        sender = None
+        while (event := self._queue.get()) is not _STOP:
+            sender = sender or self._sender()
+            try:
+                ok = sender.notify(title=_title(event), body=_body(event))
+            except Exception:  # a plugin's bug must not end the thread
+                log.exception("notification_failed", kind=event.kind)
+                ok = False
+            if ok:
+                self.sent += 1
+            else:
+                self.failed += 1
+                log.warning("notification_failed", kind=event.kind)
+
+    def _sender(self):
+        import apprise  # on first use: a run that sends nothing need not load it
+
+        sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
+        timeout = f"cto={self.timeout_s:g}&rto={self.timeout_s:g}"
+        for url in self.urls:
+            sender.add(url + ("&" if "?" in url else "?") + timeout)
+        return sender
+
+
+def _title(event: Event) -> str:
+    where = f" {event.symbol}" if event.symbol else ""
+    return f"bot: {event.kind.replace('_', ' ')}{where}"
+
+
+def _body(event: Event) -> str:
+    from bot.timeframes import iso_utc
+
+    return f"{event.message} (bar {iso_utc(event.ts)}, {event.level})"

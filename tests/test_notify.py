@@ -1,0 +1,146 @@
+"""Notifications for real: `bot run` on a crafted replay sends its events
+through apprise's json:// scheme to a receiver on 127.0.0.1. A stop-out
+and a kill switch each deliver exactly one message; a receiver that never
+answers holds up no bar, and the URL, a secret, is in no log line."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from helpers import REPO, rows, write_config
+
+HOUR = 3_600_000
+START = 1_672_531_200_000  # 2023-01-01
+BARS = 300
+CRASH = 200  # the bar that opens 6% down: through the 3% stop, past the 5% drawdown limit
+
+ALWAYS_LONG = """
+from bot.domain import Signal
+from bot.strategy import Strategy
+
+
+class AlwaysLong(Strategy):
+    def decide(self, ctx):
+        return Signal(1.0, "long")
+"""
+
+
+def crafted_market(path: Path) -> Path:
+    """A quiet market about 100, then one bar that opens 6% below the last close."""
+    rng = np.random.default_rng(3)
+    lines = ["timestamp,open,high,low,close,volume"]
+    close = 100.0
+    for i in range(BARS):
+        open_ = close * (0.94 if i == CRASH else 1.0)
+        close = open_ * float(np.exp(rng.normal(0.0, 0.001)))
+        high, low = max(open_, close) * 1.001, min(open_, close) * 0.999
+        lines.append(f"{START + i * HOUR},{open_!r},{high!r},{low!r},{close!r},{rng.uniform(50, 150)!r}")
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def config_for(directory: Path) -> Path:
+    (directory / "strategies").mkdir()
+    (directory / "strategies" / "always_long.py").write_text(ALWAYS_LONG)
+    path = write_config(directory, {
+        "replay": {"data": str(crafted_market(directory / "market.csv.gz")), "start": None, "end": None},
+        "risk": {"max_position_fraction": 1.0, "stop_loss_pct": 0.03, "max_drawdown_pct": 0.05},
+        "retrain": {"initial_train_bars": 250},  # the test is about events, not a model
+        "notify": {"timeout_seconds": 30, "drain_seconds": 20},
+    })
+    config = yaml.safe_load(path.read_text())
+    config["strategy"] = {"name": "always_long", "path": str(directory / "strategies"), "params": {}}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+class Receiver(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+        received = self.messages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def bot_run(config: Path, url: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BOT_")}, "BOT_NOTIFY_URLS": url}
+    return subprocess.run([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
+
+
+def test_a_stop_out_and_a_kill_switch_each_send_one_message(tmp_path: Path, receiver: Receiver) -> None:
+    config = config_for(tmp_path)
+    url = f"json://127.0.0.1:{receiver.server_address[1]}/hook/secret-path-abc123"
+    done = bot_run(config, url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    db = tmp_path / "bot.sqlite"
+    stored = {kind: n for kind, n in rows(db, "SELECT kind, COUNT(*) FROM events GROUP BY kind")}
+    assert stored.get("stop_loss") == 1 and stored.get("kill_switch") == 1, stored
+
+    titles = [m["title"] for m in receiver.messages]
+    assert titles.count("bot: stop loss BTC/USDT") == 1, titles
+    assert titles.count("bot: kill switch") == 1, titles
+    kill = next(m for m in receiver.messages if m["title"] == "bot: kill switch")
+    assert "drawdown" in kill["message"] and "flattening all positions" in kill["message"]
+    # Events not on the notify list (the crash is flagged as an extreme move) send nothing.
+    assert stored.get("extreme_move") and not any("extreme" in t for t in titles)
+    for log in (tmp_path / "bot.jsonl", ):
+        assert "secret-path-abc123" not in log.read_text()
+    assert "secret-path-abc123" not in done.stdout + done.stderr
+
+
+def test_a_receiver_that_never_answers_holds_up_no_bar(tmp_path: Path) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections wait in the backlog: never accepted, never answered
+    try:
+        config = config_for(tmp_path)
+        text = config.read_text().replace("drain_seconds: 20", "drain_seconds: 0")
+        config.write_text(text.replace("timeout_seconds: 30", "timeout_seconds: 120"))
+        # A bar job that waited on the receiver would wait 120 s per message,
+        # two messages: past this limit, whatever the machine's speed. The
+        # replay itself takes seconds.
+        done = bot_run(config, f"json://127.0.0.1:{silent.getsockname()[1]}/hook", timeout_s=200)
+        assert done.returncode == 0, done.stderr[-3000:]
+        # Every bar stepped, the kill switch included, while the first message
+        # still waits for an answer.
+        assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM bars")[0][0] == BARS
+        assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM events WHERE kind = 'kill_switch'")[0][0] == 1
+        silent.settimeout(5)
+        connection, _ = silent.accept()  # the notifier did try: its connection is in the backlog
+        connection.close()
+    finally:
+        silent.close()
