@@ -336,6 +336,16 @@ class NotifyConfig(Section):
     drain_seconds: float = Field(5.0, ge=0, le=120)  # at the end of a run, for what is still queued
 
 
+class ApiConfig(Section):
+    """`bot run` with enabled: true starts `bot serve` beside the daemon, a
+    process of its own (a fault in it never stops trading), and stops it
+    when the daemon stops."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: str = "state/bot.jsonl"
@@ -377,6 +387,7 @@ class Config(BaseSettings):
     market: MarketConfig = MarketConfig()
     logging: LoggingConfig = LoggingConfig()
     notify: NotifyConfig = NotifyConfig()
+    api: ApiConfig = ApiConfig()
     # Directory that relative paths are resolved against; set by load_config.
     base_dir: str = "."
 

@@ -161,3 +161,34 @@ def test_health_follows_the_newest_bar_close_against_the_clock(tiny_run: Path) -
         assert not late.healthy and "ago" in late.reason
     finally:
         store.close()
+
+
+def test_api_enabled_serves_beside_the_run_and_stops_with_it(tmp_path: Path) -> None:
+    from helpers import write_config
+
+    port = free_port()
+    # Four months of bars with a retrain every ten days: long enough that the
+    # server answers while the run still steps, on any machine.
+    config = write_config(tmp_path, {"api": {"enabled": True, "port": port}, "replay": {"end": "2023-05-01"}})
+    run = subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)],
+                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.txt").open("w"))
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return get(base, "/api/v1/ping")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, timeout_s=120, what="the run's bot serve to answer", process=run,
+                   output=tmp_path / "run.txt")
+        status, body = get(base, "/api/v1/status")
+        assert status == 200 and body["symbols"] == ["BTC/USDT"]
+        assert run.wait(timeout=600) == 0
+    finally:
+        if run.poll() is None:
+            run.kill()
+    with pytest.raises(OSError):  # the server went with the run
+        get(base, "/api/v1/ping")
+    assert "bot serve started on" in (tmp_path / "run.txt").read_text()

@@ -6,6 +6,7 @@ import faulthandler
 import logging
 import os
 import signal
+import subprocess
 import sys
 from typing import Annotated
 
@@ -43,23 +44,25 @@ def run(
     # see what a daemon that seems stuck is doing, even if Python is blocked.
     faulthandler.register(signal.SIGUSR2, all_threads=True)
     if replay:
-        _run_replay(cfg, strategy, max_bars, progress)
+        _run_replay(cfg, strategy, max_bars, progress, config)
     else:
-        _run_live(cfg, strategy)
+        _run_live(cfg, strategy, config)
 
 
-def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool) -> None:
+def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool, config_path) -> None:
     from bot.app.replay import open_replay, run_replay
     from bot.report.render import summary_table
     from bot.report.summary import build_summary
 
     rt = open_replay(cfg, strategy)
+    server = _start_server(cfg, config_path)  # once the database exists
     try:
         outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
         note = "replay complete" if outcome.finished else f"stopped after {outcome.bars_this_run} bars"
         err_console.print(f"{note}; state in {cfg.db_url}")
         console.print(summary_table(build_summary(rt.store, cfg)))
     finally:
+        _stop_server(server)
         rt.close()
     if rt.notifier is not None and rt.notifier.sending:
         # apprise's worker threads are joined at interpreter exit: a receiver
@@ -67,7 +70,27 @@ def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool) -> 
         _exit_now()
 
 
-def _run_live(cfg: Config, strategy) -> None:
+def _start_server(cfg: Config, config_path) -> subprocess.Popen | None:
+    """`bot serve` for this run in a process of its own, with api.enabled."""
+    if not cfg.api.enabled:
+        return None
+    cmd = [sys.executable, "-m", "bot", "serve", "-c", str(config_path), "--host", cfg.api.host]
+    server = subprocess.Popen([*cmd, "--port", str(cfg.api.port)])
+    err_console.print(f"bot serve started on http://{cfg.api.host}:{cfg.api.port} (pid {server.pid})", markup=False)
+    return server
+
+
+def _stop_server(server: subprocess.Popen | None) -> None:
+    if server is None or server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def _run_live(cfg: Config, strategy, config_path) -> None:
     from bot.app.daemon import run_live
     from bot.app.runtime import build_runtime
     from bot.clock import SystemClock
@@ -80,8 +103,12 @@ def _run_live(cfg: Config, strategy) -> None:
     history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
-    if run_live(rt):
-        rt.close()
+    server = _start_server(cfg, config_path)
+    try:
+        if run_live(rt):
+            rt.close()
+    finally:
+        _stop_server(server)  # before the hard exit below
     # Exit now, without the interpreter's teardown: it joins every worker
     # thread (a step or retrain abandoned after the grace would hold it for
     # minutes) and unloads torch, seconds on a busy machine. What matters is
