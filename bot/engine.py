@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +95,9 @@ class Engine:
         # An operator's flatten (request number, origin), carried out in the
         # next step so that it commits with that step, or not at all.
         self.flatten_request: tuple[int, str] | None = None
+        # Where committed events go besides the database: the notifier's
+        # queue (bot/app/notify.py), which never blocks.
+        self.event_sink: Callable[[Event], None] = lambda event: None
         self.target = target
         self.live_score = LiveScore(target)
         # The newest bars per symbol, for a strategy's own indicators.
@@ -311,11 +314,16 @@ class Engine:
         rec.events.extend(changes.events)
         rec.equity = self.ledger.snapshot(rec.ts)
         rec.risk_state = self.risk.state.to_json()
-        self.store.commit_step(rec)
+        self._commit(rec)
         self.last_step_ts = rec.ts
         self._log(rec)
         if self.broker.send_decided(self.clock.now_ms()):
             self.book_late_fills()
+
+    def _commit(self, rec: StepRecord) -> None:
+        self.store.commit_step(rec)
+        for event in rec.events:
+            self.event_sink(event)
 
     def _follow_trading_state(self) -> None:
         """A log line when what the bot may do changes (the reasons are in
@@ -351,7 +359,7 @@ class Engine:
             rec.positions = [self._position_row(symbol) for symbol in self.features]
             rec.equity = self.ledger.snapshot(rec.ts)
         rec.risk_state = self.risk.state.to_json()
-        self.store.commit_step(rec)
+        self._commit(rec)
         for fill, _ in rec.fills:
             log.info(
                 "fill",

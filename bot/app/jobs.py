@@ -72,7 +72,8 @@ class BarJob:
         # Live mode: run this job again at a given time when a bar is late.
         self.schedule_retry = schedule_retry
         self.bars_processed = 0
-        # Events worth a message go here (bot/app/notify.py); it never blocks.
+        # The bar job's own events go here too (the engine's go from its
+        # commits): the notifier's queue, which never blocks.
         self.notify = notify or (lambda event: None)
         self._gap_attempts: dict[tuple[str, int], int] = {}
         self._late_attempts: dict[int, int] = {}
@@ -85,8 +86,7 @@ class BarJob:
                 by_ts[bar.ts].append(bar)
         for ts in sorted(by_ts):
             flags = [e for e in map(self.screen.observe, by_ts[ts]) if e is not None]
-            for event in self.engine.step(by_ts[ts], flags).events:
-                self.notify(event)
+            self.engine.step(by_ts[ts], flags)
         stepped = sum(len(b) for b in by_ts.values())
         self.bars_processed += stepped
         self._retry_if_late(now_ms)

@@ -174,6 +174,8 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     retrainer = Retrainer(config, engine, engine, registry)
     urls = urls_from_env()
     notifier = Notifier(urls, config.notify.events, config.notify.timeout_seconds) if urls else None
+    if notifier is not None:
+        engine.event_sink = notifier.offer
     bar_job = BarJob(
         feed=feed,
         engine=engine,
