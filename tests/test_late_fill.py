@@ -83,6 +83,8 @@ def test_a_fill_recorded_late_is_booked_once_protected_and_blocks_entries_meanwh
     def reconcile_now() -> None:
         reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
 
+    sent = []  # what a notifier would have been offered (bot/app/notify.py)
+    rt.engine.event_sink = sent.append
     try:
         reconcile_now()  # the starting balances
         fake.account.record_late_next(delay_seconds=2.0)
@@ -119,6 +121,9 @@ def test_a_fill_recorded_late_is_booked_once_protected_and_blocks_entries_meanwh
         assert stop == [(pytest.approx(position[1] * (1 - cfg.risk.stop_loss_pct)), pytest.approx(position[0]))]
         assert rows(db, "SELECT kind FROM events WHERE kind IN ('order_ack_lost', 'order_found')") == \
             [("order_ack_lost",), ("order_found",)]
+        # Learnt between steps and committed as amendments, they reach the notifier too.
+        late = [e.kind for e in sent if e.kind in ("order_ack_lost", "order_found")]
+        assert late == ["order_ack_lost", "order_found"]
 
         rt.engine.step(bars_at(fake, first + 2 * MINUTE))  # the block is gone: ETH enters
         assert rows(db, f"SELECT status FROM orders WHERE symbol = '{ETH}' AND reason = 'entry'") == [("filled",)]
