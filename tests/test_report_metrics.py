@@ -137,3 +137,28 @@ def test_win_rate_counts_a_zero_pnl_trip_as_not_won() -> None:
 def test_win_rate_is_none_without_closed_trips() -> None:
     assert win_rate([]) is None
     assert win_rate([RoundTrip("X", 0, None, 5.0)]) is None
+
+
+def test_trade_list_splits_a_flipping_fill_between_the_trips_it_ends_and_opens() -> None:
+    from bot.report.trade_list import trade_list
+
+    fills = pd.DataFrame({
+        "id": [1, 2, 3, 4],
+        "order_id": ["a", "b", "c", "d"],
+        "symbol": ["X"] * 4,
+        "side": ["buy", "buy", "sell", "buy"],
+        "qty": [1.0, 1.0, 3.0, 1.0],  # long 2, then a sell of 3 closes it and opens a short of 1
+        "price": [100.0, 102.0, 110.0, 105.0],
+        "fee": [0.1, 0.1, 0.3, 0.1],
+        "ts": [0, 3_600_000, 7_200_000, 18_000_000],
+        "realized_pnl": [-0.1, -0.1, 17.8, 4.9],
+    })
+    orders = pd.DataFrame({"id": ["a", "b", "c", "d"], "reason": ["entry", "entry", "exit", "stop_loss"]})
+    long, short = trade_list(fills, orders, 3_600_000)
+    assert (long.direction, long.qty, long.entry_price, long.exit_price) == ("long", 2.0, 101.0, 110.0)
+    assert long.fees == pytest.approx(0.1 + 0.1 + 0.2) and long.bars_held == 2
+    assert (long.entry_reason, long.exit_reason) == ("entry", "exit")
+    assert (short.direction, short.qty, short.entry_price, short.exit_price) == ("short", 1.0, 110.0, 105.0)
+    assert short.fees == pytest.approx(0.1 + 0.1) and short.bars_held == 3
+    assert (short.entry_reason, short.exit_reason) == ("exit", "stop_loss")
+    assert long.fees + short.fees == pytest.approx(fills.fee.sum())

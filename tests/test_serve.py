@@ -94,6 +94,18 @@ def test_every_endpoint_answers_with_the_ledgers_figures(served: str, tiny_run: 
     # Every fill belongs to one trip: the trips' PnL (fees included) is the ledger's realized PnL.
     realized = rows(db, "SELECT SUM(realized_pnl) FROM fills")[0][0]
     assert sum(t["pnl"] for t in trades["items"]) == pytest.approx(realized, abs=1e-6)
+    # ...and their fees the ledger's fees; each trip's prices and reasons are its own fills' and orders'.
+    assert sum(t["fees"] for t in trades["items"]) == pytest.approx(rows(db, "SELECT SUM(fee) FROM fills")[0][0])
+    closed = [t for t in trades["items"] if t["exit_ts"] is not None]
+    assert closed and all(t["direction"] == "long" and t["entry_reason"] == "entry" for t in trades["items"])
+    reasons = {r for (r,) in rows(db, "SELECT DISTINCT o.reason FROM fills f JOIN orders o ON o.id = f.order_id "
+                                      "WHERE f.side = 'sell'")}
+    assert {t["exit_reason"] for t in closed} <= reasons and {t["exit_reason"] for t in closed}
+    first = closed[-1]  # newest first: the oldest closed trip
+    (buy_price,), = rows(db, f"SELECT price FROM fills WHERE symbol = '{first['symbol']}' AND side = 'buy' "
+                             f"AND ts = {first['entry_ts']}")
+    assert first["entry_price"] == pytest.approx(buy_price)
+    assert first["return_pct"] == pytest.approx(first["pnl"] / (first["qty"] * first["entry_price"]))
 
     status, orders = get(served, "/api/v1/orders?limit=2")
     assert status == 200 and orders["total"] == rows(db, "SELECT COUNT(*) FROM orders")[0][0]

@@ -10,7 +10,7 @@ An undefined metric is None, never NaN.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,12 @@ class RoundTrip:
     entry_ts: int
     exit_ts: int | None  # None while still open
     pnl: float  # realized, fees included
+    # The ids of its fills, in booking order (bot/report/trade_list.py reads
+    # prices, fees and reasons from them); not part of a trip's identity.
+    fill_ids: tuple = field(default=(), compare=False)
+    # A trip opened by a fill that flipped the position through zero: the
+    # signed part of that fill that opened it (0: the first fill opened it whole).
+    opened_by: float = field(default=0.0, compare=False)
 
 
 def round_trips(fills: pd.DataFrame) -> list[RoundTrip]:
@@ -63,23 +69,27 @@ def round_trips(fills: pd.DataFrame) -> list[RoundTrip]:
     """
     trips = []
     for symbol, group in fills.sort_values(["ts", "id"]).groupby("symbol", sort=True):
-        qty, pnl, entry = 0.0, 0.0, None
-        for side, size, realized, ts in group[["side", "qty", "realized_pnl", "ts"]].itertuples(index=False):
+        qty, pnl, entry, opened_by = 0.0, 0.0, None, 0.0
+        ids: list[int] = []
+        columns = group[["side", "qty", "realized_pnl", "ts", "id"]]
+        for side, size, realized, ts, fill_id in columns.itertuples(index=False):
             if qty == 0.0:
-                entry, pnl = ts, 0.0
+                entry, pnl, opened_by = ts, 0.0, 0.0
+                ids = []
             before = qty
             qty += size if side == "buy" else -size
             pnl += realized
+            ids.append(fill_id)
             assert entry is not None  # set at the first fill: every symbol's fills start flat
             if abs(qty) <= _QTY_EPS + _QTY_REL_EPS * abs(before):
-                trips.append(RoundTrip(symbol, entry, ts, pnl))
+                trips.append(RoundTrip(symbol, entry, ts, pnl, tuple(ids), opened_by))
                 qty = 0.0
             elif before != 0.0 and (qty > 0) != (before > 0):  # flipped through zero
-                trips.append(RoundTrip(symbol, entry, ts, pnl))
-                entry, pnl = ts, 0.0
+                trips.append(RoundTrip(symbol, entry, ts, pnl, tuple(ids), opened_by))
+                entry, pnl, ids, opened_by = ts, 0.0, [fill_id], qty
         if qty != 0.0:
             assert entry is not None  # a position left open had an entry
-            trips.append(RoundTrip(symbol, entry, None, pnl))
+            trips.append(RoundTrip(symbol, entry, None, pnl, tuple(ids), opened_by))
     return trips
 
 

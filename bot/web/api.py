@@ -26,8 +26,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from bot.config import Config
 from bot.domain import OrderStatus
-from bot.report.metrics import round_trips
 from bot.report.summary import build_summary
+from bot.report.trade_list import trade_list
 from bot.secrets import API_TOKEN_ENV, api_token
 from bot.store import Store
 from bot.timeframes import iso_utc
@@ -108,7 +108,9 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
 
     @app.get("/api/v1/trades")
     def trades(limit: PAGE = 100, offset: OFFSET = 0) -> dict:
-        trips = pd.DataFrame([asdict(t) for t in round_trips(store.fills_frame())])
+        trips = pd.DataFrame(
+            [asdict(t) for t in trade_list(store.fills_frame(), store.orders_frame(), cfg.timeframe_ms)]
+        )
         return records(trips, offset, limit)
 
     @app.get("/api/v1/fills")

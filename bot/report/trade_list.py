@@ -1,0 +1,70 @@
+"""The trade list: each round trip (bot/report/metrics.py) with what a
+trader reads off it: long or short, size, volume-weighted entry and exit
+prices, fees, PnL and its return on the entry value, bars held, and why it
+was entered and why it ended (the reasons of the orders behind its first
+and last fills: `entry`, `stop_loss`, `take_profit`, `exit`,
+`kill_switch`, `operator_flatten`...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bot.report.metrics import round_trips
+
+
+@dataclass(frozen=True)
+class Trade:
+    symbol: str
+    direction: str  # long | short
+    entry_ts: int
+    exit_ts: int | None  # None while open
+    qty: float  # the size opened
+    entry_price: float
+    exit_price: float | None
+    fees: float
+    pnl: float  # realized, fees included
+    return_pct: float  # pnl / entry value
+    bars_held: int | None
+    entry_reason: str
+    exit_reason: str | None
+
+
+def trade_list(fills: pd.DataFrame, orders: pd.DataFrame, timeframe_ms: int) -> list[Trade]:
+    if not len(fills):
+        return []
+    by_id = fills.set_index("id")
+    reason = dict(zip(orders["id"], orders["reason"], strict=True)) if len(orders) else {}
+    return [_trade(trip, by_id.loc[list(trip.fill_ids)], reason, timeframe_ms) for trip in round_trips(fills)]
+
+
+def _trade(trip, rows: pd.DataFrame, reason: dict[str, str], timeframe_ms: int) -> Trade:
+    direction = "long" if rows.side.iloc[0] == "buy" else "short"
+    opening_side = rows.side.iloc[0]
+    position = opened = opened_value = closed = closed_value = fees = 0.0
+    for i, (side, qty, price, fee) in enumerate(rows[["side", "qty", "price", "fee"]].itertuples(index=False)):
+        if side == opening_side:
+            part = abs(trip.opened_by) if i == 0 and trip.opened_by else qty
+            opened, opened_value, position = opened + part, opened_value + part * price, position + part
+        else:  # a fill that flips through zero closes only what was open
+            part = min(qty, position)
+            closed, closed_value, position = closed + part, closed_value + part * price, position - part
+        fees += fee * part / qty  # a flipping fill's fee is shared by the trips it ends and opens
+    entry_price = opened_value / opened
+    exit_ts = trip.exit_ts
+    return Trade(
+        symbol=trip.symbol,
+        direction=direction,
+        entry_ts=trip.entry_ts,
+        exit_ts=exit_ts,
+        qty=opened,
+        entry_price=entry_price,
+        exit_price=closed_value / closed if closed else None,
+        fees=fees,
+        pnl=trip.pnl,
+        return_pct=trip.pnl / opened_value,
+        bars_held=(exit_ts - trip.entry_ts) // timeframe_ms if exit_ts is not None else None,
+        entry_reason=reason.get(rows.order_id.iloc[0], ""),
+        exit_reason=reason.get(rows.order_id.iloc[-1]) if exit_ts is not None else None,
+    )
