@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, replay, rows, wait_until, write_config
-from test_serve import free_port, get
+from test_serve import free_port, pinged
 
 TOKEN = "s3cret-token-for-tests"
 ALWAYS_LONG = {
@@ -49,14 +49,7 @@ def serve(directory: Path, token: str | None) -> tuple[subprocess.Popen, str]:
         cwd=REPO, env=env, stdout=output.open("w"), stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return get(base, "/api/v1/ping")[0] == 200
-        except OSError:
-            return False
-
-    wait_until(answers, timeout_s=120, what="bot serve to answer", process=server, output=output)
+    wait_until(pinged(base), timeout_s=120, what="bot serve to answer", process=server, output=output)
     return server, base
 
 

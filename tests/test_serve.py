@@ -11,7 +11,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,18 @@ def get(base: str, path: str) -> tuple[int, dict | str]:
         return status, body
 
 
+def pinged(base: str) -> Callable[[], bool]:
+    """A wait_until condition: the server at `base` answers its ping."""
+
+    def answers() -> bool:
+        try:
+            return get(base, "/api/v1/ping")[0] == 200
+        except OSError:
+            return False
+
+    return answers
+
+
 @pytest.fixture(scope="module")
 def served(tiny_run: Path) -> Iterator[str]:
     port = free_port()
@@ -47,16 +59,8 @@ def served(tiny_run: Path) -> Iterator[str]:
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return get(base, "/api/v1/ping")[0] == 200
-        except OSError:
-            assert server.poll() is None, (tiny_run / "serve.txt").read_text()
-            return False
-
     try:
-        wait_until(answers, timeout_s=120, what="bot serve to answer", process=server,
+        wait_until(pinged(base), timeout_s=120, what="bot serve to answer", process=server,
                    output=tiny_run / "serve.txt")
         yield base
     finally:
@@ -185,15 +189,8 @@ def test_api_enabled_serves_beside_the_run_and_stops_with_it(tmp_path: Path) -> 
     run = subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)],
                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.txt").open("w"))
     base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return get(base, "/api/v1/ping")[0] == 200
-        except OSError:
-            return False
-
     try:
-        wait_until(answers, timeout_s=120, what="the run's bot serve to answer", process=run,
+        wait_until(pinged(base), timeout_s=120, what="the run's bot serve to answer", process=run,
                    output=tmp_path / "run.txt")
         status, body = get(base, "/api/v1/status")
         assert status == 200 and body["symbols"] == ["BTC/USDT"]
