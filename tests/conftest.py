@@ -19,7 +19,8 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_bot_env(monkeypatch):
-    """Tests must not see BOT__ overrides from the shell that runs them."""
+    """Tests must not see BOT__ overrides from the shell that runs them, nor
+    its notification URLs or API token (a test sets its own)."""
     for name in list(os.environ):
-        if name.startswith("BOT__"):
+        if name.startswith("BOT__") or name in ("BOT_NOTIFY_URLS", "BOT_API_TOKEN"):
             monkeypatch.delenv(name)
