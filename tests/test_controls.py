@@ -172,3 +172,22 @@ def test_the_token_is_nowhere_but_in_the_environment(served: str, run_with_posit
     for log in run_with_position.glob("serve-*.txt"):
         assert TOKEN[:-1] not in log.read_text()
     assert TOKEN[:-1] not in (run_with_position / "bot.jsonl").read_text()
+
+
+def test_the_cli_takes_the_same_path(tmp_path: Path) -> None:
+    """`bot flatten` and `bot pause` make the requests the API makes; the
+    run acts on them at its next bar, naming the CLI as their origin."""
+    config = write_config(tmp_path, ALWAYS_LONG)
+    replay(config, max_bars=900)
+    db = tmp_path / "bot.sqlite"
+    assert rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1")[0][0] > 0
+    done = subprocess.run([sys.executable, "-m", "bot", "flatten", "-c", str(config)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    replay(config, max_bars=2)
+    assert rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1")[0][0] == 0
+    assert halt(db) == (True, "flattened by the operator (`bot flatten`)")
+    subprocess.run([sys.executable, "-m", "bot", "resume", "-c", str(config)], cwd=REPO, check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "bot", "pause", "-c", str(config)], cwd=REPO, check=True, timeout=120)
+    replay(config, max_bars=2)
+    assert halt(db) == (True, "paused by the operator (`bot pause`)")

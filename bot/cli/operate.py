@@ -1,4 +1,7 @@
-"""`bot resume`: clear a kill-switch halt, by a person's decision."""
+"""`bot resume`, `bot pause`, `bot flatten`: a person's decisions about a
+run, made while its daemon may be running. Each is an operator request
+(bot/app/operator_requests.py), the path `bot serve`'s controls take too;
+the daemon acts on it at its next bar."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from bot.config import load_config
 
 @guarded
 def resume(config: ConfigPath = DEFAULT_CONFIG) -> None:
-    """Clear a kill-switch halt: now in the stored state, and in a running
-    daemon at its next bar."""
+    """Clear a halt (kill switch, pause, flatten): now in the stored state,
+    and in a running daemon at its next bar."""
     cfg = load_config(config)
     from bot.app.operator_requests import request_resume
 
@@ -19,3 +22,32 @@ def resume(config: ConfigPath = DEFAULT_CONFIG) -> None:
     finally:
         store.close()
     err_console.print(f"halt cleared (it was: {was})" if was else "not halted; nothing to clear")
+
+
+@guarded
+def pause(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """No new entries from the next bar until `bot resume`; open positions
+    keep their stops."""
+    from bot.app.operator_requests import PAUSE_KEY
+
+    _request(config, PAUSE_KEY, "`bot pause`", "paused from the next bar; `bot resume` ends it")
+
+
+@guarded
+def flatten(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Halt entries and close every position at the next bar's open."""
+    from bot.app.operator_requests import FLATTEN_KEY
+
+    _request(config, FLATTEN_KEY, "`bot flatten`", "every position closes at the next bar; entries halted")
+
+
+def _request(config: ConfigPath, key: str, origin: str, outcome: str) -> None:
+    cfg = load_config(config)
+    from bot.app.operator_requests import request
+
+    store = open_existing_store(cfg)
+    try:
+        request(store, key, origin)
+    finally:
+        store.close()
+    err_console.print(outcome)
