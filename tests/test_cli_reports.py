@@ -7,6 +7,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from helpers import rows
 from test_config_errors import run_bot
 
@@ -29,7 +30,7 @@ def test_report_json_has_the_promised_keys(tiny_run: Path) -> None:
 
 def test_trades_csv_has_one_row_per_fill(tiny_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "fills.csv"
-    result = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--csv", str(out))
+    result = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--fills", "--csv", str(out))
     assert result.returncode == 0, result.stderr
     with out.open() as handle:
         written = list(csv.DictReader(handle))
@@ -46,8 +47,26 @@ def test_status_and_console_tables(tiny_run: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "Champion model" in status.stdout and "BTC/USDT last bar" in status.stdout
     assert "rejected bars 0" in status.stdout
+    fills = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--fills", "--limit", "3")
+    assert fills.returncode == 0 and "Fills (newest 3" in fills.stdout
     trades = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--limit", "3")
-    assert trades.returncode == 0 and "Fills (newest 3" in trades.stdout
+    assert trades.returncode == 0 and "Round trips (newest 3" in trades.stdout, trades.stderr
+
+
+def test_trades_are_round_trips_that_add_up_to_the_ledger(tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "trips.csv"
+    result = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--csv", str(out))
+    assert result.returncode == 0, result.stderr
+    with out.open() as handle:
+        trips = list(csv.DictReader(handle))
+    report = json.loads(run_bot("report", "--json", "-c", str(tiny_run / "config.yaml")).stdout)
+    assert len(trips) == report["trades"] + report["open_trades"] > 0
+    (realized, fees), = rows(tiny_run / "bot.sqlite", "SELECT SUM(realized_pnl), SUM(fee) FROM fills")
+    assert sum(float(t["pnl"]) for t in trips) == pytest.approx(realized, abs=1e-6)
+    assert sum(float(t["fees"]) for t in trips) == pytest.approx(fees)
+    closed = [t for t in trips if t["exit_ts"]]
+    assert closed and all(t["exit_time"].endswith("Z") and t["exit_reason"] for t in closed)
+    assert all(t["entry_time"].endswith("Z") and t["entry_reason"] == "entry" for t in trips)
 
 
 def test_reports_without_a_run_say_so(tmp_path: Path) -> None:

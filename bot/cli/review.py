@@ -42,25 +42,50 @@ def report(
 @guarded
 def trades(
     config: ConfigPath = DEFAULT_CONFIG,
-    csv: Annotated[Path | None, typer.Option(help="Write every fill to this CSV file.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Fills shown on the console.")] = 20,
+    csv: Annotated[Path | None, typer.Option(help="Write every row to this CSV file.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows shown on the console.")] = 20,
+    fills: Annotated[bool, typer.Option("--fills", help="The fills, not the round trips.")] = False,
 ) -> None:
-    """The fills of the run: on the console, or all of them as CSV."""
-    from bot.report.render import fills_table
+    """The run's round trips (entry, exit, prices, fees, PnL, why each ended),
+    or with --fills its fills: on the console, or all of them as CSV."""
+    from dataclasses import asdict
+
+    import pandas as pd
+
+    from bot.report.render import fills_table, trades_table
+    from bot.report.trade_list import trade_list
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
-    fills = store.fills_frame()
-    store.close()
-    if csv is None:
-        console.print(fills_table(fills, limit))
-        return
-    fills.insert(1, "time", [iso_utc(int(t)) for t in fills.ts])
     try:
-        fills.to_csv(csv, index=False)
+        frame = store.fills_frame()
+        if not fills:
+            trips = trade_list(frame, store.orders_frame(), cfg.timeframe_ms)
+            frame = pd.DataFrame([asdict(t) for t in trips], columns=_trade_fields())
+    finally:
+        store.close()
+    what = "fills" if fills else "round trips"
+    if csv is None:
+        console.print(fills_table(frame, limit) if fills else trades_table(frame, limit))
+        return
+    # A readable time beside each bar time (an open trip has no exit).
+    for column, name in (("ts", "time"), ("entry_ts", "entry_time"), ("exit_ts", "exit_time")):
+        if column in frame:
+            times = [iso_utc(int(t)) if pd.notna(t) else "" for t in frame[column]]
+            frame.insert(frame.columns.get_loc(column) + 1, name, times)
+    try:
+        frame.to_csv(csv, index=False)
     except OSError as exc:
         raise UserError(f"cannot write {csv}: {exc.strerror}") from None
-    err_console.print(f"{len(fills)} fills written to {csv}")
+    err_console.print(f"{len(frame)} {what} written to {csv}")
+
+
+def _trade_fields() -> list[str]:
+    from dataclasses import fields
+
+    from bot.report.trade_list import Trade
+
+    return [f.name for f in fields(Trade)]
 
 
 @guarded

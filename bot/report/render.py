@@ -56,3 +56,41 @@ def fills_table(fills, limit: int) -> Table:
             f.order_id,
         )
     return table
+
+
+def trades_table(trips, limit: int) -> Table:
+    """The newest `limit` round trips (a frame of bot.report.trade_list.Trade rows)."""
+    table = Table(title=f"Round trips (newest {min(limit, len(trips))} of {len(trips)})", title_justify="left")
+    for column in (
+        "entry",
+        "exit",
+        "symbol",
+        "side",
+        "qty",
+        "entry price",
+        "exit price",
+        "fees",
+        "PnL",
+        "return",
+        "bars",
+        "exit reason",
+    ):
+        numeric = column in ("qty", "entry price", "exit price", "fees", "PnL", "return", "bars")
+        table.add_column(column, justify="right" if numeric else "left")
+    for t in trips.tail(limit).itertuples():
+        is_open = t.exit_ts is None or t.exit_ts != t.exit_ts  # None, or NaN in a frame
+        table.add_row(
+            iso_utc(int(t.entry_ts)),
+            "open" if is_open else iso_utc(int(t.exit_ts)),
+            t.symbol,
+            t.direction,
+            f"{t.qty:.6f}",
+            _num(t.entry_price),
+            "" if is_open else _num(t.exit_price),
+            _num(t.fees, 4),
+            _num(t.pnl),
+            _pct(t.return_pct),
+            "" if is_open else str(int(t.bars_held)),
+            "" if is_open else str(t.exit_reason),
+        )
+    return table
