@@ -69,8 +69,7 @@ def api_token() -> str:
     """The bearer token of `bot serve`'s controls ('' when unset), scrubbed
     from every log line like the exchange's credentials."""
     token = os.environ.get(API_TOKEN_ENV, "").strip()
-    if token:
-        _known_values.add(token)
+    register_secret(token)
     return token
 
 

@@ -95,10 +95,10 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-def bot_run(config: Path, url: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
+def bot_run(config: Path, url: str) -> subprocess.CompletedProcess:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("BOT_")}, "BOT_NOTIFY_URLS": url}
     return subprocess.run([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
 def test_a_stop_out_and_a_kill_switch_each_send_one_message(tmp_path: Path, receiver: Receiver) -> None:
@@ -122,25 +122,40 @@ def test_a_stop_out_and_a_kill_switch_each_send_one_message(tmp_path: Path, rece
     assert "secret-path-abc123" not in done.stdout + done.stderr
 
 
+def hold_first_request(listener: socket.socket, db: Path, seen: dict) -> None:
+    """Accept one connection, read it and never answer; when the sender
+    lets go (it gave up, or its process ended), count the bars stored."""
+    connection, _ = listener.accept()
+    with connection:
+        connection.settimeout(0.2)
+        while True:
+            try:
+                if not connection.recv(65_536):
+                    break
+            except TimeoutError:
+                continue
+    seen["bars_when_let_go"] = rows(db, "SELECT COUNT(*) FROM bars")[0][0]
+
+
 def test_a_receiver_that_never_answers_holds_up_no_bar(tmp_path: Path) -> None:
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen(8)  # connections wait in the backlog: never accepted, never answered
+    """The receiver holds the first message (the stop-out, bar 200) without
+    an answer. A bar job that waited on it would stand at that bar until the
+    sender's timeout let go; this one steps all 300 bars first, and lets go
+    only when the run ends."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(300)  # a hang guard: the notifier connects at bar 200
+    seen: dict = {}
+    holder = threading.Thread(target=hold_first_request, args=(listener, tmp_path / "bot.sqlite", seen), daemon=True)
     try:
         config = config_for(tmp_path)
-        text = config.read_text().replace("drain_seconds: 20", "drain_seconds: 0")
-        config.write_text(text.replace("timeout_seconds: 30", "timeout_seconds: 120"))
-        # A bar job that waited on the receiver would wait 120 s per message,
-        # two messages: past this limit, whatever the machine's speed. The
-        # replay itself takes seconds.
-        done = bot_run(config, f"json://127.0.0.1:{silent.getsockname()[1]}/hook", timeout_s=200)
+        config.write_text(config.read_text().replace("drain_seconds: 20", "drain_seconds: 0"))
+        holder.start()
+        done = bot_run(config, f"json://127.0.0.1:{listener.getsockname()[1]}/hook")
         assert done.returncode == 0, done.stderr[-3000:]
-        # Every bar stepped, the kill switch included, while the first message
-        # still waits for an answer.
-        assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM bars")[0][0] == BARS
+        holder.join(60)
         assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM events WHERE kind = 'kill_switch'")[0][0] == 1
-        silent.settimeout(5)
-        connection, _ = silent.accept()  # the notifier did try: its connection is in the backlog
-        connection.close()
+        assert seen == {"bars_when_let_go": BARS}
     finally:
-        silent.close()
+        listener.close()

@@ -200,7 +200,7 @@ class Retrainer:
         predictor.regime = self._companion(RegimeModel.fit([s.close for s in series], seed), metrics)
         metrics.update(
             fit,
-            n_train=data.n_real if data.mirrored else len(data.x_train),
+            n_train=data.real_windows,
             n_val=len(data.x_val),
             kind=cfg.kind,
             target=data.target.kind,
@@ -208,7 +208,7 @@ class Retrainer:
             horizon_bars=data.target.horizon_bars,
         )
         if data.mirrored:
-            metrics["n_train_mirrored"] = len(data.x_train) - metrics["n_train"]
+            metrics["n_train_mirrored"] = len(data.x_train) - data.real_windows
         return Candidate(predictor, cfg, metrics, data.from_ts, data.to_ts)
 
     @staticmethod

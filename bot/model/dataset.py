@@ -63,9 +63,14 @@ class TrainingSet:
     n_real: int | None = None
 
     @property
+    def real_windows(self) -> int:
+        """Training windows of the market's own."""
+        return self.n_real if self.n_real is not None else len(self.x_train)
+
+    @property
     def mirrored(self) -> bool:
         """Whether mirror-image windows follow the market's own."""
-        return self.n_real is not None and self.n_real < len(self.x_train)
+        return self.real_windows < len(self.x_train)
 
 
 @dataclass(frozen=True)
@@ -117,10 +122,9 @@ def build_training_set(
     parts = [_windows_and_labels(s, sp, scaler, seq_len, columns, target) for s, sp in usable]
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     n_real = len(joined["x_train"])
-    for s, sp in images:
-        image = _windows_and_labels(s, sp, scaler, seq_len, columns, target, validation=False)
-        for key in ("x_train", "y_train", "r_train"):
-            joined[key] = np.concatenate([joined[key], image[key]])
+    image_parts = [_windows_and_labels(s, sp, scaler, seq_len, columns, target, validation=False) for s, sp in images]
+    for key in ("x_train", "y_train", "r_train"):
+        joined[key] = np.concatenate([joined[key], *(p[key] for p in image_parts)])
     return TrainingSet(
         **joined,
         scaler=scaler,
