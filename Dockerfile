@@ -1,6 +1,9 @@
 # CPU image of the daemon. `docker run IMAGE` replays the bundled demo;
-# `docker run IMAGE report --json` and friends review it. Mount a volume on
-# /app/state to keep the database and models between runs.
+# `docker run IMAGE report --json` and friends review it; `serve` is the
+# dashboard and API. Mount a volume on /app/state to keep the database and
+# models between runs; reports go to /app/reports. docker-compose.yml runs
+# the daemon and the dashboard side by side. No test tools are installed:
+# requirements.txt holds the daemon's packages only.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -26,10 +29,17 @@ COPY strategies ./strategies
 COPY data ./data
 
 RUN useradd --create-home --uid 10001 bot \
- && mkdir -p state \
- && chown bot:bot state
+ && mkdir -p state reports \
+ && chown bot:bot state reports
 USER bot
 
-VOLUME ["/app/state"]
+# Healthy while the newest bar is fresh: /api/v1/health answers 503 once the
+# daemon stops stepping. It needs `bot serve` in the container: the
+# dashboard service, or the daemon with BOT__API__ENABLED=true.
+HEALTHCHECK --interval=60s --timeout=10s --start-period=10m --retries=3 \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('BOT__API__PORT', '8080') + '/api/v1/health', timeout=8)"
+
+VOLUME ["/app/state", "/app/reports"]
+EXPOSE 8080
 ENTRYPOINT ["bot"]
 CMD ["run"]

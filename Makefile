@@ -9,12 +9,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench bench-peer setup clean
+.PHONY: run test check bench bench-peer setup browser clean
 
 run: $(STAMP)
 	$(BIN)/bot run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)
@@ -34,11 +34,23 @@ bench-peer: $(STAMP)
 
 setup: $(STAMP)
 
-# requirements.txt pins every package; torch==2.13.0 resolves to the CPU
-# wheel on this machine, so no multi-GB CUDA build is pulled in.
-$(STAMP): requirements.txt pyproject.toml
+# The dashboard's tests drive a real headless browser: Debian's chromium and
+# chromium-driver, installed here when missing (as root, which CI is).
+# Elsewhere those tests skip and say why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver for the browser tests"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)); \
+	else echo "chromium and chromium-driver are missing and this is not root: the browser tests will skip"; fi
+
+# requirements.txt pins every package the daemon needs, requirements-dev.txt
+# adds the test and check tools; torch==2.13.0 resolves to the CPU wheel on
+# this machine, so no multi-GB CUDA build is pulled in.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 

@@ -24,19 +24,43 @@ from bot.timeframes import iso_utc
 def report(
     config: ConfigPath = DEFAULT_CONFIG,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write the interactive report, one self-contained file.")
+    ] = None,
 ) -> None:
-    """Summary of the run: return, Sharpe, drawdown, win rate, models."""
+    """Summary of the run: return, Sharpe, drawdown, win rate, models;
+    with --html, the dashboard's charts and tables as one offline file."""
     from bot.report.render import summary_table
     from bot.report.summary import build_summary
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
-    summary = build_summary(store, cfg)
-    store.close()
+    try:
+        summary = build_summary(store, cfg)
+        if html is not None:
+            _write_html_report(store, cfg, html)
+    finally:
+        store.close()
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
     else:
         console.print(summary_table(summary))
+
+
+def _write_html_report(store, cfg: Config, path: Path) -> None:
+    import time
+
+    from bot.web.api import clean
+    from bot.web.dashboard_data import dashboard_payload
+    from bot.web.page import report_page
+
+    err_console.print("building the HTML report...")
+    page = report_page(clean(dashboard_payload(store, cfg, int(time.time() * 1000))))
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+    err_console.print(f"report written to {path}", markup=False)
 
 
 @guarded

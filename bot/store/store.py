@@ -251,6 +251,11 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(col(BarRow.ts))).where(col(BarRow.symbol) == symbol)).scalar()
 
+    def first_prediction_ts(self) -> int | None:
+        """The first bar the strategy was asked about: where trading starts."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.min(col(PredictionRow.ts)))).scalar()
+
     def bar_count(self) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(BarRow)).scalar_one()

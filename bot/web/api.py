@@ -13,7 +13,6 @@ through the same operator-request path as the CLI
 from __future__ import annotations
 
 import hmac
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,17 +21,20 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from bot.config import Config
 from bot.domain import OrderStatus
+from bot.report.run_charts import buy_and_hold_curve
 from bot.report.summary import build_summary
 from bot.report.trade_list import trade_list
 from bot.secrets import API_TOKEN_ENV, api_token
 from bot.store import Store
-from bot.timeframes import iso_utc
+from bot.web.dashboard_data import dashboard_payload
 from bot.web.health import health
 from bot.web.metrics import metrics_text
+from bot.web.page import CONTENT_SECURITY_POLICY, STATIC_FILES, live_page, static_text
+from bot.web.run_status import run_status
 
 PAGE = Annotated[int, Query(ge=1, le=10_000)]
 OFFSET = Annotated[int, Query(ge=0)]
@@ -71,39 +73,15 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
 
     @app.get("/api/v1/status")
     def status() -> dict:
-        champion = store.champion()
-        open_orders = store.open_orders()
-        return clean(
-            {
-                "mode": cfg.mode,
-                "broker": cfg.broker,
-                "timeframe": cfg.timeframe,
-                "symbols": cfg.symbols,
-                "last_bars": {s: _iso(store.last_bar_ts(s)) for s in cfg.symbols},
-                "risk_state": _risk_state(store),
-                "equity": asdict(e) if (e := store.latest_equity()) else None,
-                "positions": [
-                    {
-                        **asdict(p),
-                        "protective_orders": [
-                            {"kind": o.kind.value, "reason": o.reason, "price": o.resting_price}
-                            for o in open_orders
-                            if o.symbol == p.symbol and o.kind.protective
-                        ],
-                    }
-                    for p in store.latest_positions()
-                    if p.qty != 0
-                ],
-                "champion": champion.version if champion else None,
-                "last_decisions": [asdict(p) for p in store.latest_decisions()],
-            }
-        )
+        return clean(run_status(store, cfg))
 
     @app.get("/api/v1/equity")
     def equity(limit: PAGE = 1000, offset: OFFSET = 0) -> dict:
         frame = store.equity_frame()
         if len(frame):
             frame["drawdown"] = 1 - frame.equity / frame.equity.cummax()
+            first = store.first_prediction_ts()
+            frame["buy_and_hold"] = buy_and_hold_curve(frame, store.bars_frame(), first)
         return records(frame, offset, limit)
 
     @app.get("/api/v1/trades")
@@ -148,13 +126,34 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
     def summary() -> dict:
         return clean(build_summary(store, cfg))
 
+    @app.get("/api/v1/dashboard")
+    def dashboard() -> dict:
+        """Everything the dashboard at / draws, in one object."""
+        return clean(dashboard_payload(store, cfg, clock()))
+
     _add_controls(app, store, cfg)
+    _add_page(app)
 
     @app.get("/metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(metrics_text(store, cfg, clock()), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _add_page(app: FastAPI) -> None:
+    headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(live_page(), headers=headers)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> Response:
+        if name not in STATIC_FILES:
+            raise HTTPException(404, "no such file")
+        cached = {**headers, "Cache-Control": "max-age=3600"}
+        return Response(static_text(name), media_type=STATIC_FILES[name], headers=cached)
 
 
 def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
@@ -203,12 +202,3 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
         except (OSError, ValueError) as exc:
             raise HTTPException(409, f"{version} cannot be loaded: {exc}") from None
         return accepted("promote", version=version, previous=previous)
-
-
-def _iso(ts: int | None) -> str | None:
-    return iso_utc(ts) if ts is not None else None
-
-
-def _risk_state(store: Store) -> Any:
-    raw = store.get_meta("risk_state")
-    return json.loads(raw) if raw else None

@@ -1,0 +1,151 @@
+"""The dashboard at / and the file `bot report --html` writes, loaded in a
+real headless Chromium: every chart has drawn data points, the figures on
+the page are the API's and `bot report --json`'s, the console stays free of
+errors, the live page redraws itself, and HTML planted in a symbol name or
+an event message shows as text and never runs."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser import DRAWN_MARKS, chromium_or_skip, console_errors, load_and_wait_drawn, start_browser
+from helpers import REPO, wait_until, write_config
+from test_serve import free_port, get, pinged, report_json
+
+pytestmark = pytest.mark.slow
+
+HOSTILE_MESSAGE = '<img src=x onerror="window.__owned=1"><script>window.__owned=2</script><b>loud</b>'
+HOSTILE_SYMBOL = "BTC<svg onload=window.__owned=3>/USDT"
+HOSTILE_KIND = "model_<img src=y onerror=window.__owned=4>"
+CHARTS = ("equity-chart", "price-chart-0", "prob-chart", "rolling-chart", "calibration-chart", "timeline-chart",
+          "risk-chart", "monthly-chart", "exits-chart")
+
+
+@pytest.fixture(scope="module")
+def planted_run(tiny_run: Path, tmp_path_factory) -> Path:
+    """A copy of the tiny replay whose events carry HTML an exchange or a
+    strategy could have sent."""
+    directory = tmp_path_factory.mktemp("planted_run")
+    write_config(directory)
+    with sqlite3.connect(tiny_run / "bot.sqlite") as source, sqlite3.connect(directory / "bot.sqlite") as copy:
+        source.backup(copy)
+        copy.execute("INSERT INTO events (ts, level, kind, message, symbol) VALUES (?, 'warning', ?, ?, ?)",
+                     (1_675_000_000_000, "exchange_says", HOSTILE_MESSAGE, HOSTILE_SYMBOL))
+        copy.execute("INSERT INTO events (ts, level, kind, message, symbol) VALUES (?, 'info', ?, ?, NULL)",
+                     (1_675_000_000_000, HOSTILE_KIND, HOSTILE_MESSAGE))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def served(planted_run: Path) -> Iterator[str]:
+    port = free_port()
+    log = (planted_run / "serve.txt").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "-c", str(planted_run / "config.yaml"), "--port", str(port)],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(pinged(base), timeout_s=120, what="bot serve to answer", process=server,
+                   output=planted_run / "serve.txt")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    chromium_or_skip()
+    driver = start_browser()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shown_figures(driver) -> dict[str, str]:
+    return driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('[data-field]')]"
+        ".map((e) => [e.dataset.field, e.dataset.value]))"
+    )
+
+
+def assert_same_figures(shown: dict[str, str], summary: dict) -> None:
+    assert len(shown) >= 10
+    for field, value in shown.items():
+        expected = summary[field]
+        if expected is None:
+            assert value == "", field
+        else:
+            assert float(value) == pytest.approx(expected, rel=1e-12), field
+
+
+def assert_every_chart_drew(driver) -> None:
+    marks = driver.execute_script(DRAWN_MARKS)
+    assert set(CHARTS) <= set(marks), marks
+    assert all(marks[chart] > 0 for chart in CHARTS), marks
+
+
+def assert_planted_html_is_text(driver) -> None:
+    assert driver.execute_script("return window.__owned") is None
+    assert driver.execute_script("return document.querySelectorAll('img[src=x], img[src=y], #events b, "
+                                 "#events script, #events svg').length") == 0
+    events = driver.find_element("id", "events").text
+    assert HOSTILE_MESSAGE in events and HOSTILE_SYMBOL in events
+
+
+def test_the_dashboard_draws_every_chart_with_the_apis_figures(served: str, browser) -> None:
+    load_and_wait_drawn(browser, served + "/")
+    assert console_errors(browser) == []
+    assert_every_chart_drew(browser)
+    status, summary = get(served, "/api/v1/summary")
+    assert status == 200
+    assert_same_figures(shown_figures(browser), summary)
+    _, trades = get(served, "/api/v1/trades?limit=50")
+    rows = browser.find_elements("css selector", "#trades tbody tr")
+    assert len(rows) == len(trades["items"]) > 0
+    first = rows[0].find_elements("tag name", "td")
+    assert first[-1].text == (trades["items"][0]["exit_reason"] or "open")
+    _, models = get(served, "/api/v1/models")
+    assert len(browser.find_elements("css selector", "#models tbody tr")) == len(models["items"]) > 0
+
+
+def test_the_live_page_redraws_itself(served: str, browser) -> None:
+    load_and_wait_drawn(browser, served + "/?refresh=1", times=3)
+    assert console_errors(browser) == []
+
+
+def test_html_planted_in_a_symbol_or_an_event_shows_as_text_on_the_page(served: str, browser) -> None:
+    load_and_wait_drawn(browser, served + "/")
+    assert_planted_html_is_text(browser)
+    assert console_errors(browser) == []
+
+
+def test_the_page_uses_no_other_host_and_forbids_inline_scripts(served: str) -> None:
+    status, page = get(served, "/")
+    assert status == 200 and isinstance(page, str)
+    assert "http://" not in page and "https://" not in page and "//" not in page.replace("<!DOCTYPE", "")
+    for name in ("dashboard.js", "dashboard.css", "plotly.min.js"):
+        assert get(served, "/static/" + name)[0] == 200
+    assert get(served, "/static/..%2Fapi.py")[0] == 404
+
+
+def test_the_html_report_is_one_offline_file_with_the_same_figures(planted_run: Path, browser) -> None:
+    out = planted_run / "report.html"
+    done = subprocess.run([sys.executable, "-m", "bot", "report", "--html", str(out), "-c",
+                           str(planted_run / "config.yaml")], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "<script src" not in text and "<link rel=\"stylesheet" not in text  # nothing to fetch
+    load_and_wait_drawn(browser, out.as_uri())
+    assert console_errors(browser) == []
+    assert_every_chart_drew(browser)
+    assert_same_figures(shown_figures(browser), report_json(planted_run))
+    assert_planted_html_is_text(browser)
