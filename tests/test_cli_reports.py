@@ -75,3 +75,38 @@ def test_reports_without_a_run_say_so(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: no run yet")
     assert not (tmp_path / "state" / "bot.sqlite").exists()
+
+
+def test_a_run_says_when_it_trains_and_ends_on_what_drove_it(tmp_path: Path) -> None:
+    from helpers import write_config
+
+    config = write_config(tmp_path)
+    run = run_bot("run", "-c", str(config), "--no-progress", "--max-bars", "900", timeout=600)
+    assert run.returncode == 0, run.stderr
+    announced = run.stderr.find("training the first model")
+    assert 0 <= announced < run.stderr.find("trained, now the champion")
+    report = json.loads(run_bot("report", "-c", str(config), "--json").stdout)
+    assert "; next, " in report["verdict"]
+    assert " ".join(report["verdict"].split()) in " ".join(run.stdout.split())
+
+
+def test_explain_shows_each_bars_decision_and_what_came_of_it(tiny_run: Path) -> None:
+    config = str(tiny_run / "config.yaml")
+    result = run_bot("explain", "-c", config, "--json", "--limit", "100000")
+    assert result.returncode == 0, result.stderr
+    bars = [json.loads(line) for line in result.stdout.splitlines()]
+    db = tiny_run / "bot.sqlite"
+    assert len(bars) == rows(db, "SELECT COUNT(*) FROM predictions")[0][0]
+    assert all(b["decision"] and b["reason"] for b in bars)
+    # Every fill is shown once, at the bar whose step booked it...
+    assert sum(len(b["fills"]) for b in bars) == rows(db, "SELECT COUNT(*) FROM fills")[0][0]
+    # ...and every entry the strategy chose is an entry order at that very bar.
+    for b in bars:
+        entries = [o for o in b["orders"] if "(entry)" in o]
+        assert (b["decision"] == "enter") == bool(entries), b
+    window = run_bot("explain", "-c", config, "--from", bars[10]["time"], "--to", bars[14]["time"], "--json")
+    assert [json.loads(line)["ts"] for line in window.stdout.splitlines()] == [b["ts"] for b in bars[10:15]]
+    table = run_bot("explain", "-c", config, "--limit", "3")
+    assert table.returncode == 0 and "Why the bot did what it did (3 bars)" in table.stdout
+    refused = run_bot("explain", "-c", config, "--from", "not-a-date")
+    assert refused.returncode != 0 and "--from/--to" in refused.stderr and "Traceback" not in refused.stderr

@@ -144,6 +144,10 @@ def test_metrics_parse_with_prometheus_clients_own_parser(served: str, tiny_run:
     assert samples["bot_equity"] == pytest.approx(newest_equity)
     assert samples["bot_bars_processed"] == rows(tiny_run / "bot.sqlite", "SELECT COUNT(*) FROM bars")[0][0]
     assert samples["bot_healthy"] == 0.0 and samples["bot_seconds_since_bar_close"] > 0
+    versions = rows(tiny_run / "bot.sqlite", "SELECT metrics_json FROM model_versions ORDER BY created_ts")
+    assert samples["bot_model_versions"] == len(versions)
+    trained = [m["train_seconds"] for (text,) in versions if "train_seconds" in (m := json.loads(text))]
+    assert samples["bot_last_retrain_seconds"] == pytest.approx(trained[-1])
 
 
 def test_a_bad_query_is_a_clear_422_not_a_traceback(served: str) -> None:

@@ -105,6 +105,7 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
     stop = (lambda: job.bars_processed >= max_bars) if max_bars is not None else (lambda: False)
     with _progress(console, progress) as bars:
         task = bars.add_task("replay", total=feed.bar_count(), completed=rt.resumed_bars)
+        job.retrainer.on_start = lambda text: bars.console.print(text, style="dim", markup=False)
 
         def fire(now_ms: int) -> None:
             champion = rt.engine.predictor

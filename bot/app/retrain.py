@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -57,6 +58,8 @@ class Retrainer:
         self._schedule_known = False
         self._has_versions = False
         self._due_ms: int | None = None
+        # Told before each training starts: minutes of silence otherwise.
+        self.on_start: Callable[[str], None] | None = None
 
     # -- when ----------------------------------------------------------------
 
@@ -101,6 +104,7 @@ class Retrainer:
         version = self.registry.version_name(now_ms)
         # A different but reproducible seed per version.
         seed = (cfg.model.seed if cfg.model.seed is not None else cfg.seed) + len(self.registry.store.model_versions())
+        self._announce(version, data)
         candidate = self._train(data, series, version, seed)
         champion = self.seat.predictor  # one read: the worker must not see a swap mid-judgement
         champion_row = self._row(champion.version) if champion else None
@@ -131,6 +135,17 @@ class Retrainer:
             row = self._refresh_champion(champion, champion_row, data, candidate, now_ms)
         self.seat.set_predictor(self.registry.load(row))
         return row
+
+    def _announce(self, version: str, data: TrainingSet) -> None:
+        first = not self.registry.store.model_versions()
+        what = "the first model" if first else "a challenger"
+        text = (
+            f"training {what}, {version}, on {data.real_windows:,} windows "
+            f"({self.config.model.epochs} epochs at most)" + ("; this can take minutes" if first else "")
+        )
+        log.info("retrain_started", version=version, windows=data.real_windows, first=first)
+        if self.on_start is not None:
+            self.on_start(text)
 
     def _refresh_champion(
         self, champion: Predictor, champion_row: ModelVersion, data: TrainingSet, challenger: Candidate, now_ms: int

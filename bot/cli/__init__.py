@@ -10,7 +10,7 @@ from bot.cli.backtest import backtest, check_lookahead
 from bot.cli.download import download
 from bot.cli.models import models_app, train
 from bot.cli.operate import flatten, pause, resume
-from bot.cli.review import report, status, trades
+from bot.cli.review import explain, report, status, trades
 from bot.cli.run import run
 from bot.cli.serve import serve
 
@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="LSTM paper-trading daemon: replay, live paper trading, models and reports.",
 )
-for command in (run, backtest, download, train, report, trades, status, resume, pause, flatten, serve):
+for command in (run, backtest, download, train, report, trades, explain, status, resume, pause, flatten, serve):
     app.command()(command)
 app.command(name="check-lookahead")(check_lookahead)
 app.add_typer(models_app, name="models")

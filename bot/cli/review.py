@@ -113,6 +113,42 @@ def _trade_fields() -> list[str]:
 
 
 @guarded
+def explain(
+    config: ConfigPath = DEFAULT_CONFIG,
+    start: Annotated[str | None, typer.Option("--from", help="First bar, an ISO date or time (UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last bar, an ISO date or time (UTC).")] = None,
+    symbol: Annotated[str | None, typer.Option(help="One symbol only.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="The newest this many bars of the range.")] = 48,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per bar, a line each.")] = False,
+) -> None:
+    """Bar by bar: P(up), the strategy's decision and its reason, and what
+    the risk manager and the broker did (orders, fills, events)."""
+    from dataclasses import asdict
+
+    from bot.report.explain import explain as explain_bars
+    from bot.report.render import explain_table
+    from bot.timeframes import parse_iso_ms
+
+    cfg = load_config(config)
+    try:
+        start_ms = parse_iso_ms(start) if start else None
+        end_ms = parse_iso_ms(end) if end else None
+    except ValueError as exc:
+        raise UserError(f"--from/--to: {exc}") from None
+    store = open_existing_store(cfg)
+    try:
+        bars = explain_bars(store, cfg, symbol, start_ms, end_ms, limit)
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write("".join(json.dumps({**asdict(b), "time": iso_utc(b.ts)}) + "\n" for b in bars))
+    elif bars:
+        console.print(explain_table(bars))
+    else:
+        err_console.print("no predicted bar in that range (the first model trains after retrain.initial_train_bars)")
+
+
+@guarded
 def status(config: ConfigPath = DEFAULT_CONFIG) -> None:
     """Where the run stands: last bars, positions, model, recent events."""
     cfg = load_config(config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from bot.timeframes import iso_utc
 
@@ -37,6 +38,10 @@ def summary_table(s: dict) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
+    if s.get("verdict"):
+        # Text, not markup: a halt reason is the run's own text.
+        table.caption = Text(s["verdict"], style="bold")
+        table.caption_justify = "left"
     return table
 
 
@@ -92,5 +97,24 @@ def trades_table(trips, limit: int) -> Table:
             _pct(t.return_pct),
             "" if is_open else str(int(t.bars_held)),
             "" if is_open else str(t.exit_reason),
+        )
+    return table
+
+
+def explain_table(bars) -> Table:
+    """`bot explain`: one row per bar; run text goes in as Text, never markup."""
+    table = Table(title=f"Why the bot did what it did ({len(bars)} bars)", title_justify="left", show_lines=True)
+    for column in ("bar", "symbol", "P(up)", "edge", "decision", "reason", "orders, fills, events"):
+        table.add_column(column, justify="right" if column in ("P(up)", "edge") else "left")
+    for b in bars:
+        actions = [*b.orders, *b.fills, *b.events]
+        table.add_row(
+            iso_utc(b.ts),
+            Text(b.symbol),
+            f"{b.prob_up:.3f}",
+            "-" if b.expected_edge is None else f"{b.expected_edge:+.3%}",
+            b.decision,
+            Text(b.reason),
+            Text("\n".join(actions) if actions else "-"),
         )
     return table

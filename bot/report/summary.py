@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import Config
 from bot.report.metrics import exposure, max_drawdown, probabilistic_sharpe_ratio, round_trips, sharpe_ratio, win_rate
+from bot.report.verdict import verdict
 from bot.store import Store
 from bot.timeframes import bars_per_year, iso_utc
 
@@ -20,7 +21,7 @@ def build_summary(store: Store, config: Config) -> dict:
     trips = round_trips(fills)
     initial = config.paper.initial_cash
     final = float(equity.equity.iloc[-1]) if len(equity) else initial
-    return {
+    summary = {
         "bars": store.bar_count(),
         "predictions": len(predictions),
         "fills": len(fills),
@@ -41,6 +42,15 @@ def build_summary(store: Store, config: Config) -> dict:
         "traded_from": iso_utc(start) if start is not None else None,
         "traded_to": iso_utc(int(equity.ts.iloc[-1])) if len(equity) else None,
     }
+    summary["verdict"] = verdict(summary, _halt_reason(store))
+    return summary
+
+
+def _halt_reason(store: Store) -> str | None:
+    from bot.risk.state import RiskState
+
+    state = RiskState.from_json(store.get_meta("risk_state"))
+    return state.halt_reason if state.halted else None
 
 
 def _buy_and_hold(store: Store, config: Config, start: int | None) -> dict:

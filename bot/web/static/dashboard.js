@@ -76,6 +76,7 @@ function drawState(data) {
   document.getElementById("title").textContent = data.title;
   document.getElementById("generated").textContent =
     "as of " + data.generated + (data.summary.traded_from ? ", traded from " + data.summary.traded_from : "");
+  document.getElementById("verdict").textContent = data.summary.verdict || "";
   const risk = data.status.risk_state || {};
   const badge = document.getElementById("trading");
   badge.textContent = risk.halted ? "HALTED: " + (risk.halt_reason || "") : "trading active";
