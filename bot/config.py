@@ -314,26 +314,42 @@ class MarketConfig(Section):
     extreme_move_sigmas: float = Field(10.0, gt=0)
 
 
+NotifyLevel = Literal["info", "warning", "error", "off"]
+
+# Event kinds and the lowest level of each that is sent; "*" for the kinds
+# not named. A blocked entry is matched by its rule (stale_data, cooldown...).
+DEFAULT_NOTIFY_EVENTS: dict[str, NotifyLevel] = {
+    "fill": "info",
+    "stop_loss": "info",
+    "take_profit": "info",
+    "kill_switch": "info",
+    "daily_loss_limit": "info",
+    "entries_halted": "info",
+    "flatten_requested": "info",
+    "resumed": "info",
+    "model_trained": "info",  # a new champion: a promotion
+    "stale_data": "warning",
+    "daily_summary": "info",
+    "*": "error",  # any other error: failed fetches, exchange and reconciliation errors, a failing strategy
+}
+
+
 class NotifyConfig(Section):
     """Which events are sent to the URLs in BOT_NOTIFY_URLS (bot/app/notify.py);
     with that variable unset nothing is sent."""
 
-    events: list[str] = Field(
-        default_factory=lambda: [
-            "kill_switch",
-            "stop_loss",
-            "entries_halted",
-            "flatten_requested",
-            "resumed",
-            "daily_loss_limit",
-            "fetch_failed",
-            "strategy_error",
-            "reconcile_failed",
-            "champion_unreadable",
-        ]
-    )
+    # A list of kinds is read as each at "info" (and nothing else sent).
+    events: dict[str, NotifyLevel] = Field(default_factory=lambda: dict(DEFAULT_NOTIFY_EVENTS))
     timeout_seconds: float = Field(5.0, gt=0, le=120)  # per connection and per read
+    retries: int = Field(2, ge=0, le=10)  # a failed message is tried again this often, then logged
     drain_seconds: float = Field(5.0, ge=0, le=120)  # at the end of a run, for what is still queued
+    # A summary at each UTC day's end; null: in live and testnet runs, not in replay.
+    daily_summary: bool | None = None
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _kinds_as_list(cls, value: Any) -> Any:
+        return dict.fromkeys(value, "info") if isinstance(value, list) else value
 
 
 class ApiConfig(Section):

@@ -98,6 +98,8 @@ class Engine:
         # Where committed events go besides the database: the notifier's
         # queue (bot/app/notify.py), which never blocks.
         self.event_sink: Callable[[Event], None] = lambda event: None
+        # ...and the fills a commit booked, where someone wants them.
+        self.fill_sink: Callable[[Fill], None] | None = None
         self.target = target
         self.live_score = LiveScore(target)
         # The newest bars per symbol, for a strategy's own indicators.
@@ -324,6 +326,9 @@ class Engine:
         self.store.commit_step(rec)
         for event in rec.events:
             self.event_sink(event)
+        if self.fill_sink is not None:
+            for fill, _ in rec.fills:
+                self.fill_sink(fill)
 
     def _follow_trading_state(self) -> None:
         """A log line when what the bot may do changes (the reasons are in

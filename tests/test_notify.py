@@ -159,3 +159,77 @@ def test_a_receiver_that_never_answers_holds_up_no_bar(tmp_path: Path) -> None:
         assert seen == {"bars_when_let_go": BARS}
     finally:
         listener.close()
+
+
+class FlakyReceiver(Receiver):
+    """Answers 500 to its first `failures` requests, then takes them."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures_left = failures
+        self.requests = 0
+        handler = self.RequestHandlerClass
+        server = self
+
+        class Flaky(handler):  # type: ignore[misc, valid-type]
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                server.requests += 1
+                if server.failures_left > 0:
+                    server.failures_left -= 1
+                    self.rfile.read(int(self.headers["Content-Length"]))
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                super().do_POST()
+
+        self.RequestHandlerClass = Flaky
+
+
+def test_fills_daily_summaries_and_levels_as_configured_and_a_failed_send_retried(tmp_path: Path) -> None:
+    server = FlakyReceiver(failures=1)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = config_for(tmp_path)
+        data = yaml.safe_load(config.read_text())
+        data["notify"].update({"daily_summary": True, "retries": 2,
+                               "events": {"fill": "info", "daily_summary": "info", "kill_switch": "off",
+                                          "*": "warning"}})
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
+        done = bot_run(config, f"json://127.0.0.1:{server.server_address[1]}/hook")
+        assert done.returncode == 0, done.stderr[-3000:]
+    finally:
+        server.shutdown()
+        server.server_close()
+    db = tmp_path / "bot.sqlite"
+    titles = [m["title"] for m in server.messages]
+    fills = rows(db, "SELECT COUNT(*) FROM fills")[0][0]
+    assert titles.count("bot: fill BTC/USDT") == fills > 0
+    # One summary per UTC day that ended after the first step.
+    closes = [ts + HOUR for (ts,) in rows(db, "SELECT ts FROM bars ORDER BY ts")]
+    days = len({c // 86_400_000 for c in closes}) - 1
+    summaries = [m for m in server.messages if m["title"] == "bot: daily summary"]
+    assert len(summaries) == days > 5 and all("equity" in m["message"] for m in summaries)
+    # "*" at warning lets the extreme move through; the kill switch is off.
+    assert titles.count("bot: extreme move BTC/USDT") == 1 and "bot: kill switch" not in titles
+    # The first message was refused once, tried again and delivered: one request more than messages.
+    assert server.requests == len(server.messages) + 1
+    logged = [json.loads(line) for line in (tmp_path / "bot.jsonl").read_text().splitlines()]
+    failed = [entry for entry in logged if entry.get("event") == "notification_failed"]
+    assert [(f["attempt"], f["of"]) for f in failed] == [(1, 3)]
+
+
+def test_a_blocked_entry_is_matched_by_its_rule_and_levels_are_minimums() -> None:
+    from bot.app.notify import Notifier
+    from bot.domain import Event
+
+    notifier = Notifier([], {"stale_data": "warning", "cooldown": "off", "fetch_failed": "error", "*": "off"}, 1.0)
+    try:
+        stale = Event(0, "order_blocked", "stale data: ...", "warning", "X", {"rule": "stale_data"})
+        cooling = Event(0, "order_blocked", "cooldown: ...", "warning", "X", {"rule": "cooldown"})
+        assert notifier.wants(stale) and not notifier.wants(cooling)
+        assert notifier.wants(Event(0, "fetch_failed", "down", "error"))
+        assert not notifier.wants(Event(0, "fetch_failed", "slow", "warning"))
+        assert not notifier.wants(Event(0, "anything_else", "x", "error"))
+    finally:
+        notifier.close(0)

@@ -75,6 +75,8 @@ class BarJob:
         # The bar job's own events go here too (the engine's go from its
         # commits): the notifier's queue, which never blocks.
         self.notify = notify or (lambda event: None)
+        # Told the newest bar of each firing that stepped one (the daily summary).
+        self.after_step: Callable[[int], None] | None = None
         self._gap_attempts: dict[tuple[str, int], int] = {}
         self._late_attempts: dict[int, int] = {}
 
@@ -89,6 +91,8 @@ class BarJob:
             self.engine.step(by_ts[ts], flags)
         stepped = sum(len(b) for b in by_ts.values())
         self.bars_processed += stepped
+        if by_ts and self.after_step is not None:
+            self.after_step(max(by_ts))
         self._retry_if_late(now_ms)
         if self.retrainer.is_due(now_ms):
             self.run_retrain(now_ms)

@@ -16,10 +16,12 @@ import os
 import queue
 import re
 import threading
+import time
+from collections.abc import Mapping
 
 import structlog
 
-from bot.domain import Event
+from bot.domain import Event, Fill, Side
 from bot.secrets import register_secret
 from bot.timeframes import iso_utc
 
@@ -37,19 +39,33 @@ def urls_from_env() -> list[str]:
     return urls
 
 
+LEVEL_RANK = {"info": 0, "warning": 1, "error": 2}
+RETRY_WAIT_S = (1.0, 3.0, 10.0)  # between tries of one message, then the last again
+
+
 class Notifier:
-    def __init__(self, urls: list[str], kinds: list[str], timeout_s: float) -> None:
+    def __init__(self, urls: list[str], levels: Mapping[str, str], timeout_s: float, retries: int = 2) -> None:
         self.urls = urls
-        self.kinds = set(kinds)
+        self.levels = levels  # event kind (or "*") -> the lowest level sent, or "off"
         self.timeout_s = timeout_s
+        self.retries = retries
         self.dropped = 0  # messages that found the queue full
+        self.failed = 0  # messages given up on after every try
         self._queue: queue.Queue = queue.Queue(QUEUE_SIZE)
         self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
         self._thread.start()
 
+    def wants(self, event: Event) -> bool:
+        """Its kind (a blocked entry: its rule) is sent at its level."""
+        topic = event.kind
+        if topic == "order_blocked" and event.data and "rule" in event.data:
+            topic = event.data["rule"]
+        lowest = self.levels.get(topic, self.levels.get("*", "off"))
+        return lowest != "off" and LEVEL_RANK.get(event.level, 0) >= LEVEL_RANK[lowest]
+
     def offer(self, event: Event) -> None:
-        """Queue the event if its kind is one to send; never blocks."""
-        if event.kind not in self.kinds:
+        """Queue the event if it is one to send; never blocks."""
+        if not self.wants(event):
             return
         try:
             self._queue.put_nowait(event)
@@ -69,20 +85,35 @@ class Notifier:
         except queue.Full:
             pass
         self._thread.join(drain_s)
-        if self._thread.is_alive() or self.dropped:
-            log.warning("notifications_unsent", queued=self._queue.qsize(), dropped=self.dropped)
+        if self._thread.is_alive() or self.dropped or self.failed:
+            log.warning("notifications_unsent", queued=self._queue.qsize(), dropped=self.dropped, failed=self.failed)
+
+    def offer_fill(self, fill: Fill) -> None:
+        """A fill as a message of kind `fill` (fills are not events)."""
+        verb = "bought" if fill.side == Side.BUY else "sold"
+        text = f"{verb} {fill.qty:.6f} {fill.symbol} @ {fill.price:,.2f}, fee {fill.fee:.2f} (order {fill.order_id})"
+        self.offer(Event(fill.ts, "fill", text, "info", fill.symbol))
 
     def _run(self) -> None:
         sender = None
         while (event := self._queue.get()) is not _STOP:
             sender = sender or self._sender()
-            try:
-                ok = sender.notify(title=_title(event), body=_body(event))
-            except Exception:  # a plugin's bug must not end the thread
-                log.exception("notification_failed", kind=event.kind)
-                ok = False
-            if not ok:
-                log.warning("notification_failed", kind=event.kind)
+            for attempt in range(self.retries + 1):
+                if attempt:
+                    time.sleep(RETRY_WAIT_S[min(attempt, len(RETRY_WAIT_S)) - 1])
+                if self._send(sender, event):
+                    break
+                log.warning("notification_failed", kind=event.kind, attempt=attempt + 1, of=self.retries + 1)
+            else:
+                self.failed += 1
+
+    @staticmethod
+    def _send(sender, event: Event) -> bool:
+        try:
+            return bool(sender.notify(title=_title(event), body=_body(event)))
+        except Exception:  # a plugin's bug must not end the thread
+            log.exception("notification_error", kind=event.kind)
+            return False
 
     def _sender(self):
         import apprise  # on first use: a run that sends nothing need not load it

@@ -60,6 +60,8 @@ class Retrainer:
         self._due_ms: int | None = None
         # Told before each training starts: minutes of silence otherwise.
         self.on_start: Callable[[str], None] | None = None
+        # Its events go to the store, and here (the notifier's queue) too.
+        self.notify: Callable[[Event], None] | None = None
 
     # -- when ----------------------------------------------------------------
 
@@ -240,8 +242,11 @@ class Retrainer:
         return next((v for v in self.registry.store.model_versions() if v.version == version), None)
 
     def _event(self, ts: int, kind: str, message: str, level: str, data: dict | None = None) -> None:
-        self.registry.store.add_event(Event(ts, kind, message, level=level, data=data))
+        event = Event(ts, kind, message, level=level, data=data)
+        self.registry.store.add_event(event)
         getattr(log, level)(kind, message=message)
+        if self.notify is not None:
+            self.notify(event)
 
 
 def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, version: str) -> tuple[Predictor, str | None]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app.broker_factory import make_broker
+from bot.app.daily_summary import DailySummary
 from bot.app.jobs import BarJob, RetryPolicy
 from bot.app.notify import Notifier, urls_from_env
 from bot.app.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
@@ -173,9 +174,12 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         engine.set_predictor(champion)
     retrainer = Retrainer(config, engine, engine, registry)
     urls = urls_from_env()
-    notifier = Notifier(urls, config.notify.events, config.notify.timeout_seconds) if urls else None
+    n = config.notify
+    notifier = Notifier(urls, n.events, n.timeout_seconds, n.retries) if urls else None
     if notifier is not None:
         engine.event_sink = notifier.offer
+        engine.fill_sink = notifier.offer_fill
+        retrainer.notify = notifier.offer
     bar_job = BarJob(
         feed=feed,
         engine=engine,
@@ -187,4 +191,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         policy=retry_policy(config),
         notify=notifier.offer if notifier else None,
     )
+    daily = n.daily_summary if n.daily_summary is not None else config.mode != "replay"
+    if notifier is not None and daily:
+        bar_job.after_step = DailySummary(store, config.timeframe_ms, notifier.offer).after_step
     return Runtime(config, store, engine, registry, retrainer, bar_job, feed, clock, resumed, notifier)
