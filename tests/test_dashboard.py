@@ -149,3 +149,19 @@ def test_the_html_report_is_one_offline_file_with_the_same_figures(planted_run: 
     assert_every_chart_drew(browser)
     assert_same_figures(shown_figures(browser), report_json(planted_run))
     assert_planted_html_is_text(browser)
+
+
+def test_the_backtest_report_draws_every_figure_in_a_browser(tmp_path: Path, browser) -> None:
+    from test_html_report import FIGURE, make_result
+
+    from bot.backtest.html_report import write_html_report
+
+    path = tmp_path / "backtest.html"
+    write_html_report(make_result(), path)
+    load_and_wait_drawn(browser, path.as_uri())
+    assert console_errors(browser) == []
+    marks = browser.execute_script(DRAWN_MARKS)
+    figures = FIGURE.findall(path.read_text())
+    assert sorted(marks) == sorted(figures) and all(marks[f] > 0 for f in figures), marks
+    assert browser.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
+    assert "<img src=x onerror=alert(1)>" in browser.find_element("css selector", "table.trades").text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.backtest.html_report import calibration_bins, drawdown_series, ordered_variants, write_html_report
+from bot.backtest.html_report import drawdown_series, ordered_variants, write_html_report
 from bot.backtest.result import BacktestResult, VariantRun
+from bot.report.calibration_bins import calibration_bins
 
 HOUR_MS = 3_600_000
 START_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z
@@ -20,7 +22,11 @@ BARS = 300
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVIL_NAME = '<b>thr & "co"</b>'
 EVIL_CONFIG = "<script>alert('x')</script>"
+EVIL_REASON = "<img src=x onerror=alert(1)>"
 IMAGE = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+SCRIPT = re.compile(r"<script[^>]*>.*?</script>", re.S)
+FIGURE = re.compile(r'<script type="application/json" class="figure" data-for="(figure-\d+)">')
+FIGURE_BODY = re.compile(r'<script type="application/json" class="figure" data-for="figure-\d+">(.*?)</script>', re.S)
 
 
 # -- a synthetic result ------------------------------------------------------------
@@ -56,7 +62,13 @@ def _run(name: str, ts, close, seed: int, metrics: dict, fills=True, predictions
     return VariantRun(name=name, equity=equity, position_value=equity * 0.5,
                       fills=_fills(ts, close) if fills else empty_fills,
                       predictions=_predictions(ts, seed) if predictions else empty_predictions,
-                      metrics=metrics)
+                      metrics=metrics, orders=_orders() if fills else pd.DataFrame(columns=["id", "reason"]))
+
+
+def _orders() -> pd.DataFrame:
+    """The reasons of _fills' orders: buys enter, sells end with a hostile reason."""
+    ids = range(1, 20)
+    return pd.DataFrame({"id": list(ids), "reason": ["entry" if i % 2 else EVIL_REASON for i in ids]})
 
 
 STRATEGY_METRICS = {"accuracy": 0.5126, "roc_auc": 0.53, "total_return": 0.1234, "cagr": 0.4,
@@ -140,19 +152,41 @@ def test_report_is_written_as_one_html_document(tmp_path: Path) -> None:
     assert text.rstrip().endswith("</html>")
 
 
+def outside_scripts(report: str) -> str:
+    return SCRIPT.sub("", report)
+
+
 def test_report_is_self_contained(report: str) -> None:
     lowered = report.lower()
-    assert "http://" not in lowered
-    assert "https://" not in lowered
-    assert "<script" not in lowered  # neither inline nor <script src=...>
-    assert "<link" not in lowered
-    assert not re.search(r'src="(?!data:)', report)
+    assert "<script src" not in lowered and "<link" not in lowered  # nothing fetched
+    markup = outside_scripts(report).lower()
+    assert "http://" not in markup and "https://" not in markup
+    assert not re.search(r'src="(?!data:)', outside_scripts(report))
+    # plotly's JavaScript and the drawing script, inlined once each, then the
+    # figures: no "</script" inside any of them ends one early.
+    assert lowered.count("<script>") == 2
+    assert lowered.count("</script") == 2 + len(FIGURE.findall(report))
+
+
+def test_report_draws_interactive_figures_from_escaped_json(report: str) -> None:
+    """Equity, drawdown, price, exit reasons, monthly returns, rolling Sharpe
+    and exposure, calibration: one plotly figure each, beside its <div>."""
+    targets = FIGURE.findall(report)
+    assert len(targets) == 7
+    assert all(f'<div id="{target}"' in report for target in targets)
+    for body in FIGURE_BODY.findall(report):
+        assert "<" not in body and ">" not in body and "&" not in body  # JSON's own \u escapes
+        json.loads(body)
+
+
+def test_report_lists_the_round_trips_with_escaped_reasons(report: str) -> None:
+    assert "<table class=\"trades\">" in report
+    assert EVIL_REASON not in report and "&lt;img src=x onerror=alert(1)&gt;" in report
+    assert "The newest 4 of 4 round trips" in report  # three closed, one still open
 
 
 def test_report_inlines_valid_pngs(report: str) -> None:
-    images = IMAGE.findall(report)
-    assert report.count("data:image/png;base64,") == len(images) == 4
-    for encoded in images:
+    for encoded in IMAGE.findall(outside_scripts(report)):
         png = base64.b64decode(encoded, validate=True)
         assert png.startswith(PNG_MAGIC)
         assert png[-8:-4] == b"IEND"
@@ -207,7 +241,7 @@ def test_calibration_is_skipped_without_predictions(tmp_path: Path) -> None:
     path = tmp_path / "r.html"
     write_html_report(make_result(predictions=False, baselines=("buy_and_hold",)), path)
     text = path.read_text(encoding="utf-8")
-    assert len(IMAGE.findall(text)) == 3
+    assert len(FIGURE.findall(text)) == 6
     assert "No variant has predictions" in text
 
 

@@ -1,9 +1,11 @@
 """A self-contained HTML report of a walk-forward backtest.
 
-One file, no external references: the charts are PNGs drawn with
-matplotlib's Agg backend and inlined as base64 data URIs, the styling is an
-inline <style> block and there is no JavaScript. Every string that comes from
-the data or the config is HTML-escaped.
+One file, no external references: the charts are interactive plotly
+figures (zoom, hover) stored as JSON in the page and drawn by plotly's own
+JavaScript, inlined once from the installed Python package; the regime
+chart is a PNG drawn with matplotlib's Agg backend, inlined as a data URI;
+the styling is an inline <style> block. Every string that comes from the
+data or the config is HTML-escaped, in the page and in the figures' JSON.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bot.backtest.result import BacktestResult, VariantRun  # noqa: E402
-from bot.report.calibration_bins import calibration_bins  # noqa: E402
 
 BASELINE_ORDER = ("buy_and_hold", "flat", "logistic", "random_forest", "gru", "lightgbm")
 
@@ -64,6 +65,9 @@ dl.facts { display: grid; grid-template-columns: max-content auto; gap: .2em 1em
 dl.facts dt { font-weight: bold; }
 dl.facts dd { margin: 0; }
 img { max-width: 100%; height: auto; }
+.chart { min-height: 360px; }
+.scroll { max-height: 420px; overflow-y: auto; }
+table.trades th { position: sticky; top: 0; }
 p.note { color: #555; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .8em; }
 """
@@ -77,26 +81,150 @@ def write_html_report(result: BacktestResult, path: Path) -> None:
     from bot.backtest.html_quality import quality_sections  # it builds on this module's helpers
 
     variants = ordered_variants(result)
+    figures = _Figures()
     sections = [
         _header(result),
         _section("Metrics", _metrics_table(variants)),
-        _section("Equity", _img(equity_figure(variants), "Equity curves")),
-        _section("Drawdown", _img(drawdown_figure(variants), "Drawdown from running peak")),
-        _section("Price and strategy fills", _img(price_figure(result), "Close price with fills")),
-        _section("Calibration", _calibration_block(variants)),
+        *_chart_sections(result, variants, figures),
         *quality_sections(result, variants),
         _section("Configuration", f"<pre>{_esc(_config_text(result.config))}</pre>"),
     ]
     title = f"Backtest report \u2013 {_esc(result.data.get('symbol', ''))}"
     document = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{title}</title>\n<style>{_CSS}</style>\n{figures.scripts()}</head>\n<body>\n"
         + "\n".join(sections)
         + "\n</body>\n</html>\n"
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")
+
+
+class _Figures:
+    """The report's plotly figures: a <div> where each goes, its JSON beside
+    it, and plotly's JavaScript inlined once in the head."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def place(self, figure: dict, css: str = "chart") -> str:
+        from bot.web.page import embedded_json
+
+        self.count += 1
+        ident = f"figure-{self.count}"
+        return (
+            f'<div id="{ident}" class="{css}"></div>\n'
+            f'<script type="application/json" class="figure" data-for="{ident}">{embedded_json(figure)}</script>'
+        )
+
+    def scripts(self) -> str:
+        from bot.web.page import inline_script, plotly_js, static_text
+
+        if not self.count:
+            return ""
+        scripts = (plotly_js(), static_text("figures.js"))
+        return "".join(f"<script>{inline_script(script)}</script>\n" for script in scripts)
+
+
+def _chart_sections(result: BacktestResult, variants: list[tuple[str, VariantRun]], figures: _Figures) -> list[str]:
+    from bot.backtest import html_charts as charts
+    from bot.report.trade_list import trade_list
+
+    labelled = [(key, _label(key, run), run) for key, run in variants]
+    symbol = str((result.data or {}).get("symbol") or "")
+    strategy = result.strategy
+    bar_ms = _bar_ms(result.prices)
+    trades = trade_list(_for_symbol(strategy.fills, symbol or None), strategy.orders, bar_ms) if bar_ms else []
+    periods = 365 * 86_400_000 / bar_ms if bar_ms else 8_760.0
+    curves = [(label, *_outcomes(run)) for _, label, run in labelled]
+    curves = [(label, prob, outcome) for label, prob, outcome in curves if len(prob)]
+    calibration = (
+        figures.place(charts.calibration_chart(curves))
+        + '\n<p class="note">prob_up in 10 equal-width bins over [0, 1]; bins with fewer '
+        "than 20 predictions with a known outcome are left out.</p>"
+        if curves
+        else '<p class="note">No variant has predictions with known outcomes.</p>'
+    )
+    return [
+        _section("Equity", figures.place(charts.equity_chart(labelled))),
+        _section("Drawdown", figures.place(charts.drawdown_chart(labelled))),
+        _section(
+            "Price, entries and exits",
+            figures.place(charts.price_chart(_for_symbol(result.prices, symbol or None), trades, symbol)),
+        ),
+        _section(
+            "Round trips of the strategy", _trades_table(trades) + figures.place(charts.exit_reasons_chart(trades))
+        ),
+        _section(
+            "Returns and risk",
+            figures.place(charts.monthly_chart(strategy.equity))
+            + figures.place(charts.rolling_chart(strategy, periods)),
+        ),
+        _section("Calibration", calibration),
+    ]
+
+
+TRADES_SHOWN = 500
+TRADE_COLUMNS = (
+    "entry (UTC)",
+    "exit (UTC)",
+    "entry price",
+    "exit price",
+    "bars",
+    "PnL",
+    "return",
+    "fees",
+    "exit reason",
+)
+
+
+def _trades_table(trades: list) -> str:
+    if not trades:
+        return '<p class="note">The strategy made no trade.</p>'
+    shown = trades[-TRADES_SHOWN:][::-1]
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "entry (UTC)",
+            "exit (UTC)",
+            "entry price",
+            "exit price",
+            "bars",
+            "PnL",
+            "return",
+            "fees",
+            "exit reason",
+        )
+    )
+    rows = []
+    for t in shown:
+        cells = [
+            _esc(_iso_minute(t.entry_ts)),
+            _esc(_iso_minute(t.exit_ts)),
+            format_metric(t.entry_price, "dec2"),
+            format_metric(t.exit_price, "dec2"),
+            format_metric(t.bars_held, "int"),
+            format_metric(t.pnl, "dec2"),
+            format_metric(t.return_pct, "pct"),
+            format_metric(t.fees, "dec2"),
+            _esc(t.exit_reason or "open"),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    note = f'<p class="note">The newest {len(shown)} of {len(trades)} round trips, newest first.</p>'
+    return f'{note}<div class="scroll"><table class="trades">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + (
+        "\n".join(rows) + "\n</tbody>\n</table></div>\n"
+    )
+
+
+def _iso_minute(ts) -> str:
+    return MISSING if ts is None else datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _bar_ms(prices: pd.DataFrame) -> int | None:
+    """The bar length, read off the prices' open times."""
+    steps = np.diff(np.unique(prices["ts"].to_numpy(dtype="int64"))) if len(prices) else np.array([])
+    return int(steps.min()) if len(steps) else None
 
 
 def ordered_variants(result: BacktestResult) -> list[tuple[str, VariantRun]]:
@@ -219,17 +347,6 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{_esc(alt)}" src="data:image/png;base64,{encoded}">'
 
 
-def _calibration_block(variants: list[tuple[str, VariantRun]]) -> str:
-    png = calibration_figure(variants)
-    if png is None:
-        return '<p class="note">No variant has predictions with known outcomes.</p>'
-    return (
-        _img(png, "Calibration of predicted probabilities")
-        + '\n<p class="note">prob_up in 10 equal-width bins over [0, 1]; bins with fewer '
-        "than 20 predictions with a known outcome are left out.</p>"
-    )
-
-
 # -- figures (one per function, each returns PNG bytes) -------------------------------
 
 
@@ -262,36 +379,11 @@ def _finish(fig, ax, ylabel: str) -> None:
     fig.autofmt_xdate()
 
 
-def equity_figure(variants: list[tuple[str, VariantRun]]) -> bytes:
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    for position, (key, run) in enumerate(variants):
-        equity = run.equity.dropna()
-        if len(equity):
-            ax.plot(
-                _utc(equity.index), equity.to_numpy(dtype=float), label=_plot_label(key, run), **_style(key, position)
-            )
-    ax.set_title("Equity")
-    _finish(fig, ax, "equity")
-    return _png(fig)
-
-
 def drawdown_series(equity: pd.Series) -> pd.Series:
     """1 - equity / running peak, in percent (0 at a new high)."""
     equity = equity.dropna().astype(float)
     peaks = equity.cummax()
     return (1.0 - equity / peaks.where(peaks > 0)) * 100.0
-
-
-def drawdown_figure(variants: list[tuple[str, VariantRun]]) -> bytes:
-    fig, ax = plt.subplots(figsize=(11, 3.5))
-    for position, (key, run) in enumerate(variants):
-        drawdown = drawdown_series(run.equity)
-        if len(drawdown):
-            ax.plot(_utc(drawdown.index), drawdown.to_numpy(), label=_plot_label(key, run), **_style(key, position))
-    ax.invert_yaxis()  # deeper drawdowns further down
-    ax.set_title("Drawdown from running peak")
-    _finish(fig, ax, "drawdown (%)")
-    return _png(fig)
 
 
 def _for_symbol(frame: pd.DataFrame, symbol) -> pd.DataFrame:
@@ -300,56 +392,8 @@ def _for_symbol(frame: pd.DataFrame, symbol) -> pd.DataFrame:
     return frame[frame["symbol"] == symbol]
 
 
-def price_figure(result: BacktestResult) -> bytes:
-    symbol = (result.data or {}).get("symbol")
-    prices = _for_symbol(result.prices, symbol).sort_values("ts")
-    fills = _for_symbol(result.strategy.fills, symbol)
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    ax.plot(_utc(prices["ts"]), prices["close"].to_numpy(dtype=float), color="#444", linewidth=0.9, label="close")
-    for side, marker, color in (("buy", "^", "tab:green"), ("sell", "v", "tab:red")):
-        chosen = fills[fills["side"] == side] if len(fills) else fills
-        if len(chosen):
-            ax.scatter(
-                _utc(chosen["ts"]),
-                chosen["price"].to_numpy(dtype=float),
-                marker=marker,
-                color=color,
-                s=40,
-                zorder=3,
-                label=side,
-            )
-    ax.set_title(f"{symbol or ''} close with strategy fills".replace("$", r"\$"))
-    _finish(fig, ax, "price")
-    return _png(fig)
-
-
 def _outcomes(run: VariantRun) -> tuple[np.ndarray, np.ndarray]:
     predictions = run.predictions
     if predictions is None or not len(predictions) or not {"prob_up", "outcome"} <= set(predictions.columns):
         return np.array([]), np.array([])
     return (predictions["prob_up"].to_numpy(dtype=float), predictions["outcome"].to_numpy(dtype=float))
-
-
-def calibration_figure(variants: list[tuple[str, VariantRun]]) -> bytes | None:
-    """Mean predicted probability vs observed frequency; None if nobody has predictions."""
-    curves = []
-    for position, (key, run) in enumerate(variants):
-        prob, outcome = _outcomes(run)
-        if len(prob):
-            curves.append((key, run, position, calibration_bins(prob, outcome)))
-    if not curves:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 6))
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfect calibration")
-    for key, run, position, points in curves:
-        if points:
-            xs, ys, _ = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o", label=_plot_label(key, run), **_style(key, position))
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("mean predicted probability (prob_up)")
-    ax.set_ylabel("observed frequency of up")
-    ax.set_title("Calibration")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper left", fontsize="small")
-    return _png(fig)

@@ -20,6 +20,7 @@ class VariantRun:
     predictions:     DataFrame: ts, symbol, prob_up, outcome (0/1, NaN while unknown),
                      predicted_return (NaN unless the model's target is `return`);
                      empty for buy_and_hold and flat
+    orders:          DataFrame: id, reason (empty for buy_and_hold and flat)
     """
 
     name: str
@@ -28,6 +29,8 @@ class VariantRun:
     fills: pd.DataFrame
     predictions: pd.DataFrame
     metrics: dict = field(default_factory=dict)
+    # id and reason of its orders: why each trade was entered and ended
+    orders: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["id", "reason"]))
 
 
 @dataclass

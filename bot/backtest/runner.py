@@ -151,6 +151,7 @@ def _collect(name: str, url: str) -> VariantRun:
         equity = store.equity_frame()
         fills = store.fills_frame()
         predictions = store.predictions_frame()
+        orders = store.orders_frame()[["id", "reason"]]
     finally:
         store.close()
     index = pd.Index(equity.ts.astype("int64"), name="ts")
@@ -160,6 +161,7 @@ def _collect(name: str, url: str) -> VariantRun:
         pd.Series(equity.position_value.to_numpy(), index=index),
         fills,
         predictions[list(PREDICTION_COLUMNS)],
+        orders=orders,
     )
 
 
@@ -179,6 +181,7 @@ def _clip(run: VariantRun, start: int) -> VariantRun:
         run.position_value[keep],
         run.fills[run.fills.ts >= start],
         run.predictions[run.predictions.ts >= start],
+        orders=run.orders,
     )
 
 

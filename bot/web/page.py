@@ -55,7 +55,7 @@ def report_page(payload: dict) -> str:
     """One HTML file that draws `payload` with no server and no network."""
     return _template(
         f"<style>\n{static_text('dashboard.css')}</style>",
-        f"<script>{_inline(plotly_js())}</script>\n<script>{_inline(static_text('dashboard.js'))}</script>\n"
+        f"<script>{inline_script(plotly_js())}</script>\n<script>{inline_script(static_text('dashboard.js'))}</script>\n"
         f'<script type="application/json" id="payload">{embedded_json(payload)}</script>',
     )
 
@@ -67,7 +67,7 @@ def embedded_json(payload: dict) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _inline(script: str) -> str:
+def inline_script(script: str) -> str:
     # A script inlined in HTML ends at the first "</script": none may occur.
     return script.replace("</script", "<\\/script")
 
