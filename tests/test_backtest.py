@@ -81,7 +81,10 @@ def test_model_baselines_walk_forward_like_the_strategy(backtests) -> None:
 def test_html_report_is_written(backtests) -> None:
     directory, _ = backtests[2]
     html = (directory / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5 and "random_forest" in html
+    # Seven interactive figures, plus the regime chart as an image.
+    assert html.count('<script type="application/json" class="figure"') == 7 and "random_forest" in html
+    assert '<img alt="Close price and the turbulent-regime probability" src="data:image/png;base64,' in html
+    assert "Round trips of the strategy" in html and "Monthly returns" in html
     assert "Model quality" in html and "lightgbm" in html and "Calibration of each retrain" in html
 
 

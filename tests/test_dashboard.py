@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from browser import DRAWN_MARKS, chromium_or_skip, console_errors, load_and_wait_drawn, start_browser
-from helpers import REPO, wait_until, write_config
-from test_serve import free_port, get, pinged, report_json
+from helpers import REPO, write_config
+from test_serve import bot_serving, get, report_json
 
 pytestmark = pytest.mark.slow
 
@@ -43,21 +43,8 @@ def planted_run(tiny_run: Path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(planted_run: Path) -> Iterator[str]:
-    port = free_port()
-    log = (planted_run / "serve.txt").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "-c", str(planted_run / "config.yaml"), "--port", str(port)],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(pinged(base), timeout_s=120, what="bot serve to answer", process=server,
-                   output=planted_run / "serve.txt")
+    with bot_serving(planted_run) as base:
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,23 +51,30 @@ def pinged(base: str) -> Callable[[], bool]:
     return answers
 
 
-@pytest.fixture(scope="module")
-def served(tiny_run: Path) -> Iterator[str]:
+@contextmanager
+def bot_serving(directory: Path) -> Iterator[str]:
+    """`bot serve` over the run in `directory` on a free port; its base URL."""
     port = free_port()
-    log = (tiny_run / "serve.txt").open("w")
+    log = (directory / "serve.txt").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "-c", str(tiny_run / "config.yaml"), "--port", str(port)],
+        [sys.executable, "-m", "bot", "serve", "-c", str(directory / "config.yaml"), "--port", str(port)],
         cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(pinged(base), timeout_s=120, what="bot serve to answer", process=server,
-                   output=tiny_run / "serve.txt")
+                   output=directory / "serve.txt")
         yield base
     finally:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_run: Path) -> Iterator[str]:
+    with bot_serving(tiny_run) as base:
+        yield base
 
 
 def report_json(tiny_run: Path) -> dict:

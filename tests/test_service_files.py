@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, wait_until, write_config
-from test_serve import free_port, pinged
+from helpers import REPO, write_config
+from test_serve import bot_serving
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 
@@ -31,21 +31,15 @@ def healthcheck_command() -> list[str]:
     return [sys.executable, *argv[1:]]
 
 
-def serve_copy_of(tiny_run: Path, directory: Path, newest_bar_ms: int | None) -> tuple[subprocess.Popen, int]:
-    """`bot serve` over a copy of the tiny replay, its newest bar moved to
-    `newest_bar_ms` if given (as if the daemon had just stepped it)."""
+def copy_of(tiny_run: Path, directory: Path, newest_bar_ms: int | None) -> Path:
+    """A copy of the tiny replay, its newest bar moved to `newest_bar_ms`
+    if given (as if the daemon had just stepped it)."""
     write_config(directory)
     with sqlite3.connect(tiny_run / "bot.sqlite") as source, sqlite3.connect(directory / "bot.sqlite") as copy:
         source.backup(copy)
         if newest_bar_ms is not None:
             copy.execute("UPDATE bars SET ts = ? WHERE ts = (SELECT MAX(ts) FROM bars)", (newest_bar_ms,))
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "-c", str(directory / "config.yaml"),
-                               "--port", str(port)], cwd=REPO, stdout=subprocess.DEVNULL,
-                              stderr=(directory / "serve.txt").open("w"))
-    wait_until(pinged(f"http://127.0.0.1:{port}"), timeout_s=120, what="bot serve to answer", process=server,
-               output=directory / "serve.txt")
-    return server, port
+    return directory
 
 
 @pytest.mark.parametrize("fresh", [True, False], ids=["stepping", "stuck"])
@@ -53,13 +47,10 @@ def test_the_images_healthcheck_tells_a_stepping_daemon_from_a_stuck_one(tiny_ru
                                                                          fresh: bool) -> None:
     hour = 3_600_000
     newest = (int(time.time() * 1000) // hour - 1) * hour if fresh else None  # the bar that closed last
-    server, port = serve_copy_of(tiny_run, tmp_path, newest)
-    try:
-        check = subprocess.run(healthcheck_command(), env={**os.environ, "BOT__API__PORT": str(port)},
+    with bot_serving(copy_of(tiny_run, tmp_path, newest)) as base:
+        port = base.rsplit(":", 1)[1]
+        check = subprocess.run(healthcheck_command(), env={**os.environ, "BOT__API__PORT": port},
                                capture_output=True, text=True, timeout=60)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert (check.returncode == 0) is fresh, check.stderr
     if not fresh:
         assert "503" in check.stderr

@@ -183,20 +183,7 @@ def _trades_table(trades: list) -> str:
     if not trades:
         return '<p class="note">The strategy made no trade.</p>'
     shown = trades[-TRADES_SHOWN:][::-1]
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "entry (UTC)",
-            "exit (UTC)",
-            "entry price",
-            "exit price",
-            "bars",
-            "PnL",
-            "return",
-            "fees",
-            "exit reason",
-        )
-    )
+    head = "".join(f"<th>{h}</th>" for h in TRADE_COLUMNS)
     rows = []
     for t in shown:
         cells = [
