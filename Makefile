@@ -9,12 +9,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench bench-peer setup browser clean
+.PHONY: run test check bench bench-peer setup test-deps clean
 
 run: $(STAMP)
 	$(BIN)/bot run
 
-test: $(STAMP) browser
+test: $(STAMP) test-deps
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)
@@ -34,25 +34,21 @@ bench-peer: $(STAMP)
 
 setup: $(STAMP)
 
-# The dashboard's tests drive a real headless browser: Debian's chromium and
-# chromium-driver, installed here when missing (as root, which CI is).
-# Elsewhere those tests skip and say why.
-browser:
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+# What the tests need beyond Python, installed when missing (as root with
+# apt, which CI is): Debian's chromium and chromium-driver for the
+# dashboard's browser tests, and PostgreSQL's server binaries for the store
+# tests the suite runs on a server it starts itself. Elsewhere those tests
+# skip and say why.
+test-deps:
+	@missing=""; \
+	{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || missing="chromium chromium-driver"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  echo "installing chromium and chromium-driver for the browser tests"; \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null 2>&1 || \
-	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null)); \
-	else echo "chromium and chromium-driver are missing and this is not root: the browser tests will skip"; fi
-
-# requirements.txt pins every package the daemon needs, requirements-dev.txt
-# adds the test and check tools; torch==2.13.0 resolves to the CPU wheel on
-# this machine, so no multi-GB CUDA build is pulled in.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -e .
-	touch $(STAMP)
+	  echo "installing$$missing for the tests"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null)); \
+	else echo "missing$$missing and not root: the tests that need them will skip"; fi
 
 clean:
 	rm -rf $(VENV) state/*.sqlite* state/models state/*.jsonl

@@ -112,15 +112,21 @@ class StorageConfig(Section):
 
     @field_validator("db_url")
     @classmethod
-    def _a_sqlite_file(cls, url: str) -> str:
-        # Only SQLite files are supported; the message names the scheme and
-        # never echoes the URL, which may carry a password.
+    def _a_sqlite_file_or_postgresql(cls, url: str) -> str:
+        # The message names the scheme and never echoes the URL, which may
+        # carry a password.
+        if url.startswith(POSTGRES_SCHEMES) and len(url.split("/")) >= 4 and url.split("/")[-1]:
+            return url
         if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
             scheme = url.split("://", 1)[0] if "://" in url else "unparsable"
             raise ValueError(
-                f"only a SQLite file is supported, as sqlite:///path/to/bot.sqlite (got a {scheme[:20]!r} URL)"
+                "a SQLite file (sqlite:///path/to/bot.sqlite) or a PostgreSQL database "
+                f"(postgresql://user@host:port/database) is needed (got a {scheme[:20]!r} URL)"
             )
         return url
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://")
 
 
 class StrategyConfig(Section):
@@ -517,6 +523,13 @@ class Config(BaseSettings):
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
             return prefix + str(self.path(url[len(prefix) :]).resolve())
         return url
+
+    @property
+    def db_shown(self) -> str:
+        """db_url as it may be printed: a password in it is masked."""
+        from bot.secrets import masked_url
+
+        return masked_url(self.db_url)
 
     def decision_hash(self) -> str:
         """Hash of everything that changes decisions; a resumed run must match it."""

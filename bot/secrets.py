@@ -11,6 +11,7 @@ ccxt says the exchange requires one."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -97,3 +98,8 @@ def scrub_values(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> E
         elif not isinstance(value, (int, float, bool, type(None))):
             event_dict[key] = scrub(str(value))
     return event_dict
+
+
+def masked_url(url: str) -> str:
+    """A URL as it may be printed: the password in user:password@ masked."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)

@@ -13,8 +13,11 @@ mode lets them read while the writer writes. An operator request
 (`bot resume`) is a row the daemon itself acts on, so it needs none
 either.
 
-Server databases (PostgreSQL) get no lease yet: one daemon per database
-is the operator's duty there, and the README says so.
+On PostgreSQL the lease is a session advisory lock, held on a connection
+of its own for as long as the process lives: the server drops it when that
+connection ends, however the process ends. The connection's
+application_name says who holds it, which is what a refused command
+prints.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bot.config import ConfigError
 from bot.timeframes import iso_utc
@@ -47,18 +50,35 @@ class WriterLease:
             self.handle.close()
 
 
+@dataclass
+class ServerLease:
+    """A PostgreSQL advisory lock, held by an open connection."""
+
+    connection: Any
+
+    def release(self) -> None:
+        if not self.connection.closed:
+            self.connection.close()  # the server releases a session's locks with it
+
+
+# pg_try_advisory_lock(classid, objid): classid marks this program's locks,
+# objid the run (one per database until runs are named).
+LOCK_CLASS = 0x626F74  # "bot"
+LOCK_RUN = 1
+
+
 def lease_file(db: Path) -> Path:
     return db.with_name(db.name + ".lock")
 
 
-def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | None:
+def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | ServerLease | None:
     """The run's lease for `command`, or LeaseHeld naming its holder.
-    None where the database is not a SQLite file."""
-    from bot.store.store import sqlite_path  # SQLAlchemy: only once a command takes the lease
+    None where the database is neither a SQLite file nor PostgreSQL."""
+    from bot.store.store import libpq_conninfo, postgres_url, sqlite_path  # SQLAlchemy: only when taken
 
     db = sqlite_path(db_url)
     if db is None:
-        return None
+        return _server_lease(libpq_conninfo(db_url), command, now_ms) if postgres_url(db_url) else None
     path = lease_file(db)
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -89,3 +109,31 @@ def _holder(note: str) -> str:
         return f"{data['command']} (pid {data['pid']} on {data['host']}, since {data['since']})"
     except (ValueError, KeyError, TypeError):
         return "another process (its lease note is unreadable)"
+
+
+def _server_lease(conninfo: str, command: str, now_ms: int) -> ServerLease:
+    import psycopg
+
+    note = f"{command} (pid {os.getpid()} on {socket.gethostname()}, since {iso_utc(now_ms)})"
+    try:
+        # application_name holds at most 63 bytes: the note, cut if it must be.
+        connection = psycopg.connect(
+            conninfo, autocommit=True, application_name=note.encode()[:63].decode(errors="ignore")
+        )
+    except psycopg.Error as exc:
+        raise ConfigError(f"storage.db_url: cannot reach the database ({_first_line(exc)})") from None
+    held = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_RUN)).fetchone()
+    if held and held[0]:
+        return ServerLease(connection)
+    holder = connection.execute(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted",
+        (LOCK_CLASS, LOCK_RUN),
+    ).fetchone()
+    connection.close()
+    who = holder[0] if holder and holder[0] else "another session"
+    raise LeaseHeld(f"the run in this database is in use by {who}; `{command}` was refused and changed nothing")
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

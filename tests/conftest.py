@@ -24,3 +24,32 @@ def _no_bot_env(monkeypatch):
     for name in list(os.environ):
         if name.startswith("BOT__") or name in ("BOT_NOTIFY_URLS", "BOT_API_TOKEN"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of the tests' own, for the whole session."""
+    from postgres import PostgresServer, bin_dir
+
+    if bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request):
+    """Makes fresh databases on each backend: a SQLite file in the given
+    directory, or a database of its own on the tests' PostgreSQL server."""
+    if request.param == "sqlite":
+        return lambda directory: f"sqlite:///{directory / 'bot.sqlite'}"
+    server = request.getfixturevalue("postgres")
+    return lambda directory: server.new_database()
+
+
+@pytest.fixture
+def db_url(new_database, tmp_path) -> str:
+    """A fresh database for the store, on each backend."""
+    return new_database(tmp_path)

@@ -95,6 +95,16 @@ def replay(config_path: Path, max_bars: int | None = None):
     return rt
 
 
+def rows_at(url: str, query: str) -> list[tuple]:
+    """The rows of `query` in the database at `url`: a SQLite file or a PostgreSQL database."""
+    if url.startswith("sqlite:///"):
+        return rows(Path(url.removeprefix("sqlite:///")), query)
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [tuple(row) for row in conn.execute(query).fetchall()]
+
+
 def rows(db: Path, query: str) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute(query).fetchall()

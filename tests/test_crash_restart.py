@@ -1,7 +1,8 @@
 """Crash safety: a replay killed with SIGKILL at random moments, restarted
 each time, ends with exactly the fills, equity and models of a run that was
-never interrupted. Each bar step is one SQLite transaction and every piece
-of in-memory state is rebuilt from the database on restart."""
+never interrupted, on SQLite and on PostgreSQL. Each bar step is one
+transaction and every piece of in-memory state is rebuilt from the
+database on restart."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import REPO, replay, rows, wait_until, write_config
+from helpers import REPO, deep_merge, replay, rows_at, wait_until, write_config
 
 # ~4,000 bars with retrains every 10 days and the risk rules that keep
 # state across bars (trailing stops, cooldowns, a daily loss limit).
@@ -38,14 +39,16 @@ def start(config: Path) -> subprocess.Popen:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def test_sigkill_at_random_moments_then_restart_gives_the_same_run(tmp_path: Path) -> None:
+def test_sigkill_at_random_moments_then_restart_gives_the_same_run(tmp_path: Path, new_database) -> None:
     uninterrupted = tmp_path / "uninterrupted"
     uninterrupted.mkdir()
-    replay(write_config(uninterrupted, LONGER))
+    expected = new_database(uninterrupted)
+    replay(write_config(uninterrupted, deep_merge(LONGER, {"storage": {"db_url": expected}})))
 
     crashed = tmp_path / "crashed"
     crashed.mkdir()
-    config = write_config(crashed, LONGER)
+    db = new_database(crashed)
+    config = write_config(crashed, deep_merge(LONGER, {"storage": {"db_url": db}}))
     rng = random.Random(20261121)
     # Where each kill lands is chosen by bar count, not by the clock: seven
     # at bar counts spread over the run (mid-step or mid-retrain, however
@@ -58,20 +61,20 @@ def test_sigkill_at_random_moments_then_restart_gives_the_same_run(tmp_path: Pat
         if target is None:
             time.sleep(rng.uniform(0.05, 1.0))  # within start-up: torch alone takes longer to import
         else:
-            _wait_for_bars(process, crashed / "bot.sqlite", target)
+            _wait_for_bars(process, db, target)
         assert process.poll() is None, f"the run ended before kill {kills + 1}"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
         kills += 1
-        progress.append(_bars(crashed / "bot.sqlite"))
+        progress.append(_bars(db))
     assert kills == KILLS
     assert len(set(progress)) >= KILLS // 2  # the kills landed at many points of the replay
     final = start(config)
     assert final.wait(timeout=300) == 0
 
     for name, query in COMPARED.items():
-        assert rows(crashed / "bot.sqlite", query) == rows(uninterrupted / "bot.sqlite", query), name
-    assert rows(crashed / "bot.sqlite", "SELECT COUNT(*) FROM fills")[0][0] > 20
+        assert rows_at(db, query) == rows_at(expected, query), name
+    assert rows_at(db, "SELECT COUNT(*) FROM fills")[0][0] > 20
 
 
 def _in_bar_order(moments: list[int | None]) -> list[int | None]:
@@ -81,14 +84,14 @@ def _in_bar_order(moments: list[int | None]) -> list[int | None]:
     return [None if m is None else next(targets) for m in moments]
 
 
-def _wait_for_bars(process: subprocess.Popen, db: Path, target: int) -> None:
+def _wait_for_bars(process: subprocess.Popen, db: str, target: int) -> None:
     """Until the run has stored `target` bars; the deadline only catches a hang."""
     wait_until(lambda: _bars(db) >= target, timeout_s=900, what=f"{target} bars stored", poll_s=0.02,
                process=process)
 
 
-def _bars(db: Path) -> int:
+def _bars(db: str) -> int:
     try:
-        return rows(db, "SELECT COUNT(*) FROM bars")[0][0]
+        return rows_at(db, "SELECT COUNT(*) FROM bars")[0][0]
     except Exception:  # killed before the tables existed
         return 0

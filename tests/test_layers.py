@@ -40,6 +40,7 @@ LAYER_OF = {
     "bot.model.registry": ADAPTERS,  # model files and their rows in the store
     "bot.report": CORE,  # metrics on plain frames
     "bot.report.summary": ADAPTERS,  # reads the store
+    "bot.report.explain": ADAPTERS,  # reads the store
     "bot.report.render": ADAPTERS,  # console tables
     "bot.broker": ADAPTERS,
     "bot.market": ADAPTERS,

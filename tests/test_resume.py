@@ -1,12 +1,13 @@
-"""The kill switch's halt outlives the process until a person runs
-`bot resume`; a running daemon applies the resume at its next bar."""
+"""The kill switch's halt outlives the process (on SQLite and on
+PostgreSQL) until a person runs `bot resume`; a running daemon applies the
+resume at its next bar."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from helpers import replay, rows, write_config
+from helpers import deep_merge, replay, rows_at, write_config
 from test_config_errors import run_bot
 
 from bot.app.operator_requests import follow_operator_requests
@@ -16,18 +17,18 @@ from bot.config import load_config
 TIGHT = {"risk": {"max_drawdown_pct": 0.03}}
 
 
-def risk_state(db: Path) -> dict:
-    return json.loads(rows(db, "SELECT value FROM run_meta WHERE key = 'risk_state'")[0][0])
+def risk_state(db: str) -> dict:
+    return json.loads(rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'")[0][0])
 
 
-def test_halt_survives_restarts_until_bot_resume(tmp_path: Path) -> None:
-    config = write_config(tmp_path, TIGHT)
-    db = tmp_path / "bot.sqlite"
+def test_halt_survives_restarts_until_bot_resume(tmp_path: Path, db_url: str) -> None:
+    config = write_config(tmp_path, deep_merge(TIGHT, {"storage": {"db_url": db_url}}))
+    db = db_url
     replay(config, max_bars=1_300)
     assert risk_state(db)["halted"], "the 3% drawdown limit should have fired by now"
-    halted_at = rows(db, "SELECT MIN(ts) FROM events WHERE kind = 'kill_switch'")[0][0]
+    halted_at = rows_at(db, "SELECT MIN(ts) FROM events WHERE kind = 'kill_switch'")[0][0]
     replay(config)  # a restart: still halted, so no entry after the halt
-    late_entries = rows(
+    late_entries = rows_at(
         db, f"SELECT COUNT(*) FROM orders WHERE reason = 'entry' AND created_ts > {halted_at + 3_600_000}")
     assert late_entries[0][0] == 0
     assert "HALTED" in run_bot("status", "-c", str(config)).stdout
@@ -35,7 +36,7 @@ def test_halt_survives_restarts_until_bot_resume(tmp_path: Path) -> None:
     result = run_bot("resume", "-c", str(config))
     assert result.returncode == 0 and result.stderr.startswith("halt cleared")
     assert not risk_state(db)["halted"]
-    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'")[0][0] == 1
+    assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'")[0][0] == 1
     assert "active" in run_bot("status", "-c", str(config)).stdout
     again = run_bot("resume", "-c", str(config))
     assert again.returncode == 0 and "not halted" in again.stderr

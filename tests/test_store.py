@@ -1,5 +1,6 @@
-"""Tests for bot.store.Store on a temporary SQLite file: WAL mode, what
-commit_step writes, and that a failing step writes nothing at all."""
+"""Tests for bot.store.Store on a temporary SQLite file and on a database
+of the tests' own PostgreSQL server: what commit_step writes, that a
+failing step writes nothing at all, and (SQLite) WAL mode."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import rows_at as rows
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Prediction, Side
@@ -21,26 +23,19 @@ T0 = 1_699_999_200_000
 TABLES = ("bars", "predictions", "orders", "fills", "positions", "equity", "events")
 
 
-def rows(db: Path, query: str) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(query).fetchall()
-    finally:
-        conn.close()
-
-
-def counts(db: Path) -> dict[str, int]:
-    return {t: rows(db, f"SELECT COUNT(*) FROM {t}")[0][0] for t in TABLES}
+def counts(db_url: str) -> dict[str, int]:
+    return {t: rows(db_url, f"SELECT COUNT(*) FROM {t}")[0][0] for t in TABLES}
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "bot.sqlite"
+def db(db_url: str) -> str:
+    """The store's database, on each backend (conftest's db_url)."""
+    return db_url
 
 
 @pytest.fixture
-def store(db: Path):
-    s = Store(f"sqlite:///{db}")
+def store(db: str):
+    s = Store(db)
     yield s
     s.close()
 
@@ -86,12 +81,20 @@ def second_step(ts: int = T0 + HOUR, bars: list[Bar] | None = None, events: list
     )
 
 
-def test_database_is_in_wal_mode(store: Store, db: Path) -> None:
-    assert db.is_file()
-    assert rows(db, "PRAGMA journal_mode")[0][0].lower() == "wal"
+def test_a_sqlite_database_is_in_wal_mode(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'bot.sqlite'}")
+    store.close()
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
 
 
-def test_commit_step_writes_every_row(store: Store, db: Path) -> None:
+def test_times_in_ms_fit_the_columns_of_every_backend(store: Store, db: str) -> None:
+    """Epoch milliseconds overflow 32-bit integers: PostgreSQL's INTEGER would refuse them."""
+    store.commit_step(first_step())
+    assert rows(db, "SELECT MAX(ts) FROM bars") == [(T0,)]
+
+
+def test_commit_step_writes_every_row(store: Store, db: str) -> None:
     store.commit_step(first_step())
     store.commit_step(second_step())
     t1 = T0 + HOUR
@@ -113,7 +116,7 @@ def test_commit_step_writes_every_row(store: Store, db: Path) -> None:
     assert json.loads(data) == {"price": 100.05, "qty": 2.0}
 
 
-def test_closed_orders_update_the_stored_order(store: Store, db: Path) -> None:
+def test_closed_orders_update_the_stored_order(store: Store, db: str) -> None:
     store.commit_step(first_step())
     entry_id = f"{BTC}:{T0}:entry"
     assert rows(db, f"SELECT status, closed_ts FROM orders WHERE id='{entry_id}'") == [("open", None)]
@@ -124,7 +127,7 @@ def test_closed_orders_update_the_stored_order(store: Store, db: Path) -> None:
     assert [o.id for o in store.open_orders()] == [f"{BTC}:{T0 + HOUR + 5_000}:stop"]
 
 
-def test_step_with_an_existing_bar_writes_nothing(store: Store, db: Path) -> None:
+def test_step_with_an_existing_bar_writes_nothing(store: Store, db: str) -> None:
     """The new bar goes in before the duplicate fails: it must be rolled back."""
     store.commit_step(first_step())
     before = counts(db)
@@ -135,7 +138,7 @@ def test_step_with_an_existing_bar_writes_nothing(store: Store, db: Path) -> Non
     assert rows(db, f"SELECT COUNT(*) FROM bars WHERE ts={T0 + HOUR}") == [(0,)]
 
 
-def test_step_failing_on_its_equity_row_writes_nothing(store: Store, db: Path) -> None:
+def test_step_failing_on_its_equity_row_writes_nothing(store: Store, db: str) -> None:
     """Bars, predictions, orders, the order update, fills and positions are all
     written before the equity row; its duplicate key must undo every one."""
     store.commit_step(first_step())
@@ -148,7 +151,7 @@ def test_step_failing_on_its_equity_row_writes_nothing(store: Store, db: Path) -
     assert store.latest_equity().ts == T0
 
 
-def test_step_failing_on_its_last_write_writes_nothing(store: Store, db: Path) -> None:
+def test_step_failing_on_its_last_write_writes_nothing(store: Store, db: str) -> None:
     """Events are written last; one that cannot be serialised must undo the equity row too."""
     store.commit_step(first_step())
     before = counts(db)
@@ -158,7 +161,7 @@ def test_step_failing_on_its_last_write_writes_nothing(store: Store, db: Path) -
     assert counts(db) == before
 
 
-def test_store_keeps_working_after_a_failed_step(store: Store, db: Path) -> None:
+def test_store_keeps_working_after_a_failed_step(store: Store, db: str) -> None:
     store.commit_step(first_step())
     with pytest.raises(IntegrityError):
         store.commit_step(second_step(equity_ts=T0))
@@ -166,11 +169,11 @@ def test_store_keeps_working_after_a_failed_step(store: Store, db: Path) -> None
     assert counts(db)["fills"] == 1 and counts(db)["equity"] == 2
 
 
-def test_reopened_store_reads_what_was_committed(store: Store, db: Path) -> None:
+def test_reopened_store_reads_what_was_committed(store: Store, db: str) -> None:
     store.commit_step(first_step())
     store.commit_step(second_step())
     store.close()
-    again = Store(f"sqlite:///{db}")
+    again = Store(db)
     try:
         assert again.last_bar_ts(BTC) == T0 + HOUR
         assert again.last_bar_ts(ETH) == T0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from fake_exchange import FakeExchange
-from helpers import REPO, wait_until, write_config
+from helpers import REPO, rows_at, wait_until, write_config
 from test_config_errors import run_bot
 
 from bot.writer_lease import LeaseHeld, lease_file, take_lease
@@ -116,8 +116,35 @@ def test_a_killed_holder_leaves_no_stale_lease(tmp_path: Path) -> None:
     lease.release()
 
 
-def test_server_databases_take_no_lease() -> None:
-    assert take_lease("postgresql://u@localhost/bot", "bot run", 0) is None
+def test_a_postgresql_run_is_held_by_an_advisory_lock_a_killed_holder_lets_go(postgres, tmp_path: Path) -> None:
+    url = postgres.new_database()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, url], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LeaseHeld, match=rf"in use by holder \(pid {holder.pid} on .+, since 1970-01-01"):
+            take_lease(url, "second", 0)
+        # A second daemon on the same run is refused in one line, and writes nothing.
+        config = write_config(tmp_path, {"storage": {"db_url": url}})
+        refused = run_bot("run", "-c", str(config), "--no-progress")
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and f"pid {holder.pid}" in lines[0], refused.stderr
+        assert rows_at(url, "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'bars'") == [(0,)]
+    finally:
+        holder.kill()  # SIGKILL: the server ends its session, and the lock with it
+        holder.wait(timeout=10)
+    lease = wait_until(lambda: _free(url), timeout_s=60, what="the server to drop the killed holder's lock")
+    lease.release()
+
+
+def _free(url: str):
+    try:
+        return take_lease(url, "after", 0)
+    except LeaseHeld:
+        return None
+
+
+def test_an_unknown_database_kind_takes_no_lease() -> None:
+    assert take_lease("mysql://u@localhost/bot", "bot run", 0) is None
 
 
 def test_train_against_a_running_daemon_is_handed_to_it_as_a_request(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def open_store(config: Config) -> Store:
     if store.schema_version() != SCHEMA_VERSION:
         store.close()
         raise ConfigError(
-            f"storage.db_url: {config.db_url} was written by another version of the bot "
+            f"storage.db_url: {config.db_shown} was written by another version of the bot "
             "(older tables); use `bot run --fresh` or another storage.db_url"
         )
     recorded = store.get_meta("config_hash")
@@ -93,7 +93,7 @@ def open_store(config: Config) -> Store:
     elif recorded != config.decision_hash():
         store.close()
         raise ConfigError(
-            f"storage.db_url: {config.db_url} holds a run made with other settings; "
+            f"storage.db_url: {config.db_shown} holds a run made with other settings; "
             "use `bot run --fresh` to start over or point storage.db_url elsewhere"
         )
     return store

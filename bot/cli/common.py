@@ -17,7 +17,7 @@ import typer
 from bot.cli.safe_console import SafeConsole, printable
 from bot.config import Config, ConfigError
 from bot.market.errors import DataFileError
-from bot.writer_lease import LeaseHeld, WriterLease, take_lease
+from bot.writer_lease import LeaseHeld, ServerLease, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.
 # No markup: what is printed comes from the ledger, the exchange, strategies
@@ -93,7 +93,7 @@ def start_logging(cfg: Config, console_level: str = "ERROR") -> None:
     configure_logging(cfg.logging.level, log_file, console_level=console_level)
 
 
-def hold_the_run(cfg: Config, command: str) -> WriterLease | None:
+def hold_the_run(cfg: Config, command: str) -> WriterLease | ServerLease | None:
     """The run's writer lease, held until this process exits; refused in
     one line when another process holds it (bot/writer_lease.py)."""
     import time
@@ -113,18 +113,38 @@ def open_existing_store(cfg: Config):
         from bot.store.integrity import check_existing_database
 
         check_existing_database(db, cfg.path(cfg.storage.models_dir))
+    elif not _server_has_run(cfg.db_url):
+        raise UserError(f"no run yet in {cfg.db_shown}: start one with `bot run`")
     store = Store(cfg.db_url)
     _refuse_other_schema(store)
     return store
 
 
+def _server_has_run(url: str) -> bool:
+    """A server database holds a run once its tables exist (reading makes none)."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.store.store import postgres_url
+
+    engine = create_engine(postgres_url(url) or url)
+    try:
+        return inspect(engine).has_table("run_meta")
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise UserError(f"cannot read the database: {reason}") from None
+    finally:
+        engine.dispose()
+
+
 def _refuse_other_schema(store) -> None:
+    from bot.secrets import masked_url
     from bot.store.store import SCHEMA_VERSION
 
     found = store.schema_version()
     if found != SCHEMA_VERSION:
         store.close()
         raise UserError(
-            f"{store.url} was written by another version of the bot (schema {found}, this one "
+            f"{masked_url(store.url)} was written by another version of the bot (schema {found}, this one "
             f"reads {SCHEMA_VERSION}); start over with `bot run --fresh` or use another storage.db_url"
         )

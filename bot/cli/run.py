@@ -59,7 +59,7 @@ def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool, con
     try:
         outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
         note = "replay complete" if outcome.finished else f"stopped after {outcome.bars_this_run} bars"
-        err_console.print(f"{note}; state in {cfg.db_url}")
+        err_console.print(f"{note}; state in {cfg.db_shown}")
         console.print(summary_table(build_summary(rt.store, cfg)))
     finally:
         _stop_server(server)

@@ -26,7 +26,9 @@ def serve(
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
-    err_console.print(f"serving {cfg.db_url} on http://{host}:{port} (API under /api/v1, docs at /docs)", markup=False)
+    err_console.print(
+        f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, docs at /docs)", markup=False
+    )
     try:
         uvicorn.run(make_app(store, cfg), host=host, port=port, log_level="warning")
     finally:

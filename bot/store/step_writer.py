@@ -20,6 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
@@ -106,12 +107,28 @@ SQL = {
 }
 
 
+# PostgreSQL has no INSERT OR REPLACE; the key is the primary key.
+POSTGRES_META = (
+    f'INSERT INTO "{RunMetaRow.__tablename__}" ("key", "value") VALUES (%s, %s) '
+    'ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value"'
+)
+
+
 class StepWriter:
+    """On a SQLite file, through sqlite3."""
+
+    error: type[Exception] = sqlite3.Error
+    sql = SQL
+    conn: Any  # a sqlite3 or a psycopg connection: both execute(), commit() and close()
+
     def __init__(self, path: Path, group_steps: int = 1) -> None:
         # Autocommit mode: the transactions are ours (BEGIN ... COMMIT).
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
             self.conn.execute(f"PRAGMA {pragma}")
+        self._setup(group_steps)
+
+    def _setup(self, group_steps: int) -> None:
         self.group_steps = max(1, group_steps)
         self.pending = 0  # steps written but not committed
         self.last_risk_state: str | None = None
@@ -121,20 +138,29 @@ class StepWriter:
     def write(self, rec: StepRecord) -> None:
         with self.lock:
             if self.pending == 0:
-                self.conn.execute("BEGIN IMMEDIATE")
+                self._begin()
             try:
                 self._rows(rec)
             except BaseException as exc:
-                self.conn.execute("ROLLBACK")  # never half a step, nor the steps grouped with it
+                self._rollback()  # never half a step, nor the steps grouped with it
                 self.pending = 0
                 self.last_risk_state = None
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, self.error):
                     # The same exception classes as the rest of the store raises.
-                    raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
+                    raise DBAPIError.instance(None, None, exc, self.error) from exc
                 raise
             self.pending += 1
             if self.pending >= self.group_steps:
                 self._commit()
+
+    def _begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def _executemany(self, statement: str, rows: list) -> None:
+        self.conn.executemany(statement, rows)
 
     def flush(self) -> None:
         """Commit the grouped steps now (before anything else reads or writes)."""
@@ -155,34 +181,34 @@ class StepWriter:
         self.pending = 0
 
     def _rows(self, rec: StepRecord) -> None:
-        run = self.conn.executemany
+        run, sql = self._executemany, self.sql
         if rec.bars:
-            run(SQL["bar"], [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume) for b in rec.bars])
+            run(sql["bar"], [(b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume) for b in rec.bars])
         if rec.predictions:
-            run(SQL["prediction"], [_prediction(p) for p in rec.predictions])
+            run(sql["prediction"], [_prediction(p) for p in rec.predictions])
         if rec.new_orders:
-            run(SQL["order"], [_order(o) for o in rec.new_orders])
+            run(sql["order"], [_order(o) for o in rec.new_orders])
         if rec.closed_orders or rec.changed_orders:
-            run(SQL["order_state"], [(*_order_state(o), o.id) for o in (*rec.closed_orders, *rec.changed_orders)])
+            run(sql["order_state"], [(*_order_state(o), o.id) for o in (*rec.closed_orders, *rec.changed_orders)])
         if rec.fills:
-            run(SQL["fill"], [_fill(f, pnl) for f, pnl in rec.fills])
+            run(sql["fill"], [_fill(f, pnl) for f, pnl in rec.fills])
         if rec.amends:
-            self.conn.execute(SQL["drop_positions"], (rec.ts,))
-            self.conn.execute(SQL["drop_equity"], (rec.ts,))
+            self.conn.execute(sql["drop_positions"], (rec.ts,))
+            self.conn.execute(sql["drop_equity"], (rec.ts,))
         if rec.positions:
-            run(SQL["position"], [_position(rec.ts, p, stop) for p, stop in rec.positions])
+            run(sql["position"], [_position(rec.ts, p, stop) for p, stop in rec.positions])
         if rec.equity is not None:
             e = rec.equity
             values = (e.ts, e.cash, e.position_value, e.equity, e.realized_pnl, e.unrealized_pnl, e.fees_paid)
-            self.conn.execute(SQL["equity"], values)
+            self.conn.execute(sql["equity"], values)
         if rec.events:
-            run(SQL["event"], [event_values(e) for e in rec.events])
+            run(sql["event"], [event_values(e) for e in rec.events])
         if rec.outcomes:
-            run(SQL["outcome"], [(label, realized, symbol, ts) for symbol, ts, label, realized in rec.outcomes])
+            run(sql["outcome"], [(label, realized, symbol, ts) for symbol, ts, label, realized in rec.outcomes])
         if rec.live_metrics:
-            run(SQL["live_metrics"], [(n, acc, auc, version) for version, n, acc, auc in rec.live_metrics])
+            run(sql["live_metrics"], [(n, acc, auc, version) for version, n, acc, auc in rec.live_metrics])
         if rec.risk_state is not None and rec.risk_state != self.last_risk_state:
-            self.conn.execute(SQL["meta"], (RISK_STATE_KEY, rec.risk_state))
+            self.conn.execute(sql["meta"], (RISK_STATE_KEY, rec.risk_state))
             self.last_risk_state = rec.risk_state
 
 
@@ -236,3 +262,31 @@ def _fill(f: Fill, pnl: float) -> tuple:
 
 def _position(ts: int, p: Position, stop: float | None) -> tuple:
     return (ts, p.symbol, p.qty, p.avg_entry, p.mark, p.realized_pnl, stop)
+
+
+class PostgresStepWriter(StepWriter):
+    """On a PostgreSQL server, through psycopg: the same statements with its
+    placeholders, in a transaction psycopg opens at the first statement."""
+
+    sql = {name: text.replace("?", "%s") for name, text in SQL.items()} | {"meta": POSTGRES_META}
+
+    def __init__(self, conninfo: str, group_steps: int = 1) -> None:
+        import psycopg
+
+        self.error = psycopg.Error
+        self.conn = psycopg.connect(conninfo)
+        self._setup(group_steps)
+
+    def _begin(self) -> None:
+        pass  # psycopg begins one before the first statement
+
+    def _rollback(self) -> None:
+        self.conn.rollback()
+
+    def _commit(self) -> None:
+        self.conn.commit()
+        self.pending = 0
+
+    def _executemany(self, statement: str, rows: list) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(statement, rows)

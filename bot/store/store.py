@@ -23,8 +23,9 @@ from sqlmodel import SQLModel, col, create_engine
 from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
 from bot.ledger import EquityPoint, Position
 from bot.model.version import ModelVersion
+from bot.secrets import register_secret
 from bot.step_record import StepRecord
-from bot.store.step_writer import EVENT_COLUMNS, StepWriter, event_values
+from bot.store.step_writer import EVENT_COLUMNS, PostgresStepWriter, StepWriter, event_values
 from bot.store.tables import (
     BarRow,
     CandleRow,
@@ -87,6 +88,20 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def postgres_url(url: str) -> str | None:
+    """A PostgreSQL URL with the driver this package installs (psycopg 3);
+    None for other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return None
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def libpq_conninfo(url: str) -> str:
+    """The same server and database as libpq's URL, for a raw psycopg connection."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL: readers (bot status, reports) never block the writer. NORMAL sync
@@ -128,14 +143,23 @@ class Store:
         """`group_steps`: bar steps per transaction (a replay may group them;
         live mode commits each)."""
         self.url = url
-        path = sqlite_path(url)
-        if path is None:
-            raise ValueError(f"{url}: the store needs a SQLite database file")
-        self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        path, server = sqlite_path(url), postgres_url(url)
+        if password := make_url(url).password:
+            register_secret(str(password))  # never in a log line
+        self._writer: StepWriter
+        if path is not None:
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif server is not None:
+            self.engine = create_engine(server, pool_pre_ping=True)
+        else:
+            raise ValueError(f"{url}: the store needs a SQLite file or a PostgreSQL database")
         fresh = not inspect(self.engine).has_table("run_meta")
         SQLModel.metadata.create_all(self.engine)
-        self._writer = StepWriter(path, group_steps)
+        if path is not None:
+            self._writer = StepWriter(path, group_steps)
+        else:
+            self._writer = PostgresStepWriter(libpq_conninfo(url), group_steps)
         # Whatever else opens a connection first commits the grouped steps,
         # so it reads (and writes after) every step written so far.
         event.listen(self.engine, "engine_connect", lambda _conn: self._writer.flush())

@@ -1,7 +1,10 @@
-"""The SQLite schema, as SQLModel tables. Times are epoch milliseconds, UTC."""
+"""The schema, as SQLModel tables, for SQLite and PostgreSQL alike. Times
+are epoch milliseconds, UTC: 64-bit integers (BigInteger), which SQLite's
+INTEGER always is and PostgreSQL's is not."""
 
 from __future__ import annotations
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 
@@ -14,7 +17,7 @@ class RunMetaRow(SQLModel, table=True):
 class BarRow(SQLModel, table=True):
     __tablename__ = "bars"
     symbol: str = Field(primary_key=True)
-    ts: int = Field(primary_key=True)
+    ts: int = Field(primary_key=True, sa_type=BigInteger)
     open: float
     high: float
     low: float
@@ -25,7 +28,7 @@ class BarRow(SQLModel, table=True):
 class PredictionRow(SQLModel, table=True):
     __tablename__ = "predictions"
     symbol: str = Field(primary_key=True)
-    ts: int = Field(primary_key=True)  # the bar the prediction was made at
+    ts: int = Field(primary_key=True, sa_type=BigInteger)  # the bar the prediction was made at
     model_version: str
     prob_up: float  # P(the target's label is 1)
     predicted_return: float | None = None  # regression heads: the predicted log return
@@ -47,12 +50,12 @@ class OrderRow(SQLModel, table=True):
     qty: float
     stop_price: float | None = None
     limit_price: float | None = None
-    created_ts: int
+    created_ts: int = Field(sa_type=BigInteger)
     status: str
-    closed_ts: int | None = None
+    closed_ts: int | None = Field(default=None, sa_type=BigInteger)
     reason: str
     filled_qty: float = 0.0
-    not_before_ts: int = 0
+    not_before_ts: int = Field(default=0, sa_type=BigInteger)
     slippage_bps: float = 0.0
     group: str | None = None
 
@@ -66,7 +69,7 @@ class FillRow(SQLModel, table=True):
     qty: float
     price: float
     fee: float
-    ts: int = Field(index=True)
+    ts: int = Field(index=True, sa_type=BigInteger)
     realized_pnl: float  # this fill's contribution, fee included
     trade_id: str | None = None  # the exchange's trade id (exchange-backed brokers)
 
@@ -76,7 +79,7 @@ class PositionRow(SQLModel, table=True):
     state a restart resumes from."""
 
     __tablename__ = "positions"
-    ts: int = Field(primary_key=True)
+    ts: int = Field(primary_key=True, sa_type=BigInteger)
     symbol: str = Field(primary_key=True)
     qty: float
     avg_entry: float
@@ -87,7 +90,7 @@ class PositionRow(SQLModel, table=True):
 
 class EquityRow(SQLModel, table=True):
     __tablename__ = "equity"
-    ts: int = Field(primary_key=True)
+    ts: int = Field(primary_key=True, sa_type=BigInteger)
     cash: float
     position_value: float
     equity: float
@@ -99,9 +102,9 @@ class EquityRow(SQLModel, table=True):
 class ModelVersionRow(SQLModel, table=True):
     __tablename__ = "model_versions"
     version: str = Field(primary_key=True)
-    created_ts: int  # clock time of the retrain (simulated in replay)
-    train_from_ts: int
-    train_to_ts: int
+    created_ts: int = Field(sa_type=BigInteger)  # clock time of the retrain (simulated in replay)
+    train_from_ts: int = Field(sa_type=BigInteger)
+    train_to_ts: int = Field(sa_type=BigInteger)
     n_train: int
     n_val: int
     metrics_json: str
@@ -118,7 +121,7 @@ class ModelVersionRow(SQLModel, table=True):
 class EventRow(SQLModel, table=True):
     __tablename__ = "events"
     id: int | None = Field(default=None, primary_key=True)
-    ts: int = Field(index=True)
+    ts: int = Field(index=True, sa_type=BigInteger)
     level: str
     kind: str = Field(index=True)
     symbol: str | None = None
@@ -133,7 +136,7 @@ class CandleRow(SQLModel, table=True):
     exchange: str = Field(primary_key=True)
     symbol: str = Field(primary_key=True)
     timeframe: str = Field(primary_key=True)
-    ts: int = Field(primary_key=True)
+    ts: int = Field(primary_key=True, sa_type=BigInteger)
     open: float
     high: float
     low: float
