@@ -27,7 +27,6 @@ from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
 from bot.store.integrity import check_existing_database, verify_run_identity
-from bot.store.store import SCHEMA_VERSION
 from bot.store.writable import check_writable_directory
 from bot.strategy import Strategy, load_strategy_of
 
@@ -80,12 +79,10 @@ def open_store_file(config: Config) -> Store:
 def open_store(config: Config) -> Store:
     """The store of a run, refusing one written under other decision settings."""
     store = open_store_file(config)
-    if store.schema_version() != SCHEMA_VERSION:
+    problem = store.schema_problem()
+    if problem is not None:
         store.close()
-        raise ConfigError(
-            f"storage.db_url: {config.db_shown} was written by another version of the bot "
-            "(older tables); use `bot run --fresh` or another storage.db_url"
-        )
+        raise ConfigError(f"storage.db_url: {config.db_shown}: {problem}")
     recorded = store.get_meta("config_hash")
     if recorded is None:
         store.set_meta("config_hash", config.decision_hash())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli.backtest import backtest, check_lookahead
+from bot.cli.db import db_app
 from bot.cli.download import download
 from bot.cli.models import models_app, train
 from bot.cli.operate import flatten, pause, resume
@@ -24,3 +25,4 @@ for command in (run, backtest, download, train, report, trades, explain, status,
     app.command()(command)
 app.command(name="check-lookahead")(check_lookahead)
 app.add_typer(models_app, name="models")
+app.add_typer(db_app, name="db")

@@ -139,12 +139,8 @@ def _server_has_run(url: str) -> bool:
 
 def _refuse_other_schema(store) -> None:
     from bot.secrets import masked_url
-    from bot.store.store import SCHEMA_VERSION
 
-    found = store.schema_version()
-    if found != SCHEMA_VERSION:
+    problem = store.schema_problem()
+    if problem is not None:
         store.close()
-        raise UserError(
-            f"{masked_url(store.url)} was written by another version of the bot (schema {found}, this one "
-            f"reads {SCHEMA_VERSION}); start over with `bot run --fresh` or use another storage.db_url"
-        )
+        raise UserError(f"{masked_url(store.url)}: {problem}")

@@ -25,6 +25,7 @@ from bot.ledger import EquityPoint, Position
 from bot.model.version import ModelVersion
 from bot.secrets import register_secret
 from bot.step_record import StepRecord
+from bot.store import schema
 from bot.store.step_writer import EVENT_COLUMNS, PostgresStepWriter, StepWriter, event_values
 from bot.store.tables import (
     BarRow,
@@ -63,11 +64,6 @@ class PositionState:
         return Position(
             self.symbol, qty=self.qty, avg_entry=self.avg_entry, mark=self.mark, realized_pnl=self.realized_pnl
         )
-
-
-# Bumped whenever a table changes shape; a database written under another
-# number is refused with a clear message rather than failing mid-run.
-SCHEMA_VERSION = 6
 
 
 def reason_kind(reason: str) -> str:
@@ -154,8 +150,12 @@ class Store:
             self.engine = create_engine(server, pool_pre_ping=True)
         else:
             raise ValueError(f"{url}: the store needs a SQLite file or a PostgreSQL database")
-        fresh = not inspect(self.engine).has_table("run_meta")
-        SQLModel.metadata.create_all(self.engine)
+        if not inspect(self.engine).has_table("run_meta"):
+            # A new database: the tables as they are now, at the newest migration.
+            SQLModel.metadata.create_all(self.engine)
+            schema.stamp(self.engine, schema.head())
+        else:
+            self._adopt_legacy()
         if path is not None:
             self._writer = StepWriter(path, group_steps)
         else:
@@ -163,13 +163,16 @@ class Store:
         # Whatever else opens a connection first commits the grouped steps,
         # so it reads (and writes after) every step written so far.
         event.listen(self.engine, "engine_connect", lambda _conn: self._writer.flush())
-        if fresh:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
-    def schema_version(self) -> int | None:
-        """None for a database from before schema versions were recorded."""
-        value = self.get_meta("schema_version")
-        return int(value) if value is not None else None
+    def _adopt_legacy(self) -> None:
+        """A database from before migrations, at the last schema version
+        they started from, is the baseline migration."""
+        if schema.revision(self.engine) is None and self.get_meta("schema_version") == schema.LEGACY_SCHEMA_VERSION:
+            schema.stamp(self.engine, schema.BASELINE)
+
+    def schema_problem(self) -> str | None:
+        """Why this version of the bot cannot use the database as it is (None: it can)."""
+        return schema.problem(schema.revision(self.engine))
 
     def close(self) -> None:
         self._writer.close()

@@ -1,6 +1,10 @@
 """The schema, as SQLModel tables, for SQLite and PostgreSQL alike. Times
 are epoch milliseconds, UTC: 64-bit integers (BigInteger), which SQLite's
-INTEGER always is and PostgreSQL's is not."""
+INTEGER always is and PostgreSQL's is not.
+
+A change here needs a migration in bot/store/migrations/versions/ that
+makes the same change to an existing database (`bot db upgrade` applies
+it); tests/test_migrations.py checks that the two agree."""
 
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ class OrderRow(SQLModel, table=True):
     stop_price: float | None = None
     limit_price: float | None = None
     created_ts: int = Field(sa_type=BigInteger)
-    status: str
+    status: str = Field(index=True)  # migration 0002
     closed_ts: int | None = Field(default=None, sa_type=BigInteger)
     reason: str
     filled_qty: float = 0.0

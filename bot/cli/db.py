@@ -1,0 +1,37 @@
+"""`bot db upgrade`: move the run's database to the tables this version of
+the bot reads, through its migrations (bot/store/migrations). A write, so
+it takes the run's lease: never beside a running daemon."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run
+from bot.config import load_config
+
+db_app = typer.Typer(help="The run's database: apply schema migrations.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+@guarded
+def upgrade(config: ConfigPath = DEFAULT_CONFIG) -> None:
+    """Apply the migrations the run's database lacks (none: it says so)."""
+    from bot.store import Store, schema, sqlite_path
+
+    cfg = load_config(config)
+    db = sqlite_path(cfg.db_url)
+    if db is not None and not db.exists():
+        raise UserError(f"no run yet in {db}: nothing to upgrade")
+    lease = hold_the_run(cfg, "bot db upgrade")  # noqa: F841 (held until exit)
+    store = Store(cfg.db_url)
+    try:
+        found = schema.revision(store.engine)
+        if found is not None and found not in schema.known_revisions():
+            raise UserError(f"{cfg.db_shown}: {schema.problem(found)}")
+        before, after = schema.upgrade(store.engine)
+    finally:
+        store.close()
+    if before == after:
+        err_console.print(f"{cfg.db_shown} is already at migration {after}", markup=False)
+    else:
+        err_console.print(f"{cfg.db_shown} upgraded from migration {before} to {after}", markup=False)

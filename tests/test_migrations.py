@@ -1,0 +1,97 @@
+"""Schema changes go through alembic migrations, on SQLite and on
+PostgreSQL: the migrations build exactly the tables the models declare, and
+a database a migration behind is refused with what to do until
+`bot db upgrade` moves it forward, its rows kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from helpers import rows_at, write_config
+from sqlalchemy import create_engine, inspect
+from sqlmodel import SQLModel
+from test_config_errors import run_bot
+from test_store import first_step, second_step
+
+from bot.store import Store, schema
+from bot.store.store import postgres_url
+
+
+def engine_for(url: str):
+    return create_engine(postgres_url(url) or url)
+
+
+def test_the_migrations_build_the_tables_the_models_declare(db_url: str) -> None:
+    engine = engine_for(db_url)
+    try:
+        schema.upgrade(engine)  # from an empty database
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+        assert schema.revision(engine) == schema.head()
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_is_made_at_the_newest_migration(db_url: str) -> None:
+    store = Store(db_url)
+    try:
+        assert schema.revision(store.engine) == schema.head() and store.schema_problem() is None
+    finally:
+        store.close()
+
+
+def back_to_the_baseline_as_before_migrations(url: str) -> None:
+    """The database as a bot from before migrations left it: the baseline
+    tables, no alembic_version, run_meta's schema_version 6."""
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(schema._config(conn), schema.BASELINE)
+            conn.exec_driver_sql("DROP TABLE alembic_version")
+            conn.exec_driver_sql("INSERT INTO run_meta (key, value) VALUES ('schema_version', '6')")
+    finally:
+        engine.dispose()
+
+
+def test_a_database_a_migration_behind_is_refused_until_bot_db_upgrade(db_url: str, tmp_path: Path) -> None:
+    store = Store(db_url)
+    store.commit_step(first_step())
+    store.commit_step(second_step())
+    store.close()
+    back_to_the_baseline_as_before_migrations(db_url)
+    config = str(write_config(tmp_path, {"storage": {"db_url": db_url}}))
+
+    refused = run_bot("report", "-c", config)
+    assert refused.returncode == 1 and "run `bot db upgrade` first" in refused.stderr, refused.stderr
+    assert "at migration 0001" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+    upgraded = run_bot("db", "upgrade", "-c", config)
+    assert upgraded.returncode == 0 and f"upgraded from migration 0001 to {schema.head()}" in upgraded.stderr
+    report = run_bot("report", "-c", config, "--json")
+    assert report.returncode == 0 and json.loads(report.stdout)["bars"] == 3  # the rows were kept
+    engine = engine_for(db_url)
+    try:
+        assert "ix_orders_status" in {ix["name"] for ix in inspect(engine).get_indexes("orders")}
+    finally:
+        engine.dispose()
+    again = run_bot("db", "upgrade", "-c", config)
+    assert again.returncode == 0 and "already at migration" in again.stderr
+    assert rows_at(db_url, "SELECT COUNT(*) FROM fills") == [(1,)]
+
+
+def test_a_database_of_an_unknown_version_is_refused_and_left_alone(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
+    Store(url).close()
+    engine = engine_for(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    engine.dispose()
+    config = str(write_config(tmp_path))
+    for args in (("report",), ("db", "upgrade")):
+        result = run_bot(*args, "-c", config)
+        assert result.returncode in (1, 2) and "cannot read" in result.stderr, result.stderr
+    assert rows_at(url, "SELECT version_num FROM alembic_version") == [("9999",)]
