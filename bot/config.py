@@ -19,10 +19,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
+from bot.run_names import run_url
 from bot.timeframes import parse_iso_ms, timeframe_ms
 
 ENV_PREFIX = "BOT__"
@@ -109,6 +118,10 @@ class StorageConfig(Section):
     # from its last committed step and is deterministic, so a crash only
     # costs steps done again the same way. Live mode commits every step.
     replay_commit_steps: int = Field(default=100, ge=1, le=100_000)
+    # The run's name: several daemons share one PostgreSQL database, each in
+    # a schema of its own (run_<name>; "main" is the database's public
+    # schema). A SQLite file holds one run: give each its own file.
+    run: str = Field("main", pattern=r"^[a-z][a-z0-9_]{0,39}$")
 
     @field_validator("db_url")
     @classmethod
@@ -124,6 +137,13 @@ class StorageConfig(Section):
                 f"(postgresql://user@host:port/database) is needed (got a {scheme[:20]!r} URL)"
             )
         return url
+
+    @field_validator("run")
+    @classmethod
+    def _runs_share_only_a_server_database(cls, run: str, info: ValidationInfo) -> str:
+        if run != "main" and str(info.data.get("db_url", "")).startswith("sqlite"):
+            raise ValueError("several runs share a PostgreSQL database only; give each SQLite run its own file")
+        return run
 
 
 POSTGRES_SCHEMES = ("postgresql://", "postgresql+psycopg://")
@@ -517,12 +537,13 @@ class Config(BaseSettings):
 
     @property
     def db_url(self) -> str:
-        """storage.db_url with a relative SQLite path made absolute."""
+        """storage.db_url with a relative SQLite path made absolute, and on
+        PostgreSQL scoped to storage.run (bot/run_names.py)."""
         url = self.storage.db_url
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
             return prefix + str(self.path(url[len(prefix) :]).resolve())
-        return url
+        return run_url(url, self.storage.run)
 
     @property
     def db_shown(self) -> str:

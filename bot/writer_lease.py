@@ -26,11 +26,13 @@ import fcntl
 import json
 import os
 import socket
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from bot.config import ConfigError
+from bot.run_names import run_name
 from bot.timeframes import iso_utc
 
 
@@ -62,9 +64,14 @@ class ServerLease:
 
 
 # pg_try_advisory_lock(classid, objid): classid marks this program's locks,
-# objid the run (one per database until runs are named).
+# objid the run (storage.run, carried in the URL: bot/run_names.py).
 LOCK_CLASS = 0x626F74  # "bot"
-LOCK_RUN = 1
+
+
+def run_lock_id(url: str) -> int:
+    """A 31-bit id of the URL's run, the same in every process (positive:
+    pg_locks shows objid unsigned)."""
+    return zlib.crc32(run_name(url).encode()) & 0x7FFFFFFF
 
 
 def lease_file(db: Path) -> Path:
@@ -78,7 +85,11 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | ServerLe
 
     db = sqlite_path(db_url)
     if db is None:
-        return _server_lease(libpq_conninfo(db_url), command, now_ms) if postgres_url(db_url) else None
+        return (
+            _server_lease(libpq_conninfo(db_url), run_lock_id(db_url), command, now_ms)
+            if postgres_url(db_url)
+            else None
+        )
     path = lease_file(db)
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +122,7 @@ def _holder(note: str) -> str:
         return "another process (its lease note is unreadable)"
 
 
-def _server_lease(conninfo: str, command: str, now_ms: int) -> ServerLease:
+def _server_lease(conninfo: str, run: int, command: str, now_ms: int) -> ServerLease:
     import psycopg
 
     note = f"{command} (pid {os.getpid()} on {socket.gethostname()}, since {iso_utc(now_ms)})"
@@ -122,17 +133,17 @@ def _server_lease(conninfo: str, command: str, now_ms: int) -> ServerLease:
         )
     except psycopg.Error as exc:
         raise ConfigError(f"storage.db_url: cannot reach the database ({_first_line(exc)})") from None
-    held = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_RUN)).fetchone()
+    held = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, run)).fetchone()
     if held and held[0]:
         return ServerLease(connection)
     holder = connection.execute(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s AND l.granted",
-        (LOCK_CLASS, LOCK_RUN),
+        (LOCK_CLASS, run),
     ).fetchone()
     connection.close()
     who = holder[0] if holder and holder[0] else "another session"
-    raise LeaseHeld(f"the run in this database is in use by {who}; `{command}` was refused and changed nothing")
+    raise LeaseHeld(f"the run is in use by {who}; `{command}` was refused and changed nothing")
 
 
 def _first_line(exc: Exception) -> str:

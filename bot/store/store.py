@@ -23,6 +23,7 @@ from sqlmodel import SQLModel, col, create_engine
 from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
 from bot.ledger import EquityPoint, Position
 from bot.model.version import ModelVersion
+from bot.run_names import run_schema
 from bot.secrets import register_secret
 from bot.step_record import StepRecord
 from bot.store import schema
@@ -148,6 +149,9 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif server is not None:
             self.engine = create_engine(server, pool_pre_ping=True)
+            if (own := run_schema(url)) is not None:
+                with self.engine.begin() as conn:  # a run of its own: its schema first
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{own}"')
         else:
             raise ValueError(f"{url}: the store needs a SQLite file or a PostgreSQL database")
         if not inspect(self.engine).has_table("run_meta"):

@@ -1,0 +1,76 @@
+"""Several runs in one PostgreSQL database: two daemons, each under its own
+run name, trade side by side with separate books (each the book the same
+config makes alone on SQLite), and a second daemon on a run already held
+is refused by the run's advisory lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import REPO, replay, rows, rows_at, wait_until, write_config
+from test_config_errors import run_bot
+
+pytestmark = pytest.mark.slow
+
+FILLS = "SELECT order_id, side, qty, price, fee, ts, realized_pnl FROM fills ORDER BY id"
+BETA = {"strategy": {"params": {"enter_above": 0.55, "exit_below": 0.5}}}
+
+
+def daemon(config: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
+    return subprocess.Popen([sys.executable, "-m", "bot", "run", "-c", str(config), "--no-progress"], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=(config.parent / "run.txt").open("w"))
+
+
+def holds_the_run(url: str, run: str) -> bool:
+    """Someone holds `run`'s advisory lock (its daemon took the lease)."""
+    from bot.run_names import run_url
+    from bot.writer_lease import LOCK_CLASS, run_lock_id
+
+    held = rows_at(url, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        f"AND classid = {LOCK_CLASS} AND objid = {run_lock_id(run_url(url, run))}")
+    return held[0][0] > 0
+
+
+def test_two_runs_share_a_database_with_separate_books(postgres, tiny_run: Path, tmp_path: Path) -> None:
+    url = postgres.new_database()
+    (tmp_path / "alpha").mkdir(), (tmp_path / "beta").mkdir(), (tmp_path / "beta_alone").mkdir()
+    alpha = write_config(tmp_path / "alpha", {"storage": {"db_url": url, "run": "alpha"}})
+    beta = write_config(tmp_path / "beta", {**BETA, "storage": {"db_url": url, "run": "beta"}})
+    runs = {"alpha": daemon(alpha), "beta": daemon(beta)}
+    try:
+        wait_until(lambda: holds_the_run(url, "alpha"), timeout_s=120, what="alpha's daemon to hold its run",
+                   process=runs["alpha"], output=tmp_path / "alpha" / "run.txt")
+        second = run_bot("run", "-c", str(alpha), "--no-progress")
+        assert second.returncode == 2 and "refused: the run is in use by bot run (pid" in second.stderr, second.stderr
+        for name, process in runs.items():
+            assert process.wait(timeout=600) == 0, (tmp_path / name / "run.txt").read_text()[-2000:]
+    finally:
+        for process in runs.values():
+            if process.poll() is None:
+                process.kill()
+    # Each run's book is the one its config makes alone.
+    replay(write_config(tmp_path / "beta_alone", BETA))
+    alone = {"alpha": rows(tiny_run / "bot.sqlite", FILLS), "beta": rows(tmp_path / "beta_alone" / "bot.sqlite", FILLS)}
+    assert alone["alpha"] != alone["beta"]  # two strategies, two books
+    for run, config in (("alpha", alpha), ("beta", beta)):
+        from bot.run_names import run_url
+
+        assert rows_at(run_url(url, run), FILLS) == alone[run], run
+        report = json.loads(run_bot("report", "-c", str(config), "--json").stdout)
+        assert report["fills"] == len(alone[run])
+    # The database's default run holds nothing: every table went to a run's schema.
+    assert rows_at(url, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+    assert {s for (s,) in rows_at(url, "SELECT schema_name FROM information_schema.schemata "
+                                       "WHERE schema_name LIKE 'run_%'")} == {"run_alpha", "run_beta"}
+
+
+def test_a_run_name_on_sqlite_is_refused_naming_the_field(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"storage": {"run": "alpha"}})
+    result = run_bot("run", "-c", str(config), "--no-progress")
+    assert result.returncode == 2 and "storage.run" in result.stderr and len(result.stderr.strip().splitlines()) == 1
