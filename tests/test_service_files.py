@@ -75,3 +75,16 @@ def test_compose_runs_the_daemon_and_the_dashboard_on_the_state_volume() -> None
         assert "bot-state:/app/state" in service["volumes"]
     assert all(port.startswith("127.0.0.1:") for port in dashboard["ports"])
     assert "bot-state" in compose["volumes"]
+
+
+def test_the_scale_out_compose_runs_the_bot_and_its_dashboard_on_postgresql() -> None:
+    compose = yaml.safe_load((REPO / "deploy" / "docker-compose.postgres.yml").read_text())
+    db, bot, dashboard = (compose["services"][name] for name in ("db", "bot", "dashboard"))
+    assert db["image"].startswith("postgres:") and "pg_isready" in db["healthcheck"]["test"]
+    for service in (bot, dashboard):
+        assert service["restart"] == "unless-stopped"
+        assert service["depends_on"]["db"]["condition"] == "service_healthy"
+        assert service["environment"]["BOT__STORAGE__DB_URL"].startswith("postgresql://bot:${POSTGRES_PASSWORD}@db:")
+        assert service["environment"]["BOT__STORAGE__DB_URL"] == bot["environment"]["BOT__STORAGE__DB_URL"]
+    assert dashboard["command"][0] == "serve" and bot["command"][0] == "run"
+    assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD" in (REPO / "deploy" / "docker-compose.postgres.yml").read_text()
