@@ -11,16 +11,15 @@ deterministic, so the result does not depend on how many run at once.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bot.backtest.executor import run_tasks
 from bot.backtest.model_report import add_model_quality
 from bot.backtest.result import BacktestResult, VariantRun
 from bot.config import Config
@@ -54,6 +53,9 @@ class BacktestSpec:
     # Variants tried in all, for the deflated Sharpe ratio: at least the
     # model variants of this backtest, more when settings were searched.
     trials: int | None = None
+    baselines: bool = True  # the baseline models beside the configured one
+    executor: str = "local"  # or "ray" (bot/backtest/executor.py)
+    address: str | None = None  # an existing Ray cluster's
 
 
 def variant_config(cfg: Config, spec: BacktestSpec, name: str, kind: str) -> Config:
@@ -100,9 +102,9 @@ def model_variants(cfg: Config) -> dict[str, str]:
 
 def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> BacktestResult:
     started = time.perf_counter()
-    kinds = model_variants(cfg)
+    kinds = model_variants(cfg) if spec.baselines else {"strategy": cfg.model.kind}
     configs = {name: variant_config(cfg, spec, name, kind) for name, kind in kinds.items()}
-    urls = _run_all(configs, spec.workers, on_done)
+    urls = _run_all(configs, spec, on_done)
     runs = {name: _collect(name, urls[name]) for name in configs}
     strategy = runs.pop("strategy")
     traded_from = _traded_from(strategy)
@@ -114,7 +116,7 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> 
     baselines = {
         "buy_and_hold": _buy_and_hold(prices, strategy.equity, cfg),
         "flat": _flat(strategy.equity, cfg),
-        **{k: baselines[k] for k in BASELINE_MODELS},
+        **{k: baselines[k] for k in BASELINE_MODELS if k in baselines},
     }
     result = BacktestResult(strategy, baselines, prices, _config_summary(cfg, spec), _data_summary(spec, prices))
     _add_metrics(result, cfg)
@@ -123,23 +125,9 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> 
     return result
 
 
-def _run_all(configs: dict[str, Config], workers: int, on_done) -> dict[str, str]:
+def _run_all(configs: dict[str, Config], spec: BacktestSpec, on_done) -> dict[str, str]:
     payloads = {name: c.model_dump_json() for name, c in configs.items()}
-    if workers <= 1:
-        urls = {}
-        for name, payload in payloads.items():
-            urls[name] = run_variant(payload)
-            on_done(name)
-        return urls
-    # Spawned, not forked: a fork of a process holding torch threads can hang.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {name: pool.submit(run_variant, payload) for name, payload in payloads.items()}
-        urls = {}
-        for name, future in futures.items():
-            urls[name] = future.result()
-            on_done(name)
-        return urls
+    return run_tasks(run_variant, payloads, spec.workers, lambda name, _url: on_done(name), spec.executor, spec.address)
 
 
 # -- reading the runs back ------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli.backtest import backtest, check_lookahead
+from bot.cli.backtest import backtest, check_lookahead, sweep
 from bot.cli.db import db_app
 from bot.cli.download import download
 from bot.cli.models import models_app, train
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="LSTM paper-trading daemon: replay, live paper trading, models and reports.",
 )
-for command in (run, backtest, download, train, report, trades, explain, status, resume, pause, flatten, serve):
+for command in (run, backtest, sweep, download, train, report, trades, explain, status, resume, pause, flatten, serve):
     app.command()(command)
 app.command(name="check-lookahead")(check_lookahead)
 app.add_typer(models_app, name="models")

@@ -50,6 +50,21 @@ def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tupl
     return path, symbol
 
 
+Executor = Annotated[
+    str, typer.Option(help="Where the runs go: local (processes here) or ray (a local Ray, or --address).")
+]
+
+
+def _check_executor(executor: str) -> None:
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"--executor: '{executor}' is neither local nor ray")
+
+
+RayAddress = Annotated[
+    str | None, typer.Option("--address", help="An existing Ray cluster to run on (e.g. ray://head:10001).")
+]
+
+
 @guarded
 def backtest(
     config: ConfigPath = DEFAULT_CONFIG,
@@ -71,6 +86,9 @@ def backtest(
             "default: the model variants of this backtest.",
         ),
     ] = None,
+    baselines: Annotated[bool, typer.Option(help="Run the baseline models beside the configured one.")] = True,
+    executor: Executor = "local",
+    address: RayAddress = None,
 ) -> None:
     """Walk-forward backtest through the daemon's own engine, with baselines."""
     cfg = load_config(config)
@@ -78,14 +96,16 @@ def backtest(
     from bot.strategy import load_strategy_of
 
     load_strategy_of(cfg)  # refuse a broken strategy before any work
+    _check_executor(executor)
     path, symbol = _data_and_symbol(cfg, data, symbol)
     _check_dates(cfg, start, end)
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.
         spec = BacktestSpec(
-            path, symbol, start or cfg.replay.start, end or cfg.replay.end, out_dir or Path(tmp), workers, trials
-        )
+            path, symbol, start or cfg.replay.start, end or cfg.replay.end, out_dir or Path(tmp), workers, trials,
+            baselines, executor, address,
+        )  # fmt: skip
         with Progress(
             TextColumn("[bold]backtest"),
             BarColumn(),
@@ -94,7 +114,7 @@ def backtest(
             TimeElapsedColumn(),
             console=err_console,
         ) as progress:
-            task = progress.add_task("variants", total=len(model_variants(cfg)))
+            task = progress.add_task("variants", total=len(model_variants(cfg)) if baselines else 1)
             result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task))
     console.print(backtest_table(result))
     console.print(quality_table(result))
@@ -219,3 +239,80 @@ def _slice(bars, start: str | None, end: str | None):
     if end:
         bars = bars[bars.timestamp < parse_iso_ms(end)]
     return bars.reset_index(drop=True)
+
+
+@guarded
+def sweep(
+    config: ConfigPath = DEFAULT_CONFIG,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE or KEY=[V1,V2,...], e.g. model.hidden_size=[32,64]; repeatable."),
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols, each from its replay.data (default: symbols).")
+    ] = None,
+    periods: Annotated[
+        list[str] | None, typer.Option("--period", help="FROM..TO in ISO dates; repeatable (default: replay's).")
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Cells, results.json and sweep.html go here.")] = Path("sweep"),
+    workers: Annotated[int, typer.Option(min=1, help="Cells run at once.")] = min(4, os.cpu_count() or 1),
+    executor: Executor = "ray",
+    address: RayAddress = None,
+) -> None:
+    """A grid of walk-forward backtests of the strategy (settings x symbols x
+    periods) on Ray; finished cells are cached, so an interrupted sweep
+    resumes where it stopped."""
+    from bot.backtest.sweep import Cell, grid, parse_override, run_sweep, write_results
+
+    cfg = load_config(config)
+    _check_executor(executor)
+    overrides = [parse_override(text) for text in settings or []]
+    chosen = [s.strip() for s in symbols.split(",")] if symbols else cfg.symbols
+    bounds = [_period(text) for text in periods] if periods else [(cfg.replay.start, cfg.replay.end)]
+    for symbol in chosen:
+        if not cfg.replay_csv(symbol).is_file():
+            raise ConfigError(f"--symbols: no replay data for {symbol} at {cfg.replay_csv(symbol)}")
+    for start, end in bounds:
+        _check_dates(cfg, start, end)
+    cells = [
+        Cell(setting, symbol, cfg.replay_csv(symbol), start, end)
+        for setting in grid(overrides)
+        for symbol in chosen
+        for start, end in bounds
+    ]
+    start_logging(cfg)
+    err_console.print(f"{len(cells)} cells on {executor}" + (f" at {address}" if address else ""), markup=False)
+    outcome = run_sweep(
+        cfg, cells, out_dir, workers, executor, address,
+        on_done=lambda cell: err_console.print(f"done: {cell.label}", markup=False),
+    )  # fmt: skip
+    json_path, html_path = write_results(outcome, out_dir)
+    console.print(sweep_table(outcome.results))
+    err_console.print(
+        f"{outcome.ran} cells run, {outcome.cached} found finished; {json_path} and {html_path} written",
+        markup=False,
+    )
+
+
+def _period(text: str) -> tuple[str | None, str | None]:
+    start, sep, end = text.partition("..")
+    if not sep:
+        raise ConfigError(f"--period: '{text}' is not FROM..TO (ISO dates; either side may be empty)")
+    return start or None, end or None
+
+
+def sweep_table(results: list[dict]) -> Table:
+    table = Table(title=f"Sweep ({len(results)} cells)", title_justify="left")
+    for name in ("setting", "symbol", "period", "return", "Sharpe", "max DD", "trades", "DSR"):
+        table.add_column(name, justify="left" if name in ("setting", "symbol", "period") else "right")
+    for r in results:
+        m = r["metrics"]
+        setting = " ".join(f"{k}={json.dumps(v)}" for k, v in r["overrides"].items()) or "as configured"
+        table.add_row(
+            setting,
+            r["symbol"],
+            f"{r['start'] or '..'}..{r['end'] or '..'}",
+            *(_cell(m.get(k), kind) for k, kind in (("total_return", "pct"), ("sharpe", "num"),
+                                                    ("max_drawdown", "pct"), ("trades", "int"), ("dsr", "num"))),
+        )  # fmt: skip
+    return table

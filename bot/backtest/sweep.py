@@ -1,0 +1,203 @@
+"""`bot sweep`: a grid of walk-forward backtests, config overrides x
+symbols x periods, each cell the strategy's own `bot backtest` (without
+the baseline models), run on the backtest's executor (Ray by default).
+
+A cell is cached under a hash of everything that decides its result: its
+config, the data file's bytes, symbol, period, and the bot's own source.
+A finished cell's result is written at once (atomically), so a sweep that
+is killed and started again runs only the cells it lacks, and gives the
+same results as an uninterrupted one. Every cell's deflated Sharpe ratio
+counts all the cells of the grid as trials."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from bot.config import Config, ConfigError
+
+METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate", "exposure", "fees_paid", "psr")
+
+
+@dataclass(frozen=True)
+class Cell:
+    overrides: dict
+    symbol: str
+    data: Path
+    start: str | None
+    end: str | None
+
+    @property
+    def label(self) -> str:
+        setting = " ".join(f"{k}={json.dumps(v)}" for k, v in self.overrides.items()) or "as configured"
+        return f"{setting} | {self.symbol} | {self.start or '..'}..{self.end or '..'}"
+
+
+def parse_override(text: str) -> tuple[str, list]:
+    """`model.hidden_size=[32,64]` -> ("model.hidden_size", [32, 64]); a
+    single value is a list of one."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set: '{text}' is not KEY=VALUE or KEY=[V1,V2]")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # a bare word: a string
+    return key.strip(), value if isinstance(value, list) else [value]
+
+
+def grid(overrides: list[tuple[str, list]]) -> list[dict]:
+    keys = [k for k, _ in overrides]
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(v for _, v in overrides))]
+
+
+def apply(cfg: Config, overrides: dict) -> Config:
+    """The config with dotted keys set; a key the config lacks is refused."""
+    data = cfg.model_dump()
+    for dotted, value in overrides.items():
+        *path, last = dotted.split(".")
+        node = data
+        for part in path:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"--set {dotted}: the config has no section '{part}'")
+            node = node[part]
+        if last not in node and not (path and path[-1] == "params"):
+            raise ConfigError(f"--set {dotted}: the config has no key '{last}'")
+        node[last] = value
+    try:
+        return Config.exactly(data)
+    except ConfigError as exc:
+        raise ConfigError(f"--set: {exc}") from None
+
+
+@cache
+def _source_digest() -> str:
+    """The bot's own code: a cell computed by other code is another cell."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@cache
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cell_key(cfg: Config, cell: Cell) -> str:
+    decided = json.loads(cfg.model_dump_json(exclude={"storage", "logging", "api", "notify", "base_dir"}))
+    identity = {
+        "config": decided,
+        "data": _file_digest(cell.data.resolve()),
+        "symbol": cell.symbol,
+        "period": [cell.start, cell.end],
+        "code": _source_digest(),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def run_cell(payload: str) -> str:
+    """One cell, in a worker: the strategy's walk-forward backtest; its
+    metrics, per-bar returns (for the deflated Sharpe ratio) and a digest
+    of its fills (to compare with a single `bot backtest`)."""
+    from bot.backtest.runner import BacktestSpec, run_backtest
+    from bot.report.metrics import simple_returns
+
+    job = json.loads(payload)
+    cfg = Config.exactly(job["config"])
+    spec = BacktestSpec(
+        data=Path(job["data"]), symbol=job["symbol"], start=job["start"], end=job["end"],
+        out_dir=Path(job["work_dir"]), workers=job["workers"], baselines=False,
+    )  # fmt: skip
+    result = run_backtest(cfg, spec)
+    strategy = result.strategy
+    fills = strategy.fills[["ts", "side", "qty", "price", "fee"]].to_csv(index=False)
+    return json.dumps(
+        {
+            "metrics": {k: strategy.metrics.get(k) for k in METRICS},
+            "returns": [float(r) for r in simple_returns(strategy.equity)],
+            "fills_digest": hashlib.sha256(fills.encode()).hexdigest()[:16],
+        }
+    )
+
+
+def write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".part")
+    temporary.write_text(text)
+    os.replace(temporary, path)  # a killed sweep leaves a whole result or none
+
+
+def deflate(results: list[dict]) -> None:
+    """Each cell's deflated Sharpe ratio, with every cell of the grid a trial."""
+    from bot.report.model_quality import deflated_sharpe_ratio
+
+    returns = [np.asarray(r["returns"], dtype=float) for r in results]
+    sharpes = np.array([r.mean() / r.std(ddof=1) for r in returns if len(r) > 2 and r.std(ddof=1) > 0])
+    for result, r in zip(results, returns, strict=True):
+        traded = len(r) > 2 and r.std(ddof=1) > 0
+        result["metrics"]["dsr"] = deflated_sharpe_ratio(r, sharpes, len(results))["dsr"] if traded else None
+        result["metrics"]["dsr_trials"] = len(results)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    results: list[dict]  # one per cell, in grid order
+    ran: int  # cells computed this time
+    cached: int  # cells found finished
+
+
+def run_sweep(
+    cfg: Config, cells: list[Cell], out_dir: Path, workers: int, executor: str, address: str | None, on_done
+) -> SweepOutcome:
+    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+    keys = [cell_key(apply(cfg, c.overrides), c) for c in cells]
+    done = {k for k in keys if (out_dir / "cells" / f"{k}.json").exists()}
+    payloads = {
+        key: json.dumps(
+            {
+                "config": json.loads(apply(cfg, cell.overrides).model_dump_json()),
+                "data": str(cell.data.resolve()),
+                "symbol": cell.symbol,
+                "start": cell.start,
+                "end": cell.end,
+                "work_dir": str((out_dir / "work" / key).resolve()),
+                "workers": workers,  # cells side by side: torch threads shared among them
+            }
+        )
+        for key, cell in zip(keys, cells, strict=True)
+        if key not in done
+    }
+    by_key = dict(zip(keys, cells, strict=True))
+
+    def finished(key: str, result: str) -> None:
+        cell = by_key[key]
+        record = {"key": key, "overrides": cell.overrides, "symbol": cell.symbol, "start": cell.start,
+                  "end": cell.end, **json.loads(result)}  # fmt: skip
+        write_atomically(out_dir / "cells" / f"{key}.json", json.dumps(record))
+        on_done(cell)
+
+    from bot.backtest.executor import run_tasks
+
+    run_tasks(run_cell, payloads, workers, finished, executor, address)
+    results = [json.loads((out_dir / "cells" / f"{k}.json").read_text()) for k in keys]
+    deflate(results)
+    return SweepOutcome(results, ran=len(payloads), cached=len(done))
+
+
+def write_results(outcome: SweepOutcome, out_dir: Path) -> tuple[Path, Path]:
+    from bot.backtest.sweep_report import sweep_html
+
+    table = [{k: v for k, v in r.items() if k != "returns"} for r in outcome.results]
+    json_path, html_path = out_dir / "results.json", out_dir / "sweep.html"
+    write_atomically(json_path, json.dumps({"cells": table}, indent=1))
+    write_atomically(html_path, sweep_html(table))
+    return json_path, html_path

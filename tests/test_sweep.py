@@ -1,0 +1,81 @@
+"""`bot sweep` on a local Ray: eight cells (two settings of two keys, two
+periods); killed part way and started again it runs only the cells it
+lacks; a cell's result is what a single `bot backtest` of the same
+settings gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import REPO, wait_until, write_config
+from test_config_errors import run_bot
+
+pytestmark = pytest.mark.slow
+
+PERIODS = ("2023-01-01..2023-02-20", "2023-01-25..2023-03-20")
+GRID = ("strategy.params.enter_above=[0.52,0.55]", "risk.stop_loss_pct=[0.01,0.02]")
+
+
+def sweep_args(config: Path, out: Path) -> list[str]:
+    args = ["sweep", "-c", str(config), "--out", str(out), "--workers", "2"]
+    for setting in GRID:
+        args += ["--set", setting]
+    for period in PERIODS:
+        args += ["--period", period]
+    return args
+
+
+def finished_cells(out: Path) -> int:
+    return len(list((out / "cells").glob("*.json"))) if (out / "cells").is_dir() else 0
+
+
+def test_an_interrupted_sweep_runs_only_the_missing_cells_and_matches_single_backtests(tmp_path: Path) -> None:
+    config, out = write_config(tmp_path), tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT__")}
+    first = subprocess.Popen([sys.executable, "-m", "bot", *sweep_args(config, out)], cwd=REPO, env=env,
+                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "first.txt").open("w"),
+                             start_new_session=True)  # its own process group: Ray's processes die with it
+    try:
+        wait_until(lambda: finished_cells(out) >= 2, timeout_s=900, what="two cells to finish", process=first,
+                   output=tmp_path / "first.txt", poll_s=0.1)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the whole sweep, at once
+        first.wait(timeout=60)
+    done_before = finished_cells(out)
+    assert 2 <= done_before < 8
+
+    second = run_bot(*sweep_args(config, out), timeout=1800)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"{8 - done_before} cells run, {done_before} found finished" in second.stderr
+    cells = json.loads((out / "results.json").read_text())["cells"]
+    assert len(cells) == 8 == finished_cells(out)
+    assert all(c["metrics"]["dsr_trials"] == 8 for c in cells)
+    assert (out / "sweep.html").read_text().count('<script type="application/json" class="figure"') == 1
+
+    again = run_bot(*sweep_args(config, out), timeout=600)
+    assert again.returncode == 0 and "0 cells run, 8 found finished" in again.stderr, again.stderr[-2000:]
+
+    # The last cell, as one `bot backtest` of the same settings and period.
+    cell = cells[-1]
+    assert cell["overrides"] == {"strategy.params.enter_above": 0.55, "risk.stop_loss_pct": 0.02}
+    single = write_config(tmp_path, {"strategy": {"params": {"enter_above": 0.55}}, "risk": {"stop_loss_pct": 0.02}},
+                          name="single.yaml")
+    alone = run_bot("backtest", "-c", str(single), "--from", cell["start"], "--to", cell["end"], "--no-baselines",
+                    "--json", str(tmp_path / "single.json"), timeout=900)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    strategy = json.loads((tmp_path / "single.json").read_text())["strategy"]
+    for key in ("total_return", "sharpe", "max_drawdown", "trades", "fees_paid"):
+        assert cell["metrics"][key] == strategy[key], key
+    assert cell["metrics"]["trades"] > 0
+
+
+def test_a_setting_the_config_lacks_is_refused_naming_it(tmp_path: Path) -> None:
+    result = run_bot("sweep", "-c", str(write_config(tmp_path)), "--set", "model.hiden_size=[8,16]",
+                     "--executor", "local", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "model.hiden_size" in result.stderr and "Traceback" not in result.stderr
