@@ -117,6 +117,9 @@ def many_symbols_step(symbols: int = SYMBOLS, measured_steps: int = MEASURED_STE
         "bars_per_step_median": statistics.median(stepped),
         "cpu_ms_per_step_median": round(statistics.median(cpu), 2),
         "cpu_ms_per_step_p90": round(cpu[int(len(cpu) * 0.9)], 2),
+        "cpu_ms_per_step_p99": round(cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))], 2),
         "wall_ms_per_step_median": round(statistics.median(wall), 2),
+        # Bars through the whole step (every symbol's), per CPU-second of this process.
+        "bars_per_cpu_second": round(sum(stepped) / (sum(cpu) / 1000), 1),
         "predictions_stored": scored,
     }

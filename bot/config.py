@@ -239,6 +239,13 @@ class ModelConfig(Section):
         return names
 
 
+class SymbolRiskConfig(Section):
+    """Limits of one symbol that differ from the risk section's own."""
+
+    max_position_fraction: float | None = Field(None, gt=0, le=1)
+    max_symbol_fraction: float | None = Field(None, gt=0, le=10)
+
+
 class RiskConfig(Section):
     """Rules between the strategy and the broker; every one optional but the
     first and the stop-loss. A block or forced action is an event."""
@@ -261,6 +268,19 @@ class RiskConfig(Section):
     max_drawdown_pct: float | None = Field(None, gt=0, lt=1)  # kill switch: flatten, halt until `bot resume`
     cooldown_bars: int = Field(0, ge=0)  # no entry on a symbol for N bars after a stop-out
     max_bar_age_seconds: float | None = Field(None, gt=0)  # no trading on a bar older than this
+    # Per-symbol sizing limits, e.g. {"SOL/USDT": {max_position_fraction: 0.1}}:
+    # a thinner or wilder market gets a smaller share than the rest.
+    per_symbol: dict[str, SymbolRiskConfig] = Field(default_factory=dict)
+
+    def position_fraction(self, symbol: str) -> float:
+        own = self.per_symbol.get(symbol)
+        return (
+            own.max_position_fraction if own and own.max_position_fraction is not None else self.max_position_fraction
+        )
+
+    def symbol_fraction(self, symbol: str) -> float:
+        own = self.per_symbol.get(symbol)
+        return own.max_symbol_fraction if own and own.max_symbol_fraction is not None else self.max_symbol_fraction
 
 
 class PromotionConfig(Section):
@@ -492,6 +512,15 @@ class Config(BaseSettings):
             raise ValueError(
                 "risk.take_profit_pct: model.target triple_barrier needs a take-profit distance "
                 "(the label asks which barrier a trade reaches first)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _per_symbol_limits_name_traded_symbols(self) -> Config:
+        strangers = sorted(set(self.risk.per_symbol) - set(self.symbols))
+        if strangers:
+            raise ValueError(
+                f"risk.per_symbol: {strangers[0]!r} is not one of symbols; a typo would silently not apply"
             )
         return self
 

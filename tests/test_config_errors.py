@@ -163,3 +163,8 @@ def test_a_backtest_range_that_ends_before_it_starts_is_refused(tmp_path: Path, 
     result = run_bot("backtest", "-c", str(write_config(tmp_path)), *dates)
     assert_refused(result, "--from")
     assert "not before the end" in result.stderr
+
+
+def test_per_symbol_limits_for_a_symbol_not_traded_are_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"risk": {"per_symbol": {"ETH/USTD": {"max_position_fraction": 0.1}}}})
+    assert_refused(run_bot("run", "-c", str(config)), "risk.per_symbol")

@@ -121,6 +121,18 @@ def test_entry_is_capped_by_max_symbol_fraction() -> None:
     assert order.qty == pytest.approx(0.3 * 10_000.0 / 200.0, rel=1e-12)
 
 
+def test_a_symbols_own_limits_size_its_entries_and_no_other() -> None:
+    """risk.per_symbol gives BTC a smaller share; ETH keeps the section's."""
+    from bot.config import SymbolRiskConfig
+
+    limits = RiskConfig(max_position_fraction=0.5, stop_loss_pct=0.03,
+                        per_symbol={BTC: SymbolRiskConfig(max_position_fraction=0.1, max_symbol_fraction=0.08)})
+    [btc] = decide(manager(limits), 1.0, flat()).orders
+    assert btc.qty == pytest.approx(0.08 * 10_000.0 / 200.0, rel=1e-12)  # its own cap binds before its 0.1
+    [eth] = decide(manager(limits), 1.0, flat(), b=bar(symbol=ETH)).orders
+    assert eth.symbol == ETH and eth.qty == pytest.approx(0.5 * 10_000.0 / 200.0, rel=1e-12)
+
+
 def test_entry_is_capped_by_what_the_gross_exposure_limit_leaves() -> None:
     ledger = holding(40.0, price=100.0, symbol=ETH)  # 4,000 of 10,000 equity already exposed
     risk = manager(RiskConfig(max_position_fraction=0.5, max_gross_exposure=0.5, stop_loss_pct=0.03))

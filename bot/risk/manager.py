@@ -338,7 +338,7 @@ class RiskManager:
             self._block(bar, *blocked, out)
             return
         scale = volatility_scale(self.cfg, sizing_volatility, self.bars_per_year)
-        notional = entry_notional(self.cfg, target, ledger.equity, ledger.gross_exposure, scale)
+        notional = entry_notional(self.cfg, bar.symbol, target, ledger.equity, ledger.gross_exposure, scale)
         if notional < max(self.cfg.min_order_notional, 1e-9):
             self._block(
                 bar,
