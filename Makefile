@@ -50,5 +50,14 @@ test-deps:
 	   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null)); \
 	else echo "missing$$missing and not root: the tests that need them will skip"; fi
 
+# requirements.txt pins every package the daemon needs, requirements-dev.txt
+# adds the test and check tools; torch==2.13.0 resolves to the CPU wheel on
+# this machine, so no multi-GB CUDA build is pulled in.
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
 clean:
 	rm -rf $(VENV) state/*.sqlite* state/models state/*.jsonl
