@@ -198,6 +198,13 @@ class ModelConfig(Section):
     # bot/model/mirror.py): the model learns shapes, not the training
     # year's drift.
     mirror: bool = False
+    # How features are standardised when one model trains on several
+    # symbols: `pooled`, one scaler over all their rows; `per_symbol`, each
+    # symbol by its own training rows, so a calm and a wild market both
+    # reach the net on the same footing. per_symbol read SOL better than
+    # pooled and ETH as well (docs/research-log.md). With one symbol the
+    # two are the same model, and the setting is left out of the run's hash.
+    scaling: Literal["pooled", "per_symbol"] = "per_symbol"
     seed: int | None = Field(None, description="model seed; default: the top-level seed")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Training threads; batch-1 inference always runs on one thread, which
@@ -602,14 +609,17 @@ class Config(BaseSettings):
         for (section, key), default in HASHED_ONLY_WHEN_SET.items():
             if relevant[section].get(key) == default:
                 del relevant[section][key]
+        if len(self.symbols) == 1:
+            # One symbol's own scaler is the pooled one: no decision depends on it.
+            relevant["model"].pop("scaling", None)
         blob = json.dumps(relevant, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-# Settings added after runs were already being made: at their default they
-# decide as the bot did before they existed, so they leave the hash alone and
+# Settings added after runs were already being made: at the value that
+# decides as the bot did before they existed, they leave the hash alone and
 # a run made before the upgrade still resumes.
-HASHED_ONLY_WHEN_SET: dict[tuple[str, str], object] = {("model", "mirror"): False}
+HASHED_ONLY_WHEN_SET: dict[tuple[str, str], object] = {("model", "mirror"): False, ("model", "scaling"): "pooled"}
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:

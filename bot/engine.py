@@ -124,8 +124,8 @@ class Engine:
         """Each symbol's newest rows past warm-up (all of them for None)."""
         with self.history_lock:
             return [
-                SymbolSeries(*h.arrays(newest if newest is not None else h.total, self.warmup_bars))
-                for h in self.history.values()
+                SymbolSeries(*h.arrays(newest if newest is not None else h.total, self.warmup_bars), symbol=symbol)
+                for symbol, h in self.history.items()
             ]
 
     def warm_up(self, bar: Bar) -> None:
@@ -234,7 +234,7 @@ class Engine:
         if not symbols or predictor is None:
             return None, {}
         windows = np.stack([self.history[s].window(predictor.seq_len) for s in symbols])
-        scored = predictor.score(windows)
+        scored = predictor.score(windows, symbols)
         returns = scored.predicted_return.tolist() if scored.predicted_return is not None else [None] * len(symbols)
         closes = [self.history[s].recent_closes(predictor.companion_lookback) for s in symbols]
         volatilities, regimes = predictor.volatility_forecasts(closes), predictor.turbulences(closes)

@@ -106,7 +106,7 @@ def test_a_drifting_year_teaches_a_drift_only_without_the_mirror(mirror: bool) -
         assert lean > 0.1
 
 
-def test_the_mirror_setting_changes_the_decision_hash_only_when_set() -> None:
+def test_the_mirror_and_scaling_settings_change_the_decision_hash_only_where_they_decide() -> None:
     from helpers import REPO
 
     from bot.config import load_config
@@ -117,6 +117,7 @@ def test_the_mirror_setting_changes_the_decision_hash_only_when_set() -> None:
     before = cfg.model_dump(include={"mode", "symbols", "timeframe", "seed", "replay", "broker", "paper",
                                      "strategy", "features", "model", "risk", "retrain"})
     del before["model"]["mirror"]
+    del before["model"]["scaling"]
     import hashlib
     import json
 
@@ -124,3 +125,14 @@ def test_the_mirror_setting_changes_the_decision_hash_only_when_set() -> None:
     assert cfg.decision_hash() == recorded
     mirrored = cfg.model_copy(update={"model": cfg.model.model_copy(update={"mirror": True})})
     assert mirrored.decision_hash() != recorded
+    # One symbol: its own scaler is the pooled one, either setting is the same run.
+    pooled = cfg.model_copy(update={"model": cfg.model.model_copy(update={"scaling": "pooled"})})
+    assert pooled.decision_hash() == recorded
+    # Several: the setting decides. A run made before it existed was pooled:
+    # the new default refuses it rather than change it silently, and
+    # `scaling: pooled` resumes it.
+    two = cfg.model_copy(update={"symbols": ["BTC/USDT", "ETH/USDT"]})
+    two_before = {**before, "symbols": ["BTC/USDT", "ETH/USDT"]}
+    recorded_two = hashlib.sha256(json.dumps(two_before, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    assert two.decision_hash() != recorded_two
+    assert two.model_copy(update={"model": pooled.model}).decision_hash() == recorded_two

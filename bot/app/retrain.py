@@ -98,7 +98,13 @@ class Retrainer:
         window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
         series = self.data.training_series(window)
         data = build_training_set(
-            series, cfg.model.seq_len, cfg.model.val_fraction, columns, Target.of(cfg), cfg.model.mirror
+            series,
+            cfg.model.seq_len,
+            cfg.model.val_fraction,
+            columns,
+            Target.of(cfg),
+            cfg.model.mirror,
+            per_symbol=cfg.model.scaling == "per_symbol",
         )
         if data is None:
             self._event(now_ms, "retrain_skipped", "too little history for a train/validation split", "warning")
@@ -193,7 +199,9 @@ class Retrainer:
         cfg = self.config.model
         model = new_model(cfg, len(data.columns))
         fit = model.fit(data, seed)
-        predictor = Predictor(model, data.scaler, data.columns, cfg.seq_len, version, data.target)
+        predictor = Predictor(
+            model, data.scaler, data.columns, cfg.seq_len, version, data.target, symbol_scalers=data.symbol_scalers
+        )
         raw = model.score(data.x_val)
         if data.target.regression:
             scores = regression_metrics(raw, np.log1p(data.r_val), data.y_val)
@@ -206,9 +214,12 @@ class Retrainer:
         predictor.edge_error = edge_level_error(data)
         if cfg.calibrate:
             predictor.calibration, metrics["calibration"] = fit_calibration(
-                predictor.predict(data.x_val_raw), data.y_val, cfg.calibration, data.target.lookahead_bars
+                predictor.predict(data.x_val_raw, data.val_symbols),
+                data.y_val,
+                cfg.calibration,
+                data.target.lookahead_bars,
             )
-        scored = predictor.score(data.x_val_raw)
+        scored = predictor.score(data.x_val_raw, data.val_symbols)
         metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
         metrics.update(_edge_quality(scored.edge, data.r_val))
         predictor.volatility = self._companion(
@@ -256,7 +267,7 @@ def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, versio
     calibration form used."""
     fresh = dataclasses.replace(champion, version=version, calibration=None)
     if data.target.regression:
-        error = fresh.raw_scores(data.x_val_raw) - np.log1p(data.r_val)
+        error = fresh.raw_scores(data.x_val_raw, data.val_symbols) - np.log1p(data.r_val)
         fresh.return_rmse = float(np.sqrt(np.mean(error**2))) or champion.return_rmse
     else:
         fresh.edge_map = EdgeMap.fit(data.y_train, data.r_train)
@@ -264,14 +275,14 @@ def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, versio
     form = None
     if cfg.calibrate:
         fresh.calibration, form = fit_calibration(
-            fresh.predict(data.x_val_raw), data.y_val, cfg.calibration, data.target.lookahead_bars
+            fresh.predict(data.x_val_raw, data.val_symbols), data.y_val, cfg.calibration, data.target.lookahead_bars
         )
     return fresh, form
 
 
 def _reading_metrics(predictor: Predictor, data: TrainingSet) -> dict:
     """Validation metrics of a predictor on the newest windows."""
-    scored = predictor.score(data.x_val_raw)
+    scored = predictor.score(data.x_val_raw, data.val_symbols)
     metrics = classification_metrics(scored.prob, data.y_val)
     metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
     metrics.update(_edge_quality(scored.edge, data.r_val))

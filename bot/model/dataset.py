@@ -34,6 +34,8 @@ class SymbolSeries:
     # (T, 4) open, high, low, close; only triple-barrier labels need it, and
     # a series without it is read as bars whose every price is the close.
     ohlc: np.ndarray | None = field(default=None)
+    # Which market the rows are; per-symbol scaling keys its scalers by it.
+    symbol: str | None = None
 
     def prices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if self.ohlc is None:
@@ -61,6 +63,12 @@ class TrainingSet:
     # The first n_real training windows are the market's own; any after
     # them are its mirror image's, which add no independent evidence.
     n_real: int | None = None
+    # With per-symbol scaling: each symbol's own scaler (`scaler` stays the
+    # pooled one, for symbols the model never saw), and the symbol of every
+    # validation window, so a model scoring x_val_raw scales each window
+    # as the engine will.
+    symbol_scalers: dict[str, Scaler] = field(default_factory=dict)
+    val_symbols: np.ndarray | None = None
 
     @property
     def real_windows(self) -> int:
@@ -104,8 +112,12 @@ def build_training_set(
     columns: list[int] | None = None,
     target: Target = Target(),
     mirror: bool = False,
+    per_symbol: bool = False,
 ) -> TrainingSet | None:
-    """None when there is too little history for a split."""
+    """None when there is too little history for a split. With
+    `per_symbol`, each series is scaled by a scaler fitted on its own
+    training rows (and its mirror image's), so one model pooled across
+    markets sees each market's features relative to that market's normal."""
     h = target.lookahead_bars
     usable = []
     for s in series:
@@ -117,12 +129,17 @@ def build_training_set(
         return None
     columns = list(range(usable[0][0].vectors.shape[1])) if columns is None else columns
     images = [(mirror_series(s), sp) for s, sp in usable] if mirror else []
-    # Training windows of a split cover rows [0, seq_len - 1 + n_train).
-    scaler = Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train, columns] for s, sp in usable + images]))
-    parts = [_windows_and_labels(s, sp, scaler, seq_len, columns, target) for s, sp in usable]
+    scaler = _fit_scaler(usable + images, seq_len, columns)
+    # One market's own scaler is the pooled one: it keeps the pooled file
+    # and code path, so a single-symbol run is the same either way.
+    own = _symbol_scalers(usable, images, seq_len, columns) if per_symbol and len(usable) > 1 else {}
+    scaler_of = lambda s: own.get(s.symbol or "", scaler)  # noqa: E731 - a one-line lookup
+    parts = [_windows_and_labels(s, sp, scaler_of(s), seq_len, columns, target) for s, sp in usable]
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     n_real = len(joined["x_train"])
-    image_parts = [_windows_and_labels(s, sp, scaler, seq_len, columns, target, validation=False) for s, sp in images]
+    image_parts = [
+        _windows_and_labels(s, sp, scaler_of(s), seq_len, columns, target, validation=False) for s, sp in images
+    ]
     for key in ("x_train", "y_train", "r_train"):
         joined[key] = np.concatenate([joined[key], *(p[key] for p in image_parts)])
     return TrainingSet(
@@ -131,9 +148,31 @@ def build_training_set(
         columns=columns,
         target=target,
         n_real=n_real,
+        symbol_scalers=own,
         from_ts=int(min(s.ts[0] for s, _ in usable)),
         to_ts=int(max(s.ts[-1] for s, _ in usable)),
     )
+
+
+def _fit_scaler(pairs: list[tuple[SymbolSeries, _Split]], seq_len: int, columns: list[int]) -> Scaler:
+    # Training windows of a split cover rows [0, seq_len - 1 + n_train).
+    return Scaler.fit(np.concatenate([s.vectors[: seq_len - 1 + sp.n_train, columns] for s, sp in pairs]))
+
+
+def _symbol_scalers(
+    usable: list[tuple[SymbolSeries, _Split]],
+    images: list[tuple[SymbolSeries, _Split]],
+    seq_len: int,
+    columns: list[int],
+) -> dict[str, Scaler]:
+    """Each symbol's scaler, from its own training rows and its image's."""
+    names = [s.symbol for s, _ in usable]
+    if any(name is None for name in names) or len(set(names)) != len(names):
+        raise ValueError("per-symbol scaling needs every series named, each name once")
+    return {
+        str(s.symbol): _fit_scaler([(s, sp), *([images[i]] if images else [])], seq_len, columns)
+        for i, (s, sp) in enumerate(usable)
+    }
 
 
 def _windows_and_labels(
@@ -161,4 +200,5 @@ def _windows_and_labels(
         "r_val": realized[val],
         "x_val_raw": _windows(s.vectors, seq_len, h, np.float64)[val],
         "val_label_ts": s.ts[ends[val] + h],
+        "val_symbols": np.full(len(windows[val]), s.symbol or "", dtype=object),
     }

@@ -22,14 +22,14 @@ volatility forecast (sizing) and a regime model (strategies, reports).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from bot.model.calibration import PlattCalibration
 from bot.model.dataset import TrainingSet
 from bot.model.regime import RegimeModel
-from bot.model.scaler import Scaler
+from bot.model.scaler import Scaler, SymbolNames, scale_by_symbol
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
 from bot.ports import Model
@@ -94,6 +94,8 @@ class Predictor:
     edge_error: float = 0.0
     volatility: VolatilityModel | None = None
     regime: RegimeModel | None = None
+    # `model.scaling: per_symbol`: each trained symbol's own scaler.
+    symbol_scalers: dict[str, Scaler] = field(default_factory=dict)
 
     @property
     def companion_lookback(self) -> int:
@@ -114,17 +116,20 @@ class Predictor:
         """The regime reading of each symbol's closes, all in one batch."""
         return self.regime.turbulent_probabilities(closes) if self.regime is not None else [None] * len(closes)
 
-    def predict(self, windows: np.ndarray) -> np.ndarray:
-        """(batch, >= seq_len, all features) raw -> (batch,) P(label = 1)."""
-        return self.score(windows).prob
+    def predict(self, windows: np.ndarray, symbols: SymbolNames | None = None) -> np.ndarray:
+        """(batch, >= seq_len, all features) raw -> (batch,) P(label = 1).
+        `symbols` names each window's market; a per-symbol-scaled model
+        needs it, a pooled one ignores it."""
+        return self.score(windows, symbols).prob
 
-    def raw_scores(self, windows: np.ndarray) -> np.ndarray:
+    def raw_scores(self, windows: np.ndarray, symbols: SymbolNames | None = None) -> np.ndarray:
         """The model's own output: P(label) before calibration, or a log return."""
-        x = self.scaler.transform(windows[:, -self.seq_len :, self.columns]).astype(np.float32)
+        recent = windows[:, -self.seq_len :, self.columns]
+        x = scale_by_symbol(recent, symbols, self.scaler, self.symbol_scalers).astype(np.float32)
         return self.model.score(x)
 
-    def score(self, windows: np.ndarray) -> Scored:
-        raw = self.raw_scores(windows)
+    def score(self, windows: np.ndarray, symbols: SymbolNames | None = None) -> Scored:
+        raw = self.raw_scores(windows, symbols)
         if self.target.regression:
             from scipy.special import ndtr  # on first use: scipy.special is a quarter second of startup
 

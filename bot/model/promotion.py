@@ -96,7 +96,8 @@ def judge(
     unseen = data.val_label_ts > (champion_trained_to if champion_trained_to is not None else -1)
     chosen = unseen if unseen.sum() >= cfg.min_windows else np.ones_like(unseen)
     windows, label = data.x_val_raw[chosen], data.y_val[chosen]
-    ours, theirs = challenger.predict(windows), champion.predict(windows)
+    symbols = data.val_symbols[chosen] if data.val_symbols is not None else None
+    ours, theirs = challenger.predict(windows, symbols), champion.predict(windows, symbols)
     name = cfg.metric
     if _metric(name, ours, label) is None:  # one class only: AUC undefined
         name = "log_loss"

@@ -81,7 +81,7 @@ class ModelRegistry:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         p.model.save(tmp)
-        (tmp / "scaler.json").write_text(json.dumps(p.scaler.to_json()))
+        (tmp / "scaler.json").write_text(json.dumps(_scalers_json(p)))
         (tmp / "predictor.json").write_text(json.dumps(_predictor_json(p), indent=2))
         (tmp / "config.json").write_text(
             json.dumps(
@@ -113,7 +113,8 @@ class ModelRegistry:
             columns = saved["columns"]
             parts = _predictor_parts(extra)
             scaler = Scaler.from_json(scaler_json)
-        except (KeyError, TypeError, ValueError) as exc:
+            symbol_scalers = {name: Scaler.from_json(d) for name, d in scaler_json.get("by_symbol", {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(
                 f"model {row.version}: {path} holds unusable settings ({type(exc).__name__})"
             ) from None
@@ -123,7 +124,15 @@ class ModelRegistry:
             raise ModelFileError(
                 f"model {row.version}: its weights in {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]})"
             ) from None
-        return Predictor(model=model, scaler=scaler, columns=columns, seq_len=cfg.seq_len, version=row.version, **parts)
+        return Predictor(
+            model=model,
+            scaler=scaler,
+            columns=columns,
+            seq_len=cfg.seq_len,
+            version=row.version,
+            symbol_scalers=symbol_scalers,
+            **parts,
+        )
 
     def load_champion(self, now_ms: int = 0) -> Predictor | None:
         """The champion; if its files cannot be read, the newest earlier
@@ -182,6 +191,15 @@ def _read_json(version: str, path: Path) -> dict:
     if not isinstance(data, dict):
         raise ModelFileError(f"model {version}: {path} is not a JSON object")
     return data
+
+
+def _scalers_json(p: Predictor) -> dict:
+    """The pooled scaler, and each symbol's under `by_symbol` when the
+    model has them (a pooled model's file is as it always was)."""
+    saved = p.scaler.to_json()
+    if p.symbol_scalers:
+        saved["by_symbol"] = {name: s.to_json() for name, s in sorted(p.symbol_scalers.items())}
+    return saved
 
 
 def _predictor_json(p: Predictor) -> dict:

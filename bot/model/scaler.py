@@ -1,13 +1,19 @@
 """Per-feature standardisation, fitted on training rows only and stored
-with the model so inference scales exactly as training did."""
+with the model so inference scales exactly as training did: one scaler
+over every symbol's rows, and with `model.scaling: per_symbol` one more per
+symbol, fitted on that symbol's rows alone."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 CLIP = 8.0  # standard deviations; one absurd bar must not saturate the LSTM
+
+# Each window's symbol: a list from the engine, an object array from a training set.
+SymbolNames = Sequence[str] | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -29,3 +35,19 @@ class Scaler:
     @classmethod
     def from_json(cls, data: dict) -> Scaler:
         return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64))
+
+
+def scale_by_symbol(
+    windows: np.ndarray, symbols: SymbolNames | None, pooled: Scaler, by_symbol: Mapping[str, Scaler]
+) -> np.ndarray:
+    """(batch, seq_len, features) raw -> scaled: each window through its
+    own symbol's scaler (`model.scaling: per_symbol`), or the pooled one
+    for a symbol the model never trained on and when no symbols are given.
+    One broadcast for the whole batch, so a step over many symbols stays a
+    single array operation."""
+    if symbols is None or not by_symbol:
+        return pooled.transform(windows)
+    chosen = [by_symbol.get(s, pooled) for s in symbols]
+    mean = np.stack([c.mean for c in chosen])[:, None, :]
+    std = np.stack([c.std for c in chosen])[:, None, :]
+    return np.clip((windows - mean) / std, -CLIP, CLIP)
