@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,15 @@ def test_two_runs_share_a_database_with_separate_books(postgres, tiny_run: Path,
     try:
         wait_until(lambda: holds_the_run(url, "alpha"), timeout_s=120, what="alpha's daemon to hold its run",
                    process=runs["alpha"], output=tmp_path / "alpha" / "run.txt")
-        second = run_bot("run", "-c", str(alpha), "--no-progress")
-        assert second.returncode == 2 and "refused: the run is in use by bot run (pid" in second.stderr, second.stderr
+        # Paused, alpha keeps its server session and the lock with it, however
+        # fast the machine would otherwise finish its replay.
+        runs["alpha"].send_signal(signal.SIGSTOP)
+        try:
+            second = run_bot("run", "-c", str(alpha), "--no-progress")
+        finally:
+            runs["alpha"].send_signal(signal.SIGCONT)
+        assert second.returncode == 2, second.stderr
+        assert f"refused: the run is in use by bot run (pid {runs['alpha'].pid}" in second.stderr, second.stderr
         for name, process in runs.items():
             assert process.wait(timeout=600) == 0, (tmp_path / name / "run.txt").read_text()[-2000:]
     finally:
