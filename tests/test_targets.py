@@ -123,6 +123,50 @@ def test_streaming_outcomes_equal_the_training_labels(seed, h, tp, sl, kind) -> 
     np.testing.assert_allclose(live_realized[known], batch_realized[known], rtol=1e-12)
 
 
+class WalkEveryPrediction:
+    """The tracker's rules written the plain way: every open prediction
+    counts every bar after its own and is checked on each. The tracker's
+    shortcut (only the oldest few, under the horizon target) must agree."""
+
+    def __init__(self, target: Target) -> None:
+        self.target, self.pending = target, {}
+
+    def expect(self, symbol, ts, version, prob, close) -> None:
+        self.pending.setdefault(symbol, []).append([ts, prob, close, 0])
+
+    def settle(self, symbol, ts, o, h, l, c) -> list[tuple]:
+        out, still = [], []
+        for p in self.pending.get(symbol, []):
+            if ts > p[0]:
+                p[3] += 1
+                if p[3] >= self.target.horizon_bars:
+                    out.append((symbol, p[0], p[1], int(c > p[2]), c / p[2] - 1.0))
+                    continue
+            still.append(p)
+        self.pending[symbol] = still
+        return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 10_000), h=st.integers(1, 8), shuffled=st.booleans())
+def test_the_trackers_shortcut_equals_walking_every_prediction(seed, h, shuffled) -> None:
+    """Two symbols, predictions expected in bar order (as the engine does)
+    or now and then out of it, and bars replayed at or before waiting
+    predictions (as a restart does)."""
+    rng = np.random.default_rng(seed)
+    target = Target(horizon_bars=h)
+    fast, plain = OutcomeTracker(target), WalkEveryPrediction(target)
+    o, hi, lo, c = random_bars(seed, 80)
+    for i in range(80):
+        for symbol in ("A", "B"):
+            ts = i * HOUR if rng.random() > 0.1 else max(i - int(rng.integers(1, 4)), 0) * HOUR  # a bar replayed
+            bar = (symbol, ts, o[i], hi[i], lo[i], c[i])
+            assert [(r.symbol, r.ts, r.prob, r.label, r.realized) for r in fast.settle(*bar)] == plain.settle(*bar)
+            at = i if not (shuffled and rng.random() < 0.15) else max(i - int(rng.integers(1, 5)), 0)
+            fast.expect(symbol, at * HOUR, "v", float(rng.random()), c[at])
+            plain.expect(symbol, at * HOUR, "v", fast.pending[symbol][-1].prob, c[at])
+
+
 # -- the embargo grows with the horizon ---------------------------------------------------
 
 

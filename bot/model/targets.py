@@ -136,7 +136,9 @@ class Pending:
     version: str
     prob: float
     close: float  # at the prediction
-    bars: int = 0  # bars seen since
+    # Bars it has seen = its symbol's bar count now - `start`: the count when
+    # it was expected, plus one for each later bar at or before its own ts.
+    start: int = 0
     entry: float | None = None  # triple_barrier: the next bar's open
     take_profit: float = math.inf  # triple_barrier: the prices of its barriers, once entered
     stop_loss: float = -math.inf
@@ -153,34 +155,69 @@ class Resolved:
 
 
 class OutcomeTracker:
-    """Resolves each symbol's open predictions as its bars arrive."""
+    """Resolves each symbol's open predictions as its bars arrive.
+
+    A bar counts for a prediction when it comes after the prediction was
+    expected and opens after the prediction's bar. Predictions expected in
+    bar order (the engine's, and a restart's) then have seen more bars the
+    older they are, so under the horizon target the ones a bar resolves
+    are the oldest few: the bar looks at those, not at all h of them,
+    which is what keeps a step over many symbols cheap. Anything else
+    (a barrier target, predictions expected out of order) is walked whole.
+    """
 
     def __init__(self, target: Target) -> None:
         self.target = target
         self.pending: dict[str, deque[Pending]] = {}
+        self.bars_seen: dict[str, int] = {}
+        self.in_order: dict[str, bool] = {}
 
     def expect(self, symbol: str, ts: int, version: str, prob: float, close: float) -> None:
-        self.pending.setdefault(symbol, deque()).append(Pending(ts, version, prob, close))
+        waiting = self.pending.setdefault(symbol, deque())
+        if waiting and ts < waiting[-1].ts:
+            self.in_order[symbol] = False
+        elif not waiting:
+            self.in_order[symbol] = True
+        waiting.append(Pending(ts, version, prob, close, start=self.bars_seen.get(symbol, 0)))
 
     def settle(self, symbol: str, ts: int, open_: float, high: float, low: float, close: float) -> list[Resolved]:
         """The predictions this bar (of `symbol`, opened at `ts`) resolves, oldest first."""
+        seen = self.bars_seen[symbol] = self.bars_seen.get(symbol, 0) + 1
         waiting = self.pending.get(symbol)
         if not waiting:
             return []
+        if self.target.kind == TRIPLE_BARRIER or not self.in_order.get(symbol, True):
+            return self._walk(symbol, waiting, seen, ts, open_, high, low, close)
+        # A bar at or before a prediction's own decides nothing for it; in
+        # bar order such predictions are the newest.
+        for p in reversed(waiting):
+            if ts > p.ts:
+                break
+            p.start += 1
+        resolved = []
+        horizon = self.target.horizon_bars
+        while waiting and waiting[0].ts < ts and seen - waiting[0].start >= horizon:
+            p = waiting.popleft()
+            resolved.append(Resolved(symbol, p.ts, p.version, p.prob, int(close > p.close), close / p.close - 1.0))
+        return resolved
+
+    def _walk(self, symbol: str, waiting: deque[Pending], seen: int, ts: int, *prices: float) -> list[Resolved]:
+        """Every open prediction looked at: the loop written out, the
+        barriers priced once."""
         resolved: list[Resolved] = []
         still: deque[Pending] = deque()
-        # Every open prediction is looked at on every bar of its symbol, for
-        # every symbol: the loop is written out, the barriers priced once.
         barrier = self.target.kind == TRIPLE_BARRIER
         horizon = self.target.horizon_bars
+        close = prices[3]  # open, high, low, close
         for p in waiting:
-            if ts <= p.ts:  # a bar at or before the prediction's own decides nothing
+            if ts <= p.ts:
+                p.start += 1
                 still.append(p)
                 continue
-            p.bars += 1
+            bars = seen - p.start
             if barrier:
-                outcome = self._barrier_outcome(p, open_, high, low, close)
-            elif p.bars >= horizon:
+                outcome = self._barrier_outcome(p, bars, *prices)
+            elif bars >= horizon:
                 outcome = int(close > p.close), close / p.close - 1.0
             else:
                 outcome = None
@@ -189,10 +226,12 @@ class OutcomeTracker:
             else:
                 resolved.append(Resolved(symbol, p.ts, p.version, p.prob, *outcome))
         self.pending[symbol] = still
+        if not still:
+            self.in_order[symbol] = True
         return resolved
 
     def _barrier_outcome(
-        self, p: Pending, open_: float, high: float, low: float, close: float
+        self, p: Pending, bars: int, open_: float, high: float, low: float, close: float
     ) -> tuple[int, float] | None:
         if p.entry is None:
             t = self.target
@@ -203,6 +242,6 @@ class OutcomeTracker:
             return 0, min(open_, p.stop_loss) / p.entry - 1.0
         if high >= p.take_profit:
             return 1, max(open_, p.take_profit) / p.entry - 1.0
-        if p.bars >= self.target.horizon_bars:
+        if bars >= self.target.horizon_bars:
             return 0, close / p.entry - 1.0
         return None
