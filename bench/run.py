@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Beside this file: run as a script, bench/ is first on sys.path.
 import replays  # noqa: E402
+from demo_split import demo_split  # noqa: E402
 from many_symbols import many_symbols_step  # noqa: E402
 from measure import provenance  # noqa: E402
 
@@ -144,6 +145,7 @@ def sections(runs: int) -> dict[str, Callable[[], dict]]:
     return {
         "real_replay": lambda: replays.real_replay(runs),
         "demo_replay": replays.demo_replay,
+        "demo_cost_split": demo_split,
         "walk_forward": lambda: replays.walk_forward(2),
         "feature_update": feature_update,
         "engine_step_only_no_db": engine_step_only,
