@@ -393,6 +393,19 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     with pytest.raises(ModelFileError, match=rf"model {row1.version}: .*unusable settings"):
         registry.load(store.champion())
     predictor_json.write_text(original)
+    # So is a scaler that cannot scale the model's columns, pooled or a symbol's.
+    scaler_json = registry.path_of(row1.version) / "scaler.json"
+    saved = scaler_json.read_text()
+    good = json.loads(saved)
+    for bad in ({**good, "mean": good["mean"][:-1]}, {**good, "std": [0.0] * len(good["std"])},
+                {**good, "by_symbol": {"ETH/USDT": {**good, "mean": [float("nan")] * len(good["mean"])}}},
+                {**good, "by_symbol": ["not", "a", "mapping"]}):
+        scaler_json.write_text(json.dumps(bad))
+        with pytest.raises(ModelFileError, match=rf"model {row1.version}: .*unusable settings"):
+            registry.load(store.champion())
+    scaler_json.write_text(json.dumps({**good, "by_symbol": {"ETH/USDT": good}}))
+    assert set(registry.load(store.champion()).symbol_scalers) == {"ETH/USDT"}
+    scaler_json.write_text(saved)
 
     # A state directory moved elsewhere loads its own files.
     moved = tmp_path / "moved-models"

@@ -112,8 +112,9 @@ class ModelRegistry:
             cfg = ModelConfig(**saved["model"])
             columns = saved["columns"]
             parts = _predictor_parts(extra)
-            scaler = Scaler.from_json(scaler_json)
-            symbol_scalers = {name: Scaler.from_json(d) for name, d in scaler_json.get("by_symbol", {}).items()}
+            scaler = Scaler.from_json(scaler_json, len(columns))
+            by_symbol = scaler_json.get("by_symbol", {}).items()
+            symbol_scalers = {str(name): Scaler.from_json(d, len(columns)) for name, d in by_symbol}
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(
                 f"model {row.version}: {path} holds unusable settings ({type(exc).__name__})"

@@ -33,8 +33,18 @@ class Scaler:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
     @classmethod
-    def from_json(cls, data: dict) -> Scaler:
-        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64))
+    def from_json(cls, data: dict, n_features: int | None = None) -> Scaler:
+        """ValueError for a saved scaler that cannot scale `n_features`
+        columns: the wrong length, a non-finite value or a spread that is
+        not positive would otherwise fail, or scale to nonsense, at the
+        first bar the model scores."""
+        scaler = cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64))
+        n = len(scaler.mean) if n_features is None else n_features
+        if scaler.mean.shape != (n,) or scaler.std.shape != (n,):
+            raise ValueError(f"a scaler for {n} features has {scaler.mean.shape} and {scaler.std.shape} values")
+        if not (np.all(np.isfinite(scaler.mean)) and np.all(np.isfinite(scaler.std)) and np.all(scaler.std > 0)):
+            raise ValueError("a scaler holds a non-finite mean or a spread that is not positive")
+        return scaler
 
 
 def scale_by_symbol(
