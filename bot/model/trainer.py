@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from bot.config import ModelConfig
+from bot.model.adam import Adam
 from bot.model.dataset import TrainingSet
 from bot.model.device import pick_device
 
@@ -57,7 +58,7 @@ def _epoch(net, optimizer, loss_fn, x, y, batch_size, generator) -> float:
     for i in range(0, len(x), batch_size):
         idx = order[i : i + batch_size]
         loss = loss_fn(net(x[idx]), y[idx])
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         total += loss.item() * len(idx)
@@ -73,7 +74,7 @@ def fit_network(
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     net.to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = Adam(net.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     loss_fn = _loss(cfg.is_classifier)
     x_train = torch.from_numpy(data.x_train).to(device)
     y_train_t = torch.from_numpy(y_train.astype(np.float32)).to(device)
