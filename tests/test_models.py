@@ -277,6 +277,35 @@ def test_save_load_round_trip(kind, target, fitted_models, newest_data, tmp_path
         assert accuracy(original + 0.5, newest_data.y_val) > 0.7  # sign right
 
 
+@pytest.mark.slow
+def test_a_loaded_net_saved_again_keeps_its_graph_without_exporting(fitted_models, newest_data, tmp_path,
+                                                                    monkeypatch) -> None:
+    """A recalibrated champion is its loaded net saved under a new version:
+    the ONNX graph it was loaded with is written again, not exported anew,
+    and a net trained afresh is exported, not given a stale graph."""
+    cfg, model = fitted_models["lstm", "direction"]
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    model.save(tmp_path / "a")
+    loaded = load_model(tmp_path / "a", cfg, N_FEATURES)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(torch.onnx, "export", no_export)
+    loaded.save(tmp_path / "b")
+    assert (tmp_path / "b" / "net.onnx").read_bytes() == (tmp_path / "a" / "net.onnx").read_bytes()
+    np.testing.assert_array_equal(load_model(tmp_path / "b", cfg, N_FEATURES).score(newest_data.x_val),
+                                  loaded.score(newest_data.x_val))
+
+    monkeypatch.undo()
+    loaded.fit(newest_data, seed=2)
+    loaded.save(tmp_path / "c")
+    assert (tmp_path / "c" / "net.onnx").read_bytes() != (tmp_path / "a" / "net.onnx").read_bytes()
+    np.testing.assert_allclose(load_model(tmp_path / "c", cfg, N_FEATURES).score(newest_data.x_val),
+                               loaded.score(newest_data.x_val), rtol=0, atol=1e-5)
+
+
 # -- 5. the registry ------------------------------------------------------------------
 
 
