@@ -35,3 +35,25 @@ def test_average_ranks_equal_scipys_rankdata_exactly(seed: int) -> None:
     n = int(rng.integers(1, 800))
     x = np.round(rng.normal(size=n), int(rng.integers(0, 3)))  # many ties at 0 decimals
     np.testing.assert_array_equal(average_ranks(x), rankdata(x))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_resampled_aucs_equal_auc_or_none_of_each_resample_bit_for_bit(seed: int) -> None:
+    """The gate's bootstrap scores every resample at once; each number must
+    be the one auc_or_none gives that resample, bit for bit, NaN where it
+    gives None (one class), or a gate's p-value could move."""
+    from bot.model.metrics import resampled_aucs
+
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(2, 400))
+    label = (rng.random(n) < rng.uniform(0.05, 0.95)).astype(float)
+    score = np.round(rng.random(n) + 0.3 * label, int(rng.integers(1, 4)))
+    draws, length = int(rng.integers(1, 40)), int(rng.integers(1, 2 * n))
+    indexes = rng.integers(0, n, size=(draws, length))
+    got = resampled_aucs(score, label, indexes)
+    for row, value in zip(indexes, got, strict=True):
+        expected = auc_or_none(score[row], label[row])
+        if expected is None:
+            assert np.isnan(value)
+        else:
+            assert value == expected
