@@ -627,6 +627,32 @@ def test_calibration_knows_how_uncertain_it_is(intercept: bool) -> None:
         assert reported == pytest.approx(np.std([f.intercept for f in fits]), rel=0.2)
 
 
+@pytest.mark.parametrize("intercept", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_calibration_is_the_exact_optimum_of_scikit_learns_own_objective(intercept: bool, seed: int) -> None:
+    """The fit is the mode of the same penalised, weighted logistic fit that
+    scikit-learn solves (C = 1, the intercept unpenalised), reached exactly:
+    scikit-learn at a tolerance of 1e-12 agrees to 1e-7, on flat slices too,
+    where its default tolerance stopped short."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    n, horizon = int(rng.integers(300, 2_000)), int(rng.choice([1, 12, 48]))
+    p = np.clip(0.5 + rng.normal(0, [0.02, 0.05, 0.1, 0.2][seed], n), 0.01, 0.99)
+    y = (rng.random(n) < 0.55 + 0.5 * (p - 0.5)).astype(float)
+    ours = PlattCalibration.fit(p, y, intercept=intercept, horizon=horizon)
+    logit = np.log(p / (1 - p))
+    theirs = LogisticRegression(C=1.0, max_iter=10_000, tol=1e-12, fit_intercept=intercept).fit(
+        logit[:, None], y.astype(int), sample_weight=np.full(n, 1.0 / horizon))
+    assert ours.slope == pytest.approx(theirs.coef_[0, 0], abs=1e-7)
+    assert ours.intercept == pytest.approx(theirs.intercept_[0] if intercept else 0.0, abs=1e-7)
+
+
+def test_calibration_refuses_a_slice_of_one_outcome() -> None:
+    with pytest.raises(ValueError, match="both outcomes"):
+        PlattCalibration.fit(np.array([0.4, 0.6, 0.7]), np.ones(3))
+
+
 def test_calibration_error_is_large_on_noise_and_small_on_skill() -> None:
     """Labels that ignore the model leave the calibrated probability of a
     confident raw 0.7 uncertain by several points; labels that follow it,

@@ -2,11 +2,11 @@
 
 Each state draws returns from its own normal distribution; the state with
 the larger spread is called turbulent, the other calm. The model is fitted
-(hmmlearn's EM) on a retrain's history with a sticky prior on the
+(EM, bot/model/hmm_em.py) on a retrain's history with a sticky prior on the
 transitions: without it, EM on hourly returns explains fat tails with a
 state that lasts two bars, which is not a regime anyone can trade.
 
-Reading the regime at bar t must not look ahead, so hmmlearn's smoothed
+Reading the regime at bar t must not look ahead, so EM's smoothed
 posteriors (which use later bars) are never used. The probability of the
 turbulent state is the forward filter run over the newest WINDOW returns,
 starting from the chain's stationary distribution: a pure function of the
@@ -18,10 +18,11 @@ ends.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from bot.model.hmm_em import TwoStateFit, fit_two_state
 
 WINDOW = 168  # returns the filter reads
 STICKINESS = 0.25  # prior self-transition pseudo-counts, as a share of the training returns
@@ -63,36 +64,26 @@ class RegimeModel:
 
     @classmethod
     def fit(cls, closes: list[np.ndarray], seed: int) -> tuple[RegimeModel, dict] | None:
-        from hmmlearn.hmm import GaussianHMM
-
+        del seed  # the fit starts from fixed values and draws nothing; kept so every companion fits alike
         series = [np.diff(np.log(c)) * SCALE for c in closes if len(c) > WINDOW]
         if not series or sum(map(len, series)) < 2 * WINDOW:
             return None
-        returns = np.concatenate(series).reshape(-1, 1)
+        returns = np.concatenate(series)
         sticky = STICKINESS * len(returns)
-        hmm = GaussianHMM(
-            n_components=2,
-            covariance_type="diag",
-            n_iter=MAX_ITERATIONS,
-            tol=1e-3,
-            random_state=seed,
-            transmat_prior=np.array([[1 + sticky, 1.0], [1.0, 1 + sticky]]),
-            init_params="",
-            params="stmc",
-        )
         # A fixed start instead of k-means: one quiet and one loud state
         # around the same mean, so the fit is deterministic and quick.
         variance = float(returns.var()) or 1.0
-        hmm.startprob_ = np.array([0.5, 0.5])
-        hmm.transmat_ = np.array([[0.99, 0.01], [0.01, 0.99]])
-        hmm.means_ = np.full((2, 1), float(returns.mean()))
-        hmm.covars_ = np.array([[variance / 2], [variance * 2]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # EM's convergence notes
-            hmm.fit(returns, lengths=[len(s) for s in series])
-        means, stds = hmm.means_.ravel(), np.sqrt(hmm.covars_.ravel())
+        start = TwoStateFit(
+            start=np.array([0.5, 0.5]),
+            transition=np.array([[0.99, 0.01], [0.01, 0.99]]),
+            means=np.full(2, float(returns.mean())),
+            variances=np.array([variance / 2, variance * 2]),
+        )
+        prior = np.array([[1 + sticky, 1.0], [1.0, 1 + sticky]])
+        fitted = fit_two_state(series, start, prior, max_iterations=MAX_ITERATIONS, tol=1e-3)
+        means, stds = fitted.means, np.sqrt(fitted.variances)
         order = np.argsort(stds)  # calm first
-        transition = hmm.transmat_[np.ix_(order, order)]
+        transition = fitted.transition[np.ix_(order, order)]
         model = cls(
             (float(means[order[0]]), float(means[order[1]])),
             (float(stds[order[0]]), float(stds[order[1]])),
