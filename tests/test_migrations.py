@@ -95,3 +95,49 @@ def test_a_database_of_an_unknown_version_is_refused_and_left_alone(tmp_path: Pa
         result = run_bot(*args, "-c", config)
         assert result.returncode in (1, 2) and "cannot read" in result.stderr, result.stderr
     assert rows_at(url, "SELECT version_num FROM alembic_version") == [("9999",)]
+
+
+def test_the_head_the_bot_knows_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(schema.MIGRATIONS)).get_heads() == [schema.HEAD]
+
+
+def test_a_new_database_is_stamped_as_alembic_stamps_one(db_url: str, tmp_path: Path) -> None:
+    """A new database's version table is written without alembic; alembic
+    must read it as its own, and lay out the same table when it stamps."""
+    store = Store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == schema.HEAD
+            ours = inspect(conn).get_columns("alembic_version"), inspect(conn).get_pk_constraint("alembic_version")
+    finally:
+        store.close()
+    other = create_engine(f"sqlite:///{tmp_path / 'stamped.sqlite'}")
+    try:
+        schema.stamp(other, schema.HEAD)
+        with other.connect() as conn:
+            theirs = inspect(conn).get_columns("alembic_version"), inspect(conn).get_pk_constraint("alembic_version")
+    finally:
+        other.dispose()
+    assert [(c["name"], str(c["type"]), c["nullable"]) for c in ours[0]] == \
+        [(c["name"], str(c["type"]), c["nullable"]) for c in theirs[0]]
+    assert ours[1]["constrained_columns"] == theirs[1]["constrained_columns"] == ["version_num"]
+
+
+def test_opening_a_database_at_the_newest_migration_imports_no_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from bot.store import Store\n"
+        f"url = 'sqlite:///{tmp_path / 'a.sqlite'}'\n"
+        "Store(url).close()\n"
+        "store = Store(url)\n"
+        "assert store.schema_problem() is None\n"
+        "store.close()\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from hmmlearn import _hmmc  # the compiled forward-backward only; no scikit-learn behind it
 
 COVARS_PRIOR = 1e-2  # GaussianHMM's default variance floor (pseudo sum of squares, weight 1)
 LOG_2PI = float(np.log(2 * np.pi))
@@ -49,6 +48,10 @@ def fit_two_state(
 ) -> TwoStateFit:
     """EM from `fit`'s starting values over independent `series` of
     returns; stops when the log likelihood gains less than `tol`."""
+    # The compiled forward-backward only (no scikit-learn behind it), on
+    # first use: a replay without a model never fits a regime.
+    from hmmlearn import _hmmc
+
     start, transition = fit.start.copy(), fit.transition.copy()
     means, variances = fit.means.copy(), fit.variances.copy()
     previous, iteration = None, 0

@@ -157,7 +157,7 @@ class Store:
         if not inspect(self.engine).has_table("run_meta"):
             # A new database: the tables as they are now, at the newest migration.
             SQLModel.metadata.create_all(self.engine)
-            schema.stamp(self.engine, schema.head())
+            schema.stamp_new(self.engine)
         else:
             self._adopt_legacy()
         if path is not None:
