@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,6 +58,12 @@ class Rhythm(Strategy):
             return Signal(None, "no prediction")
         return Signal(1.0, "long") if (ctx.bar.ts // 1000) % 4 < 2 else Signal(0.0, "flat")
 """
+
+
+def fresh_python_prints(code: str) -> str:
+    """What `code` prints, run in a fresh interpreter: for what a process
+    imports, which an interpreter that ran other tests cannot show."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def deep_merge(base: dict, override: dict) -> dict:

@@ -4,11 +4,9 @@ from one trained before it replaced torch.optim for startup's sake."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
+from helpers import fresh_python_prints
 
 from bot.model.adam import Adam
 from bot.model.networks import RecurrentNet
@@ -68,5 +66,4 @@ def test_training_does_not_import_torch_dynamo() -> None:
         "net(torch.randn(5, 7, 4)).sum().backward(); opt.step(); opt.zero_grad()\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert fresh_python_prints(code) == "False"

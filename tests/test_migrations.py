@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from helpers import rows_at, write_config
+from helpers import fresh_python_prints, rows_at, write_config
 from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 from test_config_errors import run_bot
@@ -126,9 +126,6 @@ def test_a_new_database_is_stamped_as_alembic_stamps_one(db_url: str, tmp_path: 
 
 
 def test_opening_a_database_at_the_newest_migration_imports_no_alembic(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys\n"
         "from bot.store import Store\n"
@@ -139,5 +136,4 @@ def test_opening_a_database_at_the_newest_migration_imports_no_alembic(tmp_path:
         "store.close()\n"
         "print('alembic' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert fresh_python_prints(code) == "False"

@@ -4,12 +4,11 @@ GaussianHMM only so that a retrain does not import scikit-learn."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 
 import numpy as np
 import pytest
+from helpers import fresh_python_prints
 
 from bot.model.hmm_em import TwoStateFit, fit_two_state
 
@@ -79,5 +78,4 @@ def test_a_retrain_imports_neither_scikit_learn_nor_scipy() -> None:
         "_edge_quality(rng.normal(size=500), rng.normal(size=500))\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert fresh_python_prints(code) == "[]"
