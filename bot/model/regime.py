@@ -31,24 +31,31 @@ MAX_ITERATIONS = 60
 
 
 def _ordered_product(matrices: np.ndarray) -> np.ndarray:
-    """M_n ... M_2 M_1 of (batch, n, 2, 2) matrices, newest last along axis
-    1, reduced pairwise; each partial product rescaled to keep it in range.
-    Every row of the batch goes through the very same operations as it
-    would alone, so batching changes no bit of a result."""
-    while matrices.shape[1] > 1:
-        if matrices.shape[1] % 2:
-            head, matrices = matrices[:, :1], matrices[:, 1:]
-        else:
-            head = None
-        paired = matrices[:, 1::2] @ matrices[:, 0::2]  # later @ earlier
-        paired /= paired.sum(axis=(2, 3), keepdims=True)
-        matrices = paired if head is None else np.concatenate([_first_into(head, paired[:, :1]), paired[:, 1:]], axis=1)
-    return matrices[:, 0]
+    """M_n ... M_2 M_1 of (4, batch, n) matrices, written as their four
+    entries (00, 01, 10, 11) each of shape (batch, n), newest last along
+    axis 2; reduced pairwise, each partial product rescaled to keep it in
+    range. Elementwise arithmetic only: every row of the batch goes through
+    the very same operations as it would alone, so batching changes no bit
+    of a result (and numpy's small stacked matmul, slower than this by
+    several times, is not needed)."""
+    while matrices.shape[2] > 1:
+        head = None
+        if matrices.shape[2] % 2:
+            head, matrices = matrices[:, :, :1], matrices[:, :, 1:]
+        paired = _later_times_earlier(matrices[:, :, 1::2], matrices[:, :, 0::2])
+        if head is not None:
+            paired[:, :, :1] = _later_times_earlier(paired[:, :, :1], head)
+        matrices = paired
+    return matrices[:, :, 0]
 
 
-def _first_into(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    merged = second @ first
-    return merged / merged.sum(axis=(2, 3), keepdims=True)
+def _later_times_earlier(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
+    """later @ earlier, entry by entry, scaled so its entries sum to 1."""
+    l00, l01, l10, l11 = later
+    e00, e01, e10, e11 = earlier
+    product = np.stack([l00 * e00 + l01 * e10, l00 * e01 + l01 * e11, l10 * e00 + l11 * e10, l10 * e01 + l11 * e11])
+    product /= (product[0] + product[1]) + (product[2] + product[3])
+    return product
 
 
 @dataclass(frozen=True)
@@ -138,18 +145,19 @@ class RegimeModel:
         # the product is taken pairwise, a few numpy calls instead of a
         # Python loop over the window.
         (m0, m1), (s0, s1) = self.means, self.stds
-        like = np.stack(
-            [np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0, np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1], axis=2
-        )  # (batch, n, 2)
-        steps = like[:, :, :, None] * np.asarray(self.transition).T[None, None, :, :]  # rows: to-state
-        total = steps.sum(axis=(2, 3), keepdims=True)
-        reachable = np.all(total > 0, axis=(1, 2, 3))  # a return beyond both states' reach: turbulent
+        (p00, p01), (p10, p11) = self.transition
+        calm = np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0  # (batch, n) likelihoods
+        turbulent = np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1
+        steps = np.stack([calm * p00, calm * p10, turbulent * p01, turbulent * p11])  # rows: to-state
+        total = (steps[0] + steps[1]) + (steps[2] + steps[3])
+        reachable = np.all(total > 0, axis=1)  # a return beyond both states' reach: turbulent
         with np.errstate(divide="ignore", invalid="ignore"):
-            product = _ordered_product(steps / total)
-            start = np.asarray(self.stationary())
-            alpha = product @ start  # (batch, 2)
-            turbulent = alpha[:, 1] / (alpha[:, 0] + alpha[:, 1])
-        return np.where(reachable, turbulent, 1.0)
+            q00, q01, q10, q11 = _ordered_product(steps / total)
+            start_calm, start_turbulent = self.stationary()
+            alpha_calm = q00 * start_calm + q01 * start_turbulent
+            alpha_turbulent = q10 * start_calm + q11 * start_turbulent
+            reading = alpha_turbulent / (alpha_calm + alpha_turbulent)
+        return np.where(reachable, reading, 1.0)
 
     def to_json(self) -> dict:
         return {"means": list(self.means), "stds": list(self.stds), "transition": [list(r) for r in self.transition]}
