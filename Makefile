@@ -9,12 +9,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench bench-peer setup test-deps clean
+.PHONY: run test check bench bench-peer setup test-deps bytecode clean
 
-run: $(STAMP)
+run: $(STAMP) bytecode
 	$(BIN)/bot run
 
-test: $(STAMP) test-deps
+test: $(STAMP) test-deps bytecode
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)
@@ -24,15 +24,22 @@ check: $(STAMP)
 
 # Minutes on a busy machine: BENCH_RUNS=1 for one run of the real replay,
 # or bench/run.py --only real_replay,walk_forward for some figures.
-bench: $(STAMP)
+bench: $(STAMP) bytecode
 	$(BIN)/python bench/run.py
 
 # Ours against FreqAI on the same walk-forward, paired (REPEATS=2 by default);
 # the peer's venv is built once under FTPEER_DIR (default /tmp/ftpeer).
-bench-peer: $(STAMP)
+bench-peer: $(STAMP) bytecode
 	$(BIN)/python bench/peer.py
 
 setup: $(STAMP)
+
+# Every `bot` process imports about 140 of our modules. Where
+# PYTHONDONTWRITEBYTECODE is set (CI images, some containers) Python never
+# saves their bytecode and compiles them all again at each start, about
+# 0.15 s of CPU; compiled here once, and again only for files that changed.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q bot strategies
 
 # What the tests need beyond Python, installed when missing (as root with
 # apt, which CI is): Debian's chromium and chromium-driver for the
