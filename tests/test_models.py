@@ -382,6 +382,8 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     third = _candidate(ridge, ridge_cfg, data, registry.version_name(START_TS + 3000 * HOUR), return_rmse=rmse)
     row3 = registry.register(third, created_ts=START_TS + 3000 * HOUR, config_hash="h3", champion=False)
     assert _statuses(store) == {row1.version: "retired", row2.version: "champion", row3.version: "rejected"}
+    assert store.model_version_count() == 3
+    assert store.model_version(row3.version) == row3 and store.model_version("v9999-nope") is None
     loaded3 = registry.load(row3)
     assert loaded3.target.regression and loaded3.return_rmse == rmse
     np.testing.assert_array_equal(loaded3.predict(raw), third.predictor.predict(raw))

@@ -19,6 +19,9 @@ import pytest
 from helpers import REPO, rows, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 
+from bot.report.run_charts import buy_and_hold_curve
+from bot.store import Store
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -96,6 +99,13 @@ def test_every_endpoint_answers_with_the_ledgers_figures(served: str, tiny_run: 
     assert status == 200 and equity["total"] == count and len(equity["items"]) == 5
     assert equity["items"][0]["ts"] == newest_ts and equity["items"][0]["equity"] == newest_equity
     assert all(0 <= item["drawdown"] < 1 for item in equity["items"])
+    store = Store(f"sqlite:///{db}")  # buy and hold as drawn from every bar stored
+    try:
+        held = buy_and_hold_curve(store.equity_frame(), store.bars_frame(), store.first_prediction_ts())
+    finally:
+        store.close()
+    newest_first = [item["buy_and_hold"] for item in equity["items"]]
+    assert newest_first == pytest.approx(list(held[::-1][:5]), rel=1e-12) and None not in newest_first
 
     status, fills = get(served, "/api/v1/fills?limit=3&offset=1")
     assert status == 200 and fills["total"] == rows(db, "SELECT COUNT(*) FROM fills")[0][0] > 0

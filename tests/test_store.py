@@ -182,3 +182,20 @@ def test_reopened_store_reads_what_was_committed(store: Store, db: str) -> None:
         assert (pos.ts, pos.qty, pos.stop_price) == (T0 + HOUR, 2.0, 97.0)
     finally:
         again.close()
+
+
+def test_closes_since_reads_from_each_symbols_last_close_before_the_start(store: Store, db: str) -> None:
+    """What a buy-and-hold curve from `start` needs: every close from
+    `start` on, and each symbol's newest one before, to carry forward."""
+    store.commit_step(StepRecord(ts=T0, bars=[bar(T0), bar(T0, ETH, 20.0)]))
+    for k in (1, 2, 3):
+        store.commit_step(StepRecord(ts=T0 + k * HOUR, bars=[bar(T0 + k * HOUR, close=100.0 + k)]))
+    closes = store.closes_since(T0 + 2 * HOUR)  # ETH's newest close at or before it is at T0
+    assert sorted(zip(closes.ts, closes.symbol, closes.close, strict=True)) == sorted(
+        [(T0, BTC, 100.0), (T0, ETH, 20.0), (T0 + HOUR, BTC, 101.0), (T0 + 2 * HOUR, BTC, 102.0),
+         (T0 + 3 * HOUR, BTC, 103.0)])
+    assert list(store.closes_since(T0 + 3 * HOUR).ts) == [T0, T0, T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
+    assert list(store.closes_since(T0 - HOUR).ts) == [T0, T0, T0 + HOUR, T0 + 2 * HOUR, T0 + 3 * HOUR]
+    store.commit_step(StepRecord(ts=T0 + 4 * HOUR, bars=[bar(T0 + 4 * HOUR), bar(T0 + 4 * HOUR, ETH, 21.0)]))
+    newest = store.closes_since(T0 + 4 * HOUR)  # both symbols have a close at the start itself
+    assert sorted(zip(newest.ts, newest.symbol, strict=True)) == [(T0 + 4 * HOUR, BTC), (T0 + 4 * HOUR, ETH)]

@@ -111,7 +111,7 @@ class Retrainer:
             return None
         version = self.registry.version_name(now_ms)
         # A different but reproducible seed per version.
-        seed = (cfg.model.seed if cfg.model.seed is not None else cfg.seed) + len(self.registry.store.model_versions())
+        seed = (cfg.model.seed if cfg.model.seed is not None else cfg.seed) + self.registry.store.model_version_count()
         self._announce(version, data)
         candidate = self._train(data, series, version, seed)
         champion = self.seat.predictor  # one read: the worker must not see a swap mid-judgement
@@ -145,7 +145,7 @@ class Retrainer:
         return row
 
     def _announce(self, version: str, data: TrainingSet) -> None:
-        first = not self.registry.store.model_versions()
+        first = self.registry.store.model_version_count() == 0
         what = "the first model" if first else "a challenger"
         text = (
             f"training {what}, {version}, on {data.real_windows:,} windows "
@@ -250,7 +250,7 @@ class Retrainer:
         return model
 
     def _row(self, version: str) -> ModelVersion | None:
-        return next((v for v in self.registry.store.model_versions() if v.version == version), None)
+        return self.registry.store.model_version(version)
 
     def _event(self, ts: int, kind: str, message: str, level: str, data: dict | None = None) -> None:
         event = Event(ts, kind, message, level=level, data=data)

@@ -51,7 +51,7 @@ class ModelRegistry:
 
     def version_name(self, created_ts: int) -> str:
         """Deterministic: sequence number and clock time of the retrain."""
-        n = len(self.store.model_versions()) + 1
+        n = self.store.model_version_count() + 1
         stamp = datetime.fromtimestamp(created_ts / 1000, tz=UTC).strftime("%Y%m%dT%H%M")
         return f"v{n:04d}-{stamp}"
 
@@ -169,7 +169,7 @@ class ModelRegistry:
 
     def promote(self, version: str) -> ModelVersion:
         """Make a stored version the champion (manual promotion or rollback)."""
-        row = next((v for v in self.store.model_versions() if v.version == version), None)
+        row = self.store.model_version(version)
         if row is None:
             raise KeyError(version)
         self.load(row)  # refuse a version whose files are missing or unreadable

@@ -348,6 +348,15 @@ class Store:
             rows = conn.execute(select(ModelVersionRow).order_by(col(ModelVersionRow.created_ts))).all()
         return [_value(ModelVersion, r._mapping) for r in rows]
 
+    def model_version_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(ModelVersionRow)).scalar_one()
+
+    def model_version(self, version: str) -> ModelVersion | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ModelVersionRow).where(col(ModelVersionRow.version) == version)).first()
+        return _value(ModelVersion, row._mapping) if row is not None else None
+
     def champion(self) -> ModelVersion | None:
         champions = [v for v in self.model_versions() if v.status == "champion"]
         return champions[-1] if champions else None
@@ -367,6 +376,26 @@ class Store:
 
     def bars_frame(self) -> pd.DataFrame:
         return self._frame(BarRow, "ts")
+
+    def closes_since(self, start: int) -> pd.DataFrame:
+        """ts, symbol and close of the bars from `start` on, and from each
+        symbol's newest bar at or before it: what a buy-and-hold curve from
+        `start` reads (its prices carried forward to `start`), without
+        reading every column of the whole table."""
+        newest_before = (
+            select(func.max(col(BarRow.ts)).label("ts"))
+            .where(col(BarRow.ts) <= start)
+            .group_by(col(BarRow.symbol))
+            .subquery()
+        )
+        since = func.coalesce(select(func.min(newest_before.c.ts)).scalar_subquery(), start)
+        query = (
+            select(col(BarRow.ts), col(BarRow.symbol), col(BarRow.close))
+            .where(col(BarRow.ts) >= since)
+            .order_by(col(BarRow.ts))
+        )
+        with self.engine.connect() as conn:
+            return pd.read_sql(query, conn)
 
     def orders_frame(self) -> pd.DataFrame:
         return self._frame(OrderRow, "created_ts")

@@ -81,7 +81,8 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
         if len(frame):
             frame["drawdown"] = 1 - frame.equity / frame.equity.cummax()
             first = store.first_prediction_ts()
-            frame["buy_and_hold"] = buy_and_hold_curve(frame, store.bars_frame(), first)
+            closes = store.closes_since(first) if first is not None else pd.DataFrame()
+            frame["buy_and_hold"] = buy_and_hold_curve(frame, closes, first)
         return records(frame, offset, limit)
 
     @app.get("/api/v1/trades")

@@ -15,6 +15,7 @@ from bot.model.targets import Target
 from bot.model.version import ModelVersion
 from bot.report import run_charts
 from bot.report.data_quality import DATA_QUALITY
+from bot.report.run_frames import RunFrames
 from bot.report.summary import build_summary
 from bot.report.trade_list import trade_list
 from bot.store import Store
@@ -26,11 +27,12 @@ RECENT_EVENTS = 50
 
 
 def dashboard_payload(store: Store, cfg: Config, now_ms: int) -> dict:
-    summary = build_summary(store, cfg)
-    equity, bars, orders = store.equity_frame(), store.bars_frame(), store.orders_frame()
-    trades = trade_list(store.fills_frame(), orders, cfg.timeframe_ms)
-    start = store.first_prediction_ts()
-    scored = run_charts.prediction_outcomes(store.predictions_frame(), bars, Target.of(cfg))
+    frames = RunFrames.read(store)
+    summary = build_summary(store, cfg, frames)
+    equity, bars, orders = frames.equity, frames.bars, store.orders_frame()
+    trades = trade_list(frames.fills, orders, cfg.timeframe_ms)
+    start = frames.first_prediction_ts
+    scored = run_charts.prediction_outcomes(frames.predictions, bars, Target.of(cfg))
     return {
         "generated": iso_utc(now_ms),
         "title": f"{', '.join(cfg.symbols)} {cfg.timeframe} \u2013 {cfg.mode}",
