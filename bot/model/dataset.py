@@ -133,7 +133,10 @@ def build_training_set(
     # One market's own scaler is the pooled one: it keeps the pooled file
     # and code path, so a single-symbol run is the same either way.
     own = _symbol_scalers(usable, images, seq_len, columns) if per_symbol and len(usable) > 1 else {}
-    scaler_of = lambda s: own.get(s.symbol or "", scaler)  # noqa: E731 - a one-line lookup
+
+    def scaler_of(s: SymbolSeries) -> Scaler:
+        return own.get(s.symbol or "", scaler)
+
     parts = [_windows_and_labels(s, sp, scaler_of(s), seq_len, columns, target) for s, sp in usable]
     joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     n_real = len(joined["x_train"])
