@@ -6,23 +6,25 @@ same rows (and a page does not read the bars table three times)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 
 from bot.store import Store
 
 
-@dataclass(frozen=True)
 class RunFrames:
-    equity: pd.DataFrame
-    fills: pd.DataFrame  # in booking order
-    predictions: pd.DataFrame
-    bars: pd.DataFrame
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.equity = store.equity_frame()
+        self.fills = store.fills_frame()  # in booking order
+        self.predictions = store.predictions_frame()
 
-    @classmethod
-    def read(cls, store: Store) -> RunFrames:
-        return cls(store.equity_frame(), store.fills_frame(), store.predictions_frame(), store.bars_frame())
+    @cached_property
+    def bars(self) -> pd.DataFrame:
+        """On first use: a run that never predicted (a replay with no
+        model) ends without reading its whole bars table."""
+        return self._store.bars_frame()
 
     @property
     def first_prediction_ts(self) -> int | None:

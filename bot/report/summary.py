@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from bot.config import Config
 from bot.report.metrics import exposure, max_drawdown, probabilistic_sharpe_ratio, round_trips, sharpe_ratio, win_rate
 from bot.report.run_frames import RunFrames
@@ -14,7 +12,7 @@ from bot.timeframes import bars_per_year, iso_utc
 
 def build_summary(store: Store, config: Config, frames: RunFrames | None = None) -> dict:
     """`frames`: the run's tables when the caller has read them already."""
-    frames = frames if frames is not None else RunFrames.read(store)
+    frames = frames if frames is not None else RunFrames(store)
     equity, fills, predictions = frames.equity, frames.fills, frames.predictions
     # Judge the strategy from its first prediction on: the observed-only
     # training slice has flat equity and would flatter the volatility.
@@ -25,7 +23,7 @@ def build_summary(store: Store, config: Config, frames: RunFrames | None = None)
     initial = config.paper.initial_cash
     final = float(equity.equity.iloc[-1]) if len(equity) else initial
     summary = {
-        "bars": len(frames.bars),
+        "bars": store.bar_count(),
         "predictions": len(predictions),
         "fills": len(fills),
         "trades": sum(t.exit_ts is not None for t in trips),
@@ -39,7 +37,7 @@ def build_summary(store: Store, config: Config, frames: RunFrames | None = None)
         "fees_paid": float(equity.fees_paid.iloc[-1]) if len(equity) else 0.0,
         "exposure": exposure(traded.position_value) if len(traded) else 0.0,
         "psr": probabilistic_sharpe_ratio(curve) if len(curve) else None,
-        **_buy_and_hold(frames.bars, config, start),
+        **_buy_and_hold(frames, config, start),
         "decisions": _decisions(store),
         "model_versions": store.model_version_count(),
         "traded_from": iso_utc(start) if start is not None else None,
@@ -56,13 +54,13 @@ def _halt_reason(store: Store) -> str | None:
     return state.halt_reason if state.halted else None
 
 
-def _buy_and_hold(bars: pd.DataFrame, config: Config, start: int | None) -> dict:
+def _buy_and_hold(frames: RunFrames, config: Config, start: int | None) -> dict:
     """Equal-weight buy and hold of the symbols over the traded period:
     return, Sharpe and max drawdown, before costs."""
     empty = {"buy_and_hold_return": None, "buy_and_hold_sharpe": None, "buy_and_hold_max_drawdown": None}
     if start is None:
         return empty
-    bars = bars[bars.ts >= start]
+    bars = frames.bars[frames.bars.ts >= start]
     closes = bars.pivot(index="ts", columns="symbol", values="close").ffill().dropna()
     if len(closes) < 2:
         return empty

@@ -27,7 +27,7 @@ RECENT_EVENTS = 50
 
 
 def dashboard_payload(store: Store, cfg: Config, now_ms: int) -> dict:
-    frames = RunFrames.read(store)
+    frames = RunFrames(store)
     summary = build_summary(store, cfg, frames)
     equity, bars, orders = frames.equity, frames.bars, store.orders_frame()
     trades = trade_list(frames.fills, orders, cfg.timeframe_ms)
@@ -78,10 +78,9 @@ def _timeline(store: Store) -> list[dict]:
 
 
 def _recent_events(store: Store) -> list[dict]:
-    events = store.events_frame().iloc[::-1].head(RECENT_EVENTS)
     return [
-        {"ts": int(e.ts), "level": e.level, "kind": e.kind, "symbol": e.symbol, "message": e.message}
-        for e in events[["ts", "level", "kind", "symbol", "message"]].itertuples(index=False)
+        {"ts": e.ts, "level": e.level, "kind": e.kind, "symbol": e.symbol, "message": e.message}
+        for e in store.recent_events(RECENT_EVENTS)
     ]
 
 
