@@ -31,30 +31,30 @@ MAX_ITERATIONS = 60
 
 
 def _ordered_product(matrices: np.ndarray) -> np.ndarray:
-    """M_n ... M_2 M_1 of (4, batch, n) matrices, written as their four
-    entries (00, 01, 10, 11) each of shape (batch, n), newest last along
-    axis 2; reduced pairwise, each partial product rescaled to keep it in
-    range. Elementwise arithmetic only: every row of the batch goes through
-    the very same operations as it would alone, so batching changes no bit
-    of a result (and numpy's small stacked matmul, slower than this by
-    several times, is not needed)."""
-    while matrices.shape[2] > 1:
+    """M_n ... M_2 M_1 of (2, 2, batch, n) matrices, newest last along the
+    last axis, reduced pairwise; each partial product rescaled to keep it
+    in range. Elementwise arithmetic only: every row of the batch goes
+    through the very same operations as it would alone, so batching
+    changes no bit of a result. (numpy's stacked matmul over (batch, n, 2,
+    2), used before, took 2.4-2.6 times as long for 100 symbols, and 0.8-0.85
+    times as long for one.)"""
+    while matrices.shape[3] > 1:
         head = None
-        if matrices.shape[2] % 2:
-            head, matrices = matrices[:, :, :1], matrices[:, :, 1:]
-        paired = _later_times_earlier(matrices[:, :, 1::2], matrices[:, :, 0::2])
+        if matrices.shape[3] % 2:
+            head, matrices = matrices[..., :1], matrices[..., 1:]
+        paired = _later_times_earlier(matrices[..., 1::2], matrices[..., 0::2])
         if head is not None:
-            paired[:, :, :1] = _later_times_earlier(paired[:, :, :1], head)
+            paired[..., :1] = _later_times_earlier(paired[..., :1], head)
         matrices = paired
-    return matrices[:, :, 0]
+    return matrices[..., 0]
 
 
 def _later_times_earlier(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
-    """later @ earlier, entry by entry, scaled so its entries sum to 1."""
-    l00, l01, l10, l11 = later
-    e00, e01, e10, e11 = earlier
-    product = np.stack([l00 * e00 + l01 * e10, l00 * e01 + l01 * e11, l10 * e00 + l11 * e10, l10 * e01 + l11 * e11])
-    product /= (product[0] + product[1]) + (product[2] + product[3])
+    """later @ earlier, (i, k) = later(i, 0) earlier(0, k) + later(i, 1)
+    earlier(1, k), scaled so its four entries sum to 1."""
+    product = later[:, 0, None] * earlier[None, 0] + later[:, 1, None] * earlier[None, 1]
+    rows = product[:, 0] + product[:, 1]
+    product /= rows[0] + rows[1]
     return product
 
 
@@ -148,11 +148,12 @@ class RegimeModel:
         (p00, p01), (p10, p11) = self.transition
         calm = np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0  # (batch, n) likelihoods
         turbulent = np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1
-        steps = np.stack([calm * p00, calm * p10, turbulent * p01, turbulent * p11])  # rows: to-state
-        total = (steps[0] + steps[1]) + (steps[2] + steps[3])
+        # (2, 2, batch, n); rows: to-state
+        steps = np.stack([calm * p00, calm * p10, turbulent * p01, turbulent * p11]).reshape(2, 2, *returns.shape)
+        total = (steps[0, 0] + steps[0, 1]) + (steps[1, 0] + steps[1, 1])
         reachable = np.all(total > 0, axis=1)  # a return beyond both states' reach: turbulent
         with np.errstate(divide="ignore", invalid="ignore"):
-            q00, q01, q10, q11 = _ordered_product(steps / total)
+            (q00, q01), (q10, q11) = _ordered_product(steps / total)
             start_calm, start_turbulent = self.stationary()
             alpha_calm = q00 * start_calm + q01 * start_turbulent
             alpha_turbulent = q10 * start_calm + q11 * start_turbulent
