@@ -9,12 +9,14 @@ system) of the process that did the work, descendants included.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import signal
 import sqlite3
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
+LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 
 # Seconds between two samples of a running child: enough for the 10% windows
 # of a replay of tens of seconds, cheap enough to leave its figures alone.
@@ -49,37 +53,54 @@ def run_child(
     timeout_s: float,
     progress: Callable[[], int | None] | None = None,
 ) -> ChildRun:
-    """Run cmd to the end and measure it. os.wait4 gives this child's own
-    rusage, so figures of earlier children (git, reports) never mix in, as
-    they would with RUSAGE_CHILDREN. With progress, the child's CPU is
-    sampled with it about every second."""
+    """Run cmd to the end and measure it: through bench/launch.py, which
+    reports the command's own CPU and peak memory (not this process's, which
+    Linux would carry into a child it forks; nor figures of earlier
+    children, as RUSAGE_CHILDREN would). With progress, the command's CPU
+    is sampled with it about every second."""
+    used = log.with_name(log.name + ".used.json")
+    used.unlink(missing_ok=True)
+    launched = [sys.executable, "-S", str(LAUNCHER), str(used), *cmd]
     with log.open("wb") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # Its own session: a timeout kills the launcher and the command together.
+        proc = subprocess.Popen(
+            launched, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         samples: list[tuple[float, int]] = []
-        status, usage = _wait_sampling(proc, start + timeout_s, progress, samples)
+        status = _wait_sampling(proc, start + timeout_s, progress, samples)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not used.exists():
         tail = log.read_text(errors="replace")[-2000:]
         raise ChildFailed(f"{' '.join(cmd)} exited {proc.returncode} (see {log}):\n{tail}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return ChildRun(round(cpu, 2), round(wall, 2), round(usage.ru_maxrss / 1024, 1), samples)
+    figures = json.loads(used.read_text())
+    return ChildRun(round(figures["cpu_s"], 2), round(wall, 2), round(figures["peak_rss_kb"] / 1024, 1), samples)
 
 
-def _wait_sampling(proc: subprocess.Popen, deadline: float, progress, samples: list) -> tuple[int, os.struct_rusage]:
+def _wait_sampling(proc: subprocess.Popen, deadline: float, progress, samples: list) -> int:
+    command_pid = None
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
-            return status, usage
+            return status
         if time.perf_counter() > deadline:
             # A bench that hangs must not hold the machine: kill, then report.
-            proc.send_signal(signal.SIGKILL)
-            _, status, usage = os.wait4(proc.pid, 0)
-            return status, usage
-        if progress is not None:
-            _sample(proc.pid, progress, samples)
+            os.killpg(proc.pid, signal.SIGKILL)
+            return os.wait4(proc.pid, 0)[1]
+        command_pid = command_pid or _only_child(proc.pid)
+        if progress is not None and command_pid is not None:
+            _sample(command_pid, progress, samples)
         time.sleep(SAMPLE_EVERY_S)
+
+
+def _only_child(pid: int) -> int | None:
+    """The launcher's one child (the command), once it is started."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
 
 
 def _sample(pid: int, progress: Callable[[], int | None], samples: list[tuple[float, int]]) -> None:

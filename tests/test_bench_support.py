@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -89,6 +90,40 @@ def test_a_running_process_has_cpu_time() -> None:
     sum(i * i for i in range(200_000))
     cpu = measure.process_cpu_s(os.getpid())
     assert cpu is None or cpu > 0
+
+
+def child(tmp_path: Path, code: str, timeout_s: float = 120) -> measure.ChildRun:
+    return measure.run_child([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ),
+                             log=tmp_path / "child.log", timeout_s=timeout_s)
+
+
+def test_a_childs_peak_memory_is_its_own_not_the_benchs(tmp_path: Path) -> None:
+    """Linux carries a process's peak RSS across execve: forked straight
+    from a bench holding 400 MB, a bare interpreter read 400 MB and more."""
+    held = bytearray(400 * 2**20)
+    held[:: 2**12] = b"x" * len(held[:: 2**12])  # every page resident
+    bare = child(tmp_path, "pass")
+    grown = child(tmp_path, "b = bytearray(300 * 2**20); b[::4096] = b'y' * len(b[::4096])")
+    del held
+    assert bare.peak_rss_mb < 100
+    assert 300 <= grown.peak_rss_mb < 400
+    assert grown.cpu_s > 0
+
+
+def test_a_child_that_fails_or_hangs_is_reported_and_gone(tmp_path: Path) -> None:
+    with pytest.raises(measure.ChildFailed, match="exited 3"):
+        child(tmp_path, "raise SystemExit(3)")
+    pid_file = tmp_path / "pid"
+    with pytest.raises(measure.ChildFailed):
+        child(tmp_path, f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)",
+              timeout_s=10)
+    stat = Path(f"/proc/{pid_file.read_text()}/stat")
+    for _ in range(100):  # reaped by whoever inherits it, or left a zombie: never still sleeping
+        if not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the command outlived its timeout")
 
 
 def test_the_walk_forward_config_is_the_peer_task(tmp_path: Path) -> None:
