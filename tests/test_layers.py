@@ -41,6 +41,7 @@ LAYER_OF = {
     "bot.report": CORE,  # metrics on plain frames
     "bot.report.summary": ADAPTERS,  # reads the store
     "bot.report.explain": ADAPTERS,  # reads the store
+    "bot.report.run_frames": ADAPTERS,  # reads the store
     "bot.report.render": ADAPTERS,  # console tables
     "bot.broker": ADAPTERS,
     "bot.market": ADAPTERS,
