@@ -88,9 +88,10 @@ def _wait_sampling(proc: subprocess.Popen, deadline: float, progress, samples: l
             # A bench that hangs must not hold the machine: kill, then report.
             os.killpg(proc.pid, signal.SIGKILL)
             return os.wait4(proc.pid, 0)[1]
-        command_pid = command_pid or _only_child(proc.pid)
-        if progress is not None and command_pid is not None:
-            _sample(command_pid, progress, samples)
+        if progress is not None:
+            command_pid = command_pid or _only_child(proc.pid)
+            if command_pid is not None:
+                _sample(command_pid, progress, samples)
         time.sleep(SAMPLE_EVERY_S)
 
 
