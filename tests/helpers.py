@@ -88,15 +88,16 @@ def write_config(directory: Path, overrides: dict | None = None, name: str = "co
     return path
 
 
-def replay(config_path: Path, max_bars: int | None = None):
-    """Run (or resume) a replay in-process, as `bot run` does; returns the Runtime."""
+def replay(config_path: Path, max_bars: int | None = None, console: Console | None = None):
+    """Run (or resume) a replay in-process, as `bot run` does; returns the
+    Runtime. What it tells the user goes to `console` (nowhere by default)."""
     from bot.app.replay import open_replay, run_replay
 
     cfg = load_config(config_path)
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")
     rt = open_replay(cfg)
     try:
-        run_replay(rt, max_bars=max_bars, console=Console(quiet=True), progress=False)
+        run_replay(rt, max_bars=max_bars, console=console or Console(quiet=True), progress=False)
     finally:
         rt.store.close()
     return rt

@@ -4,12 +4,14 @@ keep flowing, the promotion gate keeping a champion, live scoring, and
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
 from pathlib import Path
 
 from helpers import replay, rows, write_config
+from rich.console import Console
 from test_config_errors import run_bot
 from test_live_daemon import SECOND, WallClockFeed, stop_when
 
@@ -78,7 +80,8 @@ def test_a_worse_challenger_is_rejected_and_the_champion_kept(tmp_path: Path) ->
     """A margin no retrain can clear: every challenger loses to the first
     champion, whose ranking model goes on trading, recalibrated at each
     retrain on the newest windows."""
-    replay(write_config(tmp_path, {"retrain": {"promotion": {"metric": "auc", "margin": 0.5}}}))
+    told = Console(file=io.StringIO(), width=1000)
+    replay(write_config(tmp_path, {"retrain": {"promotion": {"metric": "auc", "margin": 0.5}}}), console=told)
     db = tmp_path / "bot.sqlite"
     versions = rows(db, "SELECT version, status, metrics_json, path FROM model_versions ORDER BY version")
     first = versions[0][0]
@@ -105,6 +108,14 @@ def test_a_worse_challenger_is_rejected_and_the_champion_kept(tmp_path: Path) ->
     assert len(recalibrated - traded) <= 1  # the newest may come at the last bar
     assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'model_rejected'")[0][0] == len(challengers)
     assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'model_recalibrated'")[0][0] == len(refreshed)
+    # The console says what each retrain ended in, not that a recalibration was trained.
+    lines = [line for line in told.file.getvalue().splitlines() if line.startswith("model ")]
+    assert lines[0] == f"model {first} trained, now the champion"
+    previous = first
+    for line, (challenger, *_), (refresh, *_) in zip(lines[1:], challengers, refreshed, strict=True):
+        assert line.startswith(f"model {challenger} rejected (auc ")
+        assert line.endswith(f"; {refresh}, {previous} recalibrated, is the champion")
+        previous = refresh
 
 
 def test_predictions_are_scored_once_their_bar_closes(tiny_run: Path) -> None:

@@ -106,17 +106,12 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
     with _progress(console, progress) as bars:
         task = bars.add_task("replay", total=feed.bar_count(), completed=rt.resumed_bars)
         job.retrainer.on_start = lambda text: bars.console.print(text, style="dim", markup=False)
+        job.retrainer.on_done = lambda text: bars.console.print(text, style="cyan", markup=False)
 
         def fire(now_ms: int) -> None:
-            champion = rt.engine.predictor
             stepped = job(now_ms)
             if progress:  # a disabled bar still costs an update per bar
                 bars.update(task, advance=stepped)
-            if rt.engine.predictor is not champion:
-                assert rt.engine.predictor is not None  # a swap only ever sets a model
-                bars.console.print(
-                    f"model {rt.engine.predictor.version} trained, now the champion", style="cyan", markup=False
-                )
 
         scheduler = SimulatedScheduler(clock)
         scheduler.add_job(fire, bar_close_trigger(rt.config.timeframe_ms, rt.config.schedule.bar_delay_seconds))

@@ -60,6 +60,8 @@ class Retrainer:
         self._due_ms: int | None = None
         # Told before each training starts: minutes of silence otherwise.
         self.on_start: Callable[[str], None] | None = None
+        # Told how it ended, in a line: which version is the champion now and why.
+        self.on_done: Callable[[str], None] | None = None
         # Its events go to the store, and here (the notifier's queue) too.
         self.notify: Callable[[Event], None] | None = None
 
@@ -137,12 +139,22 @@ class Retrainer:
             "info",
             {"version": version, **m},
         )
-        if not verdict.promote:
+        if verdict.promote:
+            self._tell_done(f"model {version} trained, now the champion")
+        else:
             # judge() promotes whenever there is no champion; the champion is a registered version.
             assert champion is not None and champion_row is not None
             row = self._refresh_champion(champion, champion_row, data, candidate, now_ms)
+            self._tell_done(
+                f"model {version} rejected ({verdict.reason}); "
+                f"{row.version}, {champion.version} recalibrated, is the champion"
+            )
         self.seat.set_predictor(self.registry.load(row))
         return row
+
+    def _tell_done(self, text: str) -> None:
+        if self.on_done is not None:
+            self.on_done(text)
 
     def _announce(self, version: str, data: TrainingSet) -> None:
         first = self.registry.store.model_version_count() == 0
