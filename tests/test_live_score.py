@@ -8,31 +8,34 @@ from collections import deque
 import numpy as np
 import pytest
 
-from bot.model.live_score import WINDOW, LiveScore, ScoredWindow
+from bot.model.live_score import WINDOW, LiveScore
 from bot.model.metrics import auc_or_none
 
 
-@pytest.mark.parametrize("appended", [0, 1, 7, 8, 9, 23, 64])
-def test_the_window_holds_the_newest_pairs_oldest_first(appended: int) -> None:
-    rng = np.random.default_rng(appended)
-    window, reference = ScoredWindow(8), deque(maxlen=8)
-    for _ in range(appended):
-        pair = (float(rng.random()), int(rng.integers(0, 2)))
-        window.append(*pair)
-        reference.append(pair)
-    prob, outcome = window.arrays()
-    assert prob.tolist() == [p for p, _ in reference]
-    assert outcome.tolist() == [float(o) for _, o in reference]
-
-
-def test_metrics_are_those_of_the_newest_window_of_scores() -> None:
-    rng = np.random.default_rng(3)
-    live, pairs = LiveScore(), []
-    for _ in range(WINDOW + 137):  # past a full ring, so it has wrapped
+def scored(live: LiveScore, count: int, seed: int) -> list[tuple[float, int]]:
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(count):
         prob = float(rng.random())
         outcome = int(rng.random() < prob)
         live.add("v1", prob, outcome)
         pairs.append((prob, outcome))
+    return pairs
+
+
+@pytest.mark.parametrize("appended", [1, 7, WINDOW - 1, WINDOW, WINDOW + 1, 2 * WINDOW + 137])
+def test_the_window_holds_the_newest_pairs_oldest_first(appended: int) -> None:
+    live = LiveScore()
+    reference = deque(scored(live, appended, appended), maxlen=WINDOW)
+    window = live.recent["v1"]
+    pairs = window.newest(window.count)
+    assert pairs[:, 0].tolist() == [p for p, _ in reference]
+    assert pairs[:, 1].tolist() == [float(o) for _, o in reference]
+
+
+def test_metrics_are_those_of_the_newest_window_of_scores() -> None:
+    live = LiveScore()
+    pairs = scored(live, WINDOW + 137, 3)  # past a full ring, so it has wrapped
     newest = np.array(pairs[-WINDOW:], dtype=np.float64)
     version, n, accuracy, auc = live.metrics("v1")
     assert (version, n) == ("v1", WINDOW)
@@ -40,9 +43,9 @@ def test_metrics_are_those_of_the_newest_window_of_scores() -> None:
     assert auc == auc_or_none(newest[:, 0], newest[:, 1])
 
 
-def test_the_window_returns_copies_not_its_own_arrays() -> None:
-    window = ScoredWindow(4)
-    window.append(0.7, 1)
-    prob, _ = window.arrays()
-    prob[0] = 0.0
-    assert window.arrays()[0].tolist() == [0.7]
+def test_the_window_returns_copies_not_its_own_rows() -> None:
+    live = LiveScore()
+    live.add("v1", 0.7, 1)
+    window = live.recent["v1"]
+    window.newest(1)[0, 0] = 0.0
+    assert window.newest(1)[:, 0].tolist() == [0.7]
