@@ -190,3 +190,18 @@ def test_books_stay_consistent_over_random_fills(initial: float, ops: list[tuple
     assert snap.fees_paid == pytest.approx(fees, rel=1e-9, abs=1e-12)
     for symbol in qty:
         assert ledger.position(symbol).qty == pytest.approx(qty[symbol], rel=1e-9, abs=1e-9)
+
+
+def test_a_dust_sell_against_a_flat_position_books_only_its_fee() -> None:
+    """Selling what float residue a closed position left behind (found by
+    the property test above: five buys of 1, then sells of 0.9999999999999999
+    of the holding and of what remained) is no trade, not a crash."""
+    ledger = Ledger(cash=1_000.0)
+    for _ in range(5):
+        ledger.apply(buy(1.0, 1.0))
+    ledger.apply(sell(5.0 * 0.9999999999999999, 1.0))
+    assert ledger.position(BTC).qty == 0.0  # the residue is below the ledger's dust
+    before = ledger.cash
+    assert ledger.apply(sell(4.4e-16, 1.0, fee=0.01)) == -0.01
+    assert ledger.position(BTC).qty == 0.0 and ledger.position(BTC).avg_entry == 0.0
+    assert ledger.cash == pytest.approx(before - 0.01)

@@ -80,6 +80,10 @@ class Ledger:
     @staticmethod
     def _trade(pos: Position, qty: float, price: float) -> float:
         """Apply a signed quantity; returns the realized PnL before fees."""
+        if qty == 0.0:
+            # A sell of dust against a flat position clips to nothing (see
+            # _sellable): there is no trade, and no average price to move.
+            return 0.0
         if pos.qty == 0.0 or (pos.qty > 0) == (qty > 0):  # opening or adding
             total = pos.qty + qty
             pos.avg_entry = (pos.avg_entry * abs(pos.qty) + price * abs(qty)) / abs(total)
