@@ -45,7 +45,7 @@ from bot.model.targets import Target
 from bot.ports import Broker, Clock, StepStore
 from bot.risk import RiskManager
 from bot.risk.commands import Cancel, Command, Decision, MoveStop, Resize, Submit
-from bot.risk.state import TradingState
+from bot.risk.state import SavedState, TradingState
 from bot.step_record import StepRecord
 from bot.strategy import Strategy, StrategyContext
 from bot.strategy.guard import StrategyGuard
@@ -102,6 +102,7 @@ class Engine:
         self.fill_sink: Callable[[Fill], None] | None = None
         self.target = target
         self.live_score = LiveScore(target)
+        self.saved_risk_state = SavedState()
         # The newest bars per symbol, for a strategy's own indicators.
         lookback = strategy.indicator_lookback
         self.recent_bars: dict[str, deque[tuple[int, float, float, float, float, float]]] = (
@@ -315,7 +316,7 @@ class Engine:
         rec.positions = [self._position_row(bar.symbol) for bar in bars]
         rec.events.extend(changes.events)
         rec.equity = self.ledger.snapshot(rec.ts)
-        rec.risk_state = self.risk.state.to_json()
+        rec.risk_state = self.saved_risk_state.json(self.risk.state)
         self._commit(rec)
         self.last_step_ts = rec.ts
         self._log(rec)
@@ -363,7 +364,7 @@ class Engine:
         if self.last_step_ts is not None:  # else no step to amend yet: orders and events only
             rec.positions = [self._position_row(symbol) for symbol in self.features]
             rec.equity = self.ledger.snapshot(rec.ts)
-        rec.risk_state = self.risk.state.to_json()
+        rec.risk_state = self.saved_risk_state.json(self.risk.state)
         self._commit(rec)
         for fill, _ in rec.fills:
             log.info(

@@ -192,6 +192,29 @@ def test_books_stay_consistent_over_random_fills(initial: float, ops: list[tuple
         assert ledger.position(symbol).qty == pytest.approx(qty[symbol], rel=1e-9, abs=1e-9)
 
 
+def test_snapshot_adds_the_positions_left_to_right_bit_for_bit() -> None:
+    """The stored equity must not move in the last bit when the snapshot's
+    arithmetic is reorganised: the same additions, in position order."""
+    ledger = Ledger(cash=10_000.0, allow_short=True)
+    for i, (symbol, qty, price, mark) in enumerate(
+        [("A/USDT", 0.1, 101.7, 99.3), ("B/USDT", 3.3, 0.217, 0.231), ("C/USDT", 0.7, 33.1, 35.9)]
+    ):
+        ledger.apply(buy(qty, price, fee=0.013 * (i + 1), symbol=symbol))
+        ledger.mark(symbol, mark)
+    ledger.apply(sell(0.2, 34.7, fee=0.01, symbol="C/USDT"))
+    positions = list(ledger.positions.values())
+    value = unrealized = realized = 0.0
+    for p in positions:
+        value = value + p.qty * p.mark
+        unrealized = unrealized + p.qty * (p.mark - p.avg_entry)
+        realized = realized + p.realized_pnl
+    snap = ledger.snapshot(7)
+    assert (snap.ts, snap.cash, snap.fees_paid) == (7, ledger.cash, ledger.fees_paid)
+    assert (snap.position_value, snap.unrealized_pnl, snap.realized_pnl) == (value, unrealized, realized)
+    assert snap.equity == ledger.cash + value
+    assert realized != 0.0 and unrealized != 0.0  # every sum is exercised
+
+
 def test_a_dust_sell_against_a_flat_position_books_only_its_fee() -> None:
     """Selling what float residue a closed position left behind (found by
     the property test above: five buys of 1, then sells of 0.9999999999999999

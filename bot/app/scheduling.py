@@ -58,10 +58,11 @@ class SimulatedScheduler:
                 return True
             job = min(self._jobs, key=lambda j: (j[0], j[1]))
             fire, _, func, trigger = job
-            if to_ms(fire) > until_ms:
+            fire_ms = to_ms(fire)
+            if fire_ms > until_ms:
                 return True
-            self.clock.advance_to(to_ms(fire))
-            func(to_ms(fire))
+            self.clock.advance_to(fire_ms)
+            func(fire_ms)
             following = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
             if following is None:
                 self._jobs.remove(job)

@@ -50,3 +50,26 @@ class RiskState:
     @classmethod
     def from_json(cls, text: str | None) -> RiskState:
         return cls(**json.loads(text)) if text else cls()
+
+    def values(self) -> tuple:
+        """Every value of the state, the dicts' items included: equal
+        values make the same JSON."""
+        return tuple([tuple(v.items()) if type(v) is dict else v for v in vars(self).values()])
+
+
+class SavedState:
+    """The JSON of the risk state as each bar step saves it, encoded again
+    only when one of its values changed. Most bars change none, and the
+    encoding cost a twentieth of a replayed bar; comparing the values costs
+    a quarter of the encoding. (A zero that changes sign alone compares
+    equal and keeps its old text; no price or equity in it is ever -0.)"""
+
+    def __init__(self) -> None:
+        self._values: tuple | None = None
+        self._text = ""
+
+    def json(self, state: RiskState) -> str:
+        values = state.values()
+        if values != self._values:
+            self._values, self._text = values, state.to_json()
+        return self._text
