@@ -88,6 +88,18 @@ def test_a_sqlite_database_is_in_wal_mode(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
 
 
+def test_every_connection_to_a_sqlite_file_checkpoints_at_10000_pages(tmp_path: Path) -> None:
+    """The step writer's connection and the store's own: a checkpoint run by
+    either copies the same pages back, so both wait for a large WAL."""
+    store = Store(f"sqlite:///{tmp_path / 'bot.sqlite'}")
+    try:
+        assert store._writer.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 10_000
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+    finally:
+        store.close()
+
+
 def test_times_in_ms_fit_the_columns_of_every_backend(store: Store, db: str) -> None:
     """Epoch milliseconds overflow 32-bit integers: PostgreSQL's INTEGER would refuse them."""
     store.commit_step(first_step())

@@ -27,7 +27,7 @@ from bot.run_names import run_schema
 from bot.secrets import register_secret
 from bot.step_record import StepRecord
 from bot.store import schema
-from bot.store.step_writer import EVENT_COLUMNS, PostgresStepWriter, StepWriter, event_values
+from bot.store.step_writer import EVENT_COLUMNS, SQLITE_PRAGMAS, PostgresStepWriter, StepWriter, event_values
 from bot.store.tables import (
     BarRow,
     CandleRow,
@@ -101,11 +101,8 @@ def libpq_conninfo(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL: readers (bot status, reports) never block the writer. NORMAL sync
-    # is durable against a killed process, which is the crash that matters.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    for pragma in SQLITE_PRAGMAS:  # the step writer's own, and why
+        cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
 
