@@ -44,11 +44,14 @@ def run_samples(costs_ms: list[float], startup_s: float = 5.0, teardown_s: float
 
 
 def test_the_many_symbols_figure_measures_steps_that_score_every_symbol() -> None:
-    figure = many_symbols_step(symbols=3, measured_steps=20)
+    figure = many_symbols_step(symbols=3, measured_steps=20, runs=2)
     assert figure["symbols"] == 3 and figure["bars_per_step_median"] == 3
-    assert figure["steps_measured"] >= 20
-    # Every measured step scored all three: the model's first step is not among them.
-    assert figure["predictions_stored"] >= 3 * figure["steps_measured"]
+    assert len(figure["runs"]) == 2
+    assert figure["steps_measured"] == sum(run["steps_measured"] for run in figure["runs"])
+    for run in figure["runs"]:
+        assert run["steps_measured"] >= 20
+        # Every measured step scored all three: the model's first step is not among them.
+        assert run["predictions_stored"] >= 3 * run["steps_measured"]
 
 
 def test_a_flat_cost_reads_as_equal_windows_without_startup_or_teardown() -> None:
