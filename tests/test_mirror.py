@@ -111,8 +111,10 @@ def test_the_mirror_and_scaling_settings_change_the_decision_hash_only_where_the
 
     from bot.config import load_config
 
-    cfg = load_config(REPO / "config.yaml")
-    assert cfg.model.mirror is False
+    default = load_config(REPO / "config.yaml")
+    assert default.model.mirror is True
+    # A config as it was before the setting existed: no mirror.
+    cfg = default.model_copy(update={"model": default.model.model_copy(update={"mirror": False})})
     # The hash a run made before the setting existed recorded:
     before = cfg.model_dump(include={"mode", "symbols", "timeframe", "seed", "replay", "broker", "paper",
                                      "strategy", "features", "model", "risk", "retrain"})
@@ -123,8 +125,9 @@ def test_the_mirror_and_scaling_settings_change_the_decision_hash_only_where_the
 
     recorded = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
     assert cfg.decision_hash() == recorded
-    mirrored = cfg.model_copy(update={"model": cfg.model.model_copy(update={"mirror": True})})
-    assert mirrored.decision_hash() != recorded
+    # The default mirrors: a run the earlier default made is refused on
+    # resume (it would change how the model reads), and `mirror: false` resumes it.
+    assert default.decision_hash() != recorded
     # One symbol: its own scaler is the pooled one, either setting is the same run.
     pooled = cfg.model_copy(update={"model": cfg.model.model_copy(update={"scaling": "pooled"})})
     assert pooled.decision_hash() == recorded

@@ -86,24 +86,12 @@ def gaps_on_hidden_drift(directory: Path, model: dict | None = None) -> tuple[fl
 
 @pytest.mark.slow
 def test_default_model_reaches_the_bayes_optimal_accuracy_on_a_hidden_drift(tmp_path: Path) -> None:
+    """Trained with its market's mirror image, and its calls read without
+    the base rate that the edge's calibration may carry, the default model
+    has no training-year drift to lean on: its calls come within a point of
+    the Bayes-optimal ones, expected and realized (docs/research-log.md:
+    the lean was most of the distance)."""
     realized, realized_ceiling, expected, expected_ceiling = gaps_on_hidden_drift(tmp_path)
-    assert expected_ceiling - expected <= 0.01
-    # Realized, the two differ only on the few bars where the calls disagree
-    # (about 4%), and there 48-bar labels that overlap are ~100 coin flips,
-    # not 5,000: the realized gap is the expected one plus that noise. It is
-    # printed and held to a looser bound; the expected gap is the criterion.
-    assert abs(realized_ceiling - realized) <= 0.025
-
-
-@pytest.mark.slow
-def test_mirrored_model_reaches_the_bayes_optimal_accuracy_both_ways(tmp_path: Path) -> None:
-    """Trained with its market's mirror image and calibrated by temperature
-    (no base rate), the model has no training-year drift to lean on, and
-    its calls come within a point of the Bayes-optimal ones realized too
-    (docs/research-log.md: the bias was most of the distance)."""
-    realized, realized_ceiling, expected, expected_ceiling = gaps_on_hidden_drift(
-        tmp_path, {"mirror": True, "calibration": "temperature"}
-    )
     assert expected_ceiling - expected <= 0.01
     assert realized_ceiling - realized <= 0.01
 

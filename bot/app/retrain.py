@@ -26,7 +26,6 @@ from bot.app.scheduling import to_datetime, to_ms
 from bot.config import Config, ModelConfig
 from bot.domain import Event
 from bot.features import FEATURE_NAMES
-from bot.model.calibration import fit_calibration
 from bot.model.dataset import SymbolSeries, TrainingSet, build_training_set
 from bot.model.factory import new_model
 from bot.model.metrics import average_ranks, classification_metrics, regression_metrics
@@ -181,6 +180,8 @@ class Retrainer:
         fresh.volatility, fresh.regime = challenger.predictor.volatility, challenger.predictor.regime
         metrics = _reading_metrics(fresh, data)
         metrics["calibration"] = form
+        if fresh.call_calibration is not None:
+            metrics["calls_calibration"] = "temperature"
         metrics.update({k: v for k, v in challenger.metrics.items() if k.startswith(("vol_", "regime_"))})
         ranking = json.loads(champion_row.metrics_json).get("ranking_version", champion.version)
         metrics.update(
@@ -225,12 +226,15 @@ class Retrainer:
         metrics: dict[str, Any] = scores
         predictor.edge_error = edge_level_error(data)
         if cfg.calibrate:
-            predictor.calibration, metrics["calibration"] = fit_calibration(
+            metrics["calibration"] = predictor.calibrate(
                 predictor.predict(data.x_val_raw, data.val_symbols),
                 data.y_val,
                 cfg.calibration,
                 data.target.lookahead_bars,
+                drift_free_calls=data.mirrored,
             )
+            if predictor.call_calibration is not None:
+                metrics["calls_calibration"] = "temperature"  # the calls read without the base rate
         scored = predictor.score(data.x_val_raw, data.val_symbols)
         metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
         metrics.update(_edge_quality(scored.edge, data.r_val))
@@ -277,7 +281,7 @@ def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, versio
     edge map or return spread fitted on `data`: its newest windows and
     labels, none of which the champion's ranking model trained on; and the
     calibration form used."""
-    fresh = dataclasses.replace(champion, version=version, calibration=None)
+    fresh = dataclasses.replace(champion, version=version, calibration=None, call_calibration=None)
     if data.target.regression:
         error = fresh.raw_scores(data.x_val_raw, data.val_symbols) - np.log1p(data.r_val)
         fresh.return_rmse = float(np.sqrt(np.mean(error**2))) or champion.return_rmse
@@ -286,8 +290,12 @@ def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, versio
     fresh.edge_error = edge_level_error(data)
     form = None
     if cfg.calibrate:
-        fresh.calibration, form = fit_calibration(
-            fresh.predict(data.x_val_raw, data.val_symbols), data.y_val, cfg.calibration, data.target.lookahead_bars
+        form = fresh.calibrate(
+            fresh.predict(data.x_val_raw, data.val_symbols),
+            data.y_val,
+            cfg.calibration,
+            data.target.lookahead_bars,
+            drift_free_calls=data.mirrored,
         )
     return fresh, form
 

@@ -20,7 +20,6 @@ import pandas as pd
 from bot.config import Config
 from bot.domain import Bar
 from bot.features import FEATURE_NAMES, compute_features
-from bot.model.calibration import fit_calibration
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
 from bot.model.predictor import EdgeMap, Predictor, edge_level_error
@@ -143,9 +142,9 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
         predictor.edge_map = EdgeMap.fit(data.y_train, data.r_train)
     predictor.edge_error = edge_level_error(data)
     if not target.regression:  # calibrated as the config says or not: its slope's doubt is read too
-        predictor.calibration = fit_calibration(
-            predictor.predict(data.x_val_raw), data.y_val, quick.calibration, target.lookahead_bars
-        )[0]
+        predictor.calibrate(
+            predictor.predict(data.x_val_raw), data.y_val, quick.calibration, target.lookahead_bars, data.mirrored
+        )
     vol = VolatilityModel.fit([series.close], target.horizon_bars)
     regime = RegimeModel.fit([series.close], cfg.seed)
     predictor.volatility = vol[0] if vol else None

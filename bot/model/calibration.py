@@ -21,6 +21,14 @@ Three forms (`model.calibration`):
 Every fit also reports how uncertain its parameters are (a posterior
 covariance), so that a strategy can ask whether an edge survives the doubt
 about the calibration itself: on noise it does not.
+
+A model trained with its market's mirror image (`model.mirror`) learnt no
+drift, and its calls stay that way: they are read through the slope alone,
+whatever the form. The form chosen, intercept and all, then reads the
+expected edge only, so the newest windows' base rate can still move what
+the strategy expects to earn (and its doubt what it must clear), but not
+which way the model calls the bar. Without the mirror, one calibration
+reads both.
 """
 
 from __future__ import annotations
@@ -159,3 +167,23 @@ def fit_calibration(prob: np.ndarray, label: np.ndarray, form: str, gap: int) ->
             }
             form = min(losses, key=lambda f: (losses[f], f != "temperature"))
     return PlattCalibration.fit(prob, label, intercept=form == "platt", horizon=gap), form
+
+
+@dataclass(frozen=True)
+class Calibrations:
+    """What a model's raw probabilities are read through: `edge` (the form
+    asked for) for the expected edge and its doubt; `calls`, when set, for
+    the probability itself."""
+
+    edge: PlattCalibration
+    form: str  # the form `edge` was fitted in: temperature or platt
+    calls: PlattCalibration | None = None
+
+
+def fit_calibrations(prob: np.ndarray, label: np.ndarray, form: str, gap: int, drift_free_calls: bool) -> Calibrations:
+    """fit_calibration's, and for a mirror-trained model whose edge form
+    moved the base rate, the slope-only reading of its calls."""
+    edge, used = fit_calibration(prob, label, form, gap)
+    if not drift_free_calls or used == "temperature":
+        return Calibrations(edge, used)  # one reading for both
+    return Calibrations(edge, used, PlattCalibration.fit(prob, label, intercept=False, horizon=gap))

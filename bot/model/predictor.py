@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.model.calibration import PlattCalibration
+from bot.model.calibration import PlattCalibration, fit_calibrations
 from bot.model.dataset import TrainingSet
 from bot.model.regime import RegimeModel
 from bot.model.scaler import Scaler, SymbolNames, scale_by_symbol
@@ -88,6 +88,9 @@ class Predictor:
     target: Target = Target()
     return_rmse: float | None = None  # regression head
     calibration: PlattCalibration | None = None
+    # A mirror-trained model's calls, read without the base rate that
+    # `calibration` may carry (bot/model/calibration.py); None: `calibration`.
+    call_calibration: PlattCalibration | None = None
     edge_map: EdgeMap | None = None  # classification head
     # Standard error of the edge's level: what the training windows' mean
     # realized return is uncertain by, with their labels overlapping (n / h).
@@ -139,8 +142,16 @@ class Predictor:
         calibrated = self.calibration.apply(prob) if self.calibration is not None else prob
         if self.target.regression:
             return Scored(calibrated, np.expm1(raw), raw, np.full(len(raw), self.edge_error))
+        calls = self.call_calibration.apply(prob) if self.call_calibration is not None else calibrated
         edge_map = self.edge_map or EdgeMap(0.0, 0.0)
-        return Scored(calibrated, edge_map.edge(calibrated), None, self.edge_errors(prob, edge_map))
+        return Scored(calls, edge_map.edge(calibrated), None, self.edge_errors(prob, edge_map))
+
+    def calibrate(self, prob: np.ndarray, label: np.ndarray, form: str, gap: int, drift_free_calls: bool) -> str:
+        """Fit the calibrations on the model's raw `prob` of labelled
+        windows; returns the form the edge's was fitted in."""
+        fitted = fit_calibrations(prob, label, form, gap, drift_free_calls)
+        self.calibration, self.call_calibration = fitted.edge, fitted.calls
+        return fitted.form
 
     def edge_errors(self, raw_prob: np.ndarray, edge_map: EdgeMap) -> np.ndarray:
         """Two doubts, independent, added in quadrature: the level's
