@@ -179,9 +179,7 @@ class Retrainer:
         fresh, form = recalibrate(champion, data, self.config.model, version)
         fresh.volatility, fresh.regime = challenger.predictor.volatility, challenger.predictor.regime
         metrics = _reading_metrics(fresh, data)
-        metrics["calibration"] = form
-        if fresh.call_calibration is not None:
-            metrics["calls_calibration"] = "temperature"
+        metrics.update(_calibration_metrics(fresh, form))
         metrics.update({k: v for k, v in challenger.metrics.items() if k.startswith(("vol_", "regime_"))})
         ranking = json.loads(champion_row.metrics_json).get("ranking_version", champion.version)
         metrics.update(
@@ -226,15 +224,14 @@ class Retrainer:
         metrics: dict[str, Any] = scores
         predictor.edge_error = edge_level_error(data)
         if cfg.calibrate:
-            metrics["calibration"] = predictor.calibrate(
+            form = predictor.calibrate(
                 predictor.predict(data.x_val_raw, data.val_symbols),
                 data.y_val,
                 cfg.calibration,
                 data.target.lookahead_bars,
                 drift_free_calls=data.mirrored,
             )
-            if predictor.call_calibration is not None:
-                metrics["calls_calibration"] = "temperature"  # the calls read without the base rate
+            metrics.update(_calibration_metrics(predictor, form))
         scored = predictor.score(data.x_val_raw, data.val_symbols)
         metrics.update({f"val_prob_{k}": v for k, v in _spread(scored.prob).items()})
         metrics.update(_edge_quality(scored.edge, data.r_val))
@@ -274,6 +271,15 @@ class Retrainer:
         getattr(log, level)(kind, message=message)
         if self.notify is not None:
             self.notify(event)
+
+
+def _calibration_metrics(predictor: Predictor, form: str | None) -> dict:
+    """The form the edge was calibrated in, and the calls' where they
+    differ (a mirror-trained model reads them without the base rate)."""
+    metrics: dict[str, Any] = {"calibration": form}
+    if predictor.call_calibration is not None:
+        metrics["calls_calibration"] = "temperature"
+    return metrics
 
 
 def recalibrate(champion: Predictor, data: TrainingSet, cfg: ModelConfig, version: str) -> tuple[Predictor, str | None]:
