@@ -438,6 +438,26 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     assert set(registry.load(store.champion()).symbol_scalers) == {"ETH/USDT"}
     scaler_json.write_text(saved)
 
+    # A model saved before a feature was added (ret_96 came in December
+    # 2026) names its inputs in the list it was saved with: it loads with
+    # the same inputs at their new positions, and scores as before.
+    config_json = registry.path_of(row1.version) / "config.json"
+    today = json.loads(config_json.read_text())
+    older = [n for n in FEATURE_NAMES if n != "ret_96"]
+    config_json.write_text(json.dumps({**today, "features": older, "columns": [older.index(n) for n in names]}))
+    earlier = registry.load(store.champion())
+    assert earlier.columns == columns
+    np.testing.assert_allclose(earlier.predict(raw), expected, rtol=0, atol=1e-5)
+    # One that reads a feature this version does not compute, or does not
+    # say what it reads, is refused naming the version.
+    renamed = [*older[:-1], "close_ema_ratio"]
+    for bad, message in (({**today, "features": renamed, "columns": [len(older) - 1]}, "'close_ema_ratio'"),
+                         ({k: v for k, v in today.items() if k != "columns"}, "which features it reads")):
+        config_json.write_text(json.dumps(bad))
+        with pytest.raises(ModelFileError, match=rf"model {row1.version}: .*{message}"):
+            registry.load(store.champion())
+    config_json.write_text(json.dumps(today))
+
     # A state directory moved elsewhere loads its own files.
     moved = tmp_path / "moved-models"
     registry.models_dir.rename(moved)

@@ -104,13 +104,11 @@ class ModelRegistry:
         file when one is missing, unreadable or inconsistent."""
         path = self.path_of(row.version)
         saved = _read_json(row.version, path / "config.json")
-        if saved.get("features") != list(FEATURE_NAMES):
-            raise ModelFileError(f"model {row.version}: {path / 'config.json'} lists another feature set")
+        columns = _columns_today(row.version, path / "config.json", saved)
         extra = _read_json(row.version, path / "predictor.json")
         scaler_json = _read_json(row.version, path / "scaler.json")
         try:
             cfg = ModelConfig(**saved["model"])
-            columns = saved["columns"]
             parts = _predictor_parts(extra)
             scaler = Scaler.from_json(scaler_json, len(columns))
             by_symbol = scaler_json.get("by_symbol", {}).items()
@@ -180,6 +178,22 @@ class ModelRegistry:
 class ModelFileError(Exception):
     """A model version's files are missing or unreadable; the message names
     the version and the file."""
+
+
+def _columns_today(version: str, path: Path, saved: dict) -> list[int]:
+    """The model's input columns as positions in today's FEATURE_NAMES. A
+    model names its inputs, so one saved before a feature was added (or the
+    list reordered) still reads the same features in the same order."""
+    try:
+        names = [saved["features"][c] for c in saved["columns"]]
+    except (KeyError, TypeError, IndexError):
+        raise ModelFileError(f"model {version}: {path} does not say which features it reads") from None
+    unknown = [n for n in names if n not in FEATURE_NAMES]
+    if unknown:
+        raise ModelFileError(
+            f"model {version}: {path} reads feature {unknown[0]!r}, which this version does not compute"
+        )
+    return [FEATURE_NAMES.index(n) for n in names]
 
 
 def _read_json(version: str, path: Path) -> dict:
