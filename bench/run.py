@@ -150,7 +150,7 @@ def sections(runs: int) -> dict[str, Callable[[], dict]]:
         "feature_update": feature_update,
         "engine_step_only_no_db": engine_step_only,
         "many_symbols_5m_step": many_symbols_step,
-        "inference_default_h32_l1_s48_f10": lambda: inference(32, 1, 48, len(FEATURE_NAMES)),
+        f"inference_default_h32_l1_s48_f{len(FEATURE_NAMES)}": lambda: inference(32, 1, 48, len(FEATURE_NAMES)),
         "inference_reference_h64_l2_s48_f20": lambda: inference(64, 2, 48, 20),
         "retrain_one_year_1h": one_year_retrain,
     }

@@ -14,7 +14,7 @@ from bot.features.spec import FIRST_DEFINED_INDEX
 
 DATA_FILE = Path(__file__).parent.parent / "data" / "BTC_USDT-1h.csv.gz"
 TOLERANCE = 1e-9
-N_BARS = 60  # long enough for every feature to be defined on the synthetic series
+N_BARS = 120  # long enough for every feature to be defined on the synthetic series
 
 
 def incremental_frame(close: pd.Series, volume: pd.Series) -> pd.DataFrame:
@@ -68,7 +68,7 @@ def test_undefined_on_same_bars(batch: pd.DataFrame, streamed: pd.DataFrame) -> 
 
 
 def test_first_defined_index(batch: pd.DataFrame, streamed: pd.DataFrame) -> None:
-    assert FIRST_DEFINED_INDEX == 47
+    assert FIRST_DEFINED_INDEX == 96  # ret_96 needs 97 closes
     for frame in (batch, streamed):
         defined = frame.notna().all(axis=1).to_numpy()
         assert not defined[:FIRST_DEFINED_INDEX].any()
@@ -126,13 +126,14 @@ def test_rsi_is_0_on_falling_series() -> None:
 
 
 def test_log_returns() -> None:
-    # Flat at 100, then 110, 121, 99 on the last three bars (the last one is index 48).
-    close = [100.0] * 46 + [110.0, 121.0, 99.0]
+    # Flat at 100, then 110, 121, 99 on the last three bars (the last one is index 97).
+    close = [100.0] * 95 + [110.0, 121.0, 99.0]
     for frame in both(close):
         last = frame.iloc[-1]
         assert last["ret_1"] == pytest.approx(math.log(99 / 121), abs=1e-15)
         assert last["ret_4"] == pytest.approx(math.log(99 / 100), abs=1e-15)
         assert last["ret_24"] == pytest.approx(math.log(99 / 100), abs=1e-15)
+        assert last["ret_96"] == pytest.approx(math.log(99 / 100), abs=1e-15)
         before = frame.iloc[-2]
         assert before["ret_1"] == pytest.approx(math.log(1.1), abs=1e-15)
         assert before["ret_4"] == pytest.approx(math.log(1.21), abs=1e-15)
@@ -146,7 +147,7 @@ def test_alternating_prices() -> None:
     for frame in both(close):
         defined = frame.iloc[FIRST_DEFINED_INDEX:]
         assert np.allclose(defined["ret_1"].abs(), math.log(2), rtol=0, atol=1e-15)
-        assert np.allclose(defined[["ret_4", "ret_24"]], 0.0, rtol=0, atol=1e-15)
+        assert np.allclose(defined[["ret_4", "ret_24", "ret_96"]], 0.0, rtol=0, atol=1e-15)
         assert np.allclose(defined["volatility_24"], expected_vol, rtol=0, atol=1e-12)
 
 
@@ -160,9 +161,10 @@ def test_volume_z_of_constant_volume_is_zero() -> None:
 
 
 def test_volume_z_hand_computed() -> None:
-    # Volumes 1..48: mean 24.5; the sample std of 1..n is sqrt(n (n + 1) / 12) = 14 for n = 48.
-    volume = [float(i) for i in range(1, 49)]
-    for frame in both([100.0] * 48, volume):
+    # Volumes 1..48 last: mean 24.5; the sample std of 1..n is sqrt(n (n + 1) / 12) = 14 for n = 48.
+    # The 49 bars before them make every feature defined on the last bar.
+    volume = [1000.0] * 49 + [float(i) for i in range(1, 49)]
+    for frame in both([100.0] * 97, volume):
         assert frame["volume_z_48"].iloc[-1] == pytest.approx(23.5 / 14.0, abs=1e-12)
 
 
@@ -171,7 +173,7 @@ def test_constant_prices() -> None:
         defined = frame.iloc[FIRST_DEFINED_INDEX:]
         assert (defined["volatility_24"] == 0.0).all()
         assert (defined["rsi_14"] == 50.0).all()
-        flat = ["ret_1", "ret_4", "ret_24", "macd_hist", "sma_slope", "ema_slope", "close_sma_ratio"]
+        flat = ["ret_1", "ret_4", "ret_24", "ret_96", "macd_hist", "sma_slope", "ema_slope", "close_sma_ratio"]
         assert np.allclose(defined[flat], 0.0, rtol=0, atol=1e-15)
 
 

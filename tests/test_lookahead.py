@@ -16,6 +16,7 @@ from test_config_errors import run_bot
 
 from bot.backtest.lookahead import check_lookahead
 from bot.config import load_config
+from bot.features import FEATURE_NAMES
 from bot.market.csv_format import read_ohlcv_csv
 from bot.strategy import load_strategy_of
 from bot.timeframes import parse_iso_ms
@@ -50,7 +51,7 @@ def test_the_daemons_features_predictions_and_signals_are_causal(tmp_path: Path)
     assert report.leak is None
     assert report.cuts >= 50
     # features, then the readings: prob, edge, its error, volatility forecast, regime; then the signal
-    assert report.columns == 10 + 5 + 1
+    assert report.columns == len(FEATURE_NAMES) + 5 + 1
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

@@ -51,10 +51,18 @@ def horizon_labels(close: np.ndarray, h: int) -> np.ndarray:
     return label
 
 
-def gaps_on_hidden_drift(directory: Path, model: dict | None = None) -> tuple[float, float, float, float]:
+# (drift a bar, chance of keeping its sign each bar, seed) under 0.6% of
+# noise a bar: a strong drift that flips every 200 bars on average, and a
+# weak one, 0.1% a bar, that a 48-bar window alone could not tell from
+# noise (its evidence builds up over days: the ret_96 feature).
+HIDDEN_DRIFTS = {"strong": (0.002, 0.995, 11), "weak_and_slow": (0.001, 0.995, 34)}
+
+
+def gaps_on_hidden_drift(
+    directory: Path, model: dict | None = None, market: tuple[float, float, int] = HIDDEN_DRIFTS["strong"]
+) -> tuple[float, float, float, float]:
     """(realized, realized ceiling, expected, expected ceiling) of the
-    model's calls on a drift of 0.2% a bar that flips sign every 200 bars
-    on average, under 0.6% of noise a bar. Two accuracies are compared on
+    model's calls on a hidden two-state drift. Two accuracies are compared on
     the same out-of-sample bars: as realized against the labels, and as
     expected under the true posterior (each call counted with the
     probability that it is right), which has none of the labels' noise;
@@ -65,33 +73,36 @@ def gaps_on_hidden_drift(directory: Path, model: dict | None = None) -> tuple[fl
     assert model_cfg["target"] == "horizon" and model_cfg.get("head", "classification") == "classification", \
         "the ceiling below is computed for the horizon target's sign"
     h = model_cfg["horizon_bars"]
-    params = HiddenDrift(drift=0.002, sigma=0.006, stay=0.995)
-    market = simulate(params, config["retrain"]["initial_train_bars"] + TRADED_BARS, seed=11)
-    db, _ = run_default_on(market, directory, model)
+    drift, stay, seed = market
+    params = HiddenDrift(drift=drift, sigma=0.006, stay=stay)
+    series = simulate(params, config["retrain"]["initial_train_bars"] + TRADED_BARS, seed=seed)
+    db, _ = run_default_on(series, directory, model)
 
     scored = rows(db, "SELECT ts, prob_up, outcome FROM predictions WHERE outcome IS NOT NULL ORDER BY ts")
-    index = np.searchsorted(market.ts, [ts for ts, _, _ in scored])
+    index = np.searchsorted(series.ts, [ts for ts, _, _ in scored])
     call = np.array([p for _, p, _ in scored]) > 0.5
     outcome = np.array([o for _, _, o in scored], dtype=float) == 1
-    np.testing.assert_array_equal(outcome, horizon_labels(market.close, h)[index] == 1)  # the target asked for
-    bayes = bayes_prob_up(params, filtered_up_state(params, market.close), h)[index]
+    np.testing.assert_array_equal(outcome, horizon_labels(series.close, h)[index] == 1)  # the target asked for
+    bayes = bayes_prob_up(params, filtered_up_state(params, series.close), h)[index]
     assert len(call) > 0.9 * TRADED_BARS
     realized, realized_ceiling = np.mean(call == outcome), np.mean((bayes > 0.5) == outcome)
     expected, expected_ceiling = np.mean(np.where(call, bayes, 1 - bayes)), np.mean(np.maximum(bayes, 1 - bayes))
     print(f"accuracy realized {realized:.4f} (Bayes {realized_ceiling:.4f}), expected {expected:.4f} "
           f"(ceiling {expected_ceiling:.4f}), {len(call)} predictions")
-    assert expected_ceiling > 0.75  # a signal worth learning, not noise
+    assert expected_ceiling > 0.65  # a signal worth learning, not noise
     return realized, realized_ceiling, expected, expected_ceiling
 
 
 @pytest.mark.slow
-def test_default_model_reaches_the_bayes_optimal_accuracy_on_a_hidden_drift(tmp_path: Path) -> None:
+@pytest.mark.parametrize("market", list(HIDDEN_DRIFTS.values()), ids=list(HIDDEN_DRIFTS))
+def test_default_model_reaches_the_bayes_optimal_accuracy_on_a_hidden_drift(tmp_path: Path, market) -> None:
     """Trained with its market's mirror image, and its calls read without
     the base rate that the edge's calibration may carry, the default model
     has no training-year drift to lean on: its calls come within a point of
     the Bayes-optimal ones, expected and realized (docs/research-log.md:
-    the lean was most of the distance)."""
-    realized, realized_ceiling, expected, expected_ceiling = gaps_on_hidden_drift(tmp_path)
+    the lean was most of the distance; on the weak drift, so was the
+    window's reach)."""
+    realized, realized_ceiling, expected, expected_ceiling = gaps_on_hidden_drift(tmp_path, market=market)
     assert expected_ceiling - expected <= 0.01
     assert realized_ceiling - realized <= 0.01
 

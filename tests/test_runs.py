@@ -19,7 +19,9 @@ from test_config_errors import run_bot
 pytestmark = pytest.mark.slow
 
 FILLS = "SELECT order_id, side, qty, price, fee, ts, realized_pnl FROM fills ORDER BY id"
-BETA = {"strategy": {"params": {"enter_above": 0.55, "exit_below": 0.5}}}
+# Beta's own thresholds and position size: its books differ from alpha's
+# whatever the tiny model says (thresholds alone can pick the same bars).
+BETA = {"strategy": {"params": {"enter_above": 0.55, "exit_below": 0.5}}, "risk": {"max_position_fraction": 0.3}}
 
 
 def daemon(config: Path) -> subprocess.Popen:
@@ -65,7 +67,7 @@ def test_two_runs_share_a_database_with_separate_books(postgres, tiny_run: Path,
     # Each run's book is the one its config makes alone.
     replay(write_config(tmp_path / "beta_alone", BETA))
     alone = {"alpha": rows(tiny_run / "bot.sqlite", FILLS), "beta": rows(tmp_path / "beta_alone" / "bot.sqlite", FILLS)}
-    assert alone["alpha"] != alone["beta"]  # two strategies, two books
+    assert alone["alpha"] != alone["beta"]  # two configs, two books
     for run, config in (("alpha", alpha), ("beta", beta)):
         from bot.run_names import run_url
 

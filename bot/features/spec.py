@@ -3,7 +3,10 @@
 Both implementations import their constants from here so they cannot drift apart.
 """
 
-RETURN_LAGS: tuple[int, ...] = (1, 4, 24)
+# ret_96 reaches four days back: a weak drift that lasts for days shows only
+# over a span longer than the model's 48-bar window (docs/research-log.md,
+# "Four days of memory").
+RETURN_LAGS: tuple[int, ...] = (1, 4, 24, 96)
 RSI_PERIOD = 14
 MACD_FAST_SPAN = 12
 MACD_SLOW_SPAN = 26
@@ -17,6 +20,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "ret_1",
     "ret_4",
     "ret_24",
+    "ret_96",
     "rsi_14",
     "macd_hist",
     "sma_slope",
@@ -27,8 +31,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 # 0-based index of the first bar on which every feature is defined. The longest
-# lookback is the volume z-score, which needs VOLUME_Z_WINDOW volumes; ret_24,
-# sma_slope and volatility_24 need only 25 bars.
+# lookback is ret_96, which needs 97 closes; the volume z-score needs
+# VOLUME_Z_WINDOW volumes, and sma_slope and volatility_24 only 25 bars.
 FIRST_DEFINED_INDEX = max(
     VOLUME_Z_WINDOW - 1,
     max(RETURN_LAGS),
@@ -47,6 +51,7 @@ MIRRORED: dict[str, tuple[float, float]] = {
     "ret_1": (-1.0, 0.0),
     "ret_4": (-1.0, 0.0),
     "ret_24": (-1.0, 0.0),
+    "ret_96": (-1.0, 0.0),
     "rsi_14": (-1.0, 100.0),
     "macd_hist": (-1.0, 0.0),
     "sma_slope": (-1.0, 0.0),
