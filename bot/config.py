@@ -556,6 +556,14 @@ class Config(BaseSettings):
     def timeframe_ms(self) -> int:
         return timeframe_ms(self.timeframe)
 
+    @property
+    def live_history_bars(self) -> int:
+        """Bars a live start fetches: the first training's, the features'
+        warm-up, and the bars before the first feature vector is defined
+        (ret_96 needs 97 closes), so adding a longer feature cannot leave
+        the first model short of history."""
+        return self.retrain.initial_train_bars + self.features.warmup_bars + FIRST_DEFINED_INDEX + 1
+
     def path(self, relative: str) -> Path:
         """A config path resolved against the config file's directory."""
         candidate = Path(relative).expanduser()

@@ -92,8 +92,7 @@ def _runtime(cfg: Config, strategy):
     from bot.clock import SystemClock
     from bot.market.ccxt_feed import CcxtFeed, make_exchange
 
-    history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
-    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
+    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, cfg.live_history_bars, cfg.market)
     return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
 
 

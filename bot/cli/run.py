@@ -100,8 +100,7 @@ def _run_live(cfg: Config, strategy, config_path) -> None:
         from bot.app.broker_factory import authenticated_exchange
 
         authenticated_exchange(cfg)  # missing credentials: refuse before any state is touched
-    history = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 100
-    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, history, cfg.market)
+    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, cfg.live_history_bars, cfg.market)
     rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
     server = _start_server(cfg, config_path)
     try:
