@@ -25,7 +25,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.app.scheduling import to_datetime, to_ms
 from bot.config import Config, ModelConfig
 from bot.domain import Event
-from bot.features import FEATURE_NAMES
+from bot.features.spec import feature_columns
 from bot.model.dataset import SymbolSeries, TrainingSet, build_training_set
 from bot.model.factory import new_model
 from bot.model.metrics import average_ranks, classification_metrics, regression_metrics
@@ -95,7 +95,7 @@ class Retrainer:
 
     def _run(self, now_ms: int) -> ModelVersion | None:
         cfg = self.config
-        columns = [FEATURE_NAMES.index(name) for name in cfg.model.features]
+        columns = feature_columns(cfg.model.features)
         window = cfg.retrain.train_window_bars if cfg.retrain.window == "rolling" else None
         series = self.data.training_series(window)
         data = build_training_set(

@@ -20,6 +20,7 @@ import pandas as pd
 from bot.config import Config
 from bot.domain import Bar
 from bot.features import FEATURE_NAMES, compute_features
+from bot.features.spec import feature_columns
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
 from bot.model.predictor import EdgeMap, Predictor, edge_level_error
@@ -128,7 +129,7 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
     rows = defined.index
     ohlc = bars[["open", "high", "low", "close"]].iloc[rows].to_numpy(float)
     series = SymbolSeries(bars.timestamp.iloc[rows].to_numpy(), ohlc[:, 3], defined.to_numpy(float), ohlc)
-    columns = [FEATURE_NAMES.index(n) for n in quick.features]
+    columns = feature_columns(quick.features)
     data = build_training_set([series], quick.seq_len, quick.val_fraction, columns, target, quick.mirror)
     if data is None:
         raise ValueError("too few bars to train the check's model; give the check more data")

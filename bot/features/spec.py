@@ -30,6 +30,13 @@ FEATURE_NAMES: tuple[str, ...] = (
     "close_sma_ratio",
 )
 
+
+def feature_columns(names: list[str]) -> list[int]:
+    """Positions in FEATURE_NAMES of the named features, in the order given:
+    how a model's configured or saved inputs pick columns of a feature row."""
+    return [FEATURE_NAMES.index(name) for name in names]
+
+
 # 0-based index of the first bar on which every feature is defined. The longest
 # lookback is ret_96, which needs 97 closes; the volume z-score needs
 # VOLUME_Z_WINDOW volumes, and sma_slope and volatility_24 only 25 bars.

@@ -22,6 +22,7 @@ from pathlib import Path
 from bot.config import ModelConfig
 from bot.domain import Event
 from bot.features import FEATURE_NAMES
+from bot.features.spec import feature_columns
 from bot.model.calibration import PlattCalibration
 from bot.model.factory import load_model
 from bot.model.predictor import EdgeMap, Predictor
@@ -193,7 +194,7 @@ def _columns_today(version: str, path: Path, saved: dict) -> list[int]:
         raise ModelFileError(
             f"model {version}: {path} reads feature {unknown[0]!r}, which this version does not compute"
         )
-    return [FEATURE_NAMES.index(n) for n in names]
+    return feature_columns(names)
 
 
 def _read_json(version: str, path: Path) -> dict:
