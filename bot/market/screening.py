@@ -43,6 +43,10 @@ class BarScreen:
         self._reported = ReportedOnce(_MAX_REMEMBERED)
         self._returns: dict[str, deque[float]] = {}
         self._last_close: dict[str, float] = {}
+        # _spread's answer per symbol until its window moves: the screen
+        # asks before the engine accepts a bar and observe() again after,
+        # of the same window.
+        self._spreads: dict[str, tuple[float, float] | None] = {}
 
     def screen(self, raw: list[Bar], after: int | None) -> Screened:
         """Valid bars of one symbol opened after `after`, with findings."""
@@ -92,6 +96,7 @@ class BarScreen:
                     data=_bar_data(bar),
                 )
         returns.append(move)
+        self._spreads.pop(bar.symbol, None)
         return flagged
 
     def extreme(self, bar: Bar, previous_close: float | None) -> tuple[str, str] | None:
@@ -118,6 +123,12 @@ class BarScreen:
     def _spread(self, symbol: str) -> tuple[float, float] | None:
         """Mean and standard deviation of the recent returns, once there
         are enough of them to judge by; None before, or when flat."""
+        if symbol in self._spreads:
+            return self._spreads[symbol]
+        spread = self._spreads[symbol] = self._measure_spread(symbol)
+        return spread
+
+    def _measure_spread(self, symbol: str) -> tuple[float, float] | None:
         returns = self._returns.get(symbol)
         if returns is None:
             return None
