@@ -9,7 +9,9 @@ round trip costs `round_trip_cost` (fees and slippage, both sides). So:
   (the edge's standard error: an edge estimated from a year of overlapping
   labels is uncertain, and a random walk's chance drift must not pass for
   one); otherwise abstain, and say why (edge below cost, a turbulent
-  regime, no prediction yet);
+  regime, no prediction yet). Either way the reason gives the cost, the
+  margin and the doubt apart, and how many standard errors the edge
+  stands beyond the cost and margin;
 - long: hold for at least `min_hold_bars` (the model's horizon unless set),
   whatever the model says then, because the edge was promised over that
   horizon; a stop still fires meanwhile (it rests with the broker);
@@ -56,7 +58,7 @@ class Edge(Strategy):
         cost = ctx.round_trip_cost
         doubt = self.params.confidence * ctx.edge_error
         if ctx.position_qty == 0:
-            return self._from_flat(ctx, edge, cost, self.params.margin_bps / 10_000 + doubt)
+            return self._from_flat(ctx, edge, cost, self.params.margin_bps / 10_000, doubt)
         min_hold = self.params.min_hold_bars if self.params.min_hold_bars is not None else ctx.horizon_bars
         if ctx.bars_held < min_hold:
             return Signal(None, f"minimum hold: {ctx.bars_held} of {min_hold} bars")
@@ -66,12 +68,26 @@ class Edge(Strategy):
             return Signal(0.0, f"edge reversed: {signed:+.3%} < -({cost:.3%} cost + {leave - cost:.3%} margin)")
         return Signal(None, f"holding: edge {signed:+.3%}, exit below {-leave:+.3%}")
 
-    def _from_flat(self, ctx: StrategyContext, edge: float, cost: float, margin: float) -> Signal:
-        """`margin`: what the edge must beat the cost by, its doubt included."""
-        if abs(edge) <= cost + margin or (edge < 0 and not self.params.allow_short):
-            return Signal(None, f"edge below cost: {edge:+.3%} vs {cost:.3%} cost + {margin:.3%} margin")
+    def _from_flat(self, ctx: StrategyContext, edge: float, cost: float, margin: float, doubt: float) -> Signal:
+        """The edge must beat the cost by `margin` and by `doubt` (its
+        standard errors times the confidence asked for)."""
+        wanted = abs(edge) if self.params.allow_short else edge
+        terms = (
+            f"{cost:.3%} cost + {margin:.3%} margin + {doubt:.3%} doubt"
+            f"{_standard_errors(wanted - cost - margin, ctx.edge_error)}"
+        )
+        if wanted <= cost + (margin + doubt):  # summed as it always was: no decision moves by a rounding
+            return Signal(None, f"edge below cost: {edge:+.3%} vs {terms}")
         limit = self.params.max_turbulence
         if limit is not None and ctx.regime is not None and ctx.regime > limit:
             return Signal(None, f"turbulent regime: P {ctx.regime:.2f} > {limit:.2f}")
         side = 1.0 if edge > 0 else -1.0
-        return Signal(side, f"edge above cost: {edge:+.3%} > {cost:.3%} cost + {margin:.3%} margin")
+        return Signal(side, f"edge above cost: {edge:+.3%} > {terms}")
+
+
+def _standard_errors(beyond: float, error: float) -> str:
+    """How far the edge stands beyond the cost and margin, in its standard
+    errors: what the evidence for a trade amounts to. On random walks the
+    readings that happen to clear one standard error stand at 1.0-1.8
+    (docs/research-log.md, "What a chance reading looks like")."""
+    return f" ({beyond / error:+.2f} standard errors)" if error > 0 else ""

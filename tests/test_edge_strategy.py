@@ -41,6 +41,9 @@ def test_an_uncertain_edge_must_clear_the_cost_by_its_standard_error() -> None:
     assert s.decide(ctx(0.0060, error=0.0025)).target is None  # 0.60% is within one error of 0.40%
     assert s.decide(ctx(0.0070, error=0.0025)).target == 1.0
     assert edge_strategy(margin_bps=10, confidence=0).decide(ctx(0.0060, error=0.0025)).target == 1.0
+    # the reason says how many standard errors the edge stands beyond cost and margin: (0.70% - 0.40%) / 0.25%
+    assert s.decide(ctx(0.0070, error=0.0025)).reason.endswith("0.100% margin + 0.250% doubt (+1.20 standard errors)")
+    assert s.decide(ctx(0.0030, error=0.0025)).reason.endswith("(-0.40 standard errors)")
     # and the exit waits for a reversal beyond the doubt too
     assert s.decide(ctx(-0.0060, qty=1.0, held=10, error=0.0025)).target is None
     assert s.decide(ctx(-0.0070, qty=1.0, held=10, error=0.0025)).target == 0.0
