@@ -11,7 +11,7 @@ round trip costs `round_trip_cost` (fees and slippage, both sides). So:
   one); otherwise abstain, and say why (edge below cost, a turbulent
   regime, no prediction yet). Either way the reason gives the cost, the
   margin and the doubt apart, and how many standard errors the edge
-  stands beyond the cost and margin;
+  stands beyond the cost and margin (an exit's reason, likewise);
 - long: hold for at least `min_hold_bars` (the model's horizon unless set),
   whatever the model says then, because the edge was promised over that
   horizon; a stop still fires meanwhile (it rests with the broker);
@@ -63,19 +63,18 @@ class Edge(Strategy):
         if ctx.bars_held < min_hold:
             return Signal(None, f"minimum hold: {ctx.bars_held} of {min_hold} bars")
         signed = edge if ctx.position_qty > 0 else -edge
-        leave = cost + self.params.exit_margin_bps / 10_000 + doubt
+        margin = self.params.exit_margin_bps / 10_000
+        leave = cost + margin + doubt
         if signed < -leave:
-            return Signal(0.0, f"edge reversed: {signed:+.3%} < -({cost:.3%} cost + {leave - cost:.3%} margin)")
+            terms = _threshold(cost, margin, doubt, -signed - cost - margin, ctx.edge_error)
+            return Signal(0.0, f"edge reversed: {signed:+.3%} < -({terms})")
         return Signal(None, f"holding: edge {signed:+.3%}, exit below {-leave:+.3%}")
 
     def _from_flat(self, ctx: StrategyContext, edge: float, cost: float, margin: float, doubt: float) -> Signal:
         """The edge must beat the cost by `margin` and by `doubt` (its
         standard errors times the confidence asked for)."""
         wanted = abs(edge) if self.params.allow_short else edge
-        terms = (
-            f"{cost:.3%} cost + {margin:.3%} margin + {doubt:.3%} doubt"
-            f"{_standard_errors(wanted - cost - margin, ctx.edge_error)}"
-        )
+        terms = _threshold(cost, margin, doubt, wanted - cost - margin, ctx.edge_error)
         if wanted <= cost + (margin + doubt):  # summed as it always was: no decision moves by a rounding
             return Signal(None, f"edge below cost: {edge:+.3%} vs {terms}")
         limit = self.params.max_turbulence
@@ -85,9 +84,11 @@ class Edge(Strategy):
         return Signal(side, f"edge above cost: {edge:+.3%} > {terms}")
 
 
-def _standard_errors(beyond: float, error: float) -> str:
-    """How far the edge stands beyond the cost and margin, in its standard
-    errors: what the evidence for a trade amounts to. On random walks the
-    readings that happen to clear one standard error stand at 1.0-1.8
-    (docs/research-log.md, "What a chance reading looks like")."""
-    return f" ({beyond / error:+.2f} standard errors)" if error > 0 else ""
+def _threshold(cost: float, margin: float, doubt: float, beyond: float, error: float) -> str:
+    """A threshold's parts for a reason, and how far the edge stands beyond
+    the cost and margin in its standard errors: what the evidence for a
+    trade amounts to. On random walks the readings that happen to clear one
+    standard error stand at 1.0-1.8 (docs/research-log.md, "What a chance
+    reading looks like")."""
+    errors = f" ({beyond / error:+.2f} standard errors)" if error > 0 else ""
+    return f"{cost:.3%} cost + {margin:.3%} margin + {doubt:.3%} doubt{errors}"

@@ -47,6 +47,8 @@ def test_an_uncertain_edge_must_clear_the_cost_by_its_standard_error() -> None:
     # and the exit waits for a reversal beyond the doubt too
     assert s.decide(ctx(-0.0060, qty=1.0, held=10, error=0.0025)).target is None
     assert s.decide(ctx(-0.0070, qty=1.0, held=10, error=0.0025)).target == 0.0
+    assert s.decide(ctx(-0.0070, qty=1.0, held=10, error=0.0025)).reason.endswith(
+        "0.100% margin + 0.250% doubt (+1.20 standard errors))")
 
 
 def test_no_prediction_is_a_reason_too() -> None:

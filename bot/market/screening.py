@@ -123,10 +123,9 @@ class BarScreen:
     def _spread(self, symbol: str) -> tuple[float, float] | None:
         """Mean and standard deviation of the recent returns, once there
         are enough of them to judge by; None before, or when flat."""
-        if symbol in self._spreads:
-            return self._spreads[symbol]
-        spread = self._spreads[symbol] = self._measure_spread(symbol)
-        return spread
+        if symbol not in self._spreads:
+            self._spreads[symbol] = self._measure_spread(symbol)
+        return self._spreads[symbol]
 
     def _measure_spread(self, symbol: str) -> tuple[float, float] | None:
         returns = self._returns.get(symbol)
