@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.features import FEATURE_NAMES, FeatureState, compute_features
+from bot.features import FEATURE_NAMES, FeatureState
+from bot.features.batch import compute_features
 from bot.features.spec import FIRST_DEFINED_INDEX
 
 DATA_FILE = Path(__file__).parent.parent / "data" / "BTC_USDT-1h.csv.gz"

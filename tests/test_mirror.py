@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from bot.config import ModelConfig
-from bot.features import FEATURE_NAMES, compute_features
+from bot.features import FEATURE_NAMES
+from bot.features.batch import compute_features
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
 from bot.model.mirror import mirror_series, mirror_vectors

@@ -16,7 +16,8 @@ import pytest
 from helpers import BUNDLED_BTC, replay, rows, write_config
 
 from bot.config import ModelConfig, load_config
-from bot.features import FEATURE_NAMES, compute_features
+from bot.features import FEATURE_NAMES
+from bot.features.batch import compute_features
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
 from bot.model.predictor import Predictor

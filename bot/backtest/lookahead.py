@@ -19,7 +19,8 @@ import pandas as pd
 
 from bot.config import Config
 from bot.domain import Bar
-from bot.features import FEATURE_NAMES, compute_features
+from bot.features import FEATURE_NAMES
+from bot.features.batch import compute_features
 from bot.features.spec import feature_columns
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.factory import new_model
