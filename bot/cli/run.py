@@ -8,12 +8,16 @@ import os
 import signal
 import subprocess
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, hold_the_run, start_logging
 from bot.config import Config, load_config
+from bot.startup_gc import starting_up
+
+if TYPE_CHECKING:
+    from bot.app.runtime import Runtime
 
 
 @guarded
@@ -24,37 +28,44 @@ def run(
     progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True,
 ) -> None:
     """Run the daemon: replay of bundled data by default, live with mode: live."""
-    cfg = load_config(config)
-    # Refuse a bad strategy before the slow imports (torch) and any state.
-    from bot.strategy import load_strategy_of
+    with starting_up():
+        cfg = load_config(config)
+        # Refuse a bad strategy before the slow imports (torch) and any state.
+        from bot.strategy import load_strategy_of
 
-    strategy = load_strategy_of(cfg)
-    if cfg.mode == "replay":
-        cfg.require_replay_data()
-    from bot.app.runtime import wipe_state
+        strategy = load_strategy_of(cfg)
+        if cfg.mode == "replay":
+            cfg.require_replay_data()
+        from bot.app.runtime import wipe_state
 
-    # Before anything is written or wiped: a run has one writer.
-    lease = hold_the_run(cfg, "bot run --fresh" if fresh else "bot run")  # noqa: F841 (held until exit)
-    replay = cfg.mode == "replay"
-    # Replay shows a progress bar, so only warnings reach the console.
-    start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
-    if fresh:
-        wipe_state(cfg)
-    # `kill -USR2 <pid>` writes every thread's stack to stderr: the way to
-    # see what a daemon that seems stuck is doing, even if Python is blocked.
-    faulthandler.register(signal.SIGUSR2, all_threads=True)
+        # Before anything is written or wiped: a run has one writer.
+        lease = hold_the_run(cfg, "bot run --fresh" if fresh else "bot run")  # noqa: F841 (held until exit)
+        replay = cfg.mode == "replay"
+        # Replay shows a progress bar, so only warnings reach the console.
+        start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
+        if fresh:
+            wipe_state(cfg)
+        # `kill -USR2 <pid>` writes every thread's stack to stderr: the way to
+        # see what a daemon that seems stuck is doing, even if Python is blocked.
+        faulthandler.register(signal.SIGUSR2, all_threads=True)
+        rt = _open_replay(cfg, strategy) if replay else _open_live(cfg, strategy)
     if replay:
-        _run_replay(cfg, strategy, max_bars, progress, config)
+        _run_replay(cfg, rt, max_bars, progress, config)
     else:
-        _run_live(cfg, strategy, config)
+        _run_live(cfg, rt, config)
 
 
-def _run_replay(cfg: Config, strategy, max_bars: int | None, progress: bool, config_path) -> None:
-    from bot.app.replay import open_replay, run_replay
+def _open_replay(cfg: Config, strategy) -> Runtime:
+    from bot.app.replay import open_replay
+
+    return open_replay(cfg, strategy)
+
+
+def _run_replay(cfg: Config, rt: Runtime, max_bars: int | None, progress: bool, config_path) -> None:
+    from bot.app.replay import run_replay
     from bot.report.render import summary_table
     from bot.report.summary import build_summary
 
-    rt = open_replay(cfg, strategy)
     server = _start_server(cfg, config_path)  # once the database exists
     try:
         outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
@@ -90,8 +101,7 @@ def _stop_server(server: subprocess.Popen | None) -> None:
         server.kill()
 
 
-def _run_live(cfg: Config, strategy, config_path) -> None:
-    from bot.app.daemon import run_live
+def _open_live(cfg: Config, strategy) -> Runtime:
     from bot.app.runtime import build_runtime
     from bot.clock import SystemClock
     from bot.market.ccxt_feed import CcxtFeed, make_exchange
@@ -101,7 +111,12 @@ def _run_live(cfg: Config, strategy, config_path) -> None:
 
         authenticated_exchange(cfg)  # missing credentials: refuse before any state is touched
     feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, cfg.live_history_bars, cfg.market)
-    rt = build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
+    return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
+
+
+def _run_live(cfg: Config, rt: Runtime, config_path) -> None:
+    from bot.app.daemon import run_live
+
     server = _start_server(cfg, config_path)
     try:
         if run_live(rt):
