@@ -31,6 +31,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
+from bot.file_checks import unreadable_file
 from bot.run_names import run_url
 from bot.timeframes import parse_iso_ms, timeframe_ms
 
@@ -576,8 +577,9 @@ class Config(BaseSettings):
     def require_replay_data(self) -> None:
         """Refuse a replay whose CSV is missing, before any work starts."""
         for symbol in self.symbols:
-            if not self.replay_csv(symbol).is_file():
-                raise ConfigError(f"replay.data: {self.replay_csv(symbol)}: file not found")
+            problem = unreadable_file(self.replay_csv(symbol))
+            if problem:
+                raise ConfigError(f"replay.data: {self.replay_csv(symbol)}: {problem}")
 
     @property
     def db_url(self) -> str:
@@ -676,8 +678,9 @@ def load_config(path: str | Path) -> Config:
     """Read, override from the environment and validate; ConfigError otherwise."""
     path = Path(path)
     _check_env_overrides()
-    if not path.is_file():
-        raise ConfigError(f"{path}: file not found")
+    problem = unreadable_file(path)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

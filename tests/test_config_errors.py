@@ -136,6 +136,26 @@ def test_missing_config_file(tmp_path: Path) -> None:
     assert_refused(run_bot("run", "-c", str(tmp_path / "nope.yaml")), "file not found")
 
 
+@pytest.mark.parametrize(("config", "why"), [
+    ("{tmp}", "a directory, not a file"),
+    ("/dev/null", "not a regular file"),
+])
+def test_a_config_that_is_not_a_file_says_what_it_is(tmp_path: Path, config: str, why: str) -> None:
+    """Not "file not found" for a path that is there."""
+    result = run_bot("run", "-c", config.format(tmp=tmp_path))
+    assert_refused(result, why)
+    assert "file not found" not in result.stderr
+
+
+def test_replay_data_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    (tmp_path / "bars").mkdir()
+    config = write_config(tmp_path, {"replay": {"data": str(tmp_path / "bars")}})
+    for command in (["run"], ["backtest"]):
+        result = run_bot(*command, "-c", str(config))
+        assert_refused(result, "replay.data")
+        assert "a directory, not a file" in result.stderr
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="refusal only applies where CUDA is absent")
 def test_cuda_requested_without_a_gpu(tmp_path: Path) -> None:
     assert_refused(run_bot("run", "-c", str(write_config(tmp_path, {"model": {"device": "cuda"}}))), "model.device")

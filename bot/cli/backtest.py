@@ -14,6 +14,7 @@ from rich.table import Table
 
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, start_logging
 from bot.config import Config, ConfigError, load_config
+from bot.file_checks import unreadable_file
 
 DataPath = Annotated[Path | None, typer.Option("--data", help="CSV in the bundled format (default: replay.data).")]
 Symbol = Annotated[str | None, typer.Option("--symbol", help="Symbol of the data (default: the first of symbols).")]
@@ -45,8 +46,9 @@ def _check_dates(cfg: Config, start: str | None, end: str | None) -> None:
 def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tuple[Path, str]:
     symbol = symbol or cfg.symbols[0]
     path = data if data is not None else cfg.replay_csv(cfg.symbols[0])
-    if not path.is_file():
-        raise ConfigError(f"--data: {path}: file not found")
+    problem = unreadable_file(path)
+    if problem:
+        raise ConfigError(f"{'--data' if data is not None else 'replay.data'}: {path}: {problem}")
     return path, symbol
 
 
@@ -270,8 +272,9 @@ def sweep(
     chosen = [s.strip() for s in symbols.split(",")] if symbols else cfg.symbols
     bounds = [_period(text) for text in periods] if periods else [(cfg.replay.start, cfg.replay.end)]
     for symbol in chosen:
-        if not cfg.replay_csv(symbol).is_file():
-            raise ConfigError(f"--symbols: no replay data for {symbol} at {cfg.replay_csv(symbol)}")
+        problem = unreadable_file(cfg.replay_csv(symbol))
+        if problem:
+            raise ConfigError(f"--symbols: no replay data for {symbol} at {cfg.replay_csv(symbol)} ({problem})")
     for start, end in bounds:
         _check_dates(cfg, start, end)
     cells = [

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bot.file_checks import unreadable_file
 from bot.market.errors import DataFileError  # noqa: F401 (raised here, imported from here by callers)
 
 COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
@@ -30,8 +31,9 @@ MS_RANGE = (1e12, 1e13)
 
 
 def read_ohlcv_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataFileError(f"{path}: file not found")
+    problem = unreadable_file(path)
+    if problem:
+        raise DataFileError(f"{path}: {problem}")
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.config import Config, ConfigError, describe_validation_error
+from bot.file_checks import unreadable_file
 from bot.strategy.base import Strategy
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -26,8 +27,9 @@ def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strateg
     if not _NAME.match(name):
         raise ConfigError(f"strategy.name: '{name}' is not a Python module name")
     path = directory / f"{name}.py"
-    if not path.is_file():
-        raise ConfigError(f"strategy.name: no strategy file {path}")
+    problem = unreadable_file(path)
+    if problem:
+        raise ConfigError(f"strategy.name: no strategy file {path} ({problem})")
     cls = _strategy_class(_import(path, name), path)
     try:
         validated = cls.Params(**params)
