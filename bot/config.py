@@ -576,10 +576,10 @@ class Config(BaseSettings):
 
     def require_replay_data(self) -> None:
         """Refuse a replay whose CSV is missing, before any work starts."""
-        for symbol in self.symbols:
-            problem = unreadable_file(self.replay_csv(symbol))
+        for path in map(self.replay_csv, self.symbols):
+            problem = unreadable_file(path)
             if problem:
-                raise ConfigError(f"replay.data: {self.replay_csv(symbol)}: {problem}")
+                raise ConfigError(f"replay.data: {path}: {problem}")
 
     @property
     def db_url(self) -> str:

@@ -32,7 +32,9 @@ def to_datetime(ms: int) -> datetime:
 
 
 class _Job:
-    """A job's next fire time (a datetime only where the trigger is asked)."""
+    """A job's next fire time. `fire`, the trigger's own datetime, is kept
+    up to date only where the trigger is asked (step_ms None): with a
+    fixed step, fire_ms alone moves."""
 
     __slots__ = ("fire_ms", "order", "func", "trigger", "fire", "step_ms")
 

@@ -272,9 +272,10 @@ def sweep(
     chosen = [s.strip() for s in symbols.split(",")] if symbols else cfg.symbols
     bounds = [_period(text) for text in periods] if periods else [(cfg.replay.start, cfg.replay.end)]
     for symbol in chosen:
-        problem = unreadable_file(cfg.replay_csv(symbol))
+        path = cfg.replay_csv(symbol)
+        problem = unreadable_file(path)
         if problem:
-            raise ConfigError(f"--symbols: no replay data for {symbol} at {cfg.replay_csv(symbol)} ({problem})")
+            raise ConfigError(f"--symbols: no replay data for {symbol} at {path} ({problem})")
     for start, end in bounds:
         _check_dates(cfg, start, end)
     cells = [
