@@ -151,6 +151,7 @@ class Engine:
             self.broker.observe(bar, self._volatility(bar.symbol))
             if self._has_window(bar.symbol):
                 ready.append(bar.symbol)
+        rec.live_metrics.extend(self.live_score.due_metrics())
         self._apply(self.risk.check_account(rec.ts, self.ledger, self._book(), now), rec)
         self._flatten_if_asked(rec, now)
         version, readings = self._predict(ready)
@@ -207,9 +208,8 @@ class Engine:
                 self.broker.move_stop(order_id, stop_price)
 
     def _score_last_prediction(self, bar: Bar, rec: StepRecord) -> None:
-        resolved, metrics = self.live_score.settle(bar)
+        resolved = self.live_score.settle(bar)
         rec.outcomes.extend((r.symbol, r.ts, r.label, r.realized) for r in resolved)
-        rec.live_metrics.extend(metrics)
 
     def _advance_features(self, bar: Bar) -> None:
         if self.recent_bars:

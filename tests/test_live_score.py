@@ -8,8 +8,12 @@ from collections import deque
 import numpy as np
 import pytest
 
-from bot.model.live_score import WINDOW, LiveScore
+from bot.domain import Bar
+from bot.model.live_score import EVERY, WINDOW, LiveScore
 from bot.model.metrics import auc_or_none
+from bot.model.targets import Target
+
+HOUR = 3_600_000
 
 
 def scored(live: LiveScore, count: int, seed: int) -> list[tuple[float, int]]:
@@ -49,3 +53,39 @@ def test_the_window_returns_copies_not_its_own_rows() -> None:
     window = live.recent["v1"]
     window.newest(1)[0, 0] = 0.0
     assert window.newest(1)[:, 0].tolist() == [0.7]
+
+
+def a_step_of_many_symbols(live: LiveScore, step: int, symbols: int, rng: np.random.Generator) -> None:
+    """Predictions of one bar time for each symbol, horizon 1: the next
+    step's bars resolve them all."""
+    for s in range(symbols):
+        live.expect(f"S{s}", step * HOUR, "v1", float(rng.random()), 100.0)
+
+
+def test_a_version_due_several_times_in_a_step_is_scored_once_as_it_stood_last() -> None:
+    """Over many symbols a version comes due every EVERY scores, several
+    times in one step; the store keeps only the last metrics, so those are
+    the ones computed: exactly what scoring at each crossing left last."""
+    live, plain = LiveScore(Target(horizon_bars=1)), LiveScore(Target(horizon_bars=1))
+    rng, twin = np.random.default_rng(5), np.random.default_rng(5)
+    symbols = 3 * EVERY + 7  # three crossings in a step, rows after the last one
+    steps_due = 0
+    for step in range(25):  # well past a full window; each step resolves the one before
+        a_step_of_many_symbols(live, step, symbols, rng)
+        a_step_of_many_symbols(plain, step, symbols, twin)
+        last_at_crossing = None
+        for s in range(symbols):
+            bar = Bar(f"S{s}", (step + 1) * HOUR, 100.0, 101.0, 99.0, 100.0 + float(rng.random()) - 0.5, 1.0)
+            twin.random()  # the two draw alike
+            live.settle(bar)
+            for r in plain.tracker.settle(bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close):
+                plain.add(r.version, r.prob, r.label)
+                count = plain.since_update.get(r.version, 0) + 1
+                plain.since_update[r.version] = count % EVERY
+                if count % EVERY == 0:
+                    last_at_crossing = plain.metrics(r.version)
+        due = live.due_metrics()
+        assert last_at_crossing is not None and due == [last_at_crossing], step
+        steps_due += 1
+        assert live.due_metrics() == []  # taken once
+    assert steps_due == 25 and due[0][1] == WINDOW
