@@ -239,17 +239,11 @@ class Engine:
         returns = scored.predicted_return.tolist() if scored.predicted_return is not None else [None] * len(symbols)
         closes = [self.history[s].recent_closes(predictor.companion_lookback) for s in symbols]
         volatilities, regimes = predictor.volatility_forecasts(closes), predictor.turbulences(closes)
-        readings = {}
-        for i, symbol in enumerate(symbols):
-            readings[symbol] = Reading(
-                float(scored.prob[i]),
-                float(scored.edge[i]),
-                float(scored.edge_error[i]),
-                returns[i],
-                volatilities[i],
-                regimes[i],
-            )
-        return predictor.version, readings
+        # As lists of Python floats at once: indexing an array per symbol
+        # made a numpy scalar each time, then a float of it.
+        prob, edge, error = scored.prob.tolist(), scored.edge.tolist(), scored.edge_error.tolist()
+        columns = zip(symbols, prob, edge, error, returns, volatilities, regimes, strict=True)
+        return predictor.version, {symbol: Reading(*row) for symbol, *row in columns}
 
     def _decide(self, bar: Bar, version: str | None, reading: Reading | None, rec: StepRecord, now: int) -> None:
         position = self.ledger.position(bar.symbol)
