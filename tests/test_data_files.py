@@ -39,10 +39,34 @@ def write_seconds(path: Path) -> Path:
     return path
 
 
+def write_beyond_64_bits(path: Path) -> Path:
+    lines = sample().to_csv(index=False).splitlines()
+    lines[100] = "99999999999999999999999," + lines[100].split(",", 1)[1]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_short_row(path: Path) -> Path:
+    lines = sample().to_csv(index=False).splitlines()
+    lines.insert(100, "1,2,3")  # data row 100
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_off_the_hour(path: Path) -> Path:
+    frame = sample()
+    frame["timestamp"] += 1234  # still an hour apart, every one 1.234 s past the hour
+    frame.to_csv(path, index=False)
+    return path
+
+
 CASES = {"empty": (write_empty, "the file is empty"),
          "header-only": (write_header_only, "a header and no bars"),
          "truncated-gzip": (write_truncated_gzip, "truncated"),
-         "seconds": (write_seconds, "looks like seconds")}
+         "seconds": (write_seconds, "looks like seconds"),
+         "beyond-64-bits": (write_beyond_64_bits, "a timestamp too large to be milliseconds"),
+         "short-row": (write_short_row, "row 100: timestamp 1 looks like seconds"),
+         "off-the-hour": (write_off_the_hour, "3000 of its 3000 bars do not open on a whole 60-minute boundary")}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

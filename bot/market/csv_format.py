@@ -20,8 +20,11 @@ def _check_milliseconds(path: Path, timestamp: pd.Series) -> None:
     if outside.empty:
         return
     example = int(outside.iloc[0])
+    row = int(outside.index[0]) + 1  # counted from the first row after the header, before sorting
     unit = "seconds" if 0 < example < low / 100 else ("microseconds or finer" if example >= high else "no known unit")
-    raise DataFileError(f"{path}: timestamp {example} looks like {unit}; the format wants milliseconds since 1970")
+    raise DataFileError(
+        f"{path}: row {row}: timestamp {example} looks like {unit}; the format wants milliseconds since 1970"
+    )
 
 
 # Millisecond timestamps of real bars lie between these (2001 and 2286); a
@@ -50,6 +53,8 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
         frame = frame.astype({"timestamp": "int64", **{c: "float64" for c in COLUMNS[1:]}})
     except (TypeError, ValueError):
         raise DataFileError(f"{path}: non-numeric values") from None
+    except OverflowError:  # a timestamp beyond 64 bits: no bar time is that large
+        raise DataFileError(f"{path}: a timestamp too large to be milliseconds since 1970") from None
     if frame.empty:
         raise DataFileError(f"{path}: a header and no bars")
     _check_milliseconds(path, frame.timestamp)

@@ -15,6 +15,7 @@ from bot.market.csv_format import DataFileError, read_ohlcv_csv
 def _check_spacing(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
     """The most common step between bars is the file's timeframe; a config
     that says otherwise would mislabel every bar (gaps are allowed)."""
+    _check_alignment(path, ts, timeframe_ms)
     steps = np.diff(np.unique(ts))
     if len(steps) == 0:
         return
@@ -25,6 +26,21 @@ def _check_spacing(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
             f"{path}: its bars are {usual / 60_000:g} minutes apart, but timeframe is "
             f"{timeframe_ms / 60_000:g} minutes; set timeframe to match the data"
         )
+
+
+def _check_alignment(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
+    """Bars open on the timeframe's boundaries (whole hours for 1h). One
+    bar off them is rejected when its turn comes; a file where most are off
+    would be rejected bar by bar, so it is refused whole."""
+    offsets = ts % timeframe_ms
+    off = int(np.count_nonzero(offsets))
+    if off * 2 <= len(ts):
+        return
+    example = int(ts[np.flatnonzero(offsets)[0]])
+    raise DataFileError(
+        f"{path}: {off} of its {len(ts)} bars do not open on a whole {timeframe_ms / 60_000:g}-minute boundary "
+        f"(timestamp {example} is {int(example % timeframe_ms)} ms past one)"
+    )
 
 
 class ReplayFeed:
