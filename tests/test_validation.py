@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from bot.domain import Bar
-from bot.market.validation import bar_problem
+from bot.market.validation import IMPLAUSIBLE, bar_problem
 
 HOUR = 3_600_000
 TS = 470_000 * HOUR  # aligned to the hour
@@ -73,3 +73,17 @@ def test_alignment_uses_the_given_timeframe() -> None:
     on_hour_only = replace(GOOD, ts=four_hours * 1000 + HOUR)
     assert bar_problem(on_hour_only, HOUR, None) is None
     assert bar_problem(on_hour_only, four_hours, None) == ALIGN
+
+
+@pytest.mark.parametrize(("changes", "reason"), [
+    pytest.param({"high": 1_000.0}, None, id="high-ten-times"),
+    pytest.param({"high": 1_000.001}, IMPLAUSIBLE, id="high-past-ten-times"),
+    pytest.param({"low": 10.0, "open": 10.0, "close": 10.0}, None, id="all-at-a-tenth"),
+    pytest.param({"low": 9.999}, IMPLAUSIBLE, id="low-past-a-tenth"),
+    pytest.param({"low": 1e-300}, IMPLAUSIBLE, id="low-near-nothing"),
+    pytest.param({"open": 1e300, "high": 1e300, "low": 1e300, "close": 1e300}, IMPLAUSIBLE, id="all-at-1e300"),
+])
+def test_a_price_tenfold_from_the_previous_close_is_not_a_market_move(changes: dict, reason: str | None) -> None:
+    bar = replace(GOOD, **changes)
+    assert bar_problem(bar, HOUR, previous_ts=TS - HOUR, previous_close=100.0) == reason
+    assert bar_problem(bar, HOUR, previous_ts=None) is None  # the first bar has nothing to be judged against

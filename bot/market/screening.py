@@ -52,15 +52,16 @@ class BarScreen:
         """Valid bars of one symbol opened after `after`, with findings."""
         out = Screened()
         previous = after
+        previous_close = self._last_close.get(raw[0].symbol) if raw else None
         for bar in self._first_copies(sorted(raw, key=lambda b: b.ts), out):
             if after is not None and bar.ts <= after:
                 continue  # already stored: asked for again around a gap
-            problem = bar_problem(bar, self.timeframe_ms, previous)
+            problem = bar_problem(bar, self.timeframe_ms, previous, previous_close)
             if problem is not None:
                 self._report(out, bar, "bar_rejected", problem)
                 continue
             out.bars.append(bar)
-            previous = bar.ts
+            previous, previous_close = bar.ts, bar.close
         return out
 
     def _first_copies(self, ordered: list[Bar], out: Screened) -> list[Bar]:

@@ -8,9 +8,22 @@ import math
 
 from bot.domain import Bar
 
+# A price ten times the previous close, or a tenth of it, within one bar is
+# taken for a broken print or a broken file, not a market move: one such
+# price would fire every stop and the kill switch, or mark equity at 1e300.
+# Real prints that far are rare (a thin book emptied in a flash crash), and
+# rejecting one costs less than trading on a broken one. A move short of it
+# may be extreme and real: it is flagged (screening) and, in live mode,
+# confirmed before it can move money (price_gate).
+MAX_MOVE_FACTOR = 10.0
+IMPLAUSIBLE = f"a price beyond {MAX_MOVE_FACTOR:g} times the previous close, up or down: not a market move"
 
-def bar_problem(bar: Bar, timeframe_ms: int, previous_ts: int | None) -> str | None:
-    """Why the bar is unusable, or None when it is fine."""
+
+def bar_problem(
+    bar: Bar, timeframe_ms: int, previous_ts: int | None, previous_close: float | None = None
+) -> str | None:
+    """Why the bar is unusable, or None when it is fine. `previous_close`
+    is that of the bar accepted before it, when there is one."""
     prices = (bar.open, bar.high, bar.low, bar.close)
     if not all(math.isfinite(v) for v in (*prices, bar.volume)):
         return "non-finite value"
@@ -26,4 +39,8 @@ def bar_problem(bar: Bar, timeframe_ms: int, previous_ts: int | None) -> str | N
         return "timestamp not aligned to the timeframe"
     if previous_ts is not None and bar.ts <= previous_ts:
         return "not newer than the previous bar"
+    if previous_close is not None and not (
+        previous_close / MAX_MOVE_FACTOR <= bar.low and bar.high <= previous_close * MAX_MOVE_FACTOR
+    ):
+        return IMPLAUSIBLE
     return None
