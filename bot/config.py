@@ -16,7 +16,8 @@ import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -42,9 +43,27 @@ class ConfigError(Exception):
     """A config that must not be run; the message names the offending field."""
 
 
+def refuse_a_bool_for_a_number(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """YAML's true and false are not numbers: `fee_bps: true` is a slip, and
+    pydantic would read it as 1."""
+    if isinstance(value, bool) and info.field_name and _wants_a_number(model.model_fields[info.field_name].annotation):
+        raise ValueError("a number is needed, not true or false")
+    return value
+
+
+def _wants_a_number(annotation: Any) -> bool:
+    options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return bool not in options and any(option in (int, float) for option in options)
+
+
 class Section(BaseModel):
     # Finite numbers only: an infinite cash or stop is a typo, never a setting.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_a_bool_for_a_number(cls, value, info)
 
 
 class ExchangeConfig(Section):
@@ -461,6 +480,11 @@ class Config(BaseSettings):
     # Directory that relative paths are resolved against; set by load_config.
     base_dir: str = "."
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_a_bool_for_a_number(cls, value, info)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -707,6 +731,8 @@ def load_config(path: str | Path) -> Config:
     except SettingsError as exc:  # an environment override that is not valid JSON
         field = re.search(r'field "(\w+)"', str(exc))
         name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"a {ENV_PREFIX} variable"
+        if field and field.group(1) == "symbols":  # the one list at the top level
+            raise ConfigError(f'{name}: not valid JSON for a list; write it as \'["BTC/USDT", "ETH/USDT"]\'') from None
         raise ConfigError(
             f"{name}: not valid JSON for a whole section; set one key as {ENV_PREFIX}SECTION__KEY instead"
         ) from None

@@ -22,6 +22,9 @@ BAD_CONFIGS = [
     ({"symbols": ["BTCUSDT"]}, {}, "symbols"),
     ({"mode": "paper"}, {}, "mode"),
     ({"paper": {"fee_bps": "ten"}}, {}, "paper.fee_bps"),
+    ({"paper": {"fee_bps": True}}, {}, "paper.fee_bps: a number is needed, not true or false"),
+    ({"risk": {"take_profit_pct": False}}, {}, "risk.take_profit_pct: a number is needed"),  # an optional number
+    ({"seed": True}, {}, "seed: a number is needed"),
     ({"strategy": {"params": {"enter_above": 2}}}, {}, "strategy.params.enter_above"),
     ({"strategy": {"params": {"enter_above": 0.4, "exit_below": 0.5}}}, {}, "strategy.params"),
     ({"strategy": {"name": "no_such_strategy"}}, {}, "strategy.name"),
@@ -32,6 +35,7 @@ BAD_CONFIGS = [
     ({"symbols": ["BTC/USDT", "ETH/USDT"]}, {}, "replay.data"),
     ({}, {"BOT__MODEL__EPOCHS": "abc"}, "model.epochs"),
     ({}, {"BOT__RISKY": "1"}, "BOT__RISKY"),
+    ({}, {"BOT__SYMBOLS": "BTC/USDT"}, "BOT__SYMBOLS: not valid JSON for a list; write it as '[\"BTC/USDT\""),
     ({"broker": "testnet"}, {}, "broker"),
     ({"broker": "testnet", "mode": "live"}, {}, "exchange.sandbox"),
     ({"broker": "testnet", "mode": "live", "exchange": {"sandbox": True}}, {}, "BOT_EXCHANGE_API_KEY"),

@@ -172,7 +172,9 @@ class BarJob:
             Event(
                 now_ms,
                 "gap_unfilled",
-                f"{missing} bars the exchange does not have",
+                # Neutral about the source: in replay the hole is the file's
+                # (or a bar the screen rejected), not an exchange's.
+                f"{missing} bars still missing after {self.policy.gap_retries} retries; {symbol} goes on without them",
                 level="warning",
                 symbol=symbol,
                 data=gap,
