@@ -127,6 +127,7 @@ def test_unwritable_state_paths_are_refused_at_start(field: str, tmp_path: Path)
         {"logging": {"file": str(blocker / "logs" / "bot.jsonl")}}
     result = run_bot("run", "-c", str(write_config(tmp_path, overrides)))
     assert_refused(result, field)
+    assert not (tmp_path / "bot.sqlite").exists()  # nothing left to hold the next start to these settings
 
 
 def test_unquoted_yaml_dates_are_taken_as_meant(tmp_path: Path) -> None:

@@ -53,12 +53,16 @@ class Runtime:
             self.store.close()
 
 
+def remove_sqlite_file(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
 def wipe_state(config: Config) -> None:
     """`--fresh`: forget the run in this config's database and model directory."""
     db = sqlite_path(config.db_url)
     if db is not None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        remove_sqlite_file(db)
     else:
         store = Store(config.db_url)
         store.reset()
@@ -128,12 +132,16 @@ def retry_policy(config: Config) -> RetryPolicy:
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
     check_device(config.model.device)  # refuse an impossible device before any work
     strategy = strategy or load_strategy_of(config)
+    db = sqlite_path(config.db_url)
+    made_here = db if db is not None and not db.exists() else None
     store = open_store(config)  # first: a damaged database is refused before anything is created
     try:
         check_writable_directory(config.path(config.storage.models_dir), "storage.models_dir")
         verify_run_identity(store, config.path(config.storage.models_dir))
     except ConfigError:
         store.close()
+        if made_here is not None:  # a refused start leaves no database to hold the next one to its settings
+            remove_sqlite_file(made_here)
         raise
     broker = make_broker(config, store)
     restore_open_orders(store, broker)
