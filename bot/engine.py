@@ -122,11 +122,14 @@ class Engine:
         return max(state.bars_seen for state in self.features.values())
 
     def training_series(self, newest: int | None) -> list[SymbolSeries]:
-        """Each symbol's newest rows past warm-up (all of them for None)."""
+        """Each symbol's newest rows past warm-up (all of them for None).
+        A symbol whose data began later may have none yet: it is left out,
+        and scored through the pooled scaler until a model trains on it."""
         with self.history_lock:
             return [
                 SymbolSeries(*h.arrays(newest if newest is not None else h.total, self.warmup_bars), symbol=symbol)
                 for symbol, h in self.history.items()
+                if h.total > self.warmup_bars
             ]
 
     def warm_up(self, bar: Bar) -> None:

@@ -178,3 +178,27 @@ def test_a_single_symbol_models_files_hold_no_symbol_scalers(tiny_run: Path) -> 
         saved = json.loads(scaler_file.read_text())
         assert "by_symbol" not in saved
         Scaler.from_json(saved)
+
+
+def test_a_symbol_whose_data_begins_after_the_first_training_joins_later(tmp_path: Path) -> None:
+    """The first model is due by the oldest symbol's bar count; a symbol
+    whose file begins later has no row past warm-up yet. That model trains
+    on the others (this crashed the run, at every restart), the newcomer is
+    scored through the pooled scaler, and a later retrain takes it in."""
+    late_by = 790  # hours: ALT has 10 bars, fewer than the 30 of warm-up, when the first model trains at 800
+    bars = pd.read_csv(_derived_market(tmp_path, power=2.5))
+    start = pd.Timestamp("2023-01-01", tz="UTC").value // 1_000_000 + late_by * HOUR
+    alt = tmp_path / "ALT_late.csv.gz"
+    with gzip.open(alt, "wt") as out:
+        bars[bars.timestamp >= start].to_csv(out, index=False)
+    replay(write_config(tmp_path, {
+        "symbols": ["BTC/USDT", "ALT/USDT"],
+        "replay": {"data": {"BTC/USDT": str(BUNDLED_BTC), "ALT/USDT": str(alt)}},
+    }))
+    trained_on = []
+    for scaler_file in sorted((tmp_path / "models").glob("*/scaler.json")):
+        trained_on.append(sorted(json.loads(scaler_file.read_text()).get("by_symbol", {})))
+    # One series keeps no symbol scalers (as a single-symbol run's); two do.
+    assert trained_on[0] == [] and ["ALT/USDT", "BTC/USDT"] in trained_on[1:], trained_on
+    [(scored,)] = rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM predictions WHERE symbol = 'ALT/USDT'")
+    assert scored > 100

@@ -84,6 +84,7 @@ class FeatureHistory:
         start = len(self.vectors) - kept
         ts = np.fromiter(islice(self.ts, start, None), dtype=np.int64, count=kept)
         close = np.fromiter(islice(self.close, start, None), dtype=np.float64, count=kept)
-        vectors = np.array(list(islice(self.vectors, start, None)), dtype=np.float64).reshape(kept, -1)
+        width = len(self.vectors[-1]) if self.vectors else 0  # reshape(0, -1) cannot tell it
+        vectors = np.array(list(islice(self.vectors, start, None)), dtype=np.float64).reshape(kept, width)
         ohlc = np.array(list(islice(self.prices, start, None)), dtype=np.float64).reshape(kept, 4)
         return ts, close, vectors, ohlc
