@@ -193,3 +193,23 @@ def test_a_backtest_range_that_ends_before_it_starts_is_refused(tmp_path: Path, 
 def test_per_symbol_limits_for_a_symbol_not_traded_are_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"risk": {"per_symbol": {"ETH/USTD": {"max_position_fraction": 0.1}}}})
     assert_refused(run_bot("run", "-c", str(config)), "risk.per_symbol")
+
+
+def test_a_backtest_reads_the_file_of_the_symbol_it_is_asked_for(tmp_path: Path) -> None:
+    """--symbol picks that symbol's file from replay.data; a symbol the
+    config does not trade has none, and is refused rather than tested on
+    the first symbol's file under its name (which it was)."""
+    from bot.cli.backtest import _data_and_symbol
+    from bot.config import load_config
+
+    files = {s: tmp_path / f"{s.replace('/', '_')}.csv" for s in ("BTC/USDT", "ETH/USDT")}
+    for path in files.values():
+        path.write_text("timestamp,open,high,low,close,volume\n")
+    config = write_config(tmp_path, {"symbols": list(files), "replay": {"data": {s: str(p) for s, p in files.items()}}})
+    cfg = load_config(config)
+    assert _data_and_symbol(cfg, None, "ETH/USDT") == (files["ETH/USDT"], "ETH/USDT")
+    assert _data_and_symbol(cfg, None, None) == (files["BTC/USDT"], "BTC/USDT")
+    assert _data_and_symbol(cfg, files["BTC/USDT"], "XRP/USDT") == (files["BTC/USDT"], "XRP/USDT")  # --data: as told
+    for command, option in (("backtest", "--symbol"), ("check-lookahead", "--symbol"), ("sweep", "--symbols")):
+        result = run_bot(command, "-c", str(config), option, "XRP/USDT")
+        assert_refused(result, f"{option}: XRP/USDT is not among symbols (BTC/USDT, ETH/USDT)")

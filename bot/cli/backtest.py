@@ -44,12 +44,31 @@ def _check_dates(cfg: Config, start: str | None, end: str | None) -> None:
 
 
 def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tuple[Path, str]:
+    """The file to test and the symbol it is of: --data as given, else the
+    config's own file for --symbol (the first of symbols by default)."""
     symbol = symbol or cfg.symbols[0]
-    path = data if data is not None else cfg.replay_csv(cfg.symbols[0])
+    if data is None:
+        return _replay_data_of(cfg, symbol, "--symbol", "or give its file with --data"), symbol
+    problem = unreadable_file(data)
+    if problem:
+        raise ConfigError(f"--data: {data}: {problem}")
+    return data, symbol
+
+
+def _replay_data_of(cfg: Config, symbol: str, option: str, remedy: str) -> Path:
+    """The config's replay file of `symbol`. Only a symbol it trades has one:
+    a single replay.data file is the first symbol's, and testing another's
+    name on it would label one market's figures with another's."""
+    if symbol not in cfg.symbols:
+        raise ConfigError(
+            f"{option}: {symbol} is not among symbols ({', '.join(cfg.symbols)}), so replay.data has no file "
+            f"for it; add it to symbols and replay.data, {remedy}"
+        )
+    path = cfg.replay_csv(symbol)
     problem = unreadable_file(path)
     if problem:
-        raise ConfigError(f"{'--data' if data is not None else 'replay.data'}: {path}: {problem}")
-    return path, symbol
+        raise ConfigError(f"replay.data: {path}: {problem}")
+    return path
 
 
 Executor = Annotated[
@@ -272,10 +291,7 @@ def sweep(
     chosen = [s.strip() for s in symbols.split(",")] if symbols else cfg.symbols
     bounds = [_period(text) for text in periods] if periods else [(cfg.replay.start, cfg.replay.end)]
     for symbol in chosen:
-        path = cfg.replay_csv(symbol)
-        problem = unreadable_file(path)
-        if problem:
-            raise ConfigError(f"--symbols: no replay data for {symbol} at {path} ({problem})")
+        _replay_data_of(cfg, symbol, "--symbols", "or leave it out")
     for start, end in bounds:
         _check_dates(cfg, start, end)
     cells = [
