@@ -210,3 +210,8 @@ class BarJob:
         self.store.add_event(e)
         log_event(log, e)
         self.notify(e)
+
+    def record(self, e: Event) -> None:
+        """An event about the data from outside the job (the replay's end
+        of a symbol's file): stored, logged and notified as the job's own."""
+        self._event(e)

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from bot.app.early_ends import EarlyEnds
 from bot.app.operator_requests import follow_operator_requests
 from bot.app.runtime import Runtime, build_runtime
 from bot.app.scheduling import SimulatedScheduler, bar_close_trigger
@@ -35,6 +36,8 @@ class ReplayData(Protocol):
     def last_ts(self) -> int | None: ...
 
     def bar_count(self) -> int: ...
+
+    def ends(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,13 @@ def run_replay(rt: Runtime, *, max_bars: int | None, console: Console, progress:
         job.retrainer.on_start = lambda text: bars.console.print(text, style="dim", markup=False)
         job.retrainer.on_done = lambda text: bars.console.print(text, style="cyan", markup=False)
 
+        ended = EarlyEnds(feed.ends(), last, rt, since_ms=clock.now_ms())
+
         def fire(now_ms: int) -> None:
             stepped = job(now_ms)
             if progress:  # a disabled bar still costs an update per bar
                 bars.update(task, advance=stepped)
+            ended.report(now_ms)
 
         scheduler = SimulatedScheduler(clock)
         scheduler.add_job(fire, bar_close_trigger(rt.config.timeframe_ms, rt.config.schedule.bar_delay_seconds))

@@ -75,6 +75,10 @@ class ReplayFeed:
         lasts = [ts[-1] for ts in self._ts.values() if ts]
         return max(lasts) if lasts else None
 
+    def ends(self) -> dict[str, int]:
+        """Each symbol's last bar (its open time), for symbols with any."""
+        return {symbol: ts[-1] for symbol, ts in self._ts.items() if ts}
+
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
         """Bars opened after `since_ts` that have closed by `now_ms`."""
         start = 0 if since_ts is None else bisect.bisect_right(self._ts[symbol], since_ts)
