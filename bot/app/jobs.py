@@ -174,7 +174,7 @@ class BarJob:
                 "gap_unfilled",
                 # Neutral about the source: in replay the hole is the file's
                 # (or a bar the screen rejected), not an exchange's.
-                f"{missing} bars still missing after {self.policy.gap_retries} retries; {symbol} goes on without them",
+                f"{missing} bars missing from the data for good; {symbol} goes on without them",
                 level="warning",
                 symbol=symbol,
                 data=gap,
