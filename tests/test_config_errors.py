@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
-from helpers import REPO, write_config
+from helpers import BUNDLED_BTC, REPO, write_config
 
 from bot.config import load_config
+
+HOUR = 3_600_000
 
 BAD_CONFIGS = [
     ({"risk": {"stop_loss_pct": -0.1}}, {}, "risk.stop_loss_pct"),
@@ -112,8 +115,34 @@ def test_a_replay_too_short_for_a_first_model_is_refused(tmp_path: Path) -> None
     config = write_config(tmp_path, {"replay": {"start": "2023-01-01", "end": "2023-01-20"}})  # 456 bars
     result = run_bot("run", "-c", str(config))
     assert_refused(result, "replay.data")
-    assert "456 bars" in result.stderr and "needs 831" in result.stderr
+    assert "it has 456 bars from replay.start 2023-01-01 before replay.end 2023-01-20" in result.stderr
+    assert "the first model needs 801 (retrain.initial_train_bars 800, then one to trade)" in result.stderr
     assert not (tmp_path / "bot.sqlite").exists()
+
+
+def test_a_replay_that_starts_after_its_data_says_what_the_data_covers(tmp_path: Path) -> None:
+    result = run_bot("run", "-c", str(write_config(tmp_path, {"replay": {"start": "2026-01-01", "end": None}})))
+    assert_refused(result, "replay.data: it has no bars from replay.start 2026-01-01; the data covers 20")
+
+
+def test_a_first_model_is_due_by_the_symbol_with_the_most_bars(tmp_path: Path) -> None:
+    """801 bars of BTC and 300 of a later-starting ALT: the first model is
+    due by BTC's count, so the run is allowed (ALT joins a later retrain);
+    800 of BTC are one short, and the message names BTC."""
+    bars = pd.read_csv(BUNDLED_BTC)
+    start = pd.Timestamp("2023-01-01", tz="UTC").value // 1_000_000
+    alt = tmp_path / "ALT.csv"
+    bars[bars.timestamp >= start + 501 * HOUR].to_csv(alt, index=False)
+    for btc_bars, runs in ((801, True), (800, False)):
+        end = pd.Timestamp(start + btc_bars * HOUR, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M")
+        config = write_config(tmp_path, {
+            "symbols": ["BTC/USDT", "ALT/USDT"], "replay": {"end": end, "data": {"BTC/USDT": str(BUNDLED_BTC),
+                                                                                  "ALT/USDT": str(alt)}}})
+        result = run_bot("run", "-c", str(config), "--max-bars", "1", "--no-progress", "--fresh")
+        if runs:
+            assert result.returncode == 0, result.stderr
+        else:
+            assert_refused(result, "replay.data: BTC/USDT, the symbol with the most bars, has 800 bars")
 
 
 @pytest.mark.parametrize("field", ["storage.models_dir", "storage.db_url", "logging.file"])

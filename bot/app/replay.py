@@ -24,6 +24,7 @@ from bot.config import Config, ConfigError
 from bot.market.csv_format import DataFileError
 from bot.market.replay_feed import ReplayFeed
 from bot.strategy import Strategy
+from bot.timeframes import iso_utc
 
 
 @runtime_checkable
@@ -62,15 +63,40 @@ def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
 
 def _refuse_too_short(cfg: Config, feed: ReplayFeed) -> None:
     """A replay that can never train its first model would run to "replay
-    complete" having done nothing; say how much history it needs."""
-    needed = cfg.retrain.initial_train_bars + cfg.features.warmup_bars + 1
-    have = feed.fewest_bars()
-    if have < needed:
-        raise ConfigError(
-            f"replay.data: {have:,} bars between replay.start and replay.end, but the first model needs "
-            f"{needed:,} (retrain.initial_train_bars {cfg.retrain.initial_train_bars:,} + "
-            f"features.warmup_bars {cfg.features.warmup_bars} + one to trade); give it more history"
-        )
+    complete" having done nothing; say how much history it needs. The first
+    model is due once the symbol with the most bars has seen
+    retrain.initial_train_bars (warm-up included); one more bar to trade."""
+    needed = cfg.retrain.initial_train_bars + 1
+    counts = feed.bar_counts()
+    symbol, have = max(counts.items(), key=lambda item: item[1])
+    if have >= needed:
+        return
+    whose = f"{symbol}, the symbol with the most bars, has" if len(counts) > 1 else "it has"
+    where = _bounds(cfg)
+    if have == 0:
+        raise ConfigError(f"replay.data: {whose} no bars{where}; the data covers {_coverage(cfg)}")
+    raise ConfigError(
+        f"replay.data: {whose} {have:,} bars{where}, but the first model needs {needed:,} "
+        f"(retrain.initial_train_bars {cfg.retrain.initial_train_bars:,}, then one to trade); "
+        "give it more history or lower retrain.initial_train_bars"
+    )
+
+
+def _bounds(cfg: Config) -> str:
+    start, end = cfg.replay.start, cfg.replay.end
+    if start is None and end is None:
+        return ""
+    parts = ([f"from replay.start {start}"] if start is not None else []) + (
+        [f"before replay.end {end}"] if end is not None else []
+    )
+    return " " + " ".join(parts)
+
+
+def _coverage(cfg: Config) -> str:
+    """The span of the whole files, bounds aside."""
+    whole = ReplayFeed({s: cfg.replay_csv(s) for s in cfg.symbols}, cfg.timeframe_ms)
+    first, last = whole.first_ts(), whole.last_ts()
+    return f"{iso_utc(first)} to {iso_utc(last)}" if first is not None and last is not None else "no bars"
 
 
 def resume_clock(rt: Runtime) -> None:

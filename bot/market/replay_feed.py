@@ -63,9 +63,9 @@ class ReplayFeed:
     def bar_count(self) -> int:
         return sum(len(ts) for ts in self._ts.values())
 
-    def fewest_bars(self) -> int:
-        """Bars of the symbol with the least data."""
-        return min((len(ts) for ts in self._ts.values()), default=0)
+    def bar_counts(self) -> dict[str, int]:
+        """Bars of each symbol."""
+        return {symbol: len(ts) for symbol, ts in self._ts.items()}
 
     def first_ts(self) -> int | None:
         firsts = [ts[0] for ts in self._ts.values() if ts]
