@@ -556,6 +556,19 @@ class Config(BaseSettings):
             )
         return self
 
+    def _no_file_shared(self) -> None:
+        """Two traded symbols replayed from one file would be one market
+        twice under two names: a slip in the mapping, never a setting."""
+        assert isinstance(self.replay.data, dict)
+        seen: dict[Path, str] = {}
+        for symbol in self.symbols:
+            path = self.path(self.replay.data[symbol]).resolve()
+            if path in seen:
+                raise ValueError(
+                    f"replay.data: {seen[path]} and {symbol} are both {path}; each symbol needs its own file"
+                )
+            seen[path] = symbol
+
     @model_validator(mode="after")
     def _replay_data_covers_symbols(self) -> Config:
         if self.mode == "replay" and isinstance(self.replay.data, str) and len(self.symbols) > 1:
@@ -563,7 +576,10 @@ class Config(BaseSettings):
         if isinstance(self.replay.data, dict):
             missing = [s for s in self.symbols if s not in self.replay.data]
             if missing:
-                raise ValueError(f"replay.data: no CSV for {', '.join(missing)}")
+                raise ValueError(
+                    f"replay.data: no CSV for {', '.join(missing)} (it maps {', '.join(self.replay.data) or 'nothing'})"
+                )
+            self._no_file_shared()
         needed = (
             self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len + 4 * self.model.horizon_bars
         )
