@@ -23,7 +23,9 @@ def summary(**changes) -> dict:
     ({"total_return": -0.30}, "daily loss limit", "a halt that stopped new entries (daily loss limit)"),
     ({"total_return": -0.12, "fees_paid": 900.0, "trades": 700}, None, "costs: fees of 9.0% of capital over 700"),
     ({"total_return": 0.10, "buy_and_hold_return": 0.80, "exposure": 0.2}, None, "time out of a rising market"),
-    ({"fees_paid": 150.0}, None, "the 40 round trips themselves (55% won) and fees of 1.5% of capital"),
+    ({"fees_paid": 150.0}, None, "the trades themselves (40 round trips, 55% won) and fees of 1.5% of capital"),
+    ({"trades": 0, "open_trades": 1, "win_rate": None}, None, "driven by the trades themselves (1 open trade);"),
+    ({"trades": 1, "open_trades": 1}, None, "the trades themselves (1 round trip and 1 open trade, 55% won);"),
 ])
 def test_the_rule_that_applies_names_the_driver(changes: dict, halt: str | None, says: str) -> None:
     sentence = verdict(summary(**changes), halt)

@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 @guarded
 def run(
     config: ConfigPath = DEFAULT_CONFIG,
-    max_bars: Annotated[int | None, typer.Option(min=1, help="Stop after this many bars (replay).")] = None,
+    max_bars: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Stop after the step that reaches this many bars (replay; a step holds one bar per symbol)."
+        ),
+    ] = None,
     fresh: Annotated[bool, typer.Option(help="Forget the stored run and start over.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the replay progress bar.")] = True,
 ) -> None:

@@ -45,7 +45,7 @@ def _driver(summary: dict, halt_reason: str | None, trips: int) -> tuple[str, st
         )
     if fees > 0.01 and fees >= COSTLY * abs(ret):
         return (
-            f"costs: fees of {fees:.1%} of capital over {trips} round trips",
+            f"costs: fees of {fees:.1%} of capital over {_trades(summary)}",
             "trade less: a larger strategy margin or a longer minimum hold",
         )
     if hold is not None and hold > ret and hold > 0 and summary["exposure"] < LOW_EXPOSURE:
@@ -54,9 +54,16 @@ def _driver(summary: dict, halt_reason: str | None, trips: int) -> tuple[str, st
             "compare with a longer model.horizon_bars, or accept the lower risk it bought",
         )
     wins = summary["win_rate"]
-    won = f" ({wins:.0%} won)" if wins is not None else ""
+    won = f", {wins:.0%} won" if wins is not None and summary["trades"] else ""
     paid = f" and fees of {fees:.1%} of capital" if fees > 0.01 else ""
     return (
-        f"the {trips} round trips themselves{won}{paid}",
+        f"the trades themselves ({_trades(summary)}{won}){paid}",
         "check that the edge holds on later data (`bot backtest`) before trusting it",
     )
+
+
+def _trades(summary: dict) -> str:
+    """'40 round trips', '1 open trade', '3 round trips and 1 open trade':
+    a trade still open is no round trip yet."""
+    counted = [(summary["trades"], "round trip"), (summary["open_trades"], "open trade")]
+    return " and ".join(f"{n} {name}{'' if n == 1 else 's'}" for n, name in counted if n)

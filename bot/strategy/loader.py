@@ -29,7 +29,9 @@ def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strateg
     path = directory / f"{name}.py"
     problem = unreadable_file(path)
     if problem:
-        raise ConfigError(f"strategy.name: no strategy file {path} ({problem})")
+        raise ConfigError(
+            f"strategy.name: no strategy file {path} ({problem}); strategy.path sets the directory it is read from"
+        )
     cls = _strategy_class(_import(path, name), path)
     try:
         validated = cls.Params(**params)
