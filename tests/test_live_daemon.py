@@ -102,3 +102,26 @@ def test_live_daemon_steps_closed_bars_and_retrains_in_the_background(tmp_path: 
     assert len(versions) == 1 and versions[0][1] == "champion"
     predicted = [ts for (ts,) in rows(db, "SELECT ts FROM predictions ORDER BY ts")]
     assert predicted and predicted[-1] == bar_ts[-1]  # the swapped-in model scores new bars
+
+
+def test_a_retrain_that_fails_on_the_worker_is_an_event_and_the_champion_stays(tmp_path: Path, monkeypatch) -> None:
+    """The worker thread keeps the daemon up when a retrain raises; the
+    failure is written where `bot status` reads, not only to the log."""
+    from bot.app.daemon import BackgroundRetrain
+
+    cfg = load_config(write_config(tmp_path))
+    configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")
+    rt = build_runtime(cfg, clock=SystemClock(), feed=WallClockFeed(history_bars=0))
+    try:
+        def broken(now_ms: int):
+            raise ValueError("cannot reshape array of size 0")
+
+        monkeypatch.setattr(rt.retrainer, "_run", broken)
+        worker = BackgroundRetrain(rt)
+        worker(1_700_000_000_000)
+        assert worker.wait(60)
+        said = "ValueError: cannot reshape array of size 0; the champion stays"
+        events = rows(tmp_path / "bot.sqlite", "SELECT ts, level, kind, message FROM events")
+        assert events == [(1_700_000_000_000, "error", "retrain_failed", said)]
+    finally:
+        rt.store.close()

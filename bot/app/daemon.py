@@ -57,8 +57,12 @@ class BackgroundRetrain:
     def _run(self, now_ms: int) -> None:
         try:
             self.rt.retrainer.run(now_ms)
-        except Exception:  # a failed retrain keeps the champion; the daemon goes on
+        except Exception as exc:  # a failed retrain keeps the champion; the daemon goes on
             log.exception("retrain_failed")
+            try:  # and says so where `bot status` and the notifications read
+                self.rt.retrainer.failed(now_ms, exc)
+            except Exception:
+                log.exception("retrain_failed_unrecorded")
 
     def wait(self, seconds: float) -> bool:
         """True once no retrain runs, waiting at most `seconds`."""

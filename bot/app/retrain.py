@@ -265,6 +265,11 @@ class Retrainer:
     def _row(self, version: str) -> ModelVersion | None:
         return self.registry.store.model_version(version)
 
+    def failed(self, now_ms: int, exc: Exception) -> None:
+        """A retrain that raised (on the live daemon's worker thread): an
+        event, since the log alone is where nobody looks."""
+        self._event(now_ms, "retrain_failed", f"{type(exc).__name__}: {exc}; the champion stays", "error")
+
     def _event(self, ts: int, kind: str, message: str, level: str, data: dict | None = None) -> None:
         event = Event(ts, kind, message, level=level, data=data)
         self.registry.store.add_event(event)
