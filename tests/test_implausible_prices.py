@@ -33,9 +33,10 @@ class AlwaysLong(Strategy):
 """
 
 
-def quiet_market(path: Path, broken: dict[str, float]) -> Path:
+def quiet_market(path: Path, broken: dict[str, float], stays: bool = False) -> Path:
     """About 100 with 0.1% moves; bar BAD's prices replaced by `broken`,
-    given as multiples of its own close."""
+    given as multiples of its own close; with `stays` the market goes on
+    from the broken close (a real jump), else from where it was."""
     rng = np.random.default_rng(3)
     lines = ["timestamp,open,high,low,close,volume"]
     close = 100.0
@@ -43,19 +44,20 @@ def quiet_market(path: Path, broken: dict[str, float]) -> Path:
         open_ = close
         close = open_ * float(np.exp(rng.normal(0.0, 0.001)))
         bar = {"open": open_, "high": max(open_, close) * 1.001, "low": min(open_, close) * 0.999, "close": close}
-        if i == BAD:  # a broken print: the market goes on from where it was
+        if i == BAD:
             bar |= {name: factor * close for name, factor in broken.items()}
+            close = bar["close"] if stays else close
         lines.append(f"{START + i * HOUR},{bar['open']!r},{bar['high']!r},{bar['low']!r},{bar['close']!r},100.0")
     with gzip.open(path, "wt") as f:
         f.write("\n".join(lines) + "\n")
     return path
 
 
-def run_long_through(tmp_path: Path, broken: dict[str, float]) -> Path:
+def run_long_through(tmp_path: Path, broken: dict[str, float], stays: bool = False) -> Path:
     (tmp_path / "strategies").mkdir()
     (tmp_path / "strategies" / "always_long.py").write_text(ALWAYS_LONG)
     path = write_config(tmp_path, {
-        "replay": {"data": str(quiet_market(tmp_path / "market.csv.gz", broken)), "start": None, "end": None},
+        "replay": {"data": str(quiet_market(tmp_path / "market.csv.gz", broken, stays)), "start": None, "end": None},
         "paper": {"initial_cash": INITIAL_CASH},
         "risk": {"max_position_fraction": 1.0, "stop_loss_pct": 0.03, "max_drawdown_pct": 0.2},
         "retrain": {"initial_train_bars": 250},  # no model within the bars replayed
@@ -94,3 +96,15 @@ def test_an_extreme_move_short_of_tenfold_is_a_market_move(tmp_path: Path) -> No
     assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'bar_rejected'") == [(0,)]
     assert rows(db, f"SELECT COUNT(*) FROM bars WHERE ts = {bad_ts}") == [(1,)]
     assert (bad_ts, "sell") in rows(db, "SELECT ts, side FROM fills")
+
+
+def test_a_market_that_really_jumps_tenfold_loses_one_bar_not_the_rest(tmp_path: Path) -> None:
+    """A redenomination, or a listing's first hours: the jump's bar is
+    rejected, and the next one, after that hole, is judged by nothing and
+    stepped; the symbol does not stall on a close it will never see again."""
+    all_at = {"open": 20.0, "high": 20.0, "low": 20.0, "close": 20.0}
+    db = run_long_through(tmp_path, all_at, stays=True)
+    bad_ts = START + BAD * HOUR
+    assert rows(db, "SELECT ts FROM events WHERE kind = 'bar_rejected'") == [(bad_ts,)]
+    # Every bar after it is stepped (max_bars counts stepped bars, so 40).
+    assert rows(db, f"SELECT COUNT(*), MAX(ts) FROM bars WHERE ts > {bad_ts}") == [(40, bad_ts + 40 * HOUR)]

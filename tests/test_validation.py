@@ -87,3 +87,6 @@ def test_a_price_tenfold_from_the_previous_close_is_not_a_market_move(changes: d
     bar = replace(GOOD, **changes)
     assert bar_problem(bar, HOUR, previous_ts=TS - HOUR, previous_close=100.0) == reason
     assert bar_problem(bar, HOUR, previous_ts=None) is None  # the first bar has nothing to be judged against
+    # After a hole the market may have gone anywhere: a bar is judged only
+    # against the one right before it.
+    assert bar_problem(bar, HOUR, previous_ts=TS - 2 * HOUR, previous_close=100.0) is None
