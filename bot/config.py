@@ -46,12 +46,13 @@ class ConfigError(Exception):
 def refuse_a_bool_for_a_number(model: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
     """YAML's true and false are not numbers: `fee_bps: true` is a slip, and
     pydantic would read it as 1."""
-    if isinstance(value, bool) and info.field_name and _wants_a_number(model.model_fields[info.field_name].annotation):
+    if isinstance(value, bool) and info.field_name and wants_a_number(model.model_fields[info.field_name].annotation):
         raise ValueError("a number is needed, not true or false")
     return value
 
 
-def _wants_a_number(annotation: Any) -> bool:
+def wants_a_number(annotation: Any) -> bool:
+    """A field typed int or float (optional or not), and not bool."""
     options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
     return bool not in options and any(option in (int, float) for option in options)
 

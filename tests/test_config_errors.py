@@ -28,6 +28,7 @@ BAD_CONFIGS = [
     ({"paper": {"fee_bps": True}}, {}, "paper.fee_bps: a number is needed, not true or false"),
     ({"risk": {"take_profit_pct": False}}, {}, "risk.take_profit_pct: a number is needed"),  # an optional number
     ({"seed": True}, {}, "seed: a number is needed"),
+    ({"strategy": {"params": {"enter_above": True}}}, {}, "strategy.params.enter_above: a number is needed"),
     ({"strategy": {"params": {"enter_above": 2}}}, {}, "strategy.params.enter_above"),
     ({"strategy": {"params": {"enter_above": 0.4, "exit_below": 0.5}}}, {}, "strategy.params"),
     ({"strategy": {"name": "no_such_strategy"}}, {}, "strategy.name"),

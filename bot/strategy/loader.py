@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.config import Config, ConfigError, describe_validation_error
+from bot.config import Config, ConfigError, describe_validation_error, wants_a_number
 from bot.file_checks import unreadable_file
 from bot.strategy.base import Strategy
 
@@ -33,6 +33,10 @@ def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strateg
             f"strategy.name: no strategy file {path} ({problem}); strategy.path sets the directory it is read from"
         )
     cls = _strategy_class(_import(path, name), path)
+    for key, value in params.items():  # as for the bot's own numbers (bot.config)
+        field = cls.Params.model_fields.get(key)
+        if isinstance(value, bool) and field is not None and wants_a_number(field.annotation):
+            raise ConfigError(f"strategy.params.{key}: a number is needed, not true or false")
     try:
         validated = cls.Params(**params)
     except ValidationError as exc:
