@@ -246,3 +246,29 @@ def test_a_backtest_reads_the_file_of_the_symbol_it_is_asked_for(tmp_path: Path)
     for command, option in (("backtest", "--symbol"), ("check-lookahead", "--symbol"), ("sweep", "--symbols")):
         result = run_bot(command, "-c", str(config), option, "XRP/USDT")
         assert_refused(result, f"{option}: XRP/USDT is not among symbols (BTC/USDT, ETH/USDT)")
+
+
+def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_path: Path) -> None:
+    """report --html, trades --csv, download --out and backtest --json wrote
+    over the database, the config or the log when told to, and a backtest
+    found a bad path only after its whole run."""
+    config = write_config(tmp_path)
+    assert run_bot("run", "-c", str(config), "--max-bars", "3", "--no-progress").returncode == 0
+    db, log = tmp_path / "bot.sqlite", tmp_path / "bot.jsonl"
+    before = {path: path.read_bytes() for path in (db, config, log)}
+    cases = [
+        (("report", "--html", str(db)), "--html: ", "is the run's database"),
+        (("report", "--html", str(log)), "--html: ", "is the run's log"),
+        (("trades", "--csv", str(config)), "--csv: ", "is the run's config"),
+        (("download", "--since", "2023-01-01", "--out", str(db)), "--out: ", "is the run's database"),
+        (("download", "--since", "2023-01-01", "--out", str(tmp_path / "x.txt")), "--out: ", "must end in .csv"),
+        (("download", "--since", "2023-02-01", "--until", "2023-01-01"), "--until: ", "is not after --since"),
+        (("trades", "--csv", str(tmp_path / "no-such-dir" / "t.csv")), "--csv: ", "does not exist"),
+        (("backtest", "--json", str(tmp_path)), "--json: ", "is a directory"),
+        (("backtest", "--html", "/proc/report.html"), "--html: ", "cannot write in /proc"),
+    ]
+    for args, option, says in cases:
+        result = run_bot(args[0], "-c", str(config), *args[1:])
+        assert_refused(result, option)
+        assert says in result.stderr, (args, result.stderr)
+    assert {path: path.read_bytes() for path in (db, config, log)} == before

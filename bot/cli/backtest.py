@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, start_logging
+from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, load_config
 from bot.file_checks import unreadable_file
 
@@ -120,6 +121,9 @@ def backtest(
     _check_executor(executor)
     path, symbol = _data_and_symbol(cfg, data, symbol)
     _check_dates(cfg, start, end)
+    for option, out in (("--json", json_out), ("--html", html_out)):
+        if out is not None:
+            check_output_path(out, option, cfg, config)
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.

@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run, start_logging
+from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, describe_validation_error, load_config
 from bot.timeframes import parse_iso_ms
 
@@ -35,6 +36,10 @@ def download(
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
     since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
+    if until_ms is not None and until_ms <= since_ms:
+        raise ConfigError(f"--until: {until} is not after --since {since}: no candle lies between them")
+    if out is not None:
+        check_output_path(out, "--out", cfg, config, suffixes=(".csv", ".csv.gz"))
     # It writes the database's candles: one writer per database, so not
     # beside a running daemon (point BOT__STORAGE__DB_URL elsewhere for that).
     lease = hold_the_run(cfg, "bot download")  # noqa: F841 (held until exit)

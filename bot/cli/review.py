@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
+from bot.cli.output_paths import check_output_path
 from bot.cli.safe_console import printable
 from bot.config import Config, load_config
 from bot.domain import OrderStatus
@@ -34,6 +35,8 @@ def report(
     from bot.report.summary import build_summary
 
     cfg = load_config(config)
+    if html is not None:
+        check_output_path(html, "--html", cfg, config)
     store = open_existing_store(cfg)
     try:
         summary = build_summary(store, cfg)
@@ -59,7 +62,7 @@ def _write_html_report(store, cfg: Config, path: Path) -> None:
     try:
         path.write_text(page, encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+        raise UserError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
     err_console.print(f"report written to {path}", markup=False)
 
 
@@ -80,6 +83,8 @@ def trades(
     from bot.report.trade_list import trade_list
 
     cfg = load_config(config)
+    if csv is not None:
+        check_output_path(csv, "--csv", cfg, config)
     store = open_existing_store(cfg)
     try:
         frame = store.fills_frame()
@@ -100,7 +105,7 @@ def trades(
     try:
         frame.to_csv(csv, index=False)
     except OSError as exc:
-        raise UserError(f"cannot write {csv}: {exc.strerror}") from None
+        raise UserError(f"cannot write {csv}: {exc.strerror or type(exc).__name__}") from None
     err_console.print(f"{len(frame)} {what} written to {csv}")
 
 

@@ -1,0 +1,44 @@
+"""A file the user names for a command's output (--html, --json, --csv,
+--out) is checked before any work: a long backtest is not thrown away at
+its last line for a bad path, and no report ever replaces the run's own
+database, config or log."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from bot.config import Config, ConfigError
+
+
+def check_output_path(path: Path, option: str, cfg: Config, config_path: Path, suffixes: tuple[str, ...] = ()) -> None:
+    """ConfigError naming `option` unless `path` is a new or replaceable
+    file, in a directory that takes files, that is none of the run's own."""
+    target = path.expanduser().resolve()
+    own = _run_files(cfg, config_path).get(target)
+    if own is not None:
+        raise ConfigError(f"{option}: {path} is the run's {own}; write it elsewhere")
+    if target.is_dir():
+        raise ConfigError(f"{option}: {path} is a directory; give a file name")
+    if suffixes and not target.name.endswith(suffixes):
+        raise ConfigError(f"{option}: {path} must end in {' or '.join(suffixes)}")
+    if not target.parent.is_dir():
+        raise ConfigError(f"{option}: the directory {target.parent} does not exist")
+    try:  # a file can be made there (a read-only mount or /proc cannot)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=target.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{option}: cannot write in {target.parent} ({exc.strerror or type(exc).__name__})") from None
+
+
+def _run_files(cfg: Config, config_path: Path) -> dict[Path, str]:
+    from bot.store import sqlite_path
+
+    files = {config_path.expanduser().resolve(): "config", cfg.path(cfg.logging.file).resolve(): "log"}
+    db = sqlite_path(cfg.db_url)
+    if db is not None:
+        for suffix in ("", "-wal", "-shm", ".lock"):
+            files[Path(f"{db}{suffix}").resolve()] = "database"
+    return files
