@@ -155,6 +155,14 @@ def test_bot_models_lists_and_promote_rolls_back(tmp_path: Path) -> None:
     statuses = dict(rows(tmp_path / "bot.sqlite", "SELECT version, status FROM model_versions"))
     assert statuses[older] == "champion" and statuses[champion] == "retired"
     assert list(statuses.values()).count("champion") == 1
+    # -c before the subcommand names the run too (it was ignored, and the
+    # champion of the working directory's config.yaml changed instead).
+    back = run_bot("models", "-c", str(config), "promote", champion)
+    assert back.returncode == 0, back.stderr
+    assert dict(rows(tmp_path / "bot.sqlite", "SELECT version, status FROM model_versions"))[champion] == "champion"
+    (tmp_path / "models" / older / "config.json").unlink()  # its files damaged since
+    broken = run_bot("models", "promote", older, "-c", str(config))
+    assert broken.returncode == 1 and broken.stderr.startswith(f"error: {older} cannot be loaded: "), broken.stderr
     unknown = run_bot("models", "promote", "v9999", "-c", str(config))
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no model version v9999")
 

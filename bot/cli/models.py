@@ -4,6 +4,7 @@ promoting one by hand (or rolling back to an earlier one)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,7 +21,7 @@ from bot.cli.common import (
     open_existing_store,
     start_logging,
 )
-from bot.config import Config, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.timeframes import iso_utc
 from bot.writer_lease import LeaseHeld
 
@@ -132,11 +133,14 @@ def models(ctx: typer.Context, config: ConfigPath = DEFAULT_CONFIG) -> None:
 @models_app.command("promote")
 @guarded
 def promote(
-    version: Annotated[str, typer.Argument(help="The version to make champion.")], config: ConfigPath = DEFAULT_CONFIG
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="The version to make champion.")],
+    config: ConfigPath = DEFAULT_CONFIG,
 ) -> None:
     """Make VERSION the champion: a manual promotion or a rollback."""
-    cfg = load_config(config)
+    cfg = load_config(_config_of(ctx, config))
     from bot.app.operator_requests import promote_version
+    from bot.model.registry import ModelFileError
 
     store = open_existing_store(cfg)
     try:
@@ -144,11 +148,23 @@ def promote(
             previous = promote_version(store, cfg.path(cfg.storage.models_dir), version, "hand (`bot models promote`)")
         except KeyError:
             raise UserError(f"no model version {version}; see `bot models`") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ModelFileError) as exc:  # its files missing or damaged
             raise UserError(f"{version} cannot be loaded: {exc}") from None
     finally:
         store.close()
     err_console.print(f"{version} is the champion" + (f" (was {previous})" if previous else ""))
+
+
+def _config_of(ctx: typer.Context, config: Path) -> Path:
+    """-c before the subcommand (`bot models -c X promote V`) is the group's
+    option: it names the run as much as one after it, which alone was read,
+    so the champion of config.yaml's run changed instead."""
+    outer = ctx.parent.params.get("config") if ctx.parent is not None else None
+    if outer is None or outer == DEFAULT_CONFIG:
+        return config
+    if config not in (DEFAULT_CONFIG, outer):
+        raise ConfigError(f"--config: given twice, as {outer} and {config}")
+    return outer
 
 
 def _num(value, digits: int = 3) -> str:
