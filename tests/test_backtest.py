@@ -58,6 +58,12 @@ def test_json_has_every_variant_and_metric(backtests) -> None:
     assert result["strategy"]["trades"] > 0 and result["strategy"]["roc_auc"] is not None
     assert result["baselines"]["flat"]["total_return"] == 0.0
     assert result["baselines"]["buy_and_hold"]["accuracy"] is None  # no model, no predictions
+    for name, metrics in [("strategy", result["strategy"]), *result["baselines"].items()]:
+        # Every return is its final equity over the starting cash, costs paid
+        # included: buy and hold's left out its entry fee and slippage.
+        expected = metrics["final_equity"] / 10_000 - 1
+        assert metrics["total_return"] == pytest.approx(expected, rel=0, abs=1e-12), name
+    assert result["baselines"]["buy_and_hold"]["fees_paid"] > 0
     assert set(result["data"]) == {"symbol", "from", "to", "bars"} and result["data"]["symbol"] == "BTC/USDT"
     assert result["config"]["model"]["kind"] == "lstm"
 
