@@ -79,3 +79,19 @@ def test_a_setting_the_config_lacks_is_refused_naming_it(tmp_path: Path) -> None
     result = run_bot("sweep", "-c", str(write_config(tmp_path)), "--set", "model.hiden_size=[8,16]",
                      "--executor", "local", "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "model.hiden_size" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--set", "model.hidden_size=[16,-1]"], "--set: model.hidden_size: "),
+    (["--set", "model.epochs=abc"], "--set: model.epochs: "),
+    (["--set", "model.hidden_size=[]"], "--set model.hidden_size: an empty list leaves no value to try"),
+    (["--period", "2023-04-01..2023-01-01"], "--period: the start 2023-04-01 is not before the end 2023-01-01"),
+])
+def test_a_value_no_cell_could_run_is_refused_before_any_cell(tmp_path: Path, args: list[str], says: str) -> None:
+    """A bad value was found when its cell's turn came, as a crash with
+    pydantic's dump; an empty list ran nothing and exited 0."""
+    result = run_bot("sweep", "-c", str(write_config(tmp_path)), *args, "--executor", "local",
+                     "--out", str(tmp_path / "out"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and says in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()

@@ -20,8 +20,9 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, describe_validation_error
 
 METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate", "exposure", "fees_paid", "psr")
 
@@ -50,7 +51,10 @@ def parse_override(text: str) -> tuple[str, list]:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw  # a bare word: a string
-    return key.strip(), value if isinstance(value, list) else [value]
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise ConfigError(f"--set {key.strip()}: an empty list leaves no value to try")
+    return key.strip(), values
 
 
 def grid(overrides: list[tuple[str, list]]) -> list[dict]:
@@ -75,6 +79,8 @@ def apply(cfg: Config, overrides: dict) -> Config:
         return Config.exactly(data)
     except ConfigError as exc:
         raise ConfigError(f"--set: {exc}") from None
+    except ValidationError as exc:  # a value of the wrong type or out of range
+        raise ConfigError(f"--set: {describe_validation_error(exc)}") from None
 
 
 @cache

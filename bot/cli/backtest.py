@@ -23,8 +23,9 @@ From = Annotated[str | None, typer.Option("--from", help="ISO start of the data 
 To = Annotated[str | None, typer.Option("--to", help="ISO end (exclusive) of the data to use.")]
 
 
-def _check_dates(cfg: Config, start: str | None, end: str | None) -> None:
-    """ISO dates, the start before the end (either may come from the config)."""
+def _check_dates(cfg: Config, start: str | None, end: str | None, option: str | None = None) -> None:
+    """ISO dates, the start before the end (either may come from the config);
+    `option` names where both came from when it is one option (--period)."""
     from bot.timeframes import parse_iso_ms
 
     bounds = {}
@@ -33,11 +34,11 @@ def _check_dates(cfg: Config, start: str | None, end: str | None) -> None:
             try:
                 bounds[name] = parse_iso_ms(value)
             except ValueError:
-                raise ConfigError(f"{name}: '{value}' is not an ISO date like 2023-01-31") from None
+                raise ConfigError(f"{option or name}: '{value}' is not an ISO date like 2023-01-31") from None
         elif default is not None:
             bounds[name] = parse_iso_ms(str(default))
     if len(bounds) == 2 and bounds["--from"] >= bounds["--to"]:
-        named = "--from" if start is not None else "--to"
+        named = option or ("--from" if start is not None else "--to")
         raise ConfigError(
             f"{named}: the start {start or cfg.replay.start} is not before the end "
             f"{end or cfg.replay.end}: no bar would be tested"
@@ -287,17 +288,19 @@ def sweep(
     """A grid of walk-forward backtests of the strategy (settings x symbols x
     periods) on Ray; finished cells are cached, so an interrupted sweep
     resumes where it stopped."""
-    from bot.backtest.sweep import Cell, grid, parse_override, run_sweep, write_results
+    from bot.backtest.sweep import Cell, apply, grid, parse_override, run_sweep, write_results
 
     cfg = load_config(config)
     _check_executor(executor)
     overrides = [parse_override(text) for text in settings or []]
+    for setting in grid(overrides):
+        apply(cfg, setting)  # every value checked now, not when its cell's turn comes
     chosen = [s.strip() for s in symbols.split(",")] if symbols else cfg.symbols
     bounds = [_period(text) for text in periods] if periods else [(cfg.replay.start, cfg.replay.end)]
     for symbol in chosen:
         _replay_data_of(cfg, symbol, "--symbols", "or leave it out")
     for start, end in bounds:
-        _check_dates(cfg, start, end)
+        _check_dates(cfg, start, end, option="--period")
     cells = [
         Cell(setting, symbol, cfg.replay_csv(symbol), start, end)
         for setting in grid(overrides)
