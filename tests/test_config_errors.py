@@ -272,3 +272,11 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
         assert_refused(result, option)
         assert says in result.stderr, (args, result.stderr)
     assert {path: path.read_bytes() for path in (db, config, log)} == before
+
+
+def test_trials_fewer_than_the_variants_run_are_refused(tmp_path: Path) -> None:
+    """The deflated Sharpe ratio counted the 5 variants anyway, and said
+    so only in a table title: --trials 1 was silently 5."""
+    config = str(write_config(tmp_path))
+    assert_refused(run_bot("backtest", "-c", config, "--trials", "4"),
+                   "--trials: 4 is fewer than the 5 model variants this backtest runs")

@@ -125,6 +125,10 @@ def backtest(
     for option, out in (("--json", json_out), ("--html", html_out)):
         if out is not None:
             check_output_path(out, option, cfg, config)
+    variants = len(model_variants(cfg)) if baselines else 1
+    if trials is not None and trials < variants:
+        # The deflated Sharpe ratio counts at least what this backtest tries.
+        raise ConfigError(f"--trials: {trials} is fewer than the {variants} model variants this backtest runs")
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.
@@ -140,7 +144,7 @@ def backtest(
             TimeElapsedColumn(),
             console=err_console,
         ) as progress:
-            task = progress.add_task("variants", total=len(model_variants(cfg)) if baselines else 1)
+            task = progress.add_task("variants", total=variants)
             result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task))
     console.print(backtest_table(result))
     console.print(quality_table(result))
