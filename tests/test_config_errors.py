@@ -280,3 +280,12 @@ def test_trials_fewer_than_the_variants_run_are_refused(tmp_path: Path) -> None:
     config = str(write_config(tmp_path))
     assert_refused(run_bot("backtest", "-c", config, "--trials", "4"),
                    "--trials: 4 is fewer than the 5 model variants this backtest runs")
+
+
+def test_check_lookahead_refuses_data_of_another_timeframe_as_a_backtest_does(tmp_path: Path) -> None:
+    """1h bars under a 4h config were checked and passed ("no lookahead")."""
+    config = str(write_config(tmp_path, {"timeframe": "4h"}))
+    for command in ("check-lookahead", "backtest"):
+        result = run_bot(command, "-c", config)
+        assert result.returncode == 2 and "240-minute boundary" in result.stderr, (command, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -73,6 +73,16 @@ def _replay_data_of(cfg: Config, symbol: str, option: str, remedy: str) -> Path:
     return path
 
 
+def _check_timeframe(path: Path, cfg: Config) -> None:
+    """Data of another timeframe than the config's is refused before any
+    work (a backtest found it only inside its variants, with its progress
+    bar drawn; check-lookahead not at all)."""
+    from bot.market.csv_format import read_ohlcv_csv
+    from bot.market.replay_feed import check_spacing
+
+    check_spacing(path, read_ohlcv_csv(path).timestamp.to_numpy(), cfg.timeframe_ms)
+
+
 Executor = Annotated[
     str, typer.Option(help="Where the runs go: local (processes here) or ray (a local Ray, or --address).")
 ]
@@ -125,6 +135,7 @@ def backtest(
     for option, out in (("--json", json_out), ("--html", html_out)):
         if out is not None:
             check_output_path(out, option, cfg, config)
+    _check_timeframe(path, cfg)
     variants = len(model_variants(cfg)) if baselines else 1
     if trials is not None and trials < variants:
         # The deflated Sharpe ratio counts at least what this backtest tries.
@@ -247,6 +258,7 @@ def check_lookahead(
     path, _ = _data_and_symbol(cfg, data, symbol)
     _check_dates(cfg, start, end)
     start_logging(cfg)
+    _check_timeframe(path, cfg)
     bars = _slice(read_ohlcv_csv(path), start or cfg.replay.start, end or cfg.replay.end)
     try:
         report = check(cfg, bars, strategy, cuts)

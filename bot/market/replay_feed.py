@@ -12,7 +12,7 @@ from bot.domain import Bar
 from bot.market.csv_format import DataFileError, read_ohlcv_csv
 
 
-def _check_spacing(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
+def check_spacing(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
     """The most common step between bars is the file's timeframe; a config
     that says otherwise would mislabel every bar (gaps are allowed)."""
     _check_alignment(path, ts, timeframe_ms)
@@ -52,7 +52,7 @@ class ReplayFeed:
         self._rows: dict[str, np.ndarray] = {}
         for symbol, path in files.items():
             frame = read_ohlcv_csv(path)
-            _check_spacing(path, frame.timestamp.to_numpy(), timeframe_ms)
+            check_spacing(path, frame.timestamp.to_numpy(), timeframe_ms)
             if start_ms is not None:
                 frame = frame[frame.timestamp >= start_ms]
             if end_ms is not None:
