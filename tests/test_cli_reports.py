@@ -77,6 +77,19 @@ def test_reports_without_a_run_say_so(tmp_path: Path) -> None:
     assert not (tmp_path / "state" / "bot.sqlite").exists()
 
 
+def test_an_empty_database_file_is_no_run_and_is_left_empty(tmp_path: Path) -> None:
+    """A 0-byte file was given a schema by `bot report` and read as a run
+    with no bars; pause and flatten queued requests in it."""
+    (tmp_path / "config.yaml").write_text((Path(__file__).parent.parent / "config.yaml").read_text())
+    (tmp_path / "state").mkdir()
+    db = tmp_path / "state" / "bot.sqlite"
+    db.write_bytes(b"")
+    for command in ("report", "status", "trades", "pause", "flatten", "models"):
+        result = run_bot(command, "-c", str(tmp_path / "config.yaml"))
+        assert result.returncode == 1 and result.stderr.strip().startswith("error: no run yet"), (command, result)
+    assert db.stat().st_size == 0
+
+
 def test_a_run_says_when_it_trains_and_ends_on_what_drove_it(tmp_path: Path) -> None:
     from helpers import write_config
 

@@ -107,7 +107,9 @@ def open_existing_store(cfg: Config):
 
     start_logging(cfg)
     db = sqlite_path(cfg.db_url)
-    if db is not None and not db.exists():
+    # An empty file is no run either: opening it would write a schema into
+    # it and answer as if a run were there.
+    if db is not None and (not db.exists() or (db.is_file() and db.stat().st_size == 0)):
         raise UserError(f"no run yet in {db}: start one with `bot run`")
     if db is not None:
         from bot.store.integrity import check_existing_database

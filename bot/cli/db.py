@@ -20,7 +20,7 @@ def upgrade(config: ConfigPath = DEFAULT_CONFIG) -> None:
 
     cfg = load_config(config)
     db = sqlite_path(cfg.db_url)
-    if db is not None and not db.exists():
+    if db is not None and (not db.exists() or (db.is_file() and db.stat().st_size == 0)):
         raise UserError(f"no run yet in {db}: nothing to upgrade")
     lease = hold_the_run(cfg, "bot db upgrade")  # noqa: F841 (held until exit)
     store = Store(cfg.db_url)
