@@ -121,5 +121,9 @@ def test_explain_shows_each_bars_decision_and_what_came_of_it(tiny_run: Path) ->
     assert [json.loads(line)["ts"] for line in window.stdout.splitlines()] == [b["ts"] for b in bars[10:15]]
     table = run_bot("explain", "-c", config, "--limit", "3")
     assert table.returncode == 0 and "Why the bot did what it did (3 bars)" in table.stdout
-    refused = run_bot("explain", "-c", config, "--from", "not-a-date")
-    assert refused.returncode != 0 and "--from/--to" in refused.stderr and "Traceback" not in refused.stderr
+    for args, says in ((("--from", "not-a-date"), "--from: 'not-a-date' is not an ISO date"),
+                       (("--to", "1678723200000"), "--to: '1678723200000' is not an ISO date"),
+                       (("--from", "2023-03-05", "--to", "2023-03-01"), "--to: 2023-03-01 is before --from"),
+                       (("--symbol", "ETH/USDT"), "--symbol: ETH/USDT is not among the run's symbols")):
+        refused = run_bot("explain", "-c", config, *args)
+        assert refused.returncode == 2 and says in refused.stderr and "Traceback" not in refused.stderr, refused

@@ -15,7 +15,7 @@ from rich.text import Text
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
 from bot.cli.output_paths import check_output_path
 from bot.cli.safe_console import printable
-from bot.config import Config, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.domain import OrderStatus
 from bot.report.data_quality import DATA_QUALITY
 from bot.timeframes import iso_utc
@@ -132,14 +132,13 @@ def explain(
 
     from bot.report.explain import explain as explain_bars
     from bot.report.render import explain_table
-    from bot.timeframes import parse_iso_ms
 
     cfg = load_config(config)
-    try:
-        start_ms = parse_iso_ms(start) if start else None
-        end_ms = parse_iso_ms(end) if end else None
-    except ValueError as exc:
-        raise UserError(f"--from/--to: {exc}") from None
+    start_ms, end_ms = _iso_or_none(start, "--from"), _iso_or_none(end, "--to")
+    if start_ms is not None and end_ms is not None and end_ms < start_ms:
+        raise ConfigError(f"--to: {end} is before --from {start}: no bar lies between them")
+    if symbol is not None and symbol not in cfg.symbols:
+        raise ConfigError(f"--symbol: {symbol} is not among the run's symbols ({', '.join(cfg.symbols)})")
     store = open_existing_store(cfg)
     try:
         bars = explain_bars(store, cfg, symbol, start_ms, end_ms, limit)
@@ -151,6 +150,17 @@ def explain(
         console.print(explain_table(bars))
     else:
         err_console.print("no predicted bar in that range (the first model trains after retrain.initial_train_bars)")
+
+
+def _iso_or_none(value: str | None, option: str) -> int | None:
+    from bot.timeframes import parse_iso_ms
+
+    if value is None:
+        return None
+    try:
+        return parse_iso_ms(value)
+    except ValueError:
+        raise ConfigError(f"{option}: '{value}' is not an ISO date or time like 2024-01-31T12:00") from None
 
 
 @guarded
