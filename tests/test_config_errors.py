@@ -243,6 +243,9 @@ def test_a_backtest_reads_the_file_of_the_symbol_it_is_asked_for(tmp_path: Path)
     assert _data_and_symbol(cfg, None, "ETH/USDT") == (files["ETH/USDT"], "ETH/USDT")
     assert _data_and_symbol(cfg, None, None) == (files["BTC/USDT"], "BTC/USDT")
     assert _data_and_symbol(cfg, files["BTC/USDT"], "XRP/USDT") == (files["BTC/USDT"], "XRP/USDT")  # --data: as told
+    # --data alone would have labelled the file with the config's first symbol
+    assert_refused(run_bot("backtest", "-c", str(config), "--data", str(files["ETH/USDT"])),
+                   "--data: say which symbol")
     for command, option in (("backtest", "--symbol"), ("check-lookahead", "--symbol"), ("sweep", "--symbols")):
         result = run_bot(command, "-c", str(config), option, "XRP/USDT")
         assert_refused(result, f"{option}: XRP/USDT is not among symbols (BTC/USDT, ETH/USDT)")

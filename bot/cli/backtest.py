@@ -18,7 +18,9 @@ from bot.config import Config, ConfigError, load_config
 from bot.file_checks import unreadable_file
 
 DataPath = Annotated[Path | None, typer.Option("--data", help="CSV in the bundled format (default: replay.data).")]
-Symbol = Annotated[str | None, typer.Option("--symbol", help="Symbol of the data (default: the first of symbols).")]
+Symbol = Annotated[
+    str | None, typer.Option("--symbol", help="Symbol of the data (default: the first of symbols; needed with --data).")
+]
 From = Annotated[str | None, typer.Option("--from", help="ISO start of the data to use.")]
 To = Annotated[str | None, typer.Option("--to", help="ISO end (exclusive) of the data to use.")]
 
@@ -48,9 +50,11 @@ def _check_dates(cfg: Config, start: str | None, end: str | None, option: str | 
 def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tuple[Path, str]:
     """The file to test and the symbol it is of: --data as given, else the
     config's own file for --symbol (the first of symbols by default)."""
-    symbol = symbol or cfg.symbols[0]
     if data is None:
+        symbol = symbol or cfg.symbols[0]
         return _replay_data_of(cfg, symbol, "--symbol", "or give its file with --data"), symbol
+    if symbol is None:  # the config's symbol would label another market's figures
+        raise ConfigError(f"--data: say which symbol {data} holds with --symbol")
     problem = unreadable_file(data)
     if problem:
         raise ConfigError(f"--data: {data}: {problem}")
