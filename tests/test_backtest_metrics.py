@@ -427,3 +427,32 @@ def test_trading_report_of_a_single_bar() -> None:
     report = trading_report(pd.Series([1_000.0], index=[5_000]), pd.Series([0.0], index=[5_000]), fills(), 8_760)
     assert report["total_return"] == 0.0 and report["final_equity"] == 1_000.0
     assert report["cagr"] is None and report["sharpe"] is None and report["psr"] is None
+
+
+def test_model_variants_that_made_the_very_same_fills_are_named_together() -> None:
+    """Five variants once traded bar for bar alike (their edge came from a
+    base rate they all read), and the table showed five results."""
+    import pandas as pd
+
+    from bot.backtest.result import BacktestResult, VariantRun
+
+    def run(name: str, fills: list[tuple]) -> VariantRun:
+        frame = pd.DataFrame(fills, columns=["ts", "side", "qty", "price"])
+        empty = pd.Series(dtype=float)
+        return VariantRun(name, empty, empty, frame, pd.DataFrame())
+
+    alike = [(1, "buy", 0.5, 100.0), (9, "sell", 0.5, 104.0)]
+    result = BacktestResult(
+        strategy=run("strategy", alike),
+        baselines={
+            "buy_and_hold": run("buy_and_hold", alike[:1]),
+            "flat": run("flat", []),
+            "logistic": run("logistic", alike),
+            "random_forest": run("random_forest", [(1, "buy", 0.5, 100.0), (9, "sell", 0.5, 104.5)]),
+            "gru": run("gru", []),
+            "lightgbm": run("lightgbm", list(alike)),
+        },
+        prices=pd.DataFrame(), config={}, data={},
+    )
+    assert result.same_trades() == [["strategy", "logistic", "lightgbm"]]
+    assert result.to_json()["same_trades"] == [["strategy", "logistic", "lightgbm"]]

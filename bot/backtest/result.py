@@ -33,6 +33,9 @@ class VariantRun:
     orders: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["id", "reason"]))
 
 
+NOT_MODELS = ("buy_and_hold", "flat")
+
+
 @dataclass
 class BacktestResult:
     strategy: VariantRun
@@ -45,11 +48,24 @@ class BacktestResult:
     def variants(self) -> dict[str, VariantRun]:
         return {"strategy": self.strategy, **self.baselines}
 
+    def same_trades(self) -> list[list[str]]:
+        """Groups of model variants (two or more) that traded, and made the
+        very same fills: whatever decided their trades was common to them
+        all, so their returns cannot tell the models apart."""
+        groups: dict[tuple, list[str]] = {}
+        for name, run in self.variants().items():
+            if name in NOT_MODELS or run.fills.empty:
+                continue
+            key = tuple(run.fills[["ts", "side", "qty", "price"]].itertuples(index=False, name=None))
+            groups.setdefault(key, []).append(name)
+        return [names for names in groups.values() if len(names) > 1]
+
     def to_json(self) -> dict:
         return {
             "strategy": self.strategy.metrics,
             "baselines": {name: run.metrics for name, run in self.baselines.items()},
             "config": self.config,
             "data": self.data,
+            "same_trades": self.same_trades(),
             "wall_seconds": self.wall_seconds,
         }

@@ -162,6 +162,12 @@ def backtest(
             task = progress.add_task("variants", total=variants)
             result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task))
     console.print(backtest_table(result))
+    for names in result.same_trades():
+        console.print(
+            f"{_listed(names)} made the very same fills: their trading figures do not tell those models apart "
+            "(their model-quality figures below do).",
+            markup=False,
+        )
     console.print(quality_table(result))
     if json_out is not None:
         json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
@@ -171,6 +177,10 @@ def backtest(
 
         write_html_report(result, html_out)
         err_console.print(f"report written to {html_out}")
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 COLUMNS = [
