@@ -191,3 +191,36 @@ def test_the_cli_takes_the_same_path(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "bot", "pause", "-c", str(config)], cwd=REPO, check=True, timeout=120)
     replay(config, max_bars=2)
     assert halt(db) == (True, "paused by the operator (`bot pause`)")
+
+
+def test_a_resume_made_after_a_pending_flatten_or_pause_cancels_it(tmp_path: Path) -> None:
+    """With no daemon running, `bot flatten` then `bot resume`: the resume
+    found nothing to clear, and the next start flattened and halted anyway.
+    A resume now cancels the pause and flatten requests made before it that
+    no daemon acted on; `bot status` shows those still waiting."""
+    config = write_config(tmp_path, ALWAYS_LONG)
+    replay(config, max_bars=900)
+    db = tmp_path / "bot.sqlite"
+    (qty,), = rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1")
+    assert qty > 0
+
+    def bot(*args: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "bot", *args, "-c", str(config)], cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    bot("flatten")
+    bot("pause")
+    waiting = bot("status").stdout
+    assert "pause (from `bot pause`), flatten (from `bot flatten`): at the daemon's next bar" in waiting
+    bot("resume")
+    assert "Requested" not in bot("status").stdout
+    replay(config, max_bars=2)
+    assert rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1") == [(qty,)]  # nothing was closed
+    assert halt(db) == (False, None)
+    cancelled = [kind for (kind,) in rows(db, "SELECT kind FROM events WHERE kind LIKE '%_cancelled' ORDER BY id")]
+    assert cancelled == ["pause_cancelled", "flatten_cancelled"]
+    bot("pause")  # a request made after the resume is carried out
+    replay(config, max_bars=2)
+    assert halt(db) == (True, "paused by the operator (`bot pause`)")

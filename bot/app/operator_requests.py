@@ -21,6 +21,10 @@ PAUSE_KEY = "pause_requests"
 FLATTEN_KEY = "flatten_requests"
 TRAIN_KEY = "train_requests"
 TRAIN_SEEN_KEY = "train_requests_seen"  # written by the daemon only
+# Every request is numbered in the order it was made, whatever its kind:
+# a resume made after a pause or a flatten the daemon has not acted on yet
+# cancels it (the daemon reads the kinds one after another, not in order).
+ORDER_KEY = "operator_requests_made"
 
 
 def follow_operator_requests(rt: Runtime) -> None:
@@ -32,12 +36,33 @@ def follow_operator_requests(rt: Runtime) -> None:
 
 
 def request(store, key: str, origin: str) -> int:
-    """Count one more request of a kind, remember who made it; the number
-    of requests of that kind so far."""
+    """Count one more request of a kind, remember who made it and when
+    among all requests; the number of requests of that kind so far."""
     count = int(store.get_meta(key) or 0) + 1
+    made = int(store.get_meta(ORDER_KEY) or 0) + 1
     store.set_meta(f"{key}_origin", origin)
+    store.set_meta(f"{key}_order", str(made))
+    store.set_meta(ORDER_KEY, str(made))
     store.set_meta(key, str(count))
     return count
+
+
+def cancelled_by_resume(store, key: str) -> bool:
+    """The newest request of this kind came before the newest resume."""
+    return int(store.get_meta(f"{key}_order") or 0) < int(store.get_meta(f"{RESUME_KEY}_order") or 0)
+
+
+def pending(store, risk_state) -> list[str]:
+    """The pause and flatten requests a daemon has not acted on yet and no
+    later resume cancelled: what `bot status` shows beside the trading state."""
+    waiting = []
+    for key, seen, what in (
+        (PAUSE_KEY, risk_state.pauses_seen, "pause"),
+        (FLATTEN_KEY, risk_state.flattens_seen, "flatten"),
+    ):
+        if int(store.get_meta(key) or 0) > seen and not cancelled_by_resume(store, key):
+            waiting.append(f"{what} (from {origin_of(store, key, 'the operator')})")
+    return waiting
 
 
 def request_training(store) -> int:
@@ -66,14 +91,34 @@ def _follow_resume(rt: Runtime) -> None:
 
 def _follow_pause(rt: Runtime) -> None:
     requested = int(rt.store.get_meta(PAUSE_KEY) or 0)
+    state = rt.engine.risk.state
+    if requested > state.pauses_seen and cancelled_by_resume(rt.store, PAUSE_KEY):
+        state.pauses_seen = requested  # seen, and not acted on
+        _record(rt, _cancelled(rt, "pause", PAUSE_KEY))
+        return
     ts = max(rt.engine.last_ts.values(), default=0)
     _record(rt, rt.engine.risk.follow_pause_requests(requested, ts, origin_of(rt.store, PAUSE_KEY, "the operator")))
 
 
 def _follow_flatten(rt: Runtime) -> None:
     requested = int(rt.store.get_meta(FLATTEN_KEY) or 0)
-    if requested > rt.engine.risk.state.flattens_seen:
+    state = rt.engine.risk.state
+    if requested > state.flattens_seen and cancelled_by_resume(rt.store, FLATTEN_KEY):
+        state.flattens_seen = requested
+        _record(rt, _cancelled(rt, "flatten", FLATTEN_KEY))
+        return
+    if requested > state.flattens_seen:
         rt.engine.flatten_request = (requested, origin_of(rt.store, FLATTEN_KEY, "the operator"))
+
+
+def _cancelled(rt: Runtime, what: str, key: str) -> Event:
+    return Event(
+        max(rt.engine.last_ts.values(), default=0),
+        f"{what}_cancelled",
+        f"{what} from {origin_of(rt.store, key, 'the operator')} not carried out: "
+        f"{origin_of(rt.store, RESUME_KEY, '`bot resume`')} came after it",
+        level="warning",
+    )
 
 
 def _record(rt: Runtime, event: Event | None) -> None:

@@ -222,6 +222,11 @@ def _risk_rows(table: Table, store) -> None:
         if state.halted
         else "active",
     )
+    from bot.app.operator_requests import pending
+
+    waiting = pending(store, state)
+    if waiting:  # made, not acted on yet: a daemon carries them out at its next bar (or start)
+        table.add_row("Requested", f"{', '.join(waiting)}: at the daemon's next bar; `bot resume` cancels")
     if state.day_blocked is not None and state.day_blocked == state.day:
         table.add_row("Daily loss limit", "reached: no new entries until the next UTC day")
     cooling = {s: n for s, n in state.cooldown.items() if n > 0}
