@@ -107,14 +107,16 @@ def open_existing_store(cfg: Config):
 
     start_logging(cfg)
     db = sqlite_path(cfg.db_url)
-    # An empty file is no run either: opening it would write a schema into
-    # it and answer as if a run were there.
-    if db is not None and (not db.exists() or (db.is_file() and db.stat().st_size == 0)):
+    if db is not None and not db.exists():
         raise UserError(f"no run yet in {db}: start one with `bot run`")
     if db is not None:
         from bot.store.integrity import check_existing_database
 
-        check_existing_database(db, cfg.path(cfg.storage.models_dir))
+        check_existing_database(db, cfg.path(cfg.storage.models_dir))  # e.g. an emptied run's database
+        # Any other empty file is no run either: opening it would write a
+        # schema into it and answer as if a run were there.
+        if db.is_file() and db.stat().st_size == 0:
+            raise UserError(f"no run yet in {db}: start one with `bot run`")
     elif not _server_has_run(cfg.db_url):
         raise UserError(f"no run yet in {cfg.db_shown}: start one with `bot run`")
     store = Store(cfg.db_url)
