@@ -91,10 +91,7 @@ def _follow_resume(rt: Runtime) -> None:
 
 def _follow_pause(rt: Runtime) -> None:
     requested = int(rt.store.get_meta(PAUSE_KEY) or 0)
-    state = rt.engine.risk.state
-    if requested > state.pauses_seen and cancelled_by_resume(rt.store, PAUSE_KEY):
-        state.pauses_seen = requested  # seen, and not acted on
-        _record(rt, _cancelled(rt, "pause", PAUSE_KEY))
+    if _cancelled(rt, "pause", PAUSE_KEY, requested):
         return
     ts = max(rt.engine.last_ts.values(), default=0)
     _record(rt, rt.engine.risk.follow_pause_requests(requested, ts, origin_of(rt.store, PAUSE_KEY, "the operator")))
@@ -102,23 +99,29 @@ def _follow_pause(rt: Runtime) -> None:
 
 def _follow_flatten(rt: Runtime) -> None:
     requested = int(rt.store.get_meta(FLATTEN_KEY) or 0)
-    state = rt.engine.risk.state
-    if requested > state.flattens_seen and cancelled_by_resume(rt.store, FLATTEN_KEY):
-        state.flattens_seen = requested
-        _record(rt, _cancelled(rt, "flatten", FLATTEN_KEY))
+    if _cancelled(rt, "flatten", FLATTEN_KEY, requested):
         return
-    if requested > state.flattens_seen:
+    if requested > rt.engine.risk.state.flattens_seen:
         rt.engine.flatten_request = (requested, origin_of(rt.store, FLATTEN_KEY, "the operator"))
 
 
-def _cancelled(rt: Runtime, what: str, key: str) -> Event:
-    return Event(
+def _cancelled(rt: Runtime, what: str, key: str, requested: int) -> bool:
+    """A new request of `what` ("pause" or "flatten") that a later resume
+    cancelled: marked seen, not acted on, and said so."""
+    seen = f"{what}s_seen"  # the risk state's counter of this kind
+    state = rt.engine.risk.state
+    if requested <= getattr(state, seen) or not cancelled_by_resume(rt.store, key):
+        return False
+    setattr(state, seen, requested)
+    event = Event(
         max(rt.engine.last_ts.values(), default=0),
         f"{what}_cancelled",
         f"{what} from {origin_of(rt.store, key, 'the operator')} not carried out: "
         f"{origin_of(rt.store, RESUME_KEY, '`bot resume`')} came after it",
         level="warning",
     )
+    _record(rt, event)
+    return True
 
 
 def _record(rt: Runtime, event: Event | None) -> None:

@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,6 +16,9 @@ from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_c
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, load_config
 from bot.file_checks import unreadable_file
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DataPath = Annotated[Path | None, typer.Option("--data", help="CSV in the bundled format (default: replay.data).")]
 Symbol = Annotated[
@@ -77,14 +80,16 @@ def _replay_data_of(cfg: Config, symbol: str, option: str, remedy: str) -> Path:
     return path
 
 
-def _check_timeframe(path: Path, cfg: Config) -> None:
-    """Data of another timeframe than the config's is refused before any
-    work (a backtest found it only inside its variants, with its progress
-    bar drawn; check-lookahead not at all)."""
+def _check_timeframe(path: Path, cfg: Config) -> pd.DataFrame:
+    """The file's bars, once they are known to be of the config's timeframe:
+    other data is refused before any work (a backtest found it only inside
+    its variants, with its progress bar drawn; check-lookahead not at all)."""
     from bot.market.csv_format import read_ohlcv_csv
     from bot.market.replay_feed import check_spacing
 
-    check_spacing(path, read_ohlcv_csv(path).timestamp.to_numpy(), cfg.timeframe_ms)
+    frame = read_ohlcv_csv(path)
+    check_spacing(path, frame.timestamp.to_numpy(), cfg.timeframe_ms)
+    return frame
 
 
 Executor = Annotated[
@@ -265,15 +270,13 @@ def check_lookahead(
     """Prove that features, indicators, predictions and signals never read a later bar."""
     cfg = load_config(config)
     from bot.backtest.lookahead import check_lookahead as check
-    from bot.market.csv_format import read_ohlcv_csv
     from bot.strategy import load_strategy_of
 
     strategy = load_strategy_of(cfg)
     path, _ = _data_and_symbol(cfg, data, symbol)
     _check_dates(cfg, start, end)
     start_logging(cfg)
-    _check_timeframe(path, cfg)
-    bars = _slice(read_ohlcv_csv(path), start or cfg.replay.start, end or cfg.replay.end)
+    bars = _slice(_check_timeframe(path, cfg), start or cfg.replay.start, end or cfg.replay.end)
     try:
         report = check(cfg, bars, strategy, cuts)
     except ValueError as exc:
