@@ -135,3 +135,19 @@ def test_killed_download_resumes_and_matches_the_source(tmp_path: Path, fake: Fa
     assert [tuple(r) for r in written.itertuples(index=False, name=None)] == expected
     resumed_from = [int(q["startTime"]) for _, path, q in fake.requests[requests_before:] if path.endswith("/klines")]
     assert min(resumed_from) >= parse_iso_ms(SINCE) + partial * HOUR  # continued, did not start over
+
+
+def test_an_exchange_out_of_reach_is_one_line_and_no_crash(tmp_path: Path) -> None:
+    """No network (here: the exchange's port closed): after its retries
+    `bot download` says so in one line and exits 1; the log holds the
+    reason as an error, not a crash with a traceback."""
+    with FakeExchange() as gone:
+        config = config_for(tmp_path, gone)
+    done = subprocess.run([sys.executable, "-m", "bot", "download", "-c", str(config), "--since", SINCE,
+                           "--until", UNTIL], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("exchange error: binance BTC/USDT: gave up after 6 attempts: "), done.stderr
+    assert "Traceback" not in done.stderr
+    log = (tmp_path / "bot.jsonl").read_text()
+    assert '"exchange_failed"' in log and '"crashed"' not in log and "Traceback" not in log

@@ -16,7 +16,7 @@ import typer
 
 from bot.cli.safe_console import SafeConsole, printable
 from bot.config import Config, ConfigError
-from bot.market.errors import DataFileError
+from bot.market.errors import DataFileError, MarketDataError
 from bot.writer_lease import LeaseHeld, ServerLease, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.
@@ -63,6 +63,15 @@ def guarded(command):
             raise typer.Exit(2) from None
         except UserError as exc:
             say_error(f"error: {exc}")
+            raise typer.Exit(1) from None
+        except MarketDataError as exc:
+            # Network down, exchange refusing: said in one line and logged
+            # as what it is, without the traceback of a crash.
+            from bot.secrets import scrub
+
+            if structlog.is_configured():
+                structlog.get_logger("bot.cli").error("exchange_failed", error=scrub(str(exc)))
+            say_error(scrub(f"exchange error: {exc}"))
             raise typer.Exit(1) from None
         except typer.Exit:
             raise  # a deliberate exit code, not a failure
