@@ -156,7 +156,7 @@ def test_promote_through_the_api_makes_the_champion(served: str, run_with_positi
     assert post(served, "/api/v1/control/promote/v9999-nothing", token=TOKEN)[0] == 404
     status, body = post(served, f"/api/v1/control/promote/{other}", token=TOKEN)
     assert status == 202 and body == {"accepted": "promote", "takes_effect": "at the daemon's next bar",
-                                      "version": other, "previous": champion}
+                                      "version": other, "previous": champion, "gate_rejected": False}
     assert rows(db, "SELECT version FROM model_versions WHERE status = 'champion'") == [(other,)]
     (message,), = rows(db, "SELECT message FROM events WHERE kind = 'model_promoted' ORDER BY id DESC LIMIT 1")
     assert message == f"{other} promoted by the API (127.0.0.1)"
@@ -224,3 +224,10 @@ def test_a_resume_made_after_a_pending_flatten_or_pause_cancels_it(tmp_path: Pat
     bot("pause")  # a request made after the resume is carried out
     replay(config, max_bars=2)
     assert halt(db) == (True, "paused by the operator (`bot pause`)")
+
+
+def test_an_unknown_version_is_echoed_briefly(served: str) -> None:
+    status, body = post(served, "/api/v1/control/promote/v" + "9" * 10_000, token=TOKEN)
+    assert status == 404
+    assert body["detail"].startswith("no model version v999") and "(9,921 more characters)" in body["detail"]
+    assert len(body["detail"]) < 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -160,11 +161,23 @@ def test_bot_models_lists_and_promote_rolls_back(tmp_path: Path) -> None:
     back = run_bot("models", "-c", str(config), "promote", champion)
     assert back.returncode == 0, back.stderr
     assert dict(rows(tmp_path / "bot.sqlite", "SELECT version, status FROM model_versions"))[champion] == "champion"
+    # A version the gate turned down may still be promoted by hand, with a warning.
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        conn.execute("UPDATE model_versions SET status = 'rejected' WHERE version = ?", (older,))
+    overridden = run_bot("models", "promote", older, "-c", str(config))
+    assert overridden.returncode == 0, overridden.stderr
+    assert f"warning: the promotion gate had rejected {older}" in overridden.stderr
+    (level, message, data), = rows(tmp_path / "bot.sqlite", "SELECT level, message, data_json FROM events "
+                                   "WHERE kind = 'model_promoted' ORDER BY id DESC LIMIT 1")
+    assert level == "warning" and message.endswith(", over the promotion gate's rejection")
+    assert json.loads(data)["gate_rejected"] is True
     (tmp_path / "models" / older / "config.json").unlink()  # its files damaged since
     broken = run_bot("models", "promote", older, "-c", str(config))
     assert broken.returncode == 1 and broken.stderr.startswith(f"error: {older} cannot be loaded: "), broken.stderr
     unknown = run_bot("models", "promote", "v9999", "-c", str(config))
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no model version v9999")
+    huge = run_bot("models", "promote", "v" + "9" * 100_000, "-c", str(config))
+    assert huge.returncode == 1 and "(99,921 more characters)" in huge.stderr and len(huge.stderr) < 300
 
 
 def test_bot_train_observes_history_then_trains_once(tmp_path: Path) -> None:

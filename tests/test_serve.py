@@ -223,3 +223,31 @@ def test_api_enabled_serves_beside_the_run_and_stops_with_it(tmp_path: Path) -> 
     with pytest.raises(OSError):  # the server went with the run
         get(base, "/api/v1/ping")
     assert "bot serve started on" in (tmp_path / "run.txt").read_text()
+
+
+def test_head_on_the_monitors_endpoints_answers_as_get_without_a_body(served: str) -> None:
+    """Uptime monitors and load balancers often ask with HEAD (it was 405)."""
+    for path in ("/api/v1/ping", "/api/v1/health"):
+        request = urllib.request.Request(served + path, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as reply:
+                status, body = reply.status, reply.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        assert status == get(served, path)[0] and body == b"", path
+
+
+def test_a_port_in_use_is_one_line_and_serving_is_never_said(tiny_run: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "serve", "-c", str(tiny_run / "config.yaml"), "--port", str(port)],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
+    ], done.stderr
+    assert "serving" not in done.stdout

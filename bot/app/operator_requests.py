@@ -9,6 +9,8 @@ run keeps one writer."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import structlog
 
 from bot.app.runtime import Runtime
@@ -172,22 +174,35 @@ def request_resume(store, cfg, origin: str) -> str | None:
     return was
 
 
-def promote_version(store, models_dir, version: str, origin: str) -> str | None:
+class Promotion(NamedTuple):
+    previous: str | None  # the champion it replaced
+    gate_rejected: bool  # the promotion gate had turned this version down
+
+
+def promote_version(store, models_dir, version: str, origin: str) -> Promotion:
     """Make `version` the champion (a running daemon loads it at its next
-    firing); the previous champion's version. KeyError: no such version;
-    OSError or ValueError: its files cannot be loaded."""
+    firing). KeyError: no such version; OSError or ValueError: its files
+    cannot be loaded. A version the gate rejected may be promoted (a person
+    may know better), but the event and the caller say so."""
     from bot.model.registry import ModelRegistry
 
     registry = ModelRegistry(store, models_dir)
     previous = store.champion()
-    registry.promote(version)
+    promoted = registry.promote(version)
+    rejected = promoted.status == "rejected"
     ts = max((v.created_ts for v in store.model_versions()), default=0)
     store.add_event(
         Event(
             ts,
             "model_promoted",
-            f"{version} promoted by {origin}",
-            data={"version": version, "previous": previous.version if previous else None, "origin": origin},
+            f"{version} promoted by {origin}" + (", over the promotion gate's rejection" if rejected else ""),
+            level="warning" if rejected else "info",
+            data={
+                "version": version,
+                "previous": previous.version if previous else None,
+                "origin": origin,
+                "gate_rejected": rejected,
+            },
         )
     )
-    return previous.version if previous else None
+    return Promotion(previous.version if previous else None, rejected)

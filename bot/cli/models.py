@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from bot.brief_text import brief
 from bot.cli.common import (
     DEFAULT_CONFIG,
     ConfigPath,
@@ -145,14 +146,18 @@ def promote(
     store = open_existing_store(cfg)
     try:
         try:
-            previous = promote_version(store, cfg.path(cfg.storage.models_dir), version, "hand (`bot models promote`)")
+            done = promote_version(store, cfg.path(cfg.storage.models_dir), version, "hand (`bot models promote`)")
         except KeyError:
-            raise UserError(f"no model version {version}; see `bot models`") from None
+            raise UserError(f"no model version {brief(version)}; see `bot models`") from None
         except (OSError, ValueError, ModelFileError) as exc:  # its files missing or damaged
             raise UserError(f"{version} cannot be loaded: {exc}") from None
     finally:
         store.close()
-    err_console.print(f"{version} is the champion" + (f" (was {previous})" if previous else ""))
+    err_console.print(f"{version} is the champion" + (f" (was {done.previous})" if done.previous else ""))
+    if done.gate_rejected:
+        err_console.print(
+            f"warning: the promotion gate had rejected {version} (see `bot models`); a running daemon trades with it from its next bar"
+        )
 
 
 def _config_of(ctx: typer.Context, config: Path) -> Path:

@@ -5,11 +5,12 @@ operator requests of its controls, as the CLI's `bot resume` makes them."""
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, err_console, guarded, open_existing_store
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, open_existing_store
 from bot.config import load_config
 
 
@@ -26,10 +27,31 @@ def serve(
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
-    err_console.print(
-        f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, docs at /docs)", markup=False
-    )
     try:
-        uvicorn.run(make_app(store, cfg), host=host, port=port, log_level="warning")
+        listening = listening_socket(host, port)
+        err_console.print(
+            f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, docs at /docs)", markup=False
+        )
+        server = uvicorn.Server(uvicorn.Config(make_app(store, cfg), host=host, port=port, log_level="warning"))
+        server.run(sockets=[listening])
     finally:
         store.close()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything says it serves: a port in
+    use or an address this machine does not have is one line and exit 1,
+    not "serving ..." followed by uvicorn's own error."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        raise UserError(f"--host {host}: {exc.strerror or exc}") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: a restart may bind while the old socket is in TIME_WAIT.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
+    return sock

@@ -23,6 +23,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from bot.brief_text import brief
 from bot.config import Config
 from bot.domain import OrderStatus
 from bot.report.run_charts import buy_and_hold_curve
@@ -62,11 +63,12 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
     clock = now_ms or (lambda: int(time.time() * 1000))
     app = FastAPI(title="LSTM paper-trading bot", version="1", docs_url="/docs", openapi_url="/openapi.json")
 
-    @app.get("/api/v1/ping")
+    # HEAD as well as GET: uptime monitors and load balancers often ask with HEAD.
+    @app.api_route("/api/v1/ping", methods=["GET", "HEAD"])
     def ping() -> dict:
         return {"ping": "pong"}
 
-    @app.get("/api/v1/health")
+    @app.api_route("/api/v1/health", methods=["GET", "HEAD"])
     def get_health() -> JSONResponse:
         state = health(store, cfg, clock())
         return JSONResponse(asdict(state), status_code=200 if state.healthy else 503)
@@ -197,9 +199,9 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
     def promote(version: str, request: Request) -> JSONResponse:
         """Make a registered version the champion, as `bot models promote` does."""
         try:
-            previous = requests.promote_version(store, cfg.path(cfg.storage.models_dir), version, origin(request))
+            done = requests.promote_version(store, cfg.path(cfg.storage.models_dir), version, origin(request))
         except KeyError:
-            raise HTTPException(404, f"no model version {version}") from None
+            raise HTTPException(404, f"no model version {brief(version)}") from None
         except (OSError, ValueError) as exc:
             raise HTTPException(409, f"{version} cannot be loaded: {exc}") from None
-        return accepted("promote", version=version, previous=previous)
+        return accepted("promote", version=version, previous=done.previous, gate_rejected=done.gate_rejected)
