@@ -156,7 +156,8 @@ def promote(
     err_console.print(f"{version} is the champion" + (f" (was {done.previous})" if done.previous else ""))
     if done.gate_rejected:
         err_console.print(
-            f"warning: the promotion gate had rejected {version} (see `bot models`); a running daemon trades with it from its next bar"
+            f"warning: the promotion gate had rejected {version} (see `bot models`); "
+            "a running daemon trades with it from its next bar"
         )
 
 
