@@ -37,7 +37,8 @@ def engine_without_database(repo: Path, tmp: Path) -> tuple[Engine, list[Bar]]:
                     risk=RiskManager(cfg.risk, cfg.paper, cfg.timeframe),
                     strategy=load_strategy("threshold", repo / "strategies", {"enter_above": 0.52, "exit_below": 0.5}),
                     ledger=Ledger(cash=10_000), clock=clock, seq_len=cfg.model.seq_len,
-                    warmup_bars=cfg.features.warmup_bars, history_bars=cfg.retrain.train_window_bars)
+                    warmup_bars=cfg.features.warmup_bars, history_bars=cfg.retrain.train_window_bars,
+                    timeframe_ms=cfg.timeframe_ms)
     for bar in bars[:WARM_BARS]:
         engine.warm_up(bar)
     engine.set_predictor(_champion(cfg.model, engine, tmp))

@@ -71,6 +71,7 @@ class Engine:
         seq_len: int,
         warmup_bars: int,
         history_bars: int,
+        timeframe_ms: int,
         target: Target = Target(),
         bar_lines: bool = True,
     ) -> None:
@@ -86,6 +87,7 @@ class Engine:
         self.clock = clock
         self.seq_len = seq_len
         self.warmup_bars = warmup_bars
+        self.timeframe_ms = timeframe_ms  # a bar's position, for the regime filter
         self.symbols = list(symbols)
         self.features = {s: FeatureState() for s in symbols}
         self.history = {s: FeatureHistory(history_bars + warmup_bars) for s in symbols}
@@ -241,7 +243,9 @@ class Engine:
         scored = predictor.score(windows, symbols)
         returns = scored.predicted_return.tolist() if scored.predicted_return is not None else [None] * len(symbols)
         closes = [self.history[s].recent_closes(predictor.companion_lookback) for s in symbols]
-        volatilities, regimes = predictor.volatility_forecasts(closes), predictor.turbulences(closes)
+        positions = [self.last_ts[s] // self.timeframe_ms for s in symbols]
+        volatilities = predictor.volatility_forecasts(closes)
+        regimes = predictor.turbulences(symbols, closes, positions)
         # As lists of Python floats at once: indexing an array per symbol
         # made a numpy scalar each time, then a float of it.
         prob, edge, error = scored.prob.tolist(), scored.edge.tolist(), scored.edge_error.tolist()

@@ -13,7 +13,8 @@ from bot.config import ModelConfig, PromotionConfig
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.predictor import EdgeMap, Predictor
 from bot.model.promotion import block_length, judge
-from bot.model.regime import RegimeModel
+from bot.model.regime import WINDOW, RegimeModel
+from bot.model.regime_filter import SlidingRegimeFilter, fresh
 from bot.model.scaler import Scaler
 from bot.model.volatility import VolatilityModel
 
@@ -131,13 +132,13 @@ def test_regime_model_finds_the_planted_states_and_reads_them_causally() -> None
     model, metrics = RegimeModel.fit([closes[:6000]], seed=0)
     assert metrics["regime_calm_std"] == pytest.approx(0.005, rel=0.15)
     assert metrics["regime_turbulent_std"] == pytest.approx(0.02, rel=0.15)
-    readings = np.array([model.turbulent_probability(closes[: t + 1]) for t in range(6000, 8000, 7)])
+    readings = np.array([fresh(model, closes[: t + 1], t) for t in range(6000, 8000, 7)])
     truth = state[6000:8000:7]
     assert np.mean((readings > 0.5) == (truth == 1)) > 0.9
     # Causal: later closes never change a reading.
     t = 7000
     tampered = np.concatenate([closes[: t + 1], closes[t + 1:] * 5])
-    assert model.turbulent_probability(tampered[: t + 1]) == model.turbulent_probability(closes[: t + 1])
+    assert fresh(model, tampered[: t + 1], t) == fresh(model, closes[: t + 1], t)
 
 
 def test_regime_fit_is_deterministic_and_its_file_is_checked() -> None:
@@ -156,7 +157,7 @@ def test_an_extreme_return_reads_as_turbulent_not_as_an_error() -> None:
     closes, _ = two_state_closes(2, 3000)
     model, _ = RegimeModel.fit([closes], seed=0)
     crash = np.concatenate([closes, [closes[-1] * 0.5]])
-    assert model.turbulent_probability(crash) == pytest.approx(1.0)
+    assert fresh(model, crash, len(crash) - 1) == 1.0
 
 
 # -- the gate's significance test ------------------------------------------------------------
@@ -266,28 +267,42 @@ def sequential_filter(model: RegimeModel, closes: np.ndarray) -> float:
 
 
 def test_regime_reading_equals_the_bar_by_bar_forward_filter() -> None:
+    """Wherever the window is cut into its two folds (the newest bar's
+    position), the reading is the forward filter's, to rounding."""
     closes, _ = two_state_closes(4, 2000)
     model, _ = RegimeModel.fit([closes[:1500]], seed=0)
     for t in (1, 2, 3, 50, 168, 169, 170, 777, 1999):
-        assert model.turbulent_probability(closes[: t + 1]) == pytest.approx(
-            sequential_filter(model, closes[: t + 1]), abs=1e-12)
+        expected = sequential_filter(model, closes[: t + 1])
+        for position in (t, t + 1, t + 100, 0, WINDOW - 1):
+            assert fresh(model, closes[: t + 1], position) == pytest.approx(expected, abs=1e-12)
 
 
-def test_regime_readings_of_many_symbols_at_once_equal_each_read_alone() -> None:
-    """A step over many symbols filters them in one batch: full windows,
-    short histories and an out-of-reach return mixed, every reading the
-    same to the last bit as the symbol's own."""
+def test_the_sliding_filter_reads_the_very_bits_of_a_fresh_one() -> None:
+    """Bar after bar, through block starts, short histories, gaps in the
+    positions, a changed model, closes that do not follow and a return out
+    of reach (1.0 while it is in the window, exact again once it left),
+    the filter kept between bars reads what one made from nothing reads:
+    so a restarted run reads what an uninterrupted one did."""
     closes, _ = two_state_closes(6, 3000)
-    model, _ = RegimeModel.fit([closes[:2000]], seed=0)
-    ends = range(2001, 3000, 37)
-    windows = [closes[max(0, t - 400): t] for t in ends] + [closes[:1], closes[:5], closes[:100]]
-    crash = np.concatenate([closes[:1000], [closes[999] * 0.5]])
-    windows.insert(3, crash)
-    together = model.turbulent_probabilities(windows)
-    alone = [model.turbulent_probability(w) for w in windows]
-    assert together == alone
-    assert together[3] == 1.0 and together[-3] is None
-    assert all(p is not None and 0.0 <= p <= 1.0 for p in together[:-3] + together[-2:])
+    closes[1200:] *= 0.3  # one return out of reach of both states
+    model, _ = RegimeModel.fit([closes[:1000]], seed=0)
+    other, _ = RegimeModel.fit([closes[1000:2000]], seed=0)
+    kept = SlidingRegimeFilter()
+    position, readings = 5_000_000, 0
+    for t in range(1, 3000):
+        position += 1 if t % 997 else 3  # now and then a gap
+        current = other if t >= 2500 else model
+        window = closes[max(0, t + 1 - 400): t + 1]
+        got = kept.reading(current, window, position)
+        assert got == fresh(current, window, position), t
+        readings += got is not None
+        if t == 1250:  # another symbol's closes under the same filter: it starts over
+            assert kept.reading(current, closes[10:200], position) == fresh(current, closes[10:200], position)
+            assert kept.reading(current, window, position) == fresh(current, window, position)
+    assert readings == 2999
+    assert fresh(model, closes[:1201], 1200) == 1.0 and fresh(model, closes[:1200 + WINDOW], 1199 + WINDOW) == 1.0
+    assert fresh(model, closes[:1201 + WINDOW], 1200 + WINDOW) < 1.0
+    assert kept.reading(model, closes[:1], 1) is None and fresh(model, closes[:1], 1) is None
 
 
 def test_recalibration_moves_a_stale_champion_to_the_newest_base_rate() -> None:

@@ -163,6 +163,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         seq_len=config.model.seq_len,
         warmup_bars=config.features.warmup_bars,
         history_bars=history_capacity(config),
+        timeframe_ms=config.timeframe_ms,
         target=Target.of(config),
         # Per-bar log lines cost a replay a tenth of its time; its bars are in
         # the database. DEBUG brings them back.

@@ -72,12 +72,13 @@ def check_lookahead(cfg: Config, bars: pd.DataFrame, strategy: Strategy, cuts: i
         len(FEATURE_NAMES) + (0 if full_indicators is None else full_indicators.shape[1]) + len(READING_COLUMNS) + 1
     )
     for t in points:
+        position = int(bars.timestamp.iloc[t]) // cfg.timeframe_ms
         cut = bars.iloc[: t + 1]
         cut_features, cut_indicators = compute_features(cut.close, cut.volume), _indicators(strategy, cut)
         leak = (
             _first_difference("feature", cut_features, full_features, cut)
             or _first_difference("indicator", cut_indicators, full_indicators, cut)
-            or _prediction_leak(predictor, cut_features, full_features, cut, full_close, t)
+            or _prediction_leak(predictor, cut_features, full_features, cut, full_close, t, position)
             or _signal_leak(
                 strategy,
                 cfg,
@@ -85,7 +86,7 @@ def check_lookahead(cfg: Config, bars: pd.DataFrame, strategy: Strategy, cuts: i
                 t,
                 cut_indicators,
                 full_indicators,
-                _reading_at(predictor, full_features, full_close, t),
+                _reading_at(predictor, full_features, full_close, t, position),
                 predictor,
             )
         )
@@ -157,10 +158,12 @@ def _quick_predictor(cfg: Config, bars: pd.DataFrame, features: pd.DataFrame) ->
 READING_COLUMNS = ("prob_up", "expected_edge", "edge_error", "volatility_forecast", "regime")
 
 
-def _reading_at(predictor: Predictor, features: pd.DataFrame, close: np.ndarray, t: int) -> dict[str, float]:
-    """The model's reading of the window ending at bar t, scored alone as
-    the daemon does with one symbol (batch size changes float rounding);
-    NaN in warm-up."""
+def _reading_at(
+    predictor: Predictor, features: pd.DataFrame, close: np.ndarray, t: int, position: int
+) -> dict[str, float]:
+    """The model's reading of the window ending at bar t (whose open time
+    is `position` timeframes), scored alone as the daemon does with one
+    symbol (batch size changes float rounding); NaN in warm-up."""
     window = features.to_numpy(float)[max(t - predictor.seq_len + 1, 0) : t + 1]
     if len(window) < predictor.seq_len or np.isnan(window).any():
         return dict.fromkeys(READING_COLUMNS, np.nan)
@@ -171,7 +174,7 @@ def _reading_at(predictor: Predictor, features: pd.DataFrame, close: np.ndarray,
         "expected_edge": float(scored.edge[0]),
         "edge_error": float(scored.edge_error[0]),
         "volatility_forecast": _or_nan(predictor.volatility_forecast(closes)),
-        "regime": _or_nan(predictor.turbulence(closes)),
+        "regime": _or_nan(predictor.turbulence(closes, position)),
     }
 
 
@@ -186,10 +189,11 @@ def _prediction_leak(
     cut: pd.DataFrame,
     full_close: np.ndarray,
     t: int,
+    position: int,
 ) -> Leak | None:
     """The newest bar's reading from the cut data against the full data's."""
-    a = _reading_at(predictor, cut_features, cut.close.to_numpy(float), t)
-    b = _reading_at(predictor, full_features, full_close, t)
+    a = _reading_at(predictor, cut_features, cut.close.to_numpy(float), t, position)
+    b = _reading_at(predictor, full_features, full_close, t, position)
     for column in READING_COLUMNS:
         x, y = a[column], b[column]
         if not ((np.isnan(x) and np.isnan(y)) or np.isclose(x, y, rtol=TOLERANCE, atol=TOLERANCE)):

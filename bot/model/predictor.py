@@ -22,6 +22,7 @@ volatility forecast (sizing) and a regime model (strategies, reports).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,7 @@ import numpy as np
 from bot.model.calibration import PlattCalibration, fit_calibrations
 from bot.model.dataset import TrainingSet
 from bot.model.regime import RegimeModel
+from bot.model.regime_filter import SlidingRegimeFilter, fresh
 from bot.model.scaler import Scaler, SymbolNames, scale_by_symbol
 from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
@@ -99,6 +101,8 @@ class Predictor:
     regime: RegimeModel | None = None
     # `model.scaling: per_symbol`: each trained symbol's own scaler.
     symbol_scalers: dict[str, Scaler] = field(default_factory=dict)
+    # Each scored symbol's regime filter, kept between bars (same bits as fresh).
+    regime_filters: dict[str, SlidingRegimeFilter] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def companion_lookback(self) -> int:
@@ -112,12 +116,21 @@ class Predictor:
         """The volatility forecast of each symbol's closes, all in one batch."""
         return self.volatility.forecasts(closes) if self.volatility is not None else [None] * len(closes)
 
-    def turbulence(self, closes: np.ndarray) -> float | None:
-        return self.turbulences([closes])[0]
+    def turbulence(self, closes: np.ndarray, position: int) -> float | None:
+        """The regime reading of closes whose newest bar opened at
+        `position` timeframes since the epoch, from nothing."""
+        return fresh(self.regime, closes, position) if self.regime is not None else None
 
-    def turbulences(self, closes: list[np.ndarray]) -> list[float | None]:
-        """The regime reading of each symbol's closes, all in one batch."""
-        return self.regime.turbulent_probabilities(closes) if self.regime is not None else [None] * len(closes)
+    def turbulences(self, symbols: Sequence[str], closes: list[np.ndarray], positions: list[int]) -> list[float | None]:
+        """The regime reading of each symbol's closes, its filter kept
+        from the bar before: the same number as `turbulence`."""
+        if self.regime is None:
+            return [None] * len(closes)
+        filters = self.regime_filters
+        return [
+            filters.setdefault(symbol, SlidingRegimeFilter()).reading(self.regime, window, position)
+            for symbol, window, position in zip(symbols, closes, positions, strict=True)
+        ]
 
     def predict(self, windows: np.ndarray, symbols: SymbolNames | None = None) -> np.ndarray:
         """(batch, >= seq_len, all features) raw -> (batch,) P(label = 1).

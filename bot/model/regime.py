@@ -9,10 +9,10 @@ state that lasts two bars, which is not a regime anyone can trade.
 Reading the regime at bar t must not look ahead, so EM's smoothed
 posteriors (which use later bars) are never used. The probability of the
 turbulent state is the forward filter run over the newest WINDOW returns,
-starting from the chain's stationary distribution: a pure function of the
-model and the recent closes, so a restarted run reads the same number as an
-uninterrupted one, and the chain forgets its start long before the window
-ends.
+starting from the chain's stationary distribution (bot/model/regime_filter.py):
+a pure function of the model, the recent closes and the newest bar's
+position, so a restarted run reads the same number as an uninterrupted one,
+and the chain forgets its start long before the window ends.
 """
 
 from __future__ import annotations
@@ -28,34 +28,6 @@ WINDOW = 168  # returns the filter reads
 STICKINESS = 0.25  # prior self-transition pseudo-counts, as a share of the training returns
 SCALE = 100.0  # returns in percent: EM is better conditioned there
 MAX_ITERATIONS = 60
-
-
-def _ordered_product(matrices: np.ndarray) -> np.ndarray:
-    """M_n ... M_2 M_1 of (2, 2, batch, n) matrices, newest last along the
-    last axis, reduced pairwise; each partial product rescaled to keep it
-    in range. Elementwise arithmetic only: every row of the batch goes
-    through the very same operations as it would alone, so batching
-    changes no bit of a result. (numpy's stacked matmul over (batch, n, 2,
-    2), used before, took 2.4-2.6 times as long for 100 symbols, and 0.8-0.85
-    times as long for one.)"""
-    while matrices.shape[3] > 1:
-        head = None
-        if matrices.shape[3] % 2:
-            head, matrices = matrices[..., :1], matrices[..., 1:]
-        paired = _later_times_earlier(matrices[..., 1::2], matrices[..., 0::2])
-        if head is not None:
-            paired[..., :1] = _later_times_earlier(paired[..., :1], head)
-        matrices = paired
-    return matrices[..., 0]
-
-
-def _later_times_earlier(later: np.ndarray, earlier: np.ndarray) -> np.ndarray:
-    """later @ earlier, (i, k) = later(i, 0) earlier(0, k) + later(i, 1)
-    earlier(1, k), scaled so its four entries sum to 1."""
-    product = later[:, 0, None] * earlier[None, 0] + later[:, 1, None] * earlier[None, 1]
-    rows = product[:, 0] + product[:, 1]
-    product /= rows[0] + rows[1]
-    return product
 
 
 @dataclass(frozen=True)
@@ -116,49 +88,6 @@ class RegimeModel:
         if total == 0:
             return 0.5, 0.5
         return to_calm / total, to_turbulent / total
-
-    def turbulent_probability(self, closes: np.ndarray) -> float | None:
-        """P(turbulent at the newest close | the newest WINDOW returns)."""
-        return self.turbulent_probabilities([closes])[0]
-
-    def turbulent_probabilities(self, windows: list[np.ndarray]) -> list[float | None]:
-        """`turbulent_probability` of each series of closes. Those of the
-        full length are filtered together, a few numpy calls for all of
-        them, which is what makes a step over many symbols cheap."""
-        out: list[float | None] = [None] * len(windows)
-        full = [i for i, w in enumerate(windows) if len(w) >= self.lookback]
-        if full:
-            closes = np.stack([windows[i][-self.lookback :] for i in full])
-            for i, p in zip(full, self._filtered(closes).tolist(), strict=True):
-                out[i] = p
-        for i, w in enumerate(windows):
-            if len(w) >= 2 and len(w) < self.lookback:  # a short history: alone, it has its own length
-                out[i] = float(self._filtered(np.asarray(w)[None, :])[0])
-        return out
-
-    def _filtered(self, closes: np.ndarray) -> np.ndarray:
-        """(batch, n) closes of the same length -> (batch,) P(turbulent)."""
-        returns = np.diff(np.log(closes), axis=1) * SCALE
-        # The forward filter is a product of 2x2 matrices, one per return:
-        # transition then the likelihoods (alpha_t = D_t A^T alpha_{t-1}).
-        # Each is scaled to sum 1 (a scale factor cancels in the end), and
-        # the product is taken pairwise, a few numpy calls instead of a
-        # Python loop over the window.
-        (m0, m1), (s0, s1) = self.means, self.stds
-        (p00, p01), (p10, p11) = self.transition
-        calm = np.exp(-0.5 * ((returns - m0) / s0) ** 2) / s0  # (batch, n) likelihoods
-        turbulent = np.exp(-0.5 * ((returns - m1) / s1) ** 2) / s1
-        # (2, 2, batch, n); rows: to-state
-        steps = np.stack([calm * p00, calm * p10, turbulent * p01, turbulent * p11]).reshape(2, 2, *returns.shape)
-        total = (steps[0, 0] + steps[0, 1]) + (steps[1, 0] + steps[1, 1])
-        reachable = np.all(total > 0, axis=1)  # a return beyond both states' reach: turbulent
-        with np.errstate(divide="ignore", invalid="ignore"):
-            (q00, q01), (q10, q11) = _ordered_product(steps / total)
-            start_calm, start_turbulent = self.stationary()
-            alpha_calm = q00 * start_calm + q01 * start_turbulent
-            alpha_turbulent = q10 * start_calm + q11 * start_turbulent
-            reading = alpha_turbulent / (alpha_calm + alpha_turbulent)
-        return np.where(reachable, reading, 1.0)
 
     def to_json(self) -> dict:
         return {"means": list(self.means), "stds": list(self.stds), "transition": [list(r) for r in self.transition]}
