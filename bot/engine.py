@@ -316,10 +316,14 @@ class Engine:
         rec.closed_orders, rec.changed_orders = changes.closed, changes.changed
         rec.positions = [self._position_row(bar.symbol) for bar in bars]
         rec.events.extend(changes.events)
-        rec.equity = self.ledger.snapshot(rec.ts)
+        # A symbol whose bar came late steps after the others have stepped
+        # that time or later: the equity of that time is stored already (a
+        # snapshot now would hold their later marks), so none is written.
+        late = self.last_step_ts is not None and rec.ts <= self.last_step_ts
+        rec.equity = None if late else self.ledger.snapshot(rec.ts)
         rec.risk_state = self.saved_risk_state.json(self.risk.state)
         self._commit(rec)
-        self.last_step_ts = rec.ts
+        self.last_step_ts = rec.ts if not late else self.last_step_ts
         self._log(rec)
         if self.broker.send_decided(self.clock.now_ms()):
             self.book_late_fills()
@@ -382,7 +386,6 @@ class Engine:
             log_event(log, e)
 
     def _log(self, rec: StepRecord) -> None:
-        assert rec.equity is not None  # set by _close_step before it logs
         if not self.bar_lines:
             for e in rec.events:
                 log_event(log, e)
@@ -397,7 +400,7 @@ class Engine:
                 close=bar.close,
                 prob_up=probs.get(bar.symbol),
                 action=actions.get(bar.symbol, "none"),
-                equity=round(rec.equity.equity, 2),
+                equity=round(rec.equity.equity if rec.equity else self.ledger.equity, 2),
             )
         for e in rec.events:
             log_event(log, e)

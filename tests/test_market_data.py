@@ -302,3 +302,38 @@ def test_extreme_move_confirmed_by_a_second_look_is_flagged_and_kept(tmp_path: P
         assert [ts for ts, _, _ in confirmed] == [hit] and "served again" in confirmed[0][2]
         assert rows(daemon.db, f"SELECT close FROM bars WHERE ts = {hit}")[0][0] == spiked.loc[row, "close"].iloc[0]
         daemon.close()
+
+
+@pytest.mark.parametrize("late_bars", [1, 3])
+def test_a_symbol_whose_bars_come_late_steps_them_after_the_others(tmp_path: Path, late_bars: int) -> None:
+    """ETH's newest candles are late (past the firing and both late retries)
+    while BTC's come on time; then they are served. ETH's bars step after
+    BTC has stepped those times: every bar of both is stored once, ETH's
+    positions are stored at its own times, and the equity keeps the one row
+    per time its on-time step wrote (before, the late step wrote a second
+    equity row at that time, its commit failed and ETH's bars were lost)."""
+    clock = SimulatedClock(START)
+    with FakeExchange(now=clock.now_ms) as fake:
+        fake.add_generated_market("BTC/USDT", "1h", seed=1)
+        fake.add_generated_market("ETH/USDT", "1h", seed=2)
+        daemon = Daemon(tmp_path, fake, clock, {"symbols": ["BTC/USDT", "ETH/USDT"]})
+        try:
+            daemon.rt.bar_job(START)
+            late = (START // HOUR) * HOUR  # the bar that closes at START + 1h
+            fake.hide_after("ETH/USDT", late)
+            daemon.run_until(late + late_bars * HOUR + 60_000)
+            assert daemon.rt.engine.last_ts["BTC/USDT"] == late + (late_bars - 1) * HOUR
+            assert daemon.rt.engine.last_ts["ETH/USDT"] < late  # held back all along
+            fake.unhide("ETH/USDT")
+            daemon.run_until(late + (late_bars + 3) * HOUR)
+            stepped = daemon.rt.engine.last_ts
+        finally:
+            daemon.close()
+    db = tmp_path / "bot.sqlite"
+    times = [late + k * HOUR for k in range(late_bars + 2)]  # each closes an hour after it opens
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        assert [t for (t,) in rows(db, f"SELECT ts FROM bars WHERE symbol = '{symbol}' AND ts >= {late}")] == times
+        assert [t for (t,) in rows(db, f"SELECT ts FROM positions WHERE symbol = '{symbol}' AND ts >= {late}")] \
+            == times
+        assert stepped[symbol] == times[-1]
+    assert [t for (t,) in rows(db, f"SELECT ts FROM equity WHERE ts >= {late} ORDER BY ts")] == times

@@ -626,6 +626,17 @@ def test_daily_loss_limit_blocks_entries_until_the_next_utc_day() -> None:
     assert decide(risk, 1.0, ledger, b=bar(ts=day_start + DAY)).orders
 
 
+def test_a_late_bar_of_the_day_before_starts_no_day() -> None:
+    """A symbol whose bar of 23:00 steps after the others stepped into the
+    new day leaves the new day's start equity alone."""
+    risk = manager(RiskConfig(daily_loss_limit_pct=0.02))
+    midnight = T0 - T0 % DAY + DAY
+    risk.new_day_start(midnight, 10_000.0)
+    risk.new_day_start(midnight - HOUR, 9_500.0)  # the late bar of the day before
+    risk.new_day_start(midnight + HOUR, 9_000.0)
+    assert risk.state.day == midnight // DAY and risk.state.day_start_equity == 10_000.0
+
+
 def test_a_loss_just_short_of_the_daily_limit_does_not_block() -> None:
     risk = manager(RiskConfig(daily_loss_limit_pct=0.02, stop_loss_pct=0.03))
     ledger = holding(10.0, price=100.0, symbol=ETH)

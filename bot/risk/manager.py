@@ -196,7 +196,9 @@ class RiskManager:
         """Called before a step: the first step of a UTC day records the
         equity the day started with (the close of the previous step)."""
         day = ts // DAY_MS
-        if self.state.day != day:
+        # Only forward: a symbol's late bar of the day before (its step comes
+        # after the other symbols stepped into the new day) starts no day.
+        if self.state.day is None or day > self.state.day:
             self.state.day = day
             self.state.day_start_equity = equity_before
 
