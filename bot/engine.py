@@ -46,7 +46,7 @@ from bot.ports import Broker, Clock, StepStore
 from bot.risk import RiskManager
 from bot.risk.commands import Cancel, Command, Decision, MoveStop, Resize, Submit
 from bot.risk.state import SavedState, TradingState
-from bot.step_record import StepRecord
+from bot.step_record import StepNotCommitted, StepRecord
 from bot.strategy import Strategy, StrategyContext
 from bot.strategy.guard import StrategyGuard
 from bot.timeframes import iso_utc
@@ -329,7 +329,12 @@ class Engine:
             self.book_late_fills()
 
     def _commit(self, rec: StepRecord) -> None:
-        self.store.commit_step(rec)
+        try:
+            self.store.commit_step(rec)
+        except Exception as exc:
+            cause = getattr(exc, "orig", None) or exc  # the driver's own error, not SQLAlchemy's wrapping
+            reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            raise StepNotCommitted(f"the bar step of {iso_utc(rec.ts)} could not be committed: {reason}") from exc
         for event in rec.events:
             self.event_sink(event)
         if self.fill_sink is not None:

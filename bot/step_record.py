@@ -30,3 +30,10 @@ class StepRecord:
     # An amendment to the step at `ts`: fills an exchange reported after the
     # step committed. Its positions and equity replace the step's own.
     amends: bool = False
+
+
+class StepNotCommitted(Exception):
+    """A step's record could not be written. The engine has already moved
+    its memory (features, ledger, orders) past that step, so it no longer
+    matches the database: the daemon stops, and a restart resumes from the
+    last committed step, asking the exchange again for the bars since."""

@@ -125,3 +125,41 @@ def test_a_retrain_that_fails_on_the_worker_is_an_event_and_the_champion_stays(t
         assert events == [(1_700_000_000_000, "error", "retrain_failed", said)]
     finally:
         rt.store.close()
+
+
+def test_a_step_that_cannot_be_committed_stops_the_daemon_instead_of_trading_on(tmp_path: Path) -> None:
+    """Another writer puts an equity row at a bar time the daemon has not
+    stepped yet: that step's commit fails. The engine's memory is then past
+    what the database holds, so the daemon stops (it went on before, its
+    later steps built on bars it never stored) and says why."""
+    import pytest
+
+    from bot.step_record import StepNotCommitted
+
+    config = write_config(tmp_path, {"mode": "live", "timeframe": "1s", "schedule": {"bar_delay_seconds": 0.05}})
+    cfg = load_config(config)
+    configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+    rt = build_runtime(cfg, clock=SystemClock(), feed=WallClockFeed(history_bars=300))
+    db = tmp_path / "bot.sqlite"
+    taken: list[int] = []
+
+    def another_writer() -> None:
+        wait_until(lambda: len(rows(db, "SELECT ts FROM bars")) > 300, timeout_s=120, what="live bars")
+        ahead = rows(db, "SELECT MAX(ts) FROM bars")[0][0] + 8 * SECOND
+        with sqlite3.connect(db) as conn:
+            conn.execute("INSERT INTO equity (ts, cash, position_value, equity, realized_pnl, unrealized_pnl, "
+                         "fees_paid) VALUES (?, 1, 0, 1, 0, 0, 0)", (ahead,))
+        taken.append(ahead)
+
+    writer = threading.Thread(target=another_writer)
+    writer.start()
+    try:
+        with pytest.raises(StepNotCommitted, match="could not be committed: UNIQUE constraint failed: equity.ts"):
+            run_live(rt, stop_after_seconds=120)  # the limit only catches a daemon that went on
+    finally:
+        writer.join()
+        rt.store.close()
+    [ahead] = taken
+    assert rows(db, "SELECT MAX(ts) FROM bars")[0][0] == ahead - SECOND  # nothing of the failed step or after
+    log = (tmp_path / "bot.jsonl").read_text()
+    assert '"step_not_committed"' in log and '"bar_job_failed"' not in log

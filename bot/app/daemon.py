@@ -29,6 +29,7 @@ from bot.app.operator_requests import follow_operator_requests
 from bot.app.reconcile import reconcile
 from bot.app.runtime import Runtime
 from bot.app.scheduling import bar_close_trigger, to_datetime
+from bot.step_record import StepNotCommitted
 
 log = structlog.get_logger("bot.app.daemon")
 
@@ -95,12 +96,15 @@ class SignalFlag:
 
 def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
     """Run until SIGINT, SIGTERM or `stop_after_seconds`; True when the stop
-    was clean (no step or retrain abandoned)."""
+    was clean (no step or retrain abandoned). A bar step that could not be
+    committed stops the daemon too, and is raised once it has stopped."""
     stop = threading.Event()
     retrain = BackgroundRetrain(rt)
     rt.bar_job.run_retrain = retrain
 
     firing = threading.Lock()  # the bar job and its late retries never overlap
+    asked = SignalFlag()
+    not_committed: list[StepNotCommitted] = []
 
     def fire() -> None:
         if stop.is_set():
@@ -109,6 +113,11 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
             try:
                 follow_operator_requests(rt)
                 rt.bar_job(rt.clock.now_ms())
+            except StepNotCommitted as exc:  # memory ahead of the database: stop, a restart resumes
+                log.error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
+                not_committed.append(exc)
+                stop.set()  # no further firing steps on a memory the database does not hold
+                asked(0, None)
             except Exception:  # one bad firing must not kill the daemon
                 log.exception("bar_job_failed")
 
@@ -149,6 +158,11 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
             with firing:
                 try:
                     reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash, rt.clock.now_ms())
+                except StepNotCommitted as exc:  # late fills booked in memory only: stop, as a failed step does
+                    log.error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
+                    not_committed.append(exc)
+                    stop.set()
+                    asked(0, None)
                 except Exception:  # the next round tries again; trading goes on
                     log.exception("reconcile_failed")
 
@@ -161,7 +175,6 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
             max_instances=1,
             coalesce=True,
         )
-    asked = SignalFlag()
     previous = {sig: signal.signal(sig, asked) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("daemon_started", symbols=rt.config.symbols, timeframe=rt.config.timeframe)
     try:
@@ -171,6 +184,8 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
         clean = _stop(stop, scheduler, firing, retrain)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if not_committed:
+        raise not_committed[0]
     return clean
 
 

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, console, err_console, guarded, hold_the_run, start_logging
+from bot.cli.common import (
+    DEFAULT_CONFIG,
+    ConfigPath,
+    console,
+    err_console,
+    guarded,
+    hold_the_run,
+    say_error,
+    start_logging,
+)
 from bot.config import Config, load_config
 from bot.startup_gc import starting_up
 
@@ -121,22 +130,27 @@ def _open_live(cfg: Config, strategy) -> Runtime:
 
 def _run_live(cfg: Config, rt: Runtime, config_path) -> None:
     from bot.app.daemon import run_live
+    from bot.step_record import StepNotCommitted
 
     server = _start_server(cfg, config_path)
+    code = 0
     try:
         if run_live(rt):
             rt.close()
+    except StepNotCommitted as exc:
+        say_error(f"error: {exc}; stopped so that a restart resumes from the last committed step")
+        code = 1
     finally:
         _stop_server(server)  # before the hard exit below
     # Exit now, without the interpreter's teardown: it joins every worker
     # thread (a step or retrain abandoned after the grace would hold it for
     # minutes) and unloads torch, seconds on a busy machine. What matters is
     # committed: each bar step is one transaction.
-    _exit_now()
+    _exit_now(code)
 
 
-def _exit_now() -> None:
+def _exit_now(code: int = 0) -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
