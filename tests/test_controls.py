@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -231,3 +232,37 @@ def test_an_unknown_version_is_echoed_briefly(served: str) -> None:
     assert status == 404
     assert body["detail"].startswith("no model version v999") and "(9,921 more characters)" in body["detail"]
     assert len(body["detail"]) < 200
+
+
+def test_a_control_while_another_process_holds_the_database_is_a_503_to_retry(served: str,
+                                                                             run_with_position: Path) -> None:
+    holder = sqlite3.connect(run_with_position / "bot.sqlite", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        request = urllib.request.Request(served + "/api/v1/control/pause", method="POST", data=b"",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=60)
+        assert refused.value.code == 503 and refused.value.headers["Retry-After"] == "5"
+        assert json.loads(refused.value.read()) == {
+            "detail": "the run's database is busy (another process holds it); try again"}
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert post(served, "/api/v1/control/pause", token=TOKEN)[0] == 202  # free again: taken
+
+
+def test_promoting_a_version_whose_files_are_damaged_is_a_409_not_a_500(served: str,
+                                                                        run_with_position: Path) -> None:
+    db = run_with_position / "bot.sqlite"
+    (champion,), = rows(db, "SELECT version FROM model_versions WHERE status = 'champion'")
+    other = next(v for (v,) in rows(db, "SELECT version FROM model_versions") if v != champion)
+    config = run_with_position / "models" / other / "config.json"
+    saved = config.read_bytes()
+    config.unlink()
+    try:
+        status, body = post(served, f"/api/v1/control/promote/{other}", token=TOKEN)
+    finally:
+        config.write_bytes(saved)
+    assert status == 409 and body["detail"].startswith(f"{other} cannot be loaded: ") and "missing" in body["detail"]
+    assert rows(db, "SELECT version FROM model_versions WHERE status = 'champion'") == [(champion,)]

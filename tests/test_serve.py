@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from helpers import REPO, rows, wait_until
+from helpers import REPO, rows, wait_until, write_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.report.run_charts import buy_and_hold_curve
@@ -251,3 +252,40 @@ def test_a_port_in_use_is_one_line_and_serving_is_never_said(tiny_run: Path) -> 
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
     ], done.stderr
     assert "serving" not in done.stdout
+
+
+def test_a_bad_query_is_answered_briefly_and_an_unknown_symbol_is_refused(served: str) -> None:
+    status, body = get(served, "/api/v1/fills?limit=" + "a" * 100_000)
+    assert status == 422 and len(json.dumps(body)) < 2_000  # the 100 KB value was echoed whole
+    assert body["detail"][0]["loc"] == ["query", "limit"] and "(99,920 more characters)" in body["detail"][0]["input"]
+    status, body = get(served, "/api/v1/predictions?symbol=ETH/USDT")
+    assert status == 400 and body["detail"] == "symbol: 'ETH/USDT' is not among the run's symbols (BTC/USDT)"
+
+
+def served_copy(tiny_run: Path, directory: Path) -> Path:
+    """A run of its own to break: the tiny run's database under a config here."""
+    write_config(directory)
+    with sqlite3.connect(tiny_run / "bot.sqlite") as source, sqlite3.connect(directory / "bot.sqlite") as copy:
+        source.backup(copy)
+    return directory
+
+
+def test_a_database_removed_or_replaced_under_the_server_is_a_503_that_says_so(tiny_run: Path,
+                                                                              tmp_path: Path) -> None:
+    """As `bot run --fresh` does to a run a server reads: answers from the
+    unlinked file, or an empty database made in its place, would mislead."""
+    run = served_copy(tiny_run, tmp_path)
+    with bot_serving(run) as base:
+        assert get(base, "/api/v1/status")[0] == 200
+        (run / "bot.sqlite").rename(run / "moved.sqlite")
+        for path in ("/api/v1/status", "/api/v1/summary", "/api/v1/dashboard"):
+            status, body = get(base, path)
+            assert status == 503 and body["detail"].endswith(
+                "was removed or replaced since bot serve started; restart bot serve"), (path, body)
+        status, body = get(base, "/api/v1/health")
+        assert status == 503 and body["healthy"] is False and "removed or replaced" in body["reason"]
+        status, text = get(base, "/metrics")
+        assert status == 503 and "removed or replaced" in text["detail"]
+        assert not (run / "bot.sqlite").exists()  # no empty database made in its place
+        (run / "moved.sqlite").rename(run / "bot.sqlite")  # the same file back: served again
+        assert get(base, "/api/v1/status")[0] == 200

@@ -211,3 +211,33 @@ def test_closes_since_reads_from_each_symbols_last_close_before_the_start(store:
     store.commit_step(StepRecord(ts=T0 + 4 * HOUR, bars=[bar(T0 + 4 * HOUR), bar(T0 + 4 * HOUR, ETH, 21.0)]))
     newest = store.closes_since(T0 + 4 * HOUR)  # both symbols have a close at the start itself
     assert sorted(zip(newest.ts, newest.symbol, strict=True)) == [(T0 + 4 * HOUR, BTC), (T0 + 4 * HOUR, ETH)]
+
+
+def test_requests_made_at_once_each_get_a_number_of_their_own(db: str) -> None:
+    """Operator requests from the API's threads and another process's CLI
+    at the same time: no count is lost and no number given twice (read then
+    write, 16 pauses at once were numbered 1, 2, 2, 2, 3, ...)."""
+    import threading
+
+    from bot.app.operator_requests import ORDER_KEY, PAUSE_KEY, RESUME_KEY, request
+
+    stores = [Store(db), Store(db)]  # a server's, shared by its threads, and a CLI's
+    numbers: dict[str, list[int]] = {PAUSE_KEY: [], RESUME_KEY: []}
+
+    def make(store: Store, key: str) -> None:
+        for _ in range(15):
+            numbers[key].append(request(store, key, "a test"))
+
+    threads = [threading.Thread(target=make, args=(stores[i % 2], key))
+               for i, key in enumerate([PAUSE_KEY, PAUSE_KEY, RESUME_KEY, PAUSE_KEY])]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(numbers[PAUSE_KEY]) == list(range(1, 46)) and sorted(numbers[RESUME_KEY]) == list(range(1, 16))
+        assert stores[0].get_meta(PAUSE_KEY) == "45" and stores[1].get_meta(ORDER_KEY) == "60"
+        assert stores[0].get_meta(f"{PAUSE_KEY}_origin") == "a test"
+    finally:
+        for s in stores:
+            s.close()

@@ -40,13 +40,7 @@ def follow_operator_requests(rt: Runtime) -> None:
 def request(store, key: str, origin: str) -> int:
     """Count one more request of a kind, remember who made it and when
     among all requests; the number of requests of that kind so far."""
-    count = int(store.get_meta(key) or 0) + 1
-    made = int(store.get_meta(ORDER_KEY) or 0) + 1
-    store.set_meta(f"{key}_origin", origin)
-    store.set_meta(f"{key}_order", str(made))
-    store.set_meta(ORDER_KEY, str(made))
-    store.set_meta(key, str(count))
-    return count
+    return store.add_request(key, ORDER_KEY, origin)
 
 
 def cancelled_by_resume(store, key: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
-from sqlalchemy import delete, event, func, insert, inspect, select, update
+from sqlalchemy import bindparam, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, col, create_engine
 
@@ -248,6 +248,29 @@ class Store:
         with self.engine.begin() as conn:
             _put_meta(conn, key, value)
         self._writer.forget()  # it may have been the risk state the writer remembers
+
+    def add_request(self, key: str, order_key: str, origin: str) -> int:
+        """One more operator request of kind `key`, numbered among all
+        requests (`order_key`) and stored with its origin; the count of its
+        kind. The first statement writes, so the transaction holds the
+        write lock before it reads: requests made at once (the API's
+        threads, the CLI) each get a number of their own (read, then write,
+        two of them got the same one)."""
+        table = RunMetaRow.__tablename__
+        count_up = text(
+            f'INSERT INTO "{table}" ("key", "value") VALUES (:key, \'1\') ON CONFLICT ("key") '
+            f'DO UPDATE SET "value" = CAST(CAST("{table}"."value" AS INTEGER) + 1 AS TEXT)'
+        )
+        read = select(col(RunMetaRow.value)).where(col(RunMetaRow.key) == bindparam("key"))
+        with self.engine.begin() as conn:
+            numbers = []
+            for counter in (order_key, key):
+                conn.execute(count_up, {"key": counter})
+                numbers.append(int(conn.execute(read, {"key": counter}).scalar_one()))
+            made, count = numbers
+            _put_meta(conn, f"{key}_origin", origin)
+            _put_meta(conn, f"{key}_order", str(made))
+        return count
 
     def add_model_version(self, version: ModelVersion, retire_champion: bool) -> None:
         """Register a version; as champion it retires the old one atomically."""

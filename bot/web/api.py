@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -21,7 +22,10 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy.exc import DatabaseError
 
 from bot.brief_text import brief
 from bot.config import Config
@@ -30,7 +34,7 @@ from bot.report.run_charts import buy_and_hold_curve
 from bot.report.summary import build_summary
 from bot.report.trade_list import trade_list
 from bot.secrets import API_TOKEN_ENV, api_token
-from bot.store import Store
+from bot.store import Store, sqlite_path
 from bot.web.dashboard_data import dashboard_payload
 from bot.web.health import health
 from bot.web.metrics import metrics_text
@@ -62,6 +66,7 @@ def records(frame: pd.DataFrame, offset: int, limit: int, newest_first: bool = T
 def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None) -> FastAPI:
     clock = now_ms or (lambda: int(time.time() * 1000))
     app = FastAPI(title="LSTM paper-trading bot", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    _add_error_answers(app, cfg)
 
     # HEAD as well as GET: uptime monitors and load balancers often ask with HEAD.
     @app.api_route("/api/v1/ping", methods=["GET", "HEAD"])
@@ -107,6 +112,10 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
 
     @app.get("/api/v1/predictions")
     def predictions(symbol: str | None = None, limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+        if symbol is not None and symbol not in cfg.symbols:
+            raise HTTPException(
+                400, f"symbol: {brief(symbol)!r} is not among the run's symbols ({', '.join(cfg.symbols)})"
+            )
         frame = store.predictions_frame()
         if symbol is not None:
             frame = frame[frame.symbol == symbol]
@@ -159,6 +168,49 @@ def _add_page(app: FastAPI) -> None:
         return Response(static_text(name), media_type=STATIC_FILES[name], headers=cached)
 
 
+def _add_error_answers(app: FastAPI, cfg: Config) -> None:
+    """Faults of the request or of the database, each a short answer: never
+    a bare 500, never the input echoed whole."""
+    db = sqlite_path(cfg.db_url)
+    opened = _identity(db) if db is not None else None
+
+    @app.middleware("http")
+    async def same_database(request: Request, call_next):
+        # A run's file removed (`bot run --fresh`) or replaced while serving:
+        # reads would come from the unlinked file, controls would go where no
+        # daemon reads, and a new connection would make an empty database.
+        if db is not None and request.url.path.startswith(("/api/", "/metrics")) and _identity(db) != opened:
+            reason = f"the run's database {db} was removed or replaced since bot serve started; restart bot serve"
+            return _unavailable(request, reason)
+        return await call_next(request)
+
+    @app.exception_handler(DatabaseError)
+    async def database_fault(request: Request, exc: DatabaseError) -> JSONResponse:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        if "locked" in cause or "busy" in cause:
+            return _unavailable(request, "the run's database is busy (another process holds it); try again", retry=5)
+        return _unavailable(request, f"the run's database cannot be read: {brief(cause)}")
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{**e, "input": brief(str(e["input"]))} if "input" in e else e for e in exc.errors()]
+        return JSONResponse({"detail": jsonable_encoder(errors)}, 422)
+
+
+def _identity(path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _unavailable(request: Request, reason: str, retry: int | None = None) -> JSONResponse:
+    """503 with the reason; health answers in its own shape, for monitors."""
+    body = {"healthy": False, "reason": reason} if request.url.path == "/api/v1/health" else {"detail": reason}
+    return JSONResponse(body, 503, headers={"Retry-After": str(retry)} if retry else None)
+
+
 def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
     """The bearer token of BOT_API_TOKEN, compared in constant time."""
     expected = api_token()
@@ -198,10 +250,12 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
     @app.post("/api/v1/control/promote/{version}", dependencies=guarded)
     def promote(version: str, request: Request) -> JSONResponse:
         """Make a registered version the champion, as `bot models promote` does."""
+        from bot.model.registry import ModelFileError
+
         try:
             done = requests.promote_version(store, cfg.path(cfg.storage.models_dir), version, origin(request))
         except KeyError:
             raise HTTPException(404, f"no model version {brief(version)}") from None
-        except (OSError, ValueError) as exc:
-            raise HTTPException(409, f"{version} cannot be loaded: {exc}") from None
+        except (OSError, ValueError, ModelFileError) as exc:  # its files missing or damaged
+            raise HTTPException(409, f"{version} cannot be loaded: {brief(str(exc), 300)}") from None
         return accepted("promote", version=version, previous=done.previous, gate_rejected=done.gate_rejected)
