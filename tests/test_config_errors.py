@@ -48,6 +48,9 @@ BAD_CONFIGS = [
     ({"broker": "testnet", "mode": "live", "exchange": {"sandbox": True}}, {}, "BOT_EXCHANGE_API_KEY"),
     ({"broker": "testnet", "mode": "live", "exchange": {"sandbox": True}}, {"BOT_EXCHANGE_API_KEY": "k"},
      "BOT_EXCHANGE_SECRET"),
+    # The exchange's intervals are ccxt's own list: no network is asked (the URL goes nowhere anyway).
+    ({"mode": "live", "timeframe": "7m", "exchange": {"urls": {"public": "http://127.0.0.1:9/api/v3"}}}, {},
+     "timeframe: '7m' is not offered by binance (it offers 1s, 1m, 3m"),
     ({"storage": {"db_url": "mysql://bot:hunter2@db/bot"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "::::"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "sqlite:///:memory:"}}, {}, "storage.db_url"),

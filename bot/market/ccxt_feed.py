@@ -83,6 +83,13 @@ class CcxtFeed:
         market: MarketConfig,
         backoff: Backoff | None = None,
     ) -> None:
+        # ccxt lists each exchange's candle intervals: one it lacks would
+        # fail every fetch of a daemon that runs on as if the data were late.
+        offered = getattr(exchange, "timeframes", None) or {}
+        if offered and timeframe not in offered:
+            raise ConfigError(
+                f"timeframe: '{timeframe}' is not offered by {exchange.id} (it offers {', '.join(offered)})"
+            )
         self.exchange = exchange
         self.timeframe = timeframe
         self.timeframe_ms = timeframe_ms
