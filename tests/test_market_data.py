@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fake_exchange import FakeExchange
+from fake_exchange import KLINES, FakeExchange, Reply
 from helpers import BUNDLED_BTC, rows, write_config
 
 from bot.app.runtime import build_runtime
@@ -337,3 +337,39 @@ def test_a_symbol_whose_bars_come_late_steps_them_after_the_others(tmp_path: Pat
             == times
         assert stepped[symbol] == times[-1]
     assert [t for (t,) in rows(db, f"SELECT ts FROM equity WHERE ts >= {late} ORDER BY ts")] == times
+
+
+class MaintenancePage(FakeExchange):
+    """Answers the candle request with HTTP 200 and an HTML page while `down`."""
+
+    down = False
+
+    def _route(self, method, path, query):
+        if path == KLINES and self.down:
+            return Reply(200, b"<html><body>Down for maintenance</body></html>", {"Content-Type": "text/html"})
+        return super()._route(method, path, query)
+
+
+def test_an_exchange_that_answers_without_candles_is_said_once_and_its_recovery_too(tmp_path: Path) -> None:
+    """Nothing fails while the exchange serves a page with 200 instead of
+    candles, so no other event told of it: the daemon sat blind for hours."""
+    clock = SimulatedClock(START)
+    with MaintenancePage(now=clock.now_ms) as fake:
+        fake.add_csv_market("BTC/USDT", SOURCE.reset_index(), "1h")
+        daemon = Daemon(tmp_path, fake, clock)
+        try:
+            daemon.rt.bar_job(START)
+            newest = rows(daemon.db, "SELECT MAX(ts) FROM bars")[0][0]
+            fake.down = True
+            daemon.run_until(START + 6 * HOUR)
+            [(_, symbol, message)] = daemon.events("data_stalled")
+            assert symbol == "BTC/USDT" and message.startswith("no new BTC/USDT bar stepped for 3 bars")
+            fake.down = False
+            daemon.run_until(START + 8 * HOUR)
+            [(_, _, resumed)] = daemon.events("data_resumed")
+            assert resumed.startswith("BTC/USDT is stepping again")
+            assert len(daemon.events("data_stalled")) == 1
+        finally:
+            daemon.close()
+    stepped = [ts for (ts,) in rows(tmp_path / "bot.sqlite", f"SELECT ts FROM bars WHERE ts > {newest} ORDER BY ts")]
+    assert stepped == [newest + k * HOUR for k in range(1, 9)]  # the hours it missed, every one, once

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import structlog
 
 from bot.app.retrain import Retrainer
+from bot.app.stalls import StallWatch
 from bot.domain import Bar, Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
@@ -40,6 +41,7 @@ class RetryPolicy:
     late_retries: int = 0
     late_retry_ms: int = 10_000
     hold_extremes: bool = False  # live: an extreme price waits for confirmation
+    stall_bars: int = 0  # live: bars behind before a symbol's stall is said (0: never; see stalls.py)
 
 
 class BarJob:
@@ -77,6 +79,7 @@ class BarJob:
         self.notify = notify or (lambda event: None)
         # Told the newest bar of each firing that stepped one (the daily summary).
         self.after_step: Callable[[int], None] | None = None
+        self.stalls = StallWatch(timeframe_ms, policy.stall_bars)
         self._gap_attempts: dict[tuple[str, int], int] = {}
         self._late_attempts: dict[int, int] = {}
 
@@ -94,6 +97,7 @@ class BarJob:
         if by_ts and self.after_step is not None:
             self.after_step(max(by_ts))
         self._retry_if_late(now_ms)
+        self._events(self.stalls.events(now_ms, self.engine.last_ts))
         if self.retrainer.is_due(now_ms):
             self.run_retrain(now_ms)
         return stepped

@@ -117,6 +117,11 @@ def live_max_bar_age(config: Config) -> float | None:
     return max(2 * config.timeframe_ms / 1000, 60.0) + config.schedule.bar_delay_seconds
 
 
+# Live: three closed bars missing is past the late retries and the gap
+# retries of an ordinary delay, and soon enough for an operator to act.
+STALL_BARS = 3
+
+
 def retry_policy(config: Config) -> RetryPolicy:
     """Live data deserves second chances; a replayed CSV is the whole truth."""
     if config.mode == "replay":
@@ -126,6 +131,7 @@ def retry_policy(config: Config) -> RetryPolicy:
         late_retries=config.schedule.late_retries,
         late_retry_ms=round(config.schedule.late_retry_seconds * 1000),
         hold_extremes=True,
+        stall_bars=STALL_BARS,
     )
 
 
