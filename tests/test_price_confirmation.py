@@ -126,6 +126,18 @@ def test_the_next_bar_confirms_a_new_level_but_never_a_wick() -> None:
     assert [e.kind for e in events] == ["price_confirmed"] and "same values" in events[0].message
 
 
+def test_a_flat_market_still_holds_a_misprint() -> None:
+    """A pegged pair closes at 1.00 bar after bar: its returns have no
+    spread at all, which switched the gate off (a 0.3x low filled a stop)."""
+    screen = BarScreen(HOUR, extreme_move_sigmas=10.0)
+    for i in range(50):
+        screen.observe(flat_bar(i, 1.0))
+    events = []
+    assert PriceGate(screen).admit(SYMBOL, [flat_bar(50, 1.0, low=0.3)], no_answer, events) == []
+    assert [e.kind for e in events] == ["price_held"]
+    assert screen.extreme(flat_bar(50, 1.0001), 1.0) is None  # a tick is no misprint
+
+
 def test_a_bounce_back_does_not_confirm_a_bad_close_and_a_corrected_copy_replaces_it() -> None:
     screen, close = calm_screen()
     gate = PriceGate(screen)

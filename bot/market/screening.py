@@ -16,6 +16,10 @@ from bot.market.validation import bar_problem
 from bot.timeframes import iso_utc
 
 _VOLATILITY_WINDOW = 48  # returns behind the extreme-move test
+# The spread a window is judged by at least: one basis point a bar. A flat
+# window (a pegged pair, a market that did not trade) has none, and a move
+# measured against nothing was never flagged, so a misprint went through.
+_MIN_SPREAD = 1e-4
 _MAX_REMEMBERED = 10_000  # findings remembered to avoid repeating events
 
 
@@ -122,8 +126,8 @@ class BarScreen:
         return self._last_close.get(symbol)
 
     def _spread(self, symbol: str) -> tuple[float, float] | None:
-        """Mean and standard deviation of the recent returns, once there
-        are enough of them to judge by; None before, or when flat."""
+        """Mean and standard deviation of the recent returns (at least
+        _MIN_SPREAD), once there are enough of them to judge by; None before."""
         if symbol not in self._spreads:
             self._spreads[symbol] = self._measure_spread(symbol)
         return self._spreads[symbol]
@@ -138,7 +142,7 @@ class BarScreen:
         mean = sum(returns) / len(returns)
         # A list, not a generator: summed in the same order, several times faster.
         std = math.sqrt(sum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
-        return (mean, std) if std > 0 else None
+        return mean, max(std, _MIN_SPREAD)
 
     def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:
         key = (bar.symbol, bar.ts, reason)
