@@ -373,3 +373,26 @@ def test_an_exchange_that_answers_without_candles_is_said_once_and_its_recovery_
             daemon.close()
     stepped = [ts for (ts,) in rows(tmp_path / "bot.sqlite", f"SELECT ts FROM bars WHERE ts > {newest} ORDER BY ts")]
     assert stepped == [newest + k * HOUR for k in range(1, 9)]  # the hours it missed, every one, once
+
+
+def test_a_candle_is_closed_by_the_exchanges_clock_when_it_runs_behind(tmp_path: Path) -> None:
+    """The exchange's clock 40 minutes behind ours: the candle our clock
+    calls closed is still forming there. It was stored with its partial
+    prices and volume for good; now it waits for the exchange's close."""
+    clock = SimulatedClock(START)
+    lag = {"ms": 0}
+    with FakeExchange(now=lambda: clock.now_ms() - lag["ms"]) as fake:
+        fake.add_generated_market("BTC/USDT", "1h", seed=1)
+        daemon = Daemon(tmp_path, fake, clock)
+        try:
+            daemon.rt.bar_job(START)
+            lag["ms"] = 40 * 60_000
+            daemon.run_until(START + 3 * HOUR)
+            lag["ms"] = 0
+            daemon.run_until(START + 5 * HOUR)
+            first = (START // HOUR) * HOUR
+            stored = [r for r in stored_rows(daemon.db) if r[0] >= first]
+            final = [fake.candle("BTC/USDT", ts) for ts, *_ in stored]
+        finally:
+            daemon.close()
+    assert len(stored) == 5 and stored == final

@@ -22,6 +22,7 @@ import structlog
 from bot.config import ConfigError, ExchangeConfig, MarketConfig
 from bot.domain import Bar
 from bot.market.errors import MarketDataError
+from bot.market.exchange_clock import ExchangeClock
 
 log = structlog.get_logger("bot.market.ccxt")
 
@@ -91,6 +92,7 @@ class CcxtFeed:
                 f"timeframe: '{timeframe}' is not offered by {exchange.id} (it offers {', '.join(offered)})"
             )
         self.exchange = exchange
+        self.clock = ExchangeClock(exchange)
         self.timeframe = timeframe
         self.timeframe_ms = timeframe_ms
         self.history_bars = history_bars
@@ -114,6 +116,7 @@ class CcxtFeed:
         each page as it arrives (downloads store and report progress there)."""
         bars: list[Bar] = []
         since = start_ms
+        now_ms = self.clock.closed_by(now_ms)
         while since < end_ms and since + self.timeframe_ms <= now_ms:
             rows = self._request(symbol, since)
             page = [self._bar(symbol, r) for r in rows if since <= r[0] < end_ms and r[0] + self.timeframe_ms <= now_ms]
