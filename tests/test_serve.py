@@ -228,7 +228,7 @@ def test_api_enabled_serves_beside_the_run_and_stops_with_it(tmp_path: Path) -> 
 
 def test_head_on_the_monitors_endpoints_answers_as_get_without_a_body(served: str) -> None:
     """Uptime monitors and load balancers often ask with HEAD (it was 405)."""
-    for path in ("/api/v1/ping", "/api/v1/health"):
+    for path in ("/api/v1/ping", "/api/v1/health", "/metrics", "/"):
         request = urllib.request.Request(served + path, method="HEAD")
         try:
             with urllib.request.urlopen(request, timeout=30) as reply:

@@ -146,7 +146,7 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
     _add_controls(app, store, cfg)
     _add_page(app)
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.api_route("/metrics", methods=["GET", "HEAD"], response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(metrics_text(store, cfg, clock()), media_type="text/plain; version=0.0.4")
 
@@ -156,7 +156,7 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
 def _add_page(app: FastAPI) -> None:
     headers = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
         return HTMLResponse(live_page(), headers=headers)
 
