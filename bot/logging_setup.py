@@ -60,7 +60,9 @@ def configure_logging(level: str, file: Path | None, console_level: str) -> None
         file.parent.mkdir(parents=True, exist_ok=True)
         root.addHandler(_file_handler(file, shared))
     # Libraries speak up only when something is wrong.
-    for noisy in ("apscheduler", "ccxt", "urllib3", "sqlalchemy"):
+    # apprise's DEBUG lines quote each notification URL, rewritten (json://
+    # becomes http://), which the secret masking would not recognise.
+    for noisy in ("apscheduler", "ccxt", "urllib3", "sqlalchemy", "apprise"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

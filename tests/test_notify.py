@@ -103,6 +103,8 @@ def bot_run(config: Path, url: str) -> subprocess.CompletedProcess:
 
 def test_a_stop_out_and_a_kill_switch_each_send_one_message(tmp_path: Path, receiver: Receiver) -> None:
     config = config_for(tmp_path)
+    # At DEBUG apprise logged each URL rewritten as http://..., past the masking.
+    config.write_text(config.read_text().replace("logging:\n", "logging:\n  level: DEBUG\n", 1))
     url = f"json://127.0.0.1:{receiver.server_address[1]}/hook/secret-path-abc123"
     done = bot_run(config, url)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -115,6 +117,7 @@ def test_a_stop_out_and_a_kill_switch_each_send_one_message(tmp_path: Path, rece
     assert titles.count("bot: kill switch") == 1, titles
     kill = next(m for m in receiver.messages if m["title"] == "bot: kill switch")
     assert "drawdown" in kill["message"] and "flattening all positions" in kill["message"]
+    assert kill["type"] == "failure"  # an error-level event, as the receiver's type (it came as info)
     # Events not on the notify list (the crash is flagged as an extreme move) send nothing.
     assert stored.get("extreme_move") and not any("extreme" in t for t in titles)
     for log in (tmp_path / "bot.jsonl", ):

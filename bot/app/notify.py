@@ -36,6 +36,9 @@ def urls_from_env() -> list[str]:
     urls = [u for u in re.split(r"[\s,]+", os.environ.get(URLS_ENV, "")) if u]
     for url in urls:
         register_secret(url)
+        # ...and what follows its scheme: a library may show the URL under
+        # another scheme (apprise sends json:// as http://).
+        register_secret(url.split("://", 1)[-1].split("?", 1)[0])
     return urls
 
 
@@ -110,7 +113,7 @@ class Notifier:
     @staticmethod
     def _send(sender, event: Event) -> bool:
         try:
-            return bool(sender.notify(title=_title(event), body=_body(event)))
+            return bool(sender.notify(title=_title(event), body=_body(event), notify_type=_notify_type(event)))
         except Exception:  # a plugin's bug must not end the thread
             log.exception("notification_error", kind=event.kind)
             return False
@@ -123,6 +126,12 @@ class Notifier:
         for url in self.urls:
             sender.add(url + ("&" if "?" in url else "?") + timeout)
         return sender
+
+
+def _notify_type(event: Event) -> str:
+    """apprise's type of message, from the event's level: receivers colour
+    or filter by it (a kill switch arrived as routine info)."""
+    return {"warning": "warning", "error": "failure"}.get(event.level, "info")
 
 
 def _title(event: Event) -> str:
