@@ -42,3 +42,22 @@ def test_terminal_escapes_in_stored_text_or_arguments_are_never_obeyed(tmp_path:
     refused = run_bot("models", "promote", "v1" + ESCAPES, "-c", str(config))
     assert refused.returncode == 1 and "\x1b" not in refused.stderr and "\x07" not in refused.stderr
     assert "v1\\x1b[2J" in refused.stderr and len(refused.stderr.splitlines()) == 1
+
+
+def test_explain_and_report_show_stored_escapes_as_text(tmp_path: Path) -> None:
+    """`bot explain` put stored reasons and events into rich Text, and `bot
+    report` its verdict (which quotes a stored halt reason): the terminal
+    obeyed the escapes in them."""
+    config = run_with_an_event_saying(tmp_path, ESCAPES)
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        ts = conn.execute("SELECT MAX(ts) FROM bars").fetchone()[0]
+        conn.execute("INSERT INTO predictions (symbol, ts, model_version, prob_up, decision, reason) "
+                     "VALUES ('BTC/USDT', ?, 'v1', 0.6, 'flat', ?)", (ts, "edge " + ESCAPES))
+        state = '{"halted": true, "halt_reason": "paused by ' + ESCAPES.replace("\x1b", "\\u001b").replace(
+            "\x07", "\\u0007") + '"}'
+        conn.execute("INSERT OR REPLACE INTO run_meta (key, value) VALUES ('risk_state', ?)", (state,))
+    for command in (("explain", "--limit", "5"), ("report",)):
+        shown = run_bot(*command, "-c", str(config))
+        assert shown.returncode == 0, shown.stderr
+        assert "cleared" in shown.stdout and "\\x1b[2J" in shown.stdout, command
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, command

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from bot.cli.safe_console import printable
 from bot.timeframes import iso_utc
 
 
@@ -40,7 +41,7 @@ def summary_table(s: dict) -> Table:
         table.add_row(name, value)
     if s.get("verdict"):
         # Text, not markup: a halt reason is the run's own text.
-        table.caption = Text(s["verdict"], style="bold")
+        table.caption = Text(printable(s["verdict"]), style="bold")  # it may quote a stored halt reason
         table.caption_justify = "left"
     return table
 
@@ -102,7 +103,9 @@ def trades_table(trips, limit: int) -> Table:
 
 
 def explain_table(bars) -> Table:
-    """`bot explain`: one row per bar; run text goes in as Text, never markup."""
+    """`bot explain`: one row per bar; run text goes in as Text, never
+    markup, its control characters shown as escapes (Text skips the safe
+    console's own escaping)."""
     table = Table(title=f"Why the bot did what it did ({len(bars)} bars)", title_justify="left", show_lines=True)
     for column in ("bar", "symbol", "P(up)", "edge", "decision", "reason", "orders, fills, events"):
         table.add_column(column, justify="right" if column in ("P(up)", "edge") else "left")
@@ -110,11 +113,11 @@ def explain_table(bars) -> Table:
         actions = [*b.orders, *b.fills, *b.events]
         table.add_row(
             iso_utc(b.ts),
-            Text(b.symbol),
+            Text(printable(b.symbol)),
             f"{b.prob_up:.3f}",
             "-" if b.expected_edge is None else f"{b.expected_edge:+.3%}",
             b.decision,
-            Text(b.reason),
-            Text("\n".join(actions) if actions else "-"),
+            Text(printable(b.reason)),
+            Text(printable("\n".join(actions)) if actions else "-"),
         )
     return table
