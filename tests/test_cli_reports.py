@@ -127,3 +127,21 @@ def test_explain_shows_each_bars_decision_and_what_came_of_it(tiny_run: Path) ->
                        (("--symbol", "ETH/USDT"), "--symbol: ETH/USDT is not among the run's symbols")):
         refused = run_bot("explain", "-c", config, *args)
         assert refused.returncode == 2 and says in refused.stderr and "Traceback" not in refused.stderr, refused
+
+
+def test_json_outputs_are_json_even_when_a_figure_is_not_finite(tmp_path: Path) -> None:
+    """An equity of 0 made the drawdown NaN and the JSON a bare `NaN`,
+    which JSON.parse and jq refuse; such a figure is null, as in the API."""
+    import sqlite3
+
+    from helpers import write_config
+    from test_config_errors import run_bot
+
+    config = write_config(tmp_path)
+    assert run_bot("run", "-c", str(config), "--max-bars", "300", "--no-progress").returncode == 0
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        conn.execute("UPDATE equity SET equity = 0, cash = 0")
+    done = run_bot("report", "--json", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+    assert summary["max_drawdown"] is None

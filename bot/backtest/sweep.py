@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
+from bot import json_values
 from bot.config import Config, ConfigError, describe_validation_error
 
 METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate", "exposure", "fees_paid", "psr")
@@ -204,6 +205,6 @@ def write_results(outcome: SweepOutcome, out_dir: Path) -> tuple[Path, Path]:
 
     table = [{k: v for k, v in r.items() if k != "returns"} for r in outcome.results]
     json_path, html_path = out_dir / "results.json", out_dir / "sweep.html"
-    write_atomically(json_path, json.dumps({"cells": table}, indent=1))
+    write_atomically(json_path, json_values.dumps({"cells": table}, indent=1))
     write_atomically(html_path, sweep_html(table))
     return json_path, html_path

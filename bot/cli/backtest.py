@@ -12,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bot import json_values
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, start_logging
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, load_config
@@ -175,7 +176,7 @@ def backtest(
         )
     console.print(quality_table(result))
     if json_out is not None:
-        json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        json_out.write_text(json_values.dumps(result.to_json(), indent=2) + "\n")
         err_console.print(f"metrics written to {json_out}")
     if html_out is not None:
         from bot.backtest.html_report import write_html_report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ from rich.console import JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from bot import json_values
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
 from bot.cli.output_paths import check_output_path
 from bot.cli.safe_console import printable
@@ -45,7 +45,7 @@ def report(
     finally:
         store.close()
     if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.write(json_values.dumps(summary) + "\n")
     else:
         console.print(summary_table(summary))
 
@@ -53,7 +53,7 @@ def report(
 def _write_html_report(store, cfg: Config, path: Path) -> None:
     import time
 
-    from bot.web.api import clean
+    from bot.json_values import clean
     from bot.web.dashboard_data import dashboard_payload
     from bot.web.page import report_page
 
@@ -145,7 +145,7 @@ def explain(
     finally:
         store.close()
     if as_json:
-        sys.stdout.write("".join(json.dumps({**asdict(b), "time": iso_utc(b.ts)}) + "\n" for b in bars))
+        sys.stdout.write("".join(json_values.dumps({**asdict(b), "time": iso_utc(b.ts)}) + "\n" for b in bars))
     elif bars:
         console.print(explain_table(bars))
     else:

@@ -13,7 +13,6 @@ through the same operator-request path as the CLI
 from __future__ import annotations
 
 import hmac
-import math
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from sqlalchemy.exc import DatabaseError
 from bot.brief_text import brief
 from bot.config import Config
 from bot.domain import OrderStatus
+from bot.json_values import clean
 from bot.report.run_charts import buy_and_hold_curve
 from bot.report.summary import build_summary
 from bot.report.trade_list import trade_list
@@ -43,17 +43,6 @@ from bot.web.run_status import run_status
 
 PAGE = Annotated[int, Query(ge=1, le=10_000)]
 OFFSET = Annotated[int, Query(ge=0)]
-
-
-def clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: they are null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    return value
 
 
 def records(frame: pd.DataFrame, offset: int, limit: int, newest_first: bool = True) -> dict:
