@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
@@ -66,6 +68,24 @@ def configure_logging(level: str, file: Path | None, console_level: str) -> None
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+CONSOLE = "console"
+
+
+@contextmanager
+def file_only() -> Iterator[None]:
+    """Log records made inside go to the log file, not the console: the CLI
+    says the same in one line of its own (a crash printed two)."""
+    consoles = [h for h in logging.getLogger().handlers if h.get_name() == CONSOLE]
+    levels = [h.level for h in consoles]
+    for handler in consoles:
+        handler.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for handler, level in zip(consoles, levels, strict=True):
+            handler.setLevel(level)
+
+
 def _console_handler(level: str, shared: list[Processor]) -> logging.Handler:
     tty = sys.stderr.isatty()
     renderer = (
@@ -74,6 +94,7 @@ def _console_handler(level: str, shared: list[Processor]) -> logging.Handler:
         else structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"], drop_missing=True)
     )
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(CONSOLE)
     handler.setLevel(level)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(

@@ -148,6 +148,7 @@ def test_an_exchange_out_of_reach_is_one_line_and_no_crash(tmp_path: Path) -> No
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("exchange error: binance BTC/USDT: gave up after 6 attempts: "), done.stderr
+    assert "exchange_failed" not in done.stderr  # the log file has it; the console one line
     assert "Traceback" not in done.stderr
     log = (tmp_path / "bot.jsonl").read_text()
     assert '"exchange_failed"' in log and '"crashed"' not in log and "Traceback" not in log

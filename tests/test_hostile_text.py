@@ -4,9 +4,11 @@ neither restyle the output nor break it."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from helpers import write_config
 from test_config_errors import run_bot
 
@@ -61,3 +63,45 @@ def test_explain_and_report_show_stored_escapes_as_text(tmp_path: Path) -> None:
         assert shown.returncode == 0, shown.stderr
         assert "cleared" in shown.stdout and "\\x1b[2J" in shown.stdout, command
         assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, command
+
+
+def test_a_damaged_risk_state_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Not JSON, or JSON of another shape: a JSONDecodeError or a TypeError
+    about RiskState() came out, after a log line of its own, and named
+    nothing a person could look for."""
+    config = run_with_an_event_saying(tmp_path, "fine")
+    for damaged in ("not json", "[]", '{"no_such_field": 1}'):
+        with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+            conn.execute("INSERT OR REPLACE INTO run_meta (key, value) VALUES ('risk_state', ?)", (damaged,))
+        for command in ("status", "report"):
+            shown = run_bot(command, "-c", str(config))
+            assert shown.returncode == 2, shown.stderr
+            assert shown.stderr.startswith("config error: storage.db_url: the run's risk state (run_meta.risk_state) "
+                                           "cannot be read (") and len(shown.stderr.splitlines()) == 1, shown.stderr
+
+
+def test_a_crash_is_one_line_on_the_console_and_its_traceback_in_the_log(tmp_path: Path, capfd) -> None:
+    """A fault nobody foresaw: one line on the console (the log line of the
+    crash came first, two lines), the traceback in the log file."""
+    import typer
+
+    from bot.cli.common import guarded
+    from bot.logging_setup import configure_logging
+
+    configure_logging("INFO", tmp_path / "bot.jsonl", console_level="ERROR")
+
+    @guarded
+    def command() -> None:
+        raise RuntimeError("nobody foresaw this")
+
+    umask = os.umask(0o022)  # guarded sets the CLI's own; this process's is put back after
+    try:
+        with pytest.raises(typer.Exit) as stop:
+            command()
+    finally:
+        os.umask(umask)
+    assert stop.value.exit_code == 1
+    err = capfd.readouterr().err
+    assert err.splitlines() == ["error: RuntimeError: nobody foresaw this (details in the log file)"], err
+    log = (tmp_path / "bot.jsonl").read_text()
+    assert '"crashed"' in log and "Traceback" in log and "nobody foresaw this" in log

@@ -94,6 +94,7 @@ def test_a_database_of_an_unknown_version_is_refused_and_left_alone(tmp_path: Pa
     for args in (("report",), ("db", "upgrade")):
         result = run_bot(*args, "-c", config)
         assert result.returncode in (1, 2) and "cannot read" in result.stderr, result.stderr
+        assert "if a newer version of the bot wrote them, upgrade this one" in result.stderr
     assert rows_at(url, "SELECT version_num FROM alembic_version") == [("9999",)]
 
 

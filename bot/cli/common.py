@@ -16,6 +16,7 @@ import typer
 
 from bot.cli.safe_console import SafeConsole, printable
 from bot.config import Config, ConfigError
+from bot.logging_setup import file_only
 from bot.market.errors import DataFileError, MarketDataError
 from bot.writer_lease import LeaseHeld, ServerLease, WriterLease, take_lease
 
@@ -70,7 +71,8 @@ def guarded(command):
             from bot.secrets import scrub
 
             if structlog.is_configured():
-                structlog.get_logger("bot.cli").error("exchange_failed", error=scrub(str(exc)))
+                with file_only():
+                    structlog.get_logger("bot.cli").error("exchange_failed", error=scrub(str(exc)))
             say_error(scrub(f"exchange error: {exc}"))
             raise typer.Exit(1) from None
         except typer.Exit:
@@ -80,7 +82,8 @@ def guarded(command):
             raise typer.Exit(130) from None
         except Exception as exc:
             if structlog.is_configured():  # else structlog's default would print the traceback, locals and all
-                structlog.get_logger("bot.cli").exception("crashed")
+                with file_only():
+                    structlog.get_logger("bot.cli").exception("crashed")
             from bot.secrets import scrub
 
             say_error(scrub(f"error: {type(exc).__name__}: {exc} (details in the log file)"))

@@ -49,7 +49,18 @@ class RiskState:
 
     @classmethod
     def from_json(cls, text: str | None) -> RiskState:
-        return cls(**json.loads(text)) if text else cls()
+        if not text:
+            return cls()
+        try:
+            return cls(**json.loads(text))
+        except (ValueError, TypeError) as exc:  # not JSON, not an object, or fields it never had
+            from bot.config import ConfigError
+
+            reason = str(exc).splitlines()[0][:120]
+            raise ConfigError(
+                f"storage.db_url: the run's risk state (run_meta.risk_state) cannot be read ({reason}); "
+                "restore the database from a backup, or start over on purpose with `bot run --fresh`"
+            ) from None
 
     def values(self) -> tuple:
         """Every value of the state, the dicts' items included: equal

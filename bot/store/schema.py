@@ -98,7 +98,10 @@ def problem(found: str | None) -> str | None:
         return None
     if found in known_revisions():
         return f"its tables are at migration {found}, this version needs {head()}: run `bot db upgrade` first"
+    # An unknown migration is most likely a newer bot's: starting over would
+    # erase that run, so the way out named first is the one that keeps it.
     return (
-        f"its tables are at {found or 'no known version'}, which this version of the bot cannot read; "
-        "start over with `bot run --fresh` or use another storage.db_url"
+        f"its tables are at {found or 'no known version'}, which this version of the bot cannot read: "
+        "if a newer version of the bot wrote them, upgrade this one; if they are no run of this bot, "
+        "use another storage.db_url (`bot run --fresh` would erase what is there)"
     )
