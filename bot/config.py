@@ -33,7 +33,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
 from bot.file_checks import unreadable_file
-from bot.run_names import run_url
+from bot.run_names import run_schema, run_url
 from bot.timeframes import parse_iso_ms, timeframe_ms
 
 ENV_PREFIX = "BOT__"
@@ -150,6 +150,7 @@ class StorageConfig(Section):
         # The message names the scheme and never echoes the URL, which may
         # carry a password.
         if url.startswith(POSTGRES_SCHEMES) and len(url.split("/")) >= 4 and url.split("/")[-1]:
+            run_schema(url)  # a search_path of its own: only a run's schema
             return url
         if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
             scheme = url.split("://", 1)[0] if "://" in url else "unparsable"

@@ -7,11 +7,14 @@ URL see that run's tables and no other's."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, quote, urlsplit
 
 DEFAULT_RUN = "main"
 SCHEMA_PREFIX = "run_"
 _OPTION = "-csearch_path="
+# storage.run's own pattern: the schema name goes into SQL (CREATE SCHEMA).
+_SCHEMA = re.compile(r"run_[a-z][a-z0-9_]{0,39}")
 
 
 def run_url(url: str, run: str) -> str:
@@ -23,11 +26,19 @@ def run_url(url: str, run: str) -> str:
 
 
 def run_schema(url: str) -> str | None:
-    """The schema a URL made by run_url points at; None for the default run."""
+    """The schema a URL made by run_url points at; None for the default run.
+    ValueError for a search_path set in the URL to anything else: it would
+    go into SQL as it is, or point the run at tables that are not a run's."""
     for option in parse_qs(urlsplit(url).query).get("options", []):
         for part in option.split():
-            if part.startswith(_OPTION + SCHEMA_PREFIX):
-                return part.removeprefix(_OPTION)
+            if part.startswith(_OPTION):
+                schema = part.removeprefix(_OPTION)
+                if not _SCHEMA.fullmatch(schema):
+                    raise ValueError(
+                        "options may set search_path only to run_<name> (lower-case letters, digits, _), "
+                        "as storage.run does"
+                    )
+                return schema
     return None
 
 

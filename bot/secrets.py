@@ -101,5 +101,7 @@ def scrub_values(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> E
 
 
 def masked_url(url: str) -> str:
-    """A URL as it may be printed: the password in user:password@ masked."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """A URL as it may be printed: the password masked, in user:password@
+    and in a ?password= parameter (libpq takes either)."""
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)

@@ -105,3 +105,27 @@ def test_a_crash_is_one_line_on_the_console_and_its_traceback_in_the_log(tmp_pat
     assert err.splitlines() == ["error: RuntimeError: nobody foresaw this (details in the log file)"], err
     log = (tmp_path / "bot.jsonl").read_text()
     assert '"crashed"' in log and "Traceback" in log and "nobody foresaw this" in log
+
+
+def test_a_database_fault_is_one_line_in_the_drivers_words(tmp_path: Path, capfd) -> None:
+    """A server gone or a file that cannot be opened mid-command: SQLAlchemy's
+    text (the SQL, a link to its docs) came out as a crash of the bot."""
+    import typer
+    from sqlalchemy import create_engine, text
+
+    from bot.cli.common import guarded
+
+    @guarded
+    def command() -> None:
+        engine = create_engine(f"sqlite:///{tmp_path / 'no-such-directory' / 'bot.sqlite'}")
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    umask = os.umask(0o022)
+    try:
+        with pytest.raises(typer.Exit):
+            command()
+    finally:
+        os.umask(umask)
+    assert capfd.readouterr().err.splitlines() == [
+        "database error: unable to open database file; what was committed is kept (details in the log file)"]

@@ -86,7 +86,11 @@ def guarded(command):
                     structlog.get_logger("bot.cli").exception("crashed")
             from bot.secrets import scrub
 
-            say_error(scrub(f"error: {type(exc).__name__}: {exc} (details in the log file)"))
+            lost = _database_error(exc)
+            if lost is not None:  # a server gone, a file locked: the world's fault, in the driver's words
+                say_error(scrub(f"database error: {lost}; what was committed is kept (details in the log file)"))
+            else:
+                say_error(scrub(f"error: {type(exc).__name__}: {exc} (details in the log file)"))
             raise typer.Exit(1) from None
 
     return wrapper
@@ -113,6 +117,17 @@ def hold_the_run(cfg: Config, command: str) -> WriterLease | ServerLease | None:
     return take_lease(cfg.db_url, command, int(time.time() * 1000))
 
 
+def _database_error(exc: BaseException) -> str | None:
+    """The driver's first line when `exc` is a database's operational error
+    (connection lost or refused, database locked), else None. SQLAlchemy is
+    looked at only when something loaded it: a crash needs no slow import."""
+    alchemy = sys.modules.get("sqlalchemy.exc")
+    if alchemy is None or not isinstance(exc, alchemy.OperationalError):
+        return None
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def open_existing_store(cfg: Config):
     """The run's store for reading; refuses to create an empty database."""
     from bot.store import Store, sqlite_path
@@ -129,14 +144,14 @@ def open_existing_store(cfg: Config):
         # schema into it and answer as if a run were there.
         if db.is_file() and db.stat().st_size == 0:
             raise UserError(f"no run yet in {db}: start one with `bot run`")
-    elif not _server_has_run(cfg.db_url):
+    elif not server_has_run(cfg.db_url):
         raise UserError(f"no run yet in {cfg.db_shown}: start one with `bot run`")
     store = Store(cfg.db_url)
     _refuse_other_schema(store)
     return store
 
 
-def _server_has_run(url: str) -> bool:
+def server_has_run(url: str) -> bool:
     """A server database holds a run once its tables exist (reading makes none)."""
     from sqlalchemy import create_engine, inspect
     from sqlalchemy.exc import SQLAlchemyError
@@ -146,9 +161,11 @@ def _server_has_run(url: str) -> bool:
     engine = create_engine(postgres_url(url) or url)
     try:
         return inspect(engine).has_table("run_meta")
-    except SQLAlchemyError as exc:
+    except SQLAlchemyError as exc:  # as the writers say it (bot/writer_lease.py)
+        from bot.secrets import scrub
+
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise UserError(f"cannot read the database: {reason}") from None
+        raise ConfigError(scrub(f"storage.db_url: cannot reach the database ({reason})")) from None
     finally:
         engine.dispose()
 

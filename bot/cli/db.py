@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run, server_has_run
 from bot.config import load_config
 
 db_app = typer.Typer(help="The run's database: apply schema migrations.", no_args_is_help=True)
@@ -22,6 +22,8 @@ def upgrade(config: ConfigPath = DEFAULT_CONFIG) -> None:
     db = sqlite_path(cfg.db_url)
     if db is not None and (not db.exists() or (db.is_file() and db.stat().st_size == 0)):
         raise UserError(f"no run yet in {db}: nothing to upgrade")
+    if db is None and not server_has_run(cfg.db_url):  # opening the store would make one
+        raise UserError(f"no run yet in {cfg.db_shown}: nothing to upgrade")
     lease = hold_the_run(cfg, "bot db upgrade")  # noqa: F841 (held until exit)
     store = Store(cfg.db_url)
     try:

@@ -138,8 +138,10 @@ class Store:
         live mode commits each)."""
         self.url = url
         path, server = sqlite_path(url), postgres_url(url)
-        if password := make_url(url).password:
-            register_secret(str(password))  # never in a log line
+        parts = make_url(url)
+        for password in (parts.password, parts.query.get("password")):
+            if password:  # in user:password@ or as ?password=: never in a log line
+                register_secret(str(password))
         self._writer: StepWriter
         if path is not None:
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
