@@ -22,8 +22,13 @@ def bars_per_year(timeframe: str) -> float:
 
 
 def iso_utc(ms: int) -> str:
-    """1654041600000 -> '2022-06-01T00:00:00Z'."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """1654041600000 -> '2022-06-01T00:00:00Z'; a time no calendar date can
+    show (a damaged row: the year 3170843) as itself, never an exception
+    that ends the report showing it."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return f"(no date: {ms} ms)"
 
 
 def parse_iso_ms(text: str) -> int:

@@ -129,3 +129,18 @@ def test_a_database_fault_is_one_line_in_the_drivers_words(tmp_path: Path, capfd
         os.umask(umask)
     assert capfd.readouterr().err.splitlines() == [
         "database error: unable to open database file; what was committed is kept (details in the log file)"]
+
+
+def test_damaged_rows_are_shown_not_fatal(tiny_run: Path, tmp_path: Path) -> None:
+    """A time past any calendar (ValueError: year 3170843) and a fill of
+    zero (ZeroDivisionError) ended `bot status`, `report` and `trades`."""
+    config = write_config(tmp_path)
+    with sqlite3.connect(tiny_run / "bot.sqlite") as source, sqlite3.connect(tmp_path / "bot.sqlite") as copy:
+        source.backup(copy)
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM fills").fetchone()[0] > 0, "the run should have traded"
+        conn.execute("UPDATE fills SET qty = 0 WHERE id = (SELECT MIN(id) FROM fills)")
+        conn.execute("UPDATE events SET ts = 100000000000000000 WHERE id = (SELECT MAX(id) FROM events)")
+    for command in (("status",), ("report",), ("trades",)):
+        shown = run_bot(*command, "-c", str(config))
+        assert shown.returncode == 0, (command, shown.stderr)

@@ -32,6 +32,7 @@ class Trade:
 
 
 def trade_list(fills: pd.DataFrame, orders: pd.DataFrame, timeframe_ms: int) -> list[Trade]:
+    fills = fills[fills.qty != 0] if len(fills) else fills  # a fill of nothing (a damaged row) trades nothing
     if not len(fills):
         return []
     by_id = fills.set_index("id")
