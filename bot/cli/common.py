@@ -14,10 +14,11 @@ from typing import Annotated
 import structlog
 import typer
 
-from bot.cli.safe_console import SafeConsole, printable
+from bot.cli.safe_console import SafeConsole
 from bot.config import Config, ConfigError
 from bot.logging_setup import file_only
 from bot.market.errors import DataFileError, MarketDataError
+from bot.printable_text import printable
 from bot.writer_lease import LeaseHeld, ServerLease, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.

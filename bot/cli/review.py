@@ -14,9 +14,9 @@ from rich.text import Text
 from bot import json_values
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, open_existing_store
 from bot.cli.output_paths import check_output_path
-from bot.cli.safe_console import printable
 from bot.config import Config, ConfigError, load_config
 from bot.domain import OrderStatus
+from bot.printable_text import printable
 from bot.report.data_quality import DATA_QUALITY
 from bot.timeframes import iso_utc
 

@@ -9,14 +9,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-KEPT = "\n\t"  # layout, not commands
-
-
-def printable(text: str) -> str:
-    """`text` with every control character written as its escape."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() or ch in KEPT else repr(ch)[1:-1] for ch in text)
+from bot.printable_text import printable
 
 
 class SafeConsole(Console):

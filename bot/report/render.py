@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from bot.cli.safe_console import printable
+from bot.printable_text import printable
 from bot.timeframes import iso_utc
 
 
