@@ -34,6 +34,7 @@ import structlog
 
 from bot.book_view import BookView
 from bot.domain import Bar, Event, Fill, Order, OrderKind, Prediction, Signal
+from bot.error_text import first_line
 from bot.features import FEATURE_NAMES, FeatureState
 from bot.features.history import FeatureHistory
 from bot.ledger import Ledger
@@ -332,8 +333,7 @@ class Engine:
         try:
             self.store.commit_step(rec)
         except Exception as exc:
-            cause = getattr(exc, "orig", None) or exc  # the driver's own error, not SQLAlchemy's wrapping
-            reason = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+            reason = first_line(exc)
             raise StepNotCommitted(f"the bar step of {iso_utc(rec.ts)} could not be committed: {reason}") from exc
         for event in rec.events:
             self.event_sink(event)

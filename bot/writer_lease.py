@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bot.config import ConfigError
+from bot.error_text import first_line
 from bot.run_names import run_name
 from bot.timeframes import iso_utc
 
@@ -132,7 +133,7 @@ def _server_lease(conninfo: str, run: int, command: str, now_ms: int) -> ServerL
             conninfo, autocommit=True, application_name=note.encode()[:63].decode(errors="ignore")
         )
     except psycopg.Error as exc:
-        raise ConfigError(f"storage.db_url: cannot reach the database ({_first_line(exc)})") from None
+        raise ConfigError(f"storage.db_url: cannot reach the database ({first_line(exc)})") from None
     held = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, run)).fetchone()
     if held and held[0]:
         return ServerLease(connection)
@@ -144,7 +145,3 @@ def _server_lease(conninfo: str, run: int, command: str, now_ms: int) -> ServerL
     connection.close()
     who = holder[0] if holder and holder[0] else "another session"
     raise LeaseHeld(f"the run is in use by {who}; `{command}` was refused and changed nothing")
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -141,25 +141,18 @@ def test_a_step_that_cannot_be_committed_stops_the_daemon_instead_of_trading_on(
     configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
     rt = build_runtime(cfg, clock=SystemClock(), feed=WallClockFeed(history_bars=300))
     db = tmp_path / "bot.sqlite"
-    taken: list[int] = []
-
-    def another_writer() -> None:
-        wait_until(lambda: len(rows(db, "SELECT ts FROM bars")) > 300, timeout_s=120, what="live bars")
-        ahead = rows(db, "SELECT MAX(ts) FROM bars")[0][0] + 8 * SECOND
-        with sqlite3.connect(db) as conn:
-            conn.execute("INSERT INTO equity (ts, cash, position_value, equity, realized_pnl, unrealized_pnl, "
-                         "fees_paid) VALUES (?, 1, 0, 1, 0, 0, 0)", (ahead,))
-        taken.append(ahead)
-
-    writer = threading.Thread(target=another_writer)
-    writer.start()
+    # The other writer's row is in place before the daemon starts, at a bar
+    # a few seconds ahead: however slow the machine, that bar's step comes
+    # (live or in the catch-up) and meets it; no race on when it is written.
+    ahead = (int(time.time()) + 5) * SECOND
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO equity (ts, cash, position_value, equity, realized_pnl, unrealized_pnl, "
+                     "fees_paid) VALUES (?, 1, 0, 1, 0, 0, 0)", (ahead,))
     try:
         with pytest.raises(StepNotCommitted, match="could not be committed: UNIQUE constraint failed: equity.ts"):
             run_live(rt, stop_after_seconds=120)  # the limit only catches a daemon that went on
     finally:
-        writer.join()
         rt.store.close()
-    [ahead] = taken
     assert rows(db, "SELECT MAX(ts) FROM bars")[0][0] == ahead - SECOND  # nothing of the failed step or after
     log = (tmp_path / "bot.jsonl").read_text()
     assert '"step_not_committed"' in log and '"bar_job_failed"' not in log

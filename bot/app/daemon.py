@@ -106,6 +106,14 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
     asked = SignalFlag()
     not_committed: list[StepNotCommitted] = []
 
+    def stop_on(exc: StepNotCommitted) -> None:
+        """Memory is ahead of the database: no further firing may step on
+        it. Stop; a restart resumes from the last committed step."""
+        log.error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
+        not_committed.append(exc)
+        stop.set()
+        asked(0, None)
+
     def fire() -> None:
         if stop.is_set():
             return
@@ -113,11 +121,8 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
             try:
                 follow_operator_requests(rt)
                 rt.bar_job(rt.clock.now_ms())
-            except StepNotCommitted as exc:  # memory ahead of the database: stop, a restart resumes
-                log.error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
-                not_committed.append(exc)
-                stop.set()  # no further firing steps on a memory the database does not hold
-                asked(0, None)
+            except StepNotCommitted as exc:
+                stop_on(exc)
             except Exception:  # one bad firing must not kill the daemon
                 log.exception("bar_job_failed")
 
@@ -158,11 +163,8 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
             with firing:
                 try:
                     reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash, rt.clock.now_ms())
-                except StepNotCommitted as exc:  # late fills booked in memory only: stop, as a failed step does
-                    log.error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
-                    not_committed.append(exc)
-                    stop.set()
-                    asked(0, None)
+                except StepNotCommitted as exc:  # late fills booked in memory only
+                    stop_on(exc)
                 except Exception:  # the next round tries again; trading goes on
                     log.exception("reconcile_failed")
 

@@ -16,6 +16,7 @@ import typer
 
 from bot.cli.safe_console import SafeConsole
 from bot.config import Config, ConfigError
+from bot.error_text import first_line
 from bot.logging_setup import file_only
 from bot.market.errors import DataFileError, MarketDataError
 from bot.printable_text import printable
@@ -125,8 +126,7 @@ def _database_error(exc: BaseException) -> str | None:
     alchemy = sys.modules.get("sqlalchemy.exc")
     if alchemy is None or not isinstance(exc, alchemy.OperationalError):
         return None
-    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    return first_line(exc)
 
 
 def open_existing_store(cfg: Config):
@@ -165,8 +165,7 @@ def server_has_run(url: str) -> bool:
     except SQLAlchemyError as exc:  # as the writers say it (bot/writer_lease.py)
         from bot.secrets import scrub
 
-        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise ConfigError(scrub(f"storage.db_url: cannot reach the database ({reason})")) from None
+        raise ConfigError(scrub(f"storage.db_url: cannot reach the database ({first_line(exc)})")) from None
     finally:
         engine.dispose()
 

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass, field
 from enum import Enum
 
+from bot.error_text import first_line
+
 
 class TradingState(str, Enum):
     """What the bot may do now, one value for every rule that limits it;
@@ -56,7 +58,7 @@ class RiskState:
         except (ValueError, TypeError) as exc:  # not JSON, not an object, or fields it never had
             from bot.config import ConfigError
 
-            reason = str(exc).splitlines()[0][:120]
+            reason = first_line(exc)[:120]
             raise ConfigError(
                 f"storage.db_url: the run's risk state (run_meta.risk_state) cannot be read ({reason}); "
                 "restore the database from a backup, or start over on purpose with `bot run --fresh`"

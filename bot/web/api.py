@@ -29,6 +29,7 @@ from sqlalchemy.exc import DatabaseError
 from bot.brief_text import brief
 from bot.config import Config
 from bot.domain import OrderStatus
+from bot.error_text import first_line
 from bot.json_values import clean
 from bot.report.run_charts import buy_and_hold_curve
 from bot.report.summary import build_summary
@@ -175,7 +176,7 @@ def _add_error_answers(app: FastAPI, cfg: Config) -> None:
 
     @app.exception_handler(DatabaseError)
     async def database_fault(request: Request, exc: DatabaseError) -> JSONResponse:
-        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        cause = first_line(exc)
         if "locked" in cause or "busy" in cause:
             return _unavailable(request, "the run's database is busy (another process holds it); try again", retry=5)
         return _unavailable(request, f"the run's database cannot be read: {brief(cause)}")

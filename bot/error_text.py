@@ -1,0 +1,15 @@
+"""An error as one line: the driver's own first line, not a library's
+wrapping. SQLAlchemy wraps the driver's error (`exc.orig`) in several lines
+of its own (the statement, its parameters, a link); a user is shown the
+reason, and a database error's parameters may hold data nobody asked to
+see."""
+
+from __future__ import annotations
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of what went wrong, or the error's class name when it
+    says nothing."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
