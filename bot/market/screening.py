@@ -139,9 +139,12 @@ class BarScreen:
         assert returns.maxlen is not None  # every window is made with a maxlen
         if len(returns) < returns.maxlen:
             return None
-        mean = sum(returns) / len(returns)
-        # A list, not a generator: summed in the same order, several times faster.
-        std = math.sqrt(sum([(r - mean) ** 2 for r in returns]) / (len(returns) - 1))
+        n = len(returns)
+        mean = sum(returns) / n
+        # Two-pass, the deviations summed in C: math.dist is the root of the
+        # summed squared deviations, with care for rounding (as the features'
+        # rolling windows compute theirs).
+        std = math.dist(returns, [mean] * n) / math.sqrt(n - 1)
         return mean, max(std, _MIN_SPREAD)
 
     def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:
