@@ -13,12 +13,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from helpers import fresh_python_prints, rows_at, write_config
 from sqlalchemy import create_engine, inspect
-from sqlmodel import SQLModel
 from test_config_errors import run_bot
 from test_store import first_step, second_step
 
 from bot.store import Store, schema
 from bot.store.store import postgres_url
+from bot.store.tables import metadata
 
 
 def engine_for(url: str):
@@ -30,7 +30,7 @@ def test_the_migrations_build_the_tables_the_models_declare(db_url: str) -> None
     try:
         schema.upgrade(engine)  # from an empty database
         with engine.connect() as conn:
-            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+            assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         assert schema.revision(engine) == schema.head()
     finally:
         engine.dispose()
@@ -121,8 +121,9 @@ def test_a_new_database_is_stamped_as_alembic_stamps_one(db_url: str, tmp_path: 
             theirs = inspect(conn).get_columns("alembic_version"), inspect(conn).get_pk_constraint("alembic_version")
     finally:
         other.dispose()
-    assert [(c["name"], str(c["type"]), c["nullable"]) for c in ours[0]] == \
-        [(c["name"], str(c["type"]), c["nullable"]) for c in theirs[0]]
+    assert [(c["name"], str(c["type"]), c["nullable"]) for c in ours[0]] == [
+        (c["name"], str(c["type"]), c["nullable"]) for c in theirs[0]
+    ]
     assert ours[1]["constrained_columns"] == theirs[1]["constrained_columns"] == ["version_num"]
 
 

@@ -51,7 +51,7 @@ def test_the_command_line_and_its_config_check_load_no_data_library(tmp_path: Pa
     through the feature package, a third of a second on every command."""
     config = tmp_path / "config.yaml"
     config.write_text("mode: replay\nsymbols: [BTC/USDT]\ntimeframe: 7x\n")
-    heavy = ("pandas", "numpy", "sqlalchemy", "sqlmodel", *HEAVY)
+    heavy = ("pandas", "numpy", "sqlalchemy", *HEAVY)
     done = subprocess.run(
         [sys.executable, "-c", CLI_PROBE.format(heavy=heavy, config=str(config))],
         cwd=REPO, capture_output=True, text=True, timeout=120,

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import SQLModel
 
 from bot.domain import Event, Fill, Order, Prediction
 from bot.ledger import Position
@@ -43,15 +43,15 @@ from bot.store.tables import (
 RISK_STATE_KEY = "risk_state"
 
 
-def _insert(table: type[SQLModel], columns: Sequence[str]) -> str:
+def _insert(table: Table, columns: Sequence[str]) -> str:
     names = ", ".join(f'"{c}"' for c in columns)
-    return f'INSERT INTO "{table.__tablename__}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
+    return f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" for _ in columns)})'
 
 
-def _update(table: type[SQLModel], columns: Sequence[str], keys: Sequence[str]) -> str:
+def _update(table: Table, columns: Sequence[str], keys: Sequence[str]) -> str:
     sets = ", ".join(f'"{c}" = ?' for c in columns)
     where = " AND ".join(f'"{k}" = ?' for k in keys)
-    return f'UPDATE "{table.__tablename__}" SET {sets} WHERE {where}'
+    return f'UPDATE "{table.name}" SET {sets} WHERE {where}'
 
 
 BAR_COLUMNS = ("symbol", "ts", "open", "high", "low", "close", "volume")
@@ -101,15 +101,15 @@ SQL = {
     "event": _insert(EventRow, EVENT_COLUMNS),
     "outcome": _update(PredictionRow, ("outcome", "realized_return"), ("symbol", "ts")),
     "live_metrics": _update(ModelVersionRow, ("live_n", "live_accuracy", "live_auc"), ("version",)),
-    "meta": f'INSERT OR REPLACE INTO "{RunMetaRow.__tablename__}" ("key", "value") VALUES (?, ?)',
-    "drop_positions": f'DELETE FROM "{PositionRow.__tablename__}" WHERE "ts" = ?',
-    "drop_equity": f'DELETE FROM "{EquityRow.__tablename__}" WHERE "ts" = ?',
+    "meta": f'INSERT OR REPLACE INTO "{RunMetaRow.name}" ("key", "value") VALUES (?, ?)',
+    "drop_positions": f'DELETE FROM "{PositionRow.name}" WHERE "ts" = ?',
+    "drop_equity": f'DELETE FROM "{EquityRow.name}" WHERE "ts" = ?',
 }
 
 
 # PostgreSQL has no INSERT OR REPLACE; the key is the primary key.
 POSTGRES_META = (
-    f'INSERT INTO "{RunMetaRow.__tablename__}" ("key", "value") VALUES (%s, %s) '
+    f'INSERT INTO "{RunMetaRow.name}" ("key", "value") VALUES (%s, %s) '
     'ON CONFLICT ("key") DO UPDATE SET "value" = EXCLUDED."value"'
 )
 

@@ -1,9 +1,9 @@
-"""SQLite (or any SQLAlchemy URL) through SQLModel: the run's durable state.
+"""SQLite (or any SQLAlchemy URL): the run's durable state.
 
 Each bar step is written in one transaction (`commit_step`), so a crash
 loses at most the step in flight, never half of it (a replay may group
 steps: see step_writer.py, the hot path, on sqlite3 directly). Everything
-else goes through SQLAlchemy Core on the SQLModel tables.
+else goes through SQLAlchemy Core on the tables of bot/store/tables.py.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
-from sqlalchemy import bindparam, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import Table, bindparam, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import SQLModel, col, create_engine
 
 from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
 from bot.ledger import EquityPoint, Position
@@ -39,6 +38,7 @@ from bot.store.tables import (
     PositionRow,
     PredictionRow,
     RunMetaRow,
+    metadata,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def reason_kind(reason: str) -> str:
 
 def _bar_columns() -> tuple:
     """A stored bar's values in Bar's order, after its symbol."""
-    return (col(BarRow.ts), col(BarRow.open), col(BarRow.high), col(BarRow.low), col(BarRow.close), col(BarRow.volume))
+    return (BarRow.c.ts, BarRow.c.open, BarRow.c.high, BarRow.c.low, BarRow.c.close, BarRow.c.volume)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -128,7 +128,7 @@ def _event_of(row: Mapping) -> Event:
 
 
 def _put_meta(conn, key: str, value: str) -> None:
-    conn.execute(delete(RunMetaRow).where(col(RunMetaRow.key) == key))
+    conn.execute(delete(RunMetaRow).where(RunMetaRow.c.key == key))
     conn.execute(insert(RunMetaRow), [{"key": key, "value": value}])
 
 
@@ -155,7 +155,7 @@ class Store:
             raise ValueError(f"{url}: the store needs a SQLite file or a PostgreSQL database")
         if not inspect(self.engine).has_table("run_meta"):
             # A new database: the tables as they are now, at the newest migration.
-            SQLModel.metadata.create_all(self.engine)
+            metadata.create_all(self.engine)
             schema.stamp_new(self.engine)
         else:
             self._adopt_legacy()
@@ -184,8 +184,8 @@ class Store:
     def reset(self) -> None:
         """Drop and recreate every table: `bot run --fresh`."""
         self._writer.flush()
-        SQLModel.metadata.drop_all(self.engine)
-        SQLModel.metadata.create_all(self.engine)
+        metadata.drop_all(self.engine)
+        metadata.create_all(self.engine)
         self._writer.forget()
 
     # -- writes ----------------------------------------------------------
@@ -223,21 +223,21 @@ class Store:
     def candles(self, exchange: str, symbol: str, timeframe: str, start_ms: int, end_ms: int) -> list[Bar]:
         query = (
             select(
-                col(CandleRow.ts),
-                col(CandleRow.open),
-                col(CandleRow.high),
-                col(CandleRow.low),
-                col(CandleRow.close),
-                col(CandleRow.volume),
+                CandleRow.c.ts,
+                CandleRow.c.open,
+                CandleRow.c.high,
+                CandleRow.c.low,
+                CandleRow.c.close,
+                CandleRow.c.volume,
             )
             .where(
-                col(CandleRow.exchange) == exchange,
-                col(CandleRow.symbol) == symbol,
-                col(CandleRow.timeframe) == timeframe,
-                col(CandleRow.ts) >= start_ms,
-                col(CandleRow.ts) < end_ms,
+                CandleRow.c.exchange == exchange,
+                CandleRow.c.symbol == symbol,
+                CandleRow.c.timeframe == timeframe,
+                CandleRow.c.ts >= start_ms,
+                CandleRow.c.ts < end_ms,
             )
-            .order_by(col(CandleRow.ts))
+            .order_by(CandleRow.c.ts)
         )
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
@@ -258,12 +258,12 @@ class Store:
         write lock before it reads: requests made at once (the API's
         threads, the CLI) each get a number of their own (read, then write,
         two of them got the same one)."""
-        table = RunMetaRow.__tablename__
+        table = RunMetaRow.name
         count_up = text(
             f'INSERT INTO "{table}" ("key", "value") VALUES (:key, \'1\') ON CONFLICT ("key") '
             f'DO UPDATE SET "value" = CAST(CAST("{table}"."value" AS INTEGER) + 1 AS TEXT)'
         )
-        read = select(col(RunMetaRow.value)).where(col(RunMetaRow.key) == bindparam("key"))
+        read = select(RunMetaRow.c.value).where(RunMetaRow.c.key == bindparam("key"))
         with self.engine.begin() as conn:
             numbers = []
             for counter in (order_key, key):
@@ -279,35 +279,31 @@ class Store:
         with self.engine.begin() as conn:
             if retire_champion:
                 conn.execute(
-                    update(ModelVersionRow).where(col(ModelVersionRow.status) == "champion").values(status="retired")
+                    update(ModelVersionRow).where(ModelVersionRow.c.status == "champion").values(status="retired")
                 )
-            conn.execute(delete(ModelVersionRow).where(col(ModelVersionRow.version) == version.version))
+            conn.execute(delete(ModelVersionRow).where(ModelVersionRow.c.version == version.version))
             conn.execute(insert(ModelVersionRow), [dataclasses.asdict(version)])
 
     def set_champion(self, version: str) -> None:
         """Make `version` the only champion; the previous one is retired."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(ModelVersionRow).where(col(ModelVersionRow.status) == "champion").values(status="retired")
-            )
-            conn.execute(
-                update(ModelVersionRow).where(col(ModelVersionRow.version) == version).values(status="champion")
-            )
+            conn.execute(update(ModelVersionRow).where(ModelVersionRow.c.status == "champion").values(status="retired"))
+            conn.execute(update(ModelVersionRow).where(ModelVersionRow.c.version == version).values(status="champion"))
 
     # -- reads -----------------------------------------------------------
 
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(col(RunMetaRow.value)).where(col(RunMetaRow.key) == key)).scalar()
+            return conn.execute(select(RunMetaRow.c.value).where(RunMetaRow.c.key == key)).scalar()
 
     def last_bar_ts(self, symbol: str) -> int | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(func.max(col(BarRow.ts))).where(col(BarRow.symbol) == symbol)).scalar()
+            return conn.execute(select(func.max(BarRow.c.ts)).where(BarRow.c.symbol == symbol)).scalar()
 
     def first_prediction_ts(self) -> int | None:
         """The first bar the strategy was asked about: where trading starts."""
         with self.engine.connect() as conn:
-            return conn.execute(select(func.min(col(PredictionRow.ts)))).scalar()
+            return conn.execute(select(func.min(PredictionRow.c.ts))).scalar()
 
     def bar_count(self) -> int:
         with self.engine.connect() as conn:
@@ -320,8 +316,8 @@ class Store:
             with self.engine.connect() as conn:
                 rows = conn.execute(
                     select(*_bar_columns())
-                    .where(col(BarRow.symbol) == symbol, col(BarRow.ts) > after)
-                    .order_by(col(BarRow.ts))
+                    .where(BarRow.c.symbol == symbol, BarRow.c.ts > after)
+                    .order_by(BarRow.c.ts)
                     .limit(chunk)
                 ).all()
             for r in rows:
@@ -332,17 +328,17 @@ class Store:
 
     def latest_equity(self) -> EquityPoint | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(EquityRow).order_by(col(EquityRow.ts).desc()).limit(1)).first()
+            row = conn.execute(select(EquityRow).order_by(EquityRow.c.ts.desc()).limit(1)).first()
         return _value(EquityPoint, row._mapping) if row else None
 
     def latest_positions(self) -> list[PositionState]:
         newest = (
-            select(col(PositionRow.symbol), func.max(col(PositionRow.ts)).label("ts"))
-            .group_by(col(PositionRow.symbol))
+            select(PositionRow.c.symbol, func.max(PositionRow.c.ts).label("ts"))
+            .group_by(PositionRow.c.symbol)
             .subquery()
         )
         query = select(PositionRow).join(
-            newest, (col(PositionRow.symbol) == newest.c.symbol) & (col(PositionRow.ts) == newest.c.ts)
+            newest, (PositionRow.c.symbol == newest.c.symbol) & (PositionRow.c.ts == newest.c.ts)
         )
         with self.engine.connect() as conn:
             return [_value(PositionState, r._mapping) for r in conn.execute(query)]
@@ -350,24 +346,22 @@ class Store:
     def open_orders(self) -> list[Order]:
         query = (
             select(OrderRow)
-            .where(col(OrderRow.status).in_([s.value for s in OrderStatus if s.is_open]))
-            .order_by(col(OrderRow.created_ts), col(OrderRow.id))
+            .where(OrderRow.c.status.in_([s.value for s in OrderStatus if s.is_open]))
+            .order_by(OrderRow.c.created_ts, OrderRow.c.id)
         )
         with self.engine.connect() as conn:
             return [_order_of(r._mapping) for r in conn.execute(query)]
 
     def trade_ids(self, order_ids: list[str]) -> set[str]:
         """Exchange trade ids already booked as fills of these orders."""
-        query = select(col(FillRow.trade_id)).where(
-            col(FillRow.order_id).in_(order_ids), col(FillRow.trade_id).is_not(None)
-        )
+        query = select(FillRow.c.trade_id).where(FillRow.c.order_id.in_(order_ids), FillRow.c.trade_id.is_not(None))
         with self.engine.connect() as conn:
             # trade_id IS NOT NULL in the query; the check only tells the type checker
             return {trade_id for (trade_id,) in conn.execute(query) if trade_id is not None}
 
     def model_versions(self) -> list[ModelVersion]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(ModelVersionRow).order_by(col(ModelVersionRow.created_ts))).all()
+            rows = conn.execute(select(ModelVersionRow).order_by(ModelVersionRow.c.created_ts)).all()
         return [_value(ModelVersion, r._mapping) for r in rows]
 
     def model_version_count(self) -> int:
@@ -376,7 +370,7 @@ class Store:
 
     def model_version(self, version: str) -> ModelVersion | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(ModelVersionRow).where(col(ModelVersionRow.version) == version)).first()
+            row = conn.execute(select(ModelVersionRow).where(ModelVersionRow.c.version == version)).first()
         return _value(ModelVersion, row._mapping) if row is not None else None
 
     def champion(self) -> ModelVersion | None:
@@ -405,17 +399,10 @@ class Store:
         `start` reads (its prices carried forward to `start`), without
         reading every column of the whole table."""
         newest_before = (
-            select(func.max(col(BarRow.ts)).label("ts"))
-            .where(col(BarRow.ts) <= start)
-            .group_by(col(BarRow.symbol))
-            .subquery()
+            select(func.max(BarRow.c.ts).label("ts")).where(BarRow.c.ts <= start).group_by(BarRow.c.symbol).subquery()
         )
         since = func.coalesce(select(func.min(newest_before.c.ts)).scalar_subquery(), start)
-        query = (
-            select(col(BarRow.ts), col(BarRow.symbol), col(BarRow.close))
-            .where(col(BarRow.ts) >= since)
-            .order_by(col(BarRow.ts))
-        )
+        query = select(BarRow.c.ts, BarRow.c.symbol, BarRow.c.close).where(BarRow.c.ts >= since).order_by(BarRow.c.ts)
         with self.engine.connect() as conn:
             return pd.read_sql(query, conn)
 
@@ -425,7 +412,7 @@ class Store:
     def events_frame(self) -> pd.DataFrame:
         return self._frame(EventRow, "id")
 
-    def _frame(self, table: type[SQLModel], order_by: str) -> pd.DataFrame:
+    def _frame(self, table: Table, order_by: str) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(select(table).order_by(order_by), conn)
 
@@ -435,8 +422,8 @@ class Store:
         steps that followed them)."""
         recent = (
             select(PredictionRow)
-            .where(col(PredictionRow.symbol) == symbol)
-            .order_by(col(PredictionRow.ts).desc())
+            .where(PredictionRow.c.symbol == symbol)
+            .order_by(PredictionRow.c.ts.desc())
             .limit(newest)
             .subquery()
         )
@@ -445,21 +432,19 @@ class Store:
             return [_value(Prediction, r._mapping) for r in conn.execute(query)]
 
     def bars_after(self, symbol: str, ts: int) -> list[Bar]:
-        query = (
-            select(*_bar_columns()).where(col(BarRow.symbol) == symbol, col(BarRow.ts) > ts).order_by(col(BarRow.ts))
-        )
+        query = select(*_bar_columns()).where(BarRow.c.symbol == symbol, BarRow.c.ts > ts).order_by(BarRow.c.ts)
         with self.engine.connect() as conn:
             return [Bar(symbol, *row) for row in conn.execute(query)]
 
     def latest_decisions(self) -> list[Prediction]:
         """Each symbol's newest prediction, with what was decided and why."""
         newest = (
-            select(col(PredictionRow.symbol), func.max(col(PredictionRow.ts)).label("ts"))
-            .group_by(col(PredictionRow.symbol))
+            select(PredictionRow.c.symbol, func.max(PredictionRow.c.ts).label("ts"))
+            .group_by(PredictionRow.c.symbol)
             .subquery()
         )
         query = select(PredictionRow).join(
-            newest, (col(PredictionRow.symbol) == newest.c.symbol) & (col(PredictionRow.ts) == newest.c.ts)
+            newest, (PredictionRow.c.symbol == newest.c.symbol) & (PredictionRow.c.ts == newest.c.ts)
         )
         with self.engine.connect() as conn:
             return [_value(Prediction, r._mapping) for r in conn.execute(query)]
@@ -468,7 +453,7 @@ class Store:
         """(decision, reason kind, count): the reason's words before any
         number, so "edge below cost" is one line, not one per value."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(col(PredictionRow.decision), col(PredictionRow.reason))).all()
+            rows = conn.execute(select(PredictionRow.c.decision, PredictionRow.c.reason)).all()
         counts: dict[tuple[str, str], int] = {}
         for decision, reason in rows:
             key = (decision, reason_kind(reason))
@@ -477,19 +462,17 @@ class Store:
 
     def bar_close(self, symbol: str, ts: int) -> float | None:
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(col(BarRow.close)).where(col(BarRow.symbol) == symbol, col(BarRow.ts) == ts)
-            ).scalar()
+            return conn.execute(select(BarRow.c.close).where(BarRow.c.symbol == symbol, BarRow.c.ts == ts)).scalar()
 
     def predicted_versions(self) -> list[str]:
         with self.engine.connect() as conn:
-            return list(conn.execute(select(col(PredictionRow.model_version)).distinct()).scalars())
+            return list(conn.execute(select(PredictionRow.c.model_version).distinct()).scalars())
 
     def scored_count(self, version: str) -> int:
         query = (
             select(func.count())
             .select_from(PredictionRow)
-            .where(col(PredictionRow.model_version) == version, col(PredictionRow.outcome).is_not(None))
+            .where(PredictionRow.c.model_version == version, PredictionRow.c.outcome.is_not(None))
         )
         with self.engine.connect() as conn:
             return conn.execute(query).scalar_one()
@@ -497,9 +480,9 @@ class Store:
     def scored_predictions(self, version: str, limit: int) -> list[tuple[float, int]]:
         """(prob, outcome) of a version's newest scored predictions, oldest first."""
         query = (
-            select(col(PredictionRow.prob_up), col(PredictionRow.outcome))
-            .where(col(PredictionRow.model_version) == version, col(PredictionRow.outcome).is_not(None))
-            .order_by(col(PredictionRow.ts).desc(), col(PredictionRow.symbol).desc())
+            select(PredictionRow.c.prob_up, PredictionRow.c.outcome)
+            .where(PredictionRow.c.model_version == version, PredictionRow.c.outcome.is_not(None))
+            .order_by(PredictionRow.c.ts.desc(), PredictionRow.c.symbol.desc())
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -508,10 +491,10 @@ class Store:
 
     def recent_events(self, limit: int) -> list[Event]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(EventRow).order_by(col(EventRow.id).desc()).limit(limit)).all()
+            rows = conn.execute(select(EventRow).order_by(EventRow.c.id.desc()).limit(limit)).all()
         return [_event_of(r._mapping) for r in rows]
 
     def event_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(col(EventRow.kind), func.count()).group_by(col(EventRow.kind))).all()
+            rows = conn.execute(select(EventRow.c.kind, func.count()).group_by(EventRow.c.kind)).all()
         return {kind: n for kind, n in rows}

@@ -1,6 +1,9 @@
-"""The schema, as SQLModel tables, for SQLite and PostgreSQL alike. Times
-are epoch milliseconds, UTC: 64-bit integers (BigInteger), which SQLite's
-INTEGER always is and PostgreSQL's is not.
+"""The schema, as SQLAlchemy Core tables, for SQLite and PostgreSQL alike.
+Times are epoch milliseconds, UTC: 64-bit integers (BigInteger), which
+SQLite's INTEGER always is and PostgreSQL's is not.
+
+Core, not an ORM: the store reads and writes rows, never mapped objects,
+and the ORM layer cost every command a third of a second of start-up.
 
 A change here needs a migration in bot/store/migrations/versions/ that
 makes the same change to an existing database (`bot db upgrade` applies
@@ -8,141 +11,151 @@ it); tests/test_migrations.py checks that the two agree."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table
+
+metadata = MetaData()
 
 
-class RunMetaRow(SQLModel, table=True):
-    __tablename__ = "run_meta"
-    key: str = Field(primary_key=True)
-    value: str
+def _key(name: str, kind: type = String) -> Column:
+    return Column(name, kind, primary_key=True)
 
 
-class BarRow(SQLModel, table=True):
-    __tablename__ = "bars"
-    symbol: str = Field(primary_key=True)
-    ts: int = Field(primary_key=True, sa_type=BigInteger)
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
+def _ts(name: str = "ts", *, nullable: bool = False, index: bool = False, default: int | None = None) -> Column:
+    return Column(name, BigInteger, nullable=nullable, index=index, default=default)
 
 
-class PredictionRow(SQLModel, table=True):
-    __tablename__ = "predictions"
-    symbol: str = Field(primary_key=True)
-    ts: int = Field(primary_key=True, sa_type=BigInteger)  # the bar the prediction was made at
-    model_version: str
-    prob_up: float  # P(the target's label is 1)
-    predicted_return: float | None = None  # regression heads: the predicted log return
-    expected_edge: float | None = None  # the target's expected return before costs
-    volatility_forecast: float | None = None  # per bar, over the horizon
-    regime: float | None = None  # P(turbulent regime)
-    decision: str  # enter, exit, hold, abstain, blocked, pending
-    reason: str  # why: the strategy's words, or the risk rule that blocked it
-    outcome: int | None = None  # the target's label, set once it is known
-    realized_return: float | None = None  # the target's realized return, set with the outcome
+def _text(name: str, *, nullable: bool = False, index: bool = False, default: str | None = None) -> Column:
+    return Column(name, String, nullable=nullable, index=index, default=default)
 
 
-class OrderRow(SQLModel, table=True):
-    __tablename__ = "orders"
-    id: str = Field(primary_key=True)
-    symbol: str = Field(index=True)
-    side: str
-    kind: str
-    qty: float
-    stop_price: float | None = None
-    limit_price: float | None = None
-    created_ts: int = Field(sa_type=BigInteger)
-    status: str = Field(index=True)  # migration 0002
-    closed_ts: int | None = Field(default=None, sa_type=BigInteger)
-    reason: str
-    filled_qty: float = 0.0
-    not_before_ts: int = Field(default=0, sa_type=BigInteger)
-    slippage_bps: float = 0.0
-    group: str | None = None
+def _number(name: str, *, nullable: bool = False, default: float | None = None) -> Column:
+    return Column(name, Float, nullable=nullable, default=default)
 
 
-class FillRow(SQLModel, table=True):
-    __tablename__ = "fills"
-    id: int | None = Field(default=None, primary_key=True)
-    order_id: str = Field(index=True)
-    symbol: str = Field(index=True)
-    side: str
-    qty: float
-    price: float
-    fee: float
-    ts: int = Field(index=True, sa_type=BigInteger)
-    realized_pnl: float  # this fill's contribution, fee included
-    trade_id: str | None = None  # the exchange's trade id (exchange-backed brokers)
+def _count(name: str, *, nullable: bool = False, default: int | None = None) -> Column:
+    return Column(name, Integer, nullable=nullable, default=default)
 
 
-class PositionRow(SQLModel, table=True):
-    """Each symbol's position after each bar step: the history and the
-    state a restart resumes from."""
-
-    __tablename__ = "positions"
-    ts: int = Field(primary_key=True, sa_type=BigInteger)
-    symbol: str = Field(primary_key=True)
-    qty: float
-    avg_entry: float
-    mark: float
-    realized_pnl: float
-    stop_price: float | None = None
+def _ohlcv() -> list[Column]:
+    return [_number(name) for name in ("open", "high", "low", "close", "volume")]
 
 
-class EquityRow(SQLModel, table=True):
-    __tablename__ = "equity"
-    ts: int = Field(primary_key=True, sa_type=BigInteger)
-    cash: float
-    position_value: float
-    equity: float
-    realized_pnl: float
-    unrealized_pnl: float
-    fees_paid: float
+RunMetaRow = Table("run_meta", metadata, _key("key"), _text("value"))
 
+BarRow = Table("bars", metadata, _key("symbol"), _key("ts", BigInteger), *_ohlcv())
 
-class ModelVersionRow(SQLModel, table=True):
-    __tablename__ = "model_versions"
-    version: str = Field(primary_key=True)
-    created_ts: int = Field(sa_type=BigInteger)  # clock time of the retrain (simulated in replay)
-    train_from_ts: int = Field(sa_type=BigInteger)
-    train_to_ts: int = Field(sa_type=BigInteger)
-    n_train: int
-    n_val: int
-    metrics_json: str
-    status: str  # candidate, champion, rejected, retired
-    path: str
-    config_hash: str
-    kind: str = "lstm"
+PredictionRow = Table(
+    "predictions",
+    metadata,
+    _key("symbol"),
+    _key("ts", BigInteger),  # the bar the prediction was made at
+    _text("model_version"),
+    _number("prob_up"),  # P(the target's label is 1)
+    _number("predicted_return", nullable=True),  # regression heads: the predicted log return
+    _number("expected_edge", nullable=True),  # the target's expected return before costs
+    _number("volatility_forecast", nullable=True),  # per bar, over the horizon
+    _number("regime", nullable=True),  # P(turbulent regime)
+    _text("decision"),  # enter, exit, hold, abstain, blocked, pending
+    _text("reason"),  # why: the strategy's words, or the risk rule that blocked it
+    _count("outcome", nullable=True),  # the target's label, set once it is known
+    _number("realized_return", nullable=True),  # the target's realized return, set with the outcome
+)
+
+OrderRow = Table(
+    "orders",
+    metadata,
+    _key("id"),
+    _text("symbol", index=True),
+    _text("side"),
+    _text("kind"),
+    _number("qty"),
+    _number("stop_price", nullable=True),
+    _number("limit_price", nullable=True),
+    _ts("created_ts"),
+    _text("status", index=True),  # migration 0002
+    _ts("closed_ts", nullable=True),
+    _text("reason"),
+    _number("filled_qty", default=0.0),
+    _ts("not_before_ts", default=0),
+    _number("slippage_bps", default=0.0),
+    _text("group", nullable=True),
+)
+
+FillRow = Table(
+    "fills",
+    metadata,
+    _key("id", Integer),
+    _text("order_id", index=True),
+    _text("symbol", index=True),
+    _text("side"),
+    _number("qty"),
+    _number("price"),
+    _number("fee"),
+    _ts(index=True),
+    _number("realized_pnl"),  # this fill's contribution, fee included
+    _text("trade_id", nullable=True),  # the exchange's trade id (exchange-backed brokers)
+)
+
+# Each symbol's position after each bar step: the history and the state a
+# restart resumes from.
+PositionRow = Table(
+    "positions",
+    metadata,
+    _key("ts", BigInteger),
+    _key("symbol"),
+    _number("qty"),
+    _number("avg_entry"),
+    _number("mark"),
+    _number("realized_pnl"),
+    _number("stop_price", nullable=True),
+)
+
+EquityRow = Table(
+    "equity",
+    metadata,
+    _key("ts", BigInteger),
+    *[_number(name) for name in ("cash", "position_value", "equity", "realized_pnl", "unrealized_pnl", "fees_paid")],
+)
+
+ModelVersionRow = Table(
+    "model_versions",
+    metadata,
+    _key("version"),
+    _ts("created_ts"),  # clock time of the retrain (simulated in replay)
+    _ts("train_from_ts"),
+    _ts("train_to_ts"),
+    _count("n_train"),
+    _count("n_val"),
+    _text("metrics_json"),
+    _text("status"),  # candidate, champion, rejected, retired
+    _text("path"),
+    _text("config_hash"),
+    _text("kind", default="lstm"),
     # Rolling scores of its predictions once their bars closed (see LiveScore).
-    live_n: int = 0
-    live_accuracy: float | None = None
-    live_auc: float | None = None
+    _count("live_n", default=0),
+    _number("live_accuracy", nullable=True),
+    _number("live_auc", nullable=True),
+)
 
+EventRow = Table(
+    "events",
+    metadata,
+    _key("id", Integer),
+    _ts(index=True),
+    _text("level"),
+    _text("kind", index=True),
+    _text("symbol", nullable=True),
+    _text("message"),
+    _text("data_json", nullable=True),
+)
 
-class EventRow(SQLModel, table=True):
-    __tablename__ = "events"
-    id: int | None = Field(default=None, primary_key=True)
-    ts: int = Field(index=True, sa_type=BigInteger)
-    level: str
-    kind: str = Field(index=True)
-    symbol: str | None = None
-    message: str
-    data_json: str | None = None
-
-
-class CandleRow(SQLModel, table=True):
-    """Downloaded history (`bot download`), apart from the bars a run stepped."""
-
-    __tablename__ = "candles"
-    exchange: str = Field(primary_key=True)
-    symbol: str = Field(primary_key=True)
-    timeframe: str = Field(primary_key=True)
-    ts: int = Field(primary_key=True, sa_type=BigInteger)
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
+# Downloaded history (`bot download`), apart from the bars a run stepped.
+CandleRow = Table(
+    "candles",
+    metadata,
+    _key("exchange"),
+    _key("symbol"),
+    _key("timeframe"),
+    _key("ts", BigInteger),
+    *_ohlcv(),
+)
