@@ -144,3 +144,46 @@ def test_damaged_rows_are_shown_not_fatal(tiny_run: Path, tmp_path: Path) -> Non
     for command in (("status",), ("report",), ("trades",)):
         shown = run_bot(*command, "-c", str(config))
         assert shown.returncode == 0, (command, shown.stderr)
+
+
+def copy_of(tiny_run: Path, directory: Path) -> Path:
+    """The tiny run's database under a config of its own, to damage."""
+    config = write_config(directory)
+    with sqlite3.connect(tiny_run / "bot.sqlite") as source, sqlite3.connect(directory / "bot.sqlite") as copy:
+        source.backup(copy)
+    return config
+
+
+def test_damaged_stored_json_is_shown_as_damaged_not_fatal(tiny_run: Path, tmp_path: Path) -> None:
+    """A model version's metrics or an event's data that is not a JSON
+    object ended `bot models`, `bot status` and the HTML report with an
+    error that named nothing."""
+    config = copy_of(tiny_run, tmp_path)
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0] > 0, "the run should have trained"
+        conn.execute("UPDATE model_versions SET metrics_json = '{\"val_auc\": 0.6' "
+                     "WHERE version = (SELECT MIN(version) FROM model_versions)")
+        conn.execute("UPDATE events SET data_json = '[1, 2' WHERE id = (SELECT MAX(id) FROM events)")
+    shown = run_bot("models", "-c", str(config))
+    assert shown.returncode == 0 and "damaged)" in shown.stdout, shown.stderr  # "(stored metrics damaged)", wrapped
+    assert run_bot("status", "-c", str(config)).returncode == 0
+    page = tmp_path / "report.html"
+    reported = run_bot("report", "-c", str(config), "--html", str(page))
+    assert reported.returncode == 0 and page.exists(), reported.stderr
+
+
+def test_an_emptied_equity_table_gives_no_made_up_figures(tiny_run: Path, tmp_path: Path) -> None:
+    """With fills and predictions but no equity row, the report said final
+    equity 10,000 and a return of 0: an untouched account's figures."""
+    import json
+
+    config = copy_of(tiny_run, tmp_path)
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        conn.execute("DELETE FROM equity")
+    reported = run_bot("report", "-c", str(config), "--json")
+    assert reported.returncode == 0, reported.stderr
+    summary = json.loads(reported.stdout)
+    assert summary["final_equity"] is None and summary["total_return"] is None and summary["fees_paid"] is None
+    assert summary["verdict"].startswith("No equity recorded")
+    shown = run_bot("report", "-c", str(config))
+    assert shown.returncode == 0 and "No equity recorded" in shown.stdout, shown.stderr

@@ -5,6 +5,7 @@ of a tiny replay: every endpoint answers, its figures equal `bot report
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import sqlite3
@@ -236,6 +237,21 @@ def test_head_on_the_monitors_endpoints_answers_as_get_without_a_body(served: st
         except urllib.error.HTTPError as error:
             status, body = error.code, error.read()
         assert status == get(served, path)[0] and body == b"", path
+
+
+def test_no_page_loads_code_from_elsewhere_and_no_redirect_follows_the_host_header(served: str) -> None:
+    """/docs and /redoc loaded Swagger and ReDoc from a CDN (blank offline,
+    outside the page's CSP); /api/v1/ping/ redirected to an address built
+    from the request's Host header."""
+    assert get(served, "/docs")[0] == 404 and get(served, "/redoc")[0] == 404
+    status, spec = get(served, "/openapi.json")
+    assert status == 200 and "/api/v1/ping" in spec["paths"]
+    host, port = served.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", "/api/v1/ping/", headers={"Host": "evil.example"})
+    reply = connection.getresponse()
+    assert reply.status == 404 and reply.getheader("location") is None
+    connection.close()
 
 
 def test_a_port_in_use_is_one_line_and_serving_is_never_said(tiny_run: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 from bot.report.verdict import verdict
 
 BASE = {"predictions": 900, "trades": 40, "open_trades": 0, "total_return": 0.05, "buy_and_hold_return": 0.02,
+        "final_equity": 10_500.0,
         "fees_paid": 100.0, "initial_equity": 10_000.0, "exposure": 0.6, "win_rate": 0.55,
         "decisions": {"enter": 40, "exit": 40, "hold": 300, "abstain": 520}}
 
@@ -18,6 +19,7 @@ def summary(**changes) -> dict:
 
 @pytest.mark.parametrize(("changes", "halt", "says"), [
     ({"predictions": 0}, None, "No prediction yet"),
+    ({"final_equity": None, "total_return": None}, None, "No equity recorded"),
     ({"trades": 0}, None, "abstained on 58% of the bars"),
     ({"trades": 0}, "drawdown 21% reached the 20% limit", "trading is halted (drawdown 21%"),
     ({"total_return": -0.30}, "daily loss limit", "a halt that stopped new entries (daily loss limit)"),

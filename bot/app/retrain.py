@@ -14,7 +14,6 @@ run finds exactly the retrains an uninterrupted one would do.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -181,7 +180,7 @@ class Retrainer:
         metrics = _reading_metrics(fresh, data)
         metrics.update(_calibration_metrics(fresh, form))
         metrics.update({k: v for k, v in challenger.metrics.items() if k.startswith(("vol_", "regime_"))})
-        ranking = json.loads(champion_row.metrics_json).get("ranking_version", champion.version)
+        ranking = champion_row.metrics().get("ranking_version", champion.version)
         metrics.update(
             recalibrated_from=champion.version,
             ranking_version=ranking,

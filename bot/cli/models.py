@@ -3,7 +3,6 @@ promoting one by hand (or rolling back to an earlier one)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -206,10 +205,10 @@ def models_table(versions, title: str = "Model versions") -> Table:
     ):
         table.add_column(column, justify="right")
     for v in versions:
-        m = json.loads(v.metrics_json)
+        m = v.metrics()
         table.add_row(
             v.version,
-            f"{v.status} {v.kind}",
+            f"{v.status} {v.kind}" + (" (stored metrics damaged)" if v.metrics_damaged else ""),
             iso_utc(v.train_to_ts)[:10],
             _num(m.get("val_auc")),
             _num(m.get("val_accuracy")),

@@ -4,6 +4,7 @@ none of them needs the database's tables to speak of a version."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -24,3 +25,23 @@ class ModelVersion:
     live_n: int = 0
     live_accuracy: float | None = None
     live_auc: float | None = None
+
+    def metrics(self) -> dict:
+        """The stored metrics; {} when none were stored or the stored text
+        is damaged (not a JSON object). A reader (`bot models`, the page,
+        /metrics) then shows the version without them instead of failing
+        on one bad row; `metrics_damaged` says which case it was."""
+        try:
+            value = json.loads(self.metrics_json or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def metrics_damaged(self) -> bool:
+        if not self.metrics_json:
+            return False
+        try:
+            return not isinstance(json.loads(self.metrics_json), dict)
+        except ValueError:
+            return True

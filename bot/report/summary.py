@@ -21,7 +21,11 @@ def build_summary(store: Store, config: Config, frames: RunFrames | None = None)
     curve = traded.equity.to_numpy()
     trips = round_trips(fills)
     initial = config.paper.initial_cash
-    final = float(equity.equity.iloc[-1]) if len(equity) else initial
+    # No equity row while fills or predictions exist: the table was emptied
+    # (a hand-edited or damaged database). Its figures are unknown, not
+    # those of an untouched account.
+    unknown = not len(equity) and bool(len(fills) or len(predictions))
+    final = float(equity.equity.iloc[-1]) if len(equity) else (None if unknown else initial)
     summary = {
         "bars": store.bar_count(),
         "predictions": len(predictions),
@@ -29,13 +33,13 @@ def build_summary(store: Store, config: Config, frames: RunFrames | None = None)
         "trades": sum(t.exit_ts is not None for t in trips),
         "open_trades": sum(t.exit_ts is None for t in trips),
         "initial_equity": initial,
-        "final_equity": round(final, 2),
-        "total_return": final / initial - 1,
+        "final_equity": round(final, 2) if final is not None else None,
+        "total_return": final / initial - 1 if final is not None else None,
         "sharpe": sharpe_ratio(curve, bars_per_year(config.timeframe)),
         "max_drawdown": max_drawdown(curve),
         "win_rate": win_rate(trips),
-        "fees_paid": float(equity.fees_paid.iloc[-1]) if len(equity) else 0.0,
-        "exposure": exposure(traded.position_value) if len(traded) else 0.0,
+        "fees_paid": float(equity.fees_paid.iloc[-1]) if len(equity) else (None if unknown else 0.0),
+        "exposure": exposure(traded.position_value) if len(traded) else (None if unknown else 0.0),
         "psr": probabilistic_sharpe_ratio(curve) if len(curve) else None,
         **_buy_and_hold(frames, config, start),
         "decisions": _decisions(store),

@@ -1,6 +1,6 @@
 """One sentence at the end of a run: what drove the result, and what to try
 next. Read off the run summary (bot/report/summary.py) by plain rules, in
-order: no prediction yet, no trade, a halt, costs, time out of a rising
+order: no prediction yet, no equity recorded, no trade, a halt, costs, time out of a rising
 market, and otherwise the trades themselves."""
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ def verdict(summary: dict, halt_reason: str | None) -> str:
     if not summary["predictions"]:
         return (
             "No prediction yet: the first model trains once retrain.initial_train_bars bars are stored; run for longer."
+        )
+    if summary["final_equity"] is None:
+        return (
+            "No equity recorded: the run's equity table is empty while it holds predictions or fills, "
+            "so its return cannot be told; restore the database from a backup."
         )
     trips = summary["trades"] + summary["open_trades"]
     if trips == 0:

@@ -123,8 +123,22 @@ def _order_of(row: Mapping) -> Order:
 
 
 def _event_of(row: Mapping) -> Event:
-    data = json.loads(row["data_json"]) if row["data_json"] is not None else None
-    return Event(row["ts"], row["kind"], row["message"], level=row["level"], symbol=row["symbol"], data=data)
+    return Event(
+        row["ts"], row["kind"], row["message"], level=row["level"], symbol=row["symbol"], data=_event_data(row)
+    )
+
+
+def _event_data(row: Mapping) -> dict | None:
+    """An event's data; a damaged text (not a JSON object) is shown as it
+    is stored, under `unreadable`, so one bad row does not end the reader."""
+    raw = row["data_json"]
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    return data if isinstance(data, dict) else {"unreadable": str(raw)[:200]}
 
 
 def _put_meta(conn, key: str, value: str) -> None:

@@ -55,7 +55,18 @@ def records(frame: pd.DataFrame, offset: int, limit: int, newest_first: bool = T
 
 def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None) -> FastAPI:
     clock = now_ms or (lambda: int(time.time() * 1000))
-    app = FastAPI(title="LSTM paper-trading bot", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN,
+    # blank on an offline host and outside the page's CSP; /openapi.json
+    # describes the API. No slash redirects: their Location echoed the
+    # client's Host header (an open redirect through the bot's own address).
+    app = FastAPI(
+        title="LSTM paper-trading bot",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        redirect_slashes=False,
+    )
     _add_error_answers(app, cfg)
 
     # HEAD as well as GET: uptime monitors and load balancers often ask with HEAD.

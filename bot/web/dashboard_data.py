@@ -7,7 +7,6 @@ can only show what the API and the CLI show."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 
 from bot.config import Config
@@ -52,7 +51,7 @@ def dashboard_payload(store: Store, cfg: Config, now_ms: int) -> dict:
 
 
 def _version(v: ModelVersion) -> dict:
-    metrics = json.loads(v.metrics_json or "{}")
+    metrics = v.metrics()
     return {
         "version": v.version,
         "created_ts": v.created_ts,
