@@ -187,3 +187,21 @@ def test_an_emptied_equity_table_gives_no_made_up_figures(tiny_run: Path, tmp_pa
     assert summary["verdict"].startswith("No equity recorded")
     shown = run_bot("report", "-c", str(config))
     assert shown.returncode == 0 and "No equity recorded" in shown.stdout, shown.stderr
+
+
+def test_an_equity_row_past_the_newest_bar_is_refused_not_resumed_from(tmp_path: Path) -> None:
+    """The bot writes equity with the bars of its step. A row ahead of them
+    (written by something else) was resumed from: its cash became the
+    account's, and every step up to it was taken for late and stored none."""
+    config = write_config(tmp_path)
+    assert run_bot("run", "-c", str(config), "--max-bars", "40", "--no-progress").returncode == 0
+    db = tmp_path / "bot.sqlite"
+    with sqlite3.connect(db) as conn:
+        (newest,) = conn.execute("SELECT MAX(ts) FROM bars").fetchone()
+        conn.execute("INSERT INTO equity VALUES (?, 1, 0, 1, 0, 0, 0)", (newest + 5 * 3_600_000,))
+    again = run_bot("run", "-c", str(config), "--max-bars", "40", "--no-progress")
+    assert again.returncode == 2, again.stdout + again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    assert "storage.db_url: the run's equity has a row at" in again.stderr and "bot run --fresh" in again.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT MAX(ts) FROM bars").fetchone()[0] == newest  # nothing stepped on it

@@ -178,6 +178,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
     resumed = restore_features(store, engine, screen, config.symbols)
     latest = store.latest_equity()
+    _refuse_equity_past_bars(store, latest.ts if latest is not None else None)
     engine.last_step_ts = latest.ts if latest is not None else None
     restore_live_score(store, engine)
     registry = ModelRegistry(store, config.path(config.storage.models_dir))
@@ -207,3 +208,22 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     if notifier is not None and daily:
         bar_job.after_step = DailySummary(store, config.timeframe_ms, notifier.offer).after_step
     return Runtime(config, store, engine, registry, retrainer, bar_job, feed, clock, resumed, notifier)
+
+
+def _refuse_equity_past_bars(store: Store, equity_ts: int | None) -> None:
+    """The bot writes an equity row with the bars of its step, never ahead
+    of them. One past the newest bar was written by something else; resumed
+    from, it would set the cash and make every step up to it "late" (no
+    equity row of its own), so the run would trade on a made-up account."""
+    if equity_ts is None:
+        return
+    newest_bar = store.newest_bar_ts()
+    if newest_bar is None or equity_ts > newest_bar:
+        from bot.timeframes import iso_utc
+
+        bars = f"the newest stored bar is at {iso_utc(newest_bar)}" if newest_bar is not None else "no bar is stored"
+        raise ConfigError(
+            f"storage.db_url: the run's equity has a row at {iso_utc(equity_ts)}, but {bars}: something other "
+            "than this bot wrote it; restore the database from a backup, "
+            "or start over on purpose with `bot run --fresh`"
+        )

@@ -314,6 +314,11 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.max(BarRow.c.ts)).where(BarRow.c.symbol == symbol)).scalar()
 
+    def newest_bar_ts(self) -> int | None:
+        """The newest stored bar of any symbol."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(BarRow.c.ts))).scalar()
+
     def first_prediction_ts(self) -> int | None:
         """The first bar the strategy was asked about: where trading starts."""
         with self.engine.connect() as conn:
