@@ -95,3 +95,36 @@ def _bars(db: str) -> int:
         return rows_at(db, "SELECT COUNT(*) FROM bars")[0][0]
     except Exception:  # killed before the tables existed
         return 0
+
+
+def test_a_step_the_database_refuses_stops_bot_run_with_one_line_and_a_restart_resumes(tmp_path: Path) -> None:
+    """A bar step whose commit fails (here a trigger refuses its equity row)
+    ends `bot run` with exit 1 and one line saying so; nothing of that step
+    is stored, and once the database takes it again a restart goes on."""
+    import sqlite3
+
+    from test_config_errors import run_bot
+
+    from bot.timeframes import iso_utc
+
+    config = write_config(tmp_path)
+    assert run_bot("run", "-c", str(config), "--max-bars", "40", "--no-progress").returncode == 0
+    db = tmp_path / "bot.sqlite"
+    with sqlite3.connect(db) as conn:
+        (newest,) = conn.execute("SELECT MAX(ts) FROM bars").fetchone()
+        refused = newest + 5 * 3_600_000
+        conn.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON equity WHEN NEW.ts = {refused} "
+                     "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+    stopped = run_bot("run", "-c", str(config), "--max-bars", "40", "--no-progress")
+    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
+    assert stopped.stderr.strip().splitlines() == [
+        f"error: the bar step of {iso_utc(refused)} could not be committed: refused by the test; "
+        "stopped so that a restart resumes from the last committed step"
+    ]
+    assert '"step_not_committed"' in (tmp_path / "bot.jsonl").read_text()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT MAX(ts) FROM bars").fetchone()[0] < refused
+        conn.execute("DROP TRIGGER refuse")
+    assert run_bot("run", "-c", str(config), "--max-bars", "40", "--no-progress").returncode == 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM equity WHERE ts = ?", (refused,)).fetchone() == (1,)

@@ -79,10 +79,15 @@ def _run_replay(cfg: Config, rt: Runtime, max_bars: int | None, progress: bool, 
     from bot.app.replay import run_replay
     from bot.report.render import summary_table
     from bot.report.summary import build_summary
+    from bot.step_record import StepNotCommitted
 
     server = _start_server(cfg, config_path)  # once the database exists
     try:
-        outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
+        try:
+            outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
+        except StepNotCommitted as exc:
+            _say_not_committed(exc, logged=False)
+            raise typer.Exit(1) from None
         note = "replay complete" if outcome.finished else f"stopped after {outcome.bars_this_run} bars"
         err_console.print(f"{note}; state in {cfg.db_shown}")
         console.print(summary_table(build_summary(rt.store, cfg)))
@@ -138,7 +143,7 @@ def _run_live(cfg: Config, rt: Runtime, config_path) -> None:
         if run_live(rt):
             rt.close()
     except StepNotCommitted as exc:
-        say_error(f"error: {exc}; stopped so that a restart resumes from the last committed step")
+        _say_not_committed(exc, logged=True)  # run_live logged it when it stopped
         code = 1
     finally:
         _stop_server(server)  # before the hard exit below
@@ -147,6 +152,21 @@ def _run_live(cfg: Config, rt: Runtime, config_path) -> None:
     # minutes) and unloads torch, seconds on a busy machine. What matters is
     # committed: each bar step is one transaction.
     _exit_now(code)
+
+
+def _say_not_committed(exc: Exception, *, logged: bool) -> None:
+    """A step the database refused: the run stops there, live or replay,
+    and says so in one line; a restart resumes from the last committed step."""
+    from bot.secrets import scrub
+
+    if not logged:
+        import structlog
+
+        from bot.logging_setup import file_only
+
+        with file_only():  # the console gets the one line below
+            structlog.get_logger("bot.cli").error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
+    say_error(scrub(f"error: {exc}; stopped so that a restart resumes from the last committed step"))
 
 
 def _exit_now(code: int = 0) -> None:
