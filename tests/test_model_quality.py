@@ -434,3 +434,26 @@ def test_confident_buckets_count_a_coin_flip_as_long() -> None:
     got = confident_buckets(np.array([0.5]), np.array([1.0]), np.array([0.01]))
     assert got["accuracy_decile"] == 1.0 and got["hit_rate_decile"] == 1.0
     assert got["mean_realized_decile"] == pytest.approx(0.01)
+
+
+def test_a_hit_rate_equal_to_accuracy_is_explained_in_the_quality_table() -> None:
+    """Under the horizon target the label is the realized return's sign, so
+    the two columns are the same numbers: the table says why, instead of
+    leaving two equal columns to look like a bug."""
+    from types import SimpleNamespace
+
+    from bot.backtest.model_report import hit_rate_is_accuracy
+    from bot.cli.backtest import quality_table
+
+    same = {"ic": 0.1, "accuracy_decile": 0.6, "hit_rate_decile": 0.6, "accuracy_quintile": 0.55,
+            "hit_rate_quintile": 0.55}
+    apart = {**same, "hit_rate_decile": 0.58}
+    assert hit_rate_is_accuracy([same, same])
+    assert not hit_rate_is_accuracy([same, apart]) and not hit_rate_is_accuracy([{}])
+
+    def table(*metrics: dict):
+        variants = {f"v{i}": SimpleNamespace(metrics=m) for i, m in enumerate(metrics)}
+        return quality_table(SimpleNamespace(variants=lambda: variants))
+
+    assert "horizon target" in str(table(same, same).caption)
+    assert table(same, apart).caption is None

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bot.backtest import html_report as page
+from bot.backtest.model_report import HIT_RATE_IS_ACCURACY, hit_rate_is_accuracy
 from bot.backtest.result import BacktestResult, VariantRun
 
 QUALITY_COLUMNS = (
@@ -41,7 +42,9 @@ def quality_sections(result: BacktestResult, variants: list[tuple[str, VariantRu
         "hit rate, the share whose realized return had the call's sign. ECE: expected calibration error "
         "of each retrain, median across retrains. Timing p: the strategy's entries against random "
         "entries with the same number of trades and holding times (one-sided bootstrap). DSR: deflated "
-        f"Sharpe ratio for {page._esc(trials)} variants tried.</p>"
+        f"Sharpe ratio for {page._esc(trials)} variants tried."
+        + (" " + page._esc(HIT_RATE_IS_ACCURACY) if hit_rate_is_accuracy([run.metrics for _, run in models]) else "")
+        + "</p>"
     )
     sections = [page._section("Model quality", _table(models, QUALITY_COLUMNS) + "\n" + note)]
     calibration = result.strategy.metrics.get("calibration") or []

@@ -83,3 +83,18 @@ def _timing(run: VariantRun, prices, bar_ms: int, seed: int) -> dict:
         "timing_log_return": test["strategy_log_return"],
         "random_entry_log_return": test["random_mean"],
     }
+
+
+HIT_RATE_IS_ACCURACY = (
+    "Hit rate equals accuracy in every variant here: their label is the sign of the realized "
+    "return (the horizon target), so the two count the same calls."
+)
+
+
+def hit_rate_is_accuracy(metrics: list[dict]) -> bool:
+    """True when every model variant's top-decile and top-quintile hit rate
+    is its accuracy: so it is whenever the label is the realized return's
+    sign, and two equal columns should say why rather than look like a bug."""
+    pairs = [(m.get(f"accuracy_{b}"), m.get(f"hit_rate_{b}")) for m in metrics for b in ("decile", "quintile")]
+    known = [(a, h) for a, h in pairs if a is not None and h is not None]
+    return bool(known) and all(abs(a - h) < 1e-12 for a, h in known)

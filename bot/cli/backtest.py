@@ -244,6 +244,8 @@ def quality_table(result) -> Table:
     """Model quality per model variant: does the edge rank returns, are the
     confident calls right, calibration, timing against random entries,
     and the Sharpe deflated by the number of variants tried."""
+    from bot.backtest.model_report import HIT_RATE_IS_ACCURACY, hit_rate_is_accuracy
+
     models = {name: run for name, run in result.variants().items() if "ic" in run.metrics}
     trials = next((run.metrics.get("dsr_trials") for run in models.values()), None)
     table = Table(
@@ -256,6 +258,8 @@ def quality_table(result) -> Table:
         table.add_column(label, justify="right")
     for name, run in models.items():
         table.add_row(name, *(_cell(run.metrics.get(key), kind) for key, _, kind in QUALITY_COLUMNS))
+    if hit_rate_is_accuracy([run.metrics for run in models.values()]):
+        table.caption, table.caption_justify = HIT_RATE_IS_ACCURACY, "left"
     return table
 
 
