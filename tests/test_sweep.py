@@ -69,10 +69,15 @@ def test_an_interrupted_sweep_runs_only_the_missing_cells_and_matches_single_bac
     alone = run_bot("backtest", "-c", str(single), "--from", cell["start"], "--to", cell["end"], "--no-baselines",
                     "--json", str(tmp_path / "single.json"), timeout=900)
     assert alone.returncode == 0, alone.stderr[-3000:]
-    strategy = json.loads((tmp_path / "single.json").read_text())["strategy"]
+    single_result = json.loads((tmp_path / "single.json").read_text())
+    strategy, held = single_result["strategy"], single_result["baselines"]["buy_and_hold"]
     for key in ("total_return", "sharpe", "max_drawdown", "trades", "fees_paid"):
         assert cell["metrics"][key] == strategy[key], key
     assert cell["metrics"]["trades"] > 0
+    # Each cell beside buy and hold of its own symbol and traded bars.
+    for key in ("total_return", "sharpe", "max_drawdown"):
+        assert cell["metrics"][f"buy_and_hold_{key}"] == held[key] is not None, key
+    assert "<th>buy and hold</th>" in (out / "sweep.html").read_text()
 
 
 def test_a_setting_the_config_lacks_is_refused_naming_it(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from bot import json_values
 from bot.config import Config, ConfigError, describe_validation_error
 
 METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate", "exposure", "fees_paid", "psr")
+BUY_AND_HOLD = ("total_return", "sharpe", "max_drawdown")
 
 
 @dataclass(frozen=True)
@@ -126,11 +127,16 @@ def run_cell(payload: str) -> str:
         out_dir=Path(job["work_dir"]), workers=job["workers"], baselines=False,
     )  # fmt: skip
     result = run_backtest(cfg, spec)
-    strategy = result.strategy
+    strategy, held = result.strategy, result.baselines["buy_and_hold"].metrics
     fills = strategy.fills[["ts", "side", "qty", "price", "fee"]].to_csv(index=False)
     return json.dumps(
         {
-            "metrics": {k: strategy.metrics.get(k) for k in METRICS},
+            # Buy and hold of the cell's symbol over its traded bars beside
+            # each cell: a cell is judged against the market it traded.
+            "metrics": {
+                **{k: strategy.metrics.get(k) for k in METRICS},
+                **{f"buy_and_hold_{k}": held.get(k) for k in BUY_AND_HOLD},
+            },
             "returns": [float(r) for r in simple_returns(strategy.equity)],
             "fills_digest": hashlib.sha256(fills.encode()).hexdigest()[:16],
         }

@@ -9,7 +9,9 @@ import json
 
 from bot.web.page import embedded_json, inline_script, plotly_js, static_text
 
-COLUMNS = (("total_return", "return", "{:.2%}"), ("sharpe", "Sharpe", "{:.2f}"), ("max_drawdown", "max DD", "{:.2%}"),
+COLUMNS = (("total_return", "return", "{:.2%}"), ("buy_and_hold_total_return", "buy and hold", "{:.2%}"),
+           ("sharpe", "Sharpe", "{:.2f}"), ("buy_and_hold_sharpe", "hold Sharpe", "{:.2f}"),
+           ("max_drawdown", "max DD", "{:.2%}"), ("buy_and_hold_max_drawdown", "hold max DD", "{:.2%}"),
            ("trades", "trades", "{:.0f}"), ("psr", "PSR", "{:.3f}"), ("dsr", "DSR", "{:.3f}"))  # fmt: skip
 
 

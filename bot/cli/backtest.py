@@ -368,7 +368,7 @@ def _period(text: str) -> tuple[str | None, str | None]:
 
 def sweep_table(results: list[dict]) -> Table:
     table = Table(title=f"Sweep ({len(results)} cells)", title_justify="left")
-    for name in ("setting", "symbol", "period", "return", "Sharpe", "max DD", "trades", "DSR"):
+    for name in ("setting", "symbol", "period", "return", "B&H", "Sharpe", "B&H Sharpe", "max DD", "trades", "DSR"):
         table.add_column(name, justify="left" if name in ("setting", "symbol", "period") else "right")
     for r in results:
         m = r["metrics"]
@@ -377,7 +377,8 @@ def sweep_table(results: list[dict]) -> Table:
             setting,
             r["symbol"],
             f"{r['start'] or '..'}..{r['end'] or '..'}",
-            *(_cell(m.get(k), kind) for k, kind in (("total_return", "pct"), ("sharpe", "num"),
+            *(_cell(m.get(k), kind) for k, kind in (("total_return", "pct"), ("buy_and_hold_total_return", "pct"),
+                                                    ("sharpe", "num"), ("buy_and_hold_sharpe", "num"),
                                                     ("max_drawdown", "pct"), ("trades", "int"), ("dsr", "num"))),
         )  # fmt: skip
     return table
