@@ -92,6 +92,10 @@ def test_html_report_is_written(backtests) -> None:
     assert '<img alt="Close price and the turbulent-regime probability" src="data:image/png;base64,' in html
     assert "Round trips of the strategy" in html and "Monthly returns" in html
     assert "Model quality" in html and "lightgbm" in html and "Calibration of each retrain" in html
+    # The tiny run trades a few weeks: its annualised figures come with the span they rest on.
+    _, result = backtests[2]
+    days = result["data"]["bars"] / 24
+    assert days < 90 and f"A short window: {days:.1f} days ({result['data']['bars']:,} traded bars" in html
 
 
 def test_an_environment_override_reaches_the_backtest_but_not_each_variants_own_paths(tmp_path: Path,

@@ -457,3 +457,13 @@ def test_a_hit_rate_equal_to_accuracy_is_explained_in_the_quality_table() -> Non
 
     assert "horizon target" in str(table(same, same).caption)
     assert table(same, apart).caption is None
+
+
+def test_annualised_figures_of_a_short_window_come_with_its_span() -> None:
+    from bot.backtest.short_window import short_window_note
+
+    week = short_window_note(168, "1h", 3)
+    assert week is not None and week.startswith("A short window: 7.0 days (168 traded bars, 3 round trips)")
+    assert short_window_note(24 * 90, "1h", 3) is None  # a quarter of a year: no note
+    assert short_window_note(24 * 89, "1h", None) is not None and short_window_note(12 * 24 * 10, "5m", 0)
+    assert short_window_note(0, "1h", 0) is None and short_window_note(100, None, 0) is None

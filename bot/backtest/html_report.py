@@ -311,8 +311,17 @@ def _header(result: BacktestResult) -> str:
         "bars only and every decision is taken by the same engine, strategy and risk manager as "
         "the paper-trading daemon, with simulated fills and fees. Baselines run over the same "
         "period for comparison.</p>\n"
-        f'<dl class="facts">\n{items}\n</dl>\n</header>'
+        f'<dl class="facts">\n{items}\n</dl>\n{_short_window(result, bars)}</header>'
     )
+
+
+def _short_window(result: BacktestResult, bars) -> str:
+    from bot.backtest.short_window import short_window_note
+
+    trades = (result.strategy.metrics or {}).get("trades")
+    known = int(bars) if isinstance(bars, (int, np.integer)) else None
+    note = short_window_note(known, (result.config or {}).get("timeframe"), trades)
+    return f'<p class="note warning">{_esc(note)}</p>\n' if note else ""
 
 
 def _metrics_table(variants: list[tuple[str, VariantRun]]) -> str:

@@ -226,6 +226,8 @@ def _cell(value, kind: str) -> str:
 
 
 def backtest_table(result) -> Table:
+    from bot.backtest.short_window import short_window_note
+
     d = result.data
     table = Table(
         title=f"Walk-forward backtest {d['symbol']} {d['from']} .. {d['to']} ({d['bars']:,} traded bars, "
@@ -237,6 +239,9 @@ def backtest_table(result) -> Table:
         table.add_column(label, justify="right")
     for name, run in result.variants().items():
         table.add_row(name, *(_cell(run.metrics.get(key), kind) for key, _, kind in COLUMNS))
+    note = short_window_note(d["bars"], result.config.get("timeframe"), result.strategy.metrics.get("trades"))
+    if note is not None:
+        table.caption, table.caption_justify = note, "left"
     return table
 
 
