@@ -21,7 +21,7 @@ class CountingStore(Store):
         self.reads: dict[str, int] = {}
 
     def _frame(self, table, order_by):
-        self.reads[table.__tablename__] = self.reads.get(table.__tablename__, 0) + 1
+        self.reads[table.name] = self.reads.get(table.name, 0) + 1
         return super()._frame(table, order_by)
 
 
