@@ -129,7 +129,11 @@ def _open_live(cfg: Config, strategy) -> Runtime:
         from bot.app.broker_factory import authenticated_exchange
 
         authenticated_exchange(cfg)  # missing credentials: refuse before any state is touched
-    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, cfg.live_history_bars, cfg.market)
+    from bot.market.listed_symbols import refuse_unlisted_symbols
+
+    exchange = make_exchange(cfg.exchange)
+    feed = CcxtFeed(exchange, cfg.timeframe, cfg.timeframe_ms, cfg.live_history_bars, cfg.market)
+    refuse_unlisted_symbols(exchange, cfg.symbols)
     return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
 
 

@@ -1,0 +1,36 @@
+"""A symbol the exchange does not list, refused at start. Unlisted (a typo,
+or `btc/usdt` for `BTC/USDT`), every fetch fails with ccxt's BadSymbol: the
+daemon would run on, logging fetch_failed at each bar and never trading.
+An exchange that cannot be asked right now refuses nothing: the daemon's
+own fetches retry it and report what they meet."""
+
+from __future__ import annotations
+
+import ccxt
+import structlog
+
+from bot.config import ConfigError
+
+log = structlog.get_logger(__name__)
+
+
+def refuse_unlisted_symbols(exchange: ccxt.Exchange, symbols: list[str]) -> None:
+    """ConfigError naming `symbols` when the exchange's market list, once
+    loaded, lacks one of them."""
+    try:
+        markets = exchange.load_markets()
+    except ccxt.BaseError as exc:
+        log.warning("markets_not_checked", exchange=exchange.id, error=f"{type(exc).__name__}")
+        return
+    missing = [s for s in symbols if s not in markets]
+    if not missing:
+        return
+    named = ", ".join(_with_hint(s, markets) for s in missing)
+    raise ConfigError(f"symbols: {exchange.id} does not list {named}")
+
+
+def _with_hint(symbol: str, markets: dict) -> str:
+    """The symbol, with the listed one it most likely meant (the same letters
+    in another case)."""
+    meant = next((m for m in markets if isinstance(m, str) and m.upper() == symbol.upper()), None)
+    return f"'{symbol}' (did you mean '{meant}'?)" if meant else f"'{symbol}'"
