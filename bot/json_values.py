@@ -24,3 +24,14 @@ def clean(value: Any) -> Any:
 def dumps(value: Any, **options: Any) -> str:
     """Valid JSON of `value`: non-finite figures as null."""
     return json.dumps(clean(value), allow_nan=False, **options)
+
+
+def stored_object(text: str) -> dict | None:
+    """A stored JSON object (metrics, event data); None when the text is
+    damaged (not JSON, or JSON but not an object), so a reader can show the
+    row as damaged instead of failing on it."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -178,8 +178,8 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     screen = BarScreen(config.timeframe_ms, config.market.extreme_move_sigmas)
     resumed = restore_features(store, engine, screen, config.symbols)
     latest = store.latest_equity()
-    _refuse_equity_past_bars(store, latest.ts if latest is not None else None)
     engine.last_step_ts = latest.ts if latest is not None else None
+    _refuse_equity_past_bars(store, engine.last_step_ts)
     restore_live_score(store, engine)
     registry = ModelRegistry(store, config.path(config.storage.models_dir))
     champion = registry.load_champion()

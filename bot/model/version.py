@@ -4,8 +4,9 @@ none of them needs the database's tables to speak of a version."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+from bot.json_values import stored_object
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,17 +32,8 @@ class ModelVersion:
         is damaged (not a JSON object). A reader (`bot models`, the page,
         /metrics) then shows the version without them instead of failing
         on one bad row; `metrics_damaged` says which case it was."""
-        try:
-            value = json.loads(self.metrics_json or "{}")
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return (stored_object(self.metrics_json) if self.metrics_json else None) or {}
 
     @property
     def metrics_damaged(self) -> bool:
-        if not self.metrics_json:
-            return False
-        try:
-            return not isinstance(json.loads(self.metrics_json), dict)
-        except ValueError:
-            return True
+        return bool(self.metrics_json) and stored_object(self.metrics_json) is None

@@ -9,7 +9,6 @@ else goes through SQLAlchemy Core on the tables of bot/store/tables.py.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from sqlalchemy import Table, bindparam, create_engine, delete, event, func, ins
 from sqlalchemy.engine import Engine, make_url
 
 from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
+from bot.json_values import stored_object
 from bot.ledger import EquityPoint, Position
 from bot.model.version import ModelVersion
 from bot.run_names import run_schema
@@ -134,11 +134,8 @@ def _event_data(row: Mapping) -> dict | None:
     raw = row["data_json"]
     if raw is None:
         return None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    return data if isinstance(data, dict) else {"unreadable": str(raw)[:200]}
+    data = stored_object(raw)
+    return data if data is not None else {"unreadable": str(raw)[:200]}
 
 
 def _put_meta(conn, key: str, value: str) -> None:
