@@ -33,6 +33,29 @@ def test_bot_run_live_refuses_a_symbol_the_exchange_does_not_list(tmp_path: Path
     assert not (tmp_path / "bot.sqlite").exists()  # refused before any state was made
 
 
+def test_bot_download_and_bot_train_refuse_it_too(tmp_path: Path) -> None:
+    """The other two commands that start from the exchange: a typo used to
+    end `bot download` in BadSymbol's exchange error (exit 1) and `bot
+    train` in "too little history", neither naming the symbol's field."""
+    with FakeExchange() as fake:
+        fake.add_generated_market("BTC/USDT", "1h", seed=1)
+        config = write_config(tmp_path, {
+            "mode": "live", "symbols": ["BTC/USDT"],
+            "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options()},
+        })  # fmt: skip
+        download = run_bot("download", "-c", str(config), "--since", "2024-01-01", "--symbol", "btc/usdt", timeout=300)
+        config_text = config.read_text().replace("BTC/USDT", "BTC/USTD")
+        config.write_text(config_text)
+        train = run_bot("train", "-c", str(config), timeout=300)
+    assert download.returncode == 2, download.stdout + download.stderr
+    assert download.stderr.strip().splitlines() == [
+        "config error: symbols: binance does not list 'btc/usdt' (did you mean 'BTC/USDT'?)"
+    ]
+    assert train.returncode == 2, train.stdout + train.stderr
+    assert train.stderr.strip().splitlines() == ["config error: symbols: binance does not list 'BTC/USTD'"]
+    assert not (tmp_path / "bot.sqlite").exists()  # neither made a database
+
+
 def test_an_exchange_out_of_reach_refuses_nothing() -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))

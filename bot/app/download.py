@@ -12,9 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.app.runtime import open_store_file
 from bot.clock import SystemClock
 from bot.config import Config
-from bot.market.ccxt_feed import CcxtFeed, make_exchange
 from bot.market.csv_format import COLUMNS
 from bot.market.download import DownloadResult, HistoryDownload, closed_grid
+from bot.market.listed_symbols import listed_feed
 from bot.store import Store
 
 
@@ -23,7 +23,7 @@ def run_download(
 ) -> DownloadResult:
     now = SystemClock().now_ms()
     until = until_ms if until_ms is not None else now + cfg.timeframe_ms
-    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, 0, cfg.market)
+    feed = listed_feed(cfg, [symbol], 0)  # before the database: a typo makes no state
     store = open_store_file(cfg)
     try:
         job = HistoryDownload(feed, store, cfg.exchange.name, symbol, cfg.timeframe)

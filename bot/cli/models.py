@@ -91,9 +91,9 @@ def _runtime(cfg: Config, strategy):
         return rt
     from bot.app.runtime import build_runtime
     from bot.clock import SystemClock
-    from bot.market.ccxt_feed import CcxtFeed, make_exchange
+    from bot.market.listed_symbols import listed_feed
 
-    feed = CcxtFeed(make_exchange(cfg.exchange), cfg.timeframe, cfg.timeframe_ms, cfg.live_history_bars, cfg.market)
+    feed = listed_feed(cfg, cfg.symbols, cfg.live_history_bars)
     return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
 
 

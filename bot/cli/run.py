@@ -123,17 +123,14 @@ def _stop_server(server: subprocess.Popen | None) -> None:
 def _open_live(cfg: Config, strategy) -> Runtime:
     from bot.app.runtime import build_runtime
     from bot.clock import SystemClock
-    from bot.market.ccxt_feed import CcxtFeed, make_exchange
 
     if cfg.broker != "paper":
         from bot.app.broker_factory import authenticated_exchange
 
         authenticated_exchange(cfg)  # missing credentials: refuse before any state is touched
-    from bot.market.listed_symbols import refuse_unlisted_symbols
+    from bot.market.listed_symbols import listed_feed
 
-    exchange = make_exchange(cfg.exchange)
-    feed = CcxtFeed(exchange, cfg.timeframe, cfg.timeframe_ms, cfg.live_history_bars, cfg.market)
-    refuse_unlisted_symbols(exchange, cfg.symbols)
+    feed = listed_feed(cfg, cfg.symbols, cfg.live_history_bars)
     return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
 
 

@@ -9,9 +9,18 @@ from __future__ import annotations
 import ccxt
 import structlog
 
-from bot.config import ConfigError
+from bot.config import Config, ConfigError
+from bot.market.ccxt_feed import CcxtFeed, make_exchange
 
 log = structlog.get_logger(__name__)
+
+
+def listed_feed(cfg: Config, symbols: list[str], history_bars: int) -> CcxtFeed:
+    """The config's exchange feed, once `symbols` are known to be listed
+    there: `bot run`, `bot train` and `bot download` all start this way."""
+    exchange = make_exchange(cfg.exchange)
+    refuse_unlisted_symbols(exchange, symbols)
+    return CcxtFeed(exchange, cfg.timeframe, cfg.timeframe_ms, history_bars, cfg.market)
 
 
 def refuse_unlisted_symbols(exchange: ccxt.Exchange, symbols: list[str]) -> None:
