@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from reference import yardstick_ms
 
 LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 
@@ -208,13 +209,15 @@ def ratio(ours: float | None, theirs: float | None) -> float | None:
 
 def provenance(repo: Path) -> dict:
     """What a figure was measured on: the commit (and whether the tree had
-    changes on top of it), the machine, when, and how busy it was then."""
+    changes on top of it), the machine, when, how busy it was then and how
+    fast it was then (bench/reference.py's yardstick, which never changes)."""
     return {
         "commit": _git(repo, "rev-parse", "--short", "HEAD"),
         # The figures file itself does not make the code measured dirty.
         "dirty": bool(_git(repo, "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.json")),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "load_average_at_start": load_average(),
+        "yardstick_cpu_ms": yardstick_ms(),
         "machine": machine(),
     }
 
@@ -224,10 +227,21 @@ def machine() -> dict:
 
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
     }
+
+
+def cpu_model() -> str | None:
+    """The processor's name as Linux reports it: two sessions' hosts differ."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor() or None
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or None
 
 
 def load_average() -> list[float] | None:

@@ -5,6 +5,7 @@ arithmetic behind its figures must say what it claims. No timing here."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from helpers import REPO
 sys.path.insert(0, str(REPO / "bench"))
 try:
     import measure
+    import reference
     import replays
     from many_symbols import many_symbols_step
     from support import engine_without_database
@@ -151,3 +153,19 @@ def test_the_peer_summary_figures_lose_their_units() -> None:
     assert peer.number("21.90s") == 21.9
     assert peer.number(" -82.00%") == -82.0
     assert peer.number("695MiB") == 695.0
+
+
+def test_the_yardstick_uses_none_of_the_project() -> None:
+    """It tells the machine's speed apart from the code's only while no
+    commit can change it: importing and running it loads no `bot` module."""
+    code = (f"import sys; sys.path.insert(0, {str(REPO / 'bench')!r}); import reference; reference.one_round(); "
+            "print(sorted(m for m in sys.modules if m == 'bot' or m.startswith(('bot.', 'strategies'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_every_figure_names_the_processor_and_the_yardstick() -> None:
+    where = measure.provenance(REPO)
+    assert where["yardstick_cpu_ms"] > 0
+    assert where["machine"]["cpu_model"]
+    assert reference.yardstick_ms(rounds=1) > 0
