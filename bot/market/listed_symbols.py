@@ -19,8 +19,9 @@ def listed_feed(cfg: Config, symbols: list[str], history_bars: int) -> CcxtFeed:
     """The config's exchange feed, once `symbols` are known to be listed
     there: `bot run`, `bot train` and `bot download` all start this way."""
     exchange = make_exchange(cfg.exchange)
-    refuse_unlisted_symbols(exchange, symbols)
-    return CcxtFeed(exchange, cfg.timeframe, cfg.timeframe_ms, history_bars, cfg.market)
+    feed = CcxtFeed(exchange, cfg.timeframe, cfg.timeframe_ms, history_bars, cfg.market)  # checks the timeframe
+    refuse_unlisted_symbols(exchange, symbols)  # then asks the exchange: local checks first
+    return feed
 
 
 def refuse_unlisted_symbols(exchange: ccxt.Exchange, symbols: list[str]) -> None:
