@@ -47,8 +47,17 @@ class ReplayOutcome:
     finished: bool  # reached the end of the data
 
 
-def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
+def open_replay(cfg: Config, strategy: Strategy | None = None, feed: ReplayFeed | None = None) -> Runtime:
     """The runtime of a replay: CSV feed, simulated clock, restored state."""
+    feed = feed or replay_feed(cfg)
+    rt = build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
+    follow_operator_requests(rt)  # a `bot resume` or promotion made while it was stopped
+    return rt
+
+
+def replay_feed(cfg: Config) -> ReplayFeed:
+    """The replay's bars, read and checked before any state is touched:
+    ConfigError when they cannot be read or cannot train a first model."""
     try:
         feed = ReplayFeed(
             {s: cfg.replay_csv(s) for s in cfg.symbols}, cfg.timeframe_ms, cfg.replay.start_ms, cfg.replay.end_ms
@@ -56,9 +65,7 @@ def open_replay(cfg: Config, strategy: Strategy | None = None) -> Runtime:
     except DataFileError as exc:
         raise ConfigError(f"replay.data: {exc}") from None
     _refuse_too_short(cfg, feed)
-    rt = build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
-    follow_operator_requests(rt)  # a `bot resume` or promotion made while it was stopped
-    return rt
+    return feed
 
 
 def _refuse_too_short(cfg: Config, feed: ReplayFeed) -> None:

@@ -5,12 +5,11 @@ and live differ only there."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.app.broker_factory import make_broker
 from bot.app.daily_summary import DailySummary
+from bot.app.fresh_start import remove_sqlite_file
 from bot.app.jobs import BarJob, RetryPolicy
 from bot.app.notify import Notifier, urls_from_env
 from bot.app.restore import restore_features, restore_ledger, restore_live_score, restore_open_orders
@@ -51,23 +50,6 @@ class Runtime:
                 self.notifier.close(self.config.notify.drain_seconds)
         finally:
             self.store.close()
-
-
-def remove_sqlite_file(db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-
-
-def wipe_state(config: Config) -> None:
-    """`--fresh`: forget the run in this config's database and model directory."""
-    db = sqlite_path(config.db_url)
-    if db is not None:
-        remove_sqlite_file(db)
-    else:
-        store = Store(config.db_url)
-        store.reset()
-        store.close()
-    shutil.rmtree(config.path(config.storage.models_dir), ignore_errors=True)
 
 
 def open_store_file(config: Config) -> Store:

@@ -80,8 +80,8 @@ def run_variant(config_json: str) -> str:
     """One replay to the end, in a worker process; returns its database URL."""
     from rich.console import Console
 
+    from bot.app.fresh_start import wipe_state
     from bot.app.replay import open_replay, run_replay
-    from bot.app.runtime import wipe_state
     from bot.logging_setup import configure_logging
 
     cfg = Config.exactly(json.loads(config_json))  # the worker inherits the environment too

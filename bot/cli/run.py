@@ -50,29 +50,45 @@ def run(
         strategy = load_strategy_of(cfg)
         if cfg.mode == "replay":
             cfg.require_replay_data()
-        from bot.app.runtime import wipe_state
+        from bot.app.fresh_start import wipe_state
 
         # Before anything is written or wiped: a run has one writer.
         lease = hold_the_run(cfg, "bot run --fresh" if fresh else "bot run")  # noqa: F841 (held until exit)
         replay = cfg.mode == "replay"
         # Replay shows a progress bar, so only warnings reach the console.
         start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
+        # Everything that can refuse these settings, before --fresh forgets
+        # the run they replace: the data, the exchange, the device.
+        feed = _replay_feed(cfg) if replay else _live_feed(cfg)
+        _check_device(cfg)
         if fresh:
             wipe_state(cfg)
         # `kill -USR2 <pid>` writes every thread's stack to stderr: the way to
         # see what a daemon that seems stuck is doing, even if Python is blocked.
         faulthandler.register(signal.SIGUSR2, all_threads=True)
-        rt = _open_replay(cfg, strategy) if replay else _open_live(cfg, strategy)
+        rt = _open_replay(cfg, strategy, feed) if replay else _open_live(cfg, strategy, feed)
     if replay:
         _run_replay(cfg, rt, max_bars, progress, config)
     else:
         _run_live(cfg, rt, config)
 
 
-def _open_replay(cfg: Config, strategy) -> Runtime:
+def _replay_feed(cfg: Config):
+    from bot.app.replay import replay_feed
+
+    return replay_feed(cfg)
+
+
+def _check_device(cfg: Config) -> None:
+    from bot.model.device import check_device
+
+    check_device(cfg.model.device)
+
+
+def _open_replay(cfg: Config, strategy, feed) -> Runtime:
     from bot.app.replay import open_replay
 
-    return open_replay(cfg, strategy)
+    return open_replay(cfg, strategy, feed)
 
 
 def _run_replay(cfg: Config, rt: Runtime, max_bars: int | None, progress: bool, config_path) -> None:
@@ -120,17 +136,20 @@ def _stop_server(server: subprocess.Popen | None) -> None:
         server.kill()
 
 
-def _open_live(cfg: Config, strategy) -> Runtime:
-    from bot.app.runtime import build_runtime
-    from bot.clock import SystemClock
-
+def _live_feed(cfg: Config):
     if cfg.broker != "paper":
         from bot.app.broker_factory import authenticated_exchange
 
         authenticated_exchange(cfg)  # missing credentials: refuse before any state is touched
     from bot.market.listed_symbols import listed_feed
 
-    feed = listed_feed(cfg, cfg.symbols, cfg.live_history_bars)
+    return listed_feed(cfg, cfg.symbols, cfg.live_history_bars)
+
+
+def _open_live(cfg: Config, strategy, feed) -> Runtime:
+    from bot.app.runtime import build_runtime
+    from bot.clock import SystemClock
+
     return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
 
 
