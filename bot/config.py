@@ -31,12 +31,16 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from bot.error_text import first_line
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
 from bot.file_checks import unreadable_file
 from bot.run_names import run_schema, run_url
 from bot.timeframes import parse_iso_ms, timeframe_ms
 
 ENV_PREFIX = "BOT__"
+# Seeds reach numpy, torch and scikit-learn, which take 0 .. 2**32 - 1: a
+# negative or larger one was accepted and failed at the first challenger.
+SEED_MAX = 2**32 - 1
 
 
 class ConfigError(Exception):
@@ -227,7 +231,7 @@ class ModelConfig(Section):
     # pooled and ETH as well (docs/research-log.md). With one symbol the
     # two are the same model, and the setting is left out of the run's hash.
     scaling: Literal["pooled", "per_symbol"] = "per_symbol"
-    seed: int | None = Field(None, description="model seed; default: the top-level seed")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="model seed; default: the top-level seed")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # Training threads; batch-1 inference always runs on one thread, which
     # is faster for a model this size than splitting tiny matrix products.
@@ -461,7 +465,7 @@ class Config(BaseSettings):
     mode: Literal["replay", "live"] = "replay"
     symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT"], min_length=1)
     timeframe: str = "1h"
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=SEED_MAX)
     exchange: ExchangeConfig = ExchangeConfig()
     replay: ReplayConfig = ReplayConfig()
     # paper: the local fill simulator; testnet: orders on the exchange in
@@ -546,6 +550,19 @@ class Config(BaseSettings):
             raise ValueError(
                 "risk.take_profit_pct: model.target triple_barrier needs a take-profit distance "
                 "(the label asks which barrier a trade reaches first)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _bar_age_limit_outlasts_the_bar_delay(self) -> Config:
+        """Every bar is first seen schedule.bar_delay_seconds after it
+        closes: a shorter age limit blocks every bar, and the run never
+        trades while looking healthy."""
+        limit, delay = self.risk.max_bar_age_seconds, self.schedule.bar_delay_seconds
+        if limit is not None and limit <= delay:
+            raise ValueError(
+                f"risk.max_bar_age_seconds: {limit:g} s is not more than schedule.bar_delay_seconds ({delay:g} s); "
+                "every bar would be too old when the bot first sees it, and none would be traded"
             )
         return self
 
@@ -695,22 +712,73 @@ def _check_env_overrides() -> None:
                 raise ConfigError(f"{name}: no config field '{head}'")
 
 
+def _structured_env_key(section: str) -> str | None:
+    """The BOT__SECTION__KEY variable, if any, whose key takes a list or a
+    mapping and whose value is not JSON: pydantic-settings names only the
+    section, which sent people to set one key when they had."""
+    model = Config.model_fields.get(section)
+    annotation = model.annotation if model is not None else None
+    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return None
+    head = f"{ENV_PREFIX}{section.upper()}__"
+    for name, value in os.environ.items():
+        if not name.upper().startswith(head) or "__" in name[len(head) :]:
+            continue
+        field = annotation.model_fields.get(name[len(head) :].lower())
+        if field is None or not _structured(field.annotation):
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            return name
+    return None
+
+
+def _structured(annotation: Any) -> bool:
+    """A list, a mapping or a model, or an optional one of them."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    origin = get_origin(annotation)
+    if origin in (list, dict, tuple, set):
+        return True
+    return origin in (Union, UnionType) and any(_structured(a) for a in get_args(annotation))
+
+
 class DuplicateKey(yaml.YAMLError):
-    """A key given twice in one mapping."""
+    """A key given twice in one mapping, or a key that is no name."""
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML keeps the last of two equal keys; a second `risk:` section
-    would silently replace the first, so a repeated key is refused."""
+    would silently replace the first, so a repeated key is refused. Keys
+    are names: `1:` or `[a, b]:` is refused on its line, not as a crash.
+
+    An unquoted date stays text, as a quoted one is: the fields that take
+    dates check them and name themselves, where YAML's own conversion
+    failed on 2021-02-30 with a bare ValueError."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != TIMESTAMP_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *defaults`: the base's own loader merges it
+                continue
             key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise DuplicateKey(f"line {line}: a key must be a name, not {type(key).__name__} {key!r}")
             if key in seen:
                 raise DuplicateKey(
-                    f"line {key_node.start_mark.line + 1}: `{key}` is given twice in the same "
-                    "section; the second would silently replace the first"
+                    f"line {line}: `{key}` is given twice in the same section; "
+                    "the second would silently replace the first"
                 )
             seen.add(key)
         return super().construct_mapping(node, deep)
@@ -735,6 +803,8 @@ def load_config(path: str | Path) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} not valid YAML") from None
+    except (ValueError, TypeError, AttributeError) as exc:  # a tag's own conversion failed: !!int "abc"
+        raise ConfigError(f"{path}: not valid YAML ({first_line(exc)[:120]})") from None
     if data is None:
         raise ConfigError(f"{path}: the file is empty; copy config.yaml and change what you need")
     if not isinstance(data, dict):
@@ -751,6 +821,11 @@ def load_config(path: str | Path) -> Config:
         name = f"{ENV_PREFIX}{field.group(1).upper()}" if field else f"a {ENV_PREFIX} variable"
         if field and field.group(1) == "symbols":  # the one list at the top level
             raise ConfigError(f'{name}: not valid JSON for a list; write it as \'["BTC/USDT", "ETH/USDT"]\'') from None
+        key = _structured_env_key(field.group(1)) if field else None
+        if key is not None:
+            raise ConfigError(
+                f'{key}: a list or mapping is given as JSON, e.g. \'["a", "b"]\' or \'{{"key": 1}}\''
+            ) from None
         raise ConfigError(
             f"{name}: not valid JSON for a whole section; set one key as {ENV_PREFIX}SECTION__KEY instead"
         ) from None

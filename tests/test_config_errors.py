@@ -51,6 +51,14 @@ BAD_CONFIGS = [
     # The exchange's intervals are ccxt's own list: no network is asked (the URL goes nowhere anyway).
     ({"mode": "live", "timeframe": "7m", "exchange": {"urls": {"public": "http://127.0.0.1:9/api/v3"}}}, {},
      "timeframe: '7m' is not offered by binance (it offers 1s, 1m, 3m"),
+    # Accepted, then failed mid-run (numpy's and torch's seeds are 0 .. 2**32 - 1), and again at every resume.
+    ({"seed": -5}, {}, "seed: Input should be greater than or equal to 0"),
+    ({"model": {"seed": 2**32}}, {}, "model.seed: Input should be less than or equal to 4294967295"),
+    # Every bar is seen bar_delay_seconds after its close: the run never traded, and said the strategy abstained.
+    ({"risk": {"max_bar_age_seconds": 1}}, {}, "risk.max_bar_age_seconds: 1 s is not more than schedule.bar_delay"),
+    # A list or mapping key given as plain text: the message named the section and said to set one key.
+    ({}, {"BOT__MODEL__FEATURES": "ret_1"}, "BOT__MODEL__FEATURES: a list or mapping is given as JSON"),
+    ({}, {"BOT__NOTIFY__EVENTS": "fill"}, "BOT__NOTIFY__EVENTS: a list or mapping is given as JSON"),
     ({"storage": {"db_url": "mysql://bot:hunter2@db/bot"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "::::"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "sqlite:///:memory:"}}, {}, "storage.db_url"),
@@ -104,6 +112,11 @@ WRITTEN_MISTAKES = [
     ("bad-byte", b"seed: 4\n# \xff\xfe\n", {}, "not UTF-8"),
     ("bad-env-json", b"seed: 4\n", {"BOT__RISK": "{not json"}, "BOT__RISK"),
     ("infinite-env", b"seed: 4\n", {"BOT__PAPER__INITIAL_CASH": "inf"}, "paper.initial_cash"),
+    # YAML's own conversions used to fail with a bare ValueError or TypeError, exit 1, naming nothing.
+    ("impossible-date", b"replay:\n  start: 2021-02-30\n", {}, "replay.start: '2021-02-30' is not an ISO date"),
+    ("bad-int-tag", b'risk:\n  stop_loss_pct: !!int "abc"\n', {}, "not valid YAML (invalid literal for int()"),
+    ("number-key", b"seed: 4\n1: 2\n", {}, "line 2: a key must be a name, not int 1"),
+    ("list-key", b"seed: 4\n? [a, b]\n: 3\n", {}, "line 2: a key must be a name, not list"),
 ]
 
 
@@ -278,6 +291,37 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
         assert_refused(result, option)
         assert says in result.stderr, (args, result.stderr)
     assert {path: path.read_bytes() for path in (db, config, log)} == before
+
+
+def test_an_output_file_is_never_the_replay_data_or_a_model_file(tmp_path: Path) -> None:
+    """The guard above covered the database, config, log and lock only:
+    `trades --csv` wrote over the bars the config replays, and over a
+    model's config.json, which the next start could not load."""
+    data = tmp_path / "bars.csv.gz"
+    data.write_bytes(BUNDLED_BTC.read_bytes())
+    config = write_config(tmp_path, {"replay": {"data": str(data)}})
+    model_file = tmp_path / "models" / "v0001-20230101T0000" / "config.json"
+    model_file.parent.mkdir(parents=True)
+    model_file.write_text("{}")
+    before = data.read_bytes()
+    for args, says in [
+        (("trades", "--csv", str(data)), "is the run's replay data (BTC/USDT)"),
+        (("report", "--html", str(data)), "is the run's replay data (BTC/USDT)"),
+        (("backtest", "--json", str(data)), "is the run's replay data (BTC/USDT)"),
+        (("trades", "--csv", str(model_file)), "is inside the run's models directory"),
+    ]:
+        result = run_bot(args[0], "-c", str(config), *args[1:])
+        assert_refused(result, args[1] + ": ")
+        assert says in result.stderr, (args, result.stderr)
+    assert data.read_bytes() == before and model_file.read_text() == "{}"
+
+
+def test_yaml_merge_keys_are_read(tmp_path: Path) -> None:
+    """`<<:` is YAML's own way to share settings; the duplicate-key check
+    took it for a key it could not build and called the file invalid."""
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("risk:\n", "risk:\n  <<: {cooldown_bars: 3}\n", 1))
+    assert load_config(config).risk.cooldown_bars == 3
 
 
 def test_trials_fewer_than_the_variants_run_are_refused(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """A file the user names for a command's output (--html, --json, --csv,
 --out) is checked before any work: a long backtest is not thrown away at
 its last line for a bad path, and no report ever replaces the run's own
-database, config or log."""
+database, config, log, replay data or model files."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def check_output_path(path: Path, option: str, cfg: Config, config_path: Path, s
     own = _run_files(cfg, config_path).get(target)
     if own is not None:
         raise ConfigError(f"{option}: {path} is the run's {own}; write it elsewhere")
+    models = cfg.path(cfg.storage.models_dir).resolve()
+    if target.is_relative_to(models):
+        raise ConfigError(f"{option}: {path} is inside the run's models directory {models}; write it elsewhere")
     if target.is_dir():
         raise ConfigError(f"{option}: {path} is a directory; give a file name")
     if suffixes and not target.name.endswith(suffixes):
@@ -37,6 +40,8 @@ def _run_files(cfg: Config, config_path: Path) -> dict[Path, str]:
     from bot.store import sqlite_path
 
     files = {config_path.expanduser().resolve(): "config", cfg.path(cfg.logging.file).resolve(): "log"}
+    for symbol in cfg.symbols:  # the bars it replays (in live mode too: the config still names them)
+        files[cfg.replay_csv(symbol).resolve()] = f"replay data ({symbol})"
     db = sqlite_path(cfg.db_url)
     if db is not None:
         for suffix in ("", "-wal", "-shm", ".lock"):
