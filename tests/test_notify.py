@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import yaml
 from helpers import REPO, rows, write_config
+from test_config_errors import assert_refused, run_bot
 
 HOUR = 3_600_000
 START = 1_672_531_200_000  # 2023-01-01
@@ -236,3 +237,21 @@ def test_a_blocked_entry_is_matched_by_its_rule_and_levels_are_minimums() -> Non
         assert not notifier.wants(Event(0, "anything_else", "x", "error"))
     finally:
         notifier.close(0)
+
+
+@pytest.mark.parametrize(("urls", "says"), [
+    ("xyz://secret-token-123", "the URL (xyz://...) is not one apprise can send to"),
+    ("not a url", "URL 1 of 3 is not a URL"),  # each word taken for a URL, and each masked as a secret
+    ("json://127.0.0.1:9/hook ftp://secret-token-123/x", "URL 2 of 2 (ftp://...) is not one apprise can send to"),
+])
+def test_a_url_apprise_cannot_use_is_refused_at_start_without_showing_it(tmp_path: Path, urls: str, says: str) -> None:
+    """Accepted at start, such a URL failed at every notification with a
+    warning; with "not a url" the word `a` became a secret and every `a`
+    on the console and in the log was masked."""
+    config = config_for(tmp_path)
+    done = run_bot("run", "-c", str(config), "--no-progress", env={"BOT_NOTIFY_URLS": urls})
+    assert_refused(done, "BOT_NOTIFY_URLS: ")
+    assert says in done.stderr, done.stderr
+    log = tmp_path / "bot.jsonl"
+    assert "secret-token" not in done.stdout + done.stderr + (log.read_text() if log.exists() else "")
+    assert not (tmp_path / "bot.sqlite").exists()

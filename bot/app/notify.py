@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from bot.config import ConfigError
 from bot.domain import Event, Fill, Side
 from bot.secrets import register_secret
 from bot.timeframes import iso_utc
@@ -33,13 +34,52 @@ _STOP = object()
 
 
 def urls_from_env() -> list[str]:
+    """The notification URLs, each one apprise can send to (ConfigError
+    otherwise), registered as secrets."""
     urls = [u for u in re.split(r"[\s,]+", os.environ.get(URLS_ENV, "")) if u]
+    _refuse_unknown(urls)
     for url in urls:
         register_secret(url)
         # ...and what follows its scheme: a library may show the URL under
         # another scheme (apprise sends json:// as http://).
         register_secret(url.split("://", 1)[-1].split("?", 1)[0])
     return urls
+
+
+def _refuse_unknown(urls: list[str]) -> None:
+    """A URL apprise cannot use used to be accepted at start, and each
+    notification then failed with a warning. The refusal names the URL's
+    place and scheme only: the rest may be a token. Nothing is registered
+    as a secret before: the words of "not a url" would have been, and every
+    `a` in the log masked."""
+    if not urls:
+        return
+    for n, url in enumerate(urls, 1):
+        if _apprise_takes(url):
+            continue
+        place = f"URL {n} of {len(urls)}" if len(urls) > 1 else "the URL"
+        scheme = url.split("://", 1)[0] if "://" in url else None
+        what = f"({scheme}://...) is not one apprise can send to" if scheme else "is not a URL"
+        raise ConfigError(
+            f"{URLS_ENV}: {place} {what}; give URLs like json://host/path or tgram://token/chat, "
+            "separated by spaces or commas"
+        )
+
+
+def _apprise_takes(url: str) -> bool:
+    """Whether apprise can send to `url`, asked with its logger silent: it
+    logs the URL it refuses whole, token and all, before any mask knows it."""
+    import logging
+
+    import apprise  # only where notifications are asked for: a tenth of a second to import
+
+    apprise_log = logging.getLogger("apprise")
+    was = apprise_log.disabled
+    apprise_log.disabled = True
+    try:
+        return bool(apprise.Apprise().add(url))
+    finally:
+        apprise_log.disabled = was
 
 
 LEVEL_RANK = {"info": 0, "warning": 1, "error": 2}

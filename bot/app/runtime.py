@@ -119,6 +119,7 @@ def retry_policy(config: Config) -> RetryPolicy:
 
 def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: Strategy | None = None) -> Runtime:
     check_device(config.model.device)  # refuse an impossible device before any work
+    urls = urls_from_env()  # and notification URLs apprise cannot use
     strategy = strategy or load_strategy_of(config)
     db = sqlite_path(config.db_url)
     made_here = db if db is not None and not db.exists() else None
@@ -168,7 +169,6 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
     if champion is not None:
         engine.set_predictor(champion)
     retrainer = Retrainer(config, engine, engine, registry)
-    urls = urls_from_env()
     n = config.notify
     notifier = Notifier(urls, n.events, n.timeout_seconds, n.retries) if urls else None
     if notifier is not None:

@@ -58,9 +58,9 @@ def run(
         # Replay shows a progress bar, so only warnings reach the console.
         start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
         # Everything that can refuse these settings, before --fresh forgets
-        # the run they replace: the data, the exchange, the device.
+        # the run they replace: the data, the exchange, the device, the notification URLs.
         feed = _replay_feed(cfg) if replay else _live_feed(cfg)
-        _check_device(cfg)
+        _check_device_and_urls(cfg)
         if fresh:
             wipe_state(cfg)
         # `kill -USR2 <pid>` writes every thread's stack to stderr: the way to
@@ -79,10 +79,12 @@ def _replay_feed(cfg: Config):
     return replay_feed(cfg)
 
 
-def _check_device(cfg: Config) -> None:
+def _check_device_and_urls(cfg: Config) -> None:
+    from bot.app.notify import urls_from_env
     from bot.model.device import check_device
 
     check_device(cfg.model.device)
+    urls_from_env()  # BOT_NOTIFY_URLS, checked like the config
 
 
 def _open_replay(cfg: Config, strategy, feed) -> Runtime:
