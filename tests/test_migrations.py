@@ -6,6 +6,7 @@ a database a migration behind is refused with what to do until
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -13,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from helpers import fresh_python_prints, rows_at, write_config
 from sqlalchemy import create_engine, inspect
-from test_config_errors import run_bot
+from test_config_errors import assert_refused, run_bot
 from test_store import first_step, second_step
 
 from bot.store import Store, schema
@@ -96,6 +97,25 @@ def test_a_database_of_an_unknown_version_is_refused_and_left_alone(tmp_path: Pa
         assert result.returncode in (1, 2) and "cannot read" in result.stderr, result.stderr
         assert "if a newer version of the bot wrote them, upgrade this one" in result.stderr
     assert rows_at(url, "SELECT version_num FROM alembic_version") == [("9999",)]
+
+
+def test_bot_db_upgrade_leaves_a_file_that_holds_no_run_alone(tmp_path: Path) -> None:
+    """It filled another program's SQLite database with the bot's tables
+    (after which `bot status` took it for a run), and ended in a
+    multi-line driver error on a file that is no database at all."""
+    config = str(write_config(tmp_path))
+    db = tmp_path / "bot.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    before = db.read_bytes()
+    refused = run_bot("db", "upgrade", "-c", config)
+    assert_refused(refused, "storage.db_url: ")
+    assert "holds no run of this bot" in refused.stderr
+    assert db.read_bytes() == before
+    db.write_text("not a database, but a note long enough to fill the header of one " * 4)
+    refused = run_bot("db", "upgrade", "-c", config)
+    assert_refused(refused, "storage.db_url: ")
+    assert "is not a readable SQLite database" in refused.stderr
 
 
 def test_the_head_the_bot_knows_is_alembics_head() -> None:

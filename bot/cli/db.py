@@ -24,6 +24,12 @@ def upgrade(config: ConfigPath = DEFAULT_CONFIG) -> None:
         raise UserError(f"no run yet in {db}: nothing to upgrade")
     if db is None and not server_has_run(cfg.db_url):  # opening the store would make one
         raise UserError(f"no run yet in {cfg.db_shown}: nothing to upgrade")
+    if db is not None:
+        from bot.store.integrity import check_existing_database
+
+        # As every other command refuses it: a damaged file, or one that holds
+        # no run of this bot, which an upgrade would fill with the bot's tables.
+        check_existing_database(db, cfg.path(cfg.storage.models_dir))
     lease = hold_the_run(cfg, "bot db upgrade")  # noqa: F841 (held until exit)
     store = Store(cfg.db_url)
     try:
