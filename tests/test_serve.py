@@ -270,6 +270,24 @@ def test_a_port_in_use_is_one_line_and_serving_is_never_said(tiny_run: Path) -> 
     assert "serving" not in done.stdout
 
 
+def test_bot_run_with_its_api_port_in_use_is_refused_before_it_starts(tmp_path: Path) -> None:
+    """It said "bot serve started", its server then failed alone, and the
+    run went on without the API it was configured with, exit 0."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, {"api": {"enabled": True, "port": port}})
+        done = subprocess.run([sys.executable, "-m", "bot", "run", "-c", str(config), "--no-progress"],
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"config error: api.port: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "choose another api.port or stop what listens there"
+    ]
+    assert not (tmp_path / "bot.sqlite").exists()
+
+
 def test_a_bad_query_is_answered_briefly_and_an_unknown_symbol_is_refused(served: str) -> None:
     status, body = get(served, "/api/v1/fills?limit=" + "a" * 100_000)
     assert status == 422 and len(json.dumps(body)) < 2_000  # the 100 KB value was echoed whole

@@ -15,6 +15,7 @@ import typer
 from bot.cli.common import (
     DEFAULT_CONFIG,
     ConfigPath,
+    UserError,
     console,
     err_console,
     guarded,
@@ -22,7 +23,7 @@ from bot.cli.common import (
     say_error,
     start_logging,
 )
-from bot.config import Config, load_config
+from bot.config import Config, ConfigError, load_config
 from bot.startup_gc import starting_up
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def run(
         # Everything that can refuse these settings, before --fresh forgets
         # the run they replace: the data, the exchange, the device, the notification URLs.
         feed = _replay_feed(cfg) if replay else _live_feed(cfg)
-        _check_device_and_urls(cfg)
+        _check_host(cfg)
         if fresh:
             wipe_state(cfg)
         # `kill -USR2 <pid>` writes every thread's stack to stderr: the way to
@@ -79,12 +80,31 @@ def _replay_feed(cfg: Config):
     return replay_feed(cfg)
 
 
-def _check_device_and_urls(cfg: Config) -> None:
+def _check_host(cfg: Config) -> None:
+    """What this machine must offer the settings: the device, the
+    notification URLs' services, and api.port free to listen on."""
     from bot.app.notify import urls_from_env
     from bot.model.device import check_device
 
     check_device(cfg.model.device)
     urls_from_env()  # BOT_NOTIFY_URLS, checked like the config
+    if cfg.api.enabled:
+        _check_api_port(cfg)
+
+
+def _check_api_port(cfg: Config) -> None:
+    """A port in use used to be found by the server alone, after this
+    process had said it started: the run went on without its API."""
+    from bot.cli.serve import listening_socket
+
+    try:
+        listening_socket(cfg.api.host, cfg.api.port).close()
+    except UserError as exc:
+        said = str(exc)
+        if said.startswith("--host "):  # an address this machine does not have
+            raise ConfigError(f"api.host: {said.removeprefix('--host ')}") from None
+        reason = said.split("; choose another --port")[0]
+        raise ConfigError(f"api.port: {reason}; choose another api.port or stop what listens there") from None
 
 
 def _open_replay(cfg: Config, strategy, feed) -> Runtime:
