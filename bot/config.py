@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 from contextvars import ContextVar
@@ -353,9 +354,13 @@ class RetrainConfig(Section):
             from apscheduler.triggers.cron import CronTrigger
 
             try:
-                CronTrigger.from_crontab(expression, timezone="UTC")
+                trigger = CronTrigger.from_crontab(expression, timezone="UTC")
             except ValueError as exc:
                 raise ValueError(f"'{expression}' is not a crontab expression: {exc}") from None
+            # A day no month has (30 2 *): valid syntax that never fires, and
+            # a run that keeps its first model for ever.
+            if trigger.get_next_fire_time(None, datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)) is None:
+                raise ValueError(f"'{expression}' never fires: no date matches it")
         return expression
 
     @model_validator(mode="after")
@@ -575,6 +580,26 @@ class Config(BaseSettings):
             )
         return self
 
+    def _windows_needed(self) -> int:
+        """Rows for a first train/validation split with some training
+        windows left: the two windows' reach kept between the parts
+        (bot/model/dataset.py's embargo) and a fifth more, as the training
+        share, plus the reach of one window. At model.val_fraction 0.2
+        that is 4 x (seq_len + horizon_bars); a larger validation share
+        needs more, or no split is ever made and no model trains."""
+        reach = self.model.seq_len + self.model.horizon_bars
+        return max(4 * reach, reach + math.ceil(2.4 * reach / (1 - self.model.val_fraction) - 1e-9))
+
+    @model_validator(mode="after")
+    def _retrain_cadence_is_a_bar_or_more(self) -> Config:
+        every = self.retrain.every_days
+        if every is not None and every * 86_400_000 < self.timeframe_ms:
+            raise ValueError(
+                f"retrain.every_days: {every:g} days is shorter than one {self.timeframe} bar; "
+                "a model would train at every bar"
+            )
+        return self
+
     def _no_file_shared(self) -> None:
         """Two traded symbols replayed from one file would be one market
         twice under two names: a slip in the mapping, never a setting."""
@@ -599,9 +624,7 @@ class Config(BaseSettings):
                     f"replay.data: no CSV for {', '.join(missing)} (it maps {', '.join(self.replay.data) or 'nothing'})"
                 )
             self._no_file_shared()
-        needed = (
-            self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + 4 * self.model.seq_len + 4 * self.model.horizon_bars
-        )
+        needed = self.features.warmup_bars + FIRST_DEFINED_INDEX + 1 + self._windows_needed()
         for name in ("initial_train_bars", "train_window_bars"):
             if getattr(self.retrain, name) < needed:
                 raise ValueError(

@@ -59,6 +59,11 @@ BAD_CONFIGS = [
     # A list or mapping key given as plain text: the message named the section and said to set one key.
     ({}, {"BOT__MODEL__FEATURES": "ret_1"}, "BOT__MODEL__FEATURES: a list or mapping is given as JSON"),
     ({}, {"BOT__NOTIFY__EVENTS": "fill"}, "BOT__NOTIFY__EVENTS: a list or mapping is given as JSON"),
+    # Runs that could never learn: accepted, and no model, or one kept for ever, or one trained at every bar.
+    ({"retrain": {"cron": "0 0 30 2 *"}}, {}, "retrain.cron: '0 0 30 2 *' never fires"),
+    ({"retrain": {"every_days": 1e-12}}, {}, "retrain.every_days: 1e-12 days is shorter than one 1h bar"),
+    ({"model": {"val_fraction": 0.89}, "retrain": {"initial_train_bars": 200, "train_window_bars": 200}}, {},
+     "retrain.initial_train_bars: must be at least"),
     ({"storage": {"db_url": "mysql://bot:hunter2@db/bot"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "::::"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "sqlite:///:memory:"}}, {}, "storage.db_url"),
