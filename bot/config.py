@@ -535,6 +535,8 @@ class Config(BaseSettings):
         for symbol in symbols:
             if symbol.count("/") != 1 or symbol.startswith("/") or symbol.endswith("/"):
                 raise ValueError(f"'{symbol}' is not BASE/QUOTE")
+            if any(c.isspace() for c in symbol):  # " BTC/USDT" is no market, and no file's name
+                raise ValueError(f"'{symbol}' has a space in it")
         if len(set(symbols)) != len(symbols):
             raise ValueError("symbols repeat")
         return symbols
@@ -682,6 +684,11 @@ class Config(BaseSettings):
 
     def decision_hash(self) -> str:
         """Hash of everything that changes decisions; a resumed run must match it."""
+        return hashlib.sha256(self.decision_json().encode()).hexdigest()[:16]
+
+    def decision_json(self) -> str:
+        """Everything that changes decisions, as JSON: what the hash is of,
+        and what a refused resume compares to say which setting changed."""
         relevant = self.model_dump(
             include={
                 "mode",
@@ -704,8 +711,7 @@ class Config(BaseSettings):
         if len(self.symbols) == 1:
             # One symbol's own scaler is the pooled one: no decision depends on it.
             relevant["model"].pop("scaling", None)
-        blob = json.dumps(relevant, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return json.dumps(relevant, sort_keys=True, default=str)
 
 
 # Settings added after runs were already being made: at the value that

@@ -23,6 +23,7 @@ BAD_CONFIGS = [
     ({"risk": {"stop_los_pct": 0.1}}, {}, "risk.stop_los_pct"),
     ({"timeframe": "1x"}, {}, "timeframe"),
     ({"symbols": ["BTCUSDT"]}, {}, "symbols"),
+    ({"symbols": [" BTC/USDT"]}, {}, "symbols: Value error, ' BTC/USDT' has a space in it"),
     ({"mode": "paper"}, {}, "mode"),
     ({"paper": {"fee_bps": "ten"}}, {}, "paper.fee_bps"),
     ({"paper": {"fee_bps": True}}, {}, "paper.fee_bps: a number is needed, not true or false"),
@@ -225,7 +226,12 @@ def test_a_state_made_with_other_settings_is_not_resumed(tmp_path: Path) -> None
     config = write_config(tmp_path)
     assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
     changed = write_config(tmp_path, {"risk": {"stop_loss_pct": 0.05}})
-    assert_refused(run_bot("run", "-c", str(changed), "--max-bars", "5"), "storage.db_url")
+    refused = run_bot("run", "-c", str(changed), "--max-bars", "5")
+    assert_refused(refused, "storage.db_url")
+    # It names what changed, the environment's overrides included.
+    assert "other settings (risk.stop_loss_pct 0.01 -> 0.05);" in refused.stderr, refused.stderr
+    refused = run_bot("run", "-c", str(changed), "--max-bars", "5", env={"BOT__MODEL__HORIZON_BARS": "3"})
+    assert "(model.horizon_bars 1 -> 3; risk.stop_loss_pct 0.01 -> 0.05);" in refused.stderr, refused.stderr
     assert run_bot("run", "-c", str(changed), "--max-bars", "5", "--fresh", "--no-progress").returncode == 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.app.broker_factory import make_broker
+from bot.app.changed_settings import DECISION_SETTINGS_KEY, changed_settings
 from bot.app.daily_summary import DailySummary
 from bot.app.fresh_start import remove_sqlite_file
 from bot.app.jobs import BarJob, RetryPolicy
@@ -72,11 +73,13 @@ def open_store(config: Config) -> Store:
     recorded = store.get_meta("config_hash")
     if recorded is None:
         store.set_meta("config_hash", config.decision_hash())
+        store.set_meta(DECISION_SETTINGS_KEY, config.decision_json())
         store.set_meta("mode", config.mode)
     elif recorded != config.decision_hash():
+        changed = changed_settings(store.get_meta(DECISION_SETTINGS_KEY), config.decision_json())
         store.close()
         raise ConfigError(
-            f"storage.db_url: {config.db_shown} holds a run made with other settings; "
+            f"storage.db_url: {config.db_shown} holds a run made with other settings{changed}; "
             "use `bot run --fresh` to start over or point storage.db_url elsewhere"
         )
     return store
