@@ -97,3 +97,23 @@ def test_a_database_and_another_runs_models_are_refused_as_a_pair(one_run: Path,
 def rows_of(db: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return conn.execute(sql).fetchall()
+
+
+def test_a_run_missing_one_of_its_tables_is_refused_by_every_reader(one_run: Path, tmp_path: Path) -> None:
+    """With `events` dropped, `bot status` and `bot explain` failed on the
+    first query that met the hole (the latter printing the SQL), and
+    `bot report` and `bot trades` answered as if nothing had happened."""
+    shutil.copytree(one_run / "models", tmp_path / "models")
+    db = tmp_path / "bot.sqlite"
+    db.write_bytes((one_run / "bot.sqlite").read_bytes())
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP TABLE events")
+    config = write_config(tmp_path)
+    before = db.read_bytes()
+    for command in (["status"], ["report"], ["trades"], ["explain"], ["run", "--no-progress"]):
+        result = run_bot(*command, "-c", str(config))
+        assert result.returncode in (1, 2), (command, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (command, lines)
+        assert "it lacks the table events (damaged, or edited by hand)" in lines[0], (command, lines)
+    assert db.read_bytes() == before

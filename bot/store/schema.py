@@ -68,6 +68,17 @@ def revision(engine: Engine) -> str | None:
     return found[0] if found else None
 
 
+def missing_tables(engine: Engine) -> list[str]:
+    """The bot's tables a database at the newest migration lacks: dropped
+    by hand or by a damaged restore. Readers then failed on the first query
+    that met the hole, or answered as if nothing had happened."""
+    from bot.store.tables import metadata
+
+    with engine.connect() as conn:
+        present = set(inspect(conn).get_table_names())
+    return sorted(set(metadata.tables) - present)
+
+
 def stamp_new(engine: Engine) -> None:
     """Mark a database just made from the tables as at the newest migration."""
     with engine.begin() as conn:

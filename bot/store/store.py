@@ -186,7 +186,16 @@ class Store:
 
     def schema_problem(self) -> str | None:
         """Why this version of the bot cannot use the database as it is (None: it can)."""
-        return schema.problem(schema.revision(self.engine))
+        problem = schema.problem(schema.revision(self.engine))
+        if problem is not None:
+            return problem
+        missing = schema.missing_tables(self.engine)
+        if not missing:
+            return None
+        return (
+            f"it lacks the table{'s' if len(missing) > 1 else ''} {', '.join(missing)} (damaged, or edited by hand); "
+            "restore it from a backup, or start over on purpose with `bot run --fresh`"
+        )
 
     def close(self) -> None:
         self._writer.close()
