@@ -152,3 +152,18 @@ def test_an_exchange_out_of_reach_is_one_line_and_no_crash(tmp_path: Path) -> No
     assert "Traceback" not in done.stderr
     log = (tmp_path / "bot.jsonl").read_text()
     assert '"exchange_failed"' in log and '"crashed"' not in log and "Traceback" not in log
+
+
+@pytest.mark.parametrize(("since", "says"), [
+    ("2024-13-01", "--since: '2024-13-01' is not an ISO date"),  # exit 1 before, where every other bad option is 2
+    ("2999-01-01", "--since: 2999-01-01 is in the future"),  # "0 of 0 closed candles stored", exit 0
+])
+def test_a_since_that_cannot_be_downloaded_is_refused_as_an_option(tmp_path: Path, since: str, says: str) -> None:
+    with FakeExchange() as gone:
+        config = config_for(tmp_path, gone)
+    done = subprocess.run([sys.executable, "-m", "bot", "download", "-c", str(config), "--since", since],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"config error: {says}"), lines
+    assert not (tmp_path / "bot.sqlite").exists()

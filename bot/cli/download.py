@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run, start_logging
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, err_console, guarded, hold_the_run, start_logging
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, describe_validation_error, load_config
 from bot.timeframes import parse_iso_ms
@@ -36,6 +37,8 @@ def download(
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
     since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
+    if since_ms >= time.time() * 1000:
+        raise ConfigError(f"--since: {since} is in the future; no candle has closed after it yet")
     if until_ms is not None and until_ms <= since_ms:
         raise ConfigError(f"--until: {until} is not after --since {since}: no candle lies between them")
     if out is not None:
@@ -60,4 +63,5 @@ def _iso_option(value: str, name: str) -> int:
     try:
         return parse_iso_ms(value)
     except ValueError:
-        raise UserError(f"{name}: '{value}' is not an ISO date like 2024-01-31 or 2024-01-31T12:00") from None
+        # Exit 2, as every other option and setting that cannot be used.
+        raise ConfigError(f"{name}: '{value}' is not an ISO date like 2024-01-31 or 2024-01-31T12:00") from None
