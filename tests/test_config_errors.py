@@ -23,7 +23,7 @@ BAD_CONFIGS = [
     ({"risk": {"stop_los_pct": 0.1}}, {}, "risk.stop_los_pct"),
     ({"timeframe": "1x"}, {}, "timeframe"),
     ({"symbols": ["BTCUSDT"]}, {}, "symbols"),
-    ({"symbols": [" BTC/USDT"]}, {}, "symbols: Value error, ' BTC/USDT' has a space in it"),
+    ({"symbols": [" BTC/USDT"]}, {}, "symbols: ' BTC/USDT' has a space in it"),
     ({"mode": "paper"}, {}, "mode"),
     ({"paper": {"fee_bps": "ten"}}, {}, "paper.fee_bps"),
     ({"paper": {"fee_bps": True}}, {}, "paper.fee_bps: a number is needed, not true or false"),

@@ -106,8 +106,10 @@ def test_a_run_missing_one_of_its_tables_is_refused_by_every_reader(one_run: Pat
     shutil.copytree(one_run / "models", tmp_path / "models")
     db = tmp_path / "bot.sqlite"
     db.write_bytes((one_run / "bot.sqlite").read_bytes())
-    with sqlite3.connect(db) as conn:
-        conn.execute("DROP TABLE events")
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE events")
+    conn.commit()
+    conn.close()  # checkpointed into the file now, not when the connection is collected
     config = write_config(tmp_path)
     before = db.read_bytes()
     for command in (["status"], ["report"], ["trades"], ["explain"], ["run", "--no-progress"]):
