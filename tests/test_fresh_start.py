@@ -18,17 +18,6 @@ from test_state_integrity import listing
 from bot.app.fresh_start import remove_model_versions
 
 
-@pytest.fixture(scope="module")
-def one_run(tmp_path_factory) -> Path:
-    """A run far enough to train and store its first model."""
-    directory = tmp_path_factory.mktemp("run")
-    config = write_config(directory)
-    result = run_bot("run", "-c", str(config), "--max-bars", "900", "--no-progress", timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert any((directory / "models").iterdir())
-    return directory
-
-
 def copy_of(run: Path, into: Path, models_dir: Path) -> Path:
     shutil.copy(run / "bot.sqlite", into / "bot.sqlite")
     shutil.copytree(run / "models", models_dir, dirs_exist_ok=True)
@@ -44,9 +33,9 @@ def copy_of(run: Path, into: Path, models_dir: Path) -> Path:
     ],
 )
 def test_settings_that_cannot_run_are_refused_before_the_old_run_is_forgotten(
-    one_run: Path, tmp_path: Path, variable: str, value: str, field: str
+    tiny_run: Path, tmp_path: Path, variable: str, value: str, field: str
 ) -> None:
-    config = copy_of(one_run, tmp_path, tmp_path / "models")
+    config = copy_of(tiny_run, tmp_path, tmp_path / "models")
     before, models = (tmp_path / "bot.sqlite").read_bytes(), listing(tmp_path / "models")
     refused = run_bot("run", "-c", str(config), "--fresh", "--no-progress", env={variable: value})
     assert_refused(refused, field)
@@ -54,10 +43,10 @@ def test_settings_that_cannot_run_are_refused_before_the_old_run_is_forgotten(
     assert listing(tmp_path / "models") == models
 
 
-def test_a_models_dir_shared_with_other_files_loses_only_the_model_versions(one_run: Path, tmp_path: Path) -> None:
+def test_a_models_dir_shared_with_other_files_loses_only_the_model_versions(tiny_run: Path, tmp_path: Path) -> None:
     """storage.models_dir set to the state directory itself, beside the
     database, the log and a file of the user's."""
-    config = copy_of(one_run, tmp_path, tmp_path)
+    config = copy_of(tiny_run, tmp_path, tmp_path)
     (tmp_path / "backup-2026.sqlite").write_text("the user's own")
     versions = [p.name for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("v0")]
     assert versions
