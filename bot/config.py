@@ -773,7 +773,7 @@ def _structured(annotation: Any) -> bool:
     return origin in (Union, UnionType) and any(_structured(a) for a in get_args(annotation))
 
 
-class DuplicateKey(yaml.YAMLError):
+class BadKey(yaml.YAMLError):
     """A key given twice in one mapping, or a key that is no name."""
 
 
@@ -803,9 +803,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
-                raise DuplicateKey(f"line {line}: a key must be a name, not {type(key).__name__} {key!r}")
+                raise BadKey(f"line {line}: a key must be a name, not {type(key).__name__} {key!r}")
             if key in seen:
-                raise DuplicateKey(
+                raise BadKey(
                     f"line {line}: `{key}` is given twice in the same section; "
                     "the second would silently replace the first"
                 )
@@ -826,7 +826,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except DuplicateKey as exc:
+    except BadKey as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

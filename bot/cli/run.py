@@ -15,7 +15,6 @@ import typer
 from bot.cli.common import (
     DEFAULT_CONFIG,
     ConfigPath,
-    UserError,
     console,
     err_console,
     guarded,
@@ -95,16 +94,18 @@ def _check_host(cfg: Config) -> None:
 def _check_api_port(cfg: Config) -> None:
     """A port in use used to be found by the server alone, after this
     process had said it started: the run went on without its API."""
-    from bot.cli.serve import listening_socket
+    from bot.cli.serve import CannotListen, listening_socket
 
+    host, port = cfg.api.host, cfg.api.port
     try:
-        listening_socket(cfg.api.host, cfg.api.port).close()
-    except UserError as exc:
-        said = str(exc)
-        if said.startswith("--host "):  # an address this machine does not have
-            raise ConfigError(f"api.host: {said.removeprefix('--host ')}") from None
-        reason = said.split("; choose another --port")[0]
-        raise ConfigError(f"api.port: {reason}; choose another api.port or stop what listens there") from None
+        listening_socket(host, port).close()
+    except CannotListen as exc:
+        if exc.bad_host:
+            raise ConfigError(f"api.host: {host}: {exc.reason}") from None
+        raise ConfigError(
+            f"api.port: cannot listen on {host}:{port}: {exc.reason}; "
+            "choose another api.port or stop what listens there"
+        ) from None
 
 
 def _open_replay(cfg: Config, strategy, feed) -> Runtime:

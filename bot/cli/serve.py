@@ -28,7 +28,7 @@ def serve(
     cfg = load_config(config)
     store = open_existing_store(cfg)
     try:
-        listening = listening_socket(host, port)
+        listening = _bound(host, port)
         err_console.print(
             f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, docs at /docs)", markup=False
         )
@@ -38,6 +38,25 @@ def serve(
         store.close()
 
 
+def _bound(host: str, port: int) -> socket.socket:
+    try:
+        return listening_socket(host, port)
+    except CannotListen as exc:
+        if exc.bad_host:
+            raise UserError(f"--host {host}: {exc.reason}") from None
+        raise UserError(f"cannot listen on {host}:{port}: {exc.reason}; choose another --port") from None
+
+
+class CannotListen(Exception):
+    """Why a socket could not be bound: each caller names its own option
+    (`bot serve` its --host and --port, `bot run` its api.host and api.port)."""
+
+    def __init__(self, reason: str, bad_host: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.bad_host = bad_host  # an address this machine does not have; else the port is taken or refused
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     """The server's socket, bound before anything says it serves: a port in
     use or an address this machine does not have is one line and exit 1,
@@ -45,7 +64,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except OSError as exc:
-        raise UserError(f"--host {host}: {exc.strerror or exc}") from None
+        raise CannotListen(str(exc.strerror or exc), bad_host=True) from None
     sock = socket.socket(family, socket.SOCK_STREAM)
     # As uvicorn does: a restart may bind while the old socket is in TIME_WAIT.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -53,5 +72,5 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
+        raise CannotListen(str(exc.strerror or exc), bad_host=False) from None
     return sock
