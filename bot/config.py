@@ -731,14 +731,29 @@ def describe_validation_error(error: ValidationError, prefix: str = "") -> str:
     return f"{location}: {message}" if location else message
 
 
+# Mappings whose keys keep their case: symbols, ccxt's camelCase options
+# and url names. pydantic-settings lowercases a variable's name, so
+# BOT__RISK__PER_SYMBOL__BTC/USDT__… arrived as 'btc/usdt' and was refused
+# as a stranger, and BOT__EXCHANGE__OPTIONS__DEFAULTTYPE would silently set
+# 'defaulttype'. Such a key can only be given inside the mapping's JSON.
+CASED_KEY_MAPPINGS = (("risk", "per_symbol"), ("replay", "data"), ("exchange", "options"), ("exchange", "urls"))
+
+
 def _check_env_overrides() -> None:
     """pydantic-settings ignores unknown top-level variables; a typo must not."""
     known = set(Config.model_fields) - {"base_dir"}
     for name in os.environ:
         if name.startswith(ENV_PREFIX):
-            head = name[len(ENV_PREFIX) :].split("__")[0].lower()
+            parts = name[len(ENV_PREFIX) :].split("__")
+            head = parts[0].lower()
             if head not in known:
                 raise ConfigError(f"{name}: no config field '{head}'")
+            if len(parts) > 2 and (head, parts[1].lower()) in CASED_KEY_MAPPINGS:
+                whole = f"{ENV_PREFIX}{parts[0]}__{parts[1]}".upper()
+                raise ConfigError(
+                    f"{name}: a variable's name loses the case of {head}.{parts[1].lower()}'s keys; "
+                    f"give the whole mapping as JSON in {whole}"
+                )
 
 
 def _structured_env_key(section: str) -> str | None:

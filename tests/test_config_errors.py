@@ -60,6 +60,11 @@ BAD_CONFIGS = [
     # A list or mapping key given as plain text: the message named the section and said to set one key.
     ({}, {"BOT__MODEL__FEATURES": "ret_1"}, "BOT__MODEL__FEATURES: a list or mapping is given as JSON"),
     ({}, {"BOT__NOTIFY__EVENTS": "fill"}, "BOT__NOTIFY__EVENTS: a list or mapping is given as JSON"),
+    # A key whose case matters, inside a variable's name that the loader lowercases: 'btc/usdt' was then
+    # refused as a stranger to symbols, and a ccxt option would have been set under a name ccxt never reads.
+    ({}, {"BOT__RISK__PER_SYMBOL__BTC/USDT__MAX_POSITION_FRACTION": "0.1"},
+     "BOT__RISK__PER_SYMBOL__BTC/USDT__MAX_POSITION_FRACTION: a variable's name loses the case of risk.per_symbol"),
+    ({}, {"BOT__EXCHANGE__OPTIONS__DEFAULTTYPE": "spot"}, "give the whole mapping as JSON in BOT__EXCHANGE__OPTIONS"),
     # Runs that could never learn: accepted, and no model, or one kept for ever, or one trained at every bar.
     ({"retrain": {"cron": "0 0 30 2 *"}}, {}, "retrain.cron: '0 0 30 2 *' never fires"),
     ({"retrain": {"every_days": 1e-12}}, {}, "retrain.every_days: 1e-12 days is shorter than one 1h bar"),
@@ -350,3 +355,10 @@ def test_check_lookahead_refuses_data_of_another_timeframe_as_a_backtest_does(tm
         result = run_bot(command, "-c", config)
         assert result.returncode == 2 and "240-minute boundary" in result.stderr, (command, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_per_symbol_limits_given_as_json_in_the_environment_keep_the_symbol(tmp_path: Path, monkeypatch) -> None:
+    # The way the refusal above points to: the symbol's case survives inside JSON.
+    monkeypatch.setenv("BOT__RISK__PER_SYMBOL", '{"BTC/USDT": {"max_position_fraction": 0.1}}')
+    cfg = load_config(write_config(tmp_path))
+    assert cfg.risk.position_fraction("BTC/USDT") == 0.1
