@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
+from urllib.parse import parse_qs
 
 import yaml
 from pydantic import (
@@ -163,6 +164,12 @@ class StorageConfig(Section):
                 "a SQLite file (sqlite:///path/to/bot.sqlite) or a PostgreSQL database "
                 f"(postgresql://user@host:port/database) is needed (got a {scheme[:20]!r} URL)"
             )
+        if "?" in url:
+            # The bot opens the file with its own sqlite3 connections, which
+            # no URL option reaches: ?mode=ro printed SQLAlchemy's warning and
+            # the run wrote anyway, to a file with the query in its name.
+            options = sorted(parse_qs(url.split("?", 1)[1], keep_blank_values=True)) or ["?"]
+            raise ValueError(f"a SQLite URL takes no options (got {options[0][:20]!r}); give the file's path only")
         return url
 
     @field_validator("run")

@@ -73,6 +73,8 @@ BAD_CONFIGS = [
     ({"storage": {"db_url": "mysql://bot:hunter2@db/bot"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "::::"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "sqlite:///:memory:"}}, {}, "storage.db_url"),
+    # Options in a SQLite URL reach nothing the bot opens: mode=ro warned in many lines and wrote anyway.
+    ({"storage": {"db_url": "sqlite:///bot.sqlite?mode=ro"}}, {}, "storage.db_url: a SQLite URL takes no options (got 'mode')"),
 ]
 
 
