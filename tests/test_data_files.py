@@ -11,6 +11,8 @@ import pytest
 from helpers import BUNDLED_BTC, write_config
 from test_config_errors import run_bot
 
+from bot.market.csv_format import read_ohlcv_csv
+
 
 def sample(n: int = 3000) -> pd.DataFrame:
     return pd.read_csv(BUNDLED_BTC).iloc[-n:]
@@ -60,12 +62,21 @@ def write_off_the_hour(path: Path) -> Path:
     return path
 
 
+def write_fraction(path: Path) -> Path:
+    lines = sample().to_csv(index=False).splitlines()
+    ts, rest = lines[100].split(",", 1)
+    lines[100] = f"{ts}.5,{rest}"  # data row 100: used to be cut to the whole millisecond without a word
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 CASES = {"empty": (write_empty, "the file is empty"),
          "header-only": (write_header_only, "a header and no bars"),
          "truncated-gzip": (write_truncated_gzip, "truncated"),
          "seconds": (write_seconds, "looks like seconds"),
          "beyond-64-bits": (write_beyond_64_bits, "a timestamp too large to be milliseconds"),
          "short-row": (write_short_row, "row 100: timestamp 1 looks like seconds"),
+         "fraction": (write_fraction, "row 100: timestamp "),
          "off-the-hour": (write_off_the_hour, "3000 of its 3000 bars do not open on a whole 60-minute boundary")}
 
 
@@ -90,3 +101,11 @@ def test_a_timeframe_the_data_does_not_have_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "60 minutes apart, but timeframe is 5 minutes" in result.stderr.strip()
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_whole_milliseconds_written_with_a_point_are_read_as_they_are(tmp_path: Path) -> None:
+    # Some tools write every number as a float: 1704067200000.0 is a whole millisecond.
+    frame = sample(50)
+    path = tmp_path / "bars.csv"
+    frame.assign(timestamp=frame.timestamp.astype(float)).to_csv(path, index=False)
+    assert read_ohlcv_csv(path).timestamp.tolist() == frame.timestamp.tolist()

@@ -27,6 +27,21 @@ def _check_milliseconds(path: Path, timestamp: pd.Series) -> None:
     )
 
 
+def _check_whole_milliseconds(path: Path, timestamp: pd.Series) -> None:
+    """A bar opens on a whole millisecond. A fraction (…000.5) means the
+    column is not what the format says, and casting to int64 cut it off
+    without a word."""
+    if timestamp.dtype.kind != "f":
+        return  # whole numbers already, or text the cast below refuses
+    fractional = timestamp[timestamp.notna() & (timestamp != timestamp.round())]
+    if fractional.empty:
+        return
+    row = int(fractional.index[0]) + 1  # counted from the first row after the header, before sorting
+    raise DataFileError(
+        f"{path}: row {row}: timestamp {fractional.iloc[0]!r} has a fraction; the format wants whole milliseconds"
+    )
+
+
 # Millisecond timestamps of real bars lie between these (2001 and 2286); a
 # file in seconds or microseconds is off by a factor of 1,000 and lands
 # far outside, whichever year it covers.
@@ -49,6 +64,7 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     if missing:
         raise DataFileError(f"{path}: missing columns {', '.join(missing)}")
     frame = frame[COLUMNS]
+    _check_whole_milliseconds(path, frame.timestamp)
     try:
         frame = frame.astype({"timestamp": "int64", **{c: "float64" for c in COLUMNS[1:]}})
     except (TypeError, ValueError):
