@@ -613,14 +613,21 @@ class Config(BaseSettings):
         """Two traded symbols replayed from one file would be one market
         twice under two names: a slip in the mapping, never a setting."""
         assert isinstance(self.replay.data, dict)
-        seen: dict[Path, str] = {}
+        seen: dict[object, tuple[str, Path]] = {}
         for symbol in self.symbols:
             path = self.path(self.replay.data[symbol]).resolve()
-            if path in seen:
-                raise ValueError(
-                    f"replay.data: {seen[path]} and {symbol} are both {path}; each symbol needs its own file"
-                )
-            seen[path] = symbol
+            # A hard link has its own path and the same file: compare the
+            # file itself where it exists (its data check comes later).
+            try:
+                info = path.stat()
+                identity: object = (info.st_dev, info.st_ino)
+            except OSError:
+                identity = path
+            if identity in seen:
+                first, first_path = seen[identity]
+                same = str(path) if first_path == path else f"one file ({first_path} and {path} are hard links)"
+                raise ValueError(f"replay.data: {first} and {symbol} are both {same}; each symbol needs its own file")
+            seen[identity] = (symbol, path)
 
     @model_validator(mode="after")
     def _replay_data_covers_symbols(self) -> Config:

@@ -364,3 +364,19 @@ def test_per_symbol_limits_given_as_json_in_the_environment_keep_the_symbol(tmp_
     monkeypatch.setenv("BOT__RISK__PER_SYMBOL", '{"BTC/USDT": {"max_position_fraction": 0.1}}')
     cfg = load_config(write_config(tmp_path))
     assert cfg.risk.position_fraction("BTC/USDT") == 0.1
+
+
+@pytest.mark.parametrize("link", ["hard", "symbolic"])
+def test_two_symbols_replayed_from_one_file_under_two_names_are_refused(tmp_path: Path, link: str) -> None:
+    # One market twice under two names: a slip in the mapping. A symbolic link was caught by its
+    # resolved path; a hard link has a path of its own and ran as two markets.
+    btc = tmp_path / "btc.csv.gz"
+    btc.write_bytes(BUNDLED_BTC.read_bytes())
+    eth = tmp_path / "eth.csv.gz"
+    eth.hardlink_to(btc) if link == "hard" else eth.symlink_to(btc)
+    config = write_config(tmp_path, {"symbols": ["BTC/USDT", "ETH/USDT"],
+                                     "replay": {"data": {"BTC/USDT": str(btc), "ETH/USDT": str(eth)}}})
+    result = run_bot("run", "-c", str(config))
+    assert_refused(result, "replay.data: BTC/USDT and ETH/USDT are both")
+    assert ("are hard links" in result.stderr) == (link == "hard"), result.stderr
+    assert not (tmp_path / "bot.sqlite").exists()
