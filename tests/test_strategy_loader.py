@@ -182,3 +182,19 @@ def test_every_example_config_loads_with_its_strategy(example: Path) -> None:
     """The examples run as documented, from any working directory."""
     cfg = load_config(example)
     assert load_strategy_of(cfg) is not None
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "nan", "-Infinity"])
+def test_a_parameter_with_no_bounds_is_never_given_nan_or_infinity(tmp_path: Path, value) -> None:
+    # pydantic's float takes nan and infinity; a strategy that sets no bound would trade on them.
+    write(tmp_path, "loose", STRATEGY_HEADER + dedent("""
+        class Loose(Strategy):
+            class Params(BaseModel):
+                level: float = 1.0
+                label: str = "x"
+            def decide(self, ctx):
+                return Signal()
+    """))
+    with pytest.raises(ConfigError, match="strategy.params.level: a finite number is needed"):
+        load_strategy("loose", tmp_path, {"level": value})
+    assert load_strategy("loose", tmp_path, {"label": "nan"}).params.label == "nan"  # text stays text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import math
 import re
 import sys
 from pathlib import Path
@@ -37,11 +38,28 @@ def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strateg
         field = cls.Params.model_fields.get(key)
         if isinstance(value, bool) and field is not None and wants_a_number(field.annotation):
             raise ConfigError(f"strategy.params.{key}: a number is needed, not true or false")
+        if _not_finite(value) and (
+            isinstance(value, float) or (field is not None and wants_a_number(field.annotation))
+        ):
+            # Named as what it is: a bounded field called nan "less than or
+            # equal to 10000", and an unbounded one took it and traded on it.
+            raise ConfigError(f"strategy.params.{key}: a finite number is needed, not {value}")
     try:
         validated = cls.Params(**params)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, "strategy.params")) from None
     return cls(validated)
+
+
+def _not_finite(value: Any) -> bool:
+    """nan or an infinity, as YAML's float or as the text an environment
+    variable gives."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return False
+    try:
+        return not math.isfinite(float(value))
+    except (ValueError, OverflowError):
+        return False
 
 
 def _import(path: Path, name: str) -> Any:
