@@ -288,6 +288,34 @@ def test_bot_run_with_its_api_port_in_use_is_refused_before_it_starts(tmp_path: 
     assert not (tmp_path / "bot.sqlite").exists()
 
 
+def test_the_run_hands_its_server_the_port_it_bound_at_start(tiny_run: Path, tmp_path: Path) -> None:
+    """bot run bound api.port to check it and let go; whoever took the port
+    while the run opened its state left the run without its API, after
+    "bot serve started". Now the bound socket is handed down: the server
+    answers on it even where --port names a port someone else holds."""
+    from bot.cli.serve import listening_socket
+
+    handed = listening_socket("127.0.0.1", 0)
+    port = handed.getsockname()[1]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        log = (tmp_path / "serve.txt").open("w")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "-c", str(tiny_run / "config.yaml"),
+             "--port", str(taken.getsockname()[1]), "--socket-fd", str(handed.fileno())],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, pass_fds=[handed.fileno()],
+        )
+        handed.close()  # as bot run does: the server holds the only copy
+        try:
+            wait_until(pinged(f"http://127.0.0.1:{port}"), timeout_s=120, what="bot serve on the handed socket",
+                       process=server, output=tmp_path / "serve.txt")
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+
+
 def test_a_bad_query_is_answered_briefly_and_an_unknown_symbol_is_refused(served: str) -> None:
     status, body = get(served, "/api/v1/fills?limit=" + "a" * 100_000)
     assert status == 422 and len(json.dumps(body)) < 2_000  # the 100 KB value was echoed whole

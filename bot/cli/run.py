@@ -6,6 +6,7 @@ import faulthandler
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -60,7 +61,7 @@ def run(
         # Everything that can refuse these settings, before --fresh forgets
         # the run they replace: the data, the exchange, the device, the notification URLs.
         feed = _replay_feed(cfg) if replay else _live_feed(cfg)
-        _check_host(cfg)
+        api_socket = _check_host(cfg)
         if fresh:
             wipe_state(cfg)
         # `kill -USR2 <pid>` writes every thread's stack to stderr: the way to
@@ -68,9 +69,9 @@ def run(
         faulthandler.register(signal.SIGUSR2, all_threads=True)
         rt = _open_replay(cfg, strategy, feed) if replay else _open_live(cfg, strategy, feed)
     if replay:
-        _run_replay(cfg, rt, max_bars, progress, config)
+        _run_replay(cfg, rt, max_bars, progress, config, api_socket)
     else:
-        _run_live(cfg, rt, config)
+        _run_live(cfg, rt, config, api_socket)
 
 
 def _replay_feed(cfg: Config):
@@ -79,26 +80,28 @@ def _replay_feed(cfg: Config):
     return replay_feed(cfg)
 
 
-def _check_host(cfg: Config) -> None:
+def _check_host(cfg: Config) -> socket.socket | None:
     """What this machine must offer the settings: the device, the
-    notification URLs' services, and api.port free to listen on."""
+    notification URLs' services, and api.port free to listen on (the
+    socket, bound and held for the server, with api.enabled)."""
     from bot.app.notify import urls_from_env
     from bot.model.device import check_device
 
     check_device(cfg.model.device)
     urls_from_env()  # BOT_NOTIFY_URLS, checked like the config
-    if cfg.api.enabled:
-        _check_api_port(cfg)
+    return _api_socket(cfg) if cfg.api.enabled else None
 
 
-def _check_api_port(cfg: Config) -> None:
-    """A port in use used to be found by the server alone, after this
-    process had said it started: the run went on without its API."""
+def _api_socket(cfg: Config) -> socket.socket:
+    """api.port bound now and kept for the server. A port in use used to be
+    found by the server alone, after this process had said it started: the
+    run went on without its API. Binding to check and letting go left the
+    same fault to whoever took the port while the state was opened."""
     from bot.cli.serve import CannotListen, listening_socket
 
     host, port = cfg.api.host, cfg.api.port
     try:
-        listening_socket(host, port).close()
+        return listening_socket(host, port)
     except CannotListen as exc:
         if exc.bad_host:
             raise ConfigError(f"api.host: {host}: {exc.reason}") from None
@@ -114,13 +117,15 @@ def _open_replay(cfg: Config, strategy, feed) -> Runtime:
     return open_replay(cfg, strategy, feed)
 
 
-def _run_replay(cfg: Config, rt: Runtime, max_bars: int | None, progress: bool, config_path) -> None:
+def _run_replay(
+    cfg: Config, rt: Runtime, max_bars: int | None, progress: bool, config_path, api_socket: socket.socket | None
+) -> None:
     from bot.app.replay import run_replay
     from bot.report.render import summary_table
     from bot.report.summary import build_summary
     from bot.step_record import StepNotCommitted
 
-    server = _start_server(cfg, config_path)  # once the database exists
+    server = _start_server(cfg, config_path, api_socket)  # once the database exists
     try:
         try:
             outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
@@ -139,12 +144,18 @@ def _run_replay(cfg: Config, rt: Runtime, max_bars: int | None, progress: bool, 
         _exit_now()
 
 
-def _start_server(cfg: Config, config_path) -> subprocess.Popen | None:
-    """`bot serve` for this run in a process of its own, with api.enabled."""
-    if not cfg.api.enabled:
+def _start_server(cfg: Config, config_path, api_socket: socket.socket | None) -> subprocess.Popen | None:
+    """`bot serve` for this run in a process of its own, with api.enabled,
+    serving on the socket the preflight bound (this process lets go of its
+    copy once the server holds one)."""
+    if api_socket is None:
         return None
     cmd = [sys.executable, "-m", "bot", "serve", "-c", str(config_path), "--host", cfg.api.host]
-    server = subprocess.Popen([*cmd, "--port", str(cfg.api.port)])
+    fd = api_socket.fileno()
+    try:
+        server = subprocess.Popen([*cmd, "--port", str(cfg.api.port), "--socket-fd", str(fd)], pass_fds=[fd])
+    finally:
+        api_socket.close()
     err_console.print(f"bot serve started on http://{cfg.api.host}:{cfg.api.port} (pid {server.pid})", markup=False)
     return server
 
@@ -176,11 +187,11 @@ def _open_live(cfg: Config, strategy, feed) -> Runtime:
     return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
 
 
-def _run_live(cfg: Config, rt: Runtime, config_path) -> None:
+def _run_live(cfg: Config, rt: Runtime, config_path, api_socket: socket.socket | None) -> None:
     from bot.app.daemon import run_live
     from bot.step_record import StepNotCommitted
 
-    server = _start_server(cfg, config_path)
+    server = _start_server(cfg, config_path, api_socket)
     code = 0
     try:
         if run_live(rt):

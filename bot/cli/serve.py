@@ -19,6 +19,7 @@ def serve(
     config: ConfigPath = DEFAULT_CONFIG,
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8080,
+    socket_fd: Annotated[int | None, typer.Option(hidden=True, min=0)] = None,
 ) -> None:
     """Serve the run over HTTP: JSON API, health for monitors, /metrics."""
     import uvicorn
@@ -28,7 +29,10 @@ def serve(
     cfg = load_config(config)
     store = open_existing_store(cfg)
     try:
-        listening = _bound(host, port)
+        # `bot run` binds api.port before it opens the run and hands the
+        # socket down, so nothing can take the port in between.
+        listening = socket.socket(fileno=socket_fd) if socket_fd is not None else _bound(host, port)
+        port = listening.getsockname()[1]  # the port it holds, said as it is
         err_console.print(
             f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, docs at /docs)", markup=False
         )
