@@ -540,10 +540,9 @@ class Config(BaseSettings):
     @classmethod
     def _symbol_shape(cls, symbols: list[str]) -> list[str]:
         for symbol in symbols:
-            if symbol.count("/") != 1 or symbol.startswith("/") or symbol.endswith("/"):
-                raise ValueError(f"'{symbol}' is not BASE/QUOTE")
-            if any(c.isspace() for c in symbol):  # " BTC/USDT" is no market, and no file's name
-                raise ValueError(f"'{symbol}' has a space in it")
+            problem = symbol_problem(symbol)
+            if problem:
+                raise ValueError(problem)
         if len(set(symbols)) != len(symbols):
             raise ValueError("symbols repeat")
         return symbols
@@ -732,6 +731,15 @@ class Config(BaseSettings):
 # decides as the bot did before they existed, they leave the hash alone and
 # a run made before the upgrade still resumes.
 HASHED_ONLY_WHEN_SET: dict[tuple[str, str], object] = {("model", "mirror"): False, ("model", "scaling"): "pooled"}
+
+
+def symbol_problem(symbol: str) -> str | None:
+    """Why `symbol` is no market's name, or None."""
+    if symbol.count("/") != 1 or symbol.startswith("/") or symbol.endswith("/"):
+        return f"'{symbol}' is not BASE/QUOTE"
+    if any(c.isspace() for c in symbol):  # " BTC/USDT" is no market, and no file's name
+        return f"'{symbol}' has a space in it"
+    return None
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "") -> str:

@@ -260,6 +260,28 @@ def test_a_backtest_range_that_ends_before_it_starts_is_refused(tmp_path: Path, 
     assert "not before the end" in result.stderr
 
 
+BACKTEST_MISTAKES = [
+    # A pydantic error dump, exit 1.
+    (["--data", str(BUNDLED_BTC), "--symbol", "BTCUSDT"], "--symbol: 'BTCUSDT' is not BASE/QUOTE"),
+    # Ignored: the whole backtest ran here instead of on the cluster named.
+    (["--address", "ray://127.0.0.1:9"], "--address: a Ray cluster is used with --executor ray, not local"),
+    # FileNotFoundError inside the first variant, exit 1.
+    (["--out-dir", "/proc/no-such-dir"], "--out-dir: /proc/no-such-dir: no such file or directory"),
+    # Found in every variant at once behind the progress bar, and --from called replay.start.
+    (["--from", "2030-01-01", "--to", "2031-01-01"],
+     "replay.data: it has no bars from --from 2030-01-01 before --to 2031-01-01; the data covers"),
+    (["--to", "2023-01-05"], "it has 96 bars from replay.start 2023-01-01 before --to 2023-01-05, but the first"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), BACKTEST_MISTAKES, ids=[case[1][:40] for case in BACKTEST_MISTAKES])
+def test_backtest_options_that_cannot_work_are_refused_before_any_variant(tmp_path: Path, args, says) -> None:
+    result = run_bot("backtest", "-c", str(write_config(tmp_path)), "--workers", "1", *args)
+    assert_refused(result, says)
+    assert "variants" not in result.stderr  # no progress bar: refused before any work
+    assert not list(tmp_path.glob("*/bot.sqlite"))
+
+
 def test_per_symbol_limits_for_a_symbol_not_traded_are_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"risk": {"per_symbol": {"ETH/USTD": {"max_position_fraction": 0.1}}}})
     assert_refused(run_bot("run", "-c", str(config)), "risk.per_symbol")

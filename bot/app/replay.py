@@ -55,7 +55,17 @@ def open_replay(cfg: Config, strategy: Strategy | None = None, feed: ReplayFeed 
     return rt
 
 
-def replay_feed(cfg: Config) -> ReplayFeed:
+@dataclass(frozen=True)
+class ReplayNames:
+    """What a refusal calls the data and its bounds: the config's fields,
+    or the options `bot backtest` set them from."""
+
+    data: str = "replay.data"
+    start: str = "replay.start"
+    end: str = "replay.end"
+
+
+def replay_feed(cfg: Config, names: ReplayNames = ReplayNames()) -> ReplayFeed:
     """The replay's bars, read and checked before any state is touched:
     ConfigError when they cannot be read or cannot train a first model."""
     try:
@@ -63,12 +73,12 @@ def replay_feed(cfg: Config) -> ReplayFeed:
             {s: cfg.replay_csv(s) for s in cfg.symbols}, cfg.timeframe_ms, cfg.replay.start_ms, cfg.replay.end_ms
         )
     except DataFileError as exc:
-        raise ConfigError(f"replay.data: {exc}") from None
-    _refuse_too_short(cfg, feed)
+        raise ConfigError(f"{names.data}: {exc}") from None
+    _refuse_too_short(cfg, feed, names)
     return feed
 
 
-def _refuse_too_short(cfg: Config, feed: ReplayFeed) -> None:
+def _refuse_too_short(cfg: Config, feed: ReplayFeed, names: ReplayNames) -> None:
     """A replay that can never train its first model would run to "replay
     complete" having done nothing; say how much history it needs. The first
     model is due once the symbol with the most bars has seen
@@ -79,22 +89,22 @@ def _refuse_too_short(cfg: Config, feed: ReplayFeed) -> None:
     if have >= needed:
         return
     whose = f"{symbol}, the symbol with the most bars, has" if len(counts) > 1 else "it has"
-    where = _bounds(cfg)
+    where = _bounds(cfg, names)
     if have == 0:
-        raise ConfigError(f"replay.data: {whose} no bars{where}; the data covers {_coverage(cfg)}")
+        raise ConfigError(f"{names.data}: {whose} no bars{where}; the data covers {_coverage(cfg)}")
     raise ConfigError(
-        f"replay.data: {whose} {have:,} bars{where}, but the first model needs {needed:,} "
+        f"{names.data}: {whose} {have:,} bars{where}, but the first model needs {needed:,} "
         f"(retrain.initial_train_bars {cfg.retrain.initial_train_bars:,}, then one to trade); "
         "give it more history or lower retrain.initial_train_bars"
     )
 
 
-def _bounds(cfg: Config) -> str:
+def _bounds(cfg: Config, names: ReplayNames) -> str:
     start, end = cfg.replay.start, cfg.replay.end
     if start is None and end is None:
         return ""
-    parts = ([f"from replay.start {start}"] if start is not None else []) + (
-        [f"before replay.end {end}"] if end is not None else []
+    parts = ([f"from {names.start} {start}"] if start is not None else []) + (
+        [f"before {names.end} {end}"] if end is not None else []
     )
     return " " + " ".join(parts)
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from bot import json_values
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, start_logging
 from bot.cli.output_paths import check_output_path
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, symbol_problem
 from bot.file_checks import unreadable_file
 
 if TYPE_CHECKING:
@@ -59,6 +59,9 @@ def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tupl
         return _replay_data_of(cfg, symbol, "--symbol", "or give its file with --data"), symbol
     if symbol is None:  # the config's symbol would label another market's figures
         raise ConfigError(f"--data: say which symbol {data} holds with --symbol")
+    problem = symbol_problem(symbol)
+    if problem:
+        raise ConfigError(f"--symbol: {problem}")
     problem = unreadable_file(data)
     if problem:
         raise ConfigError(f"--data: {data}: {problem}")
@@ -93,14 +96,46 @@ def _check_timeframe(path: Path, cfg: Config) -> pd.DataFrame:
     return frame
 
 
+def _check_history(cfg: Config, path: Path, symbol: str, start: str | None, end: str | None, given: bool) -> None:
+    """Enough bars between the bounds for a first model, checked as each
+    variant will check it, but before any starts and in the options' names:
+    it was found in every variant at once, behind the progress bar, and
+    called --from replay.start."""
+    from bot.app.replay import ReplayNames, replay_feed
+    from bot.backtest.runner import BacktestSpec, variant_config
+
+    spec = BacktestSpec(path, symbol, start or cfg.replay.start, end or cfg.replay.end, Path("."), 1)
+    names = ReplayNames(
+        data="--data" if given else "replay.data",
+        start="--from" if start is not None else "replay.start",
+        end="--to" if end is not None else "replay.end",
+    )
+    replay_feed(variant_config(cfg, spec, "strategy", cfg.model.kind), names)
+
+
 Executor = Annotated[
     str, typer.Option(help="Where the runs go: local (processes here) or ray (a local Ray, or --address).")
 ]
 
 
-def _check_executor(executor: str) -> None:
+def _check_executor(executor: str, address: str | None) -> None:
     if executor not in ("local", "ray"):
         raise ConfigError(f"--executor: '{executor}' is neither local nor ray")
+    if address is not None and executor != "ray":
+        # It was ignored: the whole backtest ran here, not on the cluster named.
+        raise ConfigError(f"--address: a Ray cluster is used with --executor ray, not {executor}")
+
+
+def _make_out_dir(path: Path, option: str) -> None:
+    """The directory the runs write to, made now: one that cannot be made
+    failed inside the first run, with a traceback's last line, exit 1."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)  # a read-only mount takes no files
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"{option}: {path}: {(exc.strerror or type(exc).__name__).lower()}") from None
 
 
 RayAddress = Annotated[
@@ -139,7 +174,7 @@ def backtest(
     from bot.strategy import load_strategy_of
 
     load_strategy_of(cfg)  # refuse a broken strategy before any work
-    _check_executor(executor)
+    _check_executor(executor, address)
     path, symbol = _data_and_symbol(cfg, data, symbol)
     _check_dates(cfg, start, end)
     for option, out in (("--json", json_out), ("--html", html_out)):
@@ -150,6 +185,9 @@ def backtest(
     if trials is not None and trials < variants:
         # The deflated Sharpe ratio counts at least what this backtest tries.
         raise ConfigError(f"--trials: {trials} is fewer than the {variants} model variants this backtest runs")
+    if out_dir is not None:
+        _make_out_dir(out_dir, "--out-dir")
+    _check_history(cfg, path, symbol, start, end, data is not None)
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.
@@ -334,7 +372,7 @@ def sweep(
     from bot.backtest.sweep import Cell, apply, grid, parse_override, run_sweep, write_results
 
     cfg = load_config(config)
-    _check_executor(executor)
+    _check_executor(executor, address)
     overrides = [parse_override(text) for text in settings or []]
     for setting in grid(overrides):
         apply(cfg, setting)  # every value checked now, not when its cell's turn comes
@@ -350,6 +388,7 @@ def sweep(
         for symbol in chosen
         for start, end in bounds
     ]
+    _make_out_dir(out_dir, "--out")
     start_logging(cfg)
     err_console.print(f"{len(cells)} cells on {executor}" + (f" at {address}" if address else ""), markup=False)
     outcome = run_sweep(
