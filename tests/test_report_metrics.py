@@ -162,3 +162,22 @@ def test_trade_list_splits_a_flipping_fill_between_the_trips_it_ends_and_opens()
     assert short.fees == pytest.approx(0.1 + 0.1) and short.bars_held == 3
     assert (short.entry_reason, short.exit_reason) == ("exit", "stop_loss")
     assert long.fees + short.fees == pytest.approx(fills.fee.sum())
+
+
+def test_an_open_trade_is_marked_to_the_price_given_and_a_closed_one_is_not() -> None:
+    from bot.report.trade_list import trade_list
+
+    fills = pd.DataFrame({
+        "id": [1, 2, 3], "order_id": ["a", "b", "c"], "symbol": ["X", "X", "Y"],
+        "side": ["buy", "sell", "sell"], "qty": [1.0, 1.0, 2.0], "price": [100.0, 104.0, 100.0],
+        "fee": [0.1, 0.1, 0.2], "ts": [0, 3_600_000, 0], "realized_pnl": [-0.1, 3.9, -0.2],
+    })
+    orders = pd.DataFrame({"id": ["a", "b", "c"], "reason": ["entry", "exit", "entry"]})
+    closed, short = trade_list(fills, orders, 3_600_000, marks={"X": 200.0, "Y": 90.0})
+    assert (closed.mark_price, closed.open_pnl, closed.open_return_pct) == (None, None, None)
+    # A short of 2 from 100, now at 90: 20 gained, less the entry fee; the realized PnL is the fee alone.
+    assert short.pnl == pytest.approx(-0.2)
+    assert (short.mark_price, short.open_pnl) == (90.0, pytest.approx(19.8))
+    assert short.open_return_pct == pytest.approx(19.8 / 200)
+    unmarked = trade_list(fills, orders, 3_600_000)[1]
+    assert (unmarked.mark_price, unmarked.open_pnl) == (None, None)

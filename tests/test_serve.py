@@ -130,6 +130,15 @@ def test_every_endpoint_answers_with_the_ledgers_figures(served: str, tiny_run: 
                              f"AND ts = {first['entry_ts']}")
     assert first["entry_price"] == pytest.approx(buy_price)
     assert first["return_pct"] == pytest.approx(first["pnl"] / (first["qty"] * first["entry_price"]))
+    # An open trip is marked to the newest close: its realized PnL alone (the entry fee) read a
+    # winning position as a small loss. Closed PnL plus the open trips' marked PnL is the equity's gain.
+    still_open = [t for t in trades["items"] if t["exit_ts"] is None]
+    newest_close = rows(db, "SELECT close FROM bars ORDER BY ts DESC LIMIT 1")[0][0]
+    assert all(t["mark_price"] == newest_close and t["open_pnl"] is not None for t in still_open)
+    assert all(t["mark_price"] is None and t["open_pnl"] is None for t in closed)
+    (equity_now,), = rows(db, "SELECT equity FROM equity ORDER BY ts DESC LIMIT 1")
+    gained = sum(t["pnl"] for t in closed) + sum(t["open_pnl"] for t in still_open)
+    assert 10_000 + gained == pytest.approx(equity_now, abs=1e-6)
 
     status, orders = get(served, "/api/v1/orders?limit=2")
     assert status == 200 and orders["total"] == rows(db, "SELECT COUNT(*) FROM orders")[0][0]

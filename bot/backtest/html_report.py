@@ -135,7 +135,8 @@ def _chart_sections(result: BacktestResult, variants: list[tuple[str, VariantRun
     symbol = str((result.data or {}).get("symbol") or "")
     strategy = result.strategy
     bar_ms = _bar_ms(result.prices)
-    trades = trade_list(_for_symbol(strategy.fills, symbol or None), strategy.orders, bar_ms) if bar_ms else []
+    marks = _newest_closes(_for_symbol(result.prices, symbol or None))
+    trades = trade_list(_for_symbol(strategy.fills, symbol or None), strategy.orders, bar_ms, marks) if bar_ms else []
     periods = 365 * 86_400_000 / bar_ms if bar_ms else 8_760.0
     curves = [(label, *_outcomes(run)) for _, label, run in labelled]
     curves = [(label, prob, outcome) for label, prob, outcome in curves if len(prob)]
@@ -179,6 +180,14 @@ TRADE_COLUMNS = (
 )
 
 
+def _newest_closes(prices) -> dict[str, float]:
+    """Each symbol's last close of the traded period: an open trade's mark."""
+    if prices is None or not len(prices):
+        return {}
+    newest = prices.sort_values("ts").groupby("symbol").tail(1)
+    return dict(zip(newest.symbol, newest.close.astype(float), strict=True))
+
+
 def _trades_table(trades: list) -> str:
     if not trades:
         return '<p class="note">The strategy made no trade.</p>'
@@ -186,19 +195,25 @@ def _trades_table(trades: list) -> str:
     head = "".join(f"<th>{h}</th>" for h in TRADE_COLUMNS)
     rows = []
     for t in shown:
+        marked = t.open_pnl is not None
         cells = [
             _esc(_iso_minute(t.entry_ts)),
             _esc(_iso_minute(t.exit_ts)),
             format_metric(t.entry_price, "dec2"),
-            format_metric(t.exit_price, "dec2"),
+            format_metric(t.mark_price if marked else t.exit_price, "dec2") + ("*" if marked else ""),
             format_metric(t.bars_held, "int"),
-            format_metric(t.pnl, "dec2"),
-            format_metric(t.return_pct, "pct"),
+            format_metric(t.open_pnl if marked else t.pnl, "dec2") + ("*" if marked else ""),
+            format_metric(t.open_return_pct if marked else t.return_pct, "pct") + ("*" if marked else ""),
             format_metric(t.fees, "dec2"),
             _esc(t.exit_reason or "open"),
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     note = f'<p class="note">The newest {len(shown)} of {len(trades)} round trips, newest first.</p>'
+    if any(t.open_pnl is not None for t in shown):
+        note += (
+            '<p class="note">* open at the end: the last close, and what closing there would make '
+            "before the exit fee.</p>"
+        )
     return f'{note}<div class="scroll"><table class="trades">\n<thead><tr>{head}</tr></thead>\n<tbody>\n' + (
         "\n".join(rows) + "\n</tbody>\n</table></div>\n"
     )

@@ -80,7 +80,7 @@ def trades(
     import pandas as pd
 
     from bot.report.render import fills_table, trades_table
-    from bot.report.trade_list import trade_list
+    from bot.report.trade_list import marks_of, trade_list
 
     cfg = load_config(config)
     if csv is not None:
@@ -89,7 +89,7 @@ def trades(
     try:
         frame = store.fills_frame()
         if not fills:
-            trips = trade_list(frame, store.orders_frame(), cfg.timeframe_ms)
+            trips = trade_list(frame, store.orders_frame(), cfg.timeframe_ms, marks_of(store.latest_positions()))
             frame = pd.DataFrame([asdict(t) for t in trips], columns=_trade_fields())
     finally:
         store.close()

@@ -83,8 +83,11 @@ def trades_table(trips, limit: int) -> Table:
     ):
         numeric = column in ("qty", "entry price", "exit price", "fees", "PnL", "return", "bars")
         table.add_column(column, justify="right" if numeric else "left")
+    marked = False
     for t in trips.tail(limit).itertuples():
         is_open = t.exit_ts is None or t.exit_ts != t.exit_ts  # None, or NaN in a frame
+        at_mark = is_open and _known(getattr(t, "open_pnl", None))
+        marked = marked or at_mark
         table.add_row(
             iso_utc(int(t.entry_ts)),
             "open" if is_open else iso_utc(int(t.exit_ts)),
@@ -92,14 +95,22 @@ def trades_table(trips, limit: int) -> Table:
             t.direction,
             f"{t.qty:.6f}",
             _num(t.entry_price),
-            "" if is_open else _num(t.exit_price),
+            (_num(t.mark_price) + "*" if at_mark else "") if is_open else _num(t.exit_price),
             _num(t.fees, 4),
-            _num(t.pnl),
-            _pct(t.return_pct),
+            _num(t.open_pnl) + "*" if at_mark else _num(t.pnl),
+            _pct(t.open_return_pct) + "*" if at_mark else _pct(t.return_pct),
             "" if is_open else str(int(t.bars_held)),
             "" if is_open else str(t.exit_reason),
         )
+    if marked:
+        table.caption = "* open: the newest close, and what closing there would make before the exit fee"
+        table.caption_justify = "left"
     return table
+
+
+def _known(value) -> bool:
+    """Not None, nor NaN (a missing value in a frame)."""
+    return value is not None and value == value
 
 
 def explain_table(bars) -> Table:

@@ -33,7 +33,7 @@ from bot.error_text import first_line
 from bot.json_values import clean
 from bot.report.run_charts import buy_and_hold_curve
 from bot.report.summary import build_summary
-from bot.report.trade_list import trade_list
+from bot.report.trade_list import marks_of, trade_list
 from bot.secrets import API_TOKEN_ENV, api_token
 from bot.store import Store, sqlite_path
 from bot.web.dashboard_data import dashboard_payload
@@ -96,7 +96,12 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
     @app.get("/api/v1/trades")
     def trades(limit: PAGE = 100, offset: OFFSET = 0) -> dict:
         trips = pd.DataFrame(
-            [asdict(t) for t in trade_list(store.fills_frame(), store.orders_frame(), cfg.timeframe_ms)]
+            [
+                asdict(t)
+                for t in trade_list(
+                    store.fills_frame(), store.orders_frame(), cfg.timeframe_ms, marks_of(store.latest_positions())
+                )
+            ]
         )
         return records(trips, offset, limit)
 

@@ -16,7 +16,7 @@ from bot.report import run_charts
 from bot.report.data_quality import DATA_QUALITY
 from bot.report.run_frames import RunFrames
 from bot.report.summary import build_summary
-from bot.report.trade_list import trade_list
+from bot.report.trade_list import marks_of, trade_list
 from bot.store import Store
 from bot.timeframes import bars_per_year, iso_utc
 from bot.web.run_status import run_status
@@ -29,7 +29,7 @@ def dashboard_payload(store: Store, cfg: Config, now_ms: int) -> dict:
     frames = RunFrames(store)
     summary = build_summary(store, cfg, frames)
     equity, bars, orders = frames.equity, frames.bars, store.orders_frame()
-    trades = trade_list(frames.fills, orders, cfg.timeframe_ms)
+    trades = trade_list(frames.fills, orders, cfg.timeframe_ms, marks_of(store.latest_positions()))
     start = frames.first_prediction_ts
     scored = run_charts.prediction_outcomes(frames.predictions, bars, Target.of(cfg))
     return {

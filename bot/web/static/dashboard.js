@@ -109,6 +109,10 @@ function table(id, columns, rows, empty) {
 }
 
 const signClass = (v) => (v > 0 ? "up" : v < 0 ? "down" : "");
+// An open trade marked to the newest close shows what closing there would
+// make; its realized PnL is only its entry fee.
+const marked = (t) => t.open_pnl !== null && t.open_pnl !== undefined;
+const tradePnl = (t) => (marked(t) ? t.open_pnl : t.pnl);
 
 function drawTables(data) {
   table("positions", [
@@ -122,12 +126,12 @@ function drawTables(data) {
     ["entry", (t) => isoMinute(t.entry_ts)],
     ["exit", (t) => isoMinute(t.exit_ts)],
     ["entry price", (t) => formatted(t.entry_price, "money")],
-    ["exit price", (t) => formatted(t.exit_price, "money")],
+    ["exit price", (t) => (marked(t) ? formatted(t.mark_price, "money") + " (last close)" : formatted(t.exit_price, "money"))],
     ["bars", (t) => formatted(t.bars_held, "int")],
-    ["PnL", (t) => formatted(t.pnl, "money"), (t) => signClass(t.pnl)],
-    ["return", (t) => formatted(t.return_pct, "pct"), (t) => signClass(t.pnl)],
+    ["PnL", (t) => formatted(tradePnl(t), "money"), (t) => signClass(tradePnl(t))],
+    ["return", (t) => formatted(marked(t) ? t.open_return_pct : t.return_pct, "pct"), (t) => signClass(tradePnl(t))],
     ["fees", (t) => formatted(t.fees, "money")],
-    ["exit reason", (t) => t.exit_reason || "open"],
+    ["exit reason", (t) => t.exit_reason || (marked(t) ? "open, at the last close" : "open")],
   ], data.trades, "No trade yet.");
   table("models", [
     ["version", (m) => m.version],
