@@ -127,6 +127,10 @@ def test_explain_shows_each_bars_decision_and_what_came_of_it(tiny_run: Path) ->
                        (("--symbol", "ETH/USDT"), "--symbol: ETH/USDT is not among the run's symbols")):
         refused = run_bot("explain", "-c", config, *args)
         assert refused.returncode == 2 and says in refused.stderr and "Traceback" not in refused.stderr, refused
+    # A range after the run blamed the first model's training; it says where the predictions are.
+    after = run_bot("explain", "-c", config, "--from", "2030-01-01")
+    assert after.returncode == 0 and after.stderr.strip() == (
+        f"no predicted bar in that range; the run's predictions cover {bars[0]['time']} .. {bars[-1]['time']}")
 
 
 def test_json_outputs_are_json_even_when_a_figure_is_not_finite(tmp_path: Path) -> None:

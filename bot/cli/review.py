@@ -142,6 +142,7 @@ def explain(
     store = open_existing_store(cfg)
     try:
         bars = explain_bars(store, cfg, symbol, start_ms, end_ms, limit)
+        span = None if bars else _predicted_span(store)
     finally:
         store.close()
     if as_json:
@@ -149,7 +150,19 @@ def explain(
     elif bars:
         console.print(explain_table(bars))
     else:
-        err_console.print("no predicted bar in that range (the first model trains after retrain.initial_train_bars)")
+        err_console.print(
+            f"no predicted bar in that range; the run's predictions cover {span[0]} .. {span[1]}"
+            if span
+            else "no predicted bar yet (the first model trains after retrain.initial_train_bars)",
+            markup=False,
+        )
+
+
+def _predicted_span(store) -> tuple[str, str] | None:
+    """The first and newest bar times with a prediction, or None."""
+    first = store.first_prediction_ts()
+    newest = max((p.ts for p in store.latest_decisions()), default=None)
+    return (iso_utc(first), iso_utc(newest)) if first is not None and newest is not None else None
 
 
 def _iso_or_none(value: str | None, option: str) -> int | None:
