@@ -396,3 +396,28 @@ def test_a_candle_is_closed_by_the_exchanges_clock_when_it_runs_behind(tmp_path:
         finally:
             daemon.close()
     assert len(stored) == 5 and stored == final
+
+
+@pytest.mark.parametrize("factor", [100.0, 0.01])
+def test_a_feed_at_the_wrong_scale_for_several_bars_is_never_stepped(tmp_path: Path, factor: float) -> None:
+    """The first bar at 100 times the price was rejected; the hole it left
+    made the second "after a hole", judged by nothing: it was confirmed by
+    the third, of the same broken feed, and traded."""
+    scaled = SOURCE.reset_index()
+    hit = (START // HOUR + 3) * HOUR
+    broken = (scaled.timestamp >= hit) & (scaled.timestamp < hit + 3 * HOUR)
+    scaled.loc[broken, ["open", "high", "low", "close"]] *= factor
+    clock = SimulatedClock(START)
+    with FakeExchange(now=clock.now_ms) as fake:
+        fake.add_csv_market("BTC/USDT", scaled, "1h")
+        daemon = Daemon(tmp_path, fake, clock, {"market": {"gap_retries": 2, "page_limit": 100}})
+        daemon.rt.bar_job(START)
+        daemon.run_until(hit + 8 * HOUR + 10_000)
+        rejected = [ts for ts, _, _ in daemon.events("bar_rejected")]
+        assert rejected == [hit, hit + HOUR, hit + 2 * HOUR]
+        stored = [ts for (ts,) in rows(daemon.db, "SELECT ts FROM bars ORDER BY ts")]
+        assert not set(rejected) & set(stored)
+        assert stored[-1] == hit + 7 * HOUR  # the feed came back: stepping resumed after the hole
+        (low, high), = rows(daemon.db, "SELECT MIN(mark), MAX(mark) FROM positions")
+        assert 0.5 < high / low < 2  # nothing was marked at the wrong scale
+        daemon.close()

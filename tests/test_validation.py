@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from bot.domain import Bar
-from bot.market.validation import IMPLAUSIBLE, bar_problem
+from bot.market.validation import IMPLAUSIBLE, UNPRICED, bar_problem
 
 HOUR = 3_600_000
 TS = 470_000 * HOUR  # aligned to the hour
@@ -81,12 +81,29 @@ def test_alignment_uses_the_given_timeframe() -> None:
     pytest.param({"low": 10.0, "open": 10.0, "close": 10.0}, None, id="all-at-a-tenth"),
     pytest.param({"low": 9.999}, IMPLAUSIBLE, id="low-past-a-tenth"),
     pytest.param({"low": 1e-300}, IMPLAUSIBLE, id="low-near-nothing"),
-    pytest.param({"open": 1e300, "high": 1e300, "low": 1e300, "close": 1e300}, IMPLAUSIBLE, id="all-at-1e300"),
+    pytest.param({"open": 1e6, "high": 1e6, "low": 1e6, "close": 1e6}, IMPLAUSIBLE, id="all-at-1e6"),
 ])
 def test_a_price_tenfold_from_the_previous_close_is_not_a_market_move(changes: dict, reason: str | None) -> None:
     bar = replace(GOOD, **changes)
     assert bar_problem(bar, HOUR, previous_ts=TS - HOUR, previous_close=100.0) == reason
     assert bar_problem(bar, HOUR, previous_ts=None) is None  # the first bar has nothing to be judged against
-    # After a hole the market may have gone anywhere: a bar is judged only
-    # against the one right before it.
-    assert bar_problem(bar, HOUR, previous_ts=TS - 2 * HOUR, previous_close=100.0) is None
+    # Judged across a hole of up to a day: a feed at the wrong scale made its
+    # own hole with its first rejected bar, and its second bar went through.
+    assert bar_problem(bar, HOUR, previous_ts=TS - 2 * HOUR, previous_close=100.0) == reason
+    assert bar_problem(bar, HOUR, previous_ts=TS - 24 * HOUR, previous_close=100.0) == reason
+    # After more than a day the market may have gone anywhere.
+    assert bar_problem(bar, HOUR, previous_ts=TS - 25 * HOUR, previous_close=100.0) is None
+    # A daily bar is judged against the day before it.
+    day_bar = replace(bar, ts=TS - TS % (24 * HOUR))
+    assert bar_problem(day_bar, 24 * HOUR, previous_ts=day_bar.ts - 24 * HOUR, previous_close=100.0) == reason
+
+
+@pytest.mark.parametrize(("changes", "says"), [
+    pytest.param({"open": 1e308, "high": 1e308, "low": 1e308, "close": 1e308}, UNPRICED, id="1e308"),
+    pytest.param({"high": 2e12}, UNPRICED, id="high-past-1e12"),
+    pytest.param({"volume": 1e300}, "a volume above 1e+18", id="volume-1e300"),
+])
+def test_a_number_no_market_is_priced_at_is_refused_even_as_the_first_bar(changes: dict, says: str) -> None:
+    # Nothing before it to judge it by: 1e308 was accepted, bought, and its squares
+    # overflowed the rolling features at every later bar.
+    assert bar_problem(replace(GOOD, **changes), HOUR, previous_ts=None) == says

@@ -14,12 +14,26 @@ from bot.domain import Bar
 # Real prints that far are rare (a thin book emptied in a flash crash), and
 # rejecting one costs less than trading on a broken one. A move short of it
 # may be extreme and real: it is flagged (screening) and, in live mode,
-# confirmed before it can move money (price_gate). Only a bar that directly
-# follows the one it is judged against is judged: after a hole (a rejected
-# bar among them) the market may have gone anywhere, so a real jump costs
-# one bar, not every bar after it.
+# confirmed before it can move money (price_gate).
+#
+# A bar is judged against the newest accepted close while less than a day
+# (or one bar of a longer timeframe) lies between them. Judging only the bar
+# right after an accepted one let a feed at the wrong scale through: its
+# first bar was rejected, and the hole that left made its second "after a
+# hole", judged by nothing, and traded (a test run bought at 100 times the
+# price and lost half the account). A market that really jumps tenfold
+# (a redenomination) now waits a day, every bar of it rejected and reported,
+# and the stall reported too, before its new level is taken.
 MAX_MOVE_FACTOR = 10.0
+JUDGED_WITHIN_MS = 86_400_000
 IMPLAUSIBLE = f"a price beyond {MAX_MOVE_FACTOR:g} times the previous close, up or down: not a market move"
+# No market is priced near these: a price past them is a broken number, and
+# its squares overflow the rolling features (1e308 wedged the daemon's
+# feature update on every later bar). A first bar has no close to be judged
+# against, so only these bounds stand between it and the ledger.
+MAX_PRICE = 1e12
+MAX_VOLUME = 1e18
+UNPRICED = f"a price above {MAX_PRICE:g}: no market is priced there"
 
 
 def bar_problem(
@@ -32,6 +46,10 @@ def bar_problem(
         return "non-finite value"
     if min(prices) <= 0:
         return "non-positive price"
+    if max(prices) > MAX_PRICE:
+        return UNPRICED
+    if bar.volume > MAX_VOLUME:
+        return f"a volume above {MAX_VOLUME:g}"
     if bar.high < max(bar.open, bar.close, bar.low):
         return "high below open, close or low"
     if bar.low > min(bar.open, bar.close):
@@ -42,9 +60,9 @@ def bar_problem(
         return "timestamp not aligned to the timeframe"
     if previous_ts is not None and bar.ts <= previous_ts:
         return "not newer than the previous bar"
-    follows = previous_ts is not None and bar.ts - previous_ts == timeframe_ms
+    judged = previous_ts is not None and bar.ts - previous_ts <= max(timeframe_ms, JUDGED_WITHIN_MS)
     if (
-        follows
+        judged
         and previous_close is not None
         and not (previous_close / MAX_MOVE_FACTOR <= bar.low and bar.high <= previous_close * MAX_MOVE_FACTOR)
     ):
