@@ -156,3 +156,14 @@ def test_a_bounce_back_does_not_confirm_a_bad_close_and_a_corrected_copy_replace
     spike, corrected = flat_bar(49, close * 0.7), flat_bar(49, close)
     assert gate.admit(SYMBOL, [spike], lambda bar: corrected, events) == [corrected]
     assert [e.kind for e in events] == ["price_corrected"]
+
+
+def test_moves_are_said_as_the_price_changed_not_as_log_returns() -> None:
+    # A close at 80% of the last one is -20%; the log return (-22.3%) was printed,
+    # and a fall to a hundredth read -460%, which no price can do.
+    screen, close = calm_screen()
+    events = []
+    PriceGate(screen).admit(SYMBOL, [flat_bar(49, close * 0.8)], no_answer, events)
+    assert "is -20.00% from the previous close" in events[0].message, events[0].message
+    flagged = screen.observe(flat_bar(49, close * 0.8))
+    assert flagged is not None and flagged.message.startswith("close moved -20.00% ("), flagged.message

@@ -95,7 +95,7 @@ class BarScreen:
                 flagged = Event(
                     bar.ts,
                     "extreme_move",
-                    f"close moved {move:+.2%} ({abs(move - mean) / std:.1f} sigma)",
+                    f"close moved {math.expm1(move):+.2%} ({abs(move - mean) / std:.1f} sigma)",
                     level="warning",
                     symbol=bar.symbol,
                     data=_bar_data(bar),
@@ -117,7 +117,7 @@ class BarScreen:
             if abs(move - mean) > self.sigmas * std:
                 name = "close" if part == "close" else ("low" if price == bar.low else "high")
                 return part, (
-                    f"{name} {price:g} is {move:+.2%} from the previous close ({abs(move - mean) / std:.1f} sigma)"
+                    f"{name} {price:g} is {math.expm1(move):+.2%} from the previous close ({abs(move - mean) / std:.1f} sigma)"
                 )
         return None
 
