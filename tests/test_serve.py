@@ -297,6 +297,34 @@ def test_bot_run_with_its_api_port_in_use_is_refused_before_it_starts(tmp_path: 
     assert not (tmp_path / "bot.sqlite").exists()
 
 
+def test_the_runs_server_goes_when_the_run_is_killed(tmp_path: Path) -> None:
+    """It outlived a SIGKILLed run (its parent then init), kept api.port,
+    and every restart was refused with "api.port: ... in use"."""
+    port = free_port()
+    config = write_config(tmp_path, {"api": {"enabled": True, "port": port}, "replay": {"end": "2023-05-01"}})
+    run = subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)],
+                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.txt").open("w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(pinged(base), timeout_s=120, what="the run's bot serve to answer", process=run,
+                   output=tmp_path / "run.txt")
+    finally:
+        run.kill()
+        run.wait(timeout=30)
+
+    def port_free() -> bool:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a restart binds it
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            return True
+
+    # A generous bound for a loaded machine; the server looks for its parent every second.
+    wait_until(port_free, timeout_s=60, what="the orphaned server to let go of api.port")
+
+
 def test_the_run_hands_its_server_the_port_it_bound_at_start(tiny_run: Path, tmp_path: Path) -> None:
     """bot run bound api.port to check it and let go; whoever took the port
     while the run opened its state left the run without its API, after

@@ -153,7 +153,8 @@ def _start_server(cfg: Config, config_path, api_socket: socket.socket | None) ->
     cmd = [sys.executable, "-m", "bot", "serve", "-c", str(config_path), "--host", cfg.api.host]
     fd = api_socket.fileno()
     try:
-        server = subprocess.Popen([*cmd, "--port", str(cfg.api.port), "--socket-fd", str(fd)], pass_fds=[fd])
+        handed = ["--socket-fd", str(fd), "--parent-pid", str(os.getpid())]
+        server = subprocess.Popen([*cmd, "--port", str(cfg.api.port), *handed], pass_fds=[fd])
     finally:
         api_socket.close()
     err_console.print(f"bot serve started on http://{cfg.api.host}:{cfg.api.port} (pid {server.pid})", markup=False)

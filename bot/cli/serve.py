@@ -1,11 +1,14 @@
 """`bot serve`: the run's ledger over HTTP (JSON API under /api/v1, its
-OpenAPI page at /docs, Prometheus text at /metrics). A process of its own:
+OpenAPI spec at /openapi.json, Prometheus text at /metrics). A process of its own:
 it reads the database the daemon writes; its only writes are the
 operator requests of its controls, as the CLI's `bot resume` makes them."""
 
 from __future__ import annotations
 
+import os
 import socket
+import threading
+import time
 from typing import Annotated
 
 import typer
@@ -20,6 +23,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8080,
     socket_fd: Annotated[int | None, typer.Option(hidden=True, min=0)] = None,
+    parent_pid: Annotated[int | None, typer.Option(hidden=True, min=1)] = None,
 ) -> None:
     """Serve the run over HTTP: JSON API, health for monitors, /metrics."""
     import uvicorn
@@ -34,12 +38,34 @@ def serve(
         listening = socket.socket(fileno=socket_fd) if socket_fd is not None else _bound(host, port)
         port = listening.getsockname()[1]  # the port it holds, said as it is
         err_console.print(
-            f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, docs at /docs)", markup=False
+            f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, its OpenAPI spec at /openapi.json)",
+            markup=False,
         )
         server = uvicorn.Server(uvicorn.Config(make_app(store, cfg), host=host, port=port, log_level="warning"))
+        if parent_pid is not None:
+            _stop_when_orphaned(server, parent_pid)
         server.run(sockets=[listening])
     finally:
         store.close()
+
+
+ORPHAN_CHECK_S = 1.0
+
+
+def _stop_when_orphaned(server, parent_pid: int) -> None:
+    """The server `bot run` started goes when the run goes, even killed:
+    it outlived a SIGKILLed run, held api.port, and every restart was
+    refused. A child whose parent died is handed to another (init, a
+    subreaper), so its parent pid changes."""
+
+    def watch() -> None:
+        while not server.should_exit:
+            if os.getppid() != parent_pid:
+                server.should_exit = True
+                return
+            time.sleep(ORPHAN_CHECK_S)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def _bound(host: str, port: int) -> socket.socket:
