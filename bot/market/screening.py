@@ -116,9 +116,8 @@ class BarScreen:
             move = math.log(price / previous_close)
             if abs(move - mean) > self.sigmas * std:
                 name = "close" if part == "close" else ("low" if price == bar.low else "high")
-                return part, (
-                    f"{name} {price:g} is {math.expm1(move):+.2%} from the previous close ({abs(move - mean) / std:.1f} sigma)"
-                )
+                sigmas = abs(move - mean) / std
+                return part, f"{name} {price:g} is {math.expm1(move):+.2%} from the previous close ({sigmas:.1f} sigma)"
         return None
 
     def last_close(self, symbol: str) -> float | None:
