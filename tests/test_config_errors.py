@@ -32,8 +32,10 @@ BAD_CONFIGS = [
     ({"strategy": {"params": {"enter_above": True}}}, {}, "strategy.params.enter_above: a number is needed"),
     ({"strategy": {"params": {"enter_above": 2}}}, {}, "strategy.params.enter_above"),
     # nan was called "less than or equal to" its bound, and a parameter with no bound took it.
-    ({"strategy": {"params": {"enter_above": float("nan")}}}, {}, "strategy.params.enter_above: a finite number is needed"),
-    ({}, {"BOT__STRATEGY__PARAMS": '{"enter_above": "-inf"}'}, "strategy.params.enter_above: a finite number is needed"),
+    ({"strategy": {"params": {"enter_above": float("nan")}}}, {},
+     "strategy.params.enter_above: a finite number is needed"),
+    ({}, {"BOT__STRATEGY__PARAMS": '{"enter_above": "-inf"}'},
+     "strategy.params.enter_above: a finite number is needed"),
     ({"strategy": {"params": {"enter_above": 0.4, "exit_below": 0.5}}}, {}, "strategy.params"),
     ({"strategy": {"name": "no_such_strategy"}}, {}, "strategy.name"),
     ({"replay": {"data": "/nonexistent/bars.csv.gz"}}, {}, "replay.data"),
@@ -77,7 +79,8 @@ BAD_CONFIGS = [
     ({"storage": {"db_url": "::::"}}, {}, "storage.db_url"),
     ({"storage": {"db_url": "sqlite:///:memory:"}}, {}, "storage.db_url"),
     # Options in a SQLite URL reach nothing the bot opens: mode=ro warned in many lines and wrote anyway.
-    ({"storage": {"db_url": "sqlite:///bot.sqlite?mode=ro"}}, {}, "storage.db_url: a SQLite URL takes no options (got 'mode')"),
+    ({"storage": {"db_url": "sqlite:///bot.sqlite?mode=ro"}}, {},
+     "storage.db_url: a SQLite URL takes no options (got 'mode')"),
 ]
 
 

@@ -73,9 +73,9 @@ def _trade(trip, rows: pd.DataFrame, reason: dict[str, str], timeframe_ms: int, 
         fees += fee * part / qty  # a flipping fill's fee is shared by the trips it ends and opens
     entry_price = opened_value / opened
     exit_ts = trip.exit_ts
-    marked = exit_ts is None and mark is not None
     sign = 1.0 if direction == "long" else -1.0
-    open_pnl = trip.pnl + sign * position * (mark - entry_price) if marked else None
+    marked = exit_ts is None and mark is not None
+    open_pnl = trip.pnl + sign * position * (mark - entry_price) if exit_ts is None and mark is not None else None
     return Trade(
         symbol=trip.symbol,
         direction=direction,
