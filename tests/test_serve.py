@@ -369,6 +369,24 @@ def served_copy(tiny_run: Path, directory: Path) -> Path:
     return directory
 
 
+def test_a_database_damaged_under_the_server_is_a_503_on_every_endpoint(tiny_run: Path, tmp_path: Path) -> None:
+    """Reads made through pandas raised its own DatabaseError, which no
+    handler knew: a bare 500 and a traceback on the server's console."""
+    run = served_copy(tiny_run, tmp_path)
+    paths = ("/api/v1/events", "/api/v1/predictions", "/api/v1/fills", "/api/v1/orders", "/api/v1/trades",
+             "/api/v1/equity", "/api/v1/status", "/api/v1/summary", "/api/v1/dashboard")
+    with bot_serving(run) as base:  # nothing read yet: no page of the file in a connection's cache
+        size = (run / "bot.sqlite").stat().st_size
+        with (run / "bot.sqlite").open("r+b") as db:
+            db.seek(size // 3)
+            db.write(b"\xff" * (size // 3))
+        answers = {path: get(base, path) for path in paths}
+    assert not [path for path, (status, _) in answers.items() if status not in (200, 503)], answers
+    broken = [body for status, body in answers.values() if status == 503]
+    assert broken and all("the run's database cannot be read" in body["detail"] for body in broken)
+    assert "Traceback" not in (run / "serve.txt").read_text()
+
+
 def test_a_database_removed_or_replaced_under_the_server_is_a_503_that_says_so(tiny_run: Path,
                                                                               tmp_path: Path) -> None:
     """As `bot run --fresh` does to a run a server reads: answers from the

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pandas as pd
 from sqlalchemy import Table, bindparam, create_engine, delete, event, func, insert, inspect, select, text, update
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 
 from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
 from bot.json_values import stored_object
@@ -428,8 +429,7 @@ class Store:
         )
         since = func.coalesce(select(func.min(newest_before.c.ts)).scalar_subquery(), start)
         query = select(BarRow.c.ts, BarRow.c.symbol, BarRow.c.close).where(BarRow.c.ts >= since).order_by(BarRow.c.ts)
-        with self.engine.connect() as conn:
-            return pd.read_sql(query, conn)
+        return self._read(query)
 
     def orders_frame(self) -> pd.DataFrame:
         return self._frame(OrderRow, "created_ts")
@@ -438,8 +438,21 @@ class Store:
         return self._frame(EventRow, "id")
 
     def _frame(self, table: Table, order_by: str) -> pd.DataFrame:
+        return self._read(select(table).order_by(order_by))
+
+    def _read(self, query) -> pd.DataFrame:
+        """The query's rows as a frame. pandas wraps a database's fault in
+        its own DatabaseError, whose text carries the SQL: the driver's own
+        error is raised instead, as every other read of the store raises it
+        (the API answered a damaged file with a bare 500 here, and a 503
+        everywhere else)."""
         with self.engine.connect() as conn:
-            return pd.read_sql(select(table).order_by(order_by), conn)
+            try:
+                return pd.read_sql(query, conn)
+            except pd.errors.DatabaseError as exc:
+                if isinstance(exc.__cause__, SQLAlchemyDatabaseError):
+                    raise exc.__cause__ from None
+                raise
 
     def open_predictions(self, symbol: str, newest: int) -> list[Prediction]:
         """Of a symbol's newest `newest` predictions, those whose outcome is
