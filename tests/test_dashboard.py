@@ -115,6 +115,14 @@ def test_the_live_page_redraws_itself(served: str, browser) -> None:
     assert console_errors(browser) == []
 
 
+@pytest.mark.parametrize(("asked", "every"), [("3000000", "86400"), ("Infinity", "86400"), ("0.001", "1")])
+def test_a_refresh_period_out_of_range_is_held_to_one_second_to_a_day(served: str, browser, asked: str,
+                                                                      every: str) -> None:
+    # setInterval takes a delay past 2**31 - 1 ms as none: ?refresh=3000000 reloaded back to back.
+    load_and_wait_drawn(browser, served + f"/?refresh={asked}")
+    assert browser.find_element("id", "refresh").text == f"refreshes every {every} s"
+
+
 def test_html_planted_in_a_symbol_or_an_event_shows_as_text_on_the_page(served: str, browser) -> None:
     load_and_wait_drawn(browser, served + "/")
     assert_planted_html_is_text(browser)

@@ -5,8 +5,10 @@
 // through textContent, and plotly only through plain(): never as markup.
 "use strict";
 
-// Every 30 s, or every ?refresh=N seconds (at least 1).
-const REFRESH_MS = Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 30) * 1000;
+// Every 30 s, or every ?refresh=N seconds, from 1 s to a day. setInterval
+// takes a delay past 2^31 - 1 ms (or Infinity) as none: ?refresh=3000000
+// reloaded the payload back to back.
+const REFRESH_MS = Math.min(86400, Math.max(1, Number(new URLSearchParams(location.search).get("refresh")) || 30)) * 1000;
 const COLORS = { bot: "#1f77b4", hold: "#7f7f7f", down: "#d62728", up: "#2ca02c", stop: "#ff7f0e" };
 const PLOT_CONFIG = { displaylogo: false, responsive: true };
 
