@@ -143,7 +143,24 @@ class Engine:
 
     def step(self, bars: Sequence[Bar], events: Sequence[Event] = ()) -> StepRecord:
         """Process the validated bars of one bar time, one per symbol;
-        `events` about these bars are committed with them."""
+        `events` about these bars are committed with them.
+
+        A fault before the commit is StepNotCommitted, as the commit's own
+        is: memory (features, ledger, orders) may have moved part of the way,
+        and a firing that tried the same bar again on it failed at every
+        later firing with nothing but a log line (a price of 1e308 did)."""
+        try:
+            rec = self._step_in_memory(bars, events)
+        except StepNotCommitted:
+            raise
+        except Exception as exc:
+            raise StepNotCommitted(
+                f"the bar step of {iso_utc(bars[0].ts)} failed before it was committed: {first_line(exc)}"
+            ) from exc
+        self._commit_step(rec)
+        return rec
+
+    def _step_in_memory(self, bars: Sequence[Bar], events: Sequence[Event]) -> StepRecord:
         now = self.clock.now_ms()
         rec = StepRecord(ts=bars[0].ts, bars=list(bars), events=list(events))
         self.risk.new_day_start(rec.ts, self.ledger.equity)
@@ -323,8 +340,10 @@ class Engine:
         late = self.last_step_ts is not None and rec.ts <= self.last_step_ts
         rec.equity = None if late else self.ledger.snapshot(rec.ts)
         rec.risk_state = self.saved_risk_state.json(self.risk.state)
+
+    def _commit_step(self, rec: StepRecord) -> None:
         self._commit(rec)
-        self.last_step_ts = rec.ts if not late else self.last_step_ts
+        self.last_step_ts = rec.ts if self.last_step_ts is None else max(self.last_step_ts, rec.ts)
         self._log(rec)
         if self.broker.send_decided(self.clock.now_ms()):
             self.book_late_fills()

@@ -156,3 +156,37 @@ def test_a_step_that_cannot_be_committed_stops_the_daemon_instead_of_trading_on(
     assert rows(db, "SELECT MAX(ts) FROM bars")[0][0] == ahead - SECOND  # nothing of the failed step or after
     log = (tmp_path / "bot.jsonl").read_text()
     assert '"step_not_committed"' in log and '"bar_job_failed"' not in log
+
+
+def test_a_step_that_fails_before_its_commit_stops_the_daemon_and_says_so_in_the_events(tmp_path: Path) -> None:
+    """A fault inside a step (1e308 overflowed the features) was logged as
+    bar_job_failed, and the same bar tried again at every firing on memory
+    the failed step had half moved: nothing stepped, and nothing in the
+    events for status or a notification to show."""
+    import pytest
+
+    from bot.step_record import StepNotCommitted
+
+    config = write_config(tmp_path, {"mode": "live", "timeframe": "1s", "schedule": {"bar_delay_seconds": 0.05}})
+    cfg = load_config(config)
+    configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+    rt = build_runtime(cfg, clock=SystemClock(), feed=WallClockFeed(history_bars=300))
+    advance, seen = rt.engine._advance_features, []
+
+    def failing_at_the_305th(bar):
+        seen.append(bar.ts)
+        if len(seen) == 305:
+            raise ValueError("math domain error")
+        return advance(bar)
+
+    rt.engine._advance_features = failing_at_the_305th
+    try:
+        with pytest.raises(StepNotCommitted, match="failed before it was committed: math domain error"):
+            run_live(rt, stop_after_seconds=120)  # the limit only catches a daemon that went on
+    finally:
+        rt.store.close()
+    db = tmp_path / "bot.sqlite"
+    assert rows(db, "SELECT MAX(ts) FROM bars")[0][0] == seen[-1] - SECOND  # the steps before it, and not it
+    [(message,)] = rows(db, "SELECT message FROM events WHERE kind = 'daemon_stopped'")
+    assert "math domain error" in message and message.endswith("restart to resume")
+    assert '"bar_job_failed"' not in (tmp_path / "bot.jsonl").read_text()

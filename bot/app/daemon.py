@@ -29,6 +29,7 @@ from bot.app.operator_requests import follow_operator_requests
 from bot.app.reconcile import reconcile
 from bot.app.runtime import Runtime
 from bot.app.scheduling import bar_close_trigger, to_datetime
+from bot.domain import Event
 from bot.step_record import StepNotCommitted
 
 log = structlog.get_logger("bot.app.daemon")
@@ -110,6 +111,10 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
         """Memory is ahead of the database: no further firing may step on
         it. Stop; a restart resumes from the last committed step."""
         log.error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
+        try:  # stored and notified, so that status and the operator see why it stopped
+            rt.bar_job.record(Event(rt.clock.now_ms(), "daemon_stopped", f"{exc}; restart to resume", level="error"))
+        except Exception:  # noqa: S110 (the database may be what failed: the log line above stands)
+            pass
         not_committed.append(exc)
         stop.set()
         asked(0, None)
