@@ -190,3 +190,32 @@ def test_a_step_that_fails_before_its_commit_stops_the_daemon_and_says_so_in_the
     [(message,)] = rows(db, "SELECT message FROM events WHERE kind = 'daemon_stopped'")
     assert "math domain error" in message and message.endswith("restart to resume")
     assert '"bar_job_failed"' not in (tmp_path / "bot.jsonl").read_text()
+
+
+def test_a_firing_that_fails_outside_the_step_is_in_the_events_once(tmp_path: Path) -> None:
+    """Such a failure was a log line only; now each distinct one is an
+    event (status, notifications), once however often it repeats."""
+    import os
+    import signal
+
+    config = write_config(tmp_path, {"mode": "live", "timeframe": "1s", "schedule": {"bar_delay_seconds": 0.05}})
+    cfg = load_config(config)
+    configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+    rt = build_runtime(cfg, clock=SystemClock(), feed=WallClockFeed(history_bars=300))
+    failed = []
+
+    def broken_watch(now_ms, last_ts):
+        failed.append(now_ms)
+        if len(failed) == 3:  # three firings failed the same way: ask the daemon to stop, as a user would
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise RuntimeError("stall watch broke")
+
+    rt.bar_job.stalls.events = broken_watch
+    try:
+        run_live(rt, stop_after_seconds=120)  # the limit only catches a daemon that did not stop
+    finally:
+        rt.store.close()
+    assert len(failed) >= 3
+    db = tmp_path / "bot.sqlite"
+    assert rows(db, "SELECT message FROM events WHERE kind = 'bar_job_failed'") == [
+        ("a firing failed: RuntimeError: stall watch broke",)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
@@ -30,6 +31,9 @@ from bot.app.reconcile import reconcile
 from bot.app.runtime import Runtime
 from bot.app.scheduling import bar_close_trigger, to_datetime
 from bot.domain import Event
+from bot.error_text import first_line
+from bot.market.reported_once import ReportedOnce
+from bot.secrets import scrub
 from bot.step_record import StepNotCommitted
 
 log = structlog.get_logger("bot.app.daemon")
@@ -111,13 +115,13 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
         """Memory is ahead of the database: no further firing may step on
         it. Stop; a restart resumes from the last committed step."""
         log.error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
-        try:  # stored and notified, so that status and the operator see why it stopped
-            rt.bar_job.record(Event(rt.clock.now_ms(), "daemon_stopped", f"{exc}; restart to resume", level="error"))
-        except Exception:  # noqa: S110 (the database may be what failed: the log line above stands)
-            pass
+        # Stored and notified, so that status and the operator see why it stopped.
+        say(Event(rt.clock.now_ms(), "daemon_stopped", f"{exc}; restart to resume", level="error"))
         not_committed.append(exc)
         stop.set()
         asked(0, None)
+
+    failures = ReportedOnce(limit=100)
 
     def fire() -> None:
         if stop.is_set():
@@ -128,8 +132,20 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
                 rt.bar_job(rt.clock.now_ms())
             except StepNotCommitted as exc:
                 stop_on(exc)
-            except Exception:  # one bad firing must not kill the daemon
+            except Exception as exc:  # one bad firing must not kill the daemon
                 log.exception("bar_job_failed")
+                # ...nor blind it: each distinct fault once in the events, for status and notifications.
+                fault = f"{type(exc).__name__}: {first_line(exc)}"
+                if failures.first(fault):
+                    say(Event(rt.clock.now_ms(), "bar_job_failed", f"a firing failed: {fault}", level="error"))
+
+    def say(event: Event) -> None:
+        # An exception's text may hold anything, a credential-bearing URL included.
+        event = replace(event, message=scrub(event.message)[:500])
+        try:
+            rt.bar_job.record(event)
+        except Exception:  # noqa: S110 (the database may be what failed: the log line stands)
+            pass
 
     scheduler = BackgroundScheduler(timezone="UTC")
     tf = rt.config.timeframe_ms
