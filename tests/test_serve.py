@@ -212,19 +212,28 @@ def test_health_follows_the_newest_bar_close_against_the_clock(tiny_run: Path) -
         store.close()
 
 
-def test_api_enabled_serves_beside_the_run_and_stops_with_it(tmp_path: Path) -> None:
-    from helpers import write_config
-
+def run_with_api(directory: Path) -> tuple[subprocess.Popen, str, int]:
+    """`bot run` with api.enabled on a free port, once its server answers:
+    the run, the server's base URL and its port. Four months of bars with a
+    retrain every ten days: long enough that the server answers while the
+    run still steps, on any machine."""
     port = free_port()
-    # Four months of bars with a retrain every ten days: long enough that the
-    # server answers while the run still steps, on any machine.
-    config = write_config(tmp_path, {"api": {"enabled": True, "port": port}, "replay": {"end": "2023-05-01"}})
+    config = write_config(directory, {"api": {"enabled": True, "port": port}, "replay": {"end": "2023-05-01"}})
     run = subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)],
-                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.txt").open("w"))
+                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=(directory / "run.txt").open("w"))
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(pinged(base), timeout_s=120, what="the run's bot serve to answer", process=run,
-                   output=tmp_path / "run.txt")
+                   output=directory / "run.txt")
+    except BaseException:
+        run.kill()
+        raise
+    return run, base, port
+
+
+def test_api_enabled_serves_beside_the_run_and_stops_with_it(tmp_path: Path) -> None:
+    run, base, _ = run_with_api(tmp_path)
+    try:
         status, body = get(base, "/api/v1/status")
         assert status == 200 and body["symbols"] == ["BTC/USDT"]
         assert run.wait(timeout=600) == 0
@@ -300,17 +309,9 @@ def test_bot_run_with_its_api_port_in_use_is_refused_before_it_starts(tmp_path: 
 def test_the_runs_server_goes_when_the_run_is_killed(tmp_path: Path) -> None:
     """It outlived a SIGKILLed run (its parent then init), kept api.port,
     and every restart was refused with "api.port: ... in use"."""
-    port = free_port()
-    config = write_config(tmp_path, {"api": {"enabled": True, "port": port}, "replay": {"end": "2023-05-01"}})
-    run = subprocess.Popen([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)],
-                           cwd=REPO, stdout=subprocess.DEVNULL, stderr=(tmp_path / "run.txt").open("w"))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(pinged(base), timeout_s=120, what="the run's bot serve to answer", process=run,
-                   output=tmp_path / "run.txt")
-    finally:
-        run.kill()
-        run.wait(timeout=30)
+    run, _, port = run_with_api(tmp_path)
+    run.kill()
+    run.wait(timeout=30)
 
     def port_free() -> bool:
         with socket.socket() as probe:
