@@ -31,7 +31,7 @@ class Trade:
     entry_reason: str
     exit_reason: str | None
     # An open trade marked to its symbol's newest close: `pnl` is only what
-    # it has realized (its entry fee), which made a trade up 9% read -0.1%.
+    # it has realized (its entry fee), which made a trade up 40% read -0.1%.
     # open_pnl is what closing at the mark would realize, before the exit fee.
     mark_price: float | None = None
     open_pnl: float | None = None
