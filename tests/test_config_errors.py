@@ -269,7 +269,7 @@ BACKTEST_MISTAKES = [
     # Ignored: the whole backtest ran here instead of on the cluster named.
     (["--address", "ray://127.0.0.1:9"], "--address: a Ray cluster is used with --executor ray, not local"),
     # FileNotFoundError inside the first variant, exit 1.
-    (["--out-dir", "/proc/no-such-dir"], "--out-dir: /proc/no-such-dir: no such file or directory"),
+    (["--out-dir", "/proc/no-such-dir"], "--out-dir: cannot write in /proc/no-such-dir (No such file or directory)"),
     # Found in every variant at once behind the progress bar, and --from called replay.start.
     (["--from", "2030-01-01", "--to", "2031-01-01"],
      "replay.data: it has no bars from --from 2030-01-01 before --to 2031-01-01; the data covers"),

@@ -27,8 +27,8 @@ from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
 from bot.store.integrity import check_existing_database, verify_run_identity
-from bot.store.writable import check_writable_directory
 from bot.strategy import Strategy, load_strategy_of
+from bot.writable import check_writable_directory
 
 
 @dataclass

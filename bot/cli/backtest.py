@@ -17,6 +17,7 @@ from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_c
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, load_config, symbol_problem
 from bot.file_checks import unreadable_file
+from bot.writable import check_writable_directory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -126,18 +127,6 @@ def _check_executor(executor: str, address: str | None) -> None:
         raise ConfigError(f"--address: a Ray cluster is used with --executor ray, not {executor}")
 
 
-def _make_out_dir(path: Path, option: str) -> None:
-    """The directory the runs write to, made now: one that cannot be made
-    failed inside the first run, with a traceback's last line, exit 1."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)  # a read-only mount takes no files
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ConfigError(f"{option}: {path}: {(exc.strerror or type(exc).__name__).lower()}") from None
-
-
 RayAddress = Annotated[
     str | None, typer.Option("--address", help="An existing Ray cluster to run on (e.g. ray://head:10001).")
 ]
@@ -186,7 +175,7 @@ def backtest(
         # The deflated Sharpe ratio counts at least what this backtest tries.
         raise ConfigError(f"--trials: {trials} is fewer than the {variants} model variants this backtest runs")
     if out_dir is not None:
-        _make_out_dir(out_dir, "--out-dir")
+        check_writable_directory(out_dir, "--out-dir")
     _check_history(cfg, path, symbol, start, end, data is not None)
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
@@ -388,7 +377,7 @@ def sweep(
         for symbol in chosen
         for start, end in bounds
     ]
-    _make_out_dir(out_dir, "--out")
+    check_writable_directory(out_dir, "--out")
     start_logging(cfg)
     err_console.print(f"{len(cells)} cells on {executor}" + (f" at {address}" if address else ""), markup=False)
     outcome = run_sweep(

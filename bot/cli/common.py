@@ -102,7 +102,7 @@ def start_logging(cfg: Config, console_level: str = "ERROR") -> None:
     """Log to the run's JSON-lines file, so a failure's traceback lands
     there while the console gets one line."""
     from bot.logging_setup import configure_logging
-    from bot.store.writable import check_writable_directory
+    from bot.writable import check_writable_directory
 
     log_file = cfg.path(cfg.logging.file)
     if log_file.is_dir():

@@ -1,6 +1,8 @@
 """Where a run writes must be writable at start, not at the first model
 write hours later: the models directory is created and probed, and the
-database's directory too."""
+database's directory too, and a backtest's output directory. Outside
+bot.store, whose import brings pandas and SQLAlchemy: the CLI checks
+before it loads either."""
 
 from __future__ import annotations
 
