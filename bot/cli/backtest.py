@@ -87,8 +87,7 @@ def _replay_data_of(cfg: Config, symbol: str, option: str, remedy: str) -> Path:
 
 def _check_timeframe(path: Path, cfg: Config) -> pd.DataFrame:
     """The file's bars, once they are known to be of the config's timeframe:
-    other data is refused before any work (a backtest found it only inside
-    its variants, with its progress bar drawn; check-lookahead not at all)."""
+    check-lookahead checked other data and passed it ("no lookahead")."""
     from bot.market.csv_format import read_ohlcv_csv
     from bot.market.replay_feed import check_spacing
 
@@ -98,10 +97,11 @@ def _check_timeframe(path: Path, cfg: Config) -> pd.DataFrame:
 
 
 def _check_history(cfg: Config, path: Path, symbol: str, start: str | None, end: str | None, given: bool) -> None:
-    """Enough bars between the bounds for a first model, checked as each
-    variant will check it, but before any starts and in the options' names:
-    it was found in every variant at once, behind the progress bar, and
-    called --from replay.start."""
+    """The file read as each variant will read it (of the config's timeframe,
+    enough bars between the bounds for a first model), but once, before any
+    variant starts and in the options' names: a fault was found in every
+    variant at once, behind the progress bar, and --from was called
+    replay.start."""
     from bot.app.replay import ReplayNames, replay_feed
     from bot.backtest.runner import BacktestSpec, variant_config
 
@@ -169,7 +169,6 @@ def backtest(
     for option, out in (("--json", json_out), ("--html", html_out)):
         if out is not None:
             check_output_path(out, option, cfg, config)
-    _check_timeframe(path, cfg)
     variants = len(model_variants(cfg)) if baselines else 1
     if trials is not None and trials < variants:
         # The deflated Sharpe ratio counts at least what this backtest tries.
