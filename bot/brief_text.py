@@ -4,6 +4,8 @@ argument made a 100 KB error line and a 100 KB HTTP reply."""
 
 from __future__ import annotations
 
+import re
+
 SHOWN_CHARACTERS = 80
 
 
@@ -13,3 +15,14 @@ def brief(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+# An absolute path of three or more parts, not inside a URL or a word.
+_DEEP_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^/\s'\"]+/)+(?=[^/\s'\"]+/[^/\s'\"]+)")
+
+
+def hide_directories(text: str) -> str:
+    """`text` with each absolute path cut to its last two parts ("…/v0003/
+    config.json"): an HTTP client is told which file, not where the
+    server keeps its files."""
+    return _DEEP_PATH.sub("…/", text)

@@ -265,4 +265,6 @@ def test_promoting_a_version_whose_files_are_damaged_is_a_409_not_a_500(served: 
     finally:
         config.write_bytes(saved)
     assert status == 409 and body["detail"].startswith(f"{other} cannot be loaded: ") and "missing" in body["detail"]
+    # Which file, not where the server keeps its files.
+    assert str(run_with_position) not in body["detail"] and f"…/{other}/config.json" in body["detail"], body
     assert rows(db, "SELECT version FROM model_versions WHERE status = 'champion'") == [(champion,)]

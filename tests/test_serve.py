@@ -402,6 +402,8 @@ def test_a_database_removed_or_replaced_under_the_server_is_a_503_that_says_so(t
                 "was removed or replaced since bot serve started; restart bot serve"), (path, body)
         status, body = get(base, "/api/v1/health")
         assert status == 503 and body["healthy"] is False and "removed or replaced" in body["reason"]
+        # The health check answers anyone: it names the file, not where the server keeps it.
+        assert str(run) not in body["reason"] and f"…/{run.name}/bot.sqlite" in body["reason"], body
         status, text = get(base, "/metrics")
         assert status == 503 and "removed or replaced" in text["detail"]
         assert not (run / "bot.sqlite").exists()  # no empty database made in its place

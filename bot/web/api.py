@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DatabaseError
 
-from bot.brief_text import brief
+from bot.brief_text import brief, hide_directories
 from bot.config import Config
 from bot.domain import OrderStatus
 from bot.error_text import first_line
@@ -186,7 +186,10 @@ def _add_error_answers(app: FastAPI, cfg: Config) -> None:
         # reads would come from the unlinked file, controls would go where no
         # daemon reads, and a new connection would make an empty database.
         if db is not None and request.url.path.startswith(("/api/", "/metrics")) and _identity(db) != opened:
-            reason = f"the run's database {db} was removed or replaced since bot serve started; restart bot serve"
+            reason = (
+                f"the run's database {hide_directories(str(db))} was removed or replaced since bot serve started; "
+                "restart bot serve"
+            )
             return _unavailable(request, reason)
         return await call_next(request)
 
@@ -263,5 +266,5 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
         except KeyError:
             raise HTTPException(404, f"no model version {brief(version)}") from None
         except (OSError, ValueError, ModelFileError) as exc:  # its files missing or damaged
-            raise HTTPException(409, f"{version} cannot be loaded: {brief(str(exc), 300)}") from None
+            raise HTTPException(409, f"{version} cannot be loaded: {brief(hide_directories(str(exc)), 300)}") from None
         return accepted("promote", version=version, previous=done.previous, gate_rejected=done.gate_rejected)
