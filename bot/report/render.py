@@ -85,7 +85,7 @@ def trades_table(trips, limit: int) -> Table:
         table.add_column(column, justify="right" if numeric else "left")
     marked = False
     for t in trips.tail(limit).itertuples():
-        is_open = t.exit_ts is None or t.exit_ts != t.exit_ts  # None, or NaN in a frame
+        is_open = not _known(t.exit_ts)
         at_mark = is_open and _known(getattr(t, "open_pnl", None))
         marked = marked or at_mark
         table.add_row(

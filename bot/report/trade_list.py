@@ -74,7 +74,6 @@ def _trade(trip, rows: pd.DataFrame, reason: dict[str, str], timeframe_ms: int, 
     entry_price = opened_value / opened
     exit_ts = trip.exit_ts
     sign = 1.0 if direction == "long" else -1.0
-    marked = exit_ts is None and mark is not None
     open_pnl = trip.pnl + sign * position * (mark - entry_price) if exit_ts is None and mark is not None else None
     return Trade(
         symbol=trip.symbol,
@@ -90,7 +89,7 @@ def _trade(trip, rows: pd.DataFrame, reason: dict[str, str], timeframe_ms: int, 
         bars_held=(exit_ts - trip.entry_ts) // timeframe_ms if exit_ts is not None else None,
         entry_reason=reason.get(rows.order_id.iloc[0], ""),
         exit_reason=reason.get(rows.order_id.iloc[-1]) if exit_ts is not None else None,
-        mark_price=mark if marked else None,
+        mark_price=mark if open_pnl is not None else None,
         open_pnl=open_pnl,
         open_return_pct=open_pnl / opened_value if open_pnl is not None else None,
     )
