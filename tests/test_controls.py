@@ -126,7 +126,7 @@ def test_flatten_then_resume_take_effect_at_the_next_bar(served: str, run_with_p
     assert rows(db, f"SELECT COUNT(*) FROM orders WHERE side = 'buy' AND created_ts > {order_ts}")[0][0] == 0
 
     status, body = post(served, "/api/v1/control/resume", token=TOKEN)
-    assert status == 202 and body["was_halted"] == reason
+    assert status == 202 and body["was_halted"] == reason and body["cancelled"] == []
     assert halt(db) == (False, None)
     replay(config, max_bars=3)  # and it enters again
     assert rows(db, f"SELECT COUNT(*) FROM orders WHERE side = 'buy' AND created_ts > {order_ts}")[0][0] >= 1
@@ -215,7 +215,9 @@ def test_a_resume_made_after_a_pending_flatten_or_pause_cancels_it(tmp_path: Pat
     bot("pause")
     waiting = bot("status").stdout
     assert "pause (from `bot pause`), flatten (from `bot flatten`): at the daemon's next bar" in waiting
-    bot("resume")
+    said = " ".join(bot("resume").stderr.split())  # it used to say "not halted; nothing to clear"
+    assert said == ("cancelled before the daemon acted on it: pause (from `bot pause`), flatten (from `bot flatten`); "
+                    "open positions stay open"), said
     assert "Requested" not in bot("status").stdout
     replay(config, max_bars=2)
     assert rows(db, "SELECT qty FROM positions ORDER BY ts DESC LIMIT 1") == [(qty,)]  # nothing was closed

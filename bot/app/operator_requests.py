@@ -149,14 +149,22 @@ def _follow_train(rt: Runtime) -> None:
 # -- made by a person: the CLI and the HTTP API share these ---------------------
 
 
-def request_resume(store, cfg, origin: str) -> str | None:
+class Resumed(NamedTuple):
+    was_halted: str | None  # the halt's reason it cleared
+    cancelled: list[str]  # the pause and flatten requests not yet acted on, which it cancels
+
+
+def request_resume(store, cfg, origin: str) -> Resumed:
     """Clear a halt: in the stored risk state now, and in a running daemon
-    at its next firing. The halt's reason it cleared, None when not halted."""
+    at its next firing. A pause or a flatten requested before and not yet
+    acted on is cancelled too, and said: "nothing to clear" after a flatten
+    left its positions open without a word."""
     from bot.risk import RiskManager
     from bot.risk.state import RiskState
 
-    requested = request(store, RESUME_KEY, origin)
     risk = RiskManager(cfg.risk, cfg.paper, cfg.timeframe, RiskState.from_json(store.get_meta("risk_state")))
+    cancelled = pending(store, risk.state)
+    requested = request(store, RESUME_KEY, origin)
     equity = store.latest_equity()
     was = risk.state.halt_reason
     event = risk.follow_resume_requests(
@@ -165,7 +173,7 @@ def request_resume(store, cfg, origin: str) -> str | None:
     store.set_meta("risk_state", risk.state.to_json())
     if event is not None:
         store.add_event(event)
-    return was
+    return Resumed(was, cancelled)
 
 
 class Promotion(NamedTuple):

@@ -18,10 +18,19 @@ def resume(config: ConfigPath = DEFAULT_CONFIG) -> None:
 
     store = open_existing_store(cfg)
     try:
-        was = request_resume(store, cfg, "`bot resume`")
+        resumed = request_resume(store, cfg, "`bot resume`")
     finally:
         store.close()
-    err_console.print(f"halt cleared (it was: {was})" if was else "not halted; nothing to clear")
+    err_console.print(_resumed_text(resumed))
+
+
+def _resumed_text(resumed) -> str:
+    said = [f"halt cleared (it was: {resumed.was_halted})"] if resumed.was_halted else []
+    if resumed.cancelled:
+        said.append(f"cancelled before the daemon acted on it: {', '.join(resumed.cancelled)}")
+        if any(c.startswith("flatten") for c in resumed.cancelled):
+            said.append("open positions stay open")
+    return "; ".join(said) if said else "not halted; nothing to clear"
 
 
 @guarded

@@ -249,7 +249,8 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
     @app.post("/api/v1/control/resume", dependencies=guarded)
     def resume(request: Request) -> JSONResponse:
         """Clear a halt (kill switch, pause, flatten), as `bot resume` does."""
-        return accepted("resume", was_halted=requests.request_resume(store, cfg, origin(request)))
+        resumed = requests.request_resume(store, cfg, origin(request))
+        return accepted("resume", was_halted=resumed.was_halted, cancelled=resumed.cancelled)
 
     @app.post("/api/v1/control/flatten", dependencies=guarded)
     def flatten(request: Request) -> JSONResponse:
