@@ -65,6 +65,27 @@ def test_a_database_that_is_no_usable_run_is_refused_and_kept(damage: str, one_r
     assert run_bot("run", "-c", str(config), "--fresh", "--max-bars", "5", "--no-progress").returncode == 0
 
 
+def test_a_database_another_process_holds_is_not_called_damaged(one_run: Path, tmp_path: Path) -> None:
+    """It was "not a readable SQLite database ... start over on purpose with
+    `bot run --fresh`": advice that deletes a healthy run."""
+    config = write_config(tmp_path)
+    shutil.copytree(one_run / "models", tmp_path / "models")
+    shutil.copy(one_run / "bot.sqlite", tmp_path / "bot.sqlite")
+    holder = sqlite3.connect(tmp_path / "bot.sqlite", isolation_level=None)
+    try:  # a write in exclusive locking mode: not even a WAL reader gets in
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("UPDATE run_meta SET value = value")
+        for command in ("status", "pause"):
+            refused = run_bot(command, "-c", str(config))
+            assert_refused(refused, "storage.db_url: ")
+            assert "is held by another process" in refused.stderr and "--fresh" not in refused.stderr, refused.stderr
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert run_bot("status", "-c", str(config)).returncode == 0
+
+
 def test_an_empty_file_a_reader_left_before_the_first_run_is_used(tmp_path: Path) -> None:
     """sqlite3.connect creates a 0-byte file; with no models of an earlier
     run beside it, it is a new run's place, not lost state."""

@@ -44,11 +44,28 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
             tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
-        raise ConfigError(f"storage.db_url: {db} is not a readable SQLite database ({exc}); {START_OVER}") from None
+        raise ConfigError(_unreadable(db, exc)) from None
     if verdict != "ok":
         raise ConfigError(f"storage.db_url: {db} is damaged (integrity check: {verdict[:120]}); {START_OVER}")
     if "run_meta" not in tables:
         raise ConfigError(f"storage.db_url: {db} holds no run of this bot (no run_meta table); {START_OVER}")
+
+
+def _unreadable(db: Path, exc: sqlite3.DatabaseError) -> str:
+    """Why `db` could not be read, and what to do. A file another process
+    holds, or one on a read-only mount, is not damaged: it was refused with
+    advice to start over, which deletes a healthy run."""
+    reason = str(exc)
+    if "locked" in reason or "busy" in reason:
+        return (
+            f"storage.db_url: {db} is held by another process ({reason}); try again once it lets go (`fuser` names it)"
+        )
+    if "unable to open" in reason:
+        return (
+            f"storage.db_url: {db} cannot be opened ({reason}); check that this user may read and write it "
+            "and its directory, which must not be on a read-only mount"
+        )
+    return f"storage.db_url: {db} is not a readable SQLite database ({reason}); {START_OVER}"
 
 
 def _refuse_orphaned_models(db: Path, models_dir: Path) -> None:
