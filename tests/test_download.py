@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from fake_exchange import FakeExchange
+from fake_exchange import KLINES, FakeExchange
 from helpers import BUNDLED_BTC, REPO, rows, wait_until, write_config
 
 from bot.app.runtime import open_store_file
@@ -79,6 +79,17 @@ def test_holes_are_asked_for_again_and_unfillable_ones_reported(tmp_path: Path, 
     expected = [r for r in source_rows(since, parse_iso_ms(UNTIL)) if r[0] not in (outage, outage + HOUR)]
     assert candle_rows(tmp_path / "bot.sqlite") == expected
     assert result.holes == [(outage, outage + HOUR)]
+
+
+def test_a_reply_that_is_no_json_is_asked_again_not_taken_for_the_end(tmp_path: Path, fake: FakeExchange) -> None:
+    """ccxt makes "no candles" of a body cut short: a download stopped at
+    that page and called the rest a hole the exchange does not fill."""
+    download(tmp_path, fake, until="2023-01-10")
+    fake.malformed_next(KLINES, times=2)  # the continuation's first reply, and the one asked again
+    result = download(tmp_path, fake)
+    assert fake.pending_faults() == 0
+    assert candle_rows(tmp_path / "bot.sqlite") == source_rows(parse_iso_ms(SINCE), parse_iso_ms(UNTIL))
+    assert (result.stored, result.holes) == (1_752, [])
 
 
 def test_duplicates_and_broken_candles_do_not_get_in(tmp_path: Path, fake: FakeExchange) -> None:
@@ -152,6 +163,21 @@ def test_an_exchange_out_of_reach_is_one_line_and_no_crash(tmp_path: Path) -> No
     assert "Traceback" not in done.stderr
     log = (tmp_path / "bot.jsonl").read_text()
     assert '"exchange_failed"' in log and '"crashed"' not in log and "Traceback" not in log
+
+
+def test_an_exchange_that_answers_no_json_fails_the_download_and_writes_no_csv(tmp_path: Path,
+                                                                              fake: FakeExchange) -> None:
+    """A maintenance page, or every body cut short: it exited 0, "0 of 1,752
+    closed candles stored", with an empty CSV in place."""
+    config = config_for(tmp_path, fake)
+    out = tmp_path / "btc.csv"
+    fake.malformed_next(KLINES, times=100)
+    done = subprocess.run(bot("download", "-c", str(config), "--since", SINCE, "--until", UNTIL, "--out", str(out)),
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and not out.exists(), done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "exchange error: binance BTC/USDT: gave up after 6 attempts: NetworkError: the reply was not JSON "
+        "(cut short, or not an answer)"), done.stderr
 
 
 @pytest.mark.parametrize(("since", "says"), [

@@ -99,6 +99,11 @@ class CcxtFeed:
         self.page_limit = market.page_limit
         self.retries = market.retries
         self.backoff = backoff or Backoff(market.backoff_seconds, market.backoff_max_seconds)
+        # ccxt parses a reply that is no JSON (a body cut short, a maintenance
+        # page served with 200) into no candles, without a word: a download
+        # took it for the end of the exchange's history and stopped there. It
+        # keeps the parsed reply only when asked to.
+        exchange.enableLastJsonResponse = True
 
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
         """Closed bars opened after since_ts (or the configured history on a
@@ -140,7 +145,10 @@ class CcxtFeed:
     def _request(self, symbol: str, since: int) -> list[list]:
         for attempt in range(self.retries + 1):
             try:
-                return self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=self.page_limit)
+                rows = self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=self.page_limit)
+                if self.exchange.last_json_response is None:
+                    raise ccxt.NetworkError(f"{self.exchange.id} the reply was not JSON (cut short, or not an answer)")
+                return rows
             except TRANSIENT_ERRORS as exc:
                 if attempt == self.retries:
                     raise MarketDataError(
