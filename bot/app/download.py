@@ -16,6 +16,11 @@ from bot.market.csv_format import COLUMNS
 from bot.market.download import DownloadResult, HistoryDownload, closed_grid
 from bot.market.listed_symbols import listed_feed
 from bot.store import Store
+from bot.whole_file import write_whole
+
+
+class CsvNotWritten(Exception):
+    """--out could not be written; the download itself is stored."""
 
 
 def run_download(
@@ -38,7 +43,13 @@ def run_download(
             task = progress.add_task("download", total=total)
             result = job.run(since_ms, until, now, lambda n: progress.update(task, advance=n))
         if out is not None:
-            write_csv(store, cfg, symbol, since_ms, until, out)
+            try:
+                write_csv(store, cfg, symbol, since_ms, until, out)
+            except OSError as exc:
+                raise CsvNotWritten(
+                    f"--out: cannot write {out} ({exc.strerror or type(exc).__name__}); the candles are stored in "
+                    "the database, and a file that was there is as it was"
+                ) from None
         return result
     finally:
         store.close()
@@ -49,4 +60,4 @@ def write_csv(store: Store, cfg: Config, symbol: str, since_ms: int, until_ms: i
     bars = store.candles(cfg.exchange.name, symbol, cfg.timeframe, since_ms, until_ms)
     frame = pd.DataFrame([(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars], columns=COLUMNS)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)  # gzip when the name ends in .gz
+    write_whole(out, lambda temporary: frame.to_csv(temporary, index=False))  # gzip when the name ends in .gz

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bot.backtest.result import BacktestResult, VariantRun  # noqa: E402
+from bot.whole_file import write_text_whole  # noqa: E402
 
 BASELINE_ORDER = ("buy_and_hold", "flat", "logistic", "random_forest", "gru", "lightgbm")
 
@@ -98,7 +99,7 @@ def write_html_report(result: BacktestResult, path: Path) -> None:
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(document, encoding="utf-8")
+    write_text_whole(path, document)
 
 
 class _Figures:

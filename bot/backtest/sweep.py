@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from bot import json_values
 from bot.config import Config, ConfigError, describe_validation_error
+from bot.whole_file import write_text_whole
 
 METRICS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate", "exposure", "fees_paid", "psr")
 BUY_AND_HOLD = ("total_return", "sharpe", "max_drawdown")
@@ -143,12 +143,6 @@ def run_cell(payload: str) -> str:
     )
 
 
-def write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_suffix(".part")
-    temporary.write_text(text)
-    os.replace(temporary, path)  # a killed sweep leaves a whole result or none
-
-
 def deflate(results: list[dict]) -> None:
     """Each cell's deflated Sharpe ratio, with every cell of the grid a trial."""
     from bot.report.model_quality import deflated_sharpe_ratio
@@ -195,7 +189,7 @@ def run_sweep(
         cell = by_key[key]
         record = {"key": key, "overrides": cell.overrides, "symbol": cell.symbol, "start": cell.start,
                   "end": cell.end, **json.loads(result)}  # fmt: skip
-        write_atomically(out_dir / "cells" / f"{key}.json", json.dumps(record))
+        write_text_whole(out_dir / "cells" / f"{key}.json", json.dumps(record))
         on_done(cell)
 
     from bot.backtest.executor import run_tasks
@@ -211,6 +205,6 @@ def write_results(outcome: SweepOutcome, out_dir: Path) -> tuple[Path, Path]:
 
     table = [{k: v for k, v in r.items() if k != "returns"} for r in outcome.results]
     json_path, html_path = out_dir / "results.json", out_dir / "sweep.html"
-    write_atomically(json_path, json_values.dumps({"cells": table}, indent=1))
-    write_atomically(html_path, sweep_html(table))
+    write_text_whole(json_path, json_values.dumps({"cells": table}, indent=1))
+    write_text_whole(html_path, sweep_html(table))
     return json_path, html_path

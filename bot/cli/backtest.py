@@ -17,6 +17,7 @@ from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_c
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, load_config, symbol_problem
 from bot.file_checks import unreadable_file
+from bot.whole_file import write_text_whole
 from bot.writable import check_writable_directory
 
 if TYPE_CHECKING:
@@ -202,7 +203,7 @@ def backtest(
         )
     console.print(quality_table(result))
     if json_out is not None:
-        json_out.write_text(json_values.dumps(result.to_json(), indent=2) + "\n")
+        write_text_whole(json_out, json_values.dumps(result.to_json(), indent=2) + "\n")
         err_console.print(f"metrics written to {json_out}")
     if html_out is not None:
         from bot.backtest.html_report import write_html_report

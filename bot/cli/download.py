@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, err_console, guarded, hold_the_run, start_logging
+from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run, start_logging
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, describe_validation_error, load_config
 from bot.timeframes import parse_iso_ms
@@ -47,9 +47,12 @@ def download(
     # beside a running daemon (point BOT__STORAGE__DB_URL elsewhere for that).
     lease = hold_the_run(cfg, "bot download")  # noqa: F841 (held until exit)
     start_logging(cfg)
-    from bot.app.download import run_download
+    from bot.app.download import CsvNotWritten, run_download
 
-    result = run_download(cfg, cfg.symbols[0], since_ms, until_ms, out, err_console)
+    try:
+        result = run_download(cfg, cfg.symbols[0], since_ms, until_ms, out, err_console)
+    except CsvNotWritten as exc:
+        raise UserError(str(exc)) from None
     err_console.print(
         f"{cfg.symbols[0]} {cfg.timeframe} on {cfg.exchange.name}: {result.stored:,} of {result.expected:,} closed "
         f"candles stored, {result.requests} requests"

@@ -19,6 +19,7 @@ from bot.domain import OrderStatus
 from bot.printable_text import printable
 from bot.report.data_quality import DATA_QUALITY
 from bot.timeframes import iso_utc
+from bot.whole_file import write_text_whole, write_whole
 
 
 @guarded
@@ -60,7 +61,7 @@ def _write_html_report(store, cfg: Config, path: Path) -> None:
     err_console.print("building the HTML report...")
     page = report_page(clean(dashboard_payload(store, cfg, int(time.time() * 1000))))
     try:
-        path.write_text(page, encoding="utf-8")
+        write_text_whole(path, page)
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or type(exc).__name__}") from None
     err_console.print(f"report written to {path}", markup=False)
@@ -103,7 +104,7 @@ def trades(
             times = [iso_utc(int(t)) if pd.notna(t) else "" for t in frame[column]]
             frame.insert(frame.columns.get_loc(column) + 1, name, times)
     try:
-        frame.to_csv(csv, index=False)
+        write_whole(csv, lambda temporary: frame.to_csv(temporary, index=False))
     except OSError as exc:
         raise UserError(f"cannot write {csv}: {exc.strerror or type(exc).__name__}") from None
     err_console.print(f"{len(frame)} {what} written to {csv}")
