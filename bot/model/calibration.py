@@ -95,8 +95,9 @@ def _posterior_mode(logit: np.ndarray, label: np.ndarray, weight: np.ndarray, in
     by up to 1e-3 on flat validation slices) would misstate the doubt too.
     The problem is convex; a step is halved until it does not lower the
     objective, which keeps a flat or nearly separable slice from diverging."""
-    if len(np.unique(label)) < 2:
-        raise ValueError("calibration needs windows of both outcomes")
+    if intercept and len(np.unique(label)) < 2:
+        # The base rate would run to 0 or 1; the slope has its prior to hold it.
+        raise ValueError("a calibration with an intercept needs windows of both outcomes")
     x = np.column_stack([logit, np.ones_like(logit)]) if intercept else logit[:, None]
     precision = np.zeros(x.shape[1])
     precision[0] = 1.0 / PRIOR_PRECISION_INVERSE  # the intercept has no prior
@@ -153,7 +154,13 @@ def fit_calibration(prob: np.ndarray, label: np.ndarray, form: str, gap: int) ->
     platt, or for auto whichever predicts the newer half of the slice
     better from the older half (`gap` windows left out between the halves,
     so no label of one reads a bar of the other)."""
-    if form == "auto":
+    if len(np.unique(label)) < 2:
+        # A flat stretch or a one-way trend as long as the slice: every window
+        # went one way. That says nothing of the base rate to come, and
+        # Platt's intercept has no finite fit; a run that met one stopped
+        # with an error at that retrain, every time it was resumed.
+        form = "temperature"
+    elif form == "auto":
         half = len(label) // 2
         older, newer = slice(0, half), slice(half + gap, None)
         if half < 10 or len(label[newer]) < 10 or len(np.unique(label[older])) < 2:
