@@ -178,6 +178,12 @@ def test_bot_models_lists_and_promote_rolls_back(tmp_path: Path) -> None:
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no model version v9999")
     huge = run_bot("models", "promote", "v" + "9" * 100_000, "-c", str(config))
     assert huge.returncode == 1 and "(99,921 more characters)" in huge.stderr and len(huge.stderr) < 300
+    # A figure stored as something other than a number is shown as "?": it failed the whole listing.
+    with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
+        conn.execute("UPDATE model_versions SET metrics_json = ? WHERE version = ?",
+                     ('{"val_auc": "abc", "gate_champion": [1], "gate_challenger": null, "gate_metric": 3}', older))
+    listing = run_bot("models", "-c", str(config))
+    assert listing.returncode == 0 and "?" in listing.stdout, listing.stderr
 
 
 def test_bot_train_observes_history_then_trains_once(tmp_path: Path) -> None:

@@ -173,7 +173,13 @@ def _config_of(ctx: typer.Context, config: Path) -> Path:
 
 
 def _num(value, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
+    """A stored figure; "-" when there is none, "?" when the stored value
+    is not a number (a damaged row failed the whole table)."""
+    if value is None:
+        return "-"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "?"
+    return f"{value:.{digits}f}"
 
 
 def _gate(metrics: dict) -> str:
@@ -181,10 +187,10 @@ def _gate(metrics: dict) -> str:
     bootstrap p-value of the improvement where the gate tested it."""
     if metrics.get("gate_champion") is None:
         return metrics.get("gate_reason", "-").split(" (")[0]
-    name = {"auc": "AUC", "log_loss": "loss"}[metrics["gate_metric"]]
-    shown = f"{name} {metrics['gate_challenger']:.3f}/{metrics['gate_champion']:.3f}"
+    name = {"auc": "AUC", "log_loss": "loss"}.get(str(metrics.get("gate_metric")), "?")
+    shown = f"{name} {_num(metrics.get('gate_challenger'))}/{_num(metrics['gate_champion'])}"
     if metrics.get("gate_p_value") is not None:
-        shown += f" p={metrics['gate_p_value']:.3f}"
+        shown += f" p={_num(metrics['gate_p_value'])}"
     return shown
 
 

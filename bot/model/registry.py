@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot import json_values
 from bot.config import ModelConfig
 from bot.domain import Event
 from bot.features import FEATURE_NAMES
@@ -67,7 +68,9 @@ class ModelRegistry:
             n_train=candidate.metrics["n_train"],
             n_val=candidate.metrics["n_val"],
             kind=candidate.cfg.kind,
-            metrics_json=json.dumps(candidate.metrics, sort_keys=True),
+            metrics_json=json_values.dumps(
+                candidate.metrics, sort_keys=True
+            ),  # valid JSON: a non-finite figure as null
             status="champion" if champion else "rejected",
             path=path.name,
             config_hash=config_hash,
@@ -89,7 +92,7 @@ class ModelRegistry:
                 {"model": candidate.cfg.model_dump(), "features": list(FEATURE_NAMES), "columns": p.columns}, indent=2
             )
         )
-        (tmp / "metrics.json").write_text(json.dumps(candidate.metrics, indent=2, sort_keys=True))
+        (tmp / "metrics.json").write_text(json_values.dumps(candidate.metrics, indent=2, sort_keys=True))
         shutil.rmtree(final, ignore_errors=True)  # a retrain interrupted before its DB row
         tmp.rename(final)
         return final

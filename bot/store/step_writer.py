@@ -15,7 +15,6 @@ other connections see every step before they read or write."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 
+from bot import json_values
 from bot.domain import Event, Fill, Order, Prediction
 from bot.ledger import Position
 from bot.step_record import StepRecord
@@ -225,7 +225,9 @@ class StepWriter:
 
 
 def event_values(e: Event) -> tuple:
-    data = json.dumps(e.data, sort_keys=True) if e.data is not None else None
+    # Valid JSON (a non-finite figure as null): Infinity in a model's metrics
+    # made the row unreadable to SQLite's own JSON functions.
+    data = json_values.dumps(e.data, sort_keys=True) if e.data is not None else None
     return (e.ts, e.level, e.kind, e.symbol, e.message, data)
 
 

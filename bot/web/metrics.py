@@ -38,7 +38,7 @@ def metrics_text(store: Store, cfg: Config, now_ms: int) -> str:
     versions = store.model_versions()
     gauge("bot_model_versions", "Model versions trained so far", float(len(versions)))
     # Recalibrated versions were not trained: the newest that was.
-    trained = [m["train_seconds"] for v in versions if "train_seconds" in (m := v.metrics())]
+    trained = [s for v in versions if isinstance(s := v.metrics().get("train_seconds"), int | float)]
     if trained:
         gauge("bot_last_retrain_seconds", "Training time of the newest trained model version", trained[-1])
     champion = store.champion()
