@@ -23,6 +23,7 @@ import structlog
 
 from bot.config import ConfigError
 from bot.domain import Event, Fill, Side
+from bot.price_text import price_text
 from bot.secrets import register_secret
 from bot.timeframes import iso_utc
 
@@ -134,7 +135,8 @@ class Notifier:
     def offer_fill(self, fill: Fill) -> None:
         """A fill as a message of kind `fill` (fills are not events)."""
         verb = "bought" if fill.side == Side.BUY else "sold"
-        text = f"{verb} {fill.qty:.6f} {fill.symbol} @ {fill.price:,.2f}, fee {fill.fee:.2f} (order {fill.order_id})"
+        price = price_text(fill.price)
+        text = f"{verb} {fill.qty:.6f} {fill.symbol} @ {price}, fee {fill.fee:.2f} (order {fill.order_id})"
         self.offer(Event(fill.ts, "fill", text, "info", fill.symbol))
 
     def _run(self) -> None:

@@ -16,6 +16,7 @@ from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_c
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, load_config
 from bot.domain import OrderStatus
+from bot.price_text import price_text
 from bot.printable_text import printable
 from bot.report.data_quality import DATA_QUALITY
 from bot.timeframes import iso_utc
@@ -206,13 +207,14 @@ def _status_table(cfg: Config, store) -> Table:
     for pos in store.latest_positions():
         if pos.qty != 0:
             protection = ", ".join(
-                f"{o.reason.replace('_', ' ')} {o.resting_price:,.2f}"
+                f"{o.reason.replace('_', ' ')} {price_text(o.resting_price)}"
                 for o in open_orders
                 if o.symbol == pos.symbol and o.kind.protective
             )
             table.add_row(
                 f"{pos.symbol} position",
-                f"{pos.qty:+.6f} @ {pos.avg_entry:,.2f}" + (f" ({protection})" if protection else " (unprotected)"),
+                f"{pos.qty:+.6f} @ {price_text(pos.avg_entry)}"
+                + (f" ({protection})" if protection else " (unprotected)"),
             )
     champion = store.champion()
     table.add_row("Champion model", champion.version if champion else "none yet")

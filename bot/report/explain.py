@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bot.config import Config
+from bot.price_text import price_text
 from bot.store import Store
 
 
@@ -91,10 +92,10 @@ def _by_bar(frame: pd.DataFrame, column: str, bar_of) -> dict[tuple[str | None, 
 
 def _order(o) -> str:
     price = o.stop_price if o.kind == "stop" else o.limit_price if o.kind == "limit" else None
-    at = f" @ {price:,.2f}" if price is not None and not pd.isna(price) else ""
+    at = f" @ {price_text(price)}" if price is not None and not pd.isna(price) else ""
     return f"{o.side} {o.qty:.6f} {o.kind}{at} ({o.reason}), {o.status}"
 
 
 def _fill(f) -> str:
     verb = "bought" if f.side == "buy" else "sold"
-    return f"{verb} {f.qty:.6f} @ {f.price:,.2f}, fee {f.fee:.2f}"
+    return f"{verb} {f.qty:.6f} @ {price_text(f.price)}, fee {f.fee:.2f}"

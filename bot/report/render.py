@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from bot.price_text import price_text
 from bot.printable_text import printable
 from bot.timeframes import iso_utc
 
@@ -15,6 +16,10 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _price(value: float | None) -> str:
+    return "-" if value is None else price_text(value)
 
 
 def summary_table(s: dict) -> Table:
@@ -56,7 +61,7 @@ def fills_table(fills, limit: int) -> Table:
             f.symbol,
             f.side,
             f"{f.qty:.6f}",
-            _num(f.price),
+            _price(f.price),
             _num(f.fee, 4),
             _num(f.realized_pnl),
             f.order_id,
@@ -94,8 +99,8 @@ def trades_table(trips, limit: int) -> Table:
             t.symbol,
             t.direction,
             f"{t.qty:.6f}",
-            _num(t.entry_price),
-            (_num(t.mark_price) + "*" if at_mark else "") if is_open else _num(t.exit_price),
+            _price(t.entry_price),
+            (_price(t.mark_price) + "*" if at_mark else "") if is_open else _price(t.exit_price),
             _num(t.fees, 4),
             _num(t.open_pnl) + "*" if at_mark else _num(t.pnl),
             _pct(t.open_return_pct) + "*" if at_mark else _pct(t.return_pct),

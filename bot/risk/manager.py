@@ -27,6 +27,7 @@ from bot.book_view import BookView
 from bot.config import PaperConfig, RiskConfig
 from bot.domain import Bar, Event, Fill, Order, OrderKind, Side, Signal
 from bot.ledger import Ledger
+from bot.price_text import price_text
 from bot.risk import costs
 from bot.risk.commands import Cancel, Decision, MoveStop, Resize
 from bot.risk.sizing import entry_notional, volatility_scale
@@ -70,7 +71,7 @@ class RiskManager:
                     Event(
                         fill.ts,
                         reason,
-                        f"{reason.replace('_', ' ')} filled at {fill.price:.2f}",
+                        f"{reason.replace('_', ' ')} filled at {price_text(fill.price, grouped=False)}",
                         symbol=symbol,
                         data={"order_id": fill.order_id, "price": fill.price, "qty": fill.qty},
                     )

@@ -27,6 +27,11 @@ function isoMinute(ts) {
 
 const FORMATS = {
   money: (v) => v.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+  // Four significant digits under one unit: a coin at 0.000005753 read 0.00.
+  price: (v) =>
+    Math.abs(v) >= 1 || v === 0
+      ? FORMATS.money(v)
+      : v.toLocaleString("en-US", { minimumSignificantDigits: 4, maximumSignificantDigits: 4 }),
   pct: (v) => (v * 100).toFixed(2) + "%",
   dec2: (v) => v.toFixed(2),
   dec3: (v) => v.toFixed(3),
@@ -120,15 +125,15 @@ function drawTables(data) {
   table("positions", [
     ["symbol", (p) => p.symbol],
     ["quantity", (p) => p.qty.toFixed(6)],
-    ["entry", (p) => formatted(p.avg_entry, "money")],
-    ["protection", (p) => p.protective_orders.map((o) => o.reason + " " + formatted(o.price, "money")).join(", ") || "none"],
+    ["entry", (p) => formatted(p.avg_entry, "price")],
+    ["protection", (p) => p.protective_orders.map((o) => o.reason + " " + formatted(o.price, "price")).join(", ") || "none"],
   ], data.status.positions, "No open position.");
   table("trades", [
     ["symbol", (t) => t.symbol],
     ["entry", (t) => isoMinute(t.entry_ts)],
     ["exit", (t) => isoMinute(t.exit_ts)],
-    ["entry price", (t) => formatted(t.entry_price, "money")],
-    ["exit price", (t) => (marked(t) ? formatted(t.mark_price, "money") + " (last close)" : formatted(t.exit_price, "money"))],
+    ["entry price", (t) => formatted(t.entry_price, "price")],
+    ["exit price", (t) => (marked(t) ? formatted(t.mark_price, "price") + " (last close)" : formatted(t.exit_price, "price"))],
     ["bars", (t) => formatted(t.bars_held, "int")],
     ["PnL", (t) => formatted(tradePnl(t), "money"), (t) => signClass(tradePnl(t))],
     ["return", (t) => formatted(marked(t) ? t.open_return_pct : t.return_pct, "pct"), (t) => signClass(tradePnl(t))],
