@@ -5,14 +5,17 @@ bar, monthly returns that compound to the total."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import REPO
 
 from bot.config import load_config
 from bot.model.targets import Target
 from bot.report import run_charts
+from bot.report.summary import _buy_and_hold
 from bot.store import Store
 
 
@@ -47,6 +50,24 @@ def test_buy_and_hold_starts_at_the_equity_of_the_first_traded_bar() -> None:
     curve = run_charts.buy_and_hold_curve(equity, bars, start=int(ts[2]))
     assert np.isnan(curve[:2]).all()
     assert curve[2:] == pytest.approx([100.0, 110, 120, 50])
+
+
+def test_a_symbol_whose_data_begins_later_holds_its_share_in_cash_until_then() -> None:
+    """The benchmark used to start where every symbol had a bar: a month
+    after the run's start when its second symbol joined late, so the
+    summary's verdict set the run against another period."""
+    ts = np.arange(5) * 3_600_000
+    bars = pd.DataFrame({
+        "ts": [*ts, *ts[3:]],
+        "symbol": ["A"] * 5 + ["B"] * 2,
+        "close": [100.0, 110, 120, 130, 140, 50, 100],
+    })
+    equity = pd.DataFrame({"ts": ts, "equity": [1000.0] * 5})
+    growth = [1.0, 1.05, 1.10, (1.3 + 1) / 2, (1.4 + 2) / 2]  # B bought at 50, its first close
+    assert run_charts.buy_and_hold_curve(equity, bars, start=0) == pytest.approx([1000 * g for g in growth])
+    frames = SimpleNamespace(bars=bars)
+    figures = _buy_and_hold(frames, load_config(REPO / "config.yaml"), start=0)  # type: ignore[arg-type]
+    assert figures["buy_and_hold_return"] == pytest.approx(growth[-1] - 1)
 
 
 def test_monthly_returns_compound_to_the_total() -> None:

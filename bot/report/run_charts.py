@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from bot.report.buy_and_hold import equal_weight_growth
 from bot.report.calibration_bins import calibration_bins
 from bot.report.metrics import max_drawdown
 
@@ -62,11 +63,9 @@ def buy_and_hold_curve(equity: pd.DataFrame, bars: pd.DataFrame, start: int | No
     out = np.full(len(equity), np.nan)
     if start is None or not len(bars):
         return out
-    closes = bars.pivot(index="ts", columns="symbol", values="close").sort_index().ffill()
-    closes = closes[closes.index >= start].dropna()
-    if not len(closes):
+    curve = equal_weight_growth(bars, start)
+    if not len(curve):
         return out
-    curve = (closes / closes.iloc[0]).mean(axis=1)
     at_start = equity.equity[equity.ts >= start]
     base = float(at_start.iloc[0]) if len(at_start) else float(equity.equity.iloc[0])
     aligned = curve.reindex(equity.ts.to_numpy()).to_numpy(dtype=float)

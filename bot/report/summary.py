@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.config import Config
+from bot.report.buy_and_hold import equal_weight_growth
 from bot.report.metrics import exposure, max_drawdown, probabilistic_sharpe_ratio, round_trips, sharpe_ratio, win_rate
 from bot.report.run_frames import RunFrames
 from bot.report.verdict import verdict
@@ -64,11 +65,9 @@ def _buy_and_hold(frames: RunFrames, config: Config, start: int | None) -> dict:
     empty = {"buy_and_hold_return": None, "buy_and_hold_sharpe": None, "buy_and_hold_max_drawdown": None}
     if start is None:
         return empty
-    bars = frames.bars[frames.bars.ts >= start]
-    closes = bars.pivot(index="ts", columns="symbol", values="close").ffill().dropna()
-    if len(closes) < 2:
+    curve = equal_weight_growth(frames.bars, start).to_numpy()
+    if len(curve) < 2:
         return empty
-    curve = (closes / closes.iloc[0]).mean(axis=1).to_numpy()
     return {
         "buy_and_hold_return": float(curve[-1] - 1),
         "buy_and_hold_sharpe": sharpe_ratio(curve, bars_per_year(config.timeframe)),
