@@ -12,7 +12,8 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from helpers import fresh_python_prints, rows_at, write_config
+from fake_exchange import FakeExchange
+from helpers import BUNDLED_BTC, fresh_python_prints, rows_at, write_config
 from sqlalchemy import create_engine, inspect
 from test_config_errors import assert_refused, run_bot
 from test_store import first_step, second_step
@@ -96,6 +97,14 @@ def test_a_database_of_an_unknown_version_is_refused_and_left_alone(tmp_path: Pa
         result = run_bot(*args, "-c", config)
         assert result.returncode in (1, 2) and "cannot read" in result.stderr, result.stderr
         assert "if a newer version of the bot wrote them, upgrade this one" in result.stderr
+    # `bot download` wrote its candles into it.
+    with FakeExchange() as fake:
+        fake.add_csv_market("BTC/USDT", BUNDLED_BTC, "1h")
+        exchange = {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(), "timeout_ms": 2_000}
+        config = str(write_config(tmp_path, {"exchange": exchange}))
+        result = run_bot("download", "-c", config, "--since", "2023-01-01", "--until", "2023-01-03")
+    assert result.returncode == 2 and "cannot read" in result.stderr, result.stderr
+    assert rows_at(url, "SELECT COUNT(*) FROM candles") == [(0,)]
     assert rows_at(url, "SELECT version_num FROM alembic_version") == [("9999",)]
 
 

@@ -54,22 +54,25 @@ class Runtime:
 
 
 def open_store_file(config: Config) -> Store:
-    """The store at storage.db_url, creating a SQLite file's directory."""
+    """The store at storage.db_url, creating a SQLite file's directory;
+    refused when its tables are of a schema this version cannot write
+    (`bot download` wrote candles into a newer run's database)."""
     db = sqlite_path(config.db_url)
     if db is not None:
         check_existing_database(db, config.path(config.storage.models_dir))
         check_writable_directory(db.parent, "storage.db_url")
     grouped = config.storage.replay_commit_steps if config.mode == "replay" else 1
-    return Store(config.db_url, group_steps=grouped)
+    store = Store(config.db_url, group_steps=grouped)
+    problem = store.schema_problem()
+    if problem is not None:
+        store.close()
+        raise ConfigError(f"storage.db_url: {config.db_shown}: {problem}")
+    return store
 
 
 def open_store(config: Config) -> Store:
     """The store of a run, refusing one written under other decision settings."""
     store = open_store_file(config)
-    problem = store.schema_problem()
-    if problem is not None:
-        store.close()
-        raise ConfigError(f"storage.db_url: {config.db_shown}: {problem}")
     recorded = store.get_meta("config_hash")
     if recorded is None:
         store.set_meta("config_hash", config.decision_hash())
