@@ -178,6 +178,19 @@ def test_bot_models_lists_and_promote_rolls_back(tmp_path: Path) -> None:
     assert unknown.returncode == 1 and unknown.stderr.startswith("error: no model version v9999")
     huge = run_bot("models", "promote", "v" + "9" * 100_000, "-c", str(config))
     assert huge.returncode == 1 and "(99,921 more characters)" in huge.stderr and len(huge.stderr) < 300
+    # The champion promoted again: said, and no event of a promotion that did nothing.
+    assert run_bot("models", "promote", champion, "-c", str(config)).returncode == 0  # one whose files are whole
+    now = champion
+    events = rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM events WHERE kind = 'model_promoted'")
+    again = run_bot("models", "promote", now, "-c", str(config))
+    assert again.returncode == 0 and f"{now} is already the champion" in again.stderr, again.stderr
+    assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM events WHERE kind = 'model_promoted'") == events
+    # A models directory of another run is refused, as `bot run` refuses it, before anything changes.
+    marker = tmp_path / "models" / "RUN_ID"
+    marker.write_text("0123456789abcdef\n")
+    other = run_bot("models", "promote", champion, "-c", str(config))
+    assert other.returncode == 2 and "storage.models_dir" in other.stderr, other.stderr
+    assert rows(tmp_path / "bot.sqlite", "SELECT version FROM model_versions WHERE status = 'champion'") == [(now,)]
     # A figure stored as something other than a number is shown as "?": it failed the whole listing.
     with sqlite3.connect(tmp_path / "bot.sqlite") as conn:
         conn.execute("UPDATE model_versions SET metrics_json = ? WHERE version = ?",

@@ -179,6 +179,7 @@ def request_resume(store, cfg, origin: str) -> Resumed:
 class Promotion(NamedTuple):
     previous: str | None  # the champion it replaced
     gate_rejected: bool  # the promotion gate had turned this version down
+    already: bool = False  # it was the champion: nothing changed
 
 
 def promote_version(store, models_dir, version: str, origin: str) -> Promotion:
@@ -187,9 +188,15 @@ def promote_version(store, models_dir, version: str, origin: str) -> Promotion:
     cannot be loaded. A version the gate rejected may be promoted (a person
     may know better), but the event and the caller say so."""
     from bot.model.registry import ModelRegistry
+    from bot.store.integrity import verify_run_identity
 
+    # Another run's models directory would mix that run's versions into this one (ConfigError).
+    verify_run_identity(store, models_dir)
     registry = ModelRegistry(store, models_dir)
     previous = store.champion()
+    if previous is not None and previous.version == version:
+        registry.load(previous)  # damaged files are said so, as for any version
+        return Promotion(version, False, already=True)  # no event: nothing was done
     promoted = registry.promote(version)
     rejected = promoted.status == "rejected"
     ts = max((v.created_ts for v in store.model_versions()), default=0)

@@ -152,6 +152,9 @@ def promote(
             raise UserError(f"{version} cannot be loaded: {exc}") from None
     finally:
         store.close()
+    if done.already:
+        err_console.print(f"{version} is already the champion; nothing changed")
+        return
     err_console.print(f"{version} is the champion" + (f" (was {done.previous})" if done.previous else ""))
     if done.gate_rejected:
         err_console.print(

@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from sqlalchemy.exc import DatabaseError
 
 from bot.brief_text import brief, hide_directories
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.domain import OrderStatus
 from bot.error_text import first_line
 from bot.json_values import clean
@@ -268,4 +268,8 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
             raise HTTPException(404, f"no model version {brief(version)}") from None
         except (OSError, ValueError, ModelFileError) as exc:  # its files missing or damaged
             raise HTTPException(409, f"{version} cannot be loaded: {brief(hide_directories(str(exc)), 300)}") from None
-        return accepted("promote", version=version, previous=done.previous, gate_rejected=done.gate_rejected)
+        except ConfigError as exc:  # the models directory is another run's
+            raise HTTPException(409, brief(hide_directories(str(exc)), 300)) from None
+        return accepted(
+            "promote", version=version, previous=done.previous, gate_rejected=done.gate_rejected, already=done.already
+        )
