@@ -157,10 +157,13 @@ def test_promote_through_the_api_makes_the_champion(served: str, run_with_positi
     assert post(served, "/api/v1/control/promote/v9999-nothing", token=TOKEN)[0] == 404
     status, body = post(served, f"/api/v1/control/promote/{other}", token=TOKEN)
     assert status == 202 and body == {"accepted": "promote", "takes_effect": "at the daemon's next bar",
-                                      "version": other, "previous": champion, "gate_rejected": False}
+                                      "version": other, "previous": champion, "gate_rejected": False,
+                                      "already": False}
     assert rows(db, "SELECT version FROM model_versions WHERE status = 'champion'") == [(other,)]
     (message,), = rows(db, "SELECT message FROM events WHERE kind = 'model_promoted' ORDER BY id DESC LIMIT 1")
     assert message == f"{other} promoted by the API (127.0.0.1)"
+    status, body = post(served, f"/api/v1/control/promote/{other}", token=TOKEN)  # again: nothing to do, and said
+    assert status == 202 and body["already"] is True and body["previous"] == other
 
 
 def test_the_token_is_nowhere_but_in_the_environment(served: str, run_with_position: Path) -> None:
