@@ -328,6 +328,7 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
         (("download", "--since", "2023-01-01", "--out", str(db)), "--out: ", "is the run's database"),
         (("download", "--since", "2023-01-01", "--out", str(tmp_path / "x.txt")), "--out: ", "must end in .csv"),
         (("download", "--since", "2023-02-01", "--until", "2023-01-01"), "--until: ", "is not after --since"),
+        (("download", "--since", "2023-01-01", "--symbol", ""), "--symbol: ", "empty"),  # was the config's symbol
         (("trades", "--csv", str(tmp_path / "no-such-dir" / "t.csv")), "--csv: ", "does not exist"),
         (("backtest", "--json", str(tmp_path)), "--json: ", "is a directory"),
         (("backtest", "--html", "/proc/report.html"), "--html: ", "cannot write in /proc"),

@@ -673,6 +673,9 @@ def test_kill_switch_flattens_every_position_and_halts_until_resume() -> None:
     risk.resume(9_000.0)
     assert not risk.state.halted and risk.state.peak_equity == 9_000.0
     assert decide(risk, 1.0, flat(allow_short=True), b=bar(symbol="SOL/USDT")).orders
+    # An operator's halt is the operator's: it was said to be the strategy guard's.
+    risk.follow_pause_requests(1, T0 + 3 * HOUR, "`bot pause`")
+    assert risk.trading_state(book)[1].startswith("halted by the operator (paused by the operator (`bot pause`))")
 
 
 def test_risk_state_survives_a_json_round_trip() -> None:

@@ -80,7 +80,8 @@ def guarded(command):
         except typer.Exit:
             raise  # a deliberate exit code, not a failure
         except KeyboardInterrupt:
-            say_error("interrupted; the last committed bar step is kept")
+            # Every command, not only a run: a download's pages, a training's registration.
+            say_error("interrupted; what was committed before is kept")
             raise typer.Exit(130) from None
         except Exception as exc:
             if structlog.is_configured():  # else structlog's default would print the traceback, locals and all

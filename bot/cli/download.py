@@ -27,6 +27,9 @@ def download(
 ) -> None:
     """Download closed candles into the database, resumably; optionally to CSV."""
     cfg = load_config(config)
+    for option, value in (("--exchange", exchange), ("--symbol", symbol), ("--timeframe", timeframe)):
+        if value is not None and not value.strip():  # it fell back to the config's value without a word
+            raise ConfigError(f"{option}: empty; give one, or leave the option out for the config's")
     overrides = {
         "exchange": {**cfg.exchange.model_dump(), **({"name": exchange} if exchange else {})},
         "symbols": [symbol] if symbol else cfg.symbols,
@@ -56,10 +59,14 @@ def download(
     err_console.print(
         f"{cfg.symbols[0]} {cfg.timeframe} on {cfg.exchange.name}: {result.stored:,} of {result.expected:,} closed "
         f"candles stored, {result.requests} requests"
-        + (f"; {len(result.holes)} holes the exchange does not fill" if result.holes else "; no holes")
+        + (f"; {_holes(len(result.holes))} the exchange does not fill" if result.holes else "; no holes")
     )
     if out is not None:
         err_console.print(f"written to {out}")
+
+
+def _holes(count: int) -> str:
+    return "1 hole" if count == 1 else f"{count:,} holes"
 
 
 def _iso_option(value: str, name: str) -> int:

@@ -359,9 +359,16 @@ class RiskManager:
         daily block, which outranks the venue's."""
         s = self.state
         if s.halted:
-            # Two halts share the state: the kill switch's (a drawdown) and
-            # the strategy guard's (halt_entries); the reason says which.
-            by = "the kill switch" if (s.halt_reason or "").startswith("drawdown") else "the strategy guard"
+            # Three kinds of halt share the state: the kill switch's (a
+            # drawdown), the operator's (pause, flatten) and the strategy
+            # guard's (a failing strategy); the reason says which.
+            reason = s.halt_reason or ""
+            if reason.startswith("drawdown"):
+                by = "the kill switch"
+            elif "by the operator" in reason:
+                by = "the operator"
+            else:
+                by = "the strategy guard"
             return TradingState.HALTED, f"halted by {by} ({s.halt_reason}); `bot resume` clears it"
         if s.day_blocked is not None and s.day_blocked == s.day:
             return TradingState.DAY_BLOCKED, "daily loss limit reached; entries resume on the next UTC day"
