@@ -17,6 +17,28 @@ def timeframe_ms(timeframe: str) -> int:
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
+WEEK_MS = _UNIT_MS["w"]
+# Exchanges open weekly candles on Monday 00:00 UTC; the epoch was a Thursday.
+MONDAY_MS = 4 * _UNIT_MS["d"]
+
+
+def grid_origin_ms(timeframe_ms: int) -> int:
+    """Where a timeframe's bars are counted from: the epoch, except for
+    weeks, which start on Monday (1970-01-05). Counted from the epoch, every
+    weekly candle an exchange serves was refused as off its boundary."""
+    return MONDAY_MS if timeframe_ms % WEEK_MS == 0 else 0
+
+
+def grid_offset(ts: int, timeframe_ms: int) -> int:
+    """How far `ts` lies past the newest bar boundary at or before it."""
+    return (ts - grid_origin_ms(timeframe_ms)) % timeframe_ms
+
+
+def grid_floor(ts: int, timeframe_ms: int) -> int:
+    """The open time of the bar `ts` falls in."""
+    return ts - grid_offset(ts, timeframe_ms)
+
+
 def bars_per_year(timeframe: str) -> float:
     return 365.0 * 86_400_000 / timeframe_ms(timeframe)
 

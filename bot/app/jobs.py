@@ -30,7 +30,7 @@ from bot.market.price_gate import PriceGate
 from bot.market.screening import BarScreen
 from bot.ports import MarketData
 from bot.store import Store
-from bot.timeframes import iso_utc
+from bot.timeframes import grid_floor, iso_utc
 
 log = structlog.get_logger("bot.app.jobs")
 
@@ -193,7 +193,7 @@ class BarJob:
         """Ask again soon when the bar that just closed is not here yet."""
         if self.schedule_retry is None or self.policy.late_retries == 0:
             return
-        expected = (now_ms // self.timeframe_ms - 1) * self.timeframe_ms  # newest closed open time
+        expected = grid_floor(now_ms, self.timeframe_ms) - self.timeframe_ms  # newest closed open time
         late = [s for s in self.symbols if self.engine.last_ts.get(s, -1) < expected]
         if not late:
             self._late_attempts.pop(expected, None)

@@ -12,15 +12,16 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import SimulatedClock
+from bot.timeframes import grid_origin_ms
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def bar_close_trigger(timeframe_ms: int, delay_seconds: float) -> IntervalTrigger:
-    # Bars are aligned to the epoch (00:00 UTC for daily bars), as on exchanges.
-    return IntervalTrigger(
-        seconds=timeframe_ms / 1000, start_date=EPOCH + timedelta(seconds=delay_seconds), timezone=UTC
-    )
+    # Bars are aligned to the epoch (00:00 UTC for daily bars), weeks to a
+    # Monday, as on exchanges.
+    start = EPOCH + timedelta(milliseconds=grid_origin_ms(timeframe_ms), seconds=delay_seconds)
+    return IntervalTrigger(seconds=timeframe_ms / 1000, start_date=start, timezone=UTC)
 
 
 def to_ms(moment: datetime) -> int:

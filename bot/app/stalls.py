@@ -7,7 +7,7 @@ is `stall_bars` closed bars behind, `data_resumed` when it has caught up."""
 from __future__ import annotations
 
 from bot.domain import Event
-from bot.timeframes import iso_utc
+from bot.timeframes import grid_floor, iso_utc
 
 
 class StallWatch:
@@ -20,7 +20,7 @@ class StallWatch:
         """The stalls and recoveries of this firing."""
         if self.stall_bars <= 0:
             return []
-        expected = (now_ms // self.timeframe_ms - 1) * self.timeframe_ms  # the newest closed bar's open time
+        expected = grid_floor(now_ms, self.timeframe_ms) - self.timeframe_ms  # the newest closed bar's open time
         found = []
         for symbol, last in newest_stepped.items():
             behind = (expected - last) // self.timeframe_ms

@@ -23,6 +23,7 @@ from bot.config import ConfigError, ExchangeConfig, MarketConfig
 from bot.domain import Bar
 from bot.market.errors import MarketDataError
 from bot.market.exchange_clock import ExchangeClock
+from bot.timeframes import grid_floor
 
 log = structlog.get_logger("bot.market.ccxt")
 
@@ -109,7 +110,7 @@ class CcxtFeed:
         """Closed bars opened after since_ts (or the configured history on a
         first start), oldest first, as the exchange sent them."""
         if since_ts is None:
-            start = (now_ms // self.timeframe_ms - self.history_bars) * self.timeframe_ms
+            start = grid_floor(now_ms, self.timeframe_ms) - self.history_bars * self.timeframe_ms
         else:
             start = since_ts + self.timeframe_ms
         return self.fetch_range(symbol, start, now_ms, now_ms)

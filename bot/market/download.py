@@ -17,6 +17,7 @@ from bot.domain import Bar
 from bot.market.ccxt_feed import CcxtFeed
 from bot.market.screening import BarScreen
 from bot.store import Store
+from bot.timeframes import grid_floor, grid_offset
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class DownloadResult:
 
 def closed_grid(since_ms: int, until_ms: int, now_ms: int, timeframe_ms: int) -> range:
     """Open times of the candles a range can hold that have closed by now."""
-    first = -(-since_ms // timeframe_ms) * timeframe_ms  # round up to the grid
-    last_closed = (now_ms // timeframe_ms - 1) * timeframe_ms
+    offset = grid_offset(since_ms, timeframe_ms)
+    first = since_ms + (timeframe_ms - offset if offset else 0)  # round up to the grid
+    last_closed = grid_floor(now_ms, timeframe_ms) - timeframe_ms
     return range(first, min(until_ms - 1, last_closed) + 1, timeframe_ms)
 
 

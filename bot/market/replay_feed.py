@@ -10,6 +10,7 @@ import numpy as np
 
 from bot.domain import Bar
 from bot.market.csv_format import DataFileError, read_ohlcv_csv
+from bot.timeframes import grid_offset, grid_origin_ms
 
 
 def check_spacing(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
@@ -32,14 +33,14 @@ def _check_alignment(path: Path, ts: np.ndarray, timeframe_ms: int) -> None:
     """Bars open on the timeframe's boundaries (whole hours for 1h). One
     bar off them is rejected when its turn comes; a file where most are off
     would be rejected bar by bar, so it is refused whole."""
-    offsets = ts % timeframe_ms
+    offsets = (ts - grid_origin_ms(timeframe_ms)) % timeframe_ms
     off = int(np.count_nonzero(offsets))
     if off * 2 <= len(ts):
         return
     example = int(ts[np.flatnonzero(offsets)[0]])
     raise DataFileError(
         f"{path}: {off} of its {len(ts)} bars do not open on a whole {timeframe_ms / 60_000:g}-minute boundary "
-        f"(timestamp {example} is {int(example % timeframe_ms)} ms past one)"
+        f"(timestamp {example} is {grid_offset(example, timeframe_ms)} ms past one)"
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from bot.domain import Bar
+from bot.timeframes import grid_offset
 
 # A price ten times the previous close, or a tenth of it, within one bar is
 # taken for a broken print or a broken file, not a market move: one such
@@ -56,7 +57,7 @@ def bar_problem(
         return "low above open or close"
     if bar.volume < 0:
         return "negative volume"
-    if bar.ts % timeframe_ms != 0:
+    if grid_offset(bar.ts, timeframe_ms) != 0:
         return "timestamp not aligned to the timeframe"
     if previous_ts is not None and bar.ts <= previous_ts:
         return "not newer than the previous bar"

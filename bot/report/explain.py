@@ -18,6 +18,7 @@ import pandas as pd
 from bot.config import Config
 from bot.price_text import price_text
 from bot.store import Store
+from bot.timeframes import grid_floor, grid_offset
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def _step_bar(cfg: Config):
 
     def bar_of(ts: int) -> int:
         """The bar a step at clock time `ts` decided on; a bar's own open time stays."""
-        return ts if ts % tf == 0 else (ts - delay) // tf * tf - tf
+        return ts if grid_offset(ts, tf) == 0 else grid_floor(ts - delay, tf) - tf
 
     return bar_of
 
