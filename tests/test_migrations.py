@@ -108,6 +108,28 @@ def test_a_database_of_an_unknown_version_is_refused_and_left_alone(tmp_path: Pa
     assert rows_at(url, "SELECT version_num FROM alembic_version") == [("9999",)]
 
 
+def test_a_lost_or_doubled_record_of_the_migration_is_said_and_left_alone(tmp_path: Path) -> None:
+    """`bot db upgrade` failed on "table bars already exists" when the
+    record was dropped, and every command on a Python ValueError when it
+    held two rows."""
+    url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
+    config = str(write_config(tmp_path))
+    for damage, says in (("DROP TABLE alembic_version", "no record of their migration"),
+                         ("INSERT INTO alembic_version VALUES ('0001')", "names several migrations at once")):
+        (tmp_path / "bot.sqlite").unlink(missing_ok=True)
+        Store(url).close()
+        engine = engine_for(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(damage)
+        engine.dispose()
+        before = (tmp_path / "bot.sqlite").read_bytes()
+        for args in (("db", "upgrade"), ("status",)):
+            result = run_bot(*args, "-c", config)
+            assert result.returncode == 1 and says in result.stderr, (args, result.stderr)
+            assert len(result.stderr.strip().splitlines()) == 1 and "Error" not in result.stderr, result.stderr
+        assert (tmp_path / "bot.sqlite").read_bytes() == before
+
+
 def test_bot_db_upgrade_leaves_a_file_that_holds_no_run_alone(tmp_path: Path) -> None:
     """It filled another program's SQLite database with the bot's tables
     (after which `bot status` took it for a run), and ended in a

@@ -33,8 +33,11 @@ def upgrade(config: ConfigPath = DEFAULT_CONFIG) -> None:
     lease = hold_the_run(cfg, "bot db upgrade")  # noqa: F841 (held until exit)
     store = Store(cfg.db_url)
     try:
-        found = schema.revision(store.engine)
-        if found is not None and found not in schema.known_revisions():
+        try:
+            found = schema.revision(store.engine)
+        except schema.MigrationRecordError as exc:
+            raise UserError(f"{cfg.db_shown}: {exc}") from None
+        if found not in schema.known_revisions():  # None too: the record of a made run was lost
             raise UserError(f"{cfg.db_shown}: {schema.problem(found)}")
         before, after = schema.upgrade(store.engine)
     finally:

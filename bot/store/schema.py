@@ -57,6 +57,10 @@ def known_revisions() -> frozenset[str]:
     return frozenset(s.revision for s in ScriptDirectory(str(MIGRATIONS)).walk_revisions())
 
 
+class MigrationRecordError(ValueError):
+    """The record of the database's migration says two things at once."""
+
+
 def revision(engine: Engine) -> str | None:
     """The database's migration; None before any."""
     with engine.connect() as conn:
@@ -64,7 +68,11 @@ def revision(engine: Engine) -> str | None:
             return None
         found = conn.execute(select(VERSION_TABLE.c.version_num)).scalars().all()
     if len(found) > 1:
-        raise ValueError(f"the database is at several migrations at once ({', '.join(found)})")
+        raise MigrationRecordError(
+            f"its {VERSION_TABLE.name} table names several migrations at once ({', '.join(found)}), which "
+            "alembic never writes: edited by hand or restored in pieces; keep only the row of the migration "
+            "its tables are at, or restore the database from a backup"
+        )
     return found[0] if found else None
 
 
@@ -109,6 +117,14 @@ def problem(found: str | None) -> str | None:
         return None
     if found in known_revisions():
         return f"its tables are at migration {found}, this version needs {head()}: run `bot db upgrade` first"
+    if found is None:
+        # A run's database is stamped when made (or adopted from before
+        # migrations), so the record was lost: an upgrade from nothing
+        # failed on "table bars already exists".
+        return (
+            f"it holds the bot's tables but no record of their migration (no {VERSION_TABLE.name} row); "
+            "restore that table from a backup of this database"
+        )
     # An unknown migration is most likely a newer bot's: starting over would
     # erase that run, so the way out named first is the one that keeps it.
     return (

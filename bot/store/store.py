@@ -182,12 +182,19 @@ class Store:
     def _adopt_legacy(self) -> None:
         """A database from before migrations, at the last schema version
         they started from, is the baseline migration."""
-        if schema.revision(self.engine) is None and self.get_meta("schema_version") == schema.LEGACY_SCHEMA_VERSION:
+        try:
+            found = schema.revision(self.engine)
+        except schema.MigrationRecordError:
+            return  # said by schema_problem, which every opener asks
+        if found is None and self.get_meta("schema_version") == schema.LEGACY_SCHEMA_VERSION:
             schema.stamp(self.engine, schema.BASELINE)
 
     def schema_problem(self) -> str | None:
         """Why this version of the bot cannot use the database as it is (None: it can)."""
-        problem = schema.problem(schema.revision(self.engine))
+        try:
+            problem = schema.problem(schema.revision(self.engine))
+        except schema.MigrationRecordError as exc:
+            return str(exc)
         if problem is not None:
             return problem
         missing = schema.missing_tables(self.engine)
