@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from fake_exchange import KLINES, FakeExchange
 from helpers import replay, rows, write_config
 from rich.console import Console
 from test_config_errors import run_bot
@@ -208,3 +209,21 @@ def test_bot_train_observes_history_then_trains_once(tmp_path: Path) -> None:
     assert rows(db, "SELECT version, status FROM model_versions")[0][1] == "champion"
     assert rows(db, "SELECT COUNT(*) FROM model_versions")[0][0] == 1
     assert rows(db, "SELECT COUNT(*) FROM predictions")[0][0] == 0  # nothing traded on the way
+
+
+def test_bot_train_live_with_candles_refused_names_the_fetch_failure(tmp_path: Path) -> None:
+    """It said "too little history to train" and nothing of the exchange."""
+    with FakeExchange() as fake:
+        fake.add_generated_market("SEC/USDT", "1m")
+        fake.fail_next(KLINES, status=503, times=1_000)
+        config = write_config(tmp_path, {
+            "mode": "live", "symbols": ["SEC/USDT"], "timeframe": "1m",
+            "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
+                         "timeout_ms": 2_000},
+            "market": {"retries": 1, "backoff_seconds": 0.01, "backoff_max_seconds": 0.02},
+        })
+        result = run_bot("train", "-c", str(config))
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: too little history to train (0 bars of the 800 a first model needs); "
+                           "fetching failed: "), line

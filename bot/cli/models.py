@@ -56,10 +56,11 @@ def train(
     start_logging(cfg, console_level="WARNING")
     rt = _runtime(cfg, strategy)
     try:
+        started = rt.clock.now_ms()
         _observe_enough_history(rt, progress)
         row = rt.retrainer.run(rt.clock.now_ms())
         if row is None:
-            raise UserError("too little history to train; see `bot status`")
+            raise UserError(_why_no_history(rt, started))
         console.print(models_table([row], title="Trained"))
     finally:
         rt.store.close()
@@ -95,6 +96,17 @@ def _runtime(cfg: Config, strategy):
 
     feed = listed_feed(cfg, cfg.symbols, cfg.live_history_bars)
     return build_runtime(cfg, clock=SystemClock(), feed=feed, strategy=strategy)
+
+
+def _why_no_history(rt, since_ms: int) -> str:
+    """Too little history, and the newest fetch failure when there was one:
+    with the exchange down it said only "too little history"."""
+    have, need = rt.engine.bars_seen(), rt.config.retrain.initial_train_bars
+    said = f"too little history to train ({have:,} bars of the {need:,} a first model needs)"
+    failed = [e for e in rt.store.recent_events(20) if e.kind == "fetch_failed" and e.ts >= since_ms]
+    if failed:
+        said += f"; fetching failed: {failed[0].message}"
+    return said + "; see `bot status`"
 
 
 def _observe_enough_history(rt, progress: bool) -> None:
