@@ -11,12 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip", ".zst")
+
 
 def write_whole(path: Path, write: Callable[[Path], Any]) -> None:
     """`write(temporary)` fills a file in `path`'s directory, which then
     replaces `path`; on any failure `path` is as it was."""
-    # The same last suffix: pandas picks the compression by it (.gz).
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+    # A compressed name keeps its suffix (pandas picks the compression by
+    # it); any other ends in .part, so that no one's *.json or *.csv takes
+    # the half-written file a killed process leaves.
+    suffix = f".part{path.suffix}" if path.suffix in COMPRESSED else ".part"
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     temporary = Path(name)
     try:
