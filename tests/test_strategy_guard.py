@@ -11,6 +11,10 @@ import yaml
 from helpers import replay, rows, write_config
 
 WILD = '''
+import sys
+
+import numpy as np
+
 from bot.domain import Signal
 from bot.strategy import Strategy
 
@@ -19,7 +23,7 @@ class Wild(Strategy):
     def decide(self, ctx):
         if ctx.prob_up is None:
             return Signal(None, "no prediction")
-        turn = (ctx.bar.ts // 3_600_000) % 6
+        turn = (ctx.bar.ts // 3_600_000) % 10
         if turn == 0:
             raise RuntimeError("boom")
         if turn == 1:
@@ -28,6 +32,14 @@ class Wild(Strategy):
             return "junk"
         if turn == 3:
             return Signal(float("nan"), "not a number")
+        if turn == 4:
+            return Signal(1.0, None)
+        if turn == 5:
+            return Signal(1.0, {"why": "a dict"})
+        if turn == 6:
+            sys.exit(0)
+        if turn == 7:
+            return Signal(np.float32(0.5), "half" + chr(0) + "way")
         return Signal(0.0, "flat")
 '''
 RAISING_LINE = WILD.splitlines().index('            raise RuntimeError("boom")') + 1
@@ -47,6 +59,12 @@ def test_a_wild_strategy_is_contained_bar_by_bar(tmp_path: Path) -> None:
     assert any(f"Wild failed at wild.py:{RAISING_LINE}: RuntimeError: boom" in m for m in errors)
     assert any("returned str, not a Signal" in m for m in errors)
     assert any("target nan is not a finite number" in m for m in errors)
+    # A reason the store cannot hold failed the step's commit, every restart again; sys.exit()
+    # stopped the replay without a word (exit 0); a NUL byte failed the commit on PostgreSQL.
+    assert any("the reason is NoneType, not text" in m for m in errors)
+    assert any("the reason is dict, not text" in m for m in errors)
+    assert any(": SystemExit: 0;" in m for m in errors)
+    assert rows(db, "SELECT COUNT(*) FROM predictions WHERE reason = 'half\\x00way'")[0][0] > 0
     clamped = rows(db, "SELECT message FROM events WHERE kind = 'strategy_target_clamped'")
     assert clamped and "clamped to 1" in clamped[0][0]
     reasons = {r for (r,) in rows(db, "SELECT reason FROM predictions WHERE reason LIKE 'strategy error%'")}

@@ -6,8 +6,13 @@ beyond the risk budget nor stop the daemon:
   error event naming the strategy, the exception and the line that raised;
 - a target outside [-1, 1]: clamped to the nearest bound, with a warning
   event (a target of 7.5 must not become 7.5 times the position limit);
-- anything that is not a Signal with a finite target or None: treated as
-  an exception;
+- anything that is not a Signal with a finite target or None and a text
+  reason: treated as an exception (a reason of None or a dict failed the
+  step's commit, every restart again, stop fills included);
+- sys.exit() inside decide(): treated as an exception (it stopped a replay
+  without a word, exit 0 if the strategy said so, and silenced a live
+  daemon bar after bar); a KeyboardInterrupt still stops the daemon, since
+  it is how Ctrl+C arrives;
 - FAILURES_BEFORE_HALT failures in a row: new entries are halted (the risk
   manager's halt, shown by `bot status`, cleared by `bot resume`); open
   positions keep their stops and exits still go through.
@@ -17,9 +22,13 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import traceback
 from pathlib import Path
 
+import numpy as np
+
+from bot.brief_text import brief
 from bot.domain import Event, Signal
 from bot.strategy.base import Strategy, StrategyContext
 
@@ -41,12 +50,12 @@ class StrategyGuard:
     def decide(self, ctx: StrategyContext) -> tuple[Signal, list[Event]]:
         ts = ctx.bar.ts
         try:
-            signal = self.strategy.decide(ctx)
-            _check(signal)
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything; the bar must go on
+            signal = _checked(self.strategy.decide(ctx))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code may raise anything; the bar must go on
             self.failures_in_a_row += 1
             where = _where(exc, self.file)
-            message = f"strategy {self.name} failed at {where}: {type(exc).__name__}: {exc}; no order on this bar"
+            said = _plain(brief(str(exc), 300))
+            message = f"strategy {self.name} failed at {where}: {type(exc).__name__}: {said}; no order on this bar"
             return (
                 Signal(None, f"strategy error: {type(exc).__name__} at {where}"),
                 [Event(ts, "strategy_error", message, "error", ctx.symbol)],
@@ -65,14 +74,27 @@ class StrategyGuard:
         return signal, []
 
 
-def _check(signal) -> None:
+def _checked(signal) -> Signal:
+    """`signal` with a float target (numpy's numbers included) and a reason
+    the store can hold, or TypeError/ValueError saying what is wrong."""
     if not isinstance(signal, Signal):
         raise TypeError(f"decide() returned {type(signal).__name__}, not a Signal")
+    if not isinstance(signal.reason, str):
+        raise TypeError(f"the reason is {type(signal.reason).__name__}, not text")
     target = signal.target
-    if target is None:
-        return
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target):
-        raise ValueError(f"target {target!r} is not a finite number or None")
+    if target is not None:
+        if isinstance(target, bool | np.bool_) or not isinstance(target, numbers.Real):
+            raise ValueError(f"target {brief(repr(target))} is not a number or None")
+        if not math.isfinite(target):
+            raise ValueError(f"target {target!r} is not a finite number or None")
+        target = float(target)
+    return Signal(target, _plain(signal.reason))
+
+
+def _plain(text: str) -> str:
+    """Text PostgreSQL can store: a NUL byte in a reason or an exception's
+    message failed the step's commit there."""
+    return text.replace("\x00", "\\x00")
 
 
 def _where(exc: BaseException, strategy_file: str) -> str:
