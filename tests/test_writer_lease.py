@@ -18,6 +18,7 @@ from fake_exchange import FakeExchange
 from helpers import REPO, rows_at, wait_until, write_config
 from test_config_errors import run_bot
 
+from bot.config import ConfigError
 from bot.writer_lease import LeaseHeld, lease_file, take_lease
 
 
@@ -141,6 +142,28 @@ def _free(url: str):
         return take_lease(url, "after", 0)
     except LeaseHeld:
         return None
+
+
+def test_another_name_for_the_same_database_is_the_same_run(tmp_path: Path) -> None:
+    """The lease sat beside the name the config gave: through a symbolic
+    link `bot train` trained and promoted under a running daemon, and a
+    hard link kept its writes in a journal of its own."""
+    real = tmp_path / "state" / "bot.sqlite"
+    real.parent.mkdir()
+    sqlite3.connect(real).close()
+    lease = take_lease(f"sqlite:///{real}", "the daemon", 0)
+    try:
+        linked = tmp_path / "elsewhere.sqlite"
+        linked.symlink_to(real)
+        with pytest.raises(LeaseHeld, match="the daemon"):
+            take_lease(f"sqlite:///{linked}", "bot train", 0)
+    finally:
+        lease.release()
+    twin = tmp_path / "twin.sqlite"
+    twin.hardlink_to(real)
+    for name in (real, twin):
+        with pytest.raises(ConfigError, match="has 2 names \\(hard links\\)"):
+            take_lease(f"sqlite:///{name}", "bot run", 0)
 
 
 def test_an_unknown_database_kind_takes_no_lease() -> None:
