@@ -219,3 +219,7 @@ def test_a_firing_that_fails_outside_the_step_is_in_the_events_once(tmp_path: Pa
     db = tmp_path / "bot.sqlite"
     assert rows(db, "SELECT message FROM events WHERE kind = 'bar_job_failed'") == [
         ("a firing failed: RuntimeError: stall watch broke",)]
+    # Each firing's log line names the cause (the console showed the event's name alone).
+    logged = [line for line in (tmp_path / "bot.jsonl").read_text().splitlines()
+              if '"bar_job_failed"' in line and '"logger": "bot.app.daemon"' in line]
+    assert len(logged) >= 3 and all('"error": "RuntimeError: stall watch broke"' in line for line in logged)

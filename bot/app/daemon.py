@@ -133,9 +133,10 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
             except StepNotCommitted as exc:
                 stop_on(exc)
             except Exception as exc:  # one bad firing must not kill the daemon
-                log.exception("bar_job_failed")
-                # ...nor blind it: each distinct fault once in the events, for status and notifications.
                 fault = f"{type(exc).__name__}: {first_line(exc)}"
+                # The cause on the console too (it showed the event's name alone, once a firing).
+                log.exception("bar_job_failed", error=scrub(fault)[:500])
+                # ...nor blind it: each distinct fault once in the events, for status and notifications.
                 if failures.first(fault):
                     say(Event(rt.clock.now_ms(), "bar_job_failed", f"a firing failed: {fault}", level="error"))
 
