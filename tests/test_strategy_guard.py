@@ -64,6 +64,9 @@ def test_a_wild_strategy_is_contained_bar_by_bar(tmp_path: Path) -> None:
     assert any("the reason is NoneType, not text" in m for m in errors)
     assert any("the reason is dict, not text" in m for m in errors)
     assert any(": SystemExit: 0;" in m for m in errors)
+    # A bad return is the strategy's fault, not a line of the guard's (it named guard.py).
+    assert not any("guard.py" in m for m in errors)
+    assert any("Wild failed in what decide() returned: TypeError" in m for m in errors)
     assert rows(db, "SELECT COUNT(*) FROM predictions WHERE reason = 'half\\x00way'")[0][0] > 0
     clamped = rows(db, "SELECT message FROM events WHERE kind = 'strategy_target_clamped'")
     assert clamped and "clamped to 1" in clamped[0][0]
@@ -108,7 +111,14 @@ def test_a_strategy_failing_bar_after_bar_halts_entries(tmp_path: Path) -> None:
     db = tmp_path / "bot.sqlite"
     (halt,) = rows(db, "SELECT ts, message FROM events WHERE kind = 'entries_halted'")
     assert "Sulky failed 10 bars in a row" in halt[1]
-    assert rows(db, "SELECT COUNT(*) FROM events WHERE kind = 'strategy_error'")[0][0] == 12
+    # The same error twelve bars running is one event (it was an error notification per bar),
+    # and the first bar that decides again counts them.
+    (error,) = rows(db, "SELECT ts, message FROM events WHERE kind = 'strategy_error'")
+    assert "Sulky failed at sulky.py:" in error[1] and "ValueError: not today" in error[1]
+    (recovered,) = rows(db, "SELECT ts, message FROM events WHERE kind = 'strategy_recovered'")
+    assert "decides again after 12 failed bar(s) in a row" in recovered[1]
+    assert recovered[0] - error[0] == 12 * 3_600_000
+    assert rows(db, "SELECT COUNT(*) FROM predictions WHERE reason LIKE 'strategy error: ValueError%'")[0][0] == 12
     # It wanted to be long ever after, and the halt held every entry back.
     assert rows(db, "SELECT COUNT(*) FROM fills")[0][0] == 0
     blocked = rows(db, f"SELECT COUNT(*) FROM predictions WHERE decision = 'blocked' AND ts > {halt[0]}")[0][0]

@@ -15,7 +15,12 @@ beyond the risk budget nor stop the daemon:
   it is how Ctrl+C arrives;
 - FAILURES_BEFORE_HALT failures in a row: new entries are halted (the risk
   manager's halt, shown by `bot status`, cleared by `bot resume`); open
-  positions keep their stops and exits still go through.
+  positions keep their stops and exits still go through;
+- the same failure bar after bar (the same exception type at the same line,
+  on the same symbol) is one error event, not one per bar: a strategy broken
+  for good sent an error notification every bar, forever. Every such bar's
+  prediction row still says why no order was made, and the first bar that
+  decides again says how many failed before it.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class StrategyGuard:
         self.name = type(strategy).__name__
         self.file = inspect.getsourcefile(type(strategy)) or ""
         self.failures_in_a_row = 0
+        self.failing_since: dict[str, tuple[tuple[str, str, str], int]] = {}  # symbol -> (last fault, failed bars)
 
     @property
     def failing(self) -> bool:
@@ -50,17 +56,16 @@ class StrategyGuard:
     def decide(self, ctx: StrategyContext) -> tuple[Signal, list[Event]]:
         ts = ctx.bar.ts
         try:
-            signal = _checked(self.strategy.decide(ctx))
+            returned = self.strategy.decide(ctx)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code may raise anything; the bar must go on
-            self.failures_in_a_row += 1
-            where = _where(exc, self.file)
-            said = _plain(brief(str(exc), 300))
-            message = f"strategy {self.name} failed at {where}: {type(exc).__name__}: {said}; no order on this bar"
-            return (
-                Signal(None, f"strategy error: {type(exc).__name__} at {where}"),
-                [Event(ts, "strategy_error", message, "error", ctx.symbol)],
-            )
+            return self._failed(ctx, exc, f"at {_where(exc, self.file)}", "")
+        try:
+            signal = _checked(returned)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a number type of its own may raise anything
+            # Told apart by what is wrong: the line is the guard's, not the strategy's.
+            return self._failed(ctx, exc, "in what decide() returned", str(exc))
         self.failures_in_a_row = 0
+        events = self._recovered(ctx)
         if signal.target is not None and abs(signal.target) > 1.0:
             clamped = math.copysign(1.0, signal.target)
             event = Event(
@@ -70,8 +75,32 @@ class StrategyGuard:
                 "warning",
                 ctx.symbol,
             )
-            return Signal(clamped, signal.reason), [event]
-        return signal, []
+            return Signal(clamped, signal.reason), [*events, event]
+        return signal, events
+
+    def _failed(self, ctx: StrategyContext, exc: BaseException, where: str, detail: str) -> tuple[Signal, list[Event]]:
+        """No order on this bar; an error event if the failure is new to this
+        symbol's streak (another exception, line or fault in the return)."""
+        self.failures_in_a_row += 1
+        kind = type(exc).__name__
+        fault = (kind, where, detail)
+        signal = Signal(None, f"strategy error: {kind} {where}")
+        seen = self.failing_since.get(ctx.symbol)
+        failed_bars = (seen[1] if seen else 0) + 1
+        self.failing_since[ctx.symbol] = (fault, failed_bars)
+        if seen is not None and seen[0] == fault:
+            return signal, []
+        said = _plain(brief(str(exc), 300))
+        message = f"strategy {self.name} failed {where}: {kind}: {said}; no order on this bar"
+        return signal, [Event(ctx.bar.ts, "strategy_error", message, "error", ctx.symbol)]
+
+    def _recovered(self, ctx: StrategyContext) -> list[Event]:
+        """An info event when a symbol's failing streak ends."""
+        seen = self.failing_since.pop(ctx.symbol, None) if self.failing_since else None
+        if seen is None:
+            return []
+        message = f"strategy {self.name} decides again after {seen[1]} failed bar(s) in a row"
+        return [Event(ctx.bar.ts, "strategy_recovered", message, "info", ctx.symbol)]
 
 
 def _checked(signal) -> Signal:
