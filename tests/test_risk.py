@@ -333,6 +333,32 @@ def test_a_bar_without_an_entry_wish_ends_the_block_streak() -> None:
     assert len(blocked(d)) == 1  # a new streak: blocked again, and reported
 
 
+def test_a_halt_is_reported_once_however_often_the_strategy_asks_under_it() -> None:
+    """Wishes that come and go under one halt: one report, not one per wish.
+    After the resume and a new halt, the new halt is reported."""
+    risk, ledger = manager(), flat()
+    risk.halt_entries(T0, "paused by the operator")
+    wishes = [1.0, 0.0, 1.0, None, 1.0, 0.0, 1.0]
+    reports = [len(blocked(decide(risk, w, ledger, b=bar(ts=T0 + i * HOUR), now=NOW + i * HOUR)))
+               for i, w in enumerate(wishes)]
+    assert reports == [1, 0, 0, 0, 0, 0, 0]
+    risk.resume(ledger.equity)
+    assert decide(risk, 0.0, ledger, b=bar(ts=T0 + 7 * HOUR), now=NOW + 7 * HOUR).orders == []
+    risk.halt_entries(T0 + 8 * HOUR, "paused by the operator")
+    assert len(blocked(decide(risk, 1.0, ledger, b=bar(ts=T0 + 8 * HOUR), now=NOW + 8 * HOUR))) == 1
+
+
+def test_a_venue_block_is_reported_once_while_it_lasts() -> None:
+    risk = manager()
+    venue = BookView(entry_block=("unknown_order", "order X got no reply"))
+    reports = [len(blocked(decide(risk, w, flat(), book=venue, b=bar(ts=T0 + i * HOUR), now=NOW + i * HOUR)))
+               for i, w in enumerate([1.0, 0.0, 1.0])]
+    assert reports == [1, 0, 0]
+    # Once the venue answers, a wish that finds room enters; no stale streak lingers.
+    assert decide(risk, 0.0, flat(), b=bar(ts=T0 + 3 * HOUR), now=NOW + 3 * HOUR).events == []
+    assert decide(risk, 1.0, flat(), b=bar(ts=T0 + 4 * HOUR), now=NOW + 4 * HOUR).orders
+
+
 def test_no_second_entry_while_an_entry_is_still_pending() -> None:
     risk, ledger = manager(), flat()
     [first] = decide(risk, 1.0, ledger).orders

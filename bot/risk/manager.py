@@ -304,7 +304,7 @@ class RiskManager:
         horizon, preferred for sizing."""
         out = Decision()
         target = signal.target if self.paper.allow_short or signal.target is None else max(signal.target, 0.0)
-        if not target:
+        if not target and not self._block_stands(bar.symbol, book):
             self.state.last_block.pop(bar.symbol, None)  # no entry wanted: a block streak ends here
         if target is None:
             return out
@@ -398,6 +398,20 @@ class RiskManager:
         if ledger.open_positions() >= self.cfg.max_open_positions:
             return "max_open_positions", f"{self.cfg.max_open_positions} positions already open"
         return None
+
+    def _block_stands(self, symbol: str, book: BookView) -> bool:
+        """The symbol's reported block comes from a trading state still in
+        force (a halt, the daily limit, the venue's block). Such a block lasts
+        as long as that state, whatever the strategy wants meanwhile: one
+        report per halt, not one each time the strategy asks again (the
+        demo's halted months logged a warning per entry wish)."""
+        kind = self.state.last_block.get(symbol)
+        if kind is None:
+            return False
+        state, _ = self.trading_state(book)
+        if state is TradingState.REDUCE_ONLY:
+            return book.entry_block is not None and kind == book.entry_block[0]
+        return kind == BLOCK_RULE.get(state)
 
     def _stale(self, bar: Bar, now_ms: int) -> str | None:
         age_limit = self.max_bar_age_s
