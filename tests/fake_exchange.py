@@ -386,8 +386,9 @@ class FakeExchange:
     # -- fault injection -------------------------------------------------------
 
     def fail_next(self, path: str | None = KLINES, status: int = 429, times: int = 1,
-                  body: dict | None = None, retry_after: int = 1) -> None:
-        """Answer the next `times` requests to `path` with an HTTP error (418, 429, 500 or 503)."""
+                  body: dict | list | None = None, retry_after: int = 1) -> None:
+        """Answer the next `times` requests to `path` with an HTTP error (418, 429, 500 or 503), or with
+        `body` and any status (200 with a body that is not candles)."""
         if body is None and status not in FAULT_BODIES:
             raise ValueError(f"no default body for status {status}; pass body=")
         with self._lock:
@@ -480,8 +481,8 @@ class FakeExchange:
         return json_reply(payload, status)
 
     def _fault_reply(self, fault: dict) -> Reply:
-        body = copy.deepcopy(fault["body"] or FAULT_BODIES[fault["status"]])
-        if "msg" in body:
+        body = copy.deepcopy(FAULT_BODIES[fault["status"]] if fault["body"] is None else fault["body"])
+        if isinstance(body, dict) and "msg" in body:
             body["msg"] = body["msg"].replace("{until}", str(self.now() + 1000 * fault["retry_after"]))
         headers = {"Retry-After": str(fault["retry_after"])} if fault["status"] in (418, 429) else {}
         return json_reply(body, fault["status"], headers)

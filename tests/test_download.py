@@ -92,6 +92,38 @@ def test_a_reply_that_is_no_json_is_asked_again_not_taken_for_the_end(tmp_path: 
     assert (result.stored, result.holes) == (1_752, [])
 
 
+# Valid JSON that ccxt reads as no candles: each was taken for the end of the exchange's history.
+NOT_CANDLES = {
+    "a notice where the list should be": {"code": 0, "msg": "system maintenance"},
+    "an empty object": {},
+    "entries that are not rows": ["a", "b"],
+    "rows of nulls": [[None] * 6],
+    "rows cut short": [[1_672_531_200_000, "1"]],
+    "times in seconds": [[1_672_531_200, "1", "2", "0.5", "1.5", "10", 1_672_534_799, "0", 1, "0", "0", "0"]],
+}
+
+
+@pytest.mark.parametrize("body", NOT_CANDLES.values(), ids=NOT_CANDLES.keys())
+def test_json_that_holds_no_candles_is_asked_again_not_taken_for_the_end(tmp_path: Path, fake: FakeExchange,
+                                                                        body) -> None:
+    download(tmp_path, fake, until="2023-01-10")
+    fake.fail_next(KLINES, status=200, body=body, times=2)
+    result = download(tmp_path, fake)
+    assert fake.pending_faults() == 0
+    assert candle_rows(tmp_path / "bot.sqlite") == source_rows(parse_iso_ms(SINCE), parse_iso_ms(UNTIL))
+    assert (result.stored, result.holes) == (1_752, [])
+
+
+def test_an_empty_answer_is_no_candles_asked_once(tmp_path: Path, fake: FakeExchange) -> None:
+    """`[]` is the exchange saying there is nothing there: not a failure to retry."""
+    cfg = load_config(config_for(tmp_path, fake))
+    feed = CcxtFeed(make_exchange(cfg.exchange), "1h", HOUR, 0, cfg.market)
+    fake.fail_next(KLINES, status=200, body=[], times=1)
+    assert feed.fetch_range("BTC/USDT", parse_iso_ms(SINCE), parse_iso_ms(UNTIL), fake.now()) == []
+    assert fake.pending_faults() == 0
+    assert [path for _, path, _ in fake.requests].count(KLINES) == 1
+
+
 def test_duplicates_and_broken_candles_do_not_get_in(tmp_path: Path, fake: FakeExchange) -> None:
     since = parse_iso_ms(SINCE)
     fake.duplicate_candles("BTC/USDT", [since + 10 * HOUR], conflicting=True)
@@ -178,6 +210,19 @@ def test_an_exchange_that_answers_no_json_fails_the_download_and_writes_no_csv(t
     assert done.stderr.strip().splitlines()[-1] == (
         "exchange error: binance BTC/USDT: gave up after 6 attempts: NetworkError: the reply was not JSON "
         "(cut short, or not an answer)"), done.stderr
+
+
+def test_an_exchange_that_answers_no_candles_fails_the_download_in_one_line(tmp_path: Path,
+                                                                          fake: FakeExchange) -> None:
+    config = config_for(tmp_path, fake)
+    out = tmp_path / "btc.csv"
+    fake.fail_next(KLINES, status=200, body={"code": 0, "msg": "system maintenance"}, times=100)
+    done = subprocess.run(bot("download", "-c", str(config), "--since", SINCE, "--until", UNTIL, "--out", str(out)),
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and not out.exists(), done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "exchange error: binance BTC/USDT: gave up after 6 attempts: NetworkError: the reply held no candle list: "
+        "{'code': 0, 'msg': 'system maintenance'}"), done.stderr
 
 
 @pytest.mark.parametrize(("since", "says"), [

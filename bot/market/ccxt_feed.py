@@ -23,6 +23,7 @@ from bot.config import ConfigError, ExchangeConfig, MarketConfig
 from bot.domain import Bar
 from bot.market.errors import MarketDataError
 from bot.market.exchange_clock import ExchangeClock
+from bot.market.reply_shape import unreadable_reply
 from bot.timeframes import grid_floor
 
 log = structlog.get_logger("bot.market.ccxt")
@@ -103,7 +104,7 @@ class CcxtFeed:
         # ccxt parses a reply that is no JSON (a body cut short, a maintenance
         # page served with 200) into no candles, without a word: a download
         # took it for the end of the exchange's history and stopped there. It
-        # keeps the parsed reply only when asked to.
+        # keeps the parsed reply only when asked to (see _check_reply).
         exchange.enableLastJsonResponse = True
 
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
@@ -143,12 +144,25 @@ class CcxtFeed:
         as_float = [float("nan") if x is None else float(x) for x in (o, h, low, c, v)]
         return Bar(symbol, int(ts), *as_float)
 
+    def _check_reply(self, symbol: str, rows: list) -> None:
+        """A reply ccxt could not read is a failed request, asked again like
+        a timeout: not JSON at all, or JSON that holds no candles where an
+        empty answer would hold an empty list."""
+        reply = self.exchange.last_json_response
+        if reply is None:
+            raise ccxt.NetworkError(f"{self.exchange.id} the reply was not JSON (cut short, or not an answer)")
+        if rows:
+            return
+        market = self.exchange.market(symbol)
+        problem = unreadable_reply(reply, lambda entries: self.exchange.parse_ohlcvs(entries, market, self.timeframe))
+        if problem:
+            raise ccxt.NetworkError(f"{self.exchange.id} {problem}")
+
     def _request(self, symbol: str, since: int) -> list[list]:
         for attempt in range(self.retries + 1):
             try:
                 rows = self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=self.page_limit)
-                if self.exchange.last_json_response is None:
-                    raise ccxt.NetworkError(f"{self.exchange.id} the reply was not JSON (cut short, or not an answer)")
+                self._check_reply(symbol, rows)
                 return rows
             except TRANSIENT_ERRORS as exc:
                 if attempt == self.retries:
