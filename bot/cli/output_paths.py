@@ -5,11 +5,10 @@ database, config, log, replay data or model files."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from bot.config import Config, ConfigError
+from bot.writable import check_writable_directory
 
 
 def check_output_path(path: Path, option: str, cfg: Config, config_path: Path, suffixes: tuple[str, ...] = ()) -> None:
@@ -28,12 +27,7 @@ def check_output_path(path: Path, option: str, cfg: Config, config_path: Path, s
         raise ConfigError(f"{option}: {path} must end in {' or '.join(suffixes)}")
     if not target.parent.is_dir():
         raise ConfigError(f"{option}: the directory {target.parent} does not exist")
-    try:  # a file can be made there (a read-only mount or /proc cannot)
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=target.parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ConfigError(f"{option}: cannot write in {target.parent} ({exc.strerror or type(exc).__name__})") from None
+    check_writable_directory(target.parent, option)  # a read-only mount or /proc takes no file
 
 
 def _run_files(cfg: Config, config_path: Path) -> dict[Path, str]:
