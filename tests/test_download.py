@@ -228,6 +228,7 @@ def test_an_exchange_that_answers_no_candles_fails_the_download_in_one_line(tmp_
 @pytest.mark.parametrize(("since", "says"), [
     ("2024-13-01", "--since: '2024-13-01' is not an ISO date"),  # exit 1 before, where every other bad option is 2
     ("2999-01-01", "--since: 2999-01-01 is in the future"),  # "0 of 0 closed candles stored", exit 0
+    ("1969-12-31", "--since: 1969-12-31 is before 1970-01-01"),  # a negative startTime was sent
 ])
 def test_a_since_that_cannot_be_downloaded_is_refused_as_an_option(tmp_path: Path, since: str, says: str) -> None:
     with FakeExchange() as gone:

@@ -40,6 +40,8 @@ def download(
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
     since_ms, until_ms = _iso_option(since, "--since"), _iso_option(until, "--until") if until else None
+    if since_ms < 0:  # a negative startTime: refused by exchanges, or answered with their first candles
+        raise ConfigError(f"--since: {since} is before 1970-01-01, where candle times start")
     if since_ms >= time.time() * 1000:
         raise ConfigError(f"--since: {since} is in the future; no candle has closed after it yet")
     if until_ms is not None and until_ms <= since_ms:
