@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bot.config import ConfigError
+from bot.db_file_name import one_name
 from bot.error_text import first_line
 from bot.run_names import run_name
 from bot.timeframes import iso_utc
@@ -91,7 +92,7 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | ServerLe
             if postgres_url(db_url)
             else None
         )
-    db = _one_name(db)
+    db = one_name(db)
     path = lease_file(db)
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
@@ -113,28 +114,6 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | ServerLe
     )
     handle.flush()
     return WriterLease(path, handle)
-
-
-def _one_name(db: Path) -> Path:
-    """The database's own path, whatever name the config gives it: the
-    lease sat beside the name as given, so a symbolic link to a running
-    run's file was a second writer (it trained and promoted under the
-    daemon). A file with several hard links is refused: SQLite keeps a
-    journal per name, so each name's writes stay out of the others' view,
-    and a copy of one name with its journal opened as damaged."""
-    real = db.resolve()
-    try:
-        links = real.stat().st_nlink
-    except FileNotFoundError:
-        return real  # a new run: made under this name only
-    except OSError as exc:
-        raise ConfigError(f"storage.db_url: cannot read {db} ({exc.strerror})") from None
-    if links > 1:
-        raise ConfigError(
-            f"storage.db_url: {db} has {links} names (hard links); SQLite keeps a journal per name, so "
-            "writes through one are not seen through another: keep one name, and copy it for a backup"
-        )
-    return real
 
 
 def _holder(note: str) -> str:

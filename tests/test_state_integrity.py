@@ -86,6 +86,22 @@ def test_a_database_another_process_holds_is_not_called_damaged(one_run: Path, t
     assert run_bot("status", "-c", str(config)).returncode == 0
 
 
+def test_a_reader_through_a_second_name_of_the_database_is_refused(one_run: Path, tmp_path: Path) -> None:
+    """Through a hard link a reader missed the writer's journal: it showed
+    the run as it was some steps ago, as if now."""
+    config = write_config(tmp_path)
+    shutil.copytree(one_run / "models", tmp_path / "models")
+    real = tmp_path / "real.sqlite"
+    shutil.copy(one_run / "bot.sqlite", real)
+    (tmp_path / "bot.sqlite").hardlink_to(real)
+    for command in ("status", "trades", "report"):
+        refused = run_bot(command, "-c", str(config))
+        assert_refused(refused, "storage.db_url: ")
+        assert "has 2 names (hard links)" in refused.stderr, refused.stderr
+    real.unlink()  # one name again
+    assert run_bot("status", "-c", str(config)).returncode == 0
+
+
 def test_an_empty_file_a_reader_left_before_the_first_run_is_used(tmp_path: Path) -> None:
     """sqlite3.connect creates a 0-byte file; with no models of an earlier
     run beside it, it is a new run's place, not lost state."""

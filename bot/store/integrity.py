@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.config import ConfigError
+from bot.db_file_name import one_name
 
 
 def _has_models(models_dir: Path) -> bool:
@@ -29,6 +30,7 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
     if not db.exists():
         _refuse_orphaned_models(db, models_dir)
         return
+    one_name(db)  # readers too: through another name they miss the writer's journal
     if db.stat().st_size == 0:
         # What sqlite3.connect leaves when a reader opens a path before the
         # first run wrote it: a new run may start there, unless models of an

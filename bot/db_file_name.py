@@ -1,0 +1,32 @@
+"""A SQLite run's file by its one name: the name every process that opens
+the run must agree on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.config import ConfigError
+
+
+def one_name(db: Path) -> Path:
+    """The database's own path, whatever name the config gives it: the
+    lease sat beside the name as given, so a symbolic link to a running
+    run's file was a second writer (it trained and promoted under the
+    daemon). A file with several hard links is refused: SQLite keeps a
+    journal per name, so each name's writes stay out of the others' view,
+    and a copy of one name with its journal opened as damaged. A reader
+    through a second name read the file without the writer's journal: a
+    run as it was some steps ago, said to be now."""
+    real = db.resolve()
+    try:
+        links = real.stat().st_nlink
+    except FileNotFoundError:
+        return real  # a new run: made under this name only
+    except OSError as exc:
+        raise ConfigError(f"storage.db_url: cannot read {db} ({exc.strerror})") from None
+    if links > 1:
+        raise ConfigError(
+            f"storage.db_url: {db} has {links} names (hard links); SQLite keeps a journal per name, so "
+            "writes through one are not seen through another: keep one name, and copy it for a backup"
+        )
+    return real
