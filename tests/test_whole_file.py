@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import gzip
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -34,3 +36,34 @@ def test_a_whole_write_replaces_the_file_and_keeps_its_compression(tmp_path: Pat
     write_whole(out, lambda temporary: frame.to_csv(temporary, index=False))
     assert gzip.decompress(out.read_bytes()).decode() == "timestamp,close\n1,3.0\n2,4.0\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.csv.gz"]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_file_gets_the_umasks_permissions_and_a_replaced_one_keeps_its_own(tmp_path: Path) -> None:
+    """The temporary file is made 0600: every report came out readable by its owner alone."""
+    was = os.umask(0o022)
+    try:
+        write_whole(tmp_path / "new.html", lambda temporary: temporary.write_text("<p>"))
+        assert mode(tmp_path / "new.html") == 0o644
+        shared = tmp_path / "shared.csv"
+        shared.write_text("old")
+        shared.chmod(0o664)
+        write_whole(shared, lambda temporary: temporary.write_text("new"))
+        assert (mode(shared), shared.read_text()) == (0o664, "new")
+    finally:
+        os.umask(was)
+
+
+def test_a_symbolic_link_is_written_through_as_the_shell_does(tmp_path: Path) -> None:
+    """Renamed over, the link itself became the file (a link into a venv replaced the interpreter's link)."""
+    (tmp_path / "reports").mkdir()
+    target = tmp_path / "reports" / "latest.json"
+    target.write_text("{}")
+    link = tmp_path / "latest.json"
+    link.symlink_to(target)
+    write_whole(link, lambda temporary: temporary.write_text('{"new": 1}'))
+    assert link.is_symlink() and target.read_text() == '{"new": 1}'
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["latest.json"]
