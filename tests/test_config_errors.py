@@ -320,7 +320,12 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
     config = write_config(tmp_path)
     assert run_bot("run", "-c", str(config), "--max-bars", "3", "--no-progress").returncode == 0
     db, log = tmp_path / "bot.sqlite", tmp_path / "bot.jsonl"
-    before = {path: path.read_bytes() for path in (db, config, log)}
+    program = tmp_path / "tool"
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    interpreter = tmp_path / "python"
+    interpreter.symlink_to(sys.executable)
+    before = {path: path.read_bytes() for path in (db, config, log, program)}
     cases = [
         (("report", "--html", str(db)), "--html: ", "is the run's database"),
         (("report", "--html", str(log)), "--html: ", "is the run's log"),
@@ -332,12 +337,17 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
         (("trades", "--csv", str(tmp_path / "no-such-dir" / "t.csv")), "--csv: ", "does not exist"),
         (("backtest", "--json", str(tmp_path)), "--json: ", "is a directory"),
         (("backtest", "--html", "/proc/report.html"), "--html: ", "cannot write in /proc"),
+        # A mistyped path replaced the virtual environment's python with a JSON report.
+        (("backtest", "--json", str(program)), "--json: ", "is a program (executable)"),
+        (("trades", "--csv", str(interpreter)), "--csv: ", "is a program (executable)"),
+        (("report", "--html", "/dev/null"), "--html: ", "is not a regular file"),
     ]
     for args, option, says in cases:
         result = run_bot(args[0], "-c", str(config), *args[1:])
         assert_refused(result, option)
         assert says in result.stderr, (args, result.stderr)
-    assert {path: path.read_bytes() for path in (db, config, log)} == before
+    assert {path: path.read_bytes() for path in (db, config, log, program)} == before
+    assert interpreter.resolve() == Path(sys.executable).resolve()
 
 
 def test_an_output_file_is_never_the_replay_data_or_a_model_file(tmp_path: Path) -> None:

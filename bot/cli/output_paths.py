@@ -23,11 +23,25 @@ def check_output_path(path: Path, option: str, cfg: Config, config_path: Path, s
         raise ConfigError(f"{option}: {path} is inside the run's models directory {models}; write it elsewhere")
     if target.is_dir():
         raise ConfigError(f"{option}: {path} is a directory; give a file name")
+    _refuse_what_is_no_output(target, path, option)
     if suffixes and not target.name.endswith(suffixes):
         raise ConfigError(f"{option}: {path} must end in {' or '.join(suffixes)}")
     if not target.parent.is_dir():
         raise ConfigError(f"{option}: the directory {target.parent} does not exist")
     check_writable_directory(target.parent, option)  # a read-only mount or /proc takes no file
+
+
+def _refuse_what_is_no_output(target: Path, path: Path, option: str) -> None:
+    """An existing file is replaced only when it could be an earlier output:
+    a regular file that is not a program. A mistyped path once replaced the
+    virtual environment's python with a JSON report; a device (/dev/stdout)
+    cannot be written whole."""
+    if not target.exists():
+        return
+    if not target.is_file():
+        raise ConfigError(f"{option}: {path} is not a regular file (a device or a pipe); give a file name")
+    if target.stat().st_mode & 0o111:
+        raise ConfigError(f"{option}: {path} is a program (executable), not an earlier output; write elsewhere")
 
 
 def _run_files(cfg: Config, config_path: Path) -> dict[Path, str]:
