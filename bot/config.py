@@ -388,6 +388,10 @@ class ScheduleConfig(Section):
     # broker: testnet: how often exchange balances and open orders are
     # compared with the database (also done at every start).
     reconcile_seconds: float = Field(300.0, gt=0, le=86_400)
+    # A live bar step still running after this long is reported (event
+    # bar_step_stuck, with the line it is on): no other step runs until it
+    # ends. Above the slowest honest step: every fetch retried with backoff.
+    stuck_step_seconds: float = Field(600.0, gt=0, le=86_400)
 
 
 class MarketConfig(Section):

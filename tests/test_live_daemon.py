@@ -223,3 +223,51 @@ def test_a_firing_that_fails_outside_the_step_is_in_the_events_once(tmp_path: Pa
     logged = [line for line in (tmp_path / "bot.jsonl").read_text().splitlines()
               if '"bar_job_failed"' in line and '"logger": "bot.app.daemon"' in line]
     assert len(logged) >= 3 and all('"error": "RuntimeError: stall watch broke"' in line for line in logged)
+
+
+def test_a_step_that_does_not_end_is_reported_with_its_line_and_again_when_it_ends(tmp_path: Path) -> None:
+    """A step that never returned (a strategy's endless loop, a call that
+    hangs) left the daemon up and blind: no step, no paper stop, no event."""
+    config = write_config(tmp_path, {"mode": "live", "timeframe": "1s",
+                                     "schedule": {"bar_delay_seconds": 0.05, "stuck_step_seconds": 1.0}})
+    cfg = load_config(config)
+    configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+    rt = build_runtime(cfg, clock=SystemClock(), feed=WallClockFeed(history_bars=300))
+    db = tmp_path / "bot.sqlite"
+    advance, seen, release = rt.engine._advance_features, [], threading.Event()
+
+    def hanging_at_the_305th(bar):
+        seen.append(bar.ts)
+        if len(seen) == 305:
+            release.wait(120)  # the line the report names
+        return advance(bar)
+
+    def events(kind: str) -> list[str]:
+        try:
+            return [m for (m,) in rows(db, f"SELECT message FROM events WHERE kind = '{kind}'")]
+        except sqlite3.OperationalError:
+            return []
+
+    def unstick_then_stop() -> None:
+        wait_until(lambda: events("bar_step_stuck"), timeout_s=120, what="the stuck step's report")
+        release.set()
+        stop_when(lambda: events("bar_step_unstuck") and rows(db, "SELECT MAX(ts) FROM bars")[0][0] > seen[304],
+                  finished)
+
+    rt.engine._advance_features = hanging_at_the_305th
+    finished = threading.Event()
+    watcher = threading.Thread(target=unstick_then_stop)
+    watcher.start()
+    try:
+        run_live(rt, stop_after_seconds=300)  # the limit only catches a daemon that hung for good
+    finally:
+        finished.set()
+        release.set()
+        watcher.join()
+        rt.store.close()
+    [stuck] = events("bar_step_stuck")
+    line = hanging_at_the_305th.__code__.co_firstlineno + 3
+    assert f"at test_live_daemon.py:{line} in hanging_at_the_305th (waiting in threading.py:" in stuck, stuck
+    assert "schedule.stuck_step_seconds 1" in stuck
+    [ended] = events("bar_step_unstuck")
+    assert ended.startswith("the stuck bar step ended after ")

@@ -30,8 +30,10 @@ from bot.app.operator_requests import follow_operator_requests
 from bot.app.reconcile import reconcile
 from bot.app.runtime import Runtime
 from bot.app.scheduling import bar_close_trigger, to_datetime
+from bot.app.step_watchdog import StepWatchdog
 from bot.domain import Event
 from bot.error_text import first_line
+from bot.logging_setup import log_event
 from bot.market.reported_once import ReportedOnce
 from bot.secrets import scrub
 from bot.step_record import StepNotCommitted
@@ -127,6 +129,7 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
         if stop.is_set():
             return
         with firing:
+            watchdog.begin()
             try:
                 follow_operator_requests(rt)
                 rt.bar_job(rt.clock.now_ms())
@@ -139,6 +142,8 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
                 # ...nor blind it: each distinct fault once in the events, for status and notifications.
                 if failures.first(fault):
                     say(Event(rt.clock.now_ms(), "bar_job_failed", f"a firing failed: {fault}", level="error"))
+            finally:
+                watchdog.end()
 
     def say(event: Event) -> None:
         # An exception's text may hold anything, a credential-bearing URL included.
@@ -148,8 +153,28 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
         except Exception:  # noqa: S110 (the database may be what failed: the log line stands)
             pass
 
+    def say_first(event: Event) -> None:
+        """Logged and notified before it is stored: what is stuck may be
+        the database."""
+        event = replace(event, message=scrub(event.message)[:500])
+        log_event(log, event)
+        rt.bar_job.notify(event)
+        try:
+            rt.store.add_event(event)
+        except Exception:  # noqa: S110 (said in the log and the notification already)
+            pass
+
+    watchdog = StepWatchdog(rt.config.schedule.stuck_step_seconds, say_first, rt.clock.now_ms)
     scheduler = BackgroundScheduler(timezone="UTC")
     tf = rt.config.timeframe_ms
+    scheduler.add_job(
+        watchdog.check,
+        "interval",
+        seconds=min(30.0, rt.config.schedule.stuck_step_seconds / 4),
+        id="step_watchdog",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(
         fire,
         bar_close_trigger(tf, rt.config.schedule.bar_delay_seconds),
