@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -38,14 +39,39 @@ def run_tasks(
             on_done(name, results[name])
         return results
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent)
+    try:
         futures = {pool.submit(task, payload): name for name, payload in payloads.items()}
         results = {}
         for future in as_completed(futures):
             name = futures[future]
             results[name] = future.result()
             on_done(name, results[name])
-        return results
+    except BaseException:
+        _stop_now(pool)
+        raise
+    pool.shutdown(wait=True)
+    return results
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ctrl+C reaches every process of the terminal's group. A worker took
+    it as its task's exception and went on to the next task, so the pool's
+    shutdown waited for every variant left (68 s, or for ever when a worker
+    was interrupted holding a lock). The parent stops the workers instead."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """Ctrl+C, or a task that failed: no task is started after it, and the
+    running ones are ended (each variant's database is crash-safe, and a
+    rerun into the same --out-dir resumes it)."""
+    processes = list((pool._processes or {}).values())  # no public way to end a running task
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, address: str | None) -> dict[str, str]:
