@@ -4,6 +4,7 @@ the real `bot` command in a subprocess, as a user would."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 from helpers import BUNDLED_BTC, REPO, write_config
 
 from bot.config import load_config
@@ -325,7 +327,11 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
     program.chmod(0o755)
     interpreter = tmp_path / "python"
     interpreter.symlink_to(sys.executable)
-    before = {path: path.read_bytes() for path in (db, config, log, program)}
+    data, notes = tmp_path / "bars.csv", tmp_path / "notes.txt"
+    data.write_bytes(gzip.decompress(BUNDLED_BTC.read_bytes()))
+    notes.write_text("mine")
+    strategy = REPO / "strategies" / f"{yaml.safe_load(config.read_text())['strategy']['name']}.py"
+    before = {path: path.read_bytes() for path in (db, config, log, program, data, notes, strategy)}
     cases = [
         (("report", "--html", str(db)), "--html: ", "is the run's database"),
         (("report", "--html", str(log)), "--html: ", "is the run's log"),
@@ -341,12 +347,20 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
         (("backtest", "--json", str(program)), "--json: ", "is a program (executable)"),
         (("trades", "--csv", str(interpreter)), "--csv: ", "is a program (executable)"),
         (("report", "--html", "/dev/null"), "--html: ", "is not a regular file"),
+        # --json over the --data file it reads, over the strategy, over another kind of file, or twice.
+        (("backtest", "--data", str(data), "--symbol", "BTC/USDT", "--json", str(data)), "--json: ",
+         "is the data it reads"),
+        (("report", "--html", str(strategy)), "--html: ", "is the run's strategy"),
+        (("trades", "--csv", str(notes)), "--csv: ", "is not a .csv or .csv.gz file"),
+        (("backtest", "--json", str(tmp_path / "r.out"), "--html", str(tmp_path / "r.out")), "--json: ",
+         "is the --html file as well"),
+        (("trades", "--csv", str(notes / "t.csv")), "--csv: ", "is a file, not a directory"),
     ]
     for args, option, says in cases:
         result = run_bot(args[0], "-c", str(config), *args[1:])
         assert_refused(result, option)
         assert says in result.stderr, (args, result.stderr)
-    assert {path: path.read_bytes() for path in (db, config, log, program)} == before
+    assert {path: path.read_bytes() for path in (db, config, log, program, data, notes, strategy)} == before
     assert interpreter.resolve() == Path(sys.executable).resolve()
 
 

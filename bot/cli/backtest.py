@@ -167,9 +167,10 @@ def backtest(
     _check_executor(executor, address)
     path, symbol = _data_and_symbol(cfg, data, symbol)
     _check_dates(cfg, start, end)
-    for option, out in (("--json", json_out), ("--html", html_out)):
+    for option, out, other in (("--json", json_out, html_out), ("--html", html_out, None)):
         if out is not None:
-            check_output_path(out, option, cfg, config)
+            inputs = {path: "the data it reads"} | ({other: "the --html file as well"} if other is not None else {})
+            check_output_path(out, option, cfg, config, inputs=inputs)
     variants = len(model_variants(cfg)) if baselines else 1
     if trials is not None and trials < variants:
         # The deflated Sharpe ratio counts at least what this backtest tries.

@@ -1,7 +1,8 @@
 """A file the user names for a command's output (--html, --json, --csv,
 --out) is checked before any work: a long backtest is not thrown away at
 its last line for a bad path, and no report ever replaces the run's own
-database, config, log, replay data or model files."""
+database, config, log, replay data, strategy or model files, what the
+command reads, or a file of another kind than its own."""
 
 from __future__ import annotations
 
@@ -10,14 +11,33 @@ from pathlib import Path
 from bot.config import Config, ConfigError
 from bot.writable import check_writable_directory
 
+# What an existing file must be named to be replaced by each option's
+# output: a report replaces an earlier report, never a file of another kind
+# (`--json data.csv` replaced the backtest's own --data file, `--html
+# edge.py` the strategy, `--json .venv/bin/python` the interpreter).
+CSV = (".csv", ".csv.gz")
+REPLACEABLE = {"--json": (".json",), "--html": (".html", ".htm"), "--csv": CSV, "--out": CSV}
 
-def check_output_path(path: Path, option: str, cfg: Config, config_path: Path, suffixes: tuple[str, ...] = ()) -> None:
+
+def check_output_path(
+    path: Path,
+    option: str,
+    cfg: Config,
+    config_path: Path,
+    suffixes: tuple[str, ...] = (),
+    inputs: dict[Path, str] | None = None,
+) -> None:
     """ConfigError naming `option` unless `path` is a new or replaceable
-    file, in a directory that takes files, that is none of the run's own."""
+    file, in a directory that takes files, that is none of the run's own
+    nor one of `inputs` (this command's other files: what it reads, and
+    its other outputs)."""
     target = path.expanduser().resolve()
     own = _run_files(cfg, config_path).get(target)
     if own is not None:
         raise ConfigError(f"{option}: {path} is the run's {own}; write it elsewhere")
+    named = {p.expanduser().resolve(): what for p, what in (inputs or {}).items()}.get(target)
+    if named is not None:
+        raise ConfigError(f"{option}: {path} is {named}; write it elsewhere")
     models = cfg.path(cfg.storage.models_dir).resolve()
     if target.is_relative_to(models):
         raise ConfigError(f"{option}: {path} is inside the run's models directory {models}; write it elsewhere")
@@ -26,6 +46,8 @@ def check_output_path(path: Path, option: str, cfg: Config, config_path: Path, s
     _refuse_what_is_no_output(target, path, option)
     if suffixes and not target.name.endswith(suffixes):
         raise ConfigError(f"{option}: {path} must end in {' or '.join(suffixes)}")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise ConfigError(f"{option}: {target.parent} is a file, not a directory")
     if not target.parent.is_dir():
         raise ConfigError(f"{option}: the directory {target.parent} does not exist")
     check_writable_directory(target.parent, option)  # a read-only mount or /proc takes no file
@@ -42,12 +64,19 @@ def _refuse_what_is_no_output(target: Path, path: Path, option: str) -> None:
         raise ConfigError(f"{option}: {path} is not a regular file (a device or a pipe); give a file name")
     if target.stat().st_mode & 0o111:
         raise ConfigError(f"{option}: {path} is a program (executable), not an earlier output; write elsewhere")
+    kinds = REPLACEABLE.get(option, ())
+    if kinds and not target.name.lower().endswith(kinds):
+        raise ConfigError(
+            f"{option}: {path} exists and is not a {' or '.join(kinds)} file; an output replaces only an earlier "
+            "output of its kind: name another file"
+        )
 
 
 def _run_files(cfg: Config, config_path: Path) -> dict[Path, str]:
     from bot.store import sqlite_path
 
     files = {config_path.expanduser().resolve(): "config", cfg.path(cfg.logging.file).resolve(): "log"}
+    files[(cfg.path(cfg.strategy.path) / f"{cfg.strategy.name}.py").resolve()] = "strategy"
     for symbol in cfg.symbols:  # the bars it replays (in live mode too: the config still names them)
         files[cfg.replay_csv(symbol).resolve()] = f"replay data ({symbol})"
     db = sqlite_path(cfg.db_url)
