@@ -54,3 +54,60 @@ def test_a_running_daemon_follows_a_resume_request(tmp_path: Path) -> None:
     assert not rt.engine.risk.state.halted
     assert rt.engine.risk.state.peak_equity == rt.engine.ledger.equity
     rt.store.close()
+
+
+def test_a_resume_beside_a_running_daemon_is_left_to_it(tmp_path: Path) -> None:
+    """It wrote the stored risk state beside the daemon, from a copy read
+    before (a step committed meanwhile was written over), and the daemon
+    then recorded a second 'resumed' event when it acted."""
+    from bot.writer_lease import take_lease
+
+    config = write_config(tmp_path, TIGHT)
+    replay(config, max_bars=1_300)
+    db = f"sqlite:///{tmp_path / 'bot.sqlite'}"
+    before = rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'")
+    daemon = take_lease(db, "the daemon", 0)
+    try:
+        result = run_bot("resume", "-c", str(config))
+    finally:
+        daemon.release()
+    assert result.returncode == 0 and result.stderr.startswith("halt clears at the running daemon's next bar")
+    assert rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'") == before  # the daemon's to write
+    assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(0,)]
+    rt = open_replay(load_config(config))  # the daemon's next firing
+    try:
+        follow_operator_requests(rt)
+    finally:
+        rt.store.close()
+    assert not risk_state(db)["halted"]
+    assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(1,)]
+
+
+def test_resumes_made_at_once_each_count(tmp_path: Path) -> None:
+    """Twelve API resumes at once left resumes_seen at 9, or 1: each read
+    the risk state, changed it and wrote it back, over the others."""
+    import threading
+
+    from bot.app.operator_requests import request_resume
+    from bot.store import Store
+
+    config = write_config(tmp_path, TIGHT)
+    replay(config, max_bars=1_300)
+    cfg = load_config(config)
+    store = Store(cfg.db_url)  # one store for every request, as `bot serve` has
+    start = threading.Barrier(12)
+
+    def resume(i: int) -> None:
+        start.wait()
+        request_resume(store, cfg, f"the API (client {i})")
+
+    threads = [threading.Thread(target=resume, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    db = cfg.db_url
+    assert risk_state(db)["resumes_seen"] == 12
+    assert rows_at(db, "SELECT value FROM run_meta WHERE key = 'resume_requests'") == [("12",)]
+    assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(12,)]

@@ -9,6 +9,8 @@ run keeps one writer."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import NamedTuple
 
 import structlog
@@ -150,30 +152,56 @@ def _follow_train(rt: Runtime) -> None:
 
 
 class Resumed(NamedTuple):
-    was_halted: str | None  # the halt's reason it cleared
+    was_halted: str | None  # the halt's reason it clears
     cancelled: list[str]  # the pause and flatten requests not yet acted on, which it cancels
+    now: bool = True  # cleared in the stored state now; False: by the running daemon at its next bar
+
+
+_RESUMING = threading.Lock()  # the API's resumes, one at a time: each reads and writes the risk state
 
 
 def request_resume(store, cfg, origin: str) -> Resumed:
-    """Clear a halt: in the stored risk state now, and in a running daemon
-    at its next firing. A pause or a flatten requested before and not yet
+    """Clear a halt. A pause or a flatten requested before and not yet
     acted on is cancelled too, and said: "nothing to clear" after a flatten
-    left its positions open without a word."""
+    left its positions open without a word.
+
+    With the run's daemon running (it holds the run's lease) the resume is
+    a request only: the daemon clears its halt at its next firing and
+    records the event. The resume wrote the stored risk state itself
+    beside the daemon, from a copy it had read (a step committed meanwhile
+    was written over), and recorded a second event when the daemon acted.
+    With no daemon, the resume holds the lease while it clears the stored
+    state, so two resumes at once count as two."""
     from bot.risk import RiskManager
     from bot.risk.state import RiskState
+    from bot.writer_lease import LeaseHeld, take_lease
 
-    risk = RiskManager(cfg.risk, cfg.paper, cfg.timeframe, RiskState.from_json(store.get_meta("risk_state")))
-    cancelled = pending(store, risk.state)
-    requested = request(store, RESUME_KEY, origin)
-    equity = store.latest_equity()
-    was = risk.state.halt_reason
-    event = risk.follow_resume_requests(
-        requested, equity.equity if equity else cfg.paper.initial_cash, equity.ts if equity else 0, origin
-    )
-    store.set_meta("risk_state", risk.state.to_json())
-    if event is not None:
-        store.add_event(event)
-    return Resumed(was, cancelled)
+    with _RESUMING:
+        try:
+            lease = take_lease(cfg.db_url, f"a resume from {origin}", int(time.time() * 1000))
+        except LeaseHeld:
+            lease, daemon_running = None, True
+        else:
+            daemon_running = False
+        try:
+            state = RiskState.from_json(store.get_meta("risk_state"))
+            cancelled = pending(store, state)
+            requested = request(store, RESUME_KEY, origin)
+            if daemon_running:
+                return Resumed(state.halt_reason, cancelled, now=False)
+            risk = RiskManager(cfg.risk, cfg.paper, cfg.timeframe, state)
+            equity = store.latest_equity()
+            was = risk.state.halt_reason
+            event = risk.follow_resume_requests(
+                requested, equity.equity if equity else cfg.paper.initial_cash, equity.ts if equity else 0, origin
+            )
+            store.set_meta("risk_state", risk.state.to_json())
+            if event is not None:
+                store.add_event(event)
+            return Resumed(was, cancelled)
+        finally:
+            if lease is not None:
+                lease.release()
 
 
 class Promotion(NamedTuple):

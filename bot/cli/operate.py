@@ -25,12 +25,18 @@ def resume(config: ConfigPath = DEFAULT_CONFIG) -> None:
 
 
 def _resumed_text(resumed) -> str:
-    said = [f"halt cleared (it was: {resumed.was_halted})"] if resumed.was_halted else []
+    if resumed.was_halted:
+        cleared = "halt cleared" if resumed.now else "halt clears at the running daemon's next bar"
+        said = [f"{cleared} (it was: {resumed.was_halted})"]
+    else:
+        said = []
     if resumed.cancelled:
         said.append(f"cancelled before the daemon acted on it: {', '.join(resumed.cancelled)}")
         if any(c.startswith("flatten") for c in resumed.cancelled):
             said.append("open positions stay open")
-    return "; ".join(said) if said else "not halted; nothing to clear"
+    if said:
+        return "; ".join(said)
+    return "not halted; nothing to clear" if resumed.now else "not halted; the running daemon is told at its next bar"
 
 
 @guarded
