@@ -266,10 +266,41 @@ def test_no_page_loads_code_from_elsewhere_and_no_redirect_follows_the_host_head
     assert status == 200 and "/api/v1/ping" in spec["paths"]
     host, port = served.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    connection.request("GET", "/api/v1/ping/", headers={"Host": "evil.example"})
+    connection.request("GET", "/api/v1/ping/", headers={"Host": f"localhost:{port}"})
     reply = connection.getresponse()
     assert reply.status == 404 and reply.getheader("location") is None
     connection.close()
+
+
+def ask_as(base: str, path: str, host_header: str) -> tuple[int, bytes]:
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", path, headers={"Host": host_header})
+        reply = connection.getresponse()
+        return reply.status, reply.read()
+    finally:
+        connection.close()
+
+
+def test_a_server_on_loopback_answers_only_to_loopback_names(served: str) -> None:
+    """A page the operator visited could read the run through the browser:
+    a name of its own pointed at 127.0.0.1 (DNS rebinding) was answered."""
+    port = served.rsplit(":", 1)[1]
+    for name in (f"127.0.0.1:{port}", f"localhost:{port}", "localhost", f"[::1]:{port}"):
+        assert ask_as(served, "/api/v1/summary", name)[0] == 200, name
+    for name in (f"attacker.example:{port}", "attacker.example", f"127.0.0.1.attacker.example:{port}", ""):
+        for path in ("/api/v1/summary", "/", "/metrics"):
+            status, body = ask_as(served, path, name)
+            assert status == 421 and b"equity" not in body, (name, path)
+
+
+def test_the_openapi_spec_names_each_operation_once(served: str) -> None:
+    """GET and HEAD on one path had one operationId twice: client generators refuse that."""
+    _, spec = get(served, "/openapi.json")
+    ids = [op["operationId"] for methods in spec["paths"].values() for op in methods.values()]
+    assert ids and len(ids) == len(set(ids))
+    assert "get" in spec["paths"]["/api/v1/health"] and "head" not in spec["paths"]["/api/v1/health"]
 
 
 def test_a_port_in_use_is_one_line_and_serving_is_never_said(tiny_run: Path) -> None:

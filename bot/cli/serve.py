@@ -29,6 +29,7 @@ def serve(
     import uvicorn
 
     from bot.web.api import make_app
+    from bot.web.host_check import is_loopback
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
@@ -41,7 +42,8 @@ def serve(
             f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, its OpenAPI spec at /openapi.json)",
             markup=False,
         )
-        server = uvicorn.Server(uvicorn.Config(make_app(store, cfg), host=host, port=port, log_level="warning"))
+        app = make_app(store, cfg, loopback_only=is_loopback(host))
+        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
         if parent_pid is not None:
             _stop_when_orphaned(server, parent_pid)
         server.run(sockets=[listening])

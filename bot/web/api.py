@@ -38,6 +38,7 @@ from bot.secrets import API_TOKEN_ENV, api_token
 from bot.store import Store, sqlite_path
 from bot.web.dashboard_data import dashboard_payload
 from bot.web.health import health
+from bot.web.host_check import LoopbackHostsOnly
 from bot.web.metrics import metrics_text
 from bot.web.page import CONTENT_SECURITY_POLICY, STATIC_FILES, live_page, static_text
 from bot.web.run_status import run_status
@@ -53,7 +54,11 @@ def records(frame: pd.DataFrame, offset: int, limit: int, newest_first: bool = T
     return {"total": len(frame), "offset": offset, "items": clean(page.to_dict(orient="records"))}
 
 
-def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None) -> FastAPI:
+def make_app(
+    store: Store, cfg: Config, now_ms: Callable[[], int] | None = None, loopback_only: bool = False
+) -> FastAPI:
+    """`loopback_only`: served on a loopback address, so answer only requests
+    addressed to a loopback name (bot/web/host_check.py)."""
     clock = now_ms or (lambda: int(time.time() * 1000))
     # No /docs or /redoc: FastAPI's pages load their scripts from a CDN,
     # blank on an offline host and outside the page's CSP; /openapi.json
@@ -68,13 +73,14 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
         redirect_slashes=False,
     )
     _add_error_answers(app, cfg)
+    if loopback_only:
+        app.add_middleware(LoopbackHostsOnly)
 
-    # HEAD as well as GET: uptime monitors and load balancers often ask with HEAD.
-    @app.api_route("/api/v1/ping", methods=["GET", "HEAD"])
+    @get_and_head(app, "/api/v1/ping")
     def ping() -> dict:
         return {"ping": "pong"}
 
-    @app.api_route("/api/v1/health", methods=["GET", "HEAD"])
+    @get_and_head(app, "/api/v1/health")
     def get_health() -> JSONResponse:
         state = health(store, cfg, clock())
         return JSONResponse(asdict(state), status_code=200 if state.healthy else 503)
@@ -152,11 +158,24 @@ def make_app(store: Store, cfg: Config, now_ms: Callable[[], int] | None = None)
     _add_controls(app, store, cfg)
     _add_page(app)
 
-    @app.api_route("/metrics", methods=["GET", "HEAD"], response_class=PlainTextResponse)
+    @get_and_head(app, "/metrics", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(metrics_text(store, cfg, clock()), media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def get_and_head(app: FastAPI, path: str, **options: Any) -> Callable:
+    """GET, and HEAD as well: uptime monitors and load balancers often ask
+    with HEAD. HEAD is left out of the OpenAPI spec, where the two had one
+    operationId twice (client generators refuse that)."""
+
+    def register(endpoint: Callable) -> Callable:
+        app.add_api_route(path, endpoint, methods=["GET"], **options)
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False, **options)
+        return endpoint
+
+    return register
 
 
 def _add_page(app: FastAPI) -> None:
