@@ -23,9 +23,7 @@ from bot.domain import Event
 
 # Frames in these directories are the interpreter's and the libraries';
 # the line an operator can act on is the innermost one outside them.
-_NOT_OURS = tuple(
-    str(Path(p).resolve()) for p in {sysconfig.get_path("stdlib"), sysconfig.get_path("purelib")} if p
-)
+_NOT_OURS = tuple(str(Path(p).resolve()) for p in {sysconfig.get_path("stdlib"), sysconfig.get_path("purelib")} if p)
 
 
 class StepWatchdog:
