@@ -125,7 +125,9 @@ class ReplayConfig(Section):
 class PaperConfig(Section):
     """The local fill simulator."""
 
-    initial_cash: float = Field(10_000.0, gt=0)
+    # Bounded: 1e308 overflowed the report's sums into numpy warnings and
+    # 40-digit fee figures; a trillion leaves room for any paper account.
+    initial_cash: float = Field(10_000.0, gt=0, le=1e12)
     fee_bps: float = Field(10.0, ge=0, lt=10_000)  # taker: market and triggered stop orders
     maker_fee_bps: float = Field(10.0, ge=0, lt=10_000)  # resting limit orders (take-profit)
     slippage_bps: float = Field(5.0, ge=0, lt=10_000)

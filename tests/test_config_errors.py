@@ -133,6 +133,7 @@ WRITTEN_MISTAKES = [
     ("bad-byte", b"seed: 4\n# \xff\xfe\n", {}, "not UTF-8"),
     ("bad-env-json", b"seed: 4\n", {"BOT__RISK": "{not json"}, "BOT__RISK"),
     ("infinite-env", b"seed: 4\n", {"BOT__PAPER__INITIAL_CASH": "inf"}, "paper.initial_cash"),
+    ("huge-cash-env", b"seed: 4\n", {"BOT__PAPER__INITIAL_CASH": "1e308"}, "paper.initial_cash"),
     # YAML's own conversions used to fail with a bare ValueError or TypeError, exit 1, naming nothing.
     ("impossible-date", b"replay:\n  start: 2021-02-30\n", {}, "replay.start: '2021-02-30' is not an ISO date"),
     ("bad-int-tag", b'risk:\n  stop_loss_pct: !!int "abc"\n', {}, "not valid YAML (invalid literal for int()"),
