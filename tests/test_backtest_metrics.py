@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 from bot.report.metrics import (
     RoundTrip,
     cagr,
+    calendar_years,
     calmar,
     exposure,
     max_drawdown,
@@ -228,6 +229,19 @@ def test_max_drawdown_cagr_and_calmar_by_hand() -> None:
     assert max_drawdown(np.array(EQUITY)) == pytest.approx(drawdown)
     assert cagr(pd.Series(EQUITY), PPY) == pytest.approx(growth, rel=1e-12)
     assert calmar(growth, drawdown) == pytest.approx(growth / 0.1, rel=1e-12)
+
+
+def test_cagr_over_data_with_a_hole_counts_the_calendar_not_the_bars() -> None:
+    """A 41-day hole in 125 days was annualised as 83 days: the CAGR of a
+    window the data only partly covers came out half again too steep."""
+    hour, day = 3_600_000, 86_400_000
+    times = [*range(0, 42 * day, hour), *range(83 * day, 125 * day, hour)]  # 84 days of bars in 125
+    equity = pd.Series(np.linspace(10_000.0, 11_000.0, len(times)), index=pd.Index(times, dtype="int64"))
+    years = (times[-1] - times[0]) / (365 * day)
+    assert calendar_years(equity) == pytest.approx(years, rel=1e-12)
+    report = trading_report(equity, equity * 0.0, pd.DataFrame(), 365 * 24, calendar_years(equity))
+    assert report["cagr"] == pytest.approx(1.1 ** (1 / years) - 1, rel=1e-9)
+    assert report["cagr"] < 1.1 ** (365 * 24 / (len(times) - 1)) - 1  # what counting bars gave
 
 
 def test_cagr_of_a_loss_and_its_edges() -> None:

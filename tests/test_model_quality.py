@@ -467,3 +467,9 @@ def test_annualised_figures_of_a_short_window_come_with_its_span() -> None:
     assert short_window_note(24 * 90, "1h", 3) is None  # a quarter of a year: no note
     assert short_window_note(24 * 89, "1h", None) is not None and short_window_note(12 * 24 * 10, "5m", 0)
     assert short_window_note(0, "1h", 0) is None and short_window_note(100, None, 0) is None
+    # 2,000 bars across 125 days (a 41-day hole): not a short window, though the bars alone span 83 days.
+    hour = 3_600_000
+    assert short_window_note(2_000, "1h", 0, span_ms=(125 * 24 - 1) * hour) is None
+    holed = short_window_note(1_000, "1h", 2, span_ms=(60 * 24 - 1) * hour)
+    assert holed is not None and holed.startswith(
+        "A short window: 60.0 days (1,000 traded bars, 440 bars missing from the data, 2 round trips)"), holed

@@ -332,11 +332,12 @@ def _header(result: BacktestResult) -> str:
 
 
 def _short_window(result: BacktestResult, bars) -> str:
-    from bot.backtest.short_window import short_window_note
+    from bot.backtest.short_window import short_window_note, traded_span_ms
 
     trades = (result.strategy.metrics or {}).get("trades")
     known = int(bars) if isinstance(bars, (int, np.integer)) else None
-    note = short_window_note(known, (result.config or {}).get("timeframe"), trades)
+    span = traded_span_ms(result.strategy.equity)
+    note = short_window_note(known, (result.config or {}).get("timeframe"), trades, span)
     return f'<p class="note warning">{_esc(note)}</p>\n' if note else ""
 
 

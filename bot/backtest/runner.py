@@ -228,7 +228,7 @@ def _no_predictions() -> pd.DataFrame:
 
 
 def _add_metrics(result: BacktestResult, cfg: Config) -> None:
-    from bot.report.metrics import trading_report
+    from bot.report.metrics import calendar_years, trading_report
     from bot.report.prediction_metrics import classification_report, regression_report
 
     periods = bars_per_year(cfg.timeframe)
@@ -240,7 +240,8 @@ def _add_metrics(result: BacktestResult, cfg: Config) -> None:
             regression = regression_report(scored.predicted_return.to_numpy(float), actual)
             regression["n_regression"] = regression.pop("n")
             metrics.update(regression)
-        metrics.update(trading_report(run.equity, run.position_value, run.fills, periods))
+        years = calendar_years(run.equity)  # the equity is indexed by bar time
+        metrics.update(trading_report(run.equity, run.position_value, run.fills, periods, years))
         run.metrics = metrics
 
 

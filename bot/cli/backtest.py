@@ -254,7 +254,7 @@ def _cell(value, kind: str) -> str:
 
 
 def backtest_table(result) -> Table:
-    from bot.backtest.short_window import short_window_note
+    from bot.backtest.short_window import short_window_note, traded_span_ms
 
     d = result.data
     table = Table(
@@ -267,7 +267,8 @@ def backtest_table(result) -> Table:
         table.add_column(label, justify="right")
     for name, run in result.variants().items():
         table.add_row(name, *(_cell(run.metrics.get(key), kind) for key, _, kind in COLUMNS))
-    note = short_window_note(d["bars"], result.config.get("timeframe"), result.strategy.metrics.get("trades"))
+    trades = result.strategy.metrics.get("trades")
+    note = short_window_note(d["bars"], result.config.get("timeframe"), trades, traded_span_ms(result.strategy.equity))
     if note is not None:
         table.caption, table.caption_justify = note, "left"
     return table

@@ -143,22 +143,24 @@ def sortino_ratio(equity: pd.Series | np.ndarray, periods_per_year: float) -> fl
     return _finite(float(returns.mean()) / downside * math.sqrt(periods_per_year))
 
 
-def cagr(equity: pd.Series | np.ndarray, periods_per_year: float) -> float | None:
+def cagr(equity: pd.Series | np.ndarray, periods_per_year: float, years: float | None = None) -> float | None:
     """Compound annual growth rate of a curve of n points (n - 1 bars):
 
-        (last / first) ^ (periods_per_year / (n - 1)) - 1
+        (last / first) ^ (1 / years) - 1,   years = (n - 1) / periods_per_year
 
-    None with fewer than 2 points, a first point <= 0, or a growth too large
-    for a float (a short, steep curve annualised). A last point <= 0 is a
-    total loss: -1.0."""
+    unless `years` gives the curve's calendar span (data with holes: a
+    41-day hole in 125 days was annualised as 83 days). None with fewer than
+    2 points, a first point <= 0, or a growth too large for a float (a
+    short, steep curve annualised). A last point <= 0 is a total loss: -1.0."""
     values = _values(equity)
     if len(values) < 2 or values[0] <= 0:
         return None
     ratio = float(values[-1]) / float(values[0])
     if ratio <= 0:
         return -1.0
+    span = years if years is not None and years > 0 else (len(values) - 1) / periods_per_year
     try:
-        return _finite(math.exp(math.log(ratio) * periods_per_year / (len(values) - 1)) - 1.0)
+        return _finite(math.exp(math.log(ratio) / span) - 1.0)
     except OverflowError:
         return None
 
@@ -251,7 +253,25 @@ def probabilistic_sharpe_ratio(equity: pd.Series | np.ndarray, benchmark: float 
     return _finite(_normal_cdf((sr - benchmark) * math.sqrt(n - 1) / math.sqrt(variance)))
 
 
-def trading_report(equity: pd.Series, position_value: pd.Series, fills: pd.DataFrame, periods_per_year: float) -> dict:
+YEAR_MS = 365 * 86_400_000  # as bars_per_year counts a year
+
+
+def calendar_years(equity: pd.Series) -> float | None:
+    """The span of a curve indexed by bar open time (ms), first to last
+    point with a value, in years; None with fewer than two such points."""
+    points = equity.dropna()
+    if len(points) < 2:
+        return None
+    return float(int(points.index[-1]) - int(points.index[0])) / YEAR_MS
+
+
+def trading_report(
+    equity: pd.Series,
+    position_value: pd.Series,
+    fills: pd.DataFrame,
+    periods_per_year: float,
+    years: float | None = None,
+) -> dict:
     """The trading metrics of one backtest variant, as plain JSON values
     (float, int or None; never NaN or a numpy type):
 
@@ -260,6 +280,7 @@ def trading_report(equity: pd.Series, position_value: pd.Series, fills: pd.DataF
     win_rate, profit_factor, trades   over the closed round trips of `fills`
     exposure       share of bars with a position (from `position_value`)
     turnover       traded notional / mean equity
+    (`years`: the curve's calendar span, for the CAGR of data with holes)
     fees_paid      sum of the fills' fees
     final_equity   last equity
 
@@ -270,7 +291,7 @@ def trading_report(equity: pd.Series, position_value: pd.Series, fills: pd.DataF
     first = float(curve[0]) if len(curve) else None
     last = float(curve[-1]) if len(curve) else None
     trips = round_trips(fills) if len(fills) else []
-    growth = cagr(curve, periods_per_year)
+    growth = cagr(curve, periods_per_year, years)
     with np.errstate(all="ignore"):  # a curve through 0: None, not a warning
         drawdown = _finite(max_drawdown(curve))
         sharpe = sharpe_ratio(curve, periods_per_year)
