@@ -37,6 +37,19 @@ class UserError(Exception):
     """A failure the user can fix; printed as one line, exit code 1."""
 
 
+def exit_now(code: int = 0) -> None:
+    """Exit without the interpreter's teardown: it joins every worker
+    thread, and one still blocked (a bar step or retrain abandoned after
+    the grace, a request waiting on a locked database) held the exit for
+    as long as it waited. What matters is committed or flushed first."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def say_error(line: str) -> None:
     """One unwrapped line on stderr, whatever the terminal width. Control
     characters (terminal escapes, newlines) from a file, an exchange or an

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import faulthandler
-import logging
 import os
 import signal
 import socket
@@ -18,6 +17,7 @@ from bot.cli.common import (
     ConfigPath,
     console,
     err_console,
+    exit_now,
     guarded,
     hold_the_run,
     say_error,
@@ -141,7 +141,7 @@ def _run_replay(
     if rt.notifier is not None and rt.notifier.sending:
         # apprise's worker threads are joined at interpreter exit: a receiver
         # that never answers would hold the finished run until it times out.
-        _exit_now()
+        exit_now()
 
 
 def _start_server(cfg: Config, config_path, api_socket: socket.socket | None) -> subprocess.Popen | None:
@@ -206,7 +206,7 @@ def _run_live(cfg: Config, rt: Runtime, config_path, api_socket: socket.socket |
     # thread (a step or retrain abandoned after the grace would hold it for
     # minutes) and unloads torch, seconds on a busy machine. What matters is
     # committed: each bar step is one transaction.
-    _exit_now(code)
+    exit_now(code)
 
 
 def _say_not_committed(exc: Exception, *, logged: bool) -> None:
@@ -222,10 +222,3 @@ def _say_not_committed(exc: Exception, *, logged: bool) -> None:
         with file_only():  # the console gets the one line below
             structlog.get_logger("bot.cli").error("step_not_committed", error=str(exc), cause=repr(exc.__cause__))
     say_error(scrub(f"error: {exc}; stopped so that a restart resumes from the last committed step"))
-
-
-def _exit_now(code: int = 0) -> None:
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)

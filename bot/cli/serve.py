@@ -13,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, open_existing_store
+from bot.cli.common import (
+    DEFAULT_CONFIG,
+    ConfigPath,
+    UserError,
+    err_console,
+    exit_now,
+    guarded,
+    open_existing_store,
+    say_error,
+)
 from bot.config import load_config
 
 
@@ -33,6 +42,7 @@ def serve(
 
     cfg = load_config(config)
     store = open_existing_store(cfg)
+    interrupted = False
     try:
         # `bot run` binds api.port before it opens the run and hands the
         # socket down, so nothing can take the port in between.
@@ -43,15 +53,26 @@ def serve(
             markup=False,
         )
         app = make_app(store, cfg, loopback_only=is_loopback(host))
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        # A request waiting on a locked database (SQLite waits up to 10 s) must not hold a stop past
+        # Docker's 10 s grace: requests still running after STOP_GRACE_S are abandoned.
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=STOP_GRACE_S)
+        )
         if parent_pid is not None:
             _stop_when_orphaned(server, parent_pid)
-        server.run(sockets=[listening])
+        try:
+            server.run(sockets=[listening])
+        except KeyboardInterrupt:
+            interrupted = True  # uvicorn raises Ctrl+C again once it has stopped
     finally:
         store.close()
+    if interrupted:
+        say_error("interrupted; the server stopped")
+    exit_now(130 if interrupted else 0)  # an abandoned request's thread must not hold the exit
 
 
 ORPHAN_CHECK_S = 1.0
+STOP_GRACE_S = 2  # seconds, for requests in flight at a stop
 
 
 def _stop_when_orphaned(server, parent_pid: int) -> None:
