@@ -197,32 +197,29 @@ def test_an_exchange_out_of_reach_is_one_line_and_no_crash(tmp_path: Path) -> No
     assert '"exchange_failed"' in log and '"crashed"' not in log and "Traceback" not in log
 
 
-def test_an_exchange_that_answers_no_json_fails_the_download_and_writes_no_csv(tmp_path: Path,
-                                                                              fake: FakeExchange) -> None:
-    """A maintenance page, or every body cut short: it exited 0, "0 of 1,752
-    closed candles stored", with an empty CSV in place."""
+NEVER_CANDLES = {
+    # A maintenance page, or every body cut short: it exited 0, "0 of 1,752 closed candles stored",
+    # with an empty CSV in place.
+    "no JSON": (lambda fake: fake.malformed_next(KLINES, times=100),
+                "the reply was not JSON (cut short, or not an answer)"),
+    # A notice where the candle list should be: the same, through valid JSON.
+    "no candles": (lambda fake: fake.fail_next(KLINES, status=200, body={"code": 0, "msg": "system maintenance"},
+                                               times=100),
+                   "the reply held no candle list: {'code': 0, 'msg': 'system maintenance'}"),
+}
+
+
+@pytest.mark.parametrize(("serve", "says"), NEVER_CANDLES.values(), ids=NEVER_CANDLES.keys())
+def test_an_exchange_that_never_answers_candles_fails_the_download_in_one_line(tmp_path: Path, fake: FakeExchange,
+                                                                               serve, says: str) -> None:
     config = config_for(tmp_path, fake)
     out = tmp_path / "btc.csv"
-    fake.malformed_next(KLINES, times=100)
+    serve(fake)
     done = subprocess.run(bot("download", "-c", str(config), "--since", SINCE, "--until", UNTIL, "--out", str(out)),
                           cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and not out.exists(), done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "exchange error: binance BTC/USDT: gave up after 6 attempts: NetworkError: the reply was not JSON "
-        "(cut short, or not an answer)"), done.stderr
-
-
-def test_an_exchange_that_answers_no_candles_fails_the_download_in_one_line(tmp_path: Path,
-                                                                          fake: FakeExchange) -> None:
-    config = config_for(tmp_path, fake)
-    out = tmp_path / "btc.csv"
-    fake.fail_next(KLINES, status=200, body={"code": 0, "msg": "system maintenance"}, times=100)
-    done = subprocess.run(bot("download", "-c", str(config), "--since", SINCE, "--until", UNTIL, "--out", str(out)),
-                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1 and not out.exists(), done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
-        "exchange error: binance BTC/USDT: gave up after 6 attempts: NetworkError: the reply held no candle list: "
-        "{'code': 0, 'msg': 'system maintenance'}"), done.stderr
+        f"exchange error: binance BTC/USDT: gave up after 6 attempts: NetworkError: {says}"), done.stderr
 
 
 @pytest.mark.parametrize(("since", "says"), [
