@@ -248,8 +248,12 @@ def test_a_step_that_does_not_end_is_reported_with_its_line_and_again_when_it_en
         except sqlite3.OperationalError:
             return []
 
+    def reports_of_the_hang() -> list[str]:
+        # A step slowed past 1 s by a loaded machine is reported too; only the hang's report counts here.
+        return [m for m in events("bar_step_stuck") if " in hanging_at_the_305th " in m]
+
     def unstick_then_stop() -> None:
-        wait_until(lambda: events("bar_step_stuck"), timeout_s=120, what="the stuck step's report")
+        wait_until(reports_of_the_hang, timeout_s=120, what="the stuck step's report")
         release.set()
         stop_when(lambda: events("bar_step_unstuck") and rows(db, "SELECT MAX(ts) FROM bars")[0][0] > seen[304],
                   finished)
@@ -265,9 +269,9 @@ def test_a_step_that_does_not_end_is_reported_with_its_line_and_again_when_it_en
         release.set()
         watcher.join()
         rt.store.close()
-    [stuck] = events("bar_step_stuck")
+    [stuck] = reports_of_the_hang()
     line = hanging_at_the_305th.__code__.co_firstlineno + 3
     assert f"at test_live_daemon.py:{line} in hanging_at_the_305th (waiting in threading.py:" in stuck, stuck
     assert "schedule.stuck_step_seconds 1" in stuck
-    [ended] = events("bar_step_unstuck")
-    assert ended.startswith("the stuck bar step ended after ")
+    ended = events("bar_step_unstuck")
+    assert ended and all(m.startswith("the stuck bar step ended after ") for m in ended), ended
