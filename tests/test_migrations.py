@@ -70,6 +70,12 @@ def test_a_database_a_migration_behind_is_refused_until_bot_db_upgrade(db_url: s
     refused = run_bot("report", "-c", config)
     assert refused.returncode == 1 and "run `bot db upgrade` first" in refused.stderr, refused.stderr
     assert "at migration 0001" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    # A reader writes nothing, not even the record of the migration: the database may be a daemon's.
+    engine = engine_for(db_url)
+    try:
+        assert not inspect(engine).has_table("alembic_version")
+    finally:
+        engine.dispose()
 
     upgraded = run_bot("db", "upgrade", "-c", config)
     assert upgraded.returncode == 0 and f"upgraded from migration 0001 to {schema.head()}" in upgraded.stderr

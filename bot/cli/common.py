@@ -161,7 +161,7 @@ def open_existing_store(cfg: Config):
             raise UserError(f"no run yet in {db}: start one with `bot run`")
     elif not server_has_run(cfg.db_url):
         raise UserError(f"no run yet in {cfg.db_shown}: start one with `bot run`")
-    store = Store(cfg.db_url)
+    store = Store(cfg.db_url, reader=True)
     _refuse_other_schema(store)
     return store
 

@@ -145,9 +145,11 @@ def _put_meta(conn, key: str, value: str) -> None:
 
 
 class Store:
-    def __init__(self, url: str, group_steps: int = 1) -> None:
+    def __init__(self, url: str, group_steps: int = 1, reader: bool = False) -> None:
         """`group_steps`: bar steps per transaction (a replay may group them;
-        live mode commits each)."""
+        live mode commits each). A `reader` (status, report, trades...) makes
+        no tables and writes no record of the migration: the database may be
+        a running daemon's, and its one writer is that daemon."""
         self.url = url
         path, server = sqlite_path(url), postgres_url(url)
         parts = make_url(url)
@@ -165,12 +167,8 @@ class Store:
                     conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{own}"')
         else:
             raise ValueError(f"{url}: the store needs a SQLite file or a PostgreSQL database")
-        if not inspect(self.engine).has_table("run_meta"):
-            # A new database: the tables as they are now, at the newest migration.
-            metadata.create_all(self.engine)
-            schema.stamp_new(self.engine)
-        else:
-            self._adopt_legacy()
+        if not reader:
+            self._make_or_adopt()
         if path is not None:
             self._writer = StepWriter(path, group_steps)
         else:
@@ -179,6 +177,14 @@ class Store:
         # so it reads (and writes after) every step written so far.
         event.listen(self.engine, "engine_connect", lambda _conn: self._writer.flush())
 
+    def _make_or_adopt(self) -> None:
+        if not inspect(self.engine).has_table("run_meta"):
+            # A new database: the tables as they are now, at the newest migration.
+            metadata.create_all(self.engine)
+            schema.stamp_new(self.engine)
+        else:
+            self._adopt_legacy()
+
     def _adopt_legacy(self) -> None:
         """A database from before migrations, at the last schema version
         they started from, is the baseline migration."""
@@ -186,13 +192,24 @@ class Store:
             found = schema.revision(self.engine)
         except schema.MigrationRecordError:
             return  # said by schema_problem, which every opener asks
-        if found is None and self.get_meta("schema_version") == schema.LEGACY_SCHEMA_VERSION:
+        if found is None and self._is_legacy():
             schema.stamp(self.engine, schema.BASELINE)
+
+    def _is_legacy(self) -> bool:
+        return self.get_meta("schema_version") == schema.LEGACY_SCHEMA_VERSION
+
+    def _revision(self) -> str | None:
+        """The database's migration, a legacy one (which a reader leaves
+        unstamped) counted as the baseline it is."""
+        found = schema.revision(self.engine)
+        if found is None and self._is_legacy():
+            return schema.BASELINE
+        return found
 
     def schema_problem(self) -> str | None:
         """Why this version of the bot cannot use the database as it is (None: it can)."""
         try:
-            problem = schema.problem(schema.revision(self.engine))
+            problem = schema.problem(self._revision())
         except schema.MigrationRecordError as exc:
             return str(exc)
         if problem is not None:
