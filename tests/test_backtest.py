@@ -131,3 +131,27 @@ def test_backtest_variants_never_ask_for_more_torch_threads_than_cores(tmp_path:
         for name, kind in model_variants(cfg).items():
             threads = variant_config(cfg, spec, name, kind).model.threads
             assert threads >= 1 and (threads * workers <= cores or threads == 1), (workers, threads)
+
+
+@pytest.mark.parametrize("closes", [[100.0], [100.0, 110.0, 121.0]])
+def test_buy_and_hold_shows_in_its_equity_every_cost_it_paid(closes: list[float]) -> None:
+    """Over a single traded bar it reported a fee paid with a return of
+    0%: bought at the only close, it was never held."""
+    import pandas as pd
+
+    from bot.backtest.runner import _buy_and_hold
+    from bot.config import Config
+
+    cfg = Config()
+    stamps = [3_600_000 * i for i in range(len(closes))]
+    prices = pd.DataFrame({"ts": stamps, "symbol": "BTC/USDT", "close": closes})
+    held = _buy_and_hold(prices, pd.Series(cfg.paper.initial_cash, index=stamps, dtype=float), cfg)
+    cash, fees = cfg.paper.initial_cash, float(held.fills["fee"].sum()) if len(held.fills) else 0.0
+    assert held.name == "buy_and_hold" and held.equity.iloc[0] == cash
+    if len(closes) == 1:
+        assert held.fills.empty and list(held.equity) == [cash]
+    else:
+        # Its units are worth the last close, after the fee and slippage of the buy.
+        units = float(held.fills["qty"].iloc[0])
+        assert fees > 0 and held.equity.iloc[-1] == pytest.approx(units * closes[-1])
+        assert held.equity.iloc[-1] < cash * closes[-1] / closes[0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +188,10 @@ def _buy_and_hold(prices: pd.DataFrame, like: pd.Series, cfg: Config) -> Variant
     variant's does: from the units bought, its return left out the very
     cost it paid (6.37% reported where its final equity made 6.21%)."""
     close = prices.set_index("ts").close.reindex(like.index).ffill()
+    if len(close) < 2:
+        # Bought at the only close there is, it is never held: a fee paid
+        # with a return of 0% was shown. Nothing to hold is no trade.
+        return replace(_flat(like, cfg), name="buy_and_hold")
     first = float(close.iloc[0])
     fee, slip = cfg.paper.fee_bps / 10_000, cfg.paper.slippage_bps / 10_000
     price = first * (1 + slip)
