@@ -332,7 +332,8 @@ def _header(result: BacktestResult) -> str:
 
 
 def _short_window(result: BacktestResult, bars) -> str:
-    from bot.backtest.short_window import short_window_note, traded_span_ms
+    from bot.backtest.short_window import short_window_note
+    from bot.report.metrics import traded_span_ms
 
     trades = (result.strategy.metrics or {}).get("trades")
     known = int(bars) if isinstance(bars, (int, np.integer)) else None

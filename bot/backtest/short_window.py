@@ -5,8 +5,6 @@ figures are still shown, with the span they rest on."""
 
 from __future__ import annotations
 
-import pandas as pd
-
 from bot.timeframes import timeframe_ms
 
 SHORT_DAYS = 90
@@ -35,11 +33,3 @@ def short_window_note(
         f"A short window: {days:.1f} days ({bars:,} traded bars{holes}{trips}). CAGR, Sharpe and Sortino annualise "
         f"it into yearly rates it cannot support; read them as the window's, not a year's."
     )
-
-
-def traded_span_ms(equity: pd.Series) -> int | None:
-    """First to last traded bar of a curve indexed by bar time (ms)."""
-    points = equity.dropna()
-    if len(points) < 1 or not pd.api.types.is_integer_dtype(points.index):
-        return None
-    return int(points.index[-1] - points.index[0])

@@ -254,7 +254,8 @@ def _cell(value, kind: str) -> str:
 
 
 def backtest_table(result) -> Table:
-    from bot.backtest.short_window import short_window_note, traded_span_ms
+    from bot.backtest.short_window import short_window_note
+    from bot.report.metrics import traded_span_ms
 
     d = result.data
     table = Table(

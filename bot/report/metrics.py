@@ -256,13 +256,20 @@ def probabilistic_sharpe_ratio(equity: pd.Series | np.ndarray, benchmark: float 
 YEAR_MS = 365 * 86_400_000  # as bars_per_year counts a year
 
 
-def calendar_years(equity: pd.Series) -> float | None:
-    """The span of a curve indexed by bar open time (ms), first to last
-    point with a value, in years; None with fewer than two such points."""
+def traded_span_ms(equity: pd.Series) -> int | None:
+    """First to last point with a value of a curve indexed by bar open
+    time (ms); None when it has none or another index."""
     points = equity.dropna()
-    if len(points) < 2:
+    if len(points) < 1 or not pd.api.types.is_integer_dtype(points.index):
         return None
-    return float(int(points.index[-1]) - int(points.index[0])) / YEAR_MS
+    return int(points.index[-1] - points.index[0])
+
+
+def calendar_years(equity: pd.Series) -> float | None:
+    """The span of a curve indexed by bar open time (ms) in years; None
+    with fewer than two points with a value."""
+    span = traded_span_ms(equity)
+    return span / YEAR_MS if span else None
 
 
 def trading_report(
