@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from helpers import rows, wait_until, write_config
 
 from bot.app.daemon import run_live
@@ -19,6 +20,7 @@ from bot.clock import SystemClock
 from bot.config import load_config
 from bot.domain import Bar
 from bot.logging_setup import configure_logging
+from bot.step_record import StepNotCommitted
 
 SECOND = 1_000
 
@@ -221,7 +223,7 @@ def test_a_firing_that_fails_outside_the_step_is_in_the_events_once(tmp_path: Pa
         ("a firing failed: RuntimeError: stall watch broke",)]
     # Each firing's log line names the cause (the console showed the event's name alone).
     logged = [line for line in (tmp_path / "bot.jsonl").read_text().splitlines()
-              if '"bar_job_failed"' in line and '"logger": "bot.app.daemon"' in line]
+              if '"bar_job_failed"' in line and '"logger": "bot.app.daemon"' in line and '"message"' not in line]
     assert len(logged) >= 3 and all('"error": "RuntimeError: stall watch broke"' in line for line in logged)
 
 
@@ -275,3 +277,30 @@ def test_a_step_that_does_not_end_is_reported_with_its_line_and_again_when_it_en
     assert "schedule.stuck_step_seconds 1" in stuck
     ended = events("bar_step_unstuck")
     assert ended and all(m.startswith("the stuck bar step ended after ") for m in ended), ended
+
+
+def test_a_daemon_stopped_by_its_failing_database_still_says_so(tmp_path: Path) -> None:
+    """Its own events were stored first, then logged and notified: with the
+    database the fault (a full disk), the stop that followed reached
+    neither the operator's notifications nor the log."""
+    config = write_config(tmp_path, {"mode": "live", "timeframe": "1s", "schedule": {"bar_delay_seconds": 0.05}})
+    cfg = load_config(config)
+    configure_logging("INFO", cfg.path(cfg.logging.file), console_level="ERROR")
+    rt = build_runtime(cfg, clock=SystemClock(), feed=WallClockFeed(history_bars=300))
+    notified = []
+    rt.bar_job.notify = notified.append
+
+    def disk_full(*_args, **_kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    rt.store.commit_step = disk_full
+    rt.store.add_event = disk_full
+    try:
+        with pytest.raises(StepNotCommitted, match="database or disk is full"):
+            run_live(rt, stop_after_seconds=120)  # the limit only catches a daemon that did not stop
+    finally:
+        rt.store.close()
+    said = [e for e in notified if e.kind == "daemon_stopped"]
+    assert len(said) == 1 and "database or disk is full" in said[0].message and "restart to resume" in said[0].message
+    logged = [line for line in (tmp_path / "bot.jsonl").read_text().splitlines() if '"daemon_stopped"' in line]
+    assert logged, "no log line of the stop"

@@ -146,16 +146,9 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
                 watchdog.end()
 
     def say(event: Event) -> None:
+        """Logged and notified before it is stored: what failed, or is
+        stuck, may be the database."""
         # An exception's text may hold anything, a credential-bearing URL included.
-        event = replace(event, message=scrub(event.message)[:500])
-        try:
-            rt.bar_job.record(event)
-        except Exception:  # noqa: S110 (the database may be what failed: the log line stands)
-            pass
-
-    def say_first(event: Event) -> None:
-        """Logged and notified before it is stored: what is stuck may be
-        the database."""
         event = replace(event, message=scrub(event.message)[:500])
         log_event(log, event)
         rt.bar_job.notify(event)
@@ -164,7 +157,7 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
         except Exception:  # noqa: S110 (said in the log and the notification already)
             pass
 
-    watchdog = StepWatchdog(rt.config.schedule.stuck_step_seconds, say_first, rt.clock.now_ms)
+    watchdog = StepWatchdog(rt.config.schedule.stuck_step_seconds, say, rt.clock.now_ms)
     scheduler = BackgroundScheduler(timezone="UTC")
     tf = rt.config.timeframe_ms
     scheduler.add_job(
