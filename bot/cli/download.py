@@ -47,7 +47,7 @@ def download(
     if until_ms is not None and until_ms <= since_ms:
         raise ConfigError(f"--until: {until} is not after --since {since}: no candle lies between them")
     if out is not None:
-        check_output_path(out, "--out", cfg, config, suffixes=(".csv", ".csv.gz"))
+        check_output_path(out, "--out", cfg, config, named_as_its_kind=True)
     # It writes the database's candles: one writer per database, so not
     # beside a running daemon (point BOT__STORAGE__DB_URL elsewhere for that).
     lease = hold_the_run(cfg, "bot download")  # noqa: F841 (held until exit)

@@ -24,13 +24,14 @@ def check_output_path(
     option: str,
     cfg: Config,
     config_path: Path,
-    suffixes: tuple[str, ...] = (),
+    named_as_its_kind: bool = False,
     inputs: dict[Path, str] | None = None,
 ) -> None:
     """ConfigError naming `option` unless `path` is a new or replaceable
     file, in a directory that takes files, that is none of the run's own
     nor one of `inputs` (this command's other files: what it reads, and
-    its other outputs)."""
+    its other outputs). `named_as_its_kind`: a new file too must be named
+    as the option's kind (download's --out: the name says whether to gzip)."""
     target = path.expanduser().resolve()
     own = _run_files(cfg, config_path).get(target)
     if own is not None:
@@ -44,8 +45,8 @@ def check_output_path(
     if target.is_dir():
         raise ConfigError(f"{option}: {path} is a directory; give a file name")
     _refuse_what_is_no_output(target, path, option)
-    if suffixes and not target.name.endswith(suffixes):
-        raise ConfigError(f"{option}: {path} must end in {' or '.join(suffixes)}")
+    if named_as_its_kind and not target.name.endswith(REPLACEABLE[option]):
+        raise ConfigError(f"{option}: {path} must end in {' or '.join(REPLACEABLE[option])}")
     if target.parent.exists() and not target.parent.is_dir():
         raise ConfigError(f"{option}: {target.parent} is a file, not a directory")
     if not target.parent.is_dir():
