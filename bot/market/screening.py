@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.domain import Bar, Event
 from bot.market.reported_once import ReportedOnce
-from bot.market.validation import bar_problem
+from bot.market.validation import NOT_WHILE_HOLDING, bar_problem
 from bot.timeframes import iso_utc
 
 _VOLATILITY_WINDOW = 48  # returns behind the extreme-move test
@@ -52,17 +52,21 @@ class BarScreen:
         # of the same window.
         self._spreads: dict[str, tuple[float, float] | None] = {}
 
-    def screen(self, raw: list[Bar], after: int | None) -> Screened:
-        """Valid bars of one symbol opened after `after`, with findings."""
+    def screen(self, raw: list[Bar], after: int | None, holding: bool = False) -> Screened:
+        """Valid bars of one symbol opened after `after`, with findings;
+        `holding`: a position is open in the symbol."""
         out = Screened()
         previous = after
         previous_close = self._last_close.get(raw[0].symbol) if raw else None
         for bar in self._first_copies(sorted(raw, key=lambda b: b.ts), out):
             if after is not None and bar.ts <= after:
                 continue  # already stored: asked for again around a gap
-            problem = bar_problem(bar, self.timeframe_ms, previous, previous_close)
+            problem = bar_problem(bar, self.timeframe_ms, previous, previous_close, holding)
             if problem is not None:
-                self._report(out, bar, "bar_rejected", problem)
+                # A level refused under an open position lasts until it is
+                # closed: said once, not at every bar it rejects.
+                streak = previous if problem == NOT_WHILE_HOLDING else None
+                self._report(out, bar, "bar_rejected", problem, streak)
                 continue
             out.bars.append(bar)
             previous, previous_close = bar.ts, bar.close
@@ -146,8 +150,11 @@ class BarScreen:
         std = math.dist(returns, [mean] * n) / math.sqrt(n - 1)
         return mean, max(std, _MIN_SPREAD)
 
-    def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:
-        key = (bar.symbol, bar.ts, reason)
+    def _report(self, out: Screened, bar: Bar, kind: str, reason: str, streak: int | None = None) -> None:
+        """Each finding once; those of one `streak` (the bar time it
+        follows) once for the whole streak."""
+        key = (bar.symbol, bar.ts if streak is None else ("after", streak), reason)
         if not self._reported.first(key):
             return
-        out.events.append(Event(bar.ts, kind, reason, level="warning", symbol=bar.symbol, data=_bar_data(bar)))
+        level = "error" if streak is not None else "warning"
+        out.events.append(Event(bar.ts, kind, reason, level=level, symbol=bar.symbol, data=_bar_data(bar)))
