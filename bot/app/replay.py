@@ -51,8 +51,34 @@ def open_replay(cfg: Config, strategy: Strategy | None = None, feed: ReplayFeed 
     """The runtime of a replay: CSV feed, simulated clock, restored state."""
     feed = feed or replay_feed(cfg)
     rt = build_runtime(cfg, clock=SimulatedClock(), feed=feed, strategy=strategy)
+    try:
+        _refuse_changed_data(rt, feed)
+    except ConfigError:
+        rt.close()
+        raise
     follow_operator_requests(rt)  # a `bot resume` or promotion made while it was stopped
     return rt
+
+
+def _refuse_changed_data(rt: Runtime, feed: ReplayFeed) -> None:
+    """A resumed replay reads on from where the file left off: ConfigError
+    when the file no longer holds the newest bar the run stored. Other bars
+    at the same path (SOL's in ETH's file) were read on as the same market,
+    a day of them rejected and the rest taken at SOL's price."""
+    tf = rt.config.timeframe_ms
+    for symbol, ts in rt.engine.last_ts.items():
+        stored = rt.store.bar_at(symbol, ts)
+        if stored is None or not feed.covers(symbol, ts):
+            continue  # bounds moved past it: the replay's own checks say what that means
+        in_file = feed.fetch_range(symbol, ts, ts + tf, ts + tf)
+        if stored in in_file:
+            continue
+        found = f"close {in_file[0].close:g} where it stored {stored.close:g}" if in_file else "no such bar"
+        raise ConfigError(
+            f"replay.data: {rt.config.replay_csv(symbol)}: its {symbol} bar of {iso_utc(ts)} is not the one this "
+            f"run stored ({found}): the file changed since the run began; restore it, or start over with "
+            "`bot run --fresh`"
+        )
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,11 @@ class ReplayFeed:
         """Each symbol's last bar (its open time), for symbols with any."""
         return {symbol: ts[-1] for symbol, ts in self._ts.items() if ts}
 
+    def covers(self, symbol: str, ts: int) -> bool:
+        """Whether bar time `ts` lies within the symbol's bars, first to last."""
+        times = self._ts.get(symbol) or []
+        return bool(times) and times[0] <= ts <= times[-1]
+
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
         """Bars opened after `since_ts` that have closed by `now_ms`."""
         start = 0 if since_ts is None else bisect.bisect_right(self._ts[symbol], since_ts)

@@ -359,6 +359,11 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(BarRow)).scalar_one()
 
+    def bar_at(self, symbol: str, ts: int) -> Bar | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_bar_columns()).where(BarRow.c.symbol == symbol, BarRow.c.ts == ts)).first()
+        return Bar(symbol, *row) if row is not None else None
+
     def iter_bars(self, symbol: str, chunk: int = 20_000) -> Iterator[Bar]:
         """Stored bars in time order, read in chunks to bound memory."""
         after = -1
