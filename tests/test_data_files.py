@@ -70,6 +70,13 @@ def write_fraction(path: Path) -> Path:
     return path
 
 
+def write_iso_dates(path: Path) -> Path:
+    frame = sample()
+    frame["timestamp"] = pd.to_datetime(frame.timestamp, unit="ms", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    frame.to_csv(path, index=False)
+    return path
+
+
 CASES = {"empty": (write_empty, "the file is empty"),
          "header-only": (write_header_only, "a header and no bars"),
          "truncated-gzip": (write_truncated_gzip, "truncated"),
@@ -77,6 +84,7 @@ CASES = {"empty": (write_empty, "the file is empty"),
          "beyond-64-bits": (write_beyond_64_bits, "a timestamp too large to be milliseconds"),
          "short-row": (write_short_row, "row 100: timestamp 1 looks like seconds"),
          "fraction": (write_fraction, "row 100: timestamp "),
+         "iso-dates": (write_iso_dates, "row 1: timestamp '2024-08-"),  # said "non-numeric values" alone
          "off-the-hour": (write_off_the_hour, "3000 of its 3000 bars do not open on a whole 60-minute boundary")}
 
 
@@ -108,4 +116,13 @@ def test_whole_milliseconds_written_with_a_point_are_read_as_they_are(tmp_path: 
     frame = sample(50)
     path = tmp_path / "bars.csv"
     frame.assign(timestamp=frame.timestamp.astype(float)).to_csv(path, index=False)
+    assert read_ohlcv_csv(path).timestamp.tolist() == frame.timestamp.tolist()
+
+
+@pytest.mark.parametrize("name", ["bars.csv", "bars.txt", "bars.csv.gz"])
+def test_a_gzip_file_is_read_by_what_it_holds_whatever_its_name(name: str, tmp_path: Path) -> None:
+    """A gzip named .csv was refused as "not a readable CSV (UnicodeDecodeError)"."""
+    frame = sample(50)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
     assert read_ohlcv_csv(path).timestamp.tolist() == frame.timestamp.tolist()

@@ -119,7 +119,7 @@ def _refuse_too_short(cfg: Config, feed: ReplayFeed, names: ReplayNames) -> None
     if have == 0:
         raise ConfigError(f"{names.data}: {whose} no bars{where}; the data covers {_coverage(cfg)}")
     raise ConfigError(
-        f"{names.data}: {whose} {have:,} bars{where}, but the first model needs {needed:,} "
+        f"{names.data}: {whose} {have:,} bar{'s' if have != 1 else ''}{where}, but the first model needs {needed:,} "
         f"(retrain.initial_train_bars {cfg.retrain.initial_train_bars:,}, then one to trade); "
         "give it more history or lower retrain.initial_train_bars"
     )

@@ -48,12 +48,40 @@ def _check_whole_milliseconds(path: Path, timestamp: pd.Series) -> None:
 MS_RANGE = (1e12, 1e13)
 
 
+# A compressed file is read by what it holds, not by its name: a gzip named
+# .csv was refused as "not a readable CSV (UnicodeDecodeError)".
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"))
+
+
+def _compression(path: Path) -> str | None:
+    try:
+        with path.open("rb") as f:
+            head = f.read(6)
+    except OSError:
+        return None  # said by read_csv, in the same words as before
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+def _not_a_number(path: Path, frame: pd.DataFrame) -> str:
+    """Which value of which column is no number: "non-numeric values" left
+    a user to search a file of ISO dates for what was meant."""
+    for column in COLUMNS:
+        values = frame[column]
+        bad = values[pd.to_numeric(values, errors="coerce").isna()]
+        if bad.empty:
+            continue
+        row = int(bad.index[0]) + 1  # counted from the first row after the header, before sorting
+        wanted = "milliseconds since 1970, a whole number" if column == "timestamp" else "a number"
+        return f"{path}: row {row}: {column} {bad.iloc[0]!r} is not a number; the format wants {wanted}"
+    return f"{path}: non-numeric values"
+
+
 def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     problem = unreadable_file(path)
     if problem:
         raise DataFileError(f"{path}: {problem}")
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, compression=_compression(path))
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path}: the file is empty") from None
     except (EOFError, zlib.error):  # a gzip cut short: never replay half a file
@@ -68,7 +96,7 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     try:
         frame = frame.astype({"timestamp": "int64", **{c: "float64" for c in COLUMNS[1:]}})
     except (TypeError, ValueError):
-        raise DataFileError(f"{path}: non-numeric values") from None
+        raise DataFileError(_not_a_number(path, frame)) from None
     except OverflowError:  # a timestamp beyond 64 bits: no bar time is that large
         raise DataFileError(f"{path}: a timestamp too large to be milliseconds since 1970") from None
     if frame.empty:
