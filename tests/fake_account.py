@@ -287,7 +287,8 @@ class FakeAccount:
             fee, fee_asset = (quote * self.commission).quantize(EIGHT, rounding=ROUND_DOWN), market.quote
             self.balances[market.base] = self.balances.get(market.base, Decimal(0)) - qty
             self.balances[market.quote] = self.balances.get(market.quote, Decimal(0)) + quote - fee
-        trade_id = len(self.trades) + 1
+        # Numbered per market, as binance numbers them: ids repeat across symbols.
+        trade_id = sum(1 for t in self.trades if t["symbol"] == order.symbol) + 1
         now = self.exchange.now()
         self.trades.append({"symbol": order.symbol, "id": trade_id, "orderId": order.order_id, "orderListId": -1,
                             "price": s8(price), "qty": s8(qty), "quoteQty": s8(quote), "commission": s8(fee),

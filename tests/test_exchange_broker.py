@@ -70,6 +70,28 @@ def test_market_order_is_placed_once_and_booked_from_exchange_trades(fake) -> No
     assert ledger.fees_paid > 0
 
 
+def test_trades_of_two_markets_with_the_same_id_are_each_booked() -> None:
+    """binance numbers each market's trades on its own: ETH/USDT's trade 1
+    was skipped as booked once BTC/USDT's trade 1 was, its order closed as
+    filled with no fill, and the ledger stayed flat in ETH."""
+    with FakeExchange() as server:
+        server.add_generated_market(SYMBOL, "1m", seed=5)
+        server.add_generated_market("ETH/USDT", "1m", seed=6)
+        server.enable_trading(KEY, SECRET, {"USDT": 10_000.0})
+        broker = make_broker(server)
+        eth = Order("ETH/USDT:1:entry", "ETH/USDT", Side.BUY, OrderKind.MARKET, 0.5,
+                    created_ts=int(time.time() * 1000), reason="entry")
+        btc = market("BTC/USDT:1:entry", Side.BUY, 0.5)
+        for order in (btc, eth):
+            broker.submit(order)
+            broker.send_decided(server.now())
+        fills = broker.collect_fills()
+        assert btc.status is OrderStatus.FILLED and eth.status is OrderStatus.FILLED, broker.drain().events
+        assert {t["symbol"] for t in server.account.trades} == {"BTCUSDT", "ETHUSDT"}
+        assert [f.trade_id for f in fills[SYMBOL]] == [f.trade_id for f in fills["ETH/USDT"]] == ["1"]
+        assert sum(f.qty for f in fills["ETH/USDT"]) == pytest.approx(eth.filled_qty) and eth.filled_qty > 0
+
+
 def test_lost_acknowledgement_finds_the_order_instead_of_sending_it_again(fake) -> None:
     broker = make_broker(fake, timeout_ms=800)
     fake.account.lose_next_ack(delay_seconds=2.0)

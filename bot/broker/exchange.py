@@ -65,7 +65,11 @@ def client_order_id(run_tag: str, order_id: str) -> str:
 
 class ExchangeBroker(KeepsWorkingOrders):
     def __init__(
-        self, client: ExchangeClient, run_tag: str, timeframe_ms: int, booked_trades: set[str] | None = None
+        self,
+        client: ExchangeClient,
+        run_tag: str,
+        timeframe_ms: int,
+        booked_trades: set[tuple[str, str]] | None = None,
     ) -> None:
         self.working = WorkingOrders()
         self.client = client
@@ -75,6 +79,9 @@ class ExchangeBroker(KeepsWorkingOrders):
         self.misses: dict[str, int] = {}  # empty look-ups in a row, per order
         self.balance_problem: str | None = None  # set by reconciliation
         self.cancel_wanted: set[str] = set()
+        # (symbol, trade id): binance numbers each market's trades on its
+        # own, so a bare id booked for BTC/USDT skipped ETH/USDT's trade of
+        # the same number, its order closed as filled with nothing booked.
         self.booked_trades = set(booked_trades or ())
         self.last_price: dict[str, float] = {}
         self.reason_of: dict[str, str] = {}  # every order's reason, for fills booked after it closed
@@ -324,10 +331,10 @@ class ExchangeBroker(KeepsWorkingOrders):
         has no time); False when none had an id."""
         usable = [t for t in trades if t.get("id") is not None]
         for trade in usable:
-            trade_id = str(trade["id"])
-            if trade_id in self.booked_trades:
+            key = (order.symbol, str(trade["id"]))
+            if key in self.booked_trades:
                 continue
-            self.booked_trades.add(trade_id)
+            self.booked_trades.add(key)
             fill = self._fill_of(order, trade, when)
             order.filled_qty += fill.qty
             self._fills.setdefault(order.symbol, []).append(fill)

@@ -407,12 +407,15 @@ class Store:
         with self.engine.connect() as conn:
             return [_order_of(r._mapping) for r in conn.execute(query)]
 
-    def trade_ids(self, order_ids: list[str]) -> set[str]:
-        """Exchange trade ids already booked as fills of these orders."""
-        query = select(FillRow.c.trade_id).where(FillRow.c.order_id.in_(order_ids), FillRow.c.trade_id.is_not(None))
+    def trade_ids(self, order_ids: list[str]) -> set[tuple[str, str]]:
+        """(symbol, exchange trade id) of the trades already booked as fills
+        of these orders: an exchange numbers trades per market."""
+        query = select(FillRow.c.symbol, FillRow.c.trade_id).where(
+            FillRow.c.order_id.in_(order_ids), FillRow.c.trade_id.is_not(None)
+        )
         with self.engine.connect() as conn:
             # trade_id IS NOT NULL in the query; the check only tells the type checker
-            return {trade_id for (trade_id,) in conn.execute(query) if trade_id is not None}
+            return {(symbol, trade_id) for symbol, trade_id in conn.execute(query) if trade_id is not None}
 
     def model_versions(self) -> list[ModelVersion]:
         with self.engine.connect() as conn:
