@@ -3,6 +3,7 @@ line would carry them, whatever the field is called."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,37 @@ def test_secret_values_are_masked_in_log_lines_and_reprs(tmp_path: Path, monkeyp
     assert "request" in text and "crashed" in text
     assert SECRET not in text
     assert text.count("***") >= 4
+
+
+def test_an_exchange_text_that_echoes_a_credential_is_masked_in_events_and_notifications(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The broker's `order_rejected` stored the exchange's reply as it came,
+    apiKey included: in the events table, `bot status`, the API and the
+    notification, none of which the log's scrubbing sees."""
+    from dataclasses import replace
+
+    from test_store import first_step
+
+    from bot.app.notify import _body
+    from bot.domain import Event
+    from bot.store import Store
+
+    monkeypatch.setenv("BOT_EXCHANGE_API_KEY", "key-echoed-by-the-exchange")
+    monkeypatch.setenv("BOT_EXCHANGE_SECRET", SECRET)
+    keys_from_env(needs_password=False)
+    reply = 'BadRequest: binance {"code":-1013,"msg":"Filter failure: NOTIONAL (apiKey=key-echoed-by-the-exchange)"}'
+    rejected = Event(1, "order_rejected", reply, level="error", symbol="BTC/USDT", data={"reply": reply})
+    db = tmp_path / "bot.sqlite"
+    store = Store(f"sqlite:///{db}")
+    try:
+        store.commit_step(replace(first_step(), events=[rejected]))  # a bar step's event
+        store.add_event(replace(rejected, ts=2))  # one from outside a step
+    finally:
+        store.close()
+    with sqlite3.connect(db) as conn:
+        stored = conn.execute("SELECT message, data_json FROM events ORDER BY ts").fetchall()
+    assert len(stored) == 2
+    for message, data in stored:
+        assert "key-echoed-by-the-exchange" not in message + data and "apiKey=***" in message
+    assert "key-echoed-by-the-exchange" not in _body(rejected) and "apiKey=***" in _body(rejected)

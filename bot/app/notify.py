@@ -24,7 +24,7 @@ import structlog
 from bot.config import ConfigError
 from bot.domain import Event, Fill, Side
 from bot.price_text import price_text
-from bot.secrets import register_secret
+from bot.secrets import register_secret, scrub
 from bot.timeframes import iso_utc
 
 log = structlog.get_logger("bot.notify")
@@ -182,4 +182,5 @@ def _title(event: Event) -> str:
 
 
 def _body(event: Event) -> str:
-    return f"{event.message} (bar {iso_utc(event.ts)}, {event.level})"
+    # An exchange's error text may echo a credential (a key in a refused order's reply).
+    return scrub(f"{event.message} (bar {iso_utc(event.ts)}, {event.level})")

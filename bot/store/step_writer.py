@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from bot import json_values
 from bot.domain import Event, Fill, Order, Prediction
 from bot.ledger import Position
+from bot.secrets import scrub
 from bot.step_record import StepRecord
 from bot.store.tables import (
     BarRow,
@@ -227,8 +228,11 @@ class StepWriter:
 def event_values(e: Event) -> tuple:
     # Valid JSON (a non-finite figure as null): Infinity in a model's metrics
     # made the row unreadable to SQLite's own JSON functions.
-    data = json_values.dumps(e.data, sort_keys=True) if e.data is not None else None
-    return (e.ts, e.level, e.kind, e.symbol, e.message, data)
+    data = scrub(json_values.dumps(e.data, sort_keys=True)) if e.data is not None else None
+    # Every event row passes here: an exchange's error text that echoed the
+    # API key reached the events table, `bot status` and the API from the
+    # broker's and the bar job's events, which no log scrubbing sees.
+    return (e.ts, e.level, e.kind, e.symbol, scrub(e.message), data)
 
 
 def _prediction(p: Prediction) -> tuple:
