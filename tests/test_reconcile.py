@@ -92,3 +92,33 @@ def test_a_balance_mismatch_beyond_dust_blocks_entries_until_the_account_agrees(
         rt.store.close()
     kinds = [e[0] for e in events(tmp_path / "bot.sqlite")]
     assert kinds == ["balance_mismatch", "balance_mismatch", "balance_mismatch", "balance_matched"]
+
+
+def test_a_finding_is_stored_and_notified_once_while_it_lasts(tmp_path: Path, fake, monkeypatch) -> None:
+    """The daemon's rounds stored a foreign order and a balance difference
+    again at every round (288 a day at five minutes), and notified none."""
+    from bot.app.finding_streaks import FindingStreaks
+
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    streaks, notified = FindingStreaks(), []
+
+    def round_() -> None:
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now(), streaks, notified.append)
+
+    try:
+        round_()  # the starting balances
+        fake.account.hold_orders = True
+        foreign = fake.make_ccxt().create_order(SYMBOL, "market", "buy", 0.1,
+                                                params={"newClientOrderId": "someone-else"})
+        fake.account.balances["USDT"] -= 25
+        for _ in range(3):
+            round_()
+        fake.make_ccxt().cancel_order(foreign["id"], SYMBOL)  # the order goes, the difference stays
+        round_()
+        fake.make_ccxt().create_order(SYMBOL, "market", "buy", 0.1, params={"newClientOrderId": "someone-else-2"})
+        round_()  # a new foreign order is news
+    finally:
+        rt.store.close()
+    stored = [e[0] for e in events(tmp_path / "bot.sqlite")]
+    assert stored == ["unknown_order", "balance_mismatch", "unknown_order"]
+    assert [e.kind for e in notified] == stored

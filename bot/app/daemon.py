@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.app.finding_streaks import FindingStreaks
 from bot.app.operator_requests import follow_operator_requests
 from bot.app.reconcile import reconcile
 from bot.app.runtime import Runtime
@@ -196,19 +197,26 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
 
     rt.bar_job.schedule_retry = retry_at
     if rt.config.broker != "paper":
+        streaks = FindingStreaks()
+
+        def reconcile_round() -> None:
+            cfg = rt.config
+            reconcile(
+                rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, rt.clock.now_ms(), streaks, rt.bar_job.notify
+            )
 
         def reconcile_now() -> None:
             if stop.is_set():
                 return
             with firing:
                 try:
-                    reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash, rt.clock.now_ms())
+                    reconcile_round()
                 except StepNotCommitted as exc:  # late fills booked in memory only
                     stop_on(exc)
                 except Exception:  # the next round tries again; trading goes on
                     log.exception("reconcile_failed")
 
-        reconcile(rt.engine, rt.store, rt.config.symbols, rt.config.paper.initial_cash, rt.clock.now_ms())
+        reconcile_round()
         scheduler.add_job(
             reconcile_now,
             "interval",

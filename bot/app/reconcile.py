@@ -18,10 +18,12 @@ and every `schedule.reconcile_seconds`:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import ccxt
 import structlog
 
+from bot.app.finding_streaks import FindingStreaks
 from bot.broker.exchange import ExchangeBroker
 from bot.config import ConfigError
 from bot.domain import Event
@@ -37,7 +39,19 @@ BALANCE_PROBLEM_KEY = "balance_problem"  # "" when the account matches the ledge
 QUOTE_DUST = 1e-4  # of the expected cash balance
 
 
-def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: float, now_ms: int) -> None:
+def reconcile(
+    engine: Engine,
+    store: Store,
+    symbols: list[str],
+    initial_cash: float,
+    now_ms: int,
+    streaks: FindingStreaks | None = None,
+    notify: Callable[[Event], None] | None = None,
+) -> None:
+    """One round. `streaks`: the daemon's memory of the rounds before, so a
+    finding is reported once while it lasts (without: every finding);
+    `notify`: where the events go besides the database and the log (they
+    reached no notification)."""
     broker = engine.broker
     if not isinstance(broker, ExchangeBroker):
         return
@@ -55,10 +69,13 @@ def reconcile(engine: Engine, store: Store, symbols: list[str], initial_cash: fl
         found = _compare_balances(engine, store, symbols, initial_cash, balances, now_ms)
         events.extend(found)
         _follow_balance_problem(broker, store, symbols, found, now_ms, events)
-    for e in events:
+    problems = len(events)
+    for e in streaks.new(events) if streaks is not None else events:
         store.add_event(e)
         log_event(log, e)
-    log.info("reconciled", open_orders=len(broker.open_orders), problems=len(events))
+        if notify is not None:
+            notify(e)
+    log.info("reconciled", open_orders=len(broker.open_orders), problems=problems)
 
 
 def _foreign_orders(broker: ExchangeBroker, symbols: list[str], now_ms: int) -> list[Event]:
