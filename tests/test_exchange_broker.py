@@ -204,6 +204,26 @@ def test_timestamp_refusal_resyncs_the_clock_and_places_the_order_once(fake) -> 
     assert sum(1 for _, path, _ in fake.requests if path == "/api/v3/time") == before + 1
 
 
+def test_an_acknowledged_order_the_exchange_no_longer_shows_is_said_at_once(fake) -> None:
+    """It stayed open without a word, its symbol waiting on it for a day
+    ("an order from an earlier bar is still on its way" at every bar)."""
+    fake.account.hold_orders = True
+    broker = make_broker(fake)
+    order = market("BTC/USDT:9:entry", Side.BUY, 0.1)
+    broker.submit(order)
+    broker.send_decided(fake.now())
+    assert order.status is OrderStatus.OPEN and broker.entry_block() is None
+    with fake.account._lock:
+        fake.account.orders.clear()  # gone from the exchange
+    for _ in range(3):
+        broker.poll(fake.now())
+    events = broker.drain().events
+    assert [e.kind for e in events] == ["order_missing"] and events[0].level == "error"
+    assert order.status is OrderStatus.UNKNOWN and order.id in broker.open_orders
+    kind, reason = broker.entry_block()
+    assert kind == "unknown_order" and order.id in reason
+
+
 def test_a_restarted_broker_adopts_an_open_order_and_books_its_fill_once(fake) -> None:
     fake.account.hold_orders = True
     first = make_broker(fake)

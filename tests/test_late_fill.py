@@ -99,7 +99,7 @@ def test_a_fill_recorded_late_is_booked_once_protected_and_blocks_entries_meanwh
         rt.engine.step(bars_at(fake, first + MINUTE))
         blocks = rows(db, "SELECT symbol, message, data_json FROM events WHERE kind = 'order_blocked'")
         assert [(b[0], json.loads(b[2])["rule"]) for b in blocks] == [(ETH, "unknown_order")]
-        assert "got no reply" in blocks[0][1]
+        assert "is not on the exchange (no reply to it" in blocks[0][1]
         assert order_posts(fake) == 1  # nothing sent while the order was unknown
         status = subprocess.run([sys.executable, "-m", "bot", "status", "-c", str(config)], cwd=REPO,
                                 env=env_with_keys(), capture_output=True, text=True)

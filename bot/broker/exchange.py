@@ -141,8 +141,8 @@ class ExchangeBroker(KeepsWorkingOrders):
             first = unknown[0]
             return (
                 "unknown_order",
-                f"order {first.id} got no reply and the exchange has not shown it yet "
-                f"({len(unknown)} unknown); no entry until the exchange answers",
+                f"order {first.id} is not on the exchange (no reply to it, or gone since it was acknowledged) "
+                f"({len(unknown)} unknown); no entry until the exchange shows it",
             )
         if self.balance_problem:
             return "balance_mismatch", f"{self.balance_problem}; no entry until the account matches the ledger"
@@ -285,6 +285,8 @@ class ExchangeBroker(KeepsWorkingOrders):
         # yet". Keep asking; give up only after the patience runs out.
         misses = self.misses.get(order.id, 0) + 1
         self.misses[order.id] = misses
+        if order.status is not OrderStatus.UNKNOWN:
+            self._lost_sight_of(order, now_ms)
         if now_ms - order.created_ts > UNKNOWN_PATIENCE_MS:
             hours = (now_ms - order.created_ts) / 3_600_000
             self._reject(
@@ -295,6 +297,22 @@ class ExchangeBroker(KeepsWorkingOrders):
                 status=OrderStatus.EXPIRED,
                 level="error",
             )
+
+    def _lost_sight_of(self, order: Order, now_ms: int) -> None:
+        """An order the exchange acknowledged is no longer found. It stayed
+        open without a word, its symbol waiting on it for a day; now it is
+        unknown (no new entry, a restart asks after it) and said at once."""
+        was = order.status.value
+        order.status = OrderStatus.UNKNOWN
+        self.working.changed(order)
+        self._event(
+            now_ms,
+            "order_missing",
+            f"the exchange no longer shows the order it acknowledged (it was {was}, "
+            f"{order.filled_qty:g} filled); looking it up by its client id, no new entry meanwhile",
+            order,
+            level="error",
+        )
 
     def _absorb(self, order: Order, reply: dict, now_ms: int) -> None:
         """Book new trades of the order and follow its status."""
