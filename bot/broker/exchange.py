@@ -15,7 +15,8 @@ its client id after every step and at every reconciliation until the
 exchange shows it, however many look-ups come back empty, since an
 exchange may record an order late. Only when it is still nowhere after
 `UNKNOWN_PATIENCE_MS` (far inside any exchange's order history) is it
-declared never arrived. While an order is unknown, or the balances
+declared never arrived. An acknowledged order the exchange no longer shows
+becomes unknown too (`order_missing`). While an order is unknown, or the balances
 disagree with the ledger beyond dust, no new entry is allowed
 (`entry_block`). Nothing is ever sent twice.
 
