@@ -47,7 +47,8 @@ class Daemon:
             "mode": "live",
             "exchange": {"name": "binance", "urls": fake.ccxt_urls(), "options": fake.ccxt_options(),
                          "timeout_ms": 1_000},
-            "market": {"page_limit": 100, "retries": 4, "backoff_seconds": 0.01, "backoff_max_seconds": 0.05},
+            # A cap above the fake's Retry-After (1 s) on its 429s and 418s: waits are recorded, not slept.
+            "market": {"page_limit": 100, "retries": 4, "backoff_seconds": 0.01, "backoff_max_seconds": 5.0},
             "schedule": {"bar_delay_seconds": 5, "late_retry_seconds": 20, "late_retries": 2},
             **(overrides or {}),
         })
@@ -209,13 +210,33 @@ def test_a_candle_missing_inside_a_reply_is_asked_for_again(tmp_path: Path, miss
 def test_backoff_grows_exponentially_within_its_cap(tmp_path: Path) -> None:
     with live_against_fake(tmp_path, {"market": {"page_limit": 100, "retries": 4, "backoff_seconds": 0.01,
                                                  "backoff_max_seconds": 0.05}}) as (fake, daemon):
-        fake.fail_next(status=429, times=4)
+        fake.fail_next(status=429, times=4, retry_after=0)  # the backoff's own waits: no wait asked for
         daemon.rt.bar_job(START)
         waits = daemon.sleeps
         assert len(waits) == 4
         caps = [0.01, 0.02, 0.04, 0.05]
         assert all(cap / 2 <= w <= cap for w, cap in zip(waits, caps))  # equal jitter: half to all
         assert rows(daemon.db, "SELECT COUNT(*) FROM bars")[0][0] == HISTORY
+
+
+@pytest.mark.parametrize("status", [429, 418])
+def test_a_wait_the_exchange_asks_for_is_kept(tmp_path: Path, status: int) -> None:
+    """Retry-After was ignored: retries came after the backoff's 1, 2, 4 s
+    however long the exchange had asked for, even after a 418 ban."""
+    with live_against_fake(tmp_path) as (fake, daemon):  # the backoff capped at 5 s
+        fake.fail_next(status=status, times=2, retry_after=3)
+        daemon.rt.bar_job(START)
+        assert len(daemon.sleeps) == 2 and min(daemon.sleeps) >= 3  # within the cap: waited out, then asked again
+        assert rows(daemon.db, "SELECT COUNT(*) FROM bars")[0][0] == HISTORY
+
+    (tmp_path / "long").mkdir()
+    with live_against_fake(tmp_path / "long") as (fake, daemon):
+        fake.fail_next(status=status, times=1, retry_after=600)
+        daemon.rt.bar_job(START)
+        daemon.rt.bar_job(START + 1_000)  # a retry soon after: no request inside the quiet
+        assert sum(path == "/api/v3/klines" for _, path, _ in fake.requests) == 1 and daemon.sleeps == []
+        failed = [m for _, _, m in daemon.events("fetch_failed")]
+        assert "(Retry-After 600 s)" in failed[0] and "not asked: the exchange asked for quiet" in failed[1]
 
 
 def test_bad_credentials_stop_the_job_with_a_clear_message_and_no_retry(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import ccxt
 import structlog
 
 from bot.market.ccxt_feed import Backoff
+from bot.market.retry_after import QuietPeriod
 
 log = structlog.get_logger("bot.broker.exchange")
 
@@ -29,6 +30,7 @@ class ExchangeClient:
         self.exchange = exchange
         self.retries = retries
         self.backoff = backoff
+        self.quiet = QuietPeriod()
         # binance: sign with the exchange's clock, not ours.
         self.exchange.options["adjustForTimeDifference"] = False
 
@@ -114,6 +116,8 @@ class ExchangeClient:
         resynced = False
         attempt = 0
         while True:
+            if self.quiet.left():
+                raise ccxt.RateLimitExceeded(f"{self.exchange.id} not asked: {self.quiet.says()}")
             try:
                 return call(*args)
             except ccxt.InvalidNonce:
@@ -123,9 +127,11 @@ class ExchangeClient:
                 log.warning("clock_resync", reason="exchange refused our timestamp")
                 self.resync_time()
             except NETWORK_ERRORS as exc:
-                if attempt >= self.retries:
+                asked = self.quiet.note(self.exchange, exc)
+                if attempt >= self.retries or (asked is not None and asked > self.backoff.max):
                     raise
-                wait = self.backoff.wait(attempt)
+                wait = self.backoff.wait(attempt, at_least=asked or 0.0)
+                self.quiet.waited()
                 attempt += 1
                 log.warning(
                     "exchange_retry",

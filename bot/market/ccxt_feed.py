@@ -24,6 +24,7 @@ from bot.domain import Bar
 from bot.market.errors import MarketDataError
 from bot.market.exchange_clock import ExchangeClock
 from bot.market.reply_shape import unreadable_reply
+from bot.market.retry_after import QuietPeriod
 from bot.timeframes import grid_floor
 
 log = structlog.get_logger("bot.market.ccxt")
@@ -69,9 +70,11 @@ class Backoff:
         self.sleep = sleep
         self.rng = rng or random.Random()
 
-    def wait(self, attempt: int) -> float:
+    def wait(self, attempt: int, at_least: float = 0.0) -> float:
+        """`at_least`: what the exchange asked for (Retry-After)."""
         delay = min(self.max, self.base * 2**attempt)
         delay = delay * (0.5 + self.rng.random() / 2)  # "equal jitter": between half and all of it
+        delay = max(delay, at_least)
         self.sleep(delay)
         return delay
 
@@ -101,6 +104,7 @@ class CcxtFeed:
         self.page_limit = market.page_limit
         self.retries = market.retries
         self.backoff = backoff or Backoff(market.backoff_seconds, market.backoff_max_seconds)
+        self.quiet = QuietPeriod()
         # ccxt parses a reply that is no JSON (a body cut short, a maintenance
         # page served with 200) into no candles, without a word: a download
         # took it for the end of the exchange's history and stopped there. It
@@ -160,16 +164,21 @@ class CcxtFeed:
 
     def _request(self, symbol: str, since: int) -> list[list]:
         for attempt in range(self.retries + 1):
+            if self.quiet.left():
+                raise MarketDataError(f"{self.exchange.id} {symbol}: not asked: {self.quiet.says()}")
             try:
                 rows = self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=self.page_limit)
                 self._check_reply(symbol, rows)
                 return rows
             except TRANSIENT_ERRORS as exc:
-                if attempt == self.retries:
+                asked = self.quiet.note(self.exchange, exc)
+                if attempt == self.retries or (asked is not None and asked > self.backoff.max):
                     raise MarketDataError(
                         f"{self.exchange.id} {symbol}: gave up after {attempt + 1} attempts: {network_reason(exc)}"
+                        + (f" (Retry-After {asked:.0f} s)" if asked is not None else "")
                     ) from None
-                wait = self.backoff.wait(attempt)
+                wait = self.backoff.wait(attempt, at_least=asked or 0.0)
+                self.quiet.waited()
                 log.warning(
                     "fetch_retry",
                     symbol=symbol,
