@@ -133,3 +133,9 @@ class Event:
     level: str = "info"
     symbol: str | None = None
     data: dict | None = None
+
+
+# The kind of the bar check's event for a price taken at a new level (beyond
+# tenfold the last accepted close, after a day of rejections): the engine
+# halts entries on it when a position is open across the change.
+PRICE_LEVEL_CHANGED = "price_level_changed"

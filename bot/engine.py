@@ -33,7 +33,7 @@ import pandas as pd
 import structlog
 
 from bot.book_view import BookView
-from bot.domain import Bar, Event, Fill, Order, OrderKind, Prediction, Signal
+from bot.domain import PRICE_LEVEL_CHANGED, Bar, Event, Fill, Order, OrderKind, Prediction, Signal
 from bot.error_text import first_line
 from bot.features import FEATURE_NAMES, FeatureState
 from bot.features.history import FeatureHistory
@@ -163,6 +163,7 @@ class Engine:
     def _step_in_memory(self, bars: Sequence[Bar], events: Sequence[Event]) -> StepRecord:
         now = self.clock.now_ms()
         rec = StepRecord(ts=bars[0].ts, bars=list(bars), events=list(events))
+        self._halt_on_a_level_change(events, rec)
         self.risk.new_day_start(rec.ts, self.ledger.equity)
         for bar in bars:
             self._execute_resting_orders(bar, rec)
@@ -183,6 +184,19 @@ class Engine:
             self._apply(self.risk.end_of_bar(bar, self.ledger, self._book()), rec)
         self._close_step(rec, bars)
         return rec
+
+    def _halt_on_a_level_change(self, events: Sequence[Event], rec: StepRecord) -> None:
+        """A position open across a new price level is marked at it: a real
+        crash or jump, or a feed that switched units booking the change as
+        profit (+4.3 million on 10,000 on real ETH data at 1,000 times its
+        price from one bar on). Its stop and exits work as ever; entries
+        halt until an operator has looked (`bot resume`)."""
+        for e in events:
+            if e.kind != PRICE_LEVEL_CHANGED or e.symbol is None or not self.ledger.position(e.symbol).qty:
+                continue
+            reason = f"the price of {e.symbol} moved to a new level with a position open; check the data"
+            halted = self.risk.halt_entries(rec.ts, reason)
+            rec.events.extend([halted] if halted else [])
 
     def _flatten_if_asked(self, rec: StepRecord, now: int) -> None:
         if self.flatten_request is None:

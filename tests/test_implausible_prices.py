@@ -14,7 +14,7 @@ import pytest
 import yaml
 from helpers import replay, rows, write_config
 
-from bot.market.validation import IMPLAUSIBLE, NOT_WHILE_HOLDING, UNPRICED
+from bot.market.validation import IMPLAUSIBLE, UNPRICED
 
 HOUR = 3_600_000
 START = 1_672_531_200_000  # 2023-01-01
@@ -109,38 +109,28 @@ def test_an_extreme_move_short_of_tenfold_is_a_market_move(tmp_path: Path) -> No
     assert (bad_ts, "sell") in rows(db, "SELECT ts, side FROM fills")
 
 
-def test_a_market_that_really_jumps_tenfold_waits_a_day_not_for_ever(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("factor", "long"), [(20.0, True), (0.05, True), (20.0, False)])
+def test_a_market_that_really_jumps_tenfold_waits_a_day_not_for_ever(tmp_path: Path, factor: float,
+                                                                     long: bool) -> None:
     """A redenomination: every bar of the new level is rejected for a day
     (a feed at the wrong scale for a few bars must not trade), then the
     level is taken; the symbol does not stall on a close it will never see
-    again. No position is open through it (the test below holds one)."""
-    all_at = {"open": 20.0, "high": 20.0, "low": 20.0, "close": 20.0}
-    db = run_long_through(tmp_path, all_at, stays=True, long=False)
-    bad_ts = START + BAD * HOUR
+    again, and nothing was traded or marked at the new level meanwhile.
+    Taken under an open position, the new level is an error and halts
+    entries: a feed that switched units booked the change as profit (+4.3
+    million on 10,000 on real ETH data at 1,000 times its price), while a
+    real crash must still reach the position's stop."""
+    all_at = {"open": factor, "high": factor, "low": factor, "close": factor}
+    db = run_long_through(tmp_path, all_at, stays=True, long=long)
+    bad_ts, taken = START + BAD * HOUR, START + (BAD + 24) * HOUR
     rejected = [ts for (ts,) in rows(db, "SELECT ts FROM events WHERE kind = 'bar_rejected' ORDER BY ts")]
     assert rejected == [bad_ts + i * HOUR for i in range(24)]  # judged while within a day of the last close
     stepped = [ts for (ts,) in rows(db, f"SELECT ts FROM bars WHERE ts > {bad_ts} ORDER BY ts")]
-    assert stepped and stepped[0] == bad_ts + 24 * HOUR  # the level is taken once a day has passed
+    assert stepped and stepped[0] == taken  # the level is taken once a day has passed
     assert stepped == [bad_ts + i * HOUR for i in range(24, 24 + len(stepped))] and len(stepped) >= 10
-    assert rows(db, "SELECT COUNT(*) FROM fills") == [(0,)]
-
-
-def test_a_new_level_is_never_taken_under_an_open_position(tmp_path: Path) -> None:
-    """Taken after a day with a long open, the new level marked the position
-    across it: a feed that switched units booked the change as profit
-    (+4.3 million on 10,000 in a run of real ETH data at 1,000 times its
-    price from one bar on). Its bars stay rejected while the position is
-    open, said once as an error, and the equity stays where it was."""
-    all_at = {"open": 2000.0, "high": 2000.0, "low": 2000.0, "close": 2000.0}
-    db = run_long_through(tmp_path, all_at, stays=True)
-    bad_ts = START + BAD * HOUR
-    rejected = rows(db, "SELECT ts, level, message FROM events WHERE kind = 'bar_rejected' ORDER BY ts")
-    assert [(ts, level) for ts, level, _ in rejected] == [
-        *[(bad_ts + i * HOUR, "warning") for i in range(24)],  # the day it is judged as a broken print
-        (bad_ts + 24 * HOUR, "error"),  # then once for as long as the position is open
-    ]
-    assert rejected[-1][2] == NOT_WHILE_HOLDING
-    assert rows(db, f"SELECT COUNT(*) FROM bars WHERE ts >= {bad_ts}") == [(0,)]
-    assert rows(db, "SELECT COUNT(*), MIN(side) FROM fills") == [(1, "buy")]
-    low, high = rows(db, "SELECT MIN(equity), MAX(equity) FROM equity")[0]
-    assert 0.9 * INITIAL_CASH < low <= high < 1.1 * INITIAL_CASH
+    assert rows(db, "SELECT ts, level FROM events WHERE kind = 'price_level_changed'") == [(taken, "error")]
+    halted = rows(db, "SELECT ts, message FROM events WHERE kind = 'entries_halted'")
+    assert [ts for ts, _ in halted] == ([taken] if long else [])
+    assert all("moved to a new level with a position open" in message for _, message in halted)
+    sells = [ts for (ts,) in rows(db, "SELECT ts FROM fills WHERE side = 'sell'")]
+    assert sells == ([taken] if long and factor < 1 else [])  # the crash fired the stop at once

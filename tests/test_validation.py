@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from bot.domain import Bar
-from bot.market.validation import IMPLAUSIBLE, NOT_WHILE_HOLDING, UNPRICED, bar_problem
+from bot.market.validation import IMPLAUSIBLE, UNPRICED, bar_problem
 
 HOUR = 3_600_000
 TS = 470_000 * HOUR  # aligned to the hour
@@ -91,11 +91,8 @@ def test_a_price_tenfold_from_the_previous_close_is_not_a_market_move(changes: d
     # own hole with its first rejected bar, and its second bar went through.
     assert bar_problem(bar, HOUR, previous_ts=TS - 2 * HOUR, previous_close=100.0) == reason
     assert bar_problem(bar, HOUR, previous_ts=TS - 24 * HOUR, previous_close=100.0) == reason
-    # After more than a day the market may have gone anywhere, unless a
-    # position is open: its value would change with the data's units.
+    # After more than a day the market may have gone anywhere.
     assert bar_problem(bar, HOUR, previous_ts=TS - 25 * HOUR, previous_close=100.0) is None
-    held = bar_problem(bar, HOUR, previous_ts=TS - 25 * HOUR, previous_close=100.0, holding=True)
-    assert held == (None if reason is None else NOT_WHILE_HOLDING)
     # A daily bar is judged against the day before it.
     day_bar = replace(bar, ts=TS - TS % (24 * HOUR))
     assert bar_problem(day_bar, 24 * HOUR, previous_ts=day_bar.ts - 24 * HOUR, previous_close=100.0) == reason

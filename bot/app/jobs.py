@@ -107,7 +107,7 @@ class BarJob:
     def _next_bars(self, symbol: str, now_ms: int) -> list[Bar]:
         last = self.engine.last_ts.get(symbol)
         try:
-            screened = self.screen.screen(self.feed.fetch_closed(symbol, last, now_ms), last, self._holding(symbol))
+            screened = self.screen.screen(self.feed.fetch_closed(symbol, last, now_ms), last)
         except MarketDataError as exc:
             self._event(Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol))
             return []
@@ -129,17 +129,13 @@ class BarJob:
         self._events(gate_events)
         return confirmed
 
-    def _holding(self, symbol: str) -> bool:
-        return self.engine.ledger.position(symbol).qty != 0
-
     def _ask_again(self, bar: Bar, now_ms: int) -> Bar | None:
         """The exchange's copy of one bar, fetched anew (None: no answer)."""
         try:
             raw = self.feed.fetch_range(bar.symbol, bar.ts, bar.ts + self.timeframe_ms, now_ms)
         except MarketDataError:
             return None
-        # A broken copy confirms nothing.
-        screened = self.screen.screen(raw, bar.ts - self.timeframe_ms, self._holding(bar.symbol))
+        screened = self.screen.screen(raw, bar.ts - self.timeframe_ms)  # a broken copy confirms nothing
         self._events(screened.events)
         return next((b for b in screened.bars if b.ts == bar.ts), None)
 
@@ -147,8 +143,7 @@ class BarJob:
         """Bars found for the hole between two bars; None while the hole is
         still waiting to be filled."""
         try:
-            raw = self.feed.fetch_range(symbol, after + self.timeframe_ms, before, now_ms)
-            found = self.screen.screen(raw, after, self._holding(symbol))
+            found = self.screen.screen(self.feed.fetch_range(symbol, after + self.timeframe_ms, before, now_ms), after)
         except MarketDataError as exc:
             self._event(Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol))
             return None

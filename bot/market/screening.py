@@ -10,9 +10,9 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.domain import Bar, Event
+from bot.domain import PRICE_LEVEL_CHANGED, Bar, Event
 from bot.market.reported_once import ReportedOnce
-from bot.market.validation import NOT_WHILE_HOLDING, bar_problem
+from bot.market.validation import MAX_MOVE_FACTOR, bar_problem
 from bot.timeframes import iso_utc
 
 _VOLATILITY_WINDOW = 48  # returns behind the extreme-move test
@@ -34,6 +34,19 @@ def _bar_data(bar: Bar) -> dict:
     }
 
 
+def _level_changed(bar: Bar, previous: float) -> Event:
+    return Event(
+        bar.ts,
+        PRICE_LEVEL_CHANGED,
+        f"a new price level taken: close {bar.close:g}, {bar.close / previous:,.4g} times the last accepted close "
+        f"{previous:g}, after a day and more of bars rejected as implausible (a real crash or jump; or a feed "
+        "that switched units, or a redenomination, whose change would be booked as profit or loss)",
+        level="error",
+        symbol=bar.symbol,
+        data=_bar_data(bar),
+    )
+
+
 @dataclass
 class Screened:
     bars: list[Bar] = field(default_factory=list)  # valid, strictly ascending, newer than `after`
@@ -52,21 +65,17 @@ class BarScreen:
         # of the same window.
         self._spreads: dict[str, tuple[float, float] | None] = {}
 
-    def screen(self, raw: list[Bar], after: int | None, holding: bool = False) -> Screened:
-        """Valid bars of one symbol opened after `after`, with findings;
-        `holding`: a position is open in the symbol."""
+    def screen(self, raw: list[Bar], after: int | None) -> Screened:
+        """Valid bars of one symbol opened after `after`, with findings."""
         out = Screened()
         previous = after
         previous_close = self._last_close.get(raw[0].symbol) if raw else None
         for bar in self._first_copies(sorted(raw, key=lambda b: b.ts), out):
             if after is not None and bar.ts <= after:
                 continue  # already stored: asked for again around a gap
-            problem = bar_problem(bar, self.timeframe_ms, previous, previous_close, holding)
+            problem = bar_problem(bar, self.timeframe_ms, previous, previous_close)
             if problem is not None:
-                # A level refused under an open position lasts until it is
-                # closed: said once, not at every bar it rejects.
-                streak = previous if problem == NOT_WHILE_HOLDING else None
-                self._report(out, bar, "bar_rejected", problem, streak)
+                self._report(out, bar, "bar_rejected", problem)
                 continue
             out.bars.append(bar)
             previous, previous_close = bar.ts, bar.close
@@ -84,12 +93,17 @@ class BarScreen:
 
     def observe(self, bar: Bar) -> Event | None:
         """Called for each bar the engine accepts, in order: flags a
-        close-to-close move far outside the recent volatility."""
+        close-to-close move far outside the recent volatility, or a new
+        price level (beyond tenfold, taken after a day of rejections)."""
         returns = self._returns.setdefault(bar.symbol, deque(maxlen=_VOLATILITY_WINDOW))
         previous = self._last_close.get(bar.symbol)
         self._last_close[bar.symbol] = bar.close
         if previous is None:
             return None
+        if not previous / MAX_MOVE_FACTOR <= bar.low <= bar.high <= previous * MAX_MOVE_FACTOR:
+            returns.clear()  # the old level's returns say nothing of the new one's
+            self._spreads.pop(bar.symbol, None)
+            return _level_changed(bar, previous)
         move = math.log(bar.close / previous)
         flagged = None
         spread = self._spread(bar.symbol)
@@ -150,11 +164,8 @@ class BarScreen:
         std = math.dist(returns, [mean] * n) / math.sqrt(n - 1)
         return mean, max(std, _MIN_SPREAD)
 
-    def _report(self, out: Screened, bar: Bar, kind: str, reason: str, streak: int | None = None) -> None:
-        """Each finding once; those of one `streak` (the bar time it
-        follows) once for the whole streak."""
-        key = (bar.symbol, bar.ts if streak is None else ("after", streak), reason)
+    def _report(self, out: Screened, bar: Bar, kind: str, reason: str) -> None:
+        key = (bar.symbol, bar.ts, reason)
         if not self._reported.first(key):
             return
-        level = "error" if streak is not None else "warning"
-        out.events.append(Event(bar.ts, kind, reason, level=level, symbol=bar.symbol, data=_bar_data(bar)))
+        out.events.append(Event(bar.ts, kind, reason, level="warning", symbol=bar.symbol, data=_bar_data(bar)))

@@ -25,20 +25,9 @@ from bot.timeframes import grid_offset
 # price and lost half the account). A market that really jumps tenfold
 # (a redenomination) now waits a day, every bar of it rejected and reported,
 # and the stall reported too, before its new level is taken.
-#
-# Not while a position is open in the symbol, though: a new level taken
-# then marked the position across it, and a feed that switched units (or
-# a redenomination, which changes quantities too) booked the change as
-# profit (+4.3 million on 10,000 in a test run). Its bars stay rejected
-# until the position is closed: the operator's call, not the feed's.
 MAX_MOVE_FACTOR = 10.0
 JUDGED_WITHIN_MS = 86_400_000
 IMPLAUSIBLE = f"a price beyond {MAX_MOVE_FACTOR:g} times the previous close, up or down: not a market move"
-NOT_WHILE_HOLDING = (
-    f"a price beyond {MAX_MOVE_FACTOR:g} times the last accepted close while a position is open: a new price level "
-    "is never taken under an open position, whose value would change with the data's units (a feed that switched "
-    "units, a redenomination); the symbol's bars are rejected while it is open: check the data"
-)
 # No market is priced near these: a price past them is a broken number, and
 # its squares overflow the rolling features (1e308 wedged the daemon's
 # feature update on every later bar). A first bar has no close to be judged
@@ -49,11 +38,10 @@ UNPRICED = f"a price above {MAX_PRICE:g}: no market is priced there"
 
 
 def bar_problem(
-    bar: Bar, timeframe_ms: int, previous_ts: int | None, previous_close: float | None = None, holding: bool = False
+    bar: Bar, timeframe_ms: int, previous_ts: int | None, previous_close: float | None = None
 ) -> str | None:
     """Why the bar is unusable, or None when it is fine. `previous_close`
-    is that of the bar at `previous_ts`, the one accepted before it;
-    `holding`: a position is open in the bar's symbol."""
+    is that of the bar at `previous_ts`, the one accepted before it."""
     prices = (bar.open, bar.high, bar.low, bar.close)
     if not all(math.isfinite(v) for v in (*prices, bar.volume)):
         return "non-finite value"
@@ -73,10 +61,11 @@ def bar_problem(
         return "timestamp not aligned to the timeframe"
     if previous_ts is not None and bar.ts <= previous_ts:
         return "not newer than the previous bar"
-    if previous_ts is None or previous_close is None:
-        return None
-    if previous_close / MAX_MOVE_FACTOR <= bar.low and bar.high <= previous_close * MAX_MOVE_FACTOR:
-        return None
-    if bar.ts - previous_ts <= max(timeframe_ms, JUDGED_WITHIN_MS):
+    judged = previous_ts is not None and bar.ts - previous_ts <= max(timeframe_ms, JUDGED_WITHIN_MS)
+    if (
+        judged
+        and previous_close is not None
+        and not (previous_close / MAX_MOVE_FACTOR <= bar.low and bar.high <= previous_close * MAX_MOVE_FACTOR)
+    ):
         return IMPLAUSIBLE
-    return NOT_WHILE_HOLDING if holding else None
+    return None
