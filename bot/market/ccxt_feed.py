@@ -127,6 +127,7 @@ class CcxtFeed:
         each page as it arrives (downloads store and report progress there)."""
         bars: list[Bar] = []
         since = start_ms
+        self._keep_quiet(symbol)  # the exchange's clock is asked first, and that is a request too
         now_ms = self.clock.closed_by(now_ms)
         while since < end_ms and since + self.timeframe_ms <= now_ms:
             rows = self._request(symbol, since)
@@ -162,10 +163,13 @@ class CcxtFeed:
         if problem:
             raise ccxt.NetworkError(f"{self.exchange.id} {problem}")
 
+    def _keep_quiet(self, symbol: str) -> None:
+        if self.quiet.left():
+            raise MarketDataError(f"{self.exchange.id} {symbol}: not asked: {self.quiet.says()}")
+
     def _request(self, symbol: str, since: int) -> list[list]:
         for attempt in range(self.retries + 1):
-            if self.quiet.left():
-                raise MarketDataError(f"{self.exchange.id} {symbol}: not asked: {self.quiet.says()}")
+            self._keep_quiet(symbol)
             try:
                 rows = self.exchange.fetch_ohlcv(symbol, self.timeframe, since=since, limit=self.page_limit)
                 self._check_reply(symbol, rows)

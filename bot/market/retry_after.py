@@ -9,11 +9,18 @@ request to the exchange until it has passed."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 import ccxt
+
+ASKS_FOR_QUIET = (ccxt.DDoSProtection, ccxt.RateLimitExceeded, ccxt.ExchangeNotAvailable)
+# No wait asked for is kept longer than this (a day: binance's longest ban
+# is days, and a header of "inf" would have kept the bot quiet until restart);
+# the bot asks again then, and a refusal names the wait again.
+LONGEST_S = 86_400.0
 
 
 def retry_after_seconds(exchange: ccxt.Exchange) -> float | None:
@@ -24,13 +31,15 @@ def retry_after_seconds(exchange: ccxt.Exchange) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, OverflowError):
-        return None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return LONGEST_S if seconds > 0 else None
+    return min(LONGEST_S, max(0.0, seconds))
 
 
 class QuietPeriod:
@@ -43,7 +52,10 @@ class QuietPeriod:
     def note(self, exchange: ccxt.Exchange, exc: Exception) -> float | None:
         """The wait a rate-limit refusal asked for (None: not one, or none
         asked), remembered."""
-        if not isinstance(exc, ccxt.DDoSProtection):  # 429 and 418 (RateLimitExceeded is one)
+        # ccxt raises these apart (none is a kind of another): binance's 429
+        # and 418 as DDoSProtection, most exchanges' 429 as
+        # RateLimitExceeded, a 503 (maintenance) as ExchangeNotAvailable.
+        if not isinstance(exc, ASKS_FOR_QUIET):
             return None
         asked = retry_after_seconds(exchange)
         if asked is not None:
