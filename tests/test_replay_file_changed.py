@@ -16,9 +16,9 @@ from test_config_errors import assert_refused, run_bot
 BARS = 600
 
 
-def write_market(path: Path, bars: int, scale: float = 1.0) -> None:
+def write_market(path: Path, bars: int, scale: float = 1.0, skip: int = 0) -> None:
     with gzip.open(BUNDLED_BTC, "rt") as f:
-        frame = pd.read_csv(f, nrows=bars)
+        frame = pd.read_csv(f, nrows=bars).iloc[skip:]
     frame[["open", "high", "low", "close"]] *= scale
     frame.to_csv(path, index=False)
 
@@ -41,6 +41,13 @@ def test_a_resume_on_other_bars_at_the_same_path_is_refused(tmp_path: Path) -> N
     write_market(data, BARS + 100, scale=0.05)  # another market's prices at the same times
     refused = run_bot("run", "-c", str(config), "--no-progress", "--max-bars", "10")
     assert_refused(refused, "replay.data")
-    assert "is not the one this run stored" in refused.stderr
+    assert "is not the one this run stored (open " in refused.stderr and " where it stored " in refused.stderr
     assert "the file changed since the run began" in refused.stderr
+    assert rows(db, "SELECT COUNT(*), MAX(ts) FROM bars") == before[1]
+
+    # Another market's file that begins after the run's newest bar: read on as the same market too.
+    write_market(data, 2 * BARS, scale=0.05, skip=stored[0] + 20)
+    refused = run_bot("run", "-c", str(config), "--no-progress", "--max-bars", "10")
+    assert_refused(refused, "replay.data")
+    assert "(the file has no bar at that time)" in refused.stderr
     assert rows(db, "SELECT COUNT(*), MAX(ts) FROM bars") == before[1]

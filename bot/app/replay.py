@@ -21,6 +21,7 @@ from bot.app.runtime import Runtime, build_runtime
 from bot.app.scheduling import SimulatedScheduler, bar_close_trigger
 from bot.clock import SimulatedClock
 from bot.config import Config, ConfigError
+from bot.domain import Bar
 from bot.market.csv_format import DataFileError
 from bot.market.replay_feed import ReplayFeed
 from bot.strategy import Strategy
@@ -64,21 +65,35 @@ def _refuse_changed_data(rt: Runtime, feed: ReplayFeed) -> None:
     """A resumed replay reads on from where the file left off: ConfigError
     when the file no longer holds the newest bar the run stored. Other bars
     at the same path (SOL's in ETH's file) were read on as the same market,
-    a day of them rejected and the rest taken at SOL's price."""
+    a day of them rejected and the rest taken at SOL's price. (replay.data,
+    start and end are decision settings: they cannot have moved instead.)"""
     tf = rt.config.timeframe_ms
     for symbol, ts in rt.engine.last_ts.items():
         stored = rt.store.bar_at(symbol, ts)
-        if stored is None or not feed.covers(symbol, ts):
-            continue  # bounds moved past it: the replay's own checks say what that means
-        in_file = feed.fetch_range(symbol, ts, ts + tf, ts + tf)
+        if stored is None:
+            continue
+        in_file = feed.fetch_range(symbol, ts, ts + tf, ts + tf) if feed.covers(symbol, ts) else []
         if stored in in_file:
             continue
-        found = f"close {in_file[0].close:g} where it stored {stored.close:g}" if in_file else "no such bar"
         raise ConfigError(
             f"replay.data: {rt.config.replay_csv(symbol)}: its {symbol} bar of {iso_utc(ts)} is not the one this "
-            f"run stored ({found}): the file changed since the run began; restore it, or start over with "
-            "`bot run --fresh`"
+            f"run stored ({_difference(stored, in_file)}): the file changed since the run began; restore it, or "
+            "start over with `bot run --fresh`"
         )
+
+
+def _difference(stored: Bar, in_file: list[Bar]) -> str:
+    """What the file holds instead of the stored bar, exactly."""
+    if not in_file:
+        return "the file has no bar at that time"
+    found = in_file[0]
+    fields = ("open", "high", "low", "close", "volume")
+    differ = [
+        f"{name} {getattr(found, name)!r} where it stored {getattr(stored, name)!r}"
+        for name in fields
+        if getattr(found, name) != getattr(stored, name)
+    ]
+    return ", ".join(differ[:2])
 
 
 @dataclass(frozen=True)
