@@ -48,6 +48,10 @@ log = structlog.get_logger("bot.broker.exchange")
 # exchanges keep order history for months; a day covers any outage.
 UNKNOWN_PATIENCE_MS = 86_400_000
 REFUSED = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
+# Empty look-ups in a row before an acknowledged order counts as missing: the
+# first comes milliseconds after the acknowledgement, and an exchange whose
+# look-ups lag its acknowledgements would block every entry on one.
+MISSING_AFTER_LOOKUPS = 3
 
 # ccxt's unified order status -> ours (open splits on the filled amount)
 CLOSED_STATUS = {
@@ -286,7 +290,7 @@ class ExchangeBroker(KeepsWorkingOrders):
         # yet". Keep asking; give up only after the patience runs out.
         misses = self.misses.get(order.id, 0) + 1
         self.misses[order.id] = misses
-        if order.status is not OrderStatus.UNKNOWN:
+        if order.status is not OrderStatus.UNKNOWN and misses >= MISSING_AFTER_LOOKUPS:
             self._lost_sight_of(order, now_ms)
         if now_ms - order.created_ts > UNKNOWN_PATIENCE_MS:
             hours = (now_ms - order.created_ts) / 3_600_000
