@@ -88,6 +88,7 @@ class FakeAccount:
         self.trades: list[dict] = []
         self.placed: list[str] = []  # client ids of every order accepted, in order
         self.hold_orders = False
+        self.trades_ignore_order = False  # myTrades answers with the market's trades, as some exchanges do
         self._lost_acks = 0
         self.ack_delay_seconds = 0.0
         self._refuse_timestamps = 0
@@ -324,6 +325,6 @@ class FakeAccount:
     def _my_trades(self, params: dict) -> list[dict]:
         market = self._market(params)
         found = [t for t in self.trades if t["symbol"] == market.id
-                 and ("orderId" not in params or str(t["orderId"]) == params["orderId"])
+                 and ("orderId" not in params or self.trades_ignore_order or str(t["orderId"]) == params["orderId"])
                  and t["time"] >= int(params.get("startTime", 0))]
         return found[:int(params.get("limit", 500))]

@@ -226,6 +226,32 @@ def test_an_acknowledged_order_the_exchange_no_longer_shows_is_said_at_once(fake
     assert kind == "unknown_order" and order.id in reason
 
 
+def test_a_restarted_broker_books_only_the_trades_that_name_its_order(fake) -> None:
+    """An exchange that ignores the order filter answers with the market's
+    recent trades; after a restart the earlier orders' trades are no longer
+    remembered as booked, and were booked again against the open order."""
+    fake.account.trades_ignore_order = True
+    first = make_broker(fake)
+    done = market("BTC/USDT:10:entry", Side.BUY, 0.1)
+    first.submit(done)
+    first.send_decided(fake.now())
+    assert done.status is OrderStatus.FILLED and len(first.collect_fills()[SYMBOL]) == 1
+    fake.account.hold_orders = True
+    held = market("BTC/USDT:11:entry", Side.BUY, 0.2)
+    first.submit(held)
+    first.send_decided(fake.now())
+
+    second = make_broker(fake)  # a new process: the open order read back, the closed one's trades forgotten
+    restored = market(held.id, Side.BUY, 0.2)
+    restored.status = OrderStatus.OPEN
+    second.adopt(restored)
+    fake.account.release_held()
+    second.poll(fake.now())
+    fills = second.collect_fills()[SYMBOL]
+    assert restored.status is OrderStatus.FILLED
+    assert [f.trade_id for f in fills] == [str(fake.account.trades[-1]["id"])]
+
+
 def test_a_restarted_broker_adopts_an_open_order_and_books_its_fill_once(fake) -> None:
     fake.account.hold_orders = True
     first = make_broker(fake)

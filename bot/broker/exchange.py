@@ -342,12 +342,16 @@ class ExchangeBroker(KeepsWorkingOrders):
             self.working.changed(order)
 
     def _trades_of(self, order: Order, reply: dict) -> list[dict] | None:
-        """The order's trades, or None when the exchange did not answer."""
+        """The order's trades, or None when the exchange did not answer.
+        An exchange that ignores the order filter answers with the market's
+        recent trades: only those naming this order are its own (after a
+        restart, other orders' booked trades are no longer remembered)."""
         try:
-            return self.client.trades(order.symbol, str(reply["id"]))
+            trades = self.client.trades(order.symbol, str(reply["id"]))
         except ccxt.BaseError as exc:
             log.warning("trades_lookup_failed", order_id=order.id, error=type(exc).__name__)
             return None
+        return [t for t in trades if t.get("order") is None or str(t["order"]) == str(reply["id"])]
 
     def _book(self, order: Order, trades: list[dict], when: int) -> bool:
         """Turn trades not booked yet into fills (stamped `when` if the trade
