@@ -53,13 +53,15 @@ MS_RANGE = (1e12, 1e13)
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"))
 
 
-def _compression(path: Path) -> str | None:
+def _compression(path: Path) -> str:
+    """The compression the file's first bytes say; else pandas' guess by
+    its name (a .zst, when zstandard is installed)."""
     try:
         with path.open("rb") as f:
             head = f.read(6)
     except OSError:
-        return None  # said by read_csv, in the same words as before
-    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+        return "infer"  # said by read_csv, in the same words as before
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), "infer")
 
 
 def _not_a_number(path: Path, frame: pd.DataFrame) -> str:

@@ -162,7 +162,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif server is not None:
             self.engine = create_engine(server, pool_pre_ping=True)
-            if (own := run_schema(url)) is not None:
+            if (own := run_schema(url)) is not None and not reader:
                 with self.engine.begin() as conn:  # a run of its own: its schema first
                     conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{own}"')
         else:

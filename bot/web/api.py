@@ -34,7 +34,7 @@ from bot.json_values import clean
 from bot.report.run_charts import buy_and_hold_curve
 from bot.report.summary import build_summary
 from bot.report.trade_list import marks_of, trade_list
-from bot.secrets import API_TOKEN_ENV, api_token
+from bot.secrets import API_TOKEN_ENV, api_token, scrub
 from bot.store import Store, sqlite_path
 from bot.web.dashboard_data import dashboard_payload
 from bot.web.health import health
@@ -217,7 +217,8 @@ def _add_error_answers(app: FastAPI, cfg: Config) -> None:
         cause = first_line(exc)
         if "locked" in cause or "busy" in cause:
             return _unavailable(request, "the run's database is busy (another process holds it); try again", retry=5)
-        return _unavailable(request, f"the run's database cannot be read: {brief(cause)}")
+        # A driver's text may quote the connection URL's password.
+        return _unavailable(request, f"the run's database cannot be read: {brief(scrub(cause))}")
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
