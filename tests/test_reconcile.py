@@ -122,3 +122,29 @@ def test_a_finding_is_stored_and_notified_once_while_it_lasts(tmp_path: Path, fa
     stored = [e[0] for e in events(tmp_path / "bot.sqlite")]
     assert stored == ["unknown_order", "balance_mismatch", "unknown_order"]
     assert [e.kind for e in notified] == stored
+
+
+def test_a_difference_that_grows_past_dust_is_news_again(tmp_path: Path, fake, monkeypatch) -> None:
+    """Keyed by asset alone, a difference reported at dust size said nothing
+    more when it grew into one that blocks entries."""
+    from bot.app.finding_streaks import FindingStreaks
+
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    streaks, notified = FindingStreaks(), []
+
+    def round_() -> None:
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now(), streaks, notified.append)
+
+    try:
+        round_()  # the starting balances
+        fake.account.balances["USDT"] -= Decimal("0.001")  # dust: reported, not blocking
+        round_()
+        round_()
+        fake.account.balances["USDT"] -= 25  # now it blocks entries
+        round_()
+        round_()
+    finally:
+        rt.store.close()
+    assert [(e.kind, e.data["blocks_entries"]) for e in notified] == [("balance_mismatch", False),
+                                                                       ("balance_mismatch", True)]
+    assert [e[0] for e in events(tmp_path / "bot.sqlite")] == ["balance_mismatch", "balance_mismatch"]

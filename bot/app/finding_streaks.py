@@ -11,10 +11,11 @@ from bot.domain import Event
 
 
 def finding_key(e: Event) -> Hashable:
-    """What one finding is about: the order, the asset, or the failure."""
+    """What one finding is about: the order, the asset (and whether its
+    difference blocks entries), or the failure."""
     data = e.data or {}
     about = data.get("exchange_order_id") or data.get("asset") or e.message
-    return e.kind, e.symbol, str(about)
+    return e.kind, e.symbol, str(about), data.get("blocks_entries")
 
 
 class FindingStreaks:

@@ -158,6 +158,9 @@ def _follow_balance_problem(
         if e.data is not None  # every mismatch event carries its numbers
         and abs(e.data["difference"]) > dust.get(e.data["asset"], QUOTE_DUST * max(1.0, abs(e.data["expected"])))
     ]
+    for e in mismatches:  # a difference that grows past dust blocks entries: news again (finding_streaks)
+        assert e.data is not None
+        e.data["blocks_entries"] = any(e is blocking for blocking in serious)
     problem = "; ".join(e.message for e in serious) or None
     if broker.balance_problem and not problem:
         events.append(Event(now_ms, "balance_matched", "the account matches the ledger again; entries allowed"))
