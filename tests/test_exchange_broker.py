@@ -179,6 +179,32 @@ def test_orders_under_the_exchange_minimum_are_refused_without_sending(fake) -> 
     assert order_posts(fake) == 0
 
 
+def test_an_order_refused_by_a_rate_limit_waits_for_the_quiet_it_asked_for(fake) -> None:
+    """A 429 on placing an order made it `unknown` (looked up for a day,
+    every entry blocked), though a rate limit refuses before placing; and
+    orders went out inside a quiet the exchange had asked for."""
+    from bot.market.retry_after import QuietPeriod
+
+    broker = make_broker(fake)
+    now = [0.0]
+    broker.client.quiet = QuietPeriod(clock=lambda: now[0])
+    fake.fail_next(ORDER_PATH, status=429, times=1, retry_after=120)
+    entry, stop_exit = market("BTC/USDT:20:entry", Side.BUY, 0.1), market("BTC/USDT:21:stop", Side.SELL, 0.1, "stop")
+    for order in (entry, stop_exit):
+        broker.submit(order)
+    broker.send_decided(fake.now())
+    broker.send_decided(fake.now())  # inside the quiet: nothing sent, nothing said again
+    assert order_posts(fake) == 1 and fake.account.order_count() == 0
+    assert entry.status is OrderStatus.NEW and stop_exit.status is OrderStatus.NEW and broker.entry_block() is None
+    assert [e.kind for e in broker.drain().events] == ["order_held_back", "order_held_back"]
+    now[0] += 121
+    stop_exit.created_ts -= 2 * 60_000  # decided two bars ago: an exit still goes, a stale entry does not
+    entry.created_ts -= 2 * 60_000
+    broker.send_decided(fake.now())
+    assert stop_exit.status is OrderStatus.FILLED and entry.status is OrderStatus.EXPIRED
+    assert fake.account.order_count() == 1
+
+
 def test_insufficient_funds_becomes_a_rejected_order_with_an_event(fake) -> None:
     broker = make_broker(fake)
     order = market("BTC/USDT:6:exit", Side.SELL, 5.0, reason="exit")  # the account holds 1 BTC

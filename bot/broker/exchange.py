@@ -48,6 +48,7 @@ log = structlog.get_logger("bot.broker.exchange")
 # exchanges keep order history for months; a day covers any outage.
 UNKNOWN_PATIENCE_MS = 86_400_000
 REFUSED = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
+RATE_LIMITED = (ccxt.DDoSProtection, ccxt.RateLimitExceeded)  # a 429 or 418: not placed
 # Empty look-ups in a row before an acknowledged order counts as missing: the
 # first comes milliseconds after the acknowledgement, and an exchange whose
 # look-ups lag its acknowledgements would block every entry on one.
@@ -84,6 +85,7 @@ class ExchangeBroker(KeepsWorkingOrders):
         self.misses: dict[str, int] = {}  # empty look-ups in a row, per order
         self.balance_problem: str | None = None  # set by reconciliation
         self.cancel_wanted: set[str] = set()
+        self.held_back: set[str] = set()  # queued orders not sent for a rate limit, said once each
         # (symbol, trade id): binance numbers each market's trades on its
         # own, so a bare id booked for BTC/USDT skipped ETH/USDT's trade of
         # the same number, its order closed as filled with nothing booked.
@@ -204,6 +206,18 @@ class ExchangeBroker(KeepsWorkingOrders):
     # -- sending ---------------------------------------------------------------
 
     def _send(self, order: Order, now_ms: int) -> None:
+        if order.id in self.held_back and order.reason == "entry" and now_ms - order.created_ts > self.timeframe_ms:
+            self._reject(
+                order,
+                "order_expired",
+                "an entry held back while the exchange asked for quiet, now stale; not sent",
+                now_ms,
+                status=OrderStatus.EXPIRED,
+            )
+            return
+        if self.client.quiet.left():
+            self._hold_back(order, now_ms, self.client.quiet.says())
+            return
         amount = self.client.rounded_amount(order.symbol, order.remaining)
         refusal = self._refusal(order, amount)
         if refusal:
@@ -213,6 +227,10 @@ class ExchangeBroker(KeepsWorkingOrders):
             reply = self.client.place_market(order.symbol, order.side.value, amount, self.client_id(order))
         except REFUSED as exc:
             self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms)
+            return
+        except RATE_LIMITED as exc:  # refused before it was placed: send it once the exchange allows
+            asked = self.client.quiet.note(self.client.exchange, exc)
+            self._hold_back(order, now_ms, f"{type(exc).__name__}" + (f", Retry-After {asked:.0f} s" if asked else ""))
             return
         except NETWORK_ERRORS as exc:
             # It may have reached the exchange: find out, never send it again.
@@ -232,8 +250,23 @@ class ExchangeBroker(KeepsWorkingOrders):
             self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms, level="error")
             return
         self.phase[order.id] = "sent"
+        self.held_back.discard(order.id)
         order.qty = order.filled_qty + amount
         self._absorb(order, reply, now_ms)
+
+    def _hold_back(self, order: Order, now_ms: int, why: str) -> None:
+        """Not sent now, kept queued for the next step's sending; said once.
+        A rate limit's refusal comes before the order is placed, and sending
+        inside a quiet the exchange asked for turns a limit into a ban."""
+        if order.id not in self.held_back:
+            self.held_back.add(order.id)
+            self._event(
+                now_ms,
+                "order_held_back",
+                f"not sent yet ({why}); sent after a later step once the exchange allows (a stale entry expires)",
+                order,
+                level="warning",
+            )
 
     def _refusal(self, order: Order, amount: float) -> str | None:
         """Why the exchange would refuse this order, checked before sending."""
@@ -396,6 +429,7 @@ class ExchangeBroker(KeepsWorkingOrders):
         self.phase.pop(order.id, None)
         self.misses.pop(order.id, None)
         self.cancel_wanted.discard(order.id)
+        self.held_back.discard(order.id)
         if order.id in self.open_orders:
             self.working.close(order, status, now_ms)
         self._event(now_ms, kind, message, order, level=level)
