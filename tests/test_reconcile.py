@@ -94,17 +94,27 @@ def test_a_balance_mismatch_beyond_dust_blocks_entries_until_the_account_agrees(
     assert kinds == ["balance_mismatch", "balance_mismatch", "balance_mismatch", "balance_matched"]
 
 
+class DaemonRounds:
+    """Reconciliation rounds as the daemon makes them: one memory of the
+    findings across rounds, and what was notified."""
+
+    def __init__(self, tmp_path: Path, fake: FakeExchange, monkeypatch) -> None:
+        from bot.app.finding_streaks import FindingStreaks
+
+        self.fake = fake
+        self.cfg, self.rt = open_runtime(tmp_path, fake, monkeypatch)
+        self.streaks, self.notified = FindingStreaks(), []
+
+    def __call__(self) -> None:
+        cfg, rt = self.cfg, self.rt
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, self.fake.now(), self.streaks,
+                  self.notified.append)
+
+
 def test_a_finding_is_stored_and_notified_once_while_it_lasts(tmp_path: Path, fake, monkeypatch) -> None:
     """The daemon's rounds stored a foreign order and a balance difference
     again at every round (288 a day at five minutes), and notified none."""
-    from bot.app.finding_streaks import FindingStreaks
-
-    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
-    streaks, notified = FindingStreaks(), []
-
-    def round_() -> None:
-        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now(), streaks, notified.append)
-
+    round_ = DaemonRounds(tmp_path, fake, monkeypatch)
     try:
         round_()  # the starting balances
         fake.account.hold_orders = True
@@ -118,23 +128,16 @@ def test_a_finding_is_stored_and_notified_once_while_it_lasts(tmp_path: Path, fa
         fake.make_ccxt().create_order(SYMBOL, "market", "buy", 0.1, params={"newClientOrderId": "someone-else-2"})
         round_()  # a new foreign order is news
     finally:
-        rt.store.close()
+        round_.rt.store.close()
     stored = [e[0] for e in events(tmp_path / "bot.sqlite")]
     assert stored == ["unknown_order", "balance_mismatch", "unknown_order"]
-    assert [e.kind for e in notified] == stored
+    assert [e.kind for e in round_.notified] == stored
 
 
 def test_a_difference_that_grows_past_dust_is_news_again(tmp_path: Path, fake, monkeypatch) -> None:
     """Keyed by asset alone, a difference reported at dust size said nothing
     more when it grew into one that blocks entries."""
-    from bot.app.finding_streaks import FindingStreaks
-
-    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
-    streaks, notified = FindingStreaks(), []
-
-    def round_() -> None:
-        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now(), streaks, notified.append)
-
+    round_ = DaemonRounds(tmp_path, fake, monkeypatch)
     try:
         round_()  # the starting balances
         fake.account.balances["USDT"] -= Decimal("0.001")  # dust: reported, not blocking
@@ -144,7 +147,7 @@ def test_a_difference_that_grows_past_dust_is_news_again(tmp_path: Path, fake, m
         round_()
         round_()
     finally:
-        rt.store.close()
-    assert [(e.kind, e.data["blocks_entries"]) for e in notified] == [("balance_mismatch", False),
-                                                                       ("balance_mismatch", True)]
+        round_.rt.store.close()
+    assert [(e.kind, e.data["blocks_entries"]) for e in round_.notified] == [("balance_mismatch", False),
+                                                                              ("balance_mismatch", True)]
     assert [e[0] for e in events(tmp_path / "bot.sqlite")] == ["balance_mismatch", "balance_mismatch"]
