@@ -151,3 +151,19 @@ def test_a_difference_that_grows_past_dust_is_news_again(tmp_path: Path, fake, m
     assert [(e.kind, e.data["blocks_entries"]) for e in round_.notified] == [("balance_mismatch", False),
                                                                               ("balance_mismatch", True)]
     assert [e[0] for e in events(tmp_path / "bot.sqlite")] == ["balance_mismatch", "balance_mismatch"]
+
+
+def test_a_failure_is_one_finding_whatever_figures_its_text_holds() -> None:
+    """Keyed by its whole text, a look-up refused inside the exchange's quiet
+    ("291 s left", then "0 s left") was news at every round."""
+    from bot.app.finding_streaks import FindingStreaks
+    from bot.domain import Event
+
+    streaks = FindingStreaks()
+
+    def failed(left: int) -> Event:
+        return Event(1, "reconcile_failed", f"balances unavailable: RateLimitExceeded: quiet, {left} s left")
+
+    assert len(streaks.new([failed(291)])) == 1
+    assert streaks.new([failed(0)]) == []
+    assert streaks.new([Event(1, "reconcile_failed", "balances unavailable: RequestTimeout")]) != []
