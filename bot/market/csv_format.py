@@ -14,13 +14,19 @@ from bot.market.errors import DataFileError  # noqa: F401 (raised here, imported
 COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 
 
+def _first_row(found: pd.Series) -> int:
+    """The file row of the first value found, counted from the first row
+    after the header, before sorting."""
+    return int(found.index[0]) + 1
+
+
 def _check_milliseconds(path: Path, timestamp: pd.Series) -> None:
     low, high = MS_RANGE
     outside = timestamp[(timestamp < low) | (timestamp >= high)]
     if outside.empty:
         return
     example = int(outside.iloc[0])
-    row = int(outside.index[0]) + 1  # counted from the first row after the header, before sorting
+    row = _first_row(outside)
     unit = "seconds" if 0 < example < low / 100 else ("microseconds or finer" if example >= high else "no known unit")
     raise DataFileError(
         f"{path}: row {row}: timestamp {example} looks like {unit}; the format wants milliseconds since 1970"
@@ -36,7 +42,7 @@ def _check_whole_milliseconds(path: Path, timestamp: pd.Series) -> None:
     fractional = timestamp[timestamp.notna() & (timestamp != timestamp.round())]
     if fractional.empty:
         return
-    row = int(fractional.index[0]) + 1  # counted from the first row after the header, before sorting
+    row = _first_row(fractional)
     raise DataFileError(
         f"{path}: row {row}: timestamp {fractional.iloc[0]!r} has a fraction; the format wants whole milliseconds"
     )
@@ -72,7 +78,7 @@ def _not_a_number(path: Path, frame: pd.DataFrame) -> str:
         bad = values[pd.to_numeric(values, errors="coerce").isna()]
         if bad.empty:
             continue
-        row = int(bad.index[0]) + 1  # counted from the first row after the header, before sorting
+        row = _first_row(bad)
         wanted = "milliseconds since 1970, a whole number" if column == "timestamp" else "a number"
         return f"{path}: row {row}: {column} {bad.iloc[0]!r} is not a number; the format wants {wanted}"
     return f"{path}: non-numeric values"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.domain import PRICE_LEVEL_CHANGED, Bar, Event
 from bot.market.reported_once import ReportedOnce
-from bot.market.validation import MAX_MOVE_FACTOR, bar_problem
+from bot.market.validation import bar_problem, within_tenfold
 from bot.timeframes import iso_utc
 
 _VOLATILITY_WINDOW = 48  # returns behind the extreme-move test
@@ -100,7 +100,7 @@ class BarScreen:
         self._last_close[bar.symbol] = bar.close
         if previous is None:
             return None
-        if not previous / MAX_MOVE_FACTOR <= bar.low <= bar.high <= previous * MAX_MOVE_FACTOR:
+        if not within_tenfold(bar, previous):
             returns.clear()  # the old level's returns say nothing of the new one's
             self._spreads.pop(bar.symbol, None)
             return _level_changed(bar, previous)

@@ -62,10 +62,12 @@ def bar_problem(
     if previous_ts is not None and bar.ts <= previous_ts:
         return "not newer than the previous bar"
     judged = previous_ts is not None and bar.ts - previous_ts <= max(timeframe_ms, JUDGED_WITHIN_MS)
-    if (
-        judged
-        and previous_close is not None
-        and not (previous_close / MAX_MOVE_FACTOR <= bar.low and bar.high <= previous_close * MAX_MOVE_FACTOR)
-    ):
+    if judged and previous_close is not None and not within_tenfold(bar, previous_close):
         return IMPLAUSIBLE
     return None
+
+
+def within_tenfold(bar: Bar, close: float) -> bool:
+    """Whether the bar's low and high lie within MAX_MOVE_FACTOR of `close`:
+    a market move, not a broken print or a new price level."""
+    return close / MAX_MOVE_FACTOR <= bar.low and bar.high <= close * MAX_MOVE_FACTOR
