@@ -15,8 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 Task = Callable[[str], str]
 Done = Callable[[str, str], None]
@@ -40,18 +41,43 @@ def run_tasks(
         return results
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent)
+    interrupted = threading.Event()
+    restore = _note_interrupts(interrupted)
     try:
-        futures = {pool.submit(task, payload): name for name, payload in payloads.items()}
+        pending = {pool.submit(task, payload): name for name, payload in payloads.items()}
         results = {}
-        for future in as_completed(futures):
-            name = futures[future]
-            results[name] = future.result()
-            on_done(name, results[name])
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            for future in [f for f in pending if f in done]:  # in the order submitted
+                name = pending.pop(future)
+                results[name] = future.result()
+                on_done(name, results[name])
     except BaseException:
         _stop_now(pool)
         raise
+    finally:
+        restore()
     pool.shutdown(wait=True)
     return results
+
+
+def _note_interrupts(interrupted: threading.Event) -> Callable[[], None]:
+    """Ctrl+C sets a flag the wait loop reads, instead of raising wherever
+    the main thread happens to be: raised inside the pool's own code it
+    could leave a lock held, or (a second Ctrl+C) cut the stopping short
+    with the workers still running, and the exit then waited on them for
+    ever. Returns what puts the previous handler back (nothing to do off
+    the main thread, where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupted.set())
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+    return restore
 
 
 def _leave_interrupts_to_the_parent() -> None:
