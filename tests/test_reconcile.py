@@ -167,3 +167,34 @@ def test_a_failure_is_one_finding_whatever_figures_its_text_holds() -> None:
     assert len(streaks.new([failed(291)])) == 1
     assert streaks.new([failed(0)]) == []
     assert streaks.new([Event(1, "reconcile_failed", "balances unavailable: RequestTimeout")]) != []
+
+
+@pytest.mark.parametrize("heard_by", ["feed", "broker"])
+def test_a_wait_the_exchange_asked_of_the_feed_or_the_broker_keeps_both_quiet(tmp_path: Path, fake, monkeypatch,
+                                                                            heard_by: str) -> None:
+    """The feed and the broker are two clients of one exchange, and each
+    kept its own quiet: after a 429 with Retry-After 600 on the candles,
+    the reconciliation round asked the account and the open orders at once
+    (binance answers a client that keeps asking with a 418 ban)."""
+    from bot.market.ccxt_feed import MarketDataError
+
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    try:
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())  # the starting balances
+        if heard_by == "feed":
+            fake.fail_next("/api/v3/klines", status=429, retry_after=600)
+            with pytest.raises(MarketDataError, match="Retry-After 600"):
+                rt.feed.fetch_closed(SYMBOL, None, fake.now())
+        else:
+            fake.fail_next("/api/v3/account", status=429, retry_after=600)
+            reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        asked = len(fake.requests)
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        with pytest.raises(MarketDataError, match="not asked: the exchange asked for quiet"):
+            rt.feed.fetch_closed(SYMBOL, None, fake.now())
+        assert len(fake.requests) == asked  # neither client asked inside the quiet
+    finally:
+        rt.store.close()
+    refused = [e[2] for e in events(tmp_path / "bot.sqlite") if e[0] == "reconcile_failed"]
+    quiet = "RateLimitExceeded: not asked: the exchange asked for quiet (Retry-After)"
+    assert [m.split(": ", 1)[1].rsplit(",", 1)[0] for m in refused[-2:]] == [quiet, quiet]  # the last round's reads

@@ -49,3 +49,15 @@ def test_the_wait_is_read_bounded(header: str | None, seconds: float | None) -> 
 def test_an_http_date_is_read_as_the_time_left() -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
     assert 100 < retry_after_seconds(Replied(when)) <= 120
+
+
+def test_a_short_wait_slept_out_leaves_a_longer_one_in_place() -> None:
+    """The feed and the broker share one quiet: the feed's retry that slept
+    out its own 3 s cleared the broker's 600 s with it."""
+    quiet = QuietPeriod(clock=lambda: 0.0)
+    quiet.note(Replied("600"), ccxt.DDoSProtection("account: 429"))
+    quiet.note(Replied("3"), ccxt.DDoSProtection("klines: 429"))
+    quiet.waited(3.0)  # a stand-in sleep: the clock has not moved
+    assert quiet.left() == 600.0
+    quiet.waited(600.0)
+    assert quiet.left() == 0.0

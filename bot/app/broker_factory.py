@@ -4,19 +4,24 @@ exchange testnet through ccxt in sandbox mode."""
 from __future__ import annotations
 
 import secrets as random_tokens
+from typing import TYPE_CHECKING
 
 from bot.broker.paper import PaperBroker
 from bot.config import Config
 from bot.ports import Broker
 from bot.store import Store
 
+if TYPE_CHECKING:  # importing ccxt takes most of a second, which a paper replay does without
+    from bot.market.retry_after import QuietPeriod
+
 RUN_TAG_KEY = "client_order_tag"
 
 
-def make_broker(config: Config, store: Store) -> Broker:
+def make_broker(config: Config, store: Store, quiet: QuietPeriod | None = None) -> Broker:
+    """`quiet`: the feed's, when it asks the same exchange (see make_exchange_broker)."""
     if config.broker == "paper":
         return PaperBroker(config.paper, config.timeframe_ms)
-    return make_exchange_broker(config, store)
+    return make_exchange_broker(config, store, quiet)
 
 
 def authenticated_exchange(config: Config):
@@ -33,14 +38,21 @@ def authenticated_exchange(config: Config):
     return exchange
 
 
-def make_exchange_broker(config: Config, store: Store) -> Broker:
+def make_exchange_broker(config: Config, store: Store, quiet: QuietPeriod | None = None) -> Broker:
+    """The testnet broker. The feed and the broker are two ccxt clients of
+    one exchange (the same host, the same IP): a Retry-After one of them
+    heard bound both, or binance's 429 becomes a 418 ban. `quiet` is the
+    feed's, shared."""
     from bot.broker.exchange import ExchangeBroker
     from bot.broker.exchange_client import ExchangeClient
     from bot.market.ccxt_feed import Backoff
 
     exchange = authenticated_exchange(config)
     client = ExchangeClient(
-        exchange, config.market.retries, Backoff(config.market.backoff_seconds, config.market.backoff_max_seconds)
+        exchange,
+        config.market.retries,
+        Backoff(config.market.backoff_seconds, config.market.backoff_max_seconds),
+        quiet,
     )
     client.load_markets()
     booked = store.trade_ids([order.id for order in store.open_orders()])

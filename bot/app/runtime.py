@@ -138,7 +138,7 @@ def build_runtime(config: Config, *, clock: Clock, feed: MarketData, strategy: S
         if made_here is not None:  # a refused start leaves no database to hold the next one to its settings
             remove_sqlite_file(made_here)
         raise
-    broker = make_broker(config, store)
+    broker = make_broker(config, store, getattr(feed, "quiet", None))  # one exchange, one quiet
     restore_open_orders(store, broker)
     risk = RiskManager(
         config.risk,

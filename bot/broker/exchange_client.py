@@ -26,11 +26,15 @@ NETWORK_ERRORS = (ccxt.NetworkError,)
 
 
 class ExchangeClient:
-    def __init__(self, exchange: ccxt.Exchange, retries: int, backoff: Backoff) -> None:
+    def __init__(
+        self, exchange: ccxt.Exchange, retries: int, backoff: Backoff, quiet: QuietPeriod | None = None
+    ) -> None:
         self.exchange = exchange
         self.retries = retries
         self.backoff = backoff
-        self.quiet = QuietPeriod()
+        # The daemon's feed asks the same exchange: it passes its own quiet,
+        # so a wait asked of either keeps both from asking.
+        self.quiet = quiet or QuietPeriod()
         # binance: sign with the exchange's clock, not ours.
         self.exchange.options["adjustForTimeDifference"] = False
 
@@ -131,7 +135,7 @@ class ExchangeClient:
                 if attempt >= self.retries or (asked is not None and asked > self.backoff.max):
                     raise
                 wait = self.backoff.wait(attempt, at_least=asked or 0.0)
-                self.quiet.waited()
+                self.quiet.waited(asked)
                 attempt += 1
                 log.warning(
                     "exchange_retry",

@@ -182,7 +182,7 @@ class CcxtFeed:
                         + (f" (Retry-After {asked:.0f} s)" if asked is not None else "")
                     ) from None
                 wait = self.backoff.wait(attempt, at_least=asked or 0.0)
-                self.quiet.waited()
+                self.quiet.waited(asked)
                 log.warning(
                     "fetch_retry",
                     symbol=symbol,

@@ -62,10 +62,12 @@ class QuietPeriod:
             self._until = max(self._until, self.clock() + asked)
         return asked
 
-    def waited(self) -> None:
-        """The retry slept the asked wait out (by the backoff's own sleep,
-        which a test may stand in for)."""
-        self._until = 0.0
+    def waited(self, asked: float | None) -> None:
+        """The retry slept the wait it was asked for out (by the backoff's
+        own sleep, which a test may stand in for). A longer wait that the
+        exchange asked of the other client sharing this quiet stands."""
+        if self.left() <= (asked or 0.0):
+            self._until = 0.0
 
     def left(self) -> float:
         """Seconds still to keep quiet (0 when free to ask)."""
