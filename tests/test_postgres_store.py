@@ -45,6 +45,28 @@ def test_reading_an_empty_database_is_refused_and_creates_nothing(postgres, tmp_
     assert rows_at(url, "SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
 
 
+def test_a_read_only_role_reads_a_named_run(postgres, tmp_path: Path) -> None:
+    """Every reader ran CREATE SCHEMA IF NOT EXISTS for the run's schema,
+    which PostgreSQL refuses to a role without CREATE on the database even
+    when the schema exists: a dashboard's read-only login could not read."""
+    url = postgres.new_database()
+    named = f"{url}?options={quote('-csearch_path=run_watched')}"
+    done = run_bot("run", "-c", str(write_config(tmp_path, {"storage": {"db_url": named}})), "--max-bars", "30")
+    assert done.returncode == 0, done.stderr
+    with psycopg_connection(url) as conn:
+        database = url.rsplit("/", 1)[1]
+        role = f"watcher_{database}"  # roles are the server's, not the database's
+        for grant in (f'CREATE ROLE "{role}" LOGIN', f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"',
+                      f'GRANT USAGE ON SCHEMA run_watched TO "{role}"',
+                      f'GRANT SELECT ON ALL TABLES IN SCHEMA run_watched TO "{role}"'):
+            conn.execute(grant)
+    watcher = named.replace("postgres@", f"{role}@")
+    (tmp_path / "watcher").mkdir()
+    status = run_bot("status", "-c", str(write_config(tmp_path / "watcher", {"storage": {"db_url": watcher}})))
+    assert status.returncode == 0, status.stderr
+    assert "BTC/USDT last bar" in status.stdout and "2023-01-02T05:00:00Z" in status.stdout, status.stdout
+
+
 def test_db_upgrade_on_an_empty_database_makes_no_run(postgres, tmp_path: Path) -> None:
     """It checked only that a SQLite file existed: on a server it created the
     tables of a run nobody started."""
