@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import REPO, wait_until
 
 TASKS = '''
@@ -31,7 +32,7 @@ from bot.backtest.executor import run_tasks
 if __name__ == "__main__":  # spawned workers import this file too
     payloads = {{f"v{{i}}": {here!r} + f"/started-{{i}}" for i in range(5)}}
     try:
-        run_tasks(slow, payloads, workers=2, on_done=lambda name, result: None)
+        run_tasks(slow, payloads, workers=2, on_done=lambda name, result: None, executor={executor!r})
     except KeyboardInterrupt:
         sys.exit(130)
 '''
@@ -45,10 +46,13 @@ def alive(pid: int) -> bool:
     return True
 
 
-def test_ctrl_c_stops_the_workers_and_starts_no_further_task(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_ctrl_c_stops_the_workers_and_starts_no_further_task(tmp_path: Path, executor: str) -> None:
+    """On Ray (a local one, started by the run) its workers, raylet and GCS
+    server are of the run's process group too, and go with it."""
     (tmp_path / "slow_tasks.py").write_text(TASKS)
     script = tmp_path / "parent.py"
-    script.write_text(PARENT.format(here=str(tmp_path)))
+    script.write_text(PARENT.format(here=str(tmp_path), executor=executor))
     # Its own process group, as a terminal's foreground job; SIGINT to the group, as Ctrl+C sends it.
     parent = subprocess.Popen([sys.executable, str(script)], cwd=REPO, start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
