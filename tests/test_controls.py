@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO, replay, rows, wait_until, write_config
-from test_serve import free_port, pinged
+from test_serve import free_port, get, pinged
 
 TOKEN = "s3cret-token-for-tests"
 ALWAYS_LONG = {
@@ -126,7 +126,9 @@ def test_flatten_then_resume_take_effect_at_the_next_bar(served: str, run_with_p
     assert rows(db, f"SELECT COUNT(*) FROM orders WHERE side = 'buy' AND created_ts > {order_ts}")[0][0] == 0
 
     status, body = post(served, "/api/v1/control/resume", token=TOKEN)
-    assert status == 202 and body["was_halted"] == reason and body["cancelled"] == []
+    # No daemon holds the run: cleared at once, and said so (it answered "at the daemon's next bar").
+    assert status == 200 and body["takes_effect"] == "now"
+    assert body["was_halted"] == reason and body["cancelled"] == []
     assert halt(db) == (False, None)
     replay(config, max_bars=3)  # and it enters again
     assert rows(db, f"SELECT COUNT(*) FROM orders WHERE side = 'buy' AND created_ts > {order_ts}")[0][0] >= 1
@@ -273,3 +275,24 @@ def test_promoting_a_version_whose_files_are_damaged_is_a_409_not_a_500(served: 
     # Which file, not where the server keeps its files.
     assert str(run_with_position) not in body["detail"] and f"…/{other}/config.json" in body["detail"], body
     assert rows(db, "SELECT version FROM model_versions WHERE status = 'champion'") == [(champion,)]
+
+
+def test_a_risk_state_that_cannot_be_read_is_a_503_with_the_reason(tiny_run: Path, tmp_path: Path) -> None:
+    """Status, summary, the dashboard and resume answered a bare 500, with a
+    traceback on the server's console, where `bot status` prints one line."""
+    from test_serve import served_copy
+
+    run = served_copy(tiny_run, tmp_path)
+    with sqlite3.connect(run / "bot.sqlite") as conn:
+        conn.execute("UPDATE run_meta SET value = '{oops' WHERE key = 'risk_state'")
+    server, base = serve(run, TOKEN)
+    try:
+        answers = {path: get(base, path) for path in ("/api/v1/status", "/api/v1/summary", "/api/v1/dashboard")}
+        answers["resume"] = post(base, "/api/v1/control/resume", token=TOKEN)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for path, (status, body) in answers.items():
+        assert status == 503, (path, body)
+        assert body["detail"].startswith("storage.db_url: the run's risk state (run_meta.risk_state) cannot be read")
+    assert "Traceback" not in "".join(p.read_text() for p in run.glob("serve-*.txt"))

@@ -74,6 +74,9 @@ def test_a_resume_beside_a_running_daemon_is_left_to_it(tmp_path: Path) -> None:
     assert result.returncode == 0 and result.stderr.startswith("halt clears at the running daemon's next bar")
     assert rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'") == before  # the daemon's to write
     assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(0,)]
+    waiting = "resume (from `bot resume`): at the daemon's next bar"
+    # Until the daemon acts, status says the resume is on its way (it said only "`bot resume` clears it").
+    assert waiting in " ".join(run_bot("status", "-c", str(config)).stdout.split())
     rt = open_replay(load_config(config))  # the daemon's next firing
     try:
         follow_operator_requests(rt)
@@ -81,6 +84,7 @@ def test_a_resume_beside_a_running_daemon_is_left_to_it(tmp_path: Path) -> None:
         rt.store.close()
     assert not risk_state(db)["halted"]
     assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(1,)]
+    assert waiting not in " ".join(run_bot("status", "-c", str(config)).stdout.split())
 
 
 def test_resumes_made_at_once_each_count(tmp_path: Path) -> None:

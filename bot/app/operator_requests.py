@@ -63,6 +63,15 @@ def pending(store, risk_state) -> list[str]:
     return waiting
 
 
+def resume_waiting(store, risk_state) -> str | None:
+    """A resume made while a daemon held the run, not acted on yet (it is
+    at the daemon's next bar, or a replay's next start): `bot status` said
+    "HALTED ... `bot resume` clears it" as if none had been made."""
+    if int(store.get_meta(RESUME_KEY) or 0) <= risk_state.resumes_seen:
+        return None
+    return f"resume (from {origin_of(store, RESUME_KEY, '`bot resume`')})"
+
+
 def request_training(store) -> int:
     """Ask the run's daemon to train now; the number of requests so far."""
     return request(store, TRAIN_KEY, "`bot train --request`")

@@ -238,11 +238,14 @@ def _risk_rows(table: Table, store) -> None:
         if state.halted
         else "active",
     )
-    from bot.app.operator_requests import pending
+    from bot.app.operator_requests import pending, resume_waiting
 
     waiting = pending(store, state)
     if waiting:  # made, not acted on yet: a daemon carries them out at its next bar (or start)
         table.add_row("Requested", f"{', '.join(waiting)}: at the daemon's next bar; `bot resume` cancels")
+    resume = resume_waiting(store, state)
+    if resume is not None:
+        table.add_row("Requested", f"{resume}: at the daemon's next bar (a replay's next start)")
     if state.day_blocked is not None and state.day_blocked == state.day:
         table.add_row("Daily loss limit", "reached: no new entries until the next UTC day")
     cooling = {s: n for s, n in state.cooldown.items() if n > 0}

@@ -220,6 +220,12 @@ def _add_error_answers(app: FastAPI, cfg: Config) -> None:
         # A driver's text may quote the connection URL's password.
         return _unavailable(request, f"the run's database cannot be read: {brief(scrub(cause))}")
 
+    @app.exception_handler(ConfigError)
+    async def damaged_state(request: Request, exc: ConfigError) -> JSONResponse:
+        # The run's stored state cannot be read (its risk state damaged, or
+        # written by a newer version): the line `bot status` prints, as a 503.
+        return _unavailable(request, brief(scrub(first_line(exc))))
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{**e, "input": brief(str(e["input"]))} if "input" in e else e for e in exc.errors()]
@@ -270,7 +276,12 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
     def resume(request: Request) -> JSONResponse:
         """Clear a halt (kill switch, pause, flatten), as `bot resume` does."""
         resumed = requests.request_resume(store, cfg, origin(request))
-        return accepted("resume", was_halted=resumed.was_halted, cancelled=resumed.cancelled)
+        if not resumed.now:  # a daemon holds the run: it clears the halt
+            return accepted("resume", was_halted=resumed.was_halted, cancelled=resumed.cancelled)
+        # No daemon: the halt is cleared already, as `bot resume` says ("halt
+        # cleared"); the reply said "at the daemon's next bar" either way.
+        body = {"accepted": "resume", "takes_effect": "now", "was_halted": resumed.was_halted}
+        return JSONResponse({**body, "cancelled": resumed.cancelled}, 200)
 
     @app.post("/api/v1/control/flatten", dependencies=guarded)
     def flatten(request: Request) -> JSONResponse:

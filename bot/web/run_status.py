@@ -3,7 +3,6 @@ answers and the dashboard's positions panel shows."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
@@ -45,5 +44,9 @@ def _iso(ts: int | None) -> str | None:
 
 
 def _risk_state(store: Store) -> Any:
+    """The stored risk state, read as the daemon reads it: one it could not
+    resume from is the same one-line ConfigError (a 503), not a bare 500."""
+    from bot.risk.state import RiskState
+
     raw = store.get_meta("risk_state")
-    return json.loads(raw) if raw else None
+    return vars(RiskState.from_json(raw)) if raw else None
