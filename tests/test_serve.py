@@ -179,6 +179,32 @@ def test_metrics_parse_with_prometheus_clients_own_parser(served: str, tiny_run:
     assert samples["bot_last_retrain_seconds"] == pytest.approx(trained[-1])
 
 
+def test_open_exposure_counts_a_short_as_exposure(tiny_run: Path, tmp_path: Path) -> None:
+    """bot_open_exposure was the equity row's signed position value: a short
+    read as negative exposure, a long beside a short of the same value as none."""
+    from bot.config import load_config
+    from bot.store import Store
+    from bot.web.metrics import metrics_text
+
+    run = served_copy(tiny_run, tmp_path)
+    db = run / "bot.sqlite"
+    (ts,), = rows(db, "SELECT MAX(ts) FROM equity")
+    with sqlite3.connect(db) as conn:  # the newest step holds a long of 3,000 and a short of 4,000
+        conn.execute("DELETE FROM positions WHERE ts = ?", (ts,))
+        for symbol, qty, mark in (("BTC/USDT", 0.1, 30_000.0), ("ETH/USDT", -2.0, 2_000.0)):
+            conn.execute("INSERT INTO positions (ts, symbol, qty, avg_entry, mark, realized_pnl) "
+                         "VALUES (?, ?, ?, ?, ?, 0)", (ts, symbol, qty, mark, mark))
+        conn.execute("UPDATE equity SET position_value = -1000 WHERE ts = ?", (ts,))
+    store = Store(f"sqlite:///{db}", reader=True)
+    try:
+        text = metrics_text(store, load_config(run / "config.yaml"), ts)
+    finally:
+        store.close()
+    samples = {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples["bot_open_exposure"] == pytest.approx(7_000.0)
+    assert samples["bot_net_exposure"] == pytest.approx(-1_000.0)
+
+
 def test_a_bad_query_is_a_clear_422_not_a_traceback(served: str) -> None:
     status, body = get(served, "/api/v1/fills?limit=0")
     assert status == 422 and isinstance(body, dict) and "limit" in json.dumps(body)

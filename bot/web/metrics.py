@@ -26,7 +26,18 @@ def metrics_text(store: Store, cfg: Config, now_ms: int) -> str:
         curve = equity.equity
         gauge("bot_equity", "Account equity, quote currency", float(curve.iloc[-1]))
         gauge("bot_drawdown", "Drawdown from the equity peak, a fraction", float(1 - curve.iloc[-1] / curve.max()))
-        gauge("bot_open_exposure", "Value of the open positions, quote currency", float(equity.position_value.iloc[-1]))
+        # Gross: a short's value is negative in the equity row, and a long in
+        # one symbol beside a short in another read as no exposure at all.
+        gauge(
+            "bot_open_exposure",
+            "Value of the open positions, shorts counted as positive, quote currency",
+            gross_exposure(store),
+        )
+        gauge(
+            "bot_net_exposure",
+            "Value of the open positions, longs less shorts, quote currency",
+            float(equity.position_value.iloc[-1]),
+        )
     gauge("bot_bars_processed", "Bars stepped and stored", float(store.bar_count()))
     state = health(store, cfg, now_ms)
     gauge("bot_seconds_since_bar_close", "Seconds since the newest stored bar closed", state.seconds_since_bar_close)
@@ -56,3 +67,8 @@ def metrics_text(store: Store, cfg: Config, now_ms: int) -> str:
             version=champion.version,
         )
     return generate_latest(registry).decode()
+
+
+def gross_exposure(store: Store) -> float:
+    """The newest position of each symbol at its mark, longs and shorts alike."""
+    return float(sum(abs(p.qty * p.mark) for p in store.latest_positions()))
