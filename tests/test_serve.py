@@ -5,6 +5,7 @@ of a tiny replay: every endpoint answers, its figures equal `bot report
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import socket
@@ -343,6 +344,37 @@ def test_a_port_in_use_is_one_line_and_serving_is_never_said(tiny_run: Path) -> 
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
     ], done.stderr
     assert "serving" not in done.stdout
+
+
+def foreign_address() -> str:
+    """A documentation address this machine does not have (some sandboxes
+    give themselves one of these ranges)."""
+    for address in ("198.51.100.7", "203.0.113.7", "192.0.2.254"):
+        with socket.socket() as probe:
+            try:
+                probe.bind((address, 0))
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    return address
+    raise AssertionError("every candidate address is this machine's")
+
+
+def test_an_address_this_machine_lacks_is_blamed_on_the_host_not_the_port(tiny_run: Path, tmp_path: Path) -> None:
+    """It said "choose another --port" (and api.port) for a --host that was
+    no address of this machine."""
+    host = foreign_address()
+    serve = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "-c", str(tiny_run / "config.yaml"), "--host", host, "--port", "18599"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert serve.returncode == 1
+    assert serve.stderr.strip().splitlines() == [f"error: --host {host}: Cannot assign requested address"], serve.stderr
+    config = write_config(tmp_path, {"api": {"enabled": True, "host": host, "port": 18599}})
+    run = subprocess.run([sys.executable, "-m", "bot", "run", "-c", str(config), "--no-progress"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [f"config error: api.host: {host}: Cannot assign requested address"], \
+        run.stderr
 
 
 def test_bot_run_with_its_api_port_in_use_is_refused_before_it_starts(tmp_path: Path) -> None:

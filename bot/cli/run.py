@@ -148,6 +148,8 @@ def _start_server(cfg: Config, config_path, api_socket: socket.socket | None) ->
     """`bot serve` for this run in a process of its own, with api.enabled,
     serving on the socket the preflight bound (this process lets go of its
     copy once the server holds one)."""
+    from bot.cli.serve import http_url
+
     if api_socket is None:
         return None
     cmd = [sys.executable, "-m", "bot", "serve", "-c", str(config_path), "--host", cfg.api.host]
@@ -157,7 +159,7 @@ def _start_server(cfg: Config, config_path, api_socket: socket.socket | None) ->
         server = subprocess.Popen([*cmd, "--port", str(cfg.api.port), *handed], pass_fds=[fd])
     finally:
         api_socket.close()
-    err_console.print(f"bot serve started on http://{cfg.api.host}:{cfg.api.port} (pid {server.pid})", markup=False)
+    err_console.print(f"bot serve started on {http_url(cfg.api.host, cfg.api.port)} (pid {server.pid})", markup=False)
     return server
 
 

@@ -5,6 +5,7 @@ operator requests of its controls, as the CLI's `bot resume` makes them."""
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -49,7 +50,7 @@ def serve(
         listening = socket.socket(fileno=socket_fd) if socket_fd is not None else _bound(host, port)
         port = listening.getsockname()[1]  # the port it holds, said as it is
         err_console.print(
-            f"serving {cfg.db_shown} on http://{host}:{port} (API under /api/v1, its OpenAPI spec at /openapi.json)",
+            f"serving {cfg.db_shown} on {http_url(host, port)} (API under /api/v1, its OpenAPI spec at /openapi.json)",
             markup=False,
         )
         app = make_app(store, cfg, loopback_only=is_loopback(host))
@@ -125,5 +126,12 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise CannotListen(str(exc.strerror or exc), bad_host=False) from None
+        # EADDRNOTAVAIL: resolved, but not an address of this machine (it
+        # was blamed on the port: "choose another --port").
+        raise CannotListen(str(exc.strerror or exc), bad_host=exc.errno == errno.EADDRNOTAVAIL) from None
     return sock
+
+
+def http_url(host: str, port: int) -> str:
+    """Where the server answers, as a browser takes it: an IPv6 address in brackets."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
