@@ -166,3 +166,20 @@ def test_the_backtest_report_draws_every_figure_in_a_browser(tmp_path: Path, bro
     assert sorted(marks) == sorted(figures) and all(marks[f] > 0 for f in figures), marks
     assert browser.execute_script("return document.querySelectorAll('img[src=x]').length") == 0
     assert "<img src=x onerror=alert(1)>" in browser.find_element("css selector", "table.trades").text
+
+
+def test_a_refresh_that_fails_says_why(tiny_run: Path, tmp_path: Path, browser) -> None:
+    """The page said "the API answered 503" and nothing of the reason the
+    server gave (here a risk state the run cannot read)."""
+    from helpers import wait_until
+    from test_serve import served_copy
+
+    run = served_copy(tiny_run, tmp_path)
+    with sqlite3.connect(run / "bot.sqlite") as conn:
+        conn.execute("UPDATE run_meta SET value = '{oops' WHERE key = 'risk_state'")
+    with bot_serving(run) as base:
+        browser.get(base + "/")
+        shown = wait_until(lambda: (text := browser.find_element("id", "refresh").text).startswith("refresh failed")
+                           and text, timeout_s=60, what="the page to report the failed refresh")
+    assert shown.startswith("refresh failed (the API answered 503: storage.db_url: the run's risk state "
+                            "(run_meta.risk_state) cannot be read"), shown

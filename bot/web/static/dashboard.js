@@ -284,11 +284,22 @@ function draw(data) {
   document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1);
 }
 
+// The server's own words for a failed answer (a 503 names the fault: a
+// database locked, replaced or damaged); the bare status code said nothing.
+async function reason(reply) {
+  try {
+    const body = await reply.json();
+    return typeof body.detail === "string" ? ": " + body.detail : "";
+  } catch (error) {
+    return "";
+  }
+}
+
 async function refresh() {
   const note = document.getElementById("refresh");
   try {
     const reply = await fetch("api/v1/dashboard", { cache: "no-store" });
-    if (!reply.ok) throw new Error("the API answered " + reply.status);
+    if (!reply.ok) throw new Error("the API answered " + reply.status + (await reason(reply)));
     draw(await reply.json());
     note.textContent = "refreshes every " + REFRESH_MS / 1000 + " s";
   } catch (error) {
