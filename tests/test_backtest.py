@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from helpers import BUNDLED_BTC, rows, write_config
-from test_config_errors import run_bot
+from test_config_errors import assert_refused, run_bot
 
 ORDERS = ("SELECT id, symbol, side, kind, qty, stop_price, limit_price, created_ts, status, closed_ts FROM orders "
           "ORDER BY id")
@@ -155,3 +155,35 @@ def test_buy_and_hold_shows_in_its_equity_every_cost_it_paid(closes: list[float]
         units = float(held.fills["qty"].iloc[0])
         assert fees > 0 and held.equity.iloc[-1] == pytest.approx(units * closes[-1])
         assert held.equity.iloc[-1] < cash * closes[-1] / closes[0]
+
+
+def test_an_out_dir_that_holds_the_runs_own_database_is_refused(tmp_path: Path) -> None:
+    """Each variant wipes <out-dir>/<variant>/ first: a run whose database
+    lay in <out-dir>/strategy/ lost its history to the backtest's."""
+    (tmp_path / "strategy").mkdir()
+    config = write_config(tmp_path / "strategy")
+    result = run_bot("backtest", "-c", str(config), "--workers", "1", "--no-baselines", "--out-dir", str(tmp_path))
+    assert_refused(result, "--out-dir")
+    assert "is the run's database, which the strategy variant would wipe" in result.stderr
+
+
+def test_a_variant_database_another_process_holds_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """Two backtests into one --out-dir wiped and rewrote each other's
+    variants, and each reported what the other had run (exit 0 both)."""
+    import sqlite3
+
+    from bot.writer_lease import take_lease
+
+    held = tmp_path / "out" / "strategy" / "bot.sqlite"
+    lease = take_lease(f"sqlite:///{held}", "another bot backtest", 0)
+    with sqlite3.connect(held) as conn:
+        conn.execute("CREATE TABLE theirs (x)")
+    (tmp_path / "run").mkdir()
+    try:
+        result = run_bot("backtest", "-c", str(write_config(tmp_path / "run")), "--workers", "1", "--no-baselines",
+                         "--out-dir", str(tmp_path / "out"))
+    finally:
+        lease.release()
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"refused: {held} is in use by another bot backtest")
+    assert rows(held, "SELECT name FROM sqlite_master") == [("theirs",)]

@@ -90,8 +90,8 @@ def _leave_interrupts_to_the_parent() -> None:
 
 def _stop_now(pool: ProcessPoolExecutor) -> None:
     """Ctrl+C, or a task that failed: no task is started after it, and the
-    running ones are ended (each variant's database is crash-safe, and a
-    rerun into the same --out-dir resumes it)."""
+    running ones are ended (each variant's database is crash-safe; a rerun
+    into the same --out-dir starts each variant over, as every run does)."""
     processes = list((pool._processes or {}).values())  # no public way to end a running task
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -100,12 +101,19 @@ def model_variants(cfg: Config) -> dict[str, str]:
     return {"strategy": cfg.model.kind, **{k: k for k in BASELINE_MODELS if k != cfg.model.kind}}
 
 
-def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> BacktestResult:
-    started = time.perf_counter()
+def variant_configs(cfg: Config, spec: BacktestSpec) -> dict[str, Config]:
     kinds = model_variants(cfg) if spec.baselines else {"strategy": cfg.model.kind}
-    configs = {name: variant_config(cfg, spec, name, kind) for name, kind in kinds.items()}
-    urls = _run_all(configs, spec, on_done)
-    runs = {name: _collect(name, urls[name]) for name in configs}
+    return {name: variant_config(cfg, spec, name, kind) for name, kind in kinds.items()}
+
+
+def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None, leased: bool = False) -> BacktestResult:
+    """`leased`: the caller holds variant_leases already (the CLI takes
+    them before its progress bar, so that a refusal is its only line)."""
+    started = time.perf_counter()
+    configs = variant_configs(cfg, spec)
+    with nullcontext() if leased else variant_leases(configs):
+        urls = _run_all(configs, spec, on_done)
+        runs = {name: _collect(name, urls[name]) for name in configs}
     strategy = runs.pop("strategy")
     traded_from = _traded_from(strategy)
     strategy = _clip(strategy, traded_from)
@@ -123,6 +131,27 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None) -> 
     add_model_quality(result, cfg.timeframe_ms, spec.trials, cfg.seed)
     result.wall_seconds = round(time.perf_counter() - started, 1)
     return result
+
+
+def variant_leases(configs: dict[str, Config]) -> ExitStack:
+    """The writer lease of every variant's database, held from its wipe to
+    the last read of its results (LeaseHeld, and nothing touched, when one
+    is held). Each variant starts by wiping its directory: a second
+    backtest into the same --out-dir wiped and rewrote the first one's
+    databases, which then reported the other's run (exit 0 both), and a
+    daemon whose database lay there lost its history while it ran on."""
+    from bot.writer_lease import take_lease
+
+    leases = ExitStack()
+    try:
+        for variant in configs.values():
+            lease = take_lease(variant.db_url, "bot backtest", int(time.time() * 1000))
+            if lease is not None:
+                leases.callback(lease.release)
+    except BaseException:
+        leases.close()
+        raise
+    return leases
 
 
 def _run_all(configs: dict[str, Config], spec: BacktestSpec, on_done) -> dict[str, str]:

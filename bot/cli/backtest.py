@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bot import json_values
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, start_logging
-from bot.cli.output_paths import check_output_path
+from bot.cli.output_paths import check_out_dir, check_output_path
 from bot.config import Config, ConfigError, load_config, symbol_problem
 from bot.file_checks import unreadable_file
 from bot.whole_file import write_text_whole
@@ -160,7 +160,7 @@ def backtest(
 ) -> None:
     """Walk-forward backtest through the daemon's own engine, with baselines."""
     cfg = load_config(config)
-    from bot.backtest.runner import BacktestSpec, model_variants, run_backtest
+    from bot.backtest.runner import BacktestSpec, model_variants, run_backtest, variant_configs, variant_leases
     from bot.strategy import load_strategy_of
 
     load_strategy_of(cfg)  # refuse a broken strategy before any work
@@ -177,6 +177,7 @@ def backtest(
         raise ConfigError(f"--trials: {trials} is fewer than the {variants} model variants this backtest runs")
     if out_dir is not None:
         check_writable_directory(out_dir, "--out-dir")
+        check_out_dir(out_dir, cfg, config, list(model_variants(cfg)) if baselines else ["strategy"])
     _check_history(cfg, path, symbol, start, end, data is not None)
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,16 +186,19 @@ def backtest(
             path, symbol, start or cfg.replay.start, end or cfg.replay.end, out_dir or Path(tmp), workers, trials,
             baselines, executor, address,
         )  # fmt: skip
-        with Progress(
-            TextColumn("[bold]backtest"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("variants"),
-            TimeElapsedColumn(),
-            console=err_console,
-        ) as progress:
+        with (
+            variant_leases(variant_configs(cfg, spec)),
+            Progress(
+                TextColumn("[bold]backtest"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("variants"),
+                TimeElapsedColumn(),
+                console=err_console,
+            ) as progress,
+        ):
             task = progress.add_task("variants", total=variants)
-            result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task))
+            result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task), leased=True)
     console.print(backtest_table(result))
     for names in result.same_trades():
         console.print(

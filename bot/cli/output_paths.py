@@ -54,6 +54,30 @@ def check_output_path(
     check_writable_directory(target.parent, option)  # a read-only mount or /proc takes no file
 
 
+def check_out_dir(out_dir: Path, cfg: Config, config_path: Path, variants: list[str]) -> None:
+    """ConfigError naming --out-dir when a variant's directory in it holds
+    the run's own database, log or models: each variant wipes its
+    bot.sqlite and model versions there first (a daemon's database in
+    <out-dir>/strategy/ was replaced by the backtest's while it ran)."""
+    own = _run_files(cfg, config_path)
+    models = cfg.path(cfg.storage.models_dir).resolve()
+    for name in variants:
+        directory = (out_dir / name).expanduser().resolve()
+        for file in ("bot.sqlite", "bot.jsonl"):
+            what = own.get(directory / file)
+            if what is not None:
+                raise ConfigError(
+                    f"--out-dir: {directory / file} is the run's {what}, which the {name} variant would wipe; "
+                    "give another directory"
+                )
+        variant_models = directory / "models"
+        if variant_models.is_relative_to(models) or models.is_relative_to(variant_models):
+            raise ConfigError(
+                f"--out-dir: the {name} variant's models ({variant_models}) would mix with the run's own "
+                f"models directory {models}; give another directory"
+            )
+
+
 def _refuse_what_is_no_output(target: Path, path: Path, option: str) -> None:
     """An existing file is replaced only when it could be an earlier output:
     a regular file that is not a program. A mistyped path once replaced the
