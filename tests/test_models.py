@@ -387,6 +387,17 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     loaded3 = registry.load(row3)
     assert loaded3.target.regression and loaded3.return_rmse == rmse
     np.testing.assert_array_equal(loaded3.predict(raw), third.predictor.predict(raw))
+    # Weights that load but cannot score (a hand-edited linear.json) are refused
+    # at load, naming the version: promoted, they stopped the daemon at every bar.
+    linear = registry.path_of(row3.version) / "linear.json"
+    fitted = linear.read_text()
+    nan_coef = [float("nan")] * len(columns)
+    for bad, says in (({"coef": [0.5]}, "cannot score"), ({"coef": nan_coef}, "not one finite probability")):
+        linear.write_text(json.dumps({**json.loads(fitted), **bad}))
+        with pytest.raises(ModelFileError, match=rf"model {row3.version}: its weights in .* load, but .*{says}"):
+            registry.promote(row3.version)
+    linear.write_text(fitted)
+    assert _statuses(store)[row2.version] == "champion"
 
     # Rollback: the first becomes champion again, the second is retired.
     registry.promote(row1.version)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from bot import json_values
 from bot.config import ModelConfig
 from bot.domain import Event
@@ -127,7 +129,7 @@ class ModelRegistry:
             raise ModelFileError(
                 f"model {row.version}: its weights in {path} cannot be read ({type(exc).__name__}: {str(exc)[:160]})"
             ) from None
-        return Predictor(
+        predictor = Predictor(
             model=model,
             scaler=scaler,
             columns=columns,
@@ -136,6 +138,8 @@ class ModelRegistry:
             symbol_scalers=symbol_scalers,
             **parts,
         )
+        _check_it_scores(row.version, path, predictor)
+        return predictor
 
     def load_champion(self, now_ms: int = 0) -> Predictor | None:
         """The champion; if its files cannot be read, the newest earlier
@@ -177,6 +181,23 @@ class ModelRegistry:
         self.load(row)  # refuse a version whose files are missing or unreadable
         self.store.set_champion(version)
         return row
+
+
+def _check_it_scores(version: str, path: Path, predictor: Predictor) -> None:
+    """ModelFileError unless the loaded model scores a window: one number
+    per window, finite. Weights of the wrong shape or not numbers (a hand-
+    edited linear.json) loaded, were promoted, and then stopped the daemon
+    at every bar: a matmul error, or a NULL probability the store refused."""
+    window = np.zeros((1, predictor.seq_len, len(FEATURE_NAMES)))
+    try:
+        scored = predictor.score(window)
+        values = [scored.prob, scored.edge, scored.edge_error]
+        usable = all(v.shape == (1,) and np.isfinite(v).all() for v in values)
+        problem = "" if usable else f"it scores {scored.prob.tolist()}, not one finite probability"
+    except Exception as exc:  # numpy, onnx, sklearn, lightgbm: each fails its own way
+        problem = f"it cannot score ({type(exc).__name__}: {str(exc)[:160]})"
+    if problem:
+        raise ModelFileError(f"model {version}: its weights in {path} load, but {problem}")
 
 
 class ModelFileError(Exception):
