@@ -64,7 +64,8 @@ def test_json_has_every_variant_and_metric(backtests) -> None:
         expected = metrics["final_equity"] / 10_000 - 1
         assert metrics["total_return"] == pytest.approx(expected, rel=0, abs=1e-12), name
     assert result["baselines"]["buy_and_hold"]["fees_paid"] > 0
-    assert set(result["data"]) == {"symbol", "from", "to", "bars"} and result["data"]["symbol"] == "BTC/USDT"
+    assert set(result["data"]) == {"symbol", "from", "to", "bars", "data_quality"}
+    assert result["data"]["symbol"] == "BTC/USDT" and result["data"]["data_quality"]["gap_unfilled"] == 1
     assert result["config"]["model"]["kind"] == "lstm"
 
 
@@ -187,3 +188,31 @@ def test_a_variant_database_another_process_holds_is_refused_and_left_alone(tmp_
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith(f"refused: {held} is in use by another bot backtest")
     assert rows(held, "SELECT name FROM sqlite_master") == [("theirs",)]
+
+
+def test_faults_in_the_data_are_reported_beside_the_figures(tmp_path: Path) -> None:
+    """A file with a 30-bar hole was backtested without a word of it in the
+    console, the JSON or the HTML: the events were in a variant's database,
+    deleted with the temporary directory."""
+    import pandas as pd
+
+    from bot.market.csv_format import read_ohlcv_csv
+
+    frame = read_ohlcv_csv(BUNDLED_BTC)
+    start = int(pd.Timestamp("2023-02-10", tz="UTC").value // 10**6)
+    holed = frame[~frame.timestamp.between(start, start + 29 * 3_600_000)]
+    data = tmp_path / "holed.csv"
+    holed.to_csv(data, index=False)
+    result = run_bot("backtest", "-c", str(write_config(tmp_path)), "--workers", "1", "--no-baselines",
+                     "--data", str(data), "--symbol", "BTC/USDT", "--json", str(tmp_path / "r.json"),
+                     "--html", str(tmp_path / "r.html"), timeout=900)
+    assert result.returncode == 0, result.stderr
+    quality = json.loads((tmp_path / "r.json").read_text())["data"]["data_quality"]
+    # The hole, and the bundled hours' own (binance served no bar for 2023-03-24 13:00).
+    first, last = (int(pd.Timestamp(t, tz="UTC").value // 10**6) for t in ("2023-01-01", "2023-03-25T08:00"))
+    replayed = holed.timestamp[holed.timestamp.between(first, last)]  # the test config's replay range
+    holes = int((replayed.diff() > 3_600_000).sum())
+    assert holes == 2 and quality["gap_unfilled"] == holes and quality["bar_rejected"] == 0, quality
+    said = " ".join(result.stdout.split())
+    assert "The data had faults (rejected bars 0, conflicting duplicates 0, gaps waited for" in said
+    assert "gaps unfilled 2," in said and "gaps unfilled 2," in (tmp_path / "r.html").read_text()

@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from bot.backtest.result import BacktestResult, VariantRun  # noqa: E402
+from bot.report.data_quality import data_quality_line  # noqa: E402
 from bot.whole_file import write_text_whole  # noqa: E402
 
 BASELINE_ORDER = ("buy_and_hold", "flat", "logistic", "random_forest", "gru", "lightgbm")
@@ -320,6 +321,8 @@ def _header(result: BacktestResult) -> str:
         ("Bars", _esc(bars_text)),
         ("Wall time", _esc(_duration(result.wall_seconds))),
     ]
+    if "data_quality" in data:  # a result saved before it was counted has none
+        facts.insert(3, ("Data quality", _esc(data_quality_line(data["data_quality"]))))
     items = "\n".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
     return (
         f"<header>\n<h1>Walk-forward backtest: {_esc(data.get('symbol', ''))}</h1>\n"

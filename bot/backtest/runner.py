@@ -24,6 +24,7 @@ from bot.backtest.executor import run_tasks
 from bot.backtest.model_report import add_model_quality
 from bot.backtest.result import BacktestResult, VariantRun
 from bot.config import Config
+from bot.report.data_quality import data_quality_counts
 from bot.store import Store
 from bot.timeframes import bars_per_year, iso_utc
 
@@ -114,6 +115,7 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None, lea
     with nullcontext() if leased else variant_leases(configs):
         urls = _run_all(configs, spec, on_done)
         runs = {name: _collect(name, urls[name]) for name in configs}
+        quality = _data_quality(urls["strategy"])  # every variant read the same file
     strategy = runs.pop("strategy")
     traded_from = _traded_from(strategy)
     strategy = _clip(strategy, traded_from)
@@ -126,7 +128,8 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None, lea
         "flat": _flat(strategy.equity, cfg),
         **{k: baselines[k] for k in BASELINE_MODELS if k in baselines},
     }
-    result = BacktestResult(strategy, baselines, prices, _config_summary(cfg, spec), _data_summary(spec, prices))
+    data = _data_summary(spec, prices, quality)
+    result = BacktestResult(strategy, baselines, prices, _config_summary(cfg, spec), data)
     _add_metrics(result, cfg)
     add_model_quality(result, cfg.timeframe_ms, spec.trials, cfg.seed)
     result.wall_seconds = round(time.perf_counter() - started, 1)
@@ -283,10 +286,22 @@ def _config_summary(cfg: Config, spec: BacktestSpec) -> dict:
     return {"data": str(spec.data), **json.loads(cfg.model_dump_json(include=keep))}
 
 
-def _data_summary(spec: BacktestSpec, prices: pd.DataFrame) -> dict:
+def _data_quality(url: str) -> dict[str, int]:
+    """What the screen found in the data: a file with a hole or a broken bar
+    was backtested without a word of it, its events left in a variant's
+    database (deleted with the temporary directory)."""
+    store = Store(url)
+    try:
+        return data_quality_counts(store.event_counts())
+    finally:
+        store.close()
+
+
+def _data_summary(spec: BacktestSpec, prices: pd.DataFrame, quality: dict[str, int]) -> dict:
     return {
         "symbol": spec.symbol,
         "from": iso_utc(int(prices.ts.iloc[0])) if len(prices) else None,
         "to": iso_utc(int(prices.ts.iloc[-1])) if len(prices) else None,
         "bars": len(prices),
+        "data_quality": quality,
     }

@@ -18,7 +18,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.domain import OrderStatus
 from bot.price_text import price_text
 from bot.printable_text import printable
-from bot.report.data_quality import DATA_QUALITY
+from bot.report.data_quality import data_quality_line
 from bot.timeframes import iso_utc
 from bot.whole_file import write_text_whole, write_whole
 
@@ -222,8 +222,7 @@ def _status_table(cfg: Config, store) -> Table:
         edge = f", edge {p.expected_edge:+.3%}" if p.expected_edge is not None else ""
         table.add_row(f"{p.symbol} last decision", f"{iso_utc(p.ts)} {p.decision}{edge}: {p.reason}")
     counts = store.event_counts()
-    quality = ", ".join(f"{label} {counts.get(kind, 0)}" for kind, label in DATA_QUALITY)
-    table.add_row("Data quality", quality)
+    table.add_row("Data quality", data_quality_line(counts))
     table.add_row("Events", ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")
     return table
 

@@ -1,5 +1,5 @@
 """Event kinds that say something about the data, with their names for
-people: what `bot status`, /metrics and the dashboard count."""
+people: what `bot status`, /metrics, the dashboard and `bot backtest` count."""
 
 DATA_QUALITY = [
     ("bar_rejected", "rejected bars"),
@@ -9,3 +9,13 @@ DATA_QUALITY = [
     ("extreme_move", "extreme moves"),
     ("fetch_failed", "failed fetches"),
 ]
+
+
+def data_quality_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Each data-quality kind's count among a run's event counts, 0 for none."""
+    return {kind: counts.get(kind, 0) for kind, _ in DATA_QUALITY}
+
+
+def data_quality_line(counts: dict[str, int]) -> str:
+    """'rejected bars 0, conflicting duplicates 0, ...' as `bot status` shows it."""
+    return ", ".join(f"{label} {counts.get(kind, 0)}" for kind, label in DATA_QUALITY)
