@@ -69,12 +69,15 @@ def test_trades_are_round_trips_that_add_up_to_the_ledger(tiny_run: Path, tmp_pa
     assert all(t["entry_time"].endswith("Z") and t["entry_reason"] == "entry" for t in trips)
 
 
-def test_reports_without_a_run_say_so(tmp_path: Path) -> None:
+def test_reports_without_a_run_say_so_and_leave_nothing_behind(tmp_path: Path) -> None:
+    """Refused, a reader still made the config's log directories and an
+    empty log file (for a mistyped path, a tree of them)."""
     (tmp_path / "config.yaml").write_text((Path(__file__).parent.parent / "config.yaml").read_text())
-    result = run_bot("report", "-c", str(tmp_path / "config.yaml"))
-    assert result.returncode == 1
-    assert result.stderr.strip().startswith("error: no run yet")
-    assert not (tmp_path / "state" / "bot.sqlite").exists()
+    for command in ("report", "status", "models"):
+        result = run_bot(command, "-c", str(tmp_path / "config.yaml"))
+        assert result.returncode == 1
+        assert result.stderr.strip().startswith("error: no run yet")
+    assert list(tmp_path.iterdir()) == [tmp_path / "config.yaml"]
 
 
 def test_an_empty_database_file_is_no_run_and_is_left_empty(tmp_path: Path) -> None:

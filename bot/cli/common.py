@@ -147,7 +147,6 @@ def open_existing_store(cfg: Config):
     """The run's store for reading; refuses to create an empty database."""
     from bot.store import Store, sqlite_path
 
-    start_logging(cfg)
     db = sqlite_path(cfg.db_url)
     if db is not None and not db.exists():
         raise UserError(f"no run yet in {db}: start one with `bot run`")
@@ -161,6 +160,9 @@ def open_existing_store(cfg: Config):
             raise UserError(f"no run yet in {db}: start one with `bot run`")
     elif not server_has_run(cfg.db_url):
         raise UserError(f"no run yet in {cfg.db_shown}: start one with `bot run`")
+    # Only now: a reader refused for a mistyped path made that path's log
+    # directories and an empty log file.
+    start_logging(cfg)
     store = Store(cfg.db_url, reader=True)
     _refuse_other_schema(store)
     return store
