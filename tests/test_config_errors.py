@@ -269,6 +269,9 @@ def test_a_backtest_range_that_ends_before_it_starts_is_refused(tmp_path: Path, 
 BACKTEST_MISTAKES = [
     # A pydantic error dump, exit 1.
     (["--data", str(BUNDLED_BTC), "--symbol", "BTCUSDT"], "--symbol: 'BTCUSDT' is not BASE/QUOTE"),
+    # BTC's hours reported as ETH/USDT's, without a word.
+    (["--data", str(BUNDLED_BTC), "--symbol", "ETH/USDT"],
+     "--symbol: ETH/USDT, but the file's name says BTC/USDT (BTC_USDT-1h.csv.gz)"),
     # Ignored: the whole backtest ran here instead of on the cluster named.
     (["--address", "ray://127.0.0.1:9"], "--address: a Ray cluster is used with --executor ray, not local"),
     # FileNotFoundError inside the first variant, exit 1.

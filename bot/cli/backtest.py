@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -67,7 +68,21 @@ def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tupl
     problem = unreadable_file(data)
     if problem:
         raise ConfigError(f"--data: {data}: {problem}")
+    named = symbol_in_file_name(data)
+    if named is not None and named != symbol.upper():
+        # ETH's hours were reported as BTC/USDT's, without a word.
+        raise ConfigError(
+            f"--symbol: {symbol}, but the file's name says {named} ({data.name}); "
+            "give that --symbol, or rename the file if its name is wrong"
+        )
     return data, symbol
+
+
+def symbol_in_file_name(path: Path) -> str | None:
+    """BASE/QUOTE from a name like the bundled ETH_USDT-1h.csv.gz; None for
+    a name that says no symbol (btc.csv.gz)."""
+    found = re.match(r"([A-Za-z0-9]+)_([A-Za-z0-9]+)-", path.name)
+    return f"{found[1]}/{found[2]}".upper() if found else None
 
 
 def _replay_data_of(cfg: Config, symbol: str, option: str, remedy: str) -> Path:
