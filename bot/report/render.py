@@ -31,7 +31,7 @@ def summary_table(s: dict) -> Table:
         ("Traded period", f"{s['traded_from'] or '-'} .. {s['traded_to'] or '-'}"),
         ("Predictions", f"{s['predictions']:,}"),
         ("Trades (closed / open)", f"{s['trades']:,} / {s['open_trades']}"),
-        ("Total return (buy and hold)", f"{_pct(s['total_return'])} ({_pct(s['buy_and_hold_return'])})"),
+        ("Total return (buy and hold, before costs)", f"{_pct(s['total_return'])} ({_pct(s['buy_and_hold_return'])})"),
         ("Sharpe, annualised (buy and hold)", f"{_num(s['sharpe'])} ({_num(s['buy_and_hold_sharpe'])})"),
         ("Probabilistic Sharpe ratio vs 0", _num(s["psr"], 3)),
         ("Max drawdown (buy and hold)", f"{_pct(s['max_drawdown'])} ({_pct(s['buy_and_hold_max_drawdown'])})"),
