@@ -35,7 +35,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.error_text import first_line
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
-from bot.file_checks import unreadable_file
+from bot.file_checks import named_for_another_symbol, unreadable_file
 from bot.run_names import run_schema, run_url
 from bot.timeframes import parse_iso_ms, timeframe_ms
 
@@ -677,12 +677,20 @@ class Config(BaseSettings):
         data = self.replay.data
         return self.path(data[symbol] if isinstance(data, dict) else data)
 
-    def require_replay_data(self) -> None:
-        """Refuse a replay whose CSV is missing, before any work starts."""
-        for path in map(self.replay_csv, self.symbols):
+    def require_replay_data(self, symbols: list[str] | None = None) -> None:
+        """Refuse a replay whose CSV is missing, or named for another symbol
+        (`ETH/USDT: data/BTC_USDT-1h.csv.gz`), before any work starts."""
+        for symbol in symbols or self.symbols:
+            path = self.replay_csv(symbol)
             problem = unreadable_file(path)
             if problem:
                 raise ConfigError(f"replay.data: {path}: {problem}")
+            named = named_for_another_symbol(path, symbol)
+            if named is not None:
+                raise ConfigError(
+                    f"replay.data: {symbol}'s file {path.name} is named for {named}; "
+                    "give the symbol its own file, or rename the file if its name is wrong"
+                )
 
     @property
     def db_url(self) -> str:

@@ -5,6 +5,7 @@ config, a replay CSV, a strategy. "file not found" for a directory or
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -26,3 +27,16 @@ def unreadable_file(path: Path) -> str | None:
     if not os.access(path, os.R_OK):
         return "permission denied"
     return None
+
+
+# The name `bot download` and the bundled data give a file: ETH_USDT-1h.csv.gz.
+_SYMBOL_FILE_NAME = re.compile(r"([A-Z0-9]+)_([A-Z0-9]+)-[0-9]+[smhdwM]\.csv(\.gz)?")
+
+
+def named_for_another_symbol(path: Path, symbol: str) -> str | None:
+    """The symbol a file's name says it holds, when that is not `symbol`
+    (ETH's hours were reported as BTC/USDT's without a word); None when
+    the name says `symbol` or no symbol at all (btc.csv.gz, prices_2024-01.csv)."""
+    found = _SYMBOL_FILE_NAME.fullmatch(path.name)
+    named = f"{found[1]}/{found[2]}" if found else None
+    return named if named is not None and named != symbol.upper() else None

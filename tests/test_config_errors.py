@@ -423,6 +423,25 @@ def test_per_symbol_limits_given_as_json_in_the_environment_keep_the_symbol(tmp_
     assert cfg.risk.position_fraction("BTC/USDT") == 0.1
 
 
+@pytest.mark.parametrize(("name", "says"), [
+    ("BTC_USDT-1h.csv.gz", "BTC/USDT"), ("ETH_USDT-1h.csv", None), ("SOL_USDT-5m.csv.gz", "SOL/USDT"),
+    # Names that say no symbol: the download's own pattern only (they were refused as BINANCE/BTC, MY/PRICES).
+    ("binance_btc-1h.csv.gz", None), ("my_prices-2024.csv", None), ("prices_2024-01.csv", None), ("eth.csv.gz", None),
+])
+def test_a_file_named_for_another_symbol_is_told_from_one_that_names_none(name: str, says: str | None) -> None:
+    from bot.file_checks import named_for_another_symbol
+
+    assert named_for_another_symbol(Path("/data") / name, "ETH/USDT") == says
+
+
+def test_a_replay_file_named_for_another_symbol_is_refused(tmp_path: Path) -> None:
+    """`ETH/USDT: data/BTC_USDT-1h.csv.gz` replayed BTC's hours as ETH's."""
+    config = write_config(tmp_path, {"symbols": ["ETH/USDT"], "replay": {"data": {"ETH/USDT": str(BUNDLED_BTC)}}})
+    result = run_bot("run", "-c", str(config))
+    assert_refused(result, "replay.data: ETH/USDT's file BTC_USDT-1h.csv.gz is named for BTC/USDT")
+    assert not (tmp_path / "bot.sqlite").exists()
+
+
 @pytest.mark.parametrize("link", ["hard", "symbolic"])
 def test_two_symbols_replayed_from_one_file_under_two_names_are_refused(tmp_path: Path, link: str) -> None:
     # One market twice under two names: a slip in the mapping. A symbolic link was caught by its

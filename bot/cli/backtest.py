@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +16,7 @@ from bot import json_values
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, console, err_console, guarded, start_logging
 from bot.cli.output_paths import check_out_dir, check_output_path
 from bot.config import Config, ConfigError, load_config, symbol_problem
-from bot.file_checks import unreadable_file
+from bot.file_checks import named_for_another_symbol, unreadable_file
 from bot.whole_file import write_text_whole
 from bot.writable import check_writable_directory
 
@@ -68,21 +67,13 @@ def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tupl
     problem = unreadable_file(data)
     if problem:
         raise ConfigError(f"--data: {data}: {problem}")
-    named = symbol_in_file_name(data)
-    if named is not None and named != symbol.upper():
-        # ETH's hours were reported as BTC/USDT's, without a word.
+    named = named_for_another_symbol(data, symbol)
+    if named is not None:
         raise ConfigError(
             f"--symbol: {symbol}, but the file's name says {named} ({data.name}); "
             "give that --symbol, or rename the file if its name is wrong"
         )
     return data, symbol
-
-
-def symbol_in_file_name(path: Path) -> str | None:
-    """BASE/QUOTE from a name like the bundled ETH_USDT-1h.csv.gz; None for
-    a name that says no symbol (btc.csv.gz)."""
-    found = re.match(r"([A-Za-z0-9]+)_([A-Za-z0-9]+)-", path.name)
-    return f"{found[1]}/{found[2]}".upper() if found else None
 
 
 def _replay_data_of(cfg: Config, symbol: str, option: str, remedy: str) -> Path:
@@ -94,11 +85,8 @@ def _replay_data_of(cfg: Config, symbol: str, option: str, remedy: str) -> Path:
             f"{option}: {symbol} is not among symbols ({', '.join(cfg.symbols)}), so replay.data has no file "
             f"for it; add it to symbols and replay.data, {remedy}"
         )
-    path = cfg.replay_csv(symbol)
-    problem = unreadable_file(path)
-    if problem:
-        raise ConfigError(f"replay.data: {path}: {problem}")
-    return path
+    cfg.require_replay_data([symbol])
+    return cfg.replay_csv(symbol)
 
 
 def _check_timeframe(path: Path, cfg: Config) -> pd.DataFrame:
