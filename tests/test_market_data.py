@@ -239,6 +239,17 @@ def test_a_wait_the_exchange_asks_for_is_kept(tmp_path: Path, status: int) -> No
         assert "(Retry-After 600 s)" in failed[0] and "not asked: the exchange asked for quiet" in failed[1]
 
 
+def test_a_wait_asked_when_the_exchange_is_asked_its_time_keeps_the_candles_quiet(tmp_path: Path) -> None:
+    """The clock's question came first, and its 429 was swallowed: the
+    candle request went out at once, inside the wait asked for."""
+    with live_against_fake(tmp_path) as (fake, daemon):
+        fake.fail_next("/api/v3/time", status=429, retry_after=600)
+        daemon.rt.bar_job(START)
+        assert [path for _, path, _ in fake.requests if path.startswith("/api/v3/")] == ["/api/v3/time"]
+        (failed,) = [m for _, _, m in daemon.events("fetch_failed")]
+        assert "not asked: the exchange asked for quiet (Retry-After), 600 s left" in failed
+
+
 def test_bad_credentials_stop_the_job_with_a_clear_message_and_no_retry(tmp_path: Path) -> None:
     with live_against_fake(tmp_path) as (fake, daemon):
         fake.fail_next(status=401, body={"code": -2015, "msg": "Invalid API-key, IP, or permissions."})

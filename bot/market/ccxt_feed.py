@@ -97,14 +97,14 @@ class CcxtFeed:
                 f"timeframe: '{timeframe}' is not offered by {exchange.id} (it offers {', '.join(offered)})"
             )
         self.exchange = exchange
-        self.clock = ExchangeClock(exchange)
+        self.quiet = QuietPeriod()
+        self.clock = ExchangeClock(exchange, self.quiet)
         self.timeframe = timeframe
         self.timeframe_ms = timeframe_ms
         self.history_bars = history_bars
         self.page_limit = market.page_limit
         self.retries = market.retries
         self.backoff = backoff or Backoff(market.backoff_seconds, market.backoff_max_seconds)
-        self.quiet = QuietPeriod()
         # ccxt parses a reply that is no JSON (a body cut short, a maintenance
         # page served with 200) into no candles, without a word: a download
         # took it for the end of the exchange's history and stopped there. It

@@ -13,14 +13,19 @@ from __future__ import annotations
 import ccxt
 import structlog
 
+from bot.market.retry_after import QuietPeriod
+
 log = structlog.get_logger("bot.market.clock")
 
 SKEW_WORTH_SAYING_MS = 5_000
 
 
 class ExchangeClock:
-    def __init__(self, exchange: ccxt.Exchange) -> None:
+    def __init__(self, exchange: ccxt.Exchange, quiet: QuietPeriod | None = None) -> None:
         self.exchange = exchange
+        # The feed's: a rate-limit refusal of the time is a wait asked of the
+        # candle request that comes straight after it too.
+        self.quiet = quiet or QuietPeriod()
         self.asks = bool(exchange.has.get("fetchTime"))
         self._asked_at: int | None = None
         self._closed_by = 0
@@ -38,8 +43,11 @@ class ExchangeClock:
     def _exchange_time(self, now_ms: int) -> int:
         try:
             theirs = int(self.exchange.fetch_time())
-        except (ccxt.BaseError, TypeError, ValueError):
-            return now_ms  # no answer: the candle request will say what is wrong
+        except ccxt.BaseError as exc:
+            self.quiet.note(self.exchange, exc)
+            return now_ms  # no answer: the candle request will say what is wrong (or keep the quiet asked for)
+        except (TypeError, ValueError):
+            return now_ms
         behind = now_ms - theirs
         if behind > SKEW_WORTH_SAYING_MS and not self._behind_said:
             log.warning(
