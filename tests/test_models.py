@@ -392,7 +392,7 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     linear = registry.path_of(row3.version) / "linear.json"
     fitted = linear.read_text()
     nan_coef = [float("nan")] * len(columns)
-    for bad, says in (({"coef": [0.5]}, "cannot score"), ({"coef": nan_coef}, "not one finite probability")):
+    for bad, says in (({"coef": [0.5]}, "cannot score"), ({"coef": nan_coef}, "not one finite figure each")):
         linear.write_text(json.dumps({**json.loads(fitted), **bad}))
         with pytest.raises(ModelFileError, match=rf"model {row3.version}: its weights in .* load, but .*{says}"):
             registry.promote(row3.version)

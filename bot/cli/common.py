@@ -150,6 +150,10 @@ def open_existing_store(cfg: Config):
     db = sqlite_path(cfg.db_url)
     if db is not None and not db.exists():
         raise UserError(f"no run yet in {db}: start one with `bot run`")
+    # Only now, a file being there: a reader refused for a mistyped path made
+    # that path's log directories and an empty log file. What fails after
+    # this is in the log, as the console's "(details in the log file)" says.
+    start_logging(cfg)
     if db is not None:
         from bot.store.integrity import check_existing_database
 
@@ -160,9 +164,6 @@ def open_existing_store(cfg: Config):
             raise UserError(f"no run yet in {db}: start one with `bot run`")
     elif not server_has_run(cfg.db_url):
         raise UserError(f"no run yet in {cfg.db_shown}: start one with `bot run`")
-    # Only now: a reader refused for a mistyped path made that path's log
-    # directories and an empty log file.
-    start_logging(cfg)
     store = Store(cfg.db_url, reader=True)
     _refuse_other_schema(store)
     return store

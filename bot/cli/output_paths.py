@@ -71,9 +71,9 @@ def check_out_dir(out_dir: Path, cfg: Config, config_path: Path, variants: list[
                     "give another directory"
                 )
         variant_models = directory / "models"
-        if variant_models.is_relative_to(models) or models.is_relative_to(variant_models):
+        if variant_models == models:  # a wipe removes the version directories right in it, no deeper
             raise ConfigError(
-                f"--out-dir: the {name} variant's models ({variant_models}) would mix with the run's own "
+                f"--out-dir: the {name} variant's models ({variant_models}) would be the run's own "
                 f"models directory {models}; give another directory"
             )
 

@@ -97,7 +97,7 @@ def _api_socket(cfg: Config) -> socket.socket:
     found by the server alone, after this process had said it started: the
     run went on without its API. Binding to check and letting go left the
     same fault to whoever took the port while the state was opened."""
-    from bot.cli.serve import CannotListen, listening_socket
+    from bot.cli.serve import CannotListen, host_port, listening_socket
 
     host, port = cfg.api.host, cfg.api.port
     try:
@@ -106,7 +106,7 @@ def _api_socket(cfg: Config) -> socket.socket:
         if exc.bad_host:
             raise ConfigError(f"api.host: {host}: {exc.reason}") from None
         raise ConfigError(
-            f"api.port: cannot listen on {host}:{port}: {exc.reason}; "
+            f"api.port: cannot listen on {host_port(host, port)}: {exc.reason}; "
             "choose another api.port or stop what listens there"
         ) from None
 

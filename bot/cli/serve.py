@@ -98,7 +98,7 @@ def _bound(host: str, port: int) -> socket.socket:
     except CannotListen as exc:
         if exc.bad_host:
             raise UserError(f"--host {host}: {exc.reason}") from None
-        raise UserError(f"cannot listen on {host}:{port}: {exc.reason}; choose another --port") from None
+        raise UserError(f"cannot listen on {host_port(host, port)}: {exc.reason}; choose another --port") from None
 
 
 class CannotListen(Exception):
@@ -132,6 +132,11 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def host_port(host: str, port: int) -> str:
+    """host:port as a URL writes it: an IPv6 address in brackets ([::1]:8080)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def http_url(host: str, port: int) -> str:
-    """Where the server answers, as a browser takes it: an IPv6 address in brackets."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    """Where the server answers, as a browser takes it."""
+    return f"http://{host_port(host, port)}"

@@ -193,7 +193,8 @@ def _check_it_scores(version: str, path: Path, predictor: Predictor) -> None:
         scored = predictor.score(window)
         values = [scored.prob, scored.edge, scored.edge_error]
         usable = all(v.shape == (1,) and np.isfinite(v).all() for v in values)
-        problem = "" if usable else f"it scores {scored.prob.tolist()}, not one finite probability"
+        figures = f"probability {scored.prob.tolist()}, edge {scored.edge.tolist()}"
+        problem = "" if usable else f"it scores {figures}, not one finite figure each"
     except Exception as exc:  # numpy, onnx, sklearn, lightgbm: each fails its own way
         problem = f"it cannot score ({type(exc).__name__}: {str(exc)[:160]})"
     if problem:

@@ -224,7 +224,7 @@ def _add_error_answers(app: FastAPI, cfg: Config) -> None:
     async def damaged_state(request: Request, exc: ConfigError) -> JSONResponse:
         # The run's stored state cannot be read (its risk state damaged, or
         # written by a newer version): the line `bot status` prints, as a 503.
-        return _unavailable(request, brief(scrub(first_line(exc))))
+        return _unavailable(request, brief(hide_directories(scrub(first_line(exc)))))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
