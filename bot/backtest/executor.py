@@ -12,12 +12,14 @@ Results come back as they finish; `on_done(name, result)` is told each."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from types import ModuleType
 
 Task = Callable[[str], str]
 Done = Callable[[str, str], None]
@@ -93,11 +95,17 @@ def _stop_now(pool: ProcessPoolExecutor) -> None:
     running ones are ended (each variant's database is crash-safe; a rerun
     into the same --out-dir starts each variant over, as every run does)."""
     processes = list((pool._processes or {}).values())  # no public way to end a running task
+    manager: threading.Thread | None = getattr(pool, "_executor_manager_thread", None)  # shutdown forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(timeout=10)
+    # The pool's own thread finds its workers gone and ends them again; a
+    # Ctrl+C that lands meanwhile must still find the handler that notes it,
+    # not Python's, which raised it at the exit with a traceback.
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, address: str | None) -> dict[str, str]:
@@ -105,21 +113,44 @@ def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, a
     import ray
 
     started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    if started_here and address:
+        ray.init(address=address, log_to_driver=False)  # starts nothing here: Ctrl+C may cut it short
+    # From here Ctrl+C sets a flag, read between Ray's calls. Raised inside
+    # them it could leave Ray half started or half stopped: pressed while a
+    # local Ray was starting, the exit crashed (SIGSEGV) at interpreter
+    # shutdown, and once a run did not exit at all.
+    interrupted = threading.Event()
+    restore = _note_interrupts(interrupted)
+    pending: dict = {}
     try:
+        if started_here and not address:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        if interrupted.is_set():  # pressed while Ray started: no task is sent
+            raise KeyboardInterrupt
         remote = ray.remote(num_cpus=1, max_retries=1)(task)
         pending = {remote.remote(payload): name for name, payload in payloads.items()}
-        results = {}
+        results: dict[str, str] = {}
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            name = pending.pop(ready[0])
-            results[name] = ray.get(ready[0])
-            on_done(name, results[name])
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            for ref in ready:
+                name = pending.pop(ref)
+                results[name] = ray.get(ref)
+                on_done(name, results[name])
         return results
+    except BaseException:
+        _cancel(ray, pending)
+        raise
     finally:
         if started_here:
             ray.shutdown()
+        restore()
+
+
+def _cancel(ray: ModuleType, pending: dict) -> None:
+    """Ctrl+C, or a task that failed: the tasks not yet done are ended, on a
+    cluster as on a local Ray, as the local pool ends its workers."""
+    for ref in pending:
+        with contextlib.suppress(Exception):  # a task that ended meanwhile, or a cluster gone
+            ray.cancel(ref, force=True)
