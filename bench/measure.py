@@ -231,6 +231,7 @@ def machine() -> dict:
     return {
         "cpus": os.cpu_count(),
         "cpu_model": cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,

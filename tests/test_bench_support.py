@@ -168,4 +168,5 @@ def test_every_figure_names_the_processor_and_the_yardstick() -> None:
     where = measure.provenance(REPO)
     assert where["yardstick_cpu_ms"] > 0
     assert where["machine"]["cpu_model"]
+    assert where["machine"]["torch_cpu_capability"]  # the kernels torch trains with: they decide the last bits
     assert reference.yardstick_ms(rounds=1) > 0
