@@ -21,11 +21,11 @@ SKEW_WORTH_SAYING_MS = 5_000
 
 
 class ExchangeClock:
-    def __init__(self, exchange: ccxt.Exchange, quiet: QuietPeriod | None = None) -> None:
+    def __init__(self, exchange: ccxt.Exchange, quiet: QuietPeriod) -> None:
         self.exchange = exchange
         # The feed's: a rate-limit refusal of the time is a wait asked of the
         # candle request that comes straight after it too.
-        self.quiet = quiet or QuietPeriod()
+        self.quiet = quiet
         self.asks = bool(exchange.has.get("fetchTime"))
         self._asked_at: int | None = None
         self._closed_by = 0
