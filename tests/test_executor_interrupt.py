@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,26 @@ def test_ctrl_c_stops_the_workers_and_starts_no_further_task(tmp_path: Path, exe
     assert workers
     wait_until(lambda: not [pid for pid in workers if alive(pid)], timeout_s=60, what="the workers to end")
     assert "Traceback" not in output, output
+
+
+def test_the_stopping_returns_with_nothing_of_the_pool_left_running() -> None:
+    """The pool's own thread ends the workers again once it finds them
+    gone. Still running when the stopping returned, a Ctrl+C it met (or
+    one pressed then) found Python's handler back in place and ended the
+    run's exit in a traceback."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bot.backtest.executor import _stop_now
+
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    running = [pool.submit(time.sleep, 600) for _ in range(2)]
+    wait_until(lambda: len(pool._processes or {}) == 2, timeout_s=120, what="both workers to start")
+    manager = pool._executor_manager_thread
+    assert manager is not None and manager.is_alive()
+    _stop_now(pool)
+    assert not manager.is_alive()
+    assert all(future.done() for future in running)
 
 
 ON_A_CLUSTER = '''

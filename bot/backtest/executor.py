@@ -114,11 +114,13 @@ def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, a
 
     started_here = not ray.is_initialized()
     if started_here and address:
-        ray.init(address=address, log_to_driver=False)  # starts nothing here: Ctrl+C may cut it short
+        # Only a connect (to ray:// through the client, or as a driver of a
+        # running cluster): Ctrl+C may cut it short, as it always could.
+        ray.init(address=address, log_to_driver=False)
     # From here Ctrl+C sets a flag, read between Ray's calls. Raised inside
     # them it could leave Ray half started or half stopped: pressed while a
     # local Ray was starting, the exit crashed (SIGSEGV) at interpreter
-    # shutdown, and once a run did not exit at all.
+    # shutdown, and a run under load once did not exit at all.
     interrupted = threading.Event()
     restore = _note_interrupts(interrupted)
     pending: dict = {}
@@ -143,14 +145,18 @@ def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, a
         _cancel(ray, pending)
         raise
     finally:
-        if started_here:
-            ray.shutdown()
-        restore()
+        try:
+            if started_here:
+                ray.shutdown()
+        finally:
+            restore()
 
 
 def _cancel(ray: ModuleType, pending: dict) -> None:
     """Ctrl+C, or a task that failed: the tasks not yet done are ended, on a
     cluster as on a local Ray, as the local pool ends its workers."""
-    for ref in pending:
+    # The newest first: those are the ones still queued, which a CPU freed
+    # by cancelling a running one could otherwise start.
+    for ref in reversed(list(pending)):
         with contextlib.suppress(Exception):  # a task that ended meanwhile, or a cluster gone
             ray.cancel(ref, force=True)
