@@ -91,6 +91,17 @@ def test_a_setting_the_config_lacks_is_refused_naming_it(tmp_path: Path) -> None
     (["--set", "model.epochs=abc"], "--set: model.epochs: "),
     (["--set", "model.hidden_size=[]"], "--set model.hidden_size: an empty list leaves no value to try"),
     (["--period", "2023-04-01..2023-01-01"], "--period: the start 2023-04-01 is not before the end 2023-01-01"),
+    # Set by each cell itself: the rows all read the config's own file, whatever replay.data said.
+    (["--set", 'replay.data=["a.csv","b.csv"]'], "--set replay.data: not a sweep setting"),
+    (["--set", "mode=live"], "--set mode: not a sweep setting"),
+    # Found in the first cell, as a Ray traceback thousands of characters long.
+    (["--set", "strategy.params.enter_abov=[0.5,0.6]"], "strategy.params.enter_abov: Extra inputs are not permitted"),
+    (["--period", "2023-01-01..2023-01-02"], "it has 24 bars from --period 2023-01-01 before --period 2023-01-02"),
+    (["--set", "retrain.initial_train_bars=[200,99999]"], "but the first model needs 100,000"),
+    # The last one won silently, and the same cells counted twice as trials.
+    (["--set", "model.epochs=1", "--set", "model.epochs=2"], "--set: model.epochs given more than once"),
+    (["--symbols", "BTC/USDT,BTC/USDT"], "--symbols: BTC/USDT given more than once"),
+    (["--symbols", ","], "--symbols: ',' holds an empty name"),
 ])
 def test_a_value_no_cell_could_run_is_refused_before_any_cell(tmp_path: Path, args: list[str], says: str) -> None:
     """A bad value was found when its cell's turn came, as a crash with
@@ -100,3 +111,60 @@ def test_a_value_no_cell_could_run_is_refused_before_any_cell(tmp_path: Path, ar
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and says in lines[0], result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_results_are_never_written_through_a_link_onto_the_runs_config(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    before = config.read_text()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.json").symlink_to(config)
+    result = run_bot("sweep", "-c", str(config), "--executor", "local", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and "--out:" in result.stderr and "is the run's config" in result.stderr
+    assert config.read_text() == before
+
+
+def test_a_section_given_whole_is_merged_into_the_configs_as_an_environment_variable_is(tmp_path: Path) -> None:
+    """`--set 'paper={"slippage_bps": 1}'` put every other key of paper back
+    to its default (fee_bps 33 became 10)."""
+    from bot.backtest.sweep import apply
+    from bot.config import load_config
+
+    cfg = load_config(write_config(tmp_path, {"paper": {"fee_bps": 33, "slippage_bps": 5}}))
+    changed = apply(cfg, {"paper": {"slippage_bps": 1}})
+    assert (changed.paper.fee_bps, changed.paper.slippage_bps) == (33, 1)
+
+
+def test_a_cell_is_another_cell_once_its_strategy_file_changes(tmp_path: Path) -> None:
+    """The key hashed the bot's own code only: an edited strategy gave the
+    cached result of the one before it."""
+    import shutil
+
+    from bot.backtest import sweep
+    from bot.config import load_config
+
+    strategies = tmp_path / "strategies"
+    shutil.copytree(REPO / "strategies", strategies)
+    cfg = load_config(write_config(tmp_path, {"strategy": {"path": str(strategies)}}))
+    cell = sweep.Cell({}, "BTC/USDT", cfg.replay_csv("BTC/USDT"), None, None)
+    before = sweep.cell_key(cfg, cell)
+    assert sweep.cell_key(cfg, cell) == before
+    with (strategies / "threshold.py").open("a") as file:
+        file.write("\n# edited\n")
+    sweep._file_digest.cache_clear()  # one process per sweep: a file is read once in it
+    assert sweep.cell_key(cfg, cell) != before
+
+
+def test_a_damaged_finished_cell_is_computed_again(tmp_path: Path) -> None:
+    """A cell file cut short or edited failed the whole sweep with a
+    JSONDecodeError naming no file."""
+    from bot.backtest.sweep import _finished
+
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"metrics": {"sharpe": 1.0}, "returns": [0.0, 0.01]}))
+    assert _finished(good)
+    damage = {"cut.json": "{", "other.json": '{"key": "x"}', "list.json": "[1]", "bytes.json": "\udcff"}
+    for name, text in damage.items():
+        damaged = tmp_path / name
+        damaged.write_text(text, errors="surrogateescape")
+        assert not _finished(damaged), name
+    assert not _finished(tmp_path / "missing.json")

@@ -138,7 +138,7 @@ def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, a
                 raise KeyboardInterrupt
             for ref in ready:
                 name = pending.pop(ref)
-                results[name] = ray.get(ref)
+                results[name] = _result(ray, ref)
                 on_done(name, results[name])
         return results
     except BaseException:
@@ -150,6 +150,18 @@ def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, a
                 ray.shutdown()
         finally:
             restore()
+
+
+def _result(ray: ModuleType, ref) -> str:
+    """A task's result, or the exception the task raised, as the local pool
+    gives it: Ray wraps it with the worker's whole traceback, and the CLI's
+    one line for a bad setting became thousands of characters."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, Exception):
+            raise exc.cause from None
+        raise
 
 
 def _cancel(ray: ModuleType, pending: dict) -> None:

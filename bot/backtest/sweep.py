@@ -3,7 +3,8 @@ symbols x periods, each cell the strategy's own `bot backtest` (without
 the baseline models), run on the backtest's executor (Ray by default).
 
 A cell is cached under a hash of everything that decides its result: its
-config, the data file's bytes, symbol, period, and the bot's own source.
+config, the data file's bytes, symbol, period, the bot's own source, the
+strategy files and the versions of the libraries that compute it.
 A finished cell's result is written at once (atomically), so a sweep that
 is killed and started again runs only the cells it lacks, and gives the
 same results as an uninterrupted one. Every cell's deflated Sharpe ratio
@@ -64,11 +65,31 @@ def grid(overrides: list[tuple[str, list]]) -> list[dict]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(v for _, v in overrides))]
 
 
+# What each cell sets itself, or what no cell reads: a --set of these was
+# silently dropped (every row read the config's own replay.data, whatever
+# file the setting named).
+NOT_SWEPT = {
+    "mode": "a sweep is made of backtests",
+    "symbols": "--symbols chooses them",
+    "replay": "--symbols and --period choose the data and the period",
+    "storage": "each cell has its own database under --out",
+    "logging": "each cell logs under --out",
+    "api": "a backtest serves no API",
+    "notify": "a backtest sends no notification",
+    "base_dir": "it is where the config's paths start",
+}
+
+
 def apply(cfg: Config, overrides: dict) -> Config:
-    """The config with dotted keys set; a key the config lacks is refused."""
+    """The config with dotted keys set; a key the config lacks is refused,
+    and so is one the sweep sets itself. A section given as a mapping is
+    merged into the config's, as a BOT__ variable is."""
     data = cfg.model_dump()
     for dotted, value in overrides.items():
         *path, last = dotted.split(".")
+        top = (path or [last])[0]
+        if top in NOT_SWEPT:
+            raise ConfigError(f"--set {dotted}: not a sweep setting ({NOT_SWEPT[top]})")
         node = data
         for part in path:
             if not isinstance(node.get(part), dict):
@@ -76,13 +97,24 @@ def apply(cfg: Config, overrides: dict) -> Config:
             node = node[part]
         if last not in node and not (path and path[-1] == "params"):
             raise ConfigError(f"--set {dotted}: the config has no key '{last}'")
-        node[last] = value
+        node[last] = _merged(node[last], value) if isinstance(node.get(last), dict) else value
     try:
         return Config.exactly(data)
     except ConfigError as exc:
         raise ConfigError(f"--set: {exc}") from None
     except ValidationError as exc:  # a value of the wrong type or out of range
         raise ConfigError(f"--set: {describe_validation_error(exc)}") from None
+
+
+def _merged(current: dict, value: object) -> object:
+    """`--set 'paper={"slippage_bps": 1}'` changes that one key; it reset
+    the rest of the section to the defaults, unlike BOT__PAPER."""
+    if not isinstance(value, dict):
+        return value  # refused by the config's own check, naming the key
+    return {
+        **current,
+        **{k: _merged(current[k], v) if isinstance(current.get(k), dict) else v for k, v in value.items()},
+    }
 
 
 @cache
@@ -101,6 +133,33 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _strategies_digest(directory: Path) -> str:
+    """The strategy files a cell may run or import: an edited strategy gave
+    the cached result of the one before it."""
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.py")) if directory.is_dir() else []:
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(_file_digest(path.resolve()).encode())
+    return digest.hexdigest()
+
+
+# What else computes a cell: another torch or lightgbm trains other models.
+LIBRARIES = ("numpy", "pandas", "torch", "onnxruntime", "scikit-learn", "lightgbm", "hmmlearn")
+
+
+@cache
+def _library_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def cell_key(cfg: Config, cell: Cell) -> str:
     decided = json.loads(cfg.model_dump_json(exclude={"storage", "logging", "api", "notify", "base_dir"}))
     identity = {
@@ -109,6 +168,8 @@ def cell_key(cfg: Config, cell: Cell) -> str:
         "symbol": cell.symbol,
         "period": [cell.start, cell.end],
         "code": _source_digest(),
+        "strategies": _strategies_digest(cfg.path(cfg.strategy.path).resolve()),
+        "libraries": _library_versions(),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -167,7 +228,7 @@ def run_sweep(
 ) -> SweepOutcome:
     (out_dir / "cells").mkdir(parents=True, exist_ok=True)
     keys = [cell_key(apply(cfg, c.overrides), c) for c in cells]
-    done = {k for k in keys if (out_dir / "cells" / f"{k}.json").exists()}
+    done = {k for k in keys if _finished(out_dir / "cells" / f"{k}.json")}
     payloads = {
         key: json.dumps(
             {
@@ -198,6 +259,19 @@ def run_sweep(
     results = [json.loads((out_dir / "cells" / f"{k}.json").read_text()) for k in keys]
     deflate(results)
     return SweepOutcome(results, ran=len(payloads), cached=len(done))
+
+
+def _finished(path: Path) -> bool:
+    """A cell's file as a finished cell writes it; a damaged one (an edit, a
+    disk that filled) failed the whole sweep with a JSONDecodeError naming
+    no file, and is now computed again."""
+    if not path.exists():
+        return False
+    try:
+        record = json.loads(path.read_text())
+        return isinstance(record.get("metrics"), dict) and isinstance(record.get("returns"), list)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return False
 
 
 def write_results(outcome: SweepOutcome, out_dir: Path) -> tuple[Path, Path]:

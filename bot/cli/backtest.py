@@ -100,20 +100,29 @@ def _check_timeframe(path: Path, cfg: Config) -> pd.DataFrame:
     return frame
 
 
-def _check_history(cfg: Config, path: Path, symbol: str, start: str | None, end: str | None, given: bool) -> None:
+def _check_history(
+    cfg: Config,
+    path: Path,
+    symbol: str,
+    start: str | None,
+    end: str | None,
+    given: bool,
+    bounds: tuple[str, str] | None = None,
+) -> None:
     """The file read as each variant will read it (of the config's timeframe,
     enough bars between the bounds for a first model), but once, before any
     variant starts and in the options' names: a fault was found in every
     variant at once, behind the progress bar, and --from was called
-    replay.start."""
+    replay.start. `bounds`: what gave the start and the end, where it was
+    not --from and --to (a sweep's --period)."""
     from bot.app.replay import ReplayNames, replay_feed
     from bot.backtest.runner import BacktestSpec, variant_config
 
     spec = BacktestSpec(path, symbol, start or cfg.replay.start, end or cfg.replay.end, Path("."), 1)
     names = ReplayNames(
         data="--data" if given else "replay.data",
-        start="--from" if start is not None else "replay.start",
-        end="--to" if end is not None else "replay.end",
+        start=bounds[0] if bounds else "--from" if start is not None else "replay.start",
+        end=bounds[1] if bounds else "--to" if end is not None else "replay.end",
     )
     replay_feed(variant_config(cfg, spec, "strategy", cfg.model.kind), names)
 
@@ -378,14 +387,17 @@ def sweep(
     periods) on Ray; finished cells are cached, so an interrupted sweep
     resumes where it stopped."""
     from bot.backtest.sweep import Cell, apply, grid, parse_override, run_sweep, write_results
+    from bot.strategy.loader import load_strategy_of
 
     cfg = load_config(config)
     _check_executor(executor, address)
     overrides = [parse_override(text) for text in settings or []]
+    _refuse_twice("--set", [key for key, _ in overrides])
     for setting in grid(overrides):
-        apply(cfg, setting)  # every value checked now, not when its cell's turn comes
-    chosen = [s.strip() for s in symbols.split(",")] if symbols else cfg.symbols
+        load_strategy_of(apply(cfg, setting))  # every value checked now, not when its cell's turn comes
+    chosen = _sweep_symbols(symbols, cfg)
     bounds = [_period(text) for text in periods] if periods else [(cfg.replay.start, cfg.replay.end)]
+    _refuse_twice("--period", [f"{start}..{end}" for start, end in bounds])
     for symbol in chosen:
         _replay_data_of(cfg, symbol, "--symbols", "or leave it out")
     for start, end in bounds:
@@ -396,7 +408,10 @@ def sweep(
         for symbol in chosen
         for start, end in bounds
     ]
+    _check_cells_history(cfg, cells, ("--period", "--period") if periods else ("replay.start", "replay.end"))
     check_writable_directory(out_dir, "--out")
+    for name in ("results.json", "sweep.html"):  # written whole through a link: never onto the run's own files
+        check_output_path(out_dir / name, "--out", cfg, config, kinds=(Path(name).suffix,))
     start_logging(cfg)
     err_console.print(f"{len(cells)} cells on {executor}" + (f" at {address}" if address else ""), markup=False)
     outcome = run_sweep(
@@ -409,6 +424,41 @@ def sweep(
         f"{outcome.ran} cells run, {outcome.cached} found finished; {json_path} and {html_path} written",
         markup=False,
     )
+
+
+def _check_cells_history(cfg: Config, cells: list, bounds: tuple[str, str]) -> None:
+    """Enough bars for a first model in every cell, as `bot backtest` checks,
+    before Ray starts: found in a cell, it came as a Ray traceback. Once per
+    file, period, timeframe and first-model length (a file read costs a
+    few tenths of a second; a grid may hold thousands of cells)."""
+    from bot.backtest.sweep import apply
+
+    checked = set()
+    for cell in cells:
+        cell_cfg = apply(cfg, cell.overrides)
+        what = (cell.data, cell.symbol, cell.start, cell.end, cell_cfg.timeframe, cell_cfg.retrain.initial_train_bars)
+        if what not in checked:
+            _check_history(cell_cfg, cell.data, cell.symbol, cell.start, cell.end, False, bounds)
+            checked.add(what)
+
+
+def _sweep_symbols(text: str | None, cfg: Config) -> list[str]:
+    """--symbols' names; an empty one (`--symbols ,`) is refused, not looked up."""
+    if text is None:
+        return cfg.symbols
+    chosen = [s.strip() for s in text.split(",")]
+    if not all(chosen):
+        raise ConfigError(f"--symbols: '{text}' holds an empty name; give symbols separated by commas")
+    _refuse_twice("--symbols", chosen)
+    return chosen
+
+
+def _refuse_twice(option: str, values: list[str]) -> None:
+    """A value given twice made the same cells twice (the last --set of a key
+    won silently), and counted each as another trial in the deflated Sharpe."""
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ConfigError(f"{option}: {', '.join(twice)} given more than once")
 
 
 def _period(text: str) -> tuple[str | None, str | None]:

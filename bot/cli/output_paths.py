@@ -26,12 +26,15 @@ def check_output_path(
     config_path: Path,
     named_as_its_kind: bool = False,
     inputs: dict[Path, str] | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> None:
     """ConfigError naming `option` unless `path` is a new or replaceable
     file, in a directory that takes files, that is none of the run's own
     nor one of `inputs` (this command's other files: what it reads, and
     its other outputs). `named_as_its_kind`: a new file too must be named
-    as the option's kind (download's --out: the name says whether to gzip)."""
+    as the option's kind (download's --out: the name says whether to gzip).
+    `kinds`: the suffixes an existing file must have, where the option's
+    own are not this file's (a sweep's --out holds a .json and a .html)."""
     target = path.expanduser().resolve()
     own = _run_files(cfg, config_path).get(target)
     if own is not None:
@@ -44,7 +47,7 @@ def check_output_path(
         raise ConfigError(f"{option}: {path} is inside the run's models directory {models}; write it elsewhere")
     if target.is_dir():
         raise ConfigError(f"{option}: {path} is a directory; give a file name")
-    _refuse_what_is_no_output(target, path, option)
+    _refuse_what_is_no_output(target, path, option, kinds or REPLACEABLE.get(option, ()))
     if named_as_its_kind and not target.name.endswith(REPLACEABLE[option]):
         raise ConfigError(f"{option}: {path} must end in {' or '.join(REPLACEABLE[option])}")
     if target.parent.exists() and not target.parent.is_dir():
@@ -78,7 +81,7 @@ def check_out_dir(out_dir: Path, cfg: Config, config_path: Path, variants: list[
             )
 
 
-def _refuse_what_is_no_output(target: Path, path: Path, option: str) -> None:
+def _refuse_what_is_no_output(target: Path, path: Path, option: str, kinds: tuple[str, ...]) -> None:
     """An existing file is replaced only when it could be an earlier output:
     a regular file that is not a program. A mistyped path once replaced the
     virtual environment's python with a JSON report; a device (/dev/stdout)
@@ -89,7 +92,6 @@ def _refuse_what_is_no_output(target: Path, path: Path, option: str) -> None:
         raise ConfigError(f"{option}: {path} is not a regular file (a device or a pipe); give a file name")
     if target.stat().st_mode & 0o111:
         raise ConfigError(f"{option}: {path} is a program (executable), not an earlier output; write elsewhere")
-    kinds = REPLACEABLE.get(option, ())
     if kinds and not target.name.lower().endswith(kinds):
         raise ConfigError(
             f"{option}: {path} exists and is not a {' or '.join(kinds)} file; an output replaces only an earlier "
