@@ -1,3 +1,3 @@
-from bot.cli import app
+from bot.entry import main
 
-app()
+main()
