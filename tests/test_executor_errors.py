@@ -19,3 +19,5 @@ def test_a_tasks_exception_comes_back_as_itself(executor: str) -> None:
         run_tasks(json.loads, payloads, 2, lambda name, result: done.append(name), executor=executor)
     assert type(raised.value) is json.JSONDecodeError
     assert "Traceback" not in str(raised.value) and len(str(raised.value)) < 200, str(raised.value)
+    # The worker's traceback is kept under it, for the log the CLI points to.
+    assert 'File "' in str(raised.value.__cause__) and "json" in str(raised.value.__cause__)

@@ -100,6 +100,7 @@ def test_a_setting_the_config_lacks_is_refused_naming_it(tmp_path: Path) -> None
     (["--set", "retrain.initial_train_bars=[200,99999]"], "but the first model needs 100,000"),
     # The last one won silently, and the same cells counted twice as trials.
     (["--set", "model.epochs=1", "--set", "model.epochs=2"], "--set: model.epochs given more than once"),
+    (["--set", "model.epochs=[1,2,1]"], "--set model.epochs: 1 given more than once"),
     (["--symbols", "BTC/USDT,BTC/USDT"], "--symbols: BTC/USDT given more than once"),
     (["--symbols", ","], "--symbols: ',' holds an empty name"),
 ])
@@ -132,6 +133,10 @@ def test_a_section_given_whole_is_merged_into_the_configs_as_an_environment_vari
     cfg = load_config(write_config(tmp_path, {"paper": {"fee_bps": 33, "slippage_bps": 5}}))
     changed = apply(cfg, {"paper": {"slippage_bps": 1}})
     assert (changed.paper.fee_bps, changed.paper.slippage_bps) == (33, 1)
+    # One level: another strategy comes without the config's strategy's parameters.
+    other = apply(cfg, {"strategy": {"name": "edge", "params": {"margin_bps": 5}}})
+    assert (other.strategy.name, other.strategy.params) == ("edge", {"margin_bps": 5})
+    assert other.strategy.path == cfg.strategy.path
 
 
 def test_a_cell_is_another_cell_once_its_strategy_file_changes(tmp_path: Path) -> None:
@@ -151,6 +156,7 @@ def test_a_cell_is_another_cell_once_its_strategy_file_changes(tmp_path: Path) -
     with (strategies / "threshold.py").open("a") as file:
         file.write("\n# edited\n")
     sweep._file_digest.cache_clear()  # one process per sweep: a file is read once in it
+    sweep._strategies_digest.cache_clear()
     assert sweep.cell_key(cfg, cell) != before
 
 

@@ -160,7 +160,7 @@ def _result(ray: ModuleType, ref) -> str:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         if isinstance(exc.cause, Exception):
-            raise exc.cause from None
+            raise exc.cause from exc  # the worker's traceback stays in the log, under the one line
         raise
 
 

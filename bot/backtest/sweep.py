@@ -57,6 +57,10 @@ def parse_override(text: str) -> tuple[str, list]:
     values = value if isinstance(value, list) else [value]
     if not values:
         raise ConfigError(f"--set {key.strip()}: an empty list leaves no value to try")
+    given = [json.dumps(v, sort_keys=True) for v in values]
+    twice = sorted({v for v in given if given.count(v) > 1})
+    if twice:  # the same cells twice, each counted as a trial in the deflated Sharpe
+        raise ConfigError(f"--set {key.strip()}: {', '.join(twice)} given more than once")
     return key.strip(), values
 
 
@@ -106,15 +110,13 @@ def apply(cfg: Config, overrides: dict) -> Config:
         raise ConfigError(f"--set: {describe_validation_error(exc)}") from None
 
 
-def _merged(current: dict, value: object) -> object:
+def _merged(current: dict, value: object) -> dict | object:
     """`--set 'paper={"slippage_bps": 1}'` changes that one key; it reset
-    the rest of the section to the defaults, unlike BOT__PAPER."""
-    if not isinstance(value, dict):
-        return value  # refused by the config's own check, naming the key
-    return {
-        **current,
-        **{k: _merged(current[k], v) if isinstance(current.get(k), dict) else v for k, v in value.items()},
-    }
+    the rest of the section to the defaults, unlike BOT__PAPER. One level
+    only: a mapping inside (strategy.params) is replaced, so that
+    `--set 'strategy={"name": "edge", "params": {...}}'` still sweeps a
+    strategy without the other one's parameters."""
+    return {**current, **value} if isinstance(value, dict) else value
 
 
 @cache
@@ -133,6 +135,7 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@cache
 def _strategies_digest(directory: Path) -> str:
     """The strategy files a cell may run or import: an edited strategy gave
     the cached result of the one before it."""
