@@ -57,11 +57,16 @@ def parse_override(text: str) -> tuple[str, list]:
     values = value if isinstance(value, list) else [value]
     if not values:
         raise ConfigError(f"--set {key.strip()}: an empty list leaves no value to try")
-    given = [json.dumps(v, sort_keys=True) for v in values]
-    twice = sorted({v for v in given if given.count(v) > 1})
-    if twice:  # the same cells twice, each counted as a trial in the deflated Sharpe
-        raise ConfigError(f"--set {key.strip()}: {', '.join(twice)} given more than once")
+    refuse_twice(f"--set {key.strip()}", [json.dumps(v, sort_keys=True) for v in values])
     return key.strip(), values
+
+
+def refuse_twice(option: str, values: list[str]) -> None:
+    """A value given twice made the same cells twice (the last --set of a key
+    won silently), and counted each as another trial in the deflated Sharpe."""
+    twice = sorted({v for v in values if values.count(v) > 1})
+    if twice:
+        raise ConfigError(f"{option}: {', '.join(twice)} given more than once")
 
 
 def grid(overrides: list[tuple[str, list]]) -> list[dict]:
@@ -87,7 +92,7 @@ NOT_SWEPT = {
 def apply(cfg: Config, overrides: dict) -> Config:
     """The config with dotted keys set; a key the config lacks is refused,
     and so is one the sweep sets itself. A section given as a mapping is
-    merged into the config's, as a BOT__ variable is."""
+    merged into the config's, one level deep (`_merged`)."""
     data = cfg.model_dump()
     for dotted, value in overrides.items():
         *path, last = dotted.split(".")

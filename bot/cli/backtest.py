@@ -386,18 +386,18 @@ def sweep(
     """A grid of walk-forward backtests of the strategy (settings x symbols x
     periods) on Ray; finished cells are cached, so an interrupted sweep
     resumes where it stopped."""
-    from bot.backtest.sweep import Cell, apply, grid, parse_override, run_sweep, write_results
+    from bot.backtest.sweep import Cell, apply, grid, parse_override, refuse_twice, run_sweep, write_results
     from bot.strategy.loader import load_strategy_of
 
     cfg = load_config(config)
     _check_executor(executor, address)
     overrides = [parse_override(text) for text in settings or []]
-    _refuse_twice("--set", [key for key, _ in overrides])
+    refuse_twice("--set", [key for key, _ in overrides])
     for setting in grid(overrides):
         load_strategy_of(apply(cfg, setting))  # every value checked now, not when its cell's turn comes
     chosen = _sweep_symbols(symbols, cfg)
     bounds = [_period(text) for text in periods] if periods else [(cfg.replay.start, cfg.replay.end)]
-    _refuse_twice("--period", [f"{start}..{end}" for start, end in bounds])
+    refuse_twice("--period", [f"{start}..{end}" for start, end in bounds])
     for symbol in chosen:
         _replay_data_of(cfg, symbol, "--symbols", "or leave it out")
     for start, end in bounds:
@@ -444,21 +444,15 @@ def _check_cells_history(cfg: Config, cells: list, bounds: tuple[str, str]) -> N
 
 def _sweep_symbols(text: str | None, cfg: Config) -> list[str]:
     """--symbols' names; an empty one (`--symbols ,`) is refused, not looked up."""
+    from bot.backtest.sweep import refuse_twice
+
     if text is None:
         return cfg.symbols
     chosen = [s.strip() for s in text.split(",")]
     if not all(chosen):
         raise ConfigError(f"--symbols: '{text}' holds an empty name; give symbols separated by commas")
-    _refuse_twice("--symbols", chosen)
+    refuse_twice("--symbols", chosen)
     return chosen
-
-
-def _refuse_twice(option: str, values: list[str]) -> None:
-    """A value given twice made the same cells twice (the last --set of a key
-    won silently), and counted each as another trial in the deflated Sharpe."""
-    twice = sorted({v for v in values if values.count(v) > 1})
-    if twice:
-        raise ConfigError(f"{option}: {', '.join(twice)} given more than once")
 
 
 def _period(text: str) -> tuple[str | None, str | None]:
