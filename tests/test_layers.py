@@ -52,6 +52,7 @@ LAYER_OF = {
     "bot.backtest": APP,
     "bot.cli": CLI,
     "bot.__main__": CLI,
+    "bot.entry": CLI,
 }
 
 

@@ -182,8 +182,32 @@ class Store:
             # A new database: the tables as they are now, at the newest migration.
             metadata.create_all(self.engine)
             schema.stamp_new(self.engine)
+        elif self._first_start_cut_short():
+            # Killed while the first start made its tables (SQLite makes each
+            # one in a statement of its own): every later start was refused
+            # for "no record of their migration", asking for a backup of an
+            # empty database. They hold nothing, so they are made again.
+            metadata.drop_all(self.engine)
+            schema.VERSION_TABLE.drop(self.engine, checkfirst=True)
+            metadata.create_all(self.engine)
+            schema.stamp_new(self.engine)
         else:
             self._adopt_legacy()
+
+    def _first_start_cut_short(self) -> bool:
+        """No record of a migration, and not a row in any of the bot's tables."""
+        try:
+            if schema.revision(self.engine) is not None:
+                return False
+        except schema.MigrationRecordError:
+            return False
+        present = set(inspect(self.engine).get_table_names())
+        with self.engine.connect() as conn:
+            return not any(
+                conn.execute(select(table).limit(1)).first()
+                for name, table in metadata.tables.items()
+                if name in present
+            )
 
     def _adopt_legacy(self) -> None:
         """A database from before migrations, at the last schema version
