@@ -9,6 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -120,8 +121,10 @@ def test_a_lost_or_doubled_record_of_the_migration_is_said_and_left_alone(tmp_pa
     held two rows."""
     url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
     config = str(write_config(tmp_path))
-    for damage, says in (("DROP TABLE alembic_version", "no record of their migration"),
-                         ("INSERT INTO alembic_version VALUES ('0001')", "names several migrations at once")):
+    for damage, says in (
+        ("DROP TABLE alembic_version", "no record of their migration"),
+        ("INSERT INTO alembic_version VALUES ('0001')", "names several migrations at once"),
+    ):
         (tmp_path / "bot.sqlite").unlink(missing_ok=True)
         store = Store(url)
         store.commit_step(first_step())  # a run's database (an empty one is made again: see below)
@@ -223,12 +226,40 @@ def test_a_first_start_killed_while_it_made_the_tables_starts_again(tmp_path: Pa
     for name in ("bars", "run_meta"):
         metadata.tables[name].create(engine)
     with engine.begin() as conn:
-        conn.exec_driver_sql("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
-                             "VALUES ('BTC/USDT', 0, 1, 1, 1, 1, 1)")
+        conn.exec_driver_sql(
+            "INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES ('BTC/USDT', 0, 1, 1, 1, 1, 1)"
+        )
     engine.dispose()
     store = Store(url)
     try:
         assert "no record of their migration" in (store.schema_problem() or "")
         assert rows_at(url, "SELECT COUNT(*) FROM bars") == [(1,)]
+    finally:
+        store.close()
+
+
+def test_a_first_start_cut_short_while_it_makes_the_tables_leaves_none(db_url: str, monkeypatch) -> None:
+    """The tables and the record of their migration are made in one
+    transaction: a first start stopped between them (here, as a SIGKILL
+    would, after the tables and before the record) leaves no table behind,
+    and the next start makes them all. On SQLite each CREATE TABLE used to
+    commit on its own."""
+
+    def stopped_midway(conn) -> None:
+        schema.VERSION_TABLE.create(conn)
+        raise RuntimeError("stopped before the record of the migration")
+
+    monkeypatch.setattr(schema, "stamp_new", stopped_midway)
+    with pytest.raises(RuntimeError, match="stopped before"):
+        Store(db_url)
+    engine = engine_for(db_url)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+    monkeypatch.undo()
+    store = Store(db_url)
+    try:
+        assert store.schema_problem() is None and schema.revision(store.engine) == schema.head()
     finally:
         store.close()

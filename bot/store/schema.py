@@ -87,11 +87,11 @@ def missing_tables(engine: Engine) -> list[str]:
     return sorted(set(metadata.tables) - present)
 
 
-def stamp_new(engine: Engine) -> None:
-    """Mark a database just made from the tables as at the newest migration."""
-    with engine.begin() as conn:
-        VERSION_TABLE.create(conn)
-        conn.execute(VERSION_TABLE.insert().values(version_num=HEAD))
+def stamp_new(conn: Connection) -> None:
+    """Mark a database just made from the tables as at the newest
+    migration, in the transaction that made them."""
+    VERSION_TABLE.create(conn)
+    conn.execute(VERSION_TABLE.insert().values(version_num=HEAD))
 
 
 def stamp(engine: Engine, to: str) -> None:

@@ -178,21 +178,31 @@ class Store:
         event.listen(self.engine, "engine_connect", lambda _conn: self._writer.flush())
 
     def _make_or_adopt(self) -> None:
-        if not inspect(self.engine).has_table("run_meta"):
-            # A new database: the tables as they are now, at the newest migration.
-            metadata.create_all(self.engine)
-            schema.stamp_new(self.engine)
-        elif self._first_start_cut_short():
-            # Killed while the first start made its tables (SQLite makes each
-            # one in a statement of its own): every later start was refused
-            # for "no record of their migration", asking for a backup of an
-            # empty database. They hold nothing, so they are made again.
+        new = not inspect(self.engine).has_table("run_meta")
+        if not new and self._first_start_cut_short():
+            # Left by a first start killed while it made its tables, before
+            # they were made in one transaction: every later start was
+            # refused for "no record of their migration", asking for a
+            # backup of an empty database. They hold nothing: made again.
             metadata.drop_all(self.engine)
             schema.VERSION_TABLE.drop(self.engine, checkfirst=True)
-            metadata.create_all(self.engine)
-            schema.stamp_new(self.engine)
+            new = True
+        if new:
+            self._make_tables()
         else:
             self._adopt_legacy()
+
+    def _make_tables(self) -> None:
+        """A new database: the tables as they are now, at the newest
+        migration, all in one transaction, so that a start killed midway
+        leaves none of them."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # sqlite3 opens its own transactions only before a write of
+                # rows: each CREATE TABLE would commit on its own.
+                conn.exec_driver_sql("BEGIN")
+            metadata.create_all(conn)
+            schema.stamp_new(conn)
 
     def _first_start_cut_short(self) -> bool:
         """No record of a migration, and not a row in any of the bot's tables."""
