@@ -263,3 +263,25 @@ def test_a_first_start_cut_short_while_it_makes_the_tables_leaves_none(db_url: s
         assert store.schema_problem() is None and schema.revision(store.engine) == schema.head()
     finally:
         store.close()
+
+
+def test_a_fresh_start_cut_short_leaves_the_run_as_it_was(db_url: str, monkeypatch) -> None:
+    """`bot run --fresh` drops and makes the tables in one transaction: cut
+    short midway, the run is still there, whole, and not a database that
+    lacks half its tables."""
+    store = Store(db_url)
+    try:
+        store.commit_step(first_step())
+
+        def stopped_midway(conn, **_) -> None:
+            raise RuntimeError("stopped after the tables were dropped")
+
+        monkeypatch.setattr(metadata, "create_all", stopped_midway)
+        with pytest.raises(RuntimeError, match="stopped after"):
+            store.reset()
+        monkeypatch.undo()
+        assert store.schema_problem() is None and store.bar_count() == len(first_step().bars)
+        store.reset()
+        assert store.schema_problem() is None and store.bar_count() == 0
+    finally:
+        store.close()

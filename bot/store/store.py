@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
 from sqlalchemy import Table, bindparam, create_engine, delete, event, func, insert, inspect, select, text, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 
 from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
@@ -178,31 +179,31 @@ class Store:
         event.listen(self.engine, "engine_connect", lambda _conn: self._writer.flush())
 
     def _make_or_adopt(self) -> None:
-        new = not inspect(self.engine).has_table("run_meta")
-        if not new and self._first_start_cut_short():
-            # Left by a first start killed while it made its tables, before
-            # they were made in one transaction: every later start was
-            # refused for "no record of their migration", asking for a
-            # backup of an empty database. They hold nothing: made again.
-            metadata.drop_all(self.engine)
-            schema.VERSION_TABLE.drop(self.engine, checkfirst=True)
-            new = True
-        if new:
-            self._make_tables()
-        else:
+        present = set(inspect(self.engine).get_table_names())
+        ours = set(metadata.tables) | {schema.VERSION_TABLE.name}
+        if present & ours and not self._first_start_cut_short():
             self._adopt_legacy()
+            return
+        # A new database, or one left by a first start killed while it made
+        # its tables, before they were made in one transaction: every later
+        # start was refused for "no record of their migration", asking for a
+        # backup of an empty database. They hold nothing: made again.
+        with self._schema_change() as conn:
+            metadata.drop_all(conn)
+            schema.VERSION_TABLE.drop(conn, checkfirst=True)
+            metadata.create_all(conn)
+            schema.stamp_new(conn)
 
-    def _make_tables(self) -> None:
-        """A new database: the tables as they are now, at the newest
-        migration, all in one transaction, so that a start killed midway
-        leaves none of them."""
+    @contextmanager
+    def _schema_change(self) -> Iterator[Connection]:
+        """One transaction for tables made or dropped, so that a start or a
+        `--fresh` killed midway leaves the database as it was."""
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
                 # sqlite3 opens its own transactions only before a write of
-                # rows: each CREATE TABLE would commit on its own.
+                # rows: each CREATE or DROP TABLE would commit on its own.
                 conn.exec_driver_sql("BEGIN")
-            metadata.create_all(conn)
-            schema.stamp_new(conn)
+            yield conn
 
     def _first_start_cut_short(self) -> bool:
         """No record of a migration, and not a row in any of the bot's tables."""
@@ -263,8 +264,9 @@ class Store:
     def reset(self) -> None:
         """Drop and recreate every table: `bot run --fresh`."""
         self._writer.flush()
-        metadata.drop_all(self.engine)
-        metadata.create_all(self.engine)
+        with self._schema_change() as conn:
+            metadata.drop_all(conn)
+            metadata.create_all(conn)
         self._writer.forget()
 
     # -- writes ----------------------------------------------------------
