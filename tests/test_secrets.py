@@ -78,3 +78,23 @@ def test_an_exchange_text_that_echoes_a_credential_is_masked_in_events_and_notif
     for message, data in stored:
         assert "key-echoed-by-the-exchange" not in message + data and "apiKey=***" in message
     assert "key-echoed-by-the-exchange" not in _body(rejected) and "apiKey=***" in _body(rejected)
+
+
+def test_a_credential_an_error_echoes_where_its_line_is_cut_is_masked_whole(monkeypatch) -> None:
+    """An error's text is cut to a bounded line for events and logs; the cut
+    used to come before the masking, so a credential straddling it left its
+    first characters, which no longer matched the whole value, in the
+    `fetch_failed` event and the log (seen: `secret=hk-secret-SUPER`)."""
+    import ccxt
+
+    from bot import error_text
+    from bot.market import ccxt_feed
+
+    monkeypatch.setenv("BOT_EXCHANGE_API_KEY", "key-cut-short")
+    monkeypatch.setenv("BOT_EXCHANGE_SECRET", SECRET)
+    keys_from_env(needs_password=False)
+    for at in range(270, 300):  # the secret straddles the 300-character cut
+        text = "binance " + "y" * (at - len("binance ")) + f"secret={SECRET}"
+        exc = ccxt.AuthenticationError(text)
+        for shown in (ccxt_feed.first_line(exc), ccxt_feed.network_reason(exc), error_text.first_line(exc)[:300]):
+            assert SECRET[:4] not in shown, shown

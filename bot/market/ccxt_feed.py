@@ -25,6 +25,7 @@ from bot.market.errors import MarketDataError
 from bot.market.exchange_clock import ExchangeClock
 from bot.market.reply_shape import unreadable_reply
 from bot.market.retry_after import QuietPeriod
+from bot.secrets import scrub
 from bot.timeframes import grid_floor
 
 log = structlog.get_logger("bot.market.ccxt")
@@ -196,8 +197,10 @@ class CcxtFeed:
 
 
 def first_line(exc: BaseException) -> str:
-    """An exception's first line, bounded: what a log line or event shows."""
-    text = str(exc).strip().splitlines()
+    """An exception's first line, bounded: what a log line or event shows.
+    Masked before it is cut: an exchange that echoes a credential near the
+    cut would leave a piece of it that no longer matches the whole value."""
+    text = scrub(str(exc)).strip().splitlines()
     return text[0][:300] if text else ""
 
 
