@@ -263,6 +263,29 @@ def test_bad_credentials_stop_the_job_with_a_clear_message_and_no_retry(tmp_path
         assert stored_rows(daemon.db) == source_rows(newest_closed - (HISTORY - 1) * HOUR, newest_closed)
 
 
+def test_a_fetch_failing_at_every_firing_is_told_once_per_streak(tmp_path: Path) -> None:
+    """A delisted symbol or a long quiet failed every firing (three a bar
+    with the late retries), and each failure was a notification: 37 in 12 s
+    on a 1s timeframe. Each is still stored; a person is told when a
+    streak starts, and again once fetching has worked in between."""
+    refused = {"code": -2015, "msg": "Invalid API-key, IP, or permissions."}
+    with live_against_fake(tmp_path) as (fake, daemon):
+        told: list = []
+        daemon.rt.bar_job.notify = told.append
+        fake.fail_next(status=401, body=refused, times=3)
+        for k in range(3):
+            daemon.rt.bar_job(START + k * 1_000)
+        assert len(daemon.events("fetch_failed")) == 3
+        assert [e.kind for e in told] == ["fetch_failed"]
+        daemon.clock.advance_to(START + HOUR)
+        daemon.rt.bar_job(START + HOUR)  # fetching works: the streak is over
+        fake.fail_next(status=401, body=refused, times=1)
+        daemon.clock.advance_to(START + 2 * HOUR)
+        daemon.rt.bar_job(START + 2 * HOUR)
+        assert len(daemon.events("fetch_failed")) == 4
+        assert [e.kind for e in told if e.kind == "fetch_failed"] == ["fetch_failed"] * 2
+
+
 def a_closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

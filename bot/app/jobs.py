@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from bot.app.fetch_streaks import FetchStreaks
 from bot.app.retrain import Retrainer
 from bot.app.stalls import StallWatch
 from bot.domain import Bar, Event
@@ -77,6 +78,7 @@ class BarJob:
         # The bar job's own events go here too (the engine's go from its
         # commits): the notifier's queue, which never blocks.
         self.notify = notify or (lambda event: None)
+        self.fetch_streaks = FetchStreaks()
         # Told the newest bar of each firing that stepped one (the daily summary).
         self.after_step: Callable[[int], None] | None = None
         self.stalls = StallWatch(timeframe_ms, policy.stall_bars)
@@ -109,8 +111,9 @@ class BarJob:
         try:
             screened = self.screen.screen(self.feed.fetch_closed(symbol, last, now_ms), last)
         except MarketDataError as exc:
-            self._event(Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol))
+            self._fetch_failed(symbol, exc, now_ms)
             return []
+        self.fetch_streaks.ended(symbol)
         self._events(screened.events)
         accepted: list[Bar] = []
         previous = last
@@ -145,7 +148,7 @@ class BarJob:
         try:
             found = self.screen.screen(self.feed.fetch_range(symbol, after + self.timeframe_ms, before, now_ms), after)
         except MarketDataError as exc:
-            self._event(Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol))
+            self._fetch_failed(symbol, exc, now_ms)
             return None
         self._events(found.events)
         missing = (before - after) // self.timeframe_ms - 1 - len(found.bars)
@@ -210,10 +213,17 @@ class BarJob:
         for e in events:
             self._event(e)
 
-    def _event(self, e: Event) -> None:
+    def _event(self, e: Event, notify: bool = True) -> None:
         self.store.add_event(e)
         log_event(log, e)
-        self.notify(e)
+        if notify:
+            self.notify(e)
+
+    def _fetch_failed(self, symbol: str, exc: MarketDataError, now_ms: int) -> None:
+        """Every failure is stored (the data-quality counts count them) and
+        logged; a person is told when a streak starts (fetch_streaks.py)."""
+        e = Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol)
+        self._event(e, notify=self.fetch_streaks.starts(symbol, e.message))
 
     def record(self, e: Event) -> None:
         """An event about the data from outside the job (the replay's end
