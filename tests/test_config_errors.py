@@ -456,3 +456,17 @@ def test_two_symbols_replayed_from_one_file_under_two_names_are_refused(tmp_path
     assert_refused(result, "replay.data: BTC/USDT and ETH/USDT are both")
     assert ("are hard links" in result.stderr) == (link == "hard"), result.stderr
     assert not (tmp_path / "bot.sqlite").exists()
+
+
+@pytest.mark.parametrize("command", [("run",), ("status",)])
+def test_a_directory_where_the_database_should_be_is_said_to_be_one(tmp_path: Path, command: tuple) -> None:
+    """Its own links counted it as a file of several names: "has 2 names
+    (hard links); SQLite keeps a journal per name", about a directory."""
+    where = tmp_path / "state" / "bot.sqlite"
+    where.mkdir(parents=True)
+    refused = run_bot(*command, "-c", str(write_config(tmp_path, {"storage": {"db_url": f"sqlite:///{where}"}})))
+    assert refused.returncode in (1, 2) and "Traceback" not in refused.stderr, refused.stderr
+    assert f"{where} is a directory, not a database file" in refused.stderr, refused.stderr
+    assert "hard links" not in refused.stderr
+    if command == ("run",):
+        assert_refused(refused, "storage.db_url")
