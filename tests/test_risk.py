@@ -419,6 +419,25 @@ def test_stale_bar_blocks_everything_with_one_event() -> None:
     assert d.orders == [] and blocked(d) == []  # same streak
 
 
+def test_a_catch_up_of_stale_bars_is_one_streak_whatever_the_strategy_wants() -> None:
+    """After an outage the catch-up steps many stale bars. A bar where the
+    strategy wanted to stay flat ended the streak, so the next entry wish
+    reported it again: 58 `order_blocked` warnings (and notifications) in
+    one catch-up. A fresh bar ends it."""
+    risk = manager(RiskConfig(max_bar_age_seconds=60.0, stop_loss_pct=0.03))
+    reported = []
+    for k, target in enumerate([1.0, 0.0, 1.0, 0.0, 0.0, 1.0]):
+        closed = T0 + (k + 1) * HOUR
+        d = decide(risk, target, flat(), b=bar(ts=T0 + k * HOUR), now=closed + 10 * HOUR)
+        assert d.orders == [] and d.blocked.startswith("stale_data")
+        reported += blocked(d)
+    assert len(reported) == 1
+    fresh = T0 + 7 * HOUR
+    decide(risk, 0.0, flat(), b=bar(ts=fresh - HOUR), now=fresh + 1_000)  # data on time again: the streak ends
+    d = decide(risk, 1.0, flat(), b=bar(ts=fresh), now=fresh + HOUR + 10 * HOUR)
+    assert len(blocked(d)) == 1
+
+
 def test_a_bar_exactly_at_the_age_limit_is_not_stale() -> None:
     risk = manager(RiskConfig(max_bar_age_seconds=60.0, stop_loss_pct=0.03))
     [order] = decide(risk, 1.0, flat(), now=T0 + HOUR + 60_000).orders

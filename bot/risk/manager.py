@@ -304,11 +304,14 @@ class RiskManager:
         horizon, preferred for sizing."""
         out = Decision()
         target = signal.target if self.paper.allow_short or signal.target is None else max(signal.target, 0.0)
-        if not target and not self._block_stands(bar.symbol, book):
-            self.state.last_block.pop(bar.symbol, None)  # no entry wanted: a block streak ends here
+        # A streak of stale bars (an outage's catch-up) is one streak, whatever
+        # the strategy wants meanwhile; another block's streak ends with a bar
+        # that wants no entry.
+        stale = self._stale(bar, now_ms)
+        if not target and not stale and not self._block_stands(bar.symbol, book):
+            self.state.last_block.pop(bar.symbol, None)
         if target is None:
             return out
-        stale = self._stale(bar, now_ms)
         if stale:
             self._block(bar, "stale_data", stale, out)
             return out
