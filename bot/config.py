@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 from pydantic import (
@@ -73,6 +73,15 @@ class Section(BaseModel):
         return refuse_a_bool_for_a_number(cls, value, info)
 
 
+def _leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted name, value) of every value of a nested mapping."""
+    found: list[tuple[str, Any]] = []
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        found += _leaves(value, f"{name}.") if isinstance(value, dict) else [(name, value)]
+    return found
+
+
 class ExchangeConfig(Section):
     name: str = "binance"
     sandbox: bool = False
@@ -81,6 +90,17 @@ class ExchangeConfig(Section):
     # Merged into ccxt's exchange options, e.g. {fetchMarkets: {types: [spot]}}.
     options: dict[str, Any] = Field(default_factory=dict)
     timeout_ms: int = Field(10_000, ge=100, le=600_000)
+
+    @field_validator("urls")
+    @classmethod
+    def _web_addresses(cls, urls: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Each address an http(s) one: ccxt asked `ftp://x` at every firing,
+        and the daemon ran on, blind, with an error event each time."""
+        for name, value in _leaves(urls or {}):
+            parts = urlsplit(value) if isinstance(value, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{name}: {str(value)[:60]!r} is not an http(s) address with a host")
+        return urls
 
 
 class ReplayConfig(Section):

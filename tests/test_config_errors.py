@@ -83,6 +83,10 @@ BAD_CONFIGS = [
     # Options in a SQLite URL reach nothing the bot opens: mode=ro warned in many lines and wrote anyway.
     ({"storage": {"db_url": "sqlite:///bot.sqlite?mode=ro"}}, {},
      "storage.db_url: a SQLite URL takes no options (got 'mode')"),
+    # Asked at every firing while the daemon ran on, blind.
+    ({"mode": "live"}, {"BOT__EXCHANGE__URLS": '{"public": "ftp://x"}'},
+     "exchange.urls: public: 'ftp://x' is not an http(s) address with a host"),
+    ({"exchange": {"urls": {"rest": {"spot": "http://"}}}}, {}, "exchange.urls: rest.spot: 'http://' is not"),
 ]
 
 
