@@ -209,6 +209,11 @@ def test_open_exposure_counts_a_short_as_exposure(tiny_run: Path, tmp_path: Path
 def test_a_bad_query_is_a_clear_422_not_a_traceback(served: str) -> None:
     status, body = get(served, "/api/v1/fills?limit=0")
     assert status == 422 and isinstance(body, dict) and "limit" in json.dumps(body)
+    for level in ("WARNING", "warn", "bogus"):  # answered 200 with no event, as if there were none
+        status, body = get(served, f"/api/v1/events?level={level}")
+        assert status == 422 and "level" in json.dumps(body), (level, body)
+    status, body = get(served, "/api/v1/events?level=warning")
+    assert status == 200 and {e["level"] for e in body["items"]} <= {"warning"}
 
 
 def test_open_orders_are_the_ones_the_ledger_holds_open(served: str, tiny_run: Path) -> None:

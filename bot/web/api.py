@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
@@ -138,7 +138,14 @@ def make_app(
         return {"items": clean([asdict(v) for v in store.model_versions()])}
 
     @app.get("/api/v1/events")
-    def events(level: str | None = None, kind: str | None = None, limit: PAGE = 100, offset: OFFSET = 0) -> dict:
+    def events(
+        # A level the events never have (WARNING, warn) matched nothing, with
+        # 200: a monitor polling for errors would never have seen one.
+        level: Literal["info", "warning", "error"] | None = None,
+        kind: str | None = None,
+        limit: PAGE = 100,
+        offset: OFFSET = 0,
+    ) -> dict:
         frame = store.events_frame()
         if level is not None:
             frame = frame[frame.level == level]
