@@ -4,13 +4,16 @@ larger than the account is refused at start."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from fake_exchange import FakeExchange
-from helpers import rows
-from test_testnet_end_to_end import INITIAL_CASH, KEY, SECRET, SYMBOL, write_testnet_config
+from helpers import REPO, rows
+from test_config_errors import assert_refused
+from test_testnet_end_to_end import INITIAL_CASH, KEY, SECRET, SYMBOL, env_with_keys, write_testnet_config
 
 from bot.app.reconcile import reconcile
 from bot.app.runtime import build_runtime
@@ -198,3 +201,28 @@ def test_a_wait_the_exchange_asked_of_the_feed_or_the_broker_keeps_both_quiet(tm
     refused = [e[2] for e in events(tmp_path / "bot.sqlite") if e[0] == "reconcile_failed"]
     quiet = "RateLimitExceeded: not asked: the exchange asked for quiet (Retry-After)"
     assert [m.split(": ", 1)[1].rsplit(",", 1)[0] for m in refused[-2:]] == [quiet, quiet]  # the last round's reads
+
+
+def test_credentials_the_exchange_refuses_stop_the_start_not_a_later_round(tmp_path: Path, fake, monkeypatch) -> None:
+    """With a wrong key the daemon started anyway, then rejected an order at
+    every entry bar (16 error events in its first minute). At start they
+    are a config the bot must not run; a later round reports them."""
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    rt.engine.broker.client.exchange.secret = "not-the-secret"
+    try:
+        with pytest.raises(ConfigError, match="BOT_EXCHANGE_API_KEY, BOT_EXCHANGE_SECRET: the exchange refused them"):
+            reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now(), at_start=True)
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+    finally:
+        rt.store.close()
+    assert ("reconcile_failed", None) in [e[:2] for e in events(tmp_path / "bot.sqlite")]
+
+
+def test_bot_run_with_a_wrong_secret_exits_2_naming_it(tmp_path: Path, fake) -> None:
+    config = write_testnet_config(tmp_path, fake)
+    env = {**env_with_keys(), "BOT_EXCHANGE_SECRET": "not-the-secret"}
+    done = subprocess.run([sys.executable, "-m", "bot", "run", "--no-progress", "-c", str(config)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert_refused(done, "BOT_EXCHANGE_SECRET")
+    assert "not-the-secret" not in done.stderr + done.stdout
+    assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM orders") == [(0,)]

@@ -199,11 +199,9 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
     if rt.config.broker != "paper":
         streaks = FindingStreaks()
 
-        def reconcile_round() -> None:
-            cfg = rt.config
-            reconcile(
-                rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, rt.clock.now_ms(), streaks, rt.bar_job.notify
-            )
+        def reconcile_round(at_start: bool = False) -> None:
+            cfg, now, notify = rt.config, rt.clock.now_ms(), rt.bar_job.notify
+            reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, now, streaks, notify, at_start)
 
         def reconcile_now() -> None:
             if stop.is_set():
@@ -216,7 +214,7 @@ def run_live(rt: Runtime, *, stop_after_seconds: float | None = None) -> bool:
                 except Exception:  # the next round tries again; trading goes on
                     log.exception("reconcile_failed")
 
-        reconcile_round()
+        reconcile_round(at_start=True)
         scheduler.add_job(
             reconcile_now,
             "interval",

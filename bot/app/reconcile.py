@@ -30,6 +30,7 @@ from bot.domain import Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
 from bot.market.ccxt_feed import network_reason
+from bot.secrets import API_KEY_ENV, SECRET_ENV
 from bot.store import Store
 
 log = structlog.get_logger("bot.app.reconcile")
@@ -47,11 +48,14 @@ def reconcile(
     now_ms: int,
     streaks: FindingStreaks | None = None,
     notify: Callable[[Event], None] | None = None,
+    at_start: bool = False,
 ) -> None:
     """One round. `streaks`: the daemon's memory of the rounds before, so a
     finding is reported once while it lasts (without: every finding);
     `notify`: where the events go besides the database and the log (they
-    reached no notification)."""
+    reached no notification); `at_start`: the round before the daemon
+    starts, where credentials the exchange refuses stop it (exit 2): it
+    ran on, rejected an order at every entry bar, and said so each time."""
     broker = engine.broker
     if not isinstance(broker, ExchangeBroker):
         return
@@ -60,6 +64,16 @@ def reconcile(
     events = _foreign_orders(broker, symbols, now_ms)
     try:
         balances = broker.client.balances()
+    except ccxt.AuthenticationError as exc:  # PermissionDenied and AccountSuspended among them
+        if at_start:
+            raise ConfigError(
+                f"{API_KEY_ENV}, {SECRET_ENV}: the exchange refused them ({network_reason(exc)}); "
+                "check the keys, their permissions and the exchange (a testnet's keys are its own)"
+            ) from None
+        events.append(
+            Event(now_ms, "reconcile_failed", f"balances unavailable: {network_reason(exc)}", level="warning")
+        )
+        balances = None
     except ccxt.BaseError as exc:
         events.append(
             Event(now_ms, "reconcile_failed", f"balances unavailable: {network_reason(exc)}", level="warning")
