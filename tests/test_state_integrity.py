@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,39 @@ def test_an_empty_file_a_reader_left_before_the_first_run_is_used(tmp_path: Path
     sqlite3.connect(tmp_path / "bot.sqlite").close()
     assert (tmp_path / "bot.sqlite").stat().st_size == 0
     assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
+
+
+@pytest.mark.parametrize("left", ["no_table", "some_tables", "a_row"])
+def test_a_first_start_killed_before_its_tables_were_made_starts_again(tmp_path: Path, left: str) -> None:
+    """Killed after its connection made the file (WAL's header) and before
+    its tables were committed, a first start left a file with none of them,
+    or with some, empty: every restart was refused as "no run of this bot"
+    (the crash test's kill landed there). A table holding a row is still
+    refused and kept."""
+    from sqlalchemy import create_engine
+
+    from bot.store.tables import metadata
+
+    config = write_config(tmp_path)
+    db = tmp_path / "bot.sqlite"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    engine = create_engine(f"sqlite:///{db}")
+    if left != "no_table":
+        for name in ("bars", "candles"):
+            metadata.tables[name].create(engine)
+    if left == "a_row":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO candles VALUES ('binance', 'BTC/USDT', '1h', 0, 1, 1, 1, 1, 1)")
+    engine.dispose()
+    assert db.stat().st_size > 0
+    started = run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress")
+    if left == "a_row":
+        assert_refused(started, "storage.db_url")
+        assert "no run of this bot" in started.stderr
+    else:
+        assert started.returncode == 0, started.stderr
+        assert rows_of(db, "SELECT COUNT(*) FROM bars") == [(5,)]
 
 
 def test_a_database_and_another_runs_models_are_refused_as_a_pair(one_run: Path, tmp_path: Path) -> None:

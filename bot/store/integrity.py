@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from bot.config import ConfigError
 from bot.db_file_name import one_name
+from bot.store.schema import VERSION_TABLE
+from bot.store.tables import metadata
 
 
 def _has_models(models_dir: Path) -> bool:
@@ -22,6 +25,7 @@ def _has_models(models_dir: Path) -> bool:
 START_OVER = "move it away, or start over on purpose with `bot run --fresh`"
 RUN_ID_KEY = "run_id"
 RUN_ID_FILE = "RUN_ID"  # in the models directory: whose models these are
+OURS = {*metadata.tables, VERSION_TABLE.name}  # the tables a run of this bot makes
 
 
 def check_existing_database(db: Path, models_dir: Path) -> None:
@@ -42,15 +46,22 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
         _refuse_orphaned_models(db, models_dir)
         return
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
             tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            rows = any(conn.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() for name in tables & OURS)
     except sqlite3.DatabaseError as exc:
         raise ConfigError(_unreadable(db, exc)) from None
     if verdict != "ok":
         raise ConfigError(f"storage.db_url: {db} is damaged (integrity check: {verdict[:120]}); {START_OVER}")
-    if "run_meta" not in tables:
-        raise ConfigError(f"storage.db_url: {db} holds no run of this bot (no run_meta table); {START_OVER}")
+    if "run_meta" in tables:
+        return
+    if tables <= OURS and not rows and not _has_models(models_dir):
+        # A first start killed before its tables were made (none, or some,
+        # all empty): the start makes them. It was refused as "no run of
+        # this bot", the crash test's kill landing in that first second.
+        return
+    raise ConfigError(f"storage.db_url: {db} holds no run of this bot (no run_meta table); {START_OVER}")
 
 
 def _unreadable(db: Path, exc: sqlite3.DatabaseError) -> str:
