@@ -157,10 +157,10 @@ def open_existing_store(cfg: Config):
     if db is not None:
         from bot.store.integrity import check_existing_database
 
-        check_existing_database(db, cfg.path(cfg.storage.models_dir))  # e.g. an emptied run's database
-        # Any other empty file is no run either: opening it would write a
-        # schema into it and answer as if a run were there.
-        if db.is_file() and db.stat().st_size == 0:
+        # Refused: e.g. an emptied run's database. No run yet: an empty file,
+        # or a first start's cut short; opening it would write a schema into
+        # it and answer as if a run were there.
+        if not check_existing_database(db, cfg.path(cfg.storage.models_dir)):
             raise UserError(f"no run yet in {db}: start one with `bot run`")
     elif not server_has_run(cfg.db_url):
         raise UserError(f"no run yet in {cfg.db_shown}: start one with `bot run`")

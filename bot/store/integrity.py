@@ -28,12 +28,13 @@ RUN_ID_FILE = "RUN_ID"  # in the models directory: whose models these are
 OURS = {*metadata.tables, VERSION_TABLE.name}  # the tables a run of this bot makes
 
 
-def check_existing_database(db: Path, models_dir: Path) -> None:
-    """ConfigError naming storage.db_url when `db` exists but is no usable run,
+def check_existing_database(db: Path, models_dir: Path) -> bool:
+    """Whether `db` holds a run (False: a place where a new run starts).
+    ConfigError naming storage.db_url when it exists but is no usable run,
     or storage.models_dir when it is missing beside a run's models."""
     if not db.exists():
         _refuse_orphaned_models(db, models_dir)
-        return
+        return False
     one_name(db)  # readers too: through another name they miss the writer's journal
     if db.stat().st_size == 0:
         # What sqlite3.connect leaves when a reader opens a path before the
@@ -44,7 +45,7 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
                 f"storage.db_url: {db} is empty (0 bytes) but {models_dir} holds an earlier run's models; {START_OVER}"
             )
         _refuse_orphaned_models(db, models_dir)
-        return
+        return False
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -55,12 +56,12 @@ def check_existing_database(db: Path, models_dir: Path) -> None:
     if verdict != "ok":
         raise ConfigError(f"storage.db_url: {db} is damaged (integrity check: {verdict[:120]}); {START_OVER}")
     if "run_meta" in tables:
-        return
+        return True
     if tables <= OURS and not rows and not _has_models(models_dir):
         # A first start killed before its tables were made (none, or some,
         # all empty): the start makes them. It was refused as "no run of
         # this bot", the crash test's kill landing in that first second.
-        return
+        return False
     raise ConfigError(f"storage.db_url: {db} holds no run of this bot (no run_meta table); {START_OVER}")
 
 
