@@ -69,7 +69,8 @@ def test_a_database_a_migration_behind_is_refused_until_bot_db_upgrade(db_url: s
     config = str(write_config(tmp_path, {"storage": {"db_url": db_url}}))
 
     refused = run_bot("report", "-c", config)
-    assert refused.returncode == 1 and "run `bot db upgrade` first" in refused.stderr, refused.stderr
+    assert refused.returncode == 2 and "storage.db_url: " in refused.stderr, refused.stderr  # as `bot run` says it
+    assert "run `bot db upgrade` first" in refused.stderr, refused.stderr
     assert "at migration 0001" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     # A reader writes nothing, not even the record of the migration: the database may be a daemon's.
     engine = engine_for(db_url)
@@ -136,7 +137,8 @@ def test_a_lost_or_doubled_record_of_the_migration_is_said_and_left_alone(tmp_pa
         before = (tmp_path / "bot.sqlite").read_bytes()
         for args in (("db", "upgrade"), ("status",)):
             result = run_bot(*args, "-c", config)
-            assert result.returncode == 1 and says in result.stderr, (args, result.stderr)
+            assert result.returncode == 2 and "storage.db_url: " in result.stderr, (args, result.stderr)
+            assert says in result.stderr, (args, result.stderr)
             assert len(result.stderr.strip().splitlines()) == 1 and "Error" not in result.stderr, result.stderr
         assert (tmp_path / "bot.sqlite").read_bytes() == before
 

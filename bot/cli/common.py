@@ -193,4 +193,5 @@ def _refuse_other_schema(store) -> None:
     problem = store.schema_problem()
     if problem is not None:
         store.close()
-        raise UserError(f"{masked_url(store.url)}: {problem}")
+        # As `bot run` refuses the same database: exit 2, the field named.
+        raise ConfigError(f"storage.db_url: {masked_url(store.url)}: {problem}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run, server_has_run
-from bot.config import load_config
+from bot.config import ConfigError, load_config
 
 db_app = typer.Typer(help="The run's database: apply schema migrations.", no_args_is_help=True)
 
@@ -20,25 +20,24 @@ def upgrade(config: ConfigPath = DEFAULT_CONFIG) -> None:
 
     cfg = load_config(config)
     db = sqlite_path(cfg.db_url)
-    if db is not None and (not db.exists() or (db.is_file() and db.stat().st_size == 0)):
-        raise UserError(f"no run yet in {db}: nothing to upgrade")
-    if db is None and not server_has_run(cfg.db_url):  # opening the store would make one
-        raise UserError(f"no run yet in {cfg.db_shown}: nothing to upgrade")
     if db is not None:
         from bot.store.integrity import check_existing_database
 
         # As every other command refuses it: a damaged file, or one that holds
         # no run of this bot, which an upgrade would fill with the bot's tables.
-        check_existing_database(db, cfg.path(cfg.storage.models_dir))
+        if not check_existing_database(db, cfg.path(cfg.storage.models_dir)):
+            raise UserError(f"no run yet in {db}: nothing to upgrade")
+    elif not server_has_run(cfg.db_url):  # opening the store would make one
+        raise UserError(f"no run yet in {cfg.db_shown}: nothing to upgrade")
     lease = hold_the_run(cfg, "bot db upgrade")  # noqa: F841 (held until exit)
     store = Store(cfg.db_url)
     try:
         try:
             found = schema.revision(store.engine)
         except schema.MigrationRecordError as exc:
-            raise UserError(f"{cfg.db_shown}: {exc}") from None
+            raise ConfigError(f"storage.db_url: {cfg.db_shown}: {exc}") from None
         if found not in schema.known_revisions():  # None too: the record of a made run was lost
-            raise UserError(f"{cfg.db_shown}: {schema.problem(found)}")
+            raise ConfigError(f"storage.db_url: {cfg.db_shown}: {schema.problem(found)}")
         before, after = schema.upgrade(store.engine)
     finally:
         store.close()
