@@ -39,7 +39,20 @@ from bot.timeframes import iso_utc
 
 
 class LeaseHeld(Exception):
-    """Another live process holds the run; the message names it."""
+    """Another live process holds the run; the message names it, and
+    `holder_command` the command holding it when its note says so."""
+
+    def __init__(self, message: str, holder_command: str | None = None) -> None:
+        super().__init__(message)
+        self.holder_command = holder_command
+
+    @property
+    def by_a_daemon(self) -> bool:
+        """Held by a running `bot run` (a fresh one too), which reads operator requests at each bar."""
+        return self.holder_command in DAEMON_COMMANDS
+
+
+DAEMON_COMMANDS = ("bot run", "bot run --fresh")
 
 
 @dataclass
@@ -104,9 +117,11 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | ServerLe
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = _holder(handle.read())
+        note = handle.read()
         handle.close()
-        raise LeaseHeld(f"{db} is in use by {holder}; `{command}` was refused and changed nothing") from None
+        raise LeaseHeld(
+            f"{db} is in use by {_holder(note)}; `{command}` was refused and changed nothing", _command_of(note)
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(
@@ -114,6 +129,14 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | ServerLe
     )
     handle.flush()
     return WriterLease(path, handle)
+
+
+def _command_of(note: str) -> str | None:
+    try:
+        command = json.loads(note)["command"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return command if isinstance(command, str) else None
 
 
 def _holder(note: str) -> str:
@@ -146,4 +169,5 @@ def _server_lease(conninfo: str, run: int, command: str, now_ms: int) -> ServerL
     ).fetchone()
     connection.close()
     who = holder[0] if holder and holder[0] else "another session"
-    raise LeaseHeld(f"the run is in use by {who}; `{command}` was refused and changed nothing")
+    held_by = who.split(" (pid ", 1)[0] if " (pid " in who else None  # the note as _server_lease writes it
+    raise LeaseHeld(f"the run is in use by {who}; `{command}` was refused and changed nothing", held_by)

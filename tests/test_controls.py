@@ -296,3 +296,18 @@ def test_a_risk_state_that_cannot_be_read_is_a_503_with_the_reason(tiny_run: Pat
         assert status == 503, (path, body)
         assert body["detail"].startswith("storage.db_url: the run's risk state (run_meta.risk_state) cannot be read")
     assert "Traceback" not in "".join(p.read_text() for p in run.glob("serve-*.txt"))
+
+
+def test_a_resume_while_a_command_that_is_no_daemon_holds_the_run_is_a_409_naming_it(
+    served: str, run_with_position: Path
+) -> None:
+    """It answered 202 "at the daemon's next bar" with no daemon to act."""
+    from bot.writer_lease import take_lease
+
+    training = take_lease(f"sqlite:///{run_with_position / 'bot.sqlite'}", "bot train", 0)
+    try:
+        status, body = post(served, "/api/v1/control/resume", token=TOKEN)
+    finally:
+        training.release()
+    assert status == 409 and "in use by bot train" in body["detail"], body
+    assert str(run_with_position) not in body["detail"]  # the directories are not the client's business

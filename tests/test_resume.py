@@ -66,7 +66,7 @@ def test_a_resume_beside_a_running_daemon_is_left_to_it(tmp_path: Path) -> None:
     replay(config, max_bars=1_300)
     db = f"sqlite:///{tmp_path / 'bot.sqlite'}"
     before = rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'")
-    daemon = take_lease(db, "the daemon", 0)
+    daemon = take_lease(db, "bot run", 0)  # what a running daemon's lease says
     try:
         result = run_bot("resume", "-c", str(config))
     finally:
@@ -85,6 +85,35 @@ def test_a_resume_beside_a_running_daemon_is_left_to_it(tmp_path: Path) -> None:
     assert not risk_state(db)["halted"]
     assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(1,)]
     assert waiting not in " ".join(run_bot("status", "-c", str(config)).stdout.split())
+
+
+def test_a_resume_beside_a_command_that_is_no_daemon_waits_for_it_or_says_who_holds_the_run(tmp_path: Path) -> None:
+    """Any holder of the run was taken for a daemon: beside `bot train`, or
+    another resume at the same moment, a resume said "halt clears at the
+    running daemon's next bar" with no daemon to act, and the halt stayed.
+    A short holder is waited for; a long one is named, and nothing changes."""
+    import threading
+
+    from bot.writer_lease import take_lease
+
+    config = write_config(tmp_path, TIGHT)
+    replay(config, max_bars=1_300)
+    db = f"sqlite:///{tmp_path / 'bot.sqlite'}"
+    before = rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'")
+    training = take_lease(db, "bot train", 0)
+    try:
+        refused = run_bot("resume", "-c", str(config))
+    finally:
+        training.release()
+    assert refused.returncode == 2 and "in use by bot train" in refused.stderr, refused.stderr
+    assert rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'") == before
+    assert risk_state(db)["halted"]
+
+    other = take_lease(db, "a resume from `bot resume`", 0)
+    threading.Timer(0.5, other.release).start()  # the other resume is done half a second later
+    cleared = run_bot("resume", "-c", str(config))
+    assert cleared.returncode == 0 and cleared.stderr.startswith("halt cleared"), cleared.stderr
+    assert not risk_state(db)["halted"]
 
 
 def test_resumes_made_at_once_each_count(tmp_path: Path) -> None:

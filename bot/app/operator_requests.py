@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -169,6 +169,31 @@ class Resumed(NamedTuple):
 _RESUMING = threading.Lock()  # the API's resumes, one at a time: each reads and writes the risk state
 
 
+# How long a resume waits for a short command holding the run (another
+# resume or a pause at the same moment) before it says who holds it.
+RESUME_WAIT_S = 5.0
+
+
+def _resume_lease(cfg, origin: str) -> tuple[Any, bool]:
+    """(the run's lease, whether a daemon holds the run instead: it then
+    clears the halt at its next bar). Any other holder was taken for a daemon: a
+    resume beside `bot train` or another resume said "at the daemon's next
+    bar" with no daemon to act, and the halt stayed. A short holder is
+    waited for; a long one refuses the resume (LeaseHeld, naming it)."""
+    from bot.writer_lease import LeaseHeld, take_lease
+
+    deadline = time.monotonic() + RESUME_WAIT_S
+    while True:
+        try:
+            return take_lease(cfg.db_url, f"a resume from {origin}", int(time.time() * 1000)), False
+        except LeaseHeld as held:
+            if held.by_a_daemon:
+                return None, True
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
+
+
 def request_resume(store, cfg, origin: str) -> Resumed:
     """Clear a halt. A pause or a flatten requested before and not yet
     acted on is cancelled too, and said: "nothing to clear" after a flatten
@@ -183,15 +208,9 @@ def request_resume(store, cfg, origin: str) -> Resumed:
     state, so two resumes at once count as two."""
     from bot.risk import RiskManager
     from bot.risk.state import RiskState
-    from bot.writer_lease import LeaseHeld, take_lease
 
     with _RESUMING:
-        try:
-            lease = take_lease(cfg.db_url, f"a resume from {origin}", int(time.time() * 1000))
-        except LeaseHeld:
-            lease, daemon_running = None, True
-        else:
-            daemon_running = False
+        lease, daemon_running = _resume_lease(cfg, origin)
         try:
             state = RiskState.from_json(store.get_meta("risk_state"))
             cancelled = pending(store, state)

@@ -42,6 +42,7 @@ from bot.web.host_check import LoopbackHostsOnly
 from bot.web.metrics import metrics_text
 from bot.web.page import CONTENT_SECURITY_POLICY, STATIC_FILES, live_page, static_text
 from bot.web.run_status import run_status
+from bot.writer_lease import LeaseHeld
 
 PAGE = Annotated[int, Query(ge=1, le=10_000)]
 OFFSET = Annotated[int, Query(ge=0)]
@@ -232,6 +233,12 @@ def _add_error_answers(app: FastAPI, cfg: Config) -> None:
         # The run's stored state cannot be read (its risk state damaged, or
         # written by a newer version): the line `bot status` prints, as a 503.
         return _unavailable(request, brief(hide_directories(scrub(first_line(exc)))))
+
+    @app.exception_handler(LeaseHeld)
+    async def run_held(request: Request, exc: LeaseHeld) -> JSONResponse:
+        # Another command holds the run (a `bot train`, not a daemon): it
+        # says who, as `bot resume` does; try again once it has ended.
+        return JSONResponse({"detail": brief(hide_directories(scrub(str(exc))), 300)}, 409)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
