@@ -363,6 +363,8 @@ def test_an_output_file_is_checked_before_work_and_is_never_the_runs_own(tmp_pat
         (("backtest", "--json", str(tmp_path / "r.out"), "--html", str(tmp_path / "r.out")), "--json: ",
          "is the --html file as well"),
         (("trades", "--csv", str(notes / "t.csv")), "--csv: ", "is a file, not a directory"),
+        # It printed "error: OSError: [Errno 36] ... (details in the log file)", with exit 1 and no log.
+        (("trades", "--csv", str(tmp_path / ("a" * 300 + ".csv"))), "--csv: ", "File name too long"),
     ]
     for args, option, says in cases:
         result = run_bot(args[0], "-c", str(config), *args[1:])

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.brief_text import brief
 from bot.config import Config, ConfigError
+from bot.error_text import first_line
 from bot.writable import check_writable_directory
 
 # What an existing file must be named to be replaced by each option's
@@ -35,6 +37,21 @@ def check_output_path(
     as the option's kind (download's --out: the name says whether to gzip).
     `kinds`: the suffixes an existing file must have, where the option's
     own are not this file's (a sweep's --out holds a .json and a .html)."""
+    try:
+        _check_output_path(path, option, cfg, config_path, named_as_its_kind, inputs, kinds)
+    except OSError as exc:  # a name too long for the file system, a loop of links: was "error: OSError..."
+        raise ConfigError(f"{option}: {brief(str(path), 80)}: {exc.strerror or first_line(exc)}") from None
+
+
+def _check_output_path(
+    path: Path,
+    option: str,
+    cfg: Config,
+    config_path: Path,
+    named_as_its_kind: bool,
+    inputs: dict[Path, str] | None,
+    kinds: tuple[str, ...] | None,
+) -> None:
     target = path.expanduser().resolve()
     own = _run_files(cfg, config_path).get(target)
     if own is not None:
