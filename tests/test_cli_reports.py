@@ -7,8 +7,9 @@ import csv
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from helpers import rows
+from helpers import rows, write_config
 from test_config_errors import run_bot
 
 
@@ -152,3 +153,28 @@ def test_json_outputs_are_json_even_when_a_figure_is_not_finite(tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
     assert summary["max_drawdown"] is None
+
+
+def test_a_text_cell_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(tiny_run: Path, tmp_path: Path) -> None:
+    """A replay's symbol is any name its config gives; `=WEBSERVICE(...)`
+    in a cell is called when the CSV is opened in a spreadsheet."""
+    import shutil
+    import sqlite3
+
+    from bot.report.spreadsheet_cells import spreadsheet_safe
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns("*.lock"))
+    write_config(run)  # the copy's own paths
+    with sqlite3.connect(run / "bot.sqlite") as conn:
+        conn.execute("""UPDATE fills SET symbol = '=WEBSERVICE("http://x")/USDT'""")
+    out = tmp_path / "fills.csv"
+    result = run_bot("trades", "-c", str(run / "config.yaml"), "--fills", "--csv", str(out))
+    assert result.returncode == 0, result.stderr
+    with out.open() as handle:
+        written = list(csv.DictReader(handle))
+    assert written and {row["symbol"] for row in written} == {"""'=WEBSERVICE("http://x")/USDT"""}
+    assert all(float(row["qty"]) > 0 for row in written)  # numbers stay numbers
+    cells = spreadsheet_safe(pd.DataFrame({"a": ["+1", "-x", "@f", "\t=1", "ok", None], "n": [-1.5] * 6}))
+    assert cells["a"].tolist()[:5] == ["'+1", "'-x", "'@f", "'\t=1", "ok"] and pd.isna(cells["a"].tolist()[5])
+    assert cells["n"].tolist() == [-1.5] * 6

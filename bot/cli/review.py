@@ -82,6 +82,7 @@ def trades(
     import pandas as pd
 
     from bot.report.render import fills_table, trades_table
+    from bot.report.spreadsheet_cells import spreadsheet_safe
     from bot.report.trade_list import marks_of, trade_list
 
     cfg = load_config(config)
@@ -105,7 +106,8 @@ def trades(
             times = [iso_utc(int(t)) if pd.notna(t) else "" for t in frame[column]]
             frame.insert(frame.columns.get_loc(column) + 1, name, times)
     try:
-        write_whole(csv, lambda temporary: frame.to_csv(temporary, index=False))
+        cells = spreadsheet_safe(frame)
+        write_whole(csv, lambda temporary: cells.to_csv(temporary, index=False))
     except OSError as exc:
         raise UserError(f"cannot write {csv}: {exc.strerror or type(exc).__name__}") from None
     err_console.print(f"{len(frame)} {what} written to {csv}")
