@@ -398,6 +398,15 @@ def test_a_position_under_the_venues_smallest_amount_counts_as_flat() -> None:
     assert entry.reason == "entry"
 
 
+def test_a_flatten_leaves_fee_dust_alone_and_closes_the_rest() -> None:
+    """Each operator flatten (and the kill switch's) sent a market order for
+    the dust a fill's fee left, and the exchange refused it every time."""
+    dusty = BookView(dust={BTC: 0.001})
+    assert manager().flatten_all(holding(0.0004), dusty, T0, T0).orders == []
+    [close] = manager().flatten_all(holding(0.5), dusty, T0, T0).orders
+    assert (close.side, close.qty, close.reason) == (Side.SELL, 0.5, "operator_flatten")
+
+
 def test_a_venue_block_refuses_entries_but_not_exits_and_names_the_rule() -> None:
     risk = manager()
     blocked_venue = BookView(entry_block=("unknown_order", "order X got no reply"))

@@ -208,9 +208,12 @@ class RiskManager:
     ) -> None:
         for symbol, pos in sorted(ledger.positions.items()):
             out.commands.extend(Cancel(pending.id, now_ms) for pending in book.orders(symbol, OrderKind.MARKET))
-            if pos.qty != 0.0:
-                side = Side.SELL if pos.qty > 0 else Side.BUY
-                out.submit([self._market(symbol, ts, side, abs(pos.qty), now_ms, intent)])
+            # Below the venue's smallest amount (fee dust) a position is flat:
+            # each flatten asked the exchange to sell it, and was refused.
+            qty = book.tradable(symbol, pos.qty)
+            if qty != 0.0:
+                side = Side.SELL if qty > 0 else Side.BUY
+                out.submit([self._market(symbol, ts, side, abs(qty), now_ms, intent)])
 
     def halt_entries(self, ts: int, reason: str) -> Event | None:
         """Halt new entries without flattening (a broken strategy, not a lost
