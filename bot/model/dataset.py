@@ -99,6 +99,9 @@ def _split(n_windows: int, seq_len: int, horizon: int, val_fraction: float) -> _
     return _Split(n_train, n_train + embargo)
 
 
+TRAINING = ("x_train", "y_train", "r_train")  # what a mirror image adds to
+
+
 def _windows(rows: np.ndarray, seq_len: int, horizon: int, dtype=np.float32) -> np.ndarray:
     """All windows of the rows, except those ending on the last `horizon` rows."""
     views = sliding_window_view(rows, seq_len, axis=0)  # (T-seq_len+1, F, seq_len)
@@ -138,13 +141,16 @@ def build_training_set(
         return own.get(s.symbol or "", scaler)
 
     parts = [_windows_and_labels(s, sp, scaler_of(s), seq_len, columns, target) for s, sp in usable]
-    joined = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    n_real = len(joined["x_train"])
     image_parts = [
         _windows_and_labels(s, sp, scaler_of(s), seq_len, columns, target, validation=False) for s, sp in images
     ]
-    for key in ("x_train", "y_train", "r_train"):
-        joined[key] = np.concatenate([joined[key], *(p[key] for p in image_parts)])
+    # The real windows, then their mirror images; each array joined once (a
+    # join of the real ones, then another with the images, held both).
+    n_real = sum(len(p["x_train"]) for p in parts)
+    joined = {
+        key: np.concatenate([p[key] for p in (parts if key not in TRAINING else parts + image_parts)])
+        for key in parts[0]
+    }
     return TrainingSet(
         **joined,
         scaler=scaler,
@@ -201,7 +207,9 @@ def _windows_and_labels(
         "x_val": windows[val],
         "y_val": label[val],
         "r_val": realized[val],
-        "x_val_raw": _windows(s.vectors, seq_len, h, np.float64)[val],
+        # Only the validation windows (a slice of all of them kept every
+        # window alive, in float64: 18 MB for a year of hours).
+        "x_val_raw": _windows(s.vectors[sp.val_start :], seq_len, h, np.float64),
         "val_label_ts": s.ts[ends[val] + h],
         "val_symbols": np.full(len(windows[val]), s.symbol or "", dtype=object),
     }
