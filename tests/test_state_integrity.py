@@ -61,6 +61,7 @@ def test_a_database_that_is_no_usable_run_is_refused_and_kept(damage: str, one_r
     for command in (["run", "--no-progress"], ["status"]):
         assert_refused(run_bot(*command, "-c", str(config)), "storage.db_url")
     assert db.read_bytes() == before  # never replaced by a new run
+    assert not [p.name for p in tmp_path.glob("bot.sqlite-*")]  # reading it made its -wal and -shm, left behind
     assert listing(tmp_path / "models") == models_before
     # Starting over is a deliberate act, and it works.
     assert run_bot("run", "-c", str(config), "--fresh", "--max-bars", "5", "--no-progress").returncode == 0

@@ -46,6 +46,20 @@ def check_existing_database(db: Path, models_dir: Path) -> bool:
             )
         _refuse_orphaned_models(db, models_dir)
         return False
+    beside = [db.with_name(db.name + suffix) for suffix in ("-wal", "-shm")]
+    absent = [path for path in beside if not path.exists()]
+    try:
+        return _holds_a_run(db, models_dir)
+    except ConfigError:
+        # A refused file is left as it was, and nothing beside it: reading a
+        # WAL database, even read-only, made its -wal and -shm files.
+        for path in absent:
+            if path.exists() and (path.name.endswith("-shm") or path.stat().st_size == 0):
+                path.unlink()
+        raise
+
+
+def _holds_a_run(db: Path, models_dir: Path) -> bool:
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
