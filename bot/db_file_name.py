@@ -18,7 +18,10 @@ def one_name(db: Path) -> Path:
     and a copy of one name with its journal opened as damaged. A reader
     through a second name read the file without the writer's journal: a
     run as it was some steps ago, said to be now."""
-    real = db.resolve()
+    try:
+        real = db.resolve()
+    except RuntimeError:  # Python 3.11's word for a loop of symbolic links
+        raise ConfigError(f"storage.db_url: {db} is a loop of symbolic links") from None
     try:
         status = real.stat()
     except FileNotFoundError:

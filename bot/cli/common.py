@@ -16,6 +16,7 @@ import typer
 
 from bot.cli.safe_console import SafeConsole
 from bot.config import Config, ConfigError
+from bot.db_file_name import one_name
 from bot.error_text import first_line
 from bot.logging_setup import file_only
 from bot.market.errors import DataFileError, MarketDataError
@@ -149,6 +150,7 @@ def open_existing_store(cfg: Config):
 
     db = sqlite_path(cfg.db_url)
     if db is not None and not db.exists():
+        one_name(db)  # a loop of symbolic links "exists" no more than a new run's name
         raise UserError(f"no run yet in {db}: start one with `bot run`")
     # Only now, a file being there: a reader refused for a mistyped path made
     # that path's log directories and an empty log file. What fails after

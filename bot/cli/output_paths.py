@@ -39,8 +39,10 @@ def check_output_path(
     own are not this file's (a sweep's --out holds a .json and a .html)."""
     try:
         _check_output_path(path, option, cfg, config_path, named_as_its_kind, inputs, kinds)
-    except OSError as exc:  # a name too long for the file system, a loop of links: was "error: OSError..."
+    except OSError as exc:  # a name too long for the file system: was "error: OSError..."
         raise ConfigError(f"{option}: {brief(str(path), 80)}: {exc.strerror or first_line(exc)}") from None
+    except RuntimeError:  # Python 3.11's Path.resolve on a loop of symbolic links
+        raise ConfigError(f"{option}: {brief(str(path), 80)} is a loop of symbolic links") from None
 
 
 def _check_output_path(

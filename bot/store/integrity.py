@@ -33,6 +33,7 @@ def check_existing_database(db: Path, models_dir: Path) -> bool:
     ConfigError naming storage.db_url when it exists but is no usable run,
     or storage.models_dir when it is missing beside a run's models."""
     if not db.exists():
+        one_name(db)  # a loop of symbolic links "exists" no more than a new run's name
         _refuse_orphaned_models(db, models_dir)
         return False
     one_name(db)  # readers too: through another name they miss the writer's journal
