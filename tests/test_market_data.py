@@ -286,6 +286,33 @@ def test_a_fetch_failing_at_every_firing_is_told_once_per_streak(tmp_path: Path)
         assert [e.kind for e in told if e.kind == "fetch_failed"] == ["fetch_failed"] * 2
 
 
+def test_a_hole_whose_fetch_fails_at_every_firing_is_told_once(tmp_path: Path) -> None:
+    """The newest bars came but the hole before them could not be fetched:
+    the working fetch ended the streak, and the hole's failure started a new
+    one, notified, at every firing."""
+    from bot.market.errors import MarketDataError
+
+    with live_against_fake(tmp_path) as (fake, daemon):
+        daemon.rt.bar_job(START)
+        told: list = []
+        daemon.rt.bar_job.notify = told.append
+        feed = daemon.rt.bar_job.feed
+        fetch_range = feed.fetch_range
+        fake.drop_candles("BTC/USDT", [START - START % HOUR + 2 * HOUR], times=None)  # missing from every reply
+
+        def a_hole_refused(symbol, start, end, now, on_page=None):
+            if end != now:  # the hole's fetch; the newest bars are asked for up to now
+                raise MarketDataError(f"binance {symbol}: ExchangeError: range refused")
+            return fetch_range(symbol, start, end, now, on_page)
+
+        feed.fetch_range = a_hole_refused  # the exchange refusing one kind of request only
+        for k in range(4):
+            daemon.clock.advance_to(START + (4 + k) * HOUR)
+            daemon.rt.bar_job(START + (4 + k) * HOUR)
+        assert len(daemon.events("fetch_failed")) >= 4
+        assert [e.kind for e in told if e.kind == "fetch_failed"] == ["fetch_failed"]
+
+
 def a_closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -447,6 +447,20 @@ def test_a_catch_up_of_stale_bars_is_one_streak_whatever_the_strategy_wants() ->
     assert len(blocked(d)) == 1
 
 
+def test_a_second_outage_while_a_position_is_held_is_reported_again() -> None:
+    """A held long the strategy kept wanting never ended the first outage's
+    streak (no bar wanted nothing, and nothing was entered): the second
+    outage blocked without a word."""
+    risk = manager(RiskConfig(max_bar_age_seconds=60.0, stop_loss_pct=0.03))
+    long, reported = holding(10.0), []
+    for k in range(13):
+        outage = k < 3 or k >= 10
+        d = decide(risk, 1.0, long, b=bar(ts=T0 + k * HOUR), now=T0 + (k + 1) * HOUR + (10 * HOUR if outage else 1_000))
+        assert bool(d.blocked) == outage
+        reported += blocked(d)
+    assert len(reported) == 2, reported
+
+
 def test_a_bar_exactly_at_the_age_limit_is_not_stale() -> None:
     risk = manager(RiskConfig(max_bar_age_seconds=60.0, stop_loss_pct=0.03))
     [order] = decide(risk, 1.0, flat(), now=T0 + HOUR + 60_000).orders

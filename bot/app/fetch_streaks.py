@@ -16,13 +16,20 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 class FetchStreaks:
     def __init__(self) -> None:
         self._reason: dict[str, str] = {}  # symbol -> its failing streak's reason
+        self._last_failed: dict[str, int] = {}  # symbol -> the firing of its newest failure
 
-    def starts(self, symbol: str, message: str) -> bool:
+    def starts(self, symbol: str, message: str, firing_ms: int) -> bool:
         """Whether this failure starts a streak (or changes its reason)."""
         reason = _NUMBER.sub("#", message)
         new = self._reason.get(symbol) != reason
         self._reason[symbol] = reason
+        self._last_failed[symbol] = firing_ms
         return new
+
+    def failed_since(self, symbol: str, firing_ms: int) -> bool:
+        """Whether a fetch of this symbol failed in this firing (a hole's
+        fetch failing after the newest bars came: the streak goes on)."""
+        return self._last_failed.get(symbol, -1) >= firing_ms
 
     def ended(self, symbol: str) -> None:
         self._reason.pop(symbol, None)

@@ -113,7 +113,6 @@ class BarJob:
         except MarketDataError as exc:
             self._fetch_failed(symbol, exc, now_ms)
             return []
-        self.fetch_streaks.ended(symbol)
         self._events(screened.events)
         accepted: list[Bar] = []
         previous = last
@@ -125,6 +124,8 @@ class BarJob:
                 accepted.extend(filled)
             accepted.append(bar)
             previous = bar.ts
+        if not self.fetch_streaks.failed_since(symbol, now_ms):
+            self.fetch_streaks.ended(symbol)  # the firing's fetches (a hole's too) all worked
         if self.gate is None:
             return accepted
         gate_events: list[Event] = []
@@ -223,7 +224,7 @@ class BarJob:
         """Every failure is stored (the data-quality counts count them) and
         logged; a person is told when a streak starts (fetch_streaks.py)."""
         e = Event(now_ms, "fetch_failed", str(exc), level="error", symbol=symbol)
-        self._event(e, notify=self.fetch_streaks.starts(symbol, e.message))
+        self._event(e, notify=self.fetch_streaks.starts(symbol, e.message, now_ms))
 
     def record(self, e: Event) -> None:
         """An event about the data from outside the job (the replay's end

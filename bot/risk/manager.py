@@ -311,6 +311,8 @@ class RiskManager:
         # the strategy wants meanwhile; another block's streak ends with a bar
         # that wants no entry.
         stale = self._stale(bar, now_ms)
+        if not stale and self.state.last_block.get(bar.symbol) == "stale_data":
+            self.state.last_block.pop(bar.symbol)  # on time again: a later outage is news, held position or not
         if not target and not stale and not self._block_stands(bar.symbol, book):
             self.state.last_block.pop(bar.symbol, None)
         if target is None:
