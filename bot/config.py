@@ -96,10 +96,14 @@ class ExchangeConfig(Section):
     def _web_addresses(cls, urls: dict[str, Any] | None) -> dict[str, Any] | None:
         """Each address an http(s) one: ccxt asked `ftp://x` at every firing,
         and the daemon ran on, blind, with an error event each time."""
+        if urls is not None and not _leaves(urls):  # {} replaced every address with none
+            raise ValueError("empty; leave it out to use ccxt's own addresses")
         for name, value in _leaves(urls or {}):
             parts = urlsplit(value) if isinstance(value, str) else None
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"{name}: {str(value)[:60]!r} is not an http(s) address with a host")
+                # A proxy's user:token@ is not echoed to the console or the journal.
+                shown = re.sub(r"//[^/@]*@", "//***@", str(value))[:60]
+                raise ValueError(f"{name}: {shown!r} is not an http(s) address with a host")
         return urls
 
 

@@ -87,6 +87,8 @@ BAD_CONFIGS = [
     ({"mode": "live"}, {"BOT__EXCHANGE__URLS": '{"public": "ftp://x"}'},
      "exchange.urls: public: 'ftp://x' is not an http(s) address with a host"),
     ({"exchange": {"urls": {"rest": {"spot": "http://"}}}}, {}, "exchange.urls: rest.spot: 'http://' is not"),
+    ({"exchange": {"urls": {}}}, {}, "exchange.urls: empty; leave it out"),
+    ({"exchange": {"urls": {"public": "ftp://bot:tok3n@proxy"}}}, {}, "public: 'ftp://***@proxy' is not"),
 ]
 
 
