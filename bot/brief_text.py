@@ -11,7 +11,12 @@ SHOWN_CHARACTERS = 80
 
 def brief(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     """`text` itself when short, else its first `limit` characters and a
-    count of the rest."""
+    count of the rest. Credentials are masked first: a cut one no longer
+    matches the value that masking looks for (a strategy's exception or an
+    exchange's reply may quote one)."""
+    from bot.secrets import scrub  # here: bot.secrets imports bot.config
+
+    text = scrub(text)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit:,} more characters)"

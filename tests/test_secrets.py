@@ -98,3 +98,16 @@ def test_a_credential_an_error_echoes_where_its_line_is_cut_is_masked_whole(monk
         exc = ccxt.AuthenticationError(text)
         for shown in (ccxt_feed.first_line(exc), ccxt_feed.network_reason(exc), error_text.first_line(exc)[:300]):
             assert SECRET[:4] not in shown, shown
+
+
+def test_every_shortened_text_is_masked_before_it_is_cut(monkeypatch) -> None:
+    """A strategy's exception and an exchange's odd reply are shortened for
+    events with `brief`; a credential straddling its cut left a piece."""
+    from bot.brief_text import brief
+
+    monkeypatch.setenv("BOT_EXCHANGE_API_KEY", "key-cut-short")
+    monkeypatch.setenv("BOT_EXCHANGE_SECRET", SECRET)
+    keys_from_env(needs_password=False)
+    for at in range(60, 80):
+        shown = brief("x" * at + SECRET, 80)
+        assert SECRET[:4] not in shown, shown
