@@ -109,8 +109,13 @@ def test_a_resume_beside_a_command_that_is_no_daemon_waits_for_it_or_says_who_ho
     assert rows_at(db, "SELECT value FROM run_meta WHERE key = 'risk_state'") == before
     assert risk_state(db)["halted"]
 
+    from bot.app.operator_requests import _resume_lease
+
     other = take_lease(db, "a resume from `bot resume`", 0)
-    threading.Timer(0.5, other.release).start()  # the other resume is done half a second later
+    threading.Timer(1.0, other.release).start()  # the other resume is done a second later
+    lease, daemon_running = _resume_lease(load_config(config), "the test")  # in-process: it cannot start late
+    assert lease is not None and not daemon_running
+    lease.release()
     cleared = run_bot("resume", "-c", str(config))
     assert cleared.returncode == 0 and cleared.stderr.startswith("halt cleared"), cleared.stderr
     assert not risk_state(db)["halted"]

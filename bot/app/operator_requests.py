@@ -170,8 +170,10 @@ _RESUMING = threading.Lock()  # the API's resumes, one at a time: each reads and
 
 
 # How long a resume waits for a short command holding the run (another
-# resume or a pause at the same moment) before it says who holds it.
+# resume at the same moment) before it says who holds it, and how often it
+# asks (on PostgreSQL each ask is a connection).
 RESUME_WAIT_S = 5.0
+RESUME_ASK_EVERY_S = 0.25
 
 
 def _resume_lease(cfg, origin: str) -> tuple[Any, bool]:
@@ -191,7 +193,7 @@ def _resume_lease(cfg, origin: str) -> tuple[Any, bool]:
                 return None, True
             if time.monotonic() >= deadline:
                 raise
-        time.sleep(0.05)
+        time.sleep(RESUME_ASK_EVERY_S)
 
 
 def request_resume(store, cfg, origin: str) -> Resumed:
