@@ -113,7 +113,7 @@ def test_an_empty_file_a_reader_left_before_the_first_run_is_used(tmp_path: Path
     assert run_bot("run", "-c", str(config), "--max-bars", "5", "--no-progress").returncode == 0
 
 
-@pytest.mark.parametrize("left", ["no_table", "some_tables", "a_row"])
+@pytest.mark.parametrize("left", ["no_table", "some_tables", "run_meta_too", "a_row"])
 def test_a_first_start_killed_before_its_tables_were_made_starts_again(tmp_path: Path, left: str) -> None:
     """Killed after its connection made the file (WAL's header) and before
     its tables were committed, a first start left a file with none of them,
@@ -130,7 +130,7 @@ def test_a_first_start_killed_before_its_tables_were_made_starts_again(tmp_path:
         conn.execute("PRAGMA journal_mode=WAL")
     engine = create_engine(f"sqlite:///{db}")
     if left != "no_table":
-        for name in ("bars", "candles"):
+        for name in ("bars", "candles", *(("run_meta",) if left == "run_meta_too" else ())):
             metadata.tables[name].create(engine)
     if left == "a_row":
         with engine.begin() as conn:

@@ -70,13 +70,16 @@ def _holds_a_run(db: Path, models_dir: Path) -> bool:
         raise ConfigError(_unreadable(db, exc)) from None
     if verdict != "ok":
         raise ConfigError(f"storage.db_url: {db} is damaged (integrity check: {verdict[:120]}); {START_OVER}")
+    if tables <= OURS and not rows and not _has_models(models_dir):
+        # A first start killed before its tables were made: none, or some
+        # (made one by one before they were one transaction), all empty, with
+        # no record of their migration. The start makes them; a reader says
+        # "no run yet". It was refused as "no run of this bot" (the crash
+        # test's kill landed in that first second), or, with run_meta made,
+        # sent to a backup of an empty database.
+        return False
     if "run_meta" in tables:
         return True
-    if tables <= OURS and not rows and not _has_models(models_dir):
-        # A first start killed before its tables were made (none, or some,
-        # all empty): the start makes them. It was refused as "no run of
-        # this bot", the crash test's kill landing in that first second.
-        return False
     raise ConfigError(f"storage.db_url: {db} holds no run of this bot (no run_meta table); {START_OVER}")
 
 
