@@ -361,10 +361,22 @@ def test_dsr_falls_as_more_trials_are_made() -> None:
     assert values[-1] < values[0] - 0.2  # ... but many trials discount it
 
 
-def test_dsr_with_too_few_listed_trials_does_not_deflate() -> None:
+def test_dsr_with_too_few_or_equal_listed_trials_deflates_by_the_chance_spread_of_a_sharpe() -> None:
+    """One variant with `--trials 20` (or variants with equal Sharpes)
+    deflated nothing: the DSR shown was the PSR whatever --trials said. The
+    spread is then what a worthless Sharpe of T returns has by chance,
+    1 / sqrt(T - 1)."""
     returns = _returns(18)
-    assert deflated_sharpe_ratio(returns, np.array([0.05]), 100)["sr0_per_bar"] == 0.0
-    assert deflated_sharpe_ratio(returns, np.array([0.05, NAN]), 100)["sr0_per_bar"] == 0.0
+    normal = NormalDist()
+    for listed in (np.array([0.05]), np.array([0.05, NAN]), np.array([0.05, 0.05, 0.05])):
+        for n_trials in (2, 20, 10**12):
+            expected = (1 / math.sqrt(len(returns) - 1)) * (
+                (1 - EULER_GAMMA) * normal.inv_cdf(1 - 1 / n_trials)
+                + EULER_GAMMA * normal.inv_cdf(1 - 1 / (n_trials * math.e))
+            )
+            got = deflated_sharpe_ratio(returns, listed, n_trials)
+            assert got["sr0_per_bar"] == pytest.approx(expected, rel=1e-9)
+            assert got["dsr"] < deflated_sharpe_ratio(returns, listed, 1)["dsr"]
 
 
 @pytest.mark.parametrize("returns", [[0.01, -0.01], [0.01, 0.01, 0.01, 0.01], [0.01, NAN, 0.02]])

@@ -280,15 +280,24 @@ def random_entry_test(
 # -- deflated Sharpe ratio -----------------------------------------------------
 
 
-def _expected_max_sharpe(trial_sharpes: np.ndarray, n_trials: int) -> float:
+def _expected_max_sharpe(trial_sharpes: np.ndarray, n_trials: int, n_returns: int) -> float:
     """SR0 = sqrt(V) * ((1 - g) * Phi^-1(1 - 1/N) + g * Phi^-1(1 - 1/(N e))),
     the expected maximum of N Sharpe ratios with variance V whose true value
-    is 0 (g the Euler-Mascheroni constant, e Euler's number); 0 for N = 1 or
-    fewer than 2 trial Sharpes (no variance to take)."""
+    is 0 (g the Euler-Mascheroni constant, e Euler's number); 0 for N = 1.
+    V is the trial Sharpes' variance (ddof=1). With fewer than 2 of them, or
+    all equal, it is the variance a per-bar Sharpe of T returns has by
+    chance alone when its true value is 0, 1 / (T - 1): without it, `--trials
+    20` on one variant deflated nothing and showed the PSR as the DSR."""
     sharpes = trial_sharpes[~np.isnan(trial_sharpes)]
-    if n_trials == 1 or len(sharpes) < 2:
+    if n_trials == 1:
         return 0.0
-    spread = math.sqrt(float(np.var(sharpes, ddof=1)))
+    spread_seen = len(sharpes) >= 2 and float(np.ptp(sharpes)) > 0.0  # np.var of equal values is not 0.0
+    variance = float(np.var(sharpes, ddof=1)) if spread_seen else 0.0
+    if not variance > 0.0:
+        if n_returns < 2:
+            return 0.0
+        variance = 1.0 / (n_returns - 1)
+    spread = math.sqrt(variance)
     return spread * (
         (1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n_trials)
         + EULER_GAMMA * stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
@@ -306,7 +315,8 @@ def deflated_sharpe_ratio(returns: np.ndarray, trial_sharpes: np.ndarray, n_tria
     the sample skewness and non-excess (Pearson) kurtosis from population
     moments (scipy.stats skew / kurtosis with bias=True, as in
     metrics.probabilistic_sharpe_ratio), and SR0 from the variance of the
-    per-bar `trial_sharpes` (ddof=1, NaN dropped; see _expected_max_sharpe).
+    per-bar `trial_sharpes` (ddof=1, NaN dropped; with too few of them, the
+    chance variance of a Sharpe of T returns: see _expected_max_sharpe).
     With n_trials = 1 it is the PSR against 0.
 
     NaN returns are dropped. dsr and sharpe_per_bar are None with fewer than
@@ -316,7 +326,7 @@ def deflated_sharpe_ratio(returns: np.ndarray, trial_sharpes: np.ndarray, n_tria
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
     r = _flat(returns)
     r = r[~np.isnan(r)]
-    sr0 = _expected_max_sharpe(_flat(trial_sharpes), int(n_trials))
+    sr0 = _expected_max_sharpe(_flat(trial_sharpes), int(n_trials), len(r))
     report = {"dsr": None, "sharpe_per_bar": None, "sr0_per_bar": _finite(sr0), "n_trials": int(n_trials)}
     if len(r) < 3:
         return report
