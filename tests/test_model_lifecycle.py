@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from fake_exchange import KLINES, FakeExchange
 from helpers import replay, rows, write_config
 from rich.console import Console
@@ -227,3 +228,25 @@ def test_bot_train_live_with_candles_refused_names_the_fetch_failure(tmp_path: P
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("error: too little history to train (0 bars of the 800 a first model needs); "
                            "fetching failed: "), line
+
+
+@pytest.mark.parametrize("kind", ["logistic", "random_forest", "lstm"])
+def test_a_training_window_of_one_label_skips_the_retrain_and_the_run_goes_on(tmp_path: Path, kind: str) -> None:
+    """Flat prices (a pegged pair, a halted or forward-filled feed) make
+    every label the same: logistic regression and the random forest raised
+    at the first retrain, and every restart crashed there again."""
+    import pandas as pd
+    from helpers import BUNDLED_BTC
+
+    flat = pd.read_csv(BUNDLED_BTC)
+    flat = flat[flat.timestamp >= 1_672_531_200_000].head(1_200)  # 2023-01-01 on
+    flat[["open", "high", "low", "close"]] = 100.0
+    data = tmp_path / "BTC_USDT-1h.csv"
+    flat.to_csv(data, index=False)
+    config = write_config(tmp_path, {"model": {"kind": kind, "epochs": 1},
+                                     "replay": {"data": str(data), "start": None, "end": None}})
+    done = run_bot("run", "-c", str(config), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    skipped = rows(tmp_path / "bot.sqlite", "SELECT message FROM events WHERE kind = 'retrain_skipped'")
+    assert skipped and all("every training window's label is" in m for (m,) in skipped), skipped
+    assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM model_versions") == [(0,)]

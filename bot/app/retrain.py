@@ -109,6 +109,15 @@ class Retrainer:
         if data is None:
             self._event(now_ms, "retrain_skipped", "too little history for a train/validation split", "warning")
             return None
+        if not data.target.regression and len(np.unique(data.y_train)) < 2:
+            # A flat or one-way market (a pegged pair, a halted or forward-filled
+            # feed): logistic regression and the random forest raised, and a
+            # restarted run crashed at the same retrain every time.
+            label = int(data.y_train[0])
+            self._event(
+                now_ms, "retrain_skipped", f"every training window's label is {label}: nothing to learn", "warning"
+            )
+            return None
         version = self.registry.version_name(now_ms)
         # A different but reproducible seed per version.
         seed = (cfg.model.seed if cfg.model.seed is not None else cfg.seed) + self.registry.store.model_version_count()
