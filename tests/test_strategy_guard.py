@@ -40,7 +40,9 @@ class Wild(Strategy):
             sys.exit(0)
         if turn == 7:
             return Signal(np.float32(0.5), "half" + chr(0) + "way")
-        return Signal(0.0, "flat")
+        if turn == 8:
+            raise GeneratorExit("closing")
+        return Signal(0.0, "flat " * 100_000)
 '''
 RAISING_LINE = WILD.splitlines().index('            raise RuntimeError("boom")') + 1
 
@@ -64,6 +66,10 @@ def test_a_wild_strategy_is_contained_bar_by_bar(tmp_path: Path) -> None:
     assert any("the reason is NoneType, not text" in m for m in errors)
     assert any("the reason is dict, not text" in m for m in errors)
     assert any(": SystemExit: 0;" in m for m in errors)
+    # GeneratorExit went past the guard: a traceback, and the same crash at every restart.
+    assert any(": GeneratorExit: closing;" in m for m in errors)
+    # A 500 KB reason was stored whole at every bar.
+    assert rows(db, "SELECT MAX(LENGTH(reason)) FROM predictions")[0][0] < 1_000
     # A bad return is the strategy's fault, not a line of the guard's (it named guard.py).
     assert not any("guard.py" in m for m in errors)
     assert any("Wild failed in what decide() returned: TypeError" in m for m in errors)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bot.brief_text import brief
 from bot.file_checks import unreadable_file
 from bot.market.errors import DataFileError  # noqa: F401 (raised here, imported from here by callers)
 
@@ -44,7 +45,8 @@ def _check_whole_milliseconds(path: Path, timestamp: pd.Series) -> None:
         return
     row = _first_row(fractional)
     raise DataFileError(
-        f"{path}: row {row}: timestamp {fractional.iloc[0]!r} has a fraction; the format wants whole milliseconds"
+        f"{path}: row {row}: timestamp {brief(repr(fractional.iloc[0]))} has a fraction; "
+        "the format wants whole milliseconds"
     )
 
 
@@ -80,7 +82,7 @@ def _not_a_number(path: Path, frame: pd.DataFrame) -> str:
             continue
         row = _first_row(bad)
         wanted = "milliseconds since 1970, a whole number" if column == "timestamp" else "a number"
-        return f"{path}: row {row}: {column} {bad.iloc[0]!r} is not a number; the format wants {wanted}"
+        return f"{path}: row {row}: {column} {brief(repr(bad.iloc[0]))} is not a number; the format wants {wanted}"
     return f"{path}: non-numeric values"
 
 

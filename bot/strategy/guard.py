@@ -37,6 +37,8 @@ from bot.brief_text import brief
 from bot.domain import Event, Signal
 from bot.strategy.base import Strategy, StrategyContext
 
+REASON_CHARACTERS = 500  # of a signal's reason, as stored and shown
+
 FAILURES_BEFORE_HALT = 10
 
 
@@ -57,11 +59,13 @@ class StrategyGuard:
         ts = ctx.bar.ts
         try:
             returned = self.strategy.decide(ctx)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code may raise anything; the bar must go on
+        # Ctrl+C alone goes through: a strategy's GeneratorExit crashed the
+        # run with a traceback, and every restart at the same bar.
+        except (Exception, SystemExit, GeneratorExit) as exc:  # noqa: BLE001 - user code may raise anything
             return self._failed(ctx, exc, f"at {_where(exc, self.file)}", "")
         try:
             signal = _checked(returned)
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a number type of its own may raise anything
+        except (Exception, SystemExit, GeneratorExit) as exc:  # noqa: BLE001 - a number type may raise anything
             # Told apart by what is wrong: the line is the guard's, not the strategy's.
             return self._failed(ctx, exc, "in what decide() returned", str(exc))
         self.failures_in_a_row = 0
@@ -117,7 +121,9 @@ def _checked(signal) -> Signal:
         if not math.isfinite(target):
             raise ValueError(f"target {target!r} is not a finite number or None")
         target = float(target)
-    return Signal(target, _plain(signal.reason))
+    # Bounded: a reason of 10 MB was stored whole at every bar (510 MB of
+    # database in 50 bars).
+    return Signal(target, brief(_plain(signal.reason), REASON_CHARACTERS))
 
 
 def _plain(text: str) -> str:
