@@ -216,3 +216,25 @@ def test_faults_in_the_data_are_reported_beside_the_figures(tmp_path: Path) -> N
     said = " ".join(result.stdout.split())
     assert "The data had faults (rejected bars 0, conflicting duplicates 0, gaps waited for" in said
     assert "gaps unfilled 2," in said and "gaps unfilled 2," in (tmp_path / "r.html").read_text()
+
+
+def test_variants_that_stepped_different_bars_are_refused(tmp_path: Path) -> None:
+    """Each variant replays the data file on its own: one replaced during the
+    backtest gave the later variants other bars, reported beside the
+    strategy's as the same market and period, exit 0."""
+    from test_store import first_step, second_step
+
+    from bot.backtest.runner import _refuse_different_bars
+    from bot.market.errors import DataFileError
+    from bot.store import Store
+
+    urls = {name: f"sqlite:///{tmp_path / name}.sqlite" for name in ("strategy", "logistic", "gru")}
+    for name, url in urls.items():
+        store = Store(url)
+        store.commit_step(first_step())
+        if name == "gru":  # read the file after it had grown
+            store.commit_step(second_step())
+        store.close()
+    with pytest.raises(DataFileError, match="the data changed while the backtest ran: .* the gru variant"):
+        _refuse_different_bars(urls)
+    _refuse_different_bars({k: v for k, v in urls.items() if k != "gru"})  # the same bars: nothing said

@@ -24,6 +24,7 @@ from bot.backtest.executor import run_tasks
 from bot.backtest.model_report import add_model_quality
 from bot.backtest.result import BacktestResult, VariantRun
 from bot.config import Config
+from bot.market.errors import DataFileError
 from bot.report.data_quality import data_quality_counts
 from bot.store import Store
 from bot.timeframes import bars_per_year, iso_utc
@@ -114,6 +115,7 @@ def run_backtest(cfg: Config, spec: BacktestSpec, on_done=lambda name: None, lea
     configs = variant_configs(cfg, spec)
     with nullcontext() if leased else variant_leases(configs):
         urls = _run_all(configs, spec, on_done)
+        _refuse_different_bars(urls)
         runs = {name: _collect(name, urls[name]) for name in configs}
         quality = _data_quality(urls["strategy"])  # every variant read the same file
     strategy = runs.pop("strategy")
@@ -284,6 +286,35 @@ def _add_metrics(result: BacktestResult, cfg: Config) -> None:
 def _config_summary(cfg: Config, spec: BacktestSpec) -> dict:
     keep = {"timeframe", "seed", "paper", "strategy", "features", "model", "risk", "retrain"}
     return {"data": str(spec.data), **json.loads(cfg.model_dump_json(include=keep))}
+
+
+def _refuse_different_bars(urls: dict[str, str]) -> None:
+    """Every variant replays the data file on its own: one replaced while the
+    backtest ran (a `bot download --out` of the same file) gave the later
+    variants other bars, and their figures stood beside the strategy's as
+    if for the same market and period, exit 0."""
+    read = {name: _bars_read(url) for name, url in urls.items()}
+    first = read["strategy"]
+    other = next((name for name, bars in read.items() if bars != first), None)
+    if other is not None:
+        raise DataFileError(
+            f"the data changed while the backtest ran: the strategy stepped {_said(first)}, "
+            f"the {other} variant {_said(read[other])}; run it again once the file stays as it is"
+        )
+
+
+def _bars_read(url: str) -> tuple:
+    store = Store(url)
+    try:
+        with store.engine.connect() as conn:
+            return tuple(conn.exec_driver_sql("SELECT COUNT(*), MIN(ts), MAX(ts), SUM(close) FROM bars").one())
+    finally:
+        store.close()
+
+
+def _said(bars: tuple) -> str:
+    count, first, last, _ = bars
+    return f"{count:,} bars" + (f" from {iso_utc(first)} to {iso_utc(last)}" if count else "")
 
 
 def _data_quality(url: str) -> dict[str, int]:
