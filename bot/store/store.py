@@ -262,7 +262,8 @@ class Store:
         self.engine.dispose()
 
     def reset(self) -> None:
-        """Drop and recreate every table: `bot run --fresh`."""
+        """Drop and recreate every table: `bot run --fresh` on PostgreSQL (a
+        SQLite run's files are removed instead: bot/app/fresh_start.py)."""
         self._writer.flush()
         with self._schema_change() as conn:
             metadata.drop_all(conn)
