@@ -30,7 +30,7 @@ from bot.domain import Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
 from bot.market.ccxt_feed import network_reason
-from bot.secrets import API_KEY_ENV, SECRET_ENV
+from bot.secrets import API_KEY_ENV, PASSWORD_ENV, SECRET_ENV
 from bot.store import Store
 
 log = structlog.get_logger("bot.app.reconcile")
@@ -66,8 +66,11 @@ def reconcile(
         balances = broker.client.balances()
     except ccxt.AuthenticationError as exc:  # PermissionDenied and AccountSuspended among them
         if at_start:
+            # okx and others take a password (passphrase) too: a wrong one is as likely.
+            needed = getattr(broker.client.exchange, "requiredCredentials", {}) or {}
+            names = [API_KEY_ENV, SECRET_ENV, *([PASSWORD_ENV] if needed.get("password") else [])]
             raise ConfigError(
-                f"{API_KEY_ENV}, {SECRET_ENV}: the exchange refused them ({network_reason(exc)}); "
+                f"{', '.join(names)}: the exchange refused them ({network_reason(exc)}); "
                 "check the keys, their permissions and the exchange (a testnet's keys are its own)"
             ) from None
         events.append(
