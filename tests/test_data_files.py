@@ -84,7 +84,15 @@ def write_huge_token(path: Path) -> Path:
     return path
 
 
+def write_two_markets(path: Path) -> Path:
+    btc = sample().assign(symbol="BTC/USDT")
+    eth = btc.assign(symbol="ETH/USDT", close=btc.close / 14)  # first: its copy of each time won
+    pd.concat([eth, btc]).to_csv(path, index=False)
+    return path
+
+
 CASES = {"empty": (write_empty, "the file is empty"),
+         "two-markets": (write_two_markets, "holds 2 markets in its symbol column (BTC/USDT, ETH/USDT)"),
          "huge-token": (write_huge_token, "more characters) is not a number"),
          "header-only": (write_header_only, "a header and no bars"),
          "truncated-gzip": (write_truncated_gzip, "truncated"),

@@ -86,6 +86,18 @@ def _not_a_number(path: Path, frame: pd.DataFrame) -> str:
     return f"{path}: non-numeric values"
 
 
+def _refuse_several_markets(path: Path, frame: pd.DataFrame) -> None:
+    """A `symbol` column is not read, so two markets in one file were one
+    series in which the first copy of each time won: a backtest of BTC ran
+    on ETH's prices when ETH's rows came first, exit 0."""
+    if "symbol" not in frame.columns:
+        return
+    markets = frame["symbol"].dropna().astype(str).unique()
+    if len(markets) > 1:
+        named = brief(", ".join(sorted(markets)[:5]))
+        raise DataFileError(f"{path}: holds {len(markets)} markets in its symbol column ({named}); one file per symbol")
+
+
 def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     problem = unreadable_file(path)
     if problem:
@@ -101,6 +113,7 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataFileError(f"{path}: missing columns {', '.join(missing)}")
+    _refuse_several_markets(path, frame)
     frame = frame[COLUMNS]
     _check_whole_milliseconds(path, frame.timestamp)
     try:
