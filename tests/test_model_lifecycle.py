@@ -250,3 +250,6 @@ def test_a_training_window_of_one_label_skips_the_retrain_and_the_run_goes_on(tm
     skipped = rows(tmp_path / "bot.sqlite", "SELECT message FROM events WHERE kind = 'retrain_skipped'")
     assert skipped and all("every training window's label is" in m for (m,) in skipped), skipped
     assert rows(tmp_path / "bot.sqlite", "SELECT COUNT(*) FROM model_versions") == [(0,)]
+    if kind == "logistic":  # `bot train` says why, not "too little history to train"
+        said = run_bot("train", "-c", str(config), "--no-progress")
+        assert said.returncode == 1 and "not trained: every training window's label is" in said.stderr, said.stderr
