@@ -56,6 +56,10 @@ class Retrainer:
         self._schedule_known = False
         self._has_versions = False
         self._due_ms: int | None = None
+        # A retrain skipped for its data (every label the same) is tried
+        # again at the next due time, not at every bar: a flat market made
+        # a training set and a warning at each of 401 bars.
+        self._skipped_until_ms: int | None = None
         # Told before each training starts: minutes of silence otherwise.
         self.on_start: Callable[[str], None] | None = None
         # Told how it ended, in a line: which version is the champion now and why.
@@ -74,6 +78,8 @@ class Retrainer:
         return last_created_ms + round(every * DAY_MS) if every else None
 
     def is_due(self, now_ms: int) -> bool:
+        if self._skipped_until_ms is not None and now_ms < self._skipped_until_ms:
+            return False
         if not self._schedule_known:
             versions = self.registry.store.model_versions()
             self._has_versions = bool(versions)
@@ -117,7 +123,9 @@ class Retrainer:
             self._event(
                 now_ms, "retrain_skipped", f"every training window's label is {label}: nothing to learn", "warning"
             )
+            self._skipped_until_ms = self.next_due_ms(now_ms) or now_ms + DAY_MS
             return None
+        self._skipped_until_ms = None
         version = self.registry.version_name(now_ms)
         # A different but reproducible seed per version.
         seed = (cfg.model.seed if cfg.model.seed is not None else cfg.seed) + self.registry.store.model_version_count()
