@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from bot.secrets import scrub
+
 SHOWN_CHARACTERS = 80
 
 
@@ -14,8 +16,6 @@ def brief(text: str, limit: int = SHOWN_CHARACTERS) -> str:
     count of the rest. Credentials are masked first: a cut one no longer
     matches the value that masking looks for (a strategy's exception or an
     exchange's reply may quote one)."""
-    from bot.secrets import scrub  # here: bot.secrets imports bot.config
-
     text = scrub(text)
     if len(text) <= limit:
         return text

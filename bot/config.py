@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from bot.dotted_keys import dotted
 from bot.error_text import first_line
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
 from bot.file_checks import named_for_another_symbol, unreadable_file
@@ -73,15 +74,6 @@ class Section(BaseModel):
         return refuse_a_bool_for_a_number(cls, value, info)
 
 
-def _leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """(dotted name, value) of every value of a nested mapping."""
-    found: list[tuple[str, Any]] = []
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        found += _leaves(value, f"{name}.") if isinstance(value, dict) else [(name, value)]
-    return found
-
-
 class ExchangeConfig(Section):
     name: str = "binance"
     sandbox: bool = False
@@ -96,9 +88,10 @@ class ExchangeConfig(Section):
     def _web_addresses(cls, urls: dict[str, Any] | None) -> dict[str, Any] | None:
         """Each address an http(s) one: ccxt asked `ftp://x` at every firing,
         and the daemon ran on, blind, with an error event each time."""
-        if urls is not None and not _leaves(urls):  # {} replaced every address with none
+        leaves = dotted(urls or {})
+        if urls is not None and not leaves:  # {} replaced every address with none
             raise ValueError("empty; leave it out to use ccxt's own addresses")
-        for name, value in _leaves(urls or {}):
+        for name, value in leaves.items():
             parts = urlsplit(value) if isinstance(value, str) else None
             if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
                 # A proxy's user:token@ is not echoed to the console or the journal.

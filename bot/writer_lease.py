@@ -132,20 +132,26 @@ def take_lease(db_url: str, command: str, now_ms: int) -> WriterLease | ServerLe
 
 
 def _command_of(note: str) -> str | None:
-    try:
-        command = json.loads(note)["command"]
-    except (ValueError, KeyError, TypeError):
-        return None
+    command = _fields(note).get("command")
     return command if isinstance(command, str) else None
 
 
 def _holder(note: str) -> str:
     """'bot run (pid 123 on host, since 2026-12-01T20:00:00Z)' from the note."""
+    data = _fields(note)
+    try:
+        return f"{data['command']} (pid {data['pid']} on {data['host']}, since {data['since']})"
+    except KeyError:
+        return "another process (its lease note is unreadable)"
+
+
+def _fields(note: str) -> dict:
+    """The lease note's fields ({} when it is unreadable)."""
     try:
         data = json.loads(note)
-        return f"{data['command']} (pid {data['pid']} on {data['host']}, since {data['since']})"
-    except (ValueError, KeyError, TypeError):
-        return "another process (its lease note is unreadable)"
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _server_lease(conninfo: str, run: int, command: str, now_ms: int) -> ServerLease:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.dotted_keys import dotted
+
 DECISION_SETTINGS_KEY = "decision_settings"
 SHOWN = 3  # changes named in one line; the rest are counted
 
@@ -20,12 +22,12 @@ def changed_settings(stored: str | None, current: str) -> str:
     """ " (model.horizon_bars 48 -> 24; ...)" for the message, or "" when
     the stored settings are unknown or unreadable."""
     try:
-        before = _flat(json.loads(stored)) if stored else None
+        before = dotted(json.loads(stored)) if stored else None
     except ValueError:
         before = None
     if not isinstance(before, dict):
         return ""
-    after = _flat(json.loads(current))
+    after = dotted(json.loads(current))
     keys = sorted(k for k in before.keys() | after.keys() if before.get(k, _ABSENT) != after.get(k, _ABSENT))
     if not keys:
         return ""
@@ -35,15 +37,6 @@ def changed_settings(stored: str | None, current: str) -> str:
 
 
 _ABSENT = object()
-
-
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(value, dict):
-        return {prefix: value}
-    flat: dict[str, Any] = {}
-    for key, inner in value.items():
-        flat.update(_flat(inner, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
 
 
 def _shown(value: Any) -> str:
