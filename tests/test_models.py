@@ -28,6 +28,7 @@ from bot.model.calibration import PlattCalibration
 from bot.model.dataset import SymbolSeries, TrainingSet, build_training_set
 from bot.model.device import pick_device
 from bot.model.factory import load_model, new_model
+from bot.model.file_digests import DIGESTS
 from bot.model.predictor import Predictor
 from bot.model.promotion import judge
 from bot.model.registry import Candidate, ModelFileError, ModelRegistry
@@ -351,7 +352,7 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     assert row1.path == row1.version  # stored relative to the models directory
     version_dir = registry.path_of(row1.version)
     assert version_dir == tmp_path / "models" / row1.version
-    for name in ("weights.pt", "net.onnx", "scaler.json", "predictor.json", "config.json", "metrics.json"):
+    for name in ("weights.pt", "net.onnx", "scaler.json", "predictor.json", "config.json", "metrics.json", DIGESTS):
         assert (version_dir / name).is_file(), name
     assert not list((tmp_path / "models").glob(".*.tmp")), "a temporary directory was left behind"
     state = torch.load(version_dir / "weights.pt", map_location="cpu", weights_only=True)
@@ -387,6 +388,11 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     loaded3 = registry.load(row3)
     assert loaded3.target.regression and loaded3.return_rmse == rmse
     np.testing.assert_array_equal(loaded3.predict(raw), third.predictor.predict(raw))
+    # The checks below guard the files' contents, which is all a version saved
+    # before digests has (test_a_model_file_changed_since_it_was_saved_...):
+    # these versions lose theirs, so that hand edits reach the checks.
+    for row in (row1, row2, row3):
+        (registry.path_of(row.version) / DIGESTS).unlink()
     # Weights that load but cannot score (a hand-edited linear.json) are refused
     # at load, naming the version: promoted, they stopped the daemon at every bar.
     linear = registry.path_of(row3.version) / "linear.json"
@@ -473,6 +479,82 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     moved = tmp_path / "moved-models"
     registry.models_dir.rename(moved)
     assert ModelRegistry(store, moved).load_champion().version == row1.version
+    store.close()
+
+
+def _flip_first_weight(path) -> None:
+    """A damaged but well-formed net.onnx: its first weight of the recurrent
+    cell negated, as a bit flip in a float's sign would leave it."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(path.read_bytes())
+    tensor = max(graph.graph.initializer, key=lambda t: int(np.prod(t.dims)))  # the largest: the cell's weights
+    values = numpy_helper.to_array(tensor).copy()
+    values.flat[0] = -values.flat[0] if values.flat[0] else 1.0
+    tensor.CopyFrom(numpy_helper.from_array(values, tensor.name))
+    path.write_bytes(graph.SerializeToString())
+
+
+def test_a_model_file_changed_since_it_was_saved_is_refused_and_the_champion_falls_back(lag_planted, tmp_path):
+    data = build_training_set([lag_planted.series], SEQ_LEN, 0.2, [0, 1])
+    names = [FEATURE_NAMES[0], FEATURE_NAMES[1]]
+    store = Store(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    registry = ModelRegistry(store, tmp_path / "models")
+    cfg = seq_cfg("lstm", features=names, epochs=1)
+    rows = []
+    for n in (1, 2):
+        model = new_model(cfg, 2)
+        model.fit(data, seed=n)
+        candidate = _candidate(model, cfg, data, registry.version_name(START_TS + n * 1000 * HOUR))
+        rows.append(registry.register(candidate, created_ts=START_TS + n * 1000 * HOUR, config_hash="h", champion=True))
+    first, second = rows
+    directory = registry.path_of(second.version)
+    saved = json.loads((directory / DIGESTS).read_text())["sha256"]
+    assert set(saved) == {p.name for p in directory.iterdir()} - {DIGESTS}
+    raw = data.x_val_raw[:50]
+    before = registry.load(second).predict(raw)
+
+    # The graph that scores, changed in one weight: it still loads and scores,
+    # only differently, which is why nothing but its digest can tell.
+    onnx_file = directory / "net.onnx"
+    good = onnx_file.read_bytes()
+    _flip_first_weight(onnx_file)
+    with pytest.raises(ModelFileError, match=rf"model {second.version}: .*net.onnx is not the file that was saved"):
+        registry.load(second)
+    fallback = registry.load_champion(now_ms=START_TS)
+    assert fallback.version == first.version and store.champion().version == first.version
+    (event,) = [e for e in store.recent_events(10) if e.kind == "champion_unreadable"]
+    assert second.version in event.message and "net.onnx" in event.message and first.version in event.message
+    with pytest.raises(ModelFileError, match="net.onnx is not the file that was saved"):
+        registry.promote(second.version)
+    assert store.champion().version == first.version
+
+    # Restored as saved, it loads and scores as before; other files likewise.
+    onnx_file.write_bytes(good)
+    np.testing.assert_array_equal(registry.load(second).predict(raw), before)
+    weights = directory / "weights.pt"
+    state = torch.load(weights, weights_only=True)
+    torch.save({k: v * 1.001 if k.startswith("rnn.weight") else v for k, v in state.items()}, weights)
+    with pytest.raises(ModelFileError, match="weights.pt is not the file that was saved"):
+        registry.load(second)
+    torch.save(state, weights)
+    assert registry.load(second).version == second.version  # the same tensors: the same bytes
+    metrics = directory / "metrics.json"
+    kept = metrics.read_bytes()
+    metrics.unlink()
+    with pytest.raises(ModelFileError, match="metrics.json is missing"):
+        registry.load(second)
+    metrics.write_bytes(kept)
+    for bad in ("not json", json.dumps({"sha256": ["a list"]}), json.dumps({"sha256": {"../x.sqlite": "0"}})):
+        (directory / DIGESTS).write_text(bad)
+        with pytest.raises(ModelFileError, match=rf"model {second.version}: .*{DIGESTS}"):
+            registry.load(second)
+
+    # A version saved before digests has none and loads as it always did.
+    (directory / DIGESTS).unlink()
+    _flip_first_weight(onnx_file)
+    assert not np.array_equal(registry.load(second).predict(raw), before)
     store.close()
 
 

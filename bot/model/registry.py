@@ -4,8 +4,10 @@ A version directory holds the model's own files (weights.pt and net.onnx,
 linear.json or forest.skops), scaler.json, predictor.json (return spread,
 calibration), config.json and metrics.json. Nothing in it is unpickled:
 weights load with weights_only=True, the rest is JSON, ONNX or checked
-skops. Files are written to a temporary directory and renamed into place,
-so a crash never leaves half a model behind.
+skops, plus checksums.json, the SHA-256 of each (bot/model/file_digests.py).
+Files are written to a temporary directory and renamed into place, so a
+crash never leaves half a model behind; a file changed after that is found
+by its digest before anything is loaded.
 
 Statuses: champion (the one trading; at most one), candidate (trained, not
 yet judged), rejected (lost to the champion), retired (a former champion).
@@ -28,6 +30,7 @@ from bot.features import FEATURE_NAMES
 from bot.features.spec import feature_columns
 from bot.model.calibration import PlattCalibration
 from bot.model.factory import load_model
+from bot.model.file_digests import changed_file, write_digests
 from bot.model.predictor import EdgeMap, Predictor
 from bot.model.regime import RegimeModel
 from bot.model.scaler import Scaler
@@ -95,6 +98,7 @@ class ModelRegistry:
             )
         )
         (tmp / "metrics.json").write_text(json_values.dumps(candidate.metrics, indent=2, sort_keys=True))
+        write_digests(tmp)
         shutil.rmtree(final, ignore_errors=True)  # a retrain interrupted before its DB row
         tmp.rename(final)
         return final
@@ -109,6 +113,9 @@ class ModelRegistry:
         """The version's predictor; ModelFileError naming the version and the
         file when one is missing, unreadable or inconsistent."""
         path = self.path_of(row.version)
+        changed = changed_file(path)
+        if changed:
+            raise ModelFileError(f"model {row.version}: {changed}")
         saved = _read_json(row.version, path / "config.json")
         columns = _columns_today(row.version, path / "config.json", saved)
         extra = _read_json(row.version, path / "predictor.json")
