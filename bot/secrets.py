@@ -48,6 +48,14 @@ class ExchangeKeys:
         return creds
 
 
+def credential_names(exchange: object) -> list[str]:
+    """The environment variables holding what `exchange` (a ccxt exchange)
+    signs with: okx and others take a password (passphrase) too, and a
+    wrong one is as likely as a wrong key."""
+    needed = getattr(exchange, "requiredCredentials", {}) or {}
+    return [API_KEY_ENV, SECRET_ENV, *([PASSWORD_ENV] if needed.get("password") else [])]
+
+
 def keys_from_env(needs_password: bool) -> ExchangeKeys:
     """The credentials, or a ConfigError naming the first one missing."""
     names = [API_KEY_ENV, SECRET_ENV] + ([PASSWORD_ENV] if needs_password else [])

@@ -331,6 +331,37 @@ def test_requests_without_a_valid_signature_are_refused(fake) -> None:
         exchange.fetch_balance()
 
 
+def test_keys_revoked_while_running_block_entries_until_a_signed_request_works(fake) -> None:
+    """Keys revoked mid-run (or their trading permission taken away): every
+    entry was sent, refused and reported as an error, bar after bar. The
+    first refusal blocks entries, naming the keys; an exit is still sent,
+    and the first signed request answered lifts the block."""
+    broker = make_broker(fake)
+    fake.account.secret = "rotated-" + SECRET  # the keys changed on the exchange: the signature fails
+    entry = market("BTC/USDT:1:entry", Side.BUY, 0.1)
+    broker.submit(entry)
+    broker.send_decided(fake.now())
+    (event,) = broker.drain().events
+    assert event.kind == "order_rejected" and event.level == "error" and "AuthenticationError" in event.message
+    assert entry.status is OrderStatus.REJECTED
+    kind, reason = broker.entry_block()
+    assert kind == "credentials_refused"
+    assert "BOT_EXCHANGE_API_KEY, BOT_EXCHANGE_SECRET" in reason and "Signature" in reason
+    assert broker.view([SYMBOL]).entry_block == (kind, reason)  # what the risk manager reads
+
+    refused_exit = market("BTC/USDT:2:exit", Side.SELL, 0.1, reason="exit")
+    broker.submit(refused_exit)
+    broker.send_decided(fake.now())
+    assert refused_exit.status is OrderStatus.REJECTED and broker.entry_block()[0] == "credentials_refused"
+
+    fake.account.secret = SECRET  # restored
+    exit_order = market("BTC/USDT:3:exit", Side.SELL, 0.1, reason="exit")
+    broker.submit(exit_order)
+    broker.send_decided(fake.now())
+    assert exit_order.status is OrderStatus.FILLED and broker.entry_block() is None
+    assert fake.account.order_count() == 1
+
+
 def test_a_stop_the_bar_reached_is_sent_as_a_market_order_and_cancels_its_group(fake) -> None:
     broker = make_broker(fake)
     now = fake.now()

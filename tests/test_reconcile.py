@@ -218,6 +218,27 @@ def test_credentials_the_exchange_refuses_stop_the_start_not_a_later_round(tmp_p
     assert ("reconcile_failed", None) in [e[:2] for e in events(tmp_path / "bot.sqlite")]
 
 
+def test_keys_refused_in_a_later_round_block_entries_until_a_round_is_answered(tmp_path: Path, fake,
+                                                                             monkeypatch) -> None:
+    cfg, rt = open_runtime(tmp_path, fake, monkeypatch)
+    broker = rt.engine.broker
+    try:
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now(), at_start=True)
+        assert broker.entry_block() is None
+        # The keys changed on the exchange: its signature check fails. (A key
+        # binance no longer knows answers -2015, which ccxt reads as a
+        # temporary ban once the client has signed in: a rate limit's quiet.)
+        fake.account.secret = "rotated-" + SECRET
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        kind, reason = broker.entry_block()
+        assert kind == "credentials_refused" and "BOT_EXCHANGE_API_KEY" in reason
+        fake.account.secret = SECRET
+        reconcile(rt.engine, rt.store, cfg.symbols, cfg.paper.initial_cash, fake.now())
+        assert broker.entry_block() is None
+    finally:
+        rt.store.close()
+
+
 def test_bot_run_with_a_wrong_secret_exits_2_naming_it(tmp_path: Path, fake) -> None:
     config = write_testnet_config(tmp_path, fake)
     env = {**env_with_keys(), "BOT_EXCHANGE_SECRET": "not-the-secret"}

@@ -30,7 +30,7 @@ from bot.domain import Event
 from bot.engine import Engine
 from bot.logging_setup import log_event
 from bot.market.ccxt_feed import network_reason
-from bot.secrets import API_KEY_ENV, PASSWORD_ENV, SECRET_ENV
+from bot.secrets import credential_names
 from bot.store import Store
 
 log = structlog.get_logger("bot.app.reconcile")
@@ -66,13 +66,12 @@ def reconcile(
         balances = broker.client.balances()
     except ccxt.AuthenticationError as exc:  # PermissionDenied and AccountSuspended among them
         if at_start:
-            # okx and others take a password (passphrase) too: a wrong one is as likely.
-            needed = getattr(broker.client.exchange, "requiredCredentials", {}) or {}
-            names = [API_KEY_ENV, SECRET_ENV, *([PASSWORD_ENV] if needed.get("password") else [])]
             raise ConfigError(
-                f"{', '.join(names)}: the exchange refused them ({network_reason(exc)}); "
-                "check the keys, their permissions and the exchange (a testnet's keys are its own)"
+                f"{', '.join(credential_names(broker.client.exchange))}: the exchange refused them "
+                f"({network_reason(exc)}); check the keys, their permissions and the exchange "
+                "(a testnet's keys are its own)"
             ) from None
+        broker.credentials_refused = network_reason(exc)  # revoked while running: no entry until taken again
         events.append(
             Event(now_ms, "reconcile_failed", f"balances unavailable: {network_reason(exc)}", level="warning")
         )
@@ -83,6 +82,7 @@ def reconcile(
         )
         balances = None
     if balances is not None:
+        broker.credentials_refused = None  # a signed request answered: the keys are taken
         found = _compare_balances(engine, store, symbols, initial_cash, balances, now_ms)
         events.extend(found)
         _follow_balance_problem(broker, store, symbols, found, now_ms, events)

@@ -41,6 +41,7 @@ from bot.broker.exchange_client import NETWORK_ERRORS, ExchangeClient
 from bot.broker.working_orders import KeepsWorkingOrders, WorkingOrders, reached
 from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Side
 from bot.market.ccxt_feed import first_line, network_reason
+from bot.secrets import credential_names
 
 log = structlog.get_logger("bot.broker.exchange")
 
@@ -84,6 +85,9 @@ class ExchangeBroker(KeepsWorkingOrders):
         self.phase: dict[str, str] = {}  # order id -> queued | sent | unknown | restored
         self.misses: dict[str, int] = {}  # empty look-ups in a row, per order
         self.balance_problem: str | None = None  # set by reconciliation
+        # Why the exchange refused the API keys (revoked, or their permission
+        # taken away while running); None once a signed request is answered.
+        self.credentials_refused: str | None = None
         self.cancel_wanted: set[str] = set()
         self.held_back: set[str] = set()  # queued orders not sent for a rate limit, said once each
         # (symbol, trade id): binance numbers each market's trades on its
@@ -153,6 +157,13 @@ class ExchangeBroker(KeepsWorkingOrders):
             )
         if self.balance_problem:
             return "balance_mismatch", f"{self.balance_problem}; no entry until the account matches the ledger"
+        if self.credentials_refused:
+            names = ", ".join(credential_names(self.client.exchange))
+            return (
+                "credentials_refused",
+                f"the exchange refused the API keys ({self.credentials_refused}); no entry until it takes them "
+                f"again: check {names} and their permissions (exits are still sent)",
+            )
         return None
 
     # -- inside a bar step -----------------------------------------------------
@@ -246,9 +257,16 @@ class ExchangeBroker(KeepsWorkingOrders):
                 level="warning",
             )
             return
+        except ccxt.AuthenticationError as exc:  # PermissionDenied and AccountSuspended among them
+            # Every later entry would be refused the same way, each an error
+            # event: entries wait (entry_block) until a signed request works.
+            self.credentials_refused = network_reason(exc)
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms, level="error")
+            return
         except ccxt.BaseError as exc:
             self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms, level="error")
             return
+        self.credentials_refused = None
         self.phase[order.id] = "sent"
         self.held_back.discard(order.id)
         order.qty = order.filled_qty + amount
@@ -286,6 +304,7 @@ class ExchangeBroker(KeepsWorkingOrders):
         except ccxt.BaseError as exc:  # ask again at the next step
             log.warning("order_lookup_failed", order_id=order.id, error=type(exc).__name__)
             return
+        self.credentials_refused = None  # a signed request answered
         if reply is not None:
             misses = self.misses.pop(order.id, 0)
             if order.status is OrderStatus.UNKNOWN:
