@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +54,26 @@ def test_status_and_console_tables(tiny_run: Path) -> None:
     assert fills.returncode == 0 and "Fills (newest 3" in fills.stdout
     trades = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--limit", "3")
     assert trades.returncode == 0 and "Round trips (newest 3" in trades.stdout, trades.stderr
+
+
+def test_status_says_dust_is_dust_and_a_position_without_a_stop_is_unprotected(tiny_run: Path, tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    shutil.copy(tiny_run / "bot.sqlite", tmp_path / "bot.sqlite")
+    shutil.copytree(tiny_run / "models", tmp_path / "models")
+    db = tmp_path / "bot.sqlite"
+    (ts, mark), = rows(db, "SELECT ts, close FROM bars ORDER BY ts DESC LIMIT 1")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE orders SET status = 'canceled' WHERE status IN ('new', 'open')")  # no stop anywhere
+        conn.execute("DELETE FROM positions WHERE ts = ?", (ts,))
+        for symbol, qty in (("BTC/USDT", 9e-7), ("ETH/USDT", 1.0)):  # fee dust; a real position
+            conn.execute("INSERT INTO positions (ts, symbol, qty, avg_entry, mark, realized_pnl) "
+                         "VALUES (?, ?, ?, ?, ?, 0)", (ts, symbol, qty, mark, mark))
+    status = run_bot("status", "-c", str(config))
+    assert status.returncode == 0, status.stderr
+    shown = [line for line in status.stdout.splitlines() if " position " in line]
+    lines = {line.split("position")[0].strip(" │|"): line for line in shown}
+    assert "(dust worth 0." in lines["BTC/USDT"] and "unprotected" not in lines["BTC/USDT"]
+    assert "(unprotected)" in lines["ETH/USDT"]
 
 
 def test_trades_are_round_trips_that_add_up_to_the_ledger(tiny_run: Path, tmp_path: Path) -> None:

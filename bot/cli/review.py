@@ -216,7 +216,7 @@ def _status_table(cfg: Config, store) -> Table:
             table.add_row(
                 f"{pos.symbol} position",
                 f"{pos.qty:+.6f} @ {price_text(pos.avg_entry)}"
-                + (f" ({protection})" if protection else " (unprotected)"),
+                + _guard(protection, abs(pos.qty) * pos.mark, cfg.risk.min_order_notional),
             )
     champion = store.champion()
     table.add_row("Champion model", champion.version if champion else "none yet")
@@ -227,6 +227,17 @@ def _status_table(cfg: Config, store) -> Table:
     table.add_row("Data quality", data_quality_line(counts))
     table.add_row("Events", ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")
     return table
+
+
+def _guard(protection: str, worth: float, smallest_order: float) -> str:
+    """What guards a position. Fee dust (a base-asset fee leaves some) has
+    no stop and needs none: no order could close it, and it was shown as
+    "(unprotected)" beside a flat book."""
+    if protection:
+        return f" ({protection})"
+    if worth < smallest_order:
+        return f" (dust worth {worth:,.2f}, under risk.min_order_notional {smallest_order:,.2f}: no stop kept)"
+    return " (unprotected)"
 
 
 def _risk_rows(table: Table, store) -> None:
