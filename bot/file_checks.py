@@ -30,13 +30,19 @@ def unreadable_file(path: Path) -> str | None:
 
 
 # The name `bot download` and the bundled data give a file: ETH_USDT-1h.csv.gz.
-_SYMBOL_FILE_NAME = re.compile(r"([A-Z0-9]+)_([A-Z0-9]+)-[0-9]+[smhdwM]\.csv(\.gz)?")
+_SYMBOL_FILE_NAME = re.compile(r"([A-Z0-9]+)_([A-Z0-9]+)-([0-9]+[smhdwM])\.csv(\.gz)?")
+
+
+def named_candles(path: Path) -> tuple[str, str] | None:
+    """(symbol, timeframe) a file's name says it holds; None for a name
+    that says neither (btc.csv.gz, prices_2024-01.csv)."""
+    found = _SYMBOL_FILE_NAME.fullmatch(path.name)
+    return (f"{found[1]}/{found[2]}", found[3]) if found is not None else None
 
 
 def named_for_another_symbol(path: Path, symbol: str) -> str | None:
     """The symbol a file's name says it holds, when that is not `symbol`
     (ETH's hours were reported as BTC/USDT's without a word); None when
-    the name says `symbol` or no symbol at all (btc.csv.gz, prices_2024-01.csv)."""
-    found = _SYMBOL_FILE_NAME.fullmatch(path.name)
-    named = f"{found[1]}/{found[2]}" if found else None
-    return named if named is not None and named != symbol.upper() else None
+    the name says `symbol` or no symbol at all."""
+    named = named_candles(path)
+    return named[0] if named is not None and named[0] != symbol.upper() else None

@@ -222,6 +222,32 @@ def test_an_exchange_that_never_answers_candles_fails_the_download_in_one_line(t
         f"exchange error: binance BTC/USDT: gave up after 6 attempts: NetworkError: {says}"), done.stderr
 
 
+def test_out_is_not_written_for_an_empty_range_nor_under_another_markets_name(tmp_path: Path,
+                                                                             fake: FakeExchange) -> None:
+    config = config_for(tmp_path, fake)
+    out = tmp_path / "BTC_USDT-1h.csv"
+    out.write_text("a file of the user's own\n")
+    # Years before the source's first candle (2021-06): a header-only file replaced it, exit 0.
+    done = subprocess.run(bot("download", "-c", str(config), "--since", "2019-01-01", "--until", "2019-01-03",
+                              "--out", str(out)), cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: --out: no closed BTC/USDT 1h candle lies in that range (before the market was listed, or not "
+        f"closed yet); {out} not written")
+    assert out.read_text() == "a file of the user's own\n"
+
+    # BTC's candles under ETH's name were replayed as ETH's without a word.
+    for name, says in (("ETH_USDT-1h.csv.gz", "ETH/USDT 1h"), ("BTC_USDT-5m.csv", "BTC/USDT 5m")):
+        done = subprocess.run(bot("download", "-c", str(config), "--since", SINCE, "--until", UNTIL,
+                                  "--out", str(tmp_path / name)), cwd=REPO, env=env(), capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (f"config error: --out: {name} is named for {says}, but this download is "
+                                       "BTC/USDT 1h; name the file for what it holds, or give it a name without "
+                                       "a symbol"), done.stderr
+        assert not (tmp_path / name).exists()
+
+
 @pytest.mark.parametrize(("since", "says"), [
     ("2024-13-01", "--since: '2024-13-01' is not an ISO date"),  # exit 1 before, where every other bad option is 2
     ("2999-01-01", "--since: 2999-01-01 is in the future"),  # "0 of 0 closed candles stored", exit 0

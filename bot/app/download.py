@@ -58,6 +58,11 @@ def run_download(
 def write_csv(store: Store, cfg: Config, symbol: str, since_ms: int, until_ms: int, out: Path) -> None:
     """The bundled format: timestamp (ms, bar open), open, high, low, close, volume."""
     bars = store.candles(cfg.exchange.name, symbol, cfg.timeframe, since_ms, until_ms)
+    if not bars:  # a header alone: a file that replays nothing, or someone's good file replaced by one
+        raise CsvNotWritten(
+            f"--out: no closed {symbol} {cfg.timeframe} candle lies in that range (before the market was listed, "
+            f"or not closed yet); {out} not written"
+        )
     frame = pd.DataFrame([(b.ts, b.open, b.high, b.low, b.close, b.volume) for b in bars], columns=COLUMNS)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_whole(out, lambda temporary: frame.to_csv(temporary, index=False))  # gzip when the name ends in .gz

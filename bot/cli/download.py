@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, guarded, hold_the_run, start_logging
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, describe_validation_error, load_config
+from bot.file_checks import named_candles
 from bot.timeframes import parse_iso_ms
 
 
@@ -48,6 +49,7 @@ def download(
         raise ConfigError(f"--until: {until} is not after --since {since}: no candle lies between them")
     if out is not None:
         check_output_path(out, "--out", cfg, config, named_as_its_kind=True)
+        _refuse_a_name_for_other_candles(out, cfg.symbols[0], cfg.timeframe)
     # It writes the database's candles: one writer per database, so not
     # beside a running daemon (point BOT__STORAGE__DB_URL elsewhere for that).
     lease = hold_the_run(cfg, "bot download")  # noqa: F841 (held until exit)
@@ -65,6 +67,18 @@ def download(
     )
     if out is not None:
         err_console.print(f"written to {out}")
+
+
+def _refuse_a_name_for_other_candles(out: Path, symbol: str, timeframe: str) -> None:
+    """A file named like the bundled data says what it holds, and a replay
+    believes it: BTC's candles written to ETH_USDT-1h.csv.gz replayed as
+    ETH's without a word."""
+    named = named_candles(out)
+    if named is not None and named != (symbol.upper(), timeframe):
+        raise ConfigError(
+            f"--out: {out.name} is named for {named[0]} {named[1]}, but this download is {symbol} {timeframe}; "
+            "name the file for what it holds, or give it a name without a symbol"
+        )
 
 
 def _holes(count: int) -> str:
