@@ -96,7 +96,7 @@ def test_a_credential_an_error_echoes_where_its_line_is_cut_is_masked_whole(monk
     for at in range(270, 300):  # the secret straddles the 300-character cut
         text = "binance " + "y" * (at - len("binance ")) + f"secret={SECRET}"
         exc = ccxt.AuthenticationError(text)
-        for shown in (ccxt_feed.first_line(exc), ccxt_feed.network_reason(exc), error_text.first_line(exc)[:300]):
+        for shown in (ccxt_feed.reply_line(exc), ccxt_feed.network_reason(exc), error_text.first_line(exc)[:300]):
             assert SECRET[:4] not in shown, shown
 
 

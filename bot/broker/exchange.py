@@ -40,7 +40,7 @@ from bot.book_view import BookChanges, BookView
 from bot.broker.exchange_client import NETWORK_ERRORS, ExchangeClient
 from bot.broker.working_orders import KeepsWorkingOrders, WorkingOrders, reached
 from bot.domain import Bar, Event, Fill, Order, OrderKind, OrderStatus, Side
-from bot.market.ccxt_feed import first_line, network_reason
+from bot.market.ccxt_feed import network_reason, reply_line
 from bot.secrets import credential_names
 
 log = structlog.get_logger("bot.broker.exchange")
@@ -237,7 +237,7 @@ class ExchangeBroker(KeepsWorkingOrders):
         try:
             reply = self.client.place_market(order.symbol, order.side.value, amount, self.client_id(order))
         except REFUSED as exc:
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms)
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {reply_line(exc)}", now_ms)
             return
         except RATE_LIMITED as exc:  # refused before it was placed: send it once the exchange allows
             asked = self.client.quiet.note(self.client.exchange, exc)
@@ -261,10 +261,10 @@ class ExchangeBroker(KeepsWorkingOrders):
             # Every later entry would be refused the same way, each an error
             # event: entries wait (entry_block) until a signed request works.
             self.credentials_refused = network_reason(exc)
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms, level="error")
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {reply_line(exc)}", now_ms, level="error")
             return
         except ccxt.BaseError as exc:
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {first_line(exc)}", now_ms, level="error")
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {reply_line(exc)}", now_ms, level="error")
             return
         self.credentials_refused = None
         self.phase[order.id] = "sent"

@@ -21,11 +21,11 @@ import structlog
 
 from bot.config import ConfigError, ExchangeConfig, MarketConfig
 from bot.domain import Bar
+from bot.error_text import said
 from bot.market.errors import MarketDataError
 from bot.market.exchange_clock import ExchangeClock
 from bot.market.reply_shape import unreadable_reply
 from bot.market.retry_after import QuietPeriod
-from bot.secrets import scrub
 from bot.timeframes import grid_floor
 
 log = structlog.get_logger("bot.market.ccxt")
@@ -192,16 +192,15 @@ class CcxtFeed:
                     wait_seconds=round(wait, 2),
                 )
             except ccxt.BaseError as exc:  # auth, bad symbol, exchange error: asking again won't help
-                raise MarketDataError(f"{self.exchange.id} {symbol}: {type(exc).__name__}: {first_line(exc)}") from None
+                raise MarketDataError(f"{self.exchange.id} {symbol}: {type(exc).__name__}: {reply_line(exc)}") from None
         return []
 
 
-def first_line(exc: BaseException) -> str:
-    """An exception's first line, bounded: what a log line or event shows.
-    Masked before it is cut: an exchange that echoes a credential near the
-    cut would leave a piece of it that no longer matches the whole value."""
-    text = scrub(str(exc)).strip().splitlines()
-    return text[0][:300] if text else ""
+def reply_line(exc: BaseException) -> str:
+    """What an exchange's error says, on one line of at most 300
+    characters ("" when nothing): what a log line or an event shows.
+    Masked before it is cut (bot/error_text.py)."""
+    return said(exc)[:300]
 
 
 _URL = re.compile(r"https?://\S+")
@@ -217,9 +216,9 @@ def network_reason(exc: Exception) -> str:
     root: BaseException = exc
     while (parent := root.__cause__ or root.__context__) is not None:
         root = parent
-    own = [w for w in _URL.sub("", first_line(exc)).split() if w not in ("GET", "POST", "DELETE", "PUT")]
+    own = [w for w in _URL.sub("", reply_line(exc)).split() if w not in ("GET", "POST", "DELETE", "PUT")]
     if len(own) > 1:  # more than "binance": ccxt quoted the status and the body
         detail = " ".join(own[1:])
     else:
-        detail = " ".join(_OBJECT.sub("", _URL.sub("", first_line(root))).split()) if root is not exc else ""
+        detail = " ".join(_OBJECT.sub("", _URL.sub("", reply_line(root))).split()) if root is not exc else ""
     return f"{type(exc).__name__}: {detail[:240]}" if detail else type(exc).__name__
