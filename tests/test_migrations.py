@@ -93,6 +93,33 @@ def test_a_database_a_migration_behind_is_refused_until_bot_db_upgrade(db_url: s
     assert rows_at(db_url, "SELECT COUNT(*) FROM fills") == [(1,)]
 
 
+@pytest.mark.parametrize("rows", [0, 1])
+def test_a_table_of_another_program_named_like_ours_is_refused_and_left_alone(db_url: str, tmp_path: Path,
+                                                                            rows: int) -> None:
+    """Another program's `bars` in a shared database: `bot run` failed with a
+    page of SQL (exit 1), and an empty one was taken for a first start cut
+    short, whose tables are dropped and made again."""
+    engine = engine_for(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE bars (id INTEGER PRIMARY KEY, name TEXT)")
+            for n in range(rows):
+                conn.exec_driver_sql(f"INSERT INTO bars (id, name) VALUES ({n + 1}, 'theirs')")
+    finally:
+        engine.dispose()
+    config = str(write_config(tmp_path, {"storage": {"db_url": db_url}}))
+    refused = run_bot("run", "-c", config, "--max-bars", "5")
+    assert_refused(refused, "storage.db_url")
+    if db_url.startswith("postgresql") or rows == 0:  # SQLite with a row: "holds no run of this bot"
+        assert "its table bars is not the bot's (columns id, name; the bot's has symbol, ts)" in refused.stderr
+    assert rows_at(db_url, "SELECT COUNT(*) FROM bars") == [(rows,)]
+    engine = engine_for(db_url)
+    try:
+        assert set(inspect(engine).get_table_names()) == {"bars"}  # nothing of ours made beside it
+    finally:
+        engine.dispose()
+
+
 def test_a_database_of_an_unknown_version_is_refused_and_left_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bot.sqlite'}"
     Store(url).close()

@@ -87,6 +87,24 @@ def missing_tables(engine: Engine) -> list[str]:
     return sorted(set(metadata.tables) - present)
 
 
+def foreign_table(engine: Engine) -> str | None:
+    """A table named like one of the bot's that is not the bot's: it lacks
+    one of the columns that name a row (another program's `bars` in a
+    shared database). Reading it failed with a page of SQL, and a first
+    start would have dropped it to make its own. What it is, or None."""
+    from bot.store.tables import metadata
+
+    with engine.connect() as conn:
+        inspector = inspect(conn)
+        for name in sorted(set(inspector.get_table_names()) & set(metadata.tables)):
+            keys = [c.name for c in metadata.tables[name].primary_key.columns]
+            have = [c["name"] for c in inspector.get_columns(name)]
+            if not set(keys) <= set(have):
+                shown = ", ".join(have[:8]) + (", ..." if len(have) > 8 else "")
+                return f"its table {name} is not the bot's (columns {shown}; the bot's has {', '.join(keys)})"
+    return None
+
+
 def stamp_new(conn: Connection) -> None:
     """Mark a database just made from the tables as at the newest
     migration, in the transaction that made them."""

@@ -16,16 +16,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pandas as pd
-from sqlalchemy import Table, bindparam, create_engine, delete, event, func, insert, inspect, select, text, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 
+from bot.config import ConfigError
 from bot.domain import Bar, Event, Order, OrderKind, OrderStatus, Prediction, Side
 from bot.json_values import stored_object
 from bot.ledger import EquityPoint, Position
 from bot.model.version import ModelVersion
 from bot.run_names import run_schema
-from bot.secrets import register_secret
+from bot.secrets import masked_url, register_secret
 from bot.step_record import StepRecord
 from bot.store import schema
 from bot.store.step_writer import EVENT_COLUMNS, SQLITE_PRAGMAS, PostgresStepWriter, StepWriter, event_values
@@ -168,6 +182,13 @@ class Store:
                     conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{own}"')
         else:
             raise ValueError(f"{url}: the store needs a SQLite file or a PostgreSQL database")
+        foreign = schema.foreign_table(self.engine)
+        if foreign is not None:
+            self.engine.dispose()
+            raise ConfigError(
+                f"storage.db_url: {masked_url(url)}: {foreign}; give the bot a database of its own"
+                + (", or a schema of its own with storage.run" if server is not None else "")
+            )
         if not reader:
             self._make_or_adopt()
         if path is not None:
@@ -215,7 +236,7 @@ class Store:
         present = set(inspect(self.engine).get_table_names())
         with self.engine.connect() as conn:
             return not any(
-                conn.execute(select(table).limit(1)).first()
+                conn.execute(select(literal_column("1")).select_from(table).limit(1)).first()
                 for name, table in metadata.tables.items()
                 if name in present
             )
