@@ -93,29 +93,29 @@ def test_a_database_a_migration_behind_is_refused_until_bot_db_upgrade(db_url: s
     assert rows_at(db_url, "SELECT COUNT(*) FROM fills") == [(1,)]
 
 
-@pytest.mark.parametrize("rows", [0, 1])
+@pytest.mark.parametrize(("table", "rows"), [("bars", 0), ("events", 0), ("events", 1)])
 def test_a_table_of_another_program_named_like_ours_is_refused_and_left_alone(db_url: str, tmp_path: Path,
-                                                                            rows: int) -> None:
-    """Another program's `bars` in a shared database: `bot run` failed with a
-    page of SQL (exit 1), and an empty one was taken for a first start cut
-    short, whose tables are dropped and made again."""
+                                                                            table: str, rows: int) -> None:
+    """Another program's `bars` or `events` in a shared database: `bot run`
+    failed with a page of SQL (exit 1), and an empty one was taken for a
+    first start cut short, whose tables are dropped and made again."""
     engine = engine_for(db_url)
     try:
         with engine.begin() as conn:
-            conn.exec_driver_sql("CREATE TABLE bars (id INTEGER PRIMARY KEY, name TEXT)")
+            conn.exec_driver_sql(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT)")
             for n in range(rows):
-                conn.exec_driver_sql(f"INSERT INTO bars (id, name) VALUES ({n + 1}, 'theirs')")
+                conn.exec_driver_sql(f"INSERT INTO {table} (id, name) VALUES ({n + 1}, 'theirs')")
     finally:
         engine.dispose()
     config = str(write_config(tmp_path, {"storage": {"db_url": db_url}}))
     refused = run_bot("run", "-c", config, "--max-bars", "5")
     assert_refused(refused, "storage.db_url")
-    if db_url.startswith("postgresql") or rows == 0:  # SQLite with a row: "holds no run of this bot"
-        assert "its table bars is not the bot's (columns id, name; the bot's has symbol, ts)" in refused.stderr
-    assert rows_at(db_url, "SELECT COUNT(*) FROM bars") == [(rows,)]
+    if db_url.startswith("postgresql") or rows == 0:  # a SQLite file with a row: "holds no run of this bot"
+        assert f"its table {table} is not the bot's (columns id, name; it lacks " in refused.stderr
+    assert rows_at(db_url, f"SELECT COUNT(*), MIN(name) FROM {table}") == [(rows, "theirs" if rows else None)]
     engine = engine_for(db_url)
     try:
-        assert set(inspect(engine).get_table_names()) == {"bars"}  # nothing of ours made beside it
+        assert set(inspect(engine).get_table_names()) == {table}  # nothing of ours made beside it
     finally:
         engine.dispose()
 

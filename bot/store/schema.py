@@ -89,19 +89,21 @@ def missing_tables(engine: Engine) -> list[str]:
 
 def foreign_table(engine: Engine) -> str | None:
     """A table named like one of the bot's that is not the bot's: it lacks
-    one of the columns that name a row (another program's `bars` in a
-    shared database). Reading it failed with a page of SQL, and a first
-    start would have dropped it to make its own. What it is, or None."""
+    one of the bot's columns (another program's `bars` or `events` in a
+    shared database). Reading it failed with a page of SQL, and an empty
+    one was taken for a first start cut short and dropped. What it is, or
+    None. Every migration so far keeps the columns of the baseline; one that
+    adds a column must compare with the oldest migration a database may be at."""
     from bot.store.tables import metadata
 
     with engine.connect() as conn:
-        inspector = inspect(conn)
-        for name in sorted(set(inspector.get_table_names()) & set(metadata.tables)):
-            keys = [c.name for c in metadata.tables[name].primary_key.columns]
-            have = [c["name"] for c in inspector.get_columns(name)]
-            if not set(keys) <= set(have):
-                shown = ", ".join(have[:8]) + (", ..." if len(have) > 8 else "")
-                return f"its table {name} is not the bot's (columns {shown}; the bot's has {', '.join(keys)})"
+        found = inspect(conn).get_multi_columns(filter_names=list(metadata.tables))
+    for (_, name), columns in sorted(found.items()):
+        have = [c["name"] for c in columns]
+        lacking = [c for c in metadata.tables[name].columns.keys() if c not in have]
+        if lacking:
+            shown = ", ".join(have[:8]) + (", ..." if len(have) > 8 else "")
+            return f"its table {name} is not the bot's (columns {shown}; it lacks {', '.join(lacking[:4])})"
     return None
 
 
