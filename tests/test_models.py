@@ -392,7 +392,7 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     # before digests has (test_a_model_file_changed_since_it_was_saved_...):
     # these versions lose theirs, so that hand edits reach the checks.
     for row in (row1, row2, row3):
-        (registry.path_of(row.version) / DIGESTS).unlink()
+        _as_saved_before_digests(registry.path_of(row.version))
     # Weights that load but cannot score (a hand-edited linear.json) are refused
     # at load, naming the version: promoted, they stopped the daemon at every bar.
     linear = registry.path_of(row3.version) / "linear.json"
@@ -482,6 +482,14 @@ def test_registry_round_trip_statuses_and_promotion(lag_planted, tmp_path) -> No
     store.close()
 
 
+def _as_saved_before_digests(directory) -> None:
+    """A version as this bot saved it before checksums.json existed."""
+    (directory / DIGESTS).unlink()
+    config = json.loads((directory / "config.json").read_text())
+    del config["checksums"]
+    (directory / "config.json").write_text(json.dumps(config))
+
+
 def _flip_first_weight(path) -> None:
     """A damaged but well-formed net.onnx: its first weight of the recurrent
     cell negated, as a bit flip in a float's sign would leave it."""
@@ -546,13 +554,28 @@ def test_a_model_file_changed_since_it_was_saved_is_refused_and_the_champion_fal
     with pytest.raises(ModelFileError, match="metrics.json is missing"):
         registry.load(second)
     metrics.write_bytes(kept)
-    for bad in ("not json", json.dumps({"sha256": ["a list"]}), json.dumps({"sha256": {"../x.sqlite": "0"}})):
+    (directory / "weights.pt.orig").write_bytes(b"a file nobody saved")  # a stray file is not a file of the version
+    with pytest.raises(ModelFileError, match=r"weights.pt.orig was not there when the version was saved"):
+        registry.load(second)
+    (directory / "weights.pt.orig").unlink()
+    record = (directory / DIGESTS).read_text()
+    for bad, says in (("not json", "is not a readable record"),
+                      (json.dumps({"sha256": ["a list"]}), "is not a readable record"),
+                      (json.dumps({"sha256": {}}), "records no file"),
+                      (json.dumps({"sha256": {**saved, "../x.sqlite": "0"}}), "names '../x.sqlite'"),
+                      (json.dumps({"sha256": {**saved, "..": "0"}}), "names '..'")):
         (directory / DIGESTS).write_text(bad)
-        with pytest.raises(ModelFileError, match=rf"model {second.version}: .*{DIGESTS}"):
+        with pytest.raises(ModelFileError, match=rf"model {second.version}: .*{DIGESTS} {says}"):
             registry.load(second)
+    # Losing the record is no way around it: the version says it was saved with one.
+    (directory / DIGESTS).unlink()
+    with pytest.raises(ModelFileError, match=rf"model {second.version}: .*{DIGESTS} is missing"):
+        registry.load(second)
+    (directory / DIGESTS).write_text(record)
+    assert registry.load(second).version == second.version
 
     # A version saved before digests has none and loads as it always did.
-    (directory / DIGESTS).unlink()
+    _as_saved_before_digests(directory)
     _flip_first_weight(onnx_file)
     assert not np.array_equal(registry.load(second).predict(raw), before)
     store.close()

@@ -30,7 +30,7 @@ from bot.features import FEATURE_NAMES
 from bot.features.spec import feature_columns
 from bot.model.calibration import PlattCalibration
 from bot.model.factory import load_model
-from bot.model.file_digests import changed_file, write_digests
+from bot.model.file_digests import DIGESTS, changed_file, write_digests
 from bot.model.predictor import EdgeMap, Predictor
 from bot.model.regime import RegimeModel
 from bot.model.scaler import Scaler
@@ -94,7 +94,13 @@ class ModelRegistry:
         (tmp / "predictor.json").write_text(json.dumps(_predictor_json(p), indent=2))
         (tmp / "config.json").write_text(
             json.dumps(
-                {"model": candidate.cfg.model_dump(), "features": list(FEATURE_NAMES), "columns": p.columns}, indent=2
+                {
+                    "model": candidate.cfg.model_dump(),
+                    "features": list(FEATURE_NAMES),
+                    "columns": p.columns,
+                    "checksums": DIGESTS,  # written last: a version without them was saved before them
+                },
+                indent=2,
             )
         )
         (tmp / "metrics.json").write_text(json_values.dumps(candidate.metrics, indent=2, sort_keys=True))
@@ -113,10 +119,10 @@ class ModelRegistry:
         """The version's predictor; ModelFileError naming the version and the
         file when one is missing, unreadable or inconsistent."""
         path = self.path_of(row.version)
-        changed = changed_file(path)
+        saved = _read_json(row.version, path / "config.json")
+        changed = changed_file(path, expected="checksums" in saved)
         if changed:
             raise ModelFileError(f"model {row.version}: {changed}")
-        saved = _read_json(row.version, path / "config.json")
         columns = _columns_today(row.version, path / "config.json", saved)
         extra = _read_json(row.version, path / "predictor.json")
         scaler_json = _read_json(row.version, path / "scaler.json")
