@@ -362,6 +362,21 @@ def test_keys_revoked_while_running_block_entries_until_a_signed_request_works(f
     assert fake.account.order_count() == 1
 
 
+def test_a_permission_refused_for_one_order_rejects_that_order_and_blocks_nothing(fake) -> None:
+    """A trading permission refused leaves the keys reading: a block lifted
+    by the next answered read would only let the next entry be refused
+    again, and ccxt cannot tell an account's refusal from one symbol's."""
+    broker = make_broker(fake)
+    fake.fail_next(path=ORDER_PATH, status=400, body={"code": -2010, "msg": "This account may not place or cancel "
+                                                                             "orders."})
+    entry = market("BTC/USDT:1:entry", Side.BUY, 0.1)
+    broker.submit(entry)
+    broker.send_decided(fake.now())
+    (event,) = broker.drain().events
+    assert event.kind == "order_rejected" and event.level == "error" and "PermissionDenied" in event.message
+    assert entry.status is OrderStatus.REJECTED and broker.entry_block() is None
+
+
 def test_a_stop_the_bar_reached_is_sent_as_a_market_order_and_cancels_its_group(fake) -> None:
     broker = make_broker(fake)
     now = fake.now()

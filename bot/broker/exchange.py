@@ -50,6 +50,11 @@ log = structlog.get_logger("bot.broker.exchange")
 UNKNOWN_PATIENCE_MS = 86_400_000
 REFUSED = (ccxt.InsufficientFunds, ccxt.InvalidOrder, ccxt.BadRequest)
 RATE_LIMITED = (ccxt.DDoSProtection, ccxt.RateLimitExceeded)  # a 429 or 418: not placed
+# A permission refused for one order (this account may not trade, this
+# symbol is restricted for it) says nothing of the next symbol, and the
+# keys still read: such an order is rejected on its own. Keys refused
+# outright (revoked, rotated) fail every signed request alike.
+PERMISSION_REFUSED = (ccxt.PermissionDenied, ccxt.AccountSuspended)
 # Empty look-ups in a row before an acknowledged order counts as missing: the
 # first comes milliseconds after the acknowledgement, and an exchange whose
 # look-ups lag its acknowledgements would block every entry on one.
@@ -146,7 +151,8 @@ class ExchangeBroker(KeepsWorkingOrders):
 
     def entry_block(self) -> tuple[str, str] | None:
         """Why no new entry may be sent now: an order whose fate is unknown
-        (it may still fill), or an account that disagrees with the ledger."""
+        (it may still fill), an account that disagrees with the ledger, or
+        keys the exchange refused (until a signed request is answered)."""
         unknown = [o for o in self.open_orders.values() if o.status is OrderStatus.UNKNOWN]
         if unknown:
             first = unknown[0]
@@ -257,7 +263,10 @@ class ExchangeBroker(KeepsWorkingOrders):
                 level="warning",
             )
             return
-        except ccxt.AuthenticationError as exc:  # PermissionDenied and AccountSuspended among them
+        except PERMISSION_REFUSED as exc:
+            self._reject(order, "order_rejected", f"{type(exc).__name__}: {reply_line(exc)}", now_ms, level="error")
+            return
+        except ccxt.AuthenticationError as exc:
             # Every later entry would be refused the same way, each an error
             # event: entries wait (entry_block) until a signed request works.
             self.credentials_refused = network_reason(exc)
