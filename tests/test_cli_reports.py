@@ -56,7 +56,7 @@ def test_status_and_console_tables(tiny_run: Path) -> None:
     assert trades.returncode == 0 and "Round trips (newest 3" in trades.stdout, trades.stderr
 
 
-def test_status_says_dust_is_dust_and_a_position_without_a_stop_is_unprotected(tiny_run: Path, tmp_path: Path) -> None:
+def test_status_says_which_position_without_a_stop_is_likely_fee_dust(tiny_run: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path)
     shutil.copy(tiny_run / "bot.sqlite", tmp_path / "bot.sqlite")
     shutil.copytree(tiny_run / "models", tmp_path / "models")
@@ -72,8 +72,8 @@ def test_status_says_dust_is_dust_and_a_position_without_a_stop_is_unprotected(t
     assert status.returncode == 0, status.stderr
     shown = [line for line in status.stdout.splitlines() if " position " in line]
     lines = {line.split("position")[0].strip(" │|"): line for line in shown}
-    assert "(dust worth 0." in lines["BTC/USDT"] and "unprotected" not in lines["BTC/USDT"]
-    assert "(unprotected)" in lines["ETH/USDT"]
+    assert "(unprotected; worth 0.0" in lines["BTC/USDT"] and "likely fee dust" in lines["BTC/USDT"]
+    assert "(unprotected)" in lines["ETH/USDT"] and "dust" not in lines["ETH/USDT"]
 
 
 def test_trades_are_round_trips_that_add_up_to_the_ledger(tiny_run: Path, tmp_path: Path) -> None:

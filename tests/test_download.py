@@ -237,7 +237,8 @@ def test_out_is_not_written_for_an_empty_range_nor_under_another_markets_name(tm
     assert out.read_text() == "a file of the user's own\n"
 
     # BTC's candles under ETH's name were replayed as ETH's without a word.
-    for name, says in (("ETH_USDT-1h.csv.gz", "ETH/USDT 1h"), ("BTC_USDT-5m.csv", "BTC/USDT 5m")):
+    for name, says in (("ETH_USDT-1h.csv.gz", "ETH/USDT 1h"), ("BTC_USDT-5m.csv", "BTC/USDT 5m"),
+                       ("BTC_USDT-1M.csv", "BTC/USDT 1M")):
         done = subprocess.run(bot("download", "-c", str(config), "--since", SINCE, "--until", UNTIL,
                                   "--out", str(tmp_path / name)), cwd=REPO, env=env(), capture_output=True,
                               text=True, timeout=300)
@@ -246,6 +247,10 @@ def test_out_is_not_written_for_an_empty_range_nor_under_another_markets_name(tm
                                        "BTC/USDT 1h; name the file for what it holds, or give it a name without "
                                        "a symbol"), done.stderr
         assert not (tmp_path / name).exists()
+    same = tmp_path / "BTC_USDT-60m.csv"  # 60m is 1h
+    done = subprocess.run(bot("download", "-c", str(config), "--since", SINCE, "--until", "2023-01-02",
+                              "--out", str(same)), cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and len(pd.read_csv(same)) == 24, done.stderr
 
 
 @pytest.mark.parametrize(("since", "says"), [

@@ -13,7 +13,7 @@ from bot.cli.common import DEFAULT_CONFIG, ConfigPath, UserError, err_console, g
 from bot.cli.output_paths import check_output_path
 from bot.config import Config, ConfigError, describe_validation_error, load_config
 from bot.file_checks import named_candles
-from bot.timeframes import parse_iso_ms
+from bot.timeframes import parse_iso_ms, timeframe_ms
 
 
 @guarded
@@ -74,11 +74,19 @@ def _refuse_a_name_for_other_candles(out: Path, symbol: str, timeframe: str) -> 
     believes it: BTC's candles written to ETH_USDT-1h.csv.gz replayed as
     ETH's without a word."""
     named = named_candles(out)
-    if named is not None and named != (symbol.upper(), timeframe):
+    if named is not None and (named[0] != symbol.upper() or not _same_timeframe(named[1], timeframe)):
         raise ConfigError(
             f"--out: {out.name} is named for {named[0]} {named[1]}, but this download is {symbol} {timeframe}; "
             "name the file for what it holds, or give it a name without a symbol"
         )
+
+
+def _same_timeframe(named: str, timeframe: str) -> bool:
+    """60m is 1h; a name's month (1M), which no run takes, is no timeframe of ours."""
+    try:
+        return timeframe_ms(named) == timeframe_ms(timeframe)
+    except ValueError:
+        return False
 
 
 def _holes(count: int) -> str:

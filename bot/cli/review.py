@@ -231,12 +231,14 @@ def _status_table(cfg: Config, store) -> Table:
 
 def _guard(protection: str, worth: float, smallest_order: float) -> str:
     """What guards a position. Fee dust (a base-asset fee leaves some) has
-    no stop and needs none: no order could close it, and it was shown as
-    "(unprotected)" beside a flat book."""
+    no stop and needs none, and was shown as a bare "(unprotected)" beside
+    a flat book. The venue's smallest amount, which the engine calls dust,
+    is not stored; a position worth less than the smallest entry is most
+    likely dust, but may be one that shrank, so it is still said unprotected."""
     if protection:
         return f" ({protection})"
     if worth < smallest_order:
-        return f" (dust worth {worth:,.2f}, under risk.min_order_notional {smallest_order:,.2f}: no stop kept)"
+        return f" (unprotected; worth {worth:,.2f}, under risk.min_order_notional: likely fee dust)"
     return " (unprotected)"
 
 
