@@ -782,8 +782,31 @@ def test_calibration_is_the_exact_optimum_of_scikit_learns_own_objective(interce
     logit = np.log(p / (1 - p))
     theirs = LogisticRegression(C=1.0, max_iter=10_000, tol=1e-12, fit_intercept=intercept).fit(
         logit[:, None], y.astype(int), sample_weight=np.full(n, 1.0 / horizon))
+    if theirs.coef_[0, 0] < 0:  # the slope is held at 0 (next test): the intercept is the base rate's
+        assert ours.slope == 0.0
+        assert ours.intercept == pytest.approx(np.log(y.mean() / (1 - y.mean())) if intercept else 0.0, abs=1e-12)
+        return
     assert ours.slope == pytest.approx(theirs.coef_[0, 0], abs=1e-7)
     assert ours.intercept == pytest.approx(theirs.intercept_[0] if intercept else 0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("intercept", [False, True])
+def test_calibration_never_reads_a_ranking_backwards(intercept: bool) -> None:
+    """Scores that went the wrong way on the slice gave a negative slope:
+    the calls were the model's read backwards, and their AUC on the slice
+    was 1 - the model's, which the promotion gate took for skill. The slope
+    stops at 0: every window the same probability, the slice's base rate."""
+    rng = np.random.default_rng(8)
+    p = rng.uniform(0.3, 0.7, 3_000)
+    y = (rng.random(len(p)) < 0.9 - p).astype(float)  # the higher the score, the fewer ups
+    fit = PlattCalibration.fit(p, y, intercept=intercept, horizon=12)
+    assert fit.slope == 0.0
+    calibrated = fit.apply(p)
+    assert np.all(calibrated == calibrated[0])
+    assert calibrated[0] == pytest.approx(y.mean() if intercept else 0.5, abs=1e-12)
+    assert fit.standard_error(np.array([0.7]))[0] > 0  # the doubt about the slope stays
+    skilled = PlattCalibration.fit(p, 1.0 - y, intercept=intercept, horizon=12)
+    assert skilled.slope > 0.5  # the same scores, read the right way, keep their trust
 
 
 def test_calibration_refuses_a_slice_of_one_outcome() -> None:
