@@ -76,6 +76,16 @@ def test_status_says_which_position_without_a_stop_is_likely_fee_dust(tiny_run: 
     assert "(unprotected)" in lines["ETH/USDT"] and "dust" not in lines["ETH/USDT"]
 
 
+def test_status_says_when_the_config_is_not_the_runs(tiny_run: Path) -> None:
+    config = str(tiny_run / "config.yaml")
+    same = run_bot("status", "-c", config)
+    assert same.returncode == 0 and "not the run's" not in same.stdout, same.stderr
+    other = run_bot("status", "-c", config, env={"BOT__SYMBOLS": '["SOL/USDT"]'})
+    assert other.returncode == 0, other.stderr
+    said = " ".join(other.stdout.split())
+    assert 'not the run\'s (symbols ["BTC/USDT"] -> ["SOL/USDT"])' in said, other.stdout
+
+
 def test_trades_are_round_trips_that_add_up_to_the_ledger(tiny_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "trips.csv"
     result = run_bot("trades", "-c", str(tiny_run / "config.yaml"), "--csv", str(out))

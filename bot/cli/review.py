@@ -197,6 +197,7 @@ def _status_table(cfg: Config, store) -> Table:
     table = Table(title=f"Status ({cfg.mode}, {cfg.timeframe})", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
+    _config_row(table, cfg, store)
     for symbol in cfg.symbols:
         last = store.last_bar_ts(symbol)
         table.add_row(f"{symbol} last bar", iso_utc(last) if last is not None else "-")
@@ -227,6 +228,21 @@ def _status_table(cfg: Config, store) -> Table:
     table.add_row("Data quality", data_quality_line(counts))
     table.add_row("Events", ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none")
     return table
+
+
+def _config_row(table: Table, cfg: Config, store) -> None:
+    """A config whose decision settings are not the run's (another symbol
+    list, a BOT__ variable forgotten in the shell) was shown beside the
+    run's rows without a word: its symbols' "last bar -" next to the run's
+    decisions. `bot run` refuses such a config; status says so."""
+    from bot.app.changed_settings import DECISION_SETTINGS_KEY, changed_settings
+
+    changed = changed_settings(store.get_meta(DECISION_SETTINGS_KEY), cfg.decision_json())
+    if changed:
+        table.add_row(
+            "Config",
+            Text(f"not the run's{changed}; `bot run` would refuse it, and rows by symbol follow it", "bold red"),
+        )
 
 
 def _guard(protection: str, worth: float, smallest_order: float) -> str:
