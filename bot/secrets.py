@@ -53,13 +53,16 @@ def credential_names(exchange: object) -> list[str]:
     signs with: okx and others take a password (passphrase) too, and a
     wrong one is as likely as a wrong key."""
     needed = getattr(exchange, "requiredCredentials", {}) or {}
-    return [API_KEY_ENV, SECRET_ENV, *([PASSWORD_ENV] if needed.get("password") else [])]
+    return _names(bool(needed.get("password")))
+
+
+def _names(needs_password: bool) -> list[str]:
+    return [API_KEY_ENV, SECRET_ENV, *([PASSWORD_ENV] if needs_password else [])]
 
 
 def keys_from_env(needs_password: bool) -> ExchangeKeys:
     """The credentials, or a ConfigError naming the first one missing."""
-    names = [API_KEY_ENV, SECRET_ENV] + ([PASSWORD_ENV] if needs_password else [])
-    for name in names:
+    for name in _names(needs_password):
         if not os.environ.get(name, "").strip():
             raise ConfigError(
                 f"{name}: not set; broker: testnet needs the exchange's credentials "

@@ -263,16 +263,11 @@ class ExchangeBroker(KeepsWorkingOrders):
                 level="warning",
             )
             return
-        except PERMISSION_REFUSED as exc:
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {reply_line(exc)}", now_ms, level="error")
-            return
-        except ccxt.AuthenticationError as exc:
-            # Every later entry would be refused the same way, each an error
-            # event: entries wait (entry_block) until a signed request works.
-            self.credentials_refused = network_reason(exc)
-            self._reject(order, "order_rejected", f"{type(exc).__name__}: {reply_line(exc)}", now_ms, level="error")
-            return
         except ccxt.BaseError as exc:
+            if isinstance(exc, ccxt.AuthenticationError) and not isinstance(exc, PERMISSION_REFUSED):
+                # Every later entry would be refused the same way, each an error
+                # event: entries wait (entry_block) until a signed request works.
+                self.credentials_refused = network_reason(exc)
             self._reject(order, "order_rejected", f"{type(exc).__name__}: {reply_line(exc)}", now_ms, level="error")
             return
         self.credentials_refused = None

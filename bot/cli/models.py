@@ -102,12 +102,13 @@ def _why_no_history(rt, since_ms: int) -> str:
     """Too little history, and the newest fetch failure when there was one:
     with the exchange down it said only "too little history". A retrain
     skipped for another reason (every label the same) says that reason."""
-    skipped = [e for e in rt.store.recent_events(20) if e.kind == "retrain_skipped" and e.ts >= since_ms]
+    recent = [e for e in rt.store.recent_events(20) if e.ts >= since_ms]
+    skipped = [e for e in recent if e.kind == "retrain_skipped"]
     if skipped and "too little history" not in skipped[0].message:
         return f"not trained: {skipped[0].message}; see `bot status`"
     have, need = rt.engine.bars_seen(), rt.config.retrain.initial_train_bars
     said = f"too little history to train ({have:,} bars of the {need:,} a first model needs)"
-    failed = [e for e in rt.store.recent_events(20) if e.kind == "fetch_failed" and e.ts >= since_ms]
+    failed = [e for e in recent if e.kind == "fetch_failed"]
     if failed:
         said += f"; fetching failed: {failed[0].message}"
     return said + "; see `bot status`"
