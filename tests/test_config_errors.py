@@ -297,6 +297,24 @@ def test_backtest_options_that_cannot_work_are_refused_before_any_variant(tmp_pa
     assert not list(tmp_path.glob("*/bot.sqlite"))
 
 
+def test_a_refused_backtest_or_sweep_leaves_no_empty_directory_behind(tmp_path: Path) -> None:
+    """--out-dir was created (with its parents) before the dates were
+    checked, and a sweep's --out before its files were: a refused command
+    left empty directories where the user had asked for output."""
+    config = write_config(tmp_path)
+    backtest_out = tmp_path / "asked" / "for" / "out"
+    result = run_bot("backtest", "-c", str(config), "--workers", "1", "--out-dir", str(backtest_out),
+                     "--from", "2030-01-01", "--to", "2031-01-01")
+    assert_refused(result, "replay.data")
+    assert not (tmp_path / "asked").exists()
+    (tmp_path / "models").mkdir()
+    sweep_out = tmp_path / "models" / "sweeps" / "one"
+    result = run_bot("sweep", "-c", str(config), "--out", str(sweep_out))
+    assert_refused(result, "--out")
+    assert "inside the run's models directory" in result.stderr
+    assert list((tmp_path / "models").iterdir()) == []
+
+
 def test_per_symbol_limits_for_a_symbol_not_traded_are_refused(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"risk": {"per_symbol": {"ETH/USTD": {"max_position_fraction": 0.1}}}})
     assert_refused(run_bot("run", "-c", str(config)), "risk.per_symbol")

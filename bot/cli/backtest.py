@@ -18,7 +18,7 @@ from bot.cli.output_paths import check_out_dir, check_output_path
 from bot.config import Config, ConfigError, load_config, symbol_problem
 from bot.file_checks import named_for_another_symbol, unreadable_file
 from bot.whole_file import write_text_whole
-from bot.writable import check_writable_directory
+from bot.writable import check_writable_directory, remove_created
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,9 +188,10 @@ def backtest(
         # The deflated Sharpe ratio counts at least what this backtest tries.
         raise ConfigError(f"--trials: {trials} is fewer than the {variants} model variants this backtest runs")
     if out_dir is not None:
-        check_writable_directory(out_dir, "--out-dir")
         check_out_dir(out_dir, cfg, config, list(model_variants(cfg)) if baselines else ["strategy"])
     _check_history(cfg, path, symbol, start, end, data is not None)
+    if out_dir is not None:  # created last: a backtest refused above leaves no empty directory
+        check_writable_directory(out_dir, "--out-dir")
     start_logging(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         # Without --from/--to the config's replay bounds apply.
@@ -409,9 +410,13 @@ def sweep(
         for start, end in bounds
     ]
     _check_cells_history(cfg, cells, ("--period", "--period") if periods else ("replay.start", "replay.end"))
-    check_writable_directory(out_dir, "--out")
-    for name in ("results.json", "sweep.html"):  # written whole through a link: never onto the run's own files
-        check_output_path(out_dir / name, "--out", cfg, config, kinds=(Path(name).suffix,))
+    created = check_writable_directory(out_dir, "--out")
+    try:
+        for name in ("results.json", "sweep.html"):  # written whole through a link: never onto the run's own files
+            check_output_path(out_dir / name, "--out", cfg, config, kinds=(Path(name).suffix,))
+    except ConfigError:
+        remove_created(created)
+        raise
     start_logging(cfg)
     err_console.print(f"{len(cells)} cells on {executor}" + (f" at {address}" if address else ""), markup=False)
     outcome = run_sweep(
