@@ -48,11 +48,25 @@ class LeaseHeld(Exception):
 
     @property
     def by_a_daemon(self) -> bool:
-        """Held by a running `bot run` (a fresh one too), which reads operator requests at each bar."""
-        return self.holder_command in DAEMON_COMMANDS
+        """Held by a running `bot run` (a fresh one too), which reads operator
+        requests: live at each bar, a replay when it next starts."""
+        return self.holder_command in DAEMON_COMMANDS or self.by_a_replay
+
+    @property
+    def by_a_replay(self) -> bool:
+        """Held by a running replay: it reads requests only when it starts,
+        so that its fills never depend on when a request was made."""
+        command = self.holder_command or ""
+        return command.endswith(REPLAY_NOTE) and command.removesuffix(REPLAY_NOTE) in DAEMON_COMMANDS
 
 
 DAEMON_COMMANDS = ("bot run", "bot run --fresh")
+REPLAY_NOTE = " (replay)"  # what a replay's lease adds to its command
+
+
+def daemon_command(fresh: bool, replay: bool) -> str:
+    """What `bot run`'s lease says it is: a refused command names it."""
+    return ("bot run --fresh" if fresh else "bot run") + (REPLAY_NOTE if replay else "")
 
 
 @dataclass

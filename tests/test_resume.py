@@ -87,6 +87,38 @@ def test_a_resume_beside_a_running_daemon_is_left_to_it(tmp_path: Path) -> None:
     assert waiting not in " ".join(run_bot("status", "-c", str(config)).stdout.split())
 
 
+def test_a_resume_beside_a_running_replay_says_it_clears_at_the_replays_next_start(tmp_path: Path) -> None:
+    """A replay reads operator requests only when it starts (its fills must
+    not depend on when a request came), yet `bot resume` beside one said
+    "halt clears at the running daemon's next bar": the replay ran on
+    halted to its end, and the halt cleared only at the next `bot run`."""
+    from rich.console import Console
+
+    from bot.app.replay import run_replay
+    from bot.writer_lease import daemon_command, take_lease
+
+    config = write_config(tmp_path, TIGHT)
+    replay(config, max_bars=1_300)
+    db = f"sqlite:///{tmp_path / 'bot.sqlite'}"
+    assert risk_state(db)["halted"]
+    lease = take_lease(db, daemon_command(fresh=False, replay=True), 0)  # what `bot run`'s lease says in replay
+    rt = open_replay(load_config(config))  # started: it has read its requests
+    try:
+        result = run_bot("resume", "-c", str(config))
+        run_replay(rt, max_bars=200, console=Console(quiet=True), progress=False)  # and replays on
+    finally:
+        rt.store.close()
+        lease.release()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("halt clears at the running replay's next start (`bot run`)"), result.stderr
+    assert risk_state(db)["halted"]  # the replay went on as it started
+    assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(0,)]
+    rt = open_replay(load_config(config))  # its next start
+    rt.store.close()
+    assert not risk_state(db)["halted"]
+    assert rows_at(db, "SELECT COUNT(*) FROM events WHERE kind = 'resumed'") == [(1,)]
+
+
 def test_a_resume_beside_a_command_that_is_no_daemon_waits_for_it_or_says_who_holds_the_run(tmp_path: Path) -> None:
     """Any holder of the run was taken for a daemon: beside `bot train`, or
     another resume at the same moment, a resume said "halt clears at the
@@ -113,8 +145,8 @@ def test_a_resume_beside_a_command_that_is_no_daemon_waits_for_it_or_says_who_ho
 
     other = take_lease(db, "a resume from `bot resume`", 0)
     threading.Timer(1.0, other.release).start()  # the other resume is done a second later
-    lease, daemon_running = _resume_lease(load_config(config), "the test")  # in-process: it cannot start late
-    assert lease is not None and not daemon_running
+    lease, daemon_clears = _resume_lease(load_config(config), "the test")  # in-process: it cannot start late
+    assert lease is not None and daemon_clears is None
     lease.release()
     cleared = run_bot("resume", "-c", str(config))
     assert cleared.returncode == 0 and cleared.stderr.startswith("halt cleared"), cleared.stderr

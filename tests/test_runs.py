@@ -57,7 +57,8 @@ def test_two_runs_share_a_database_with_separate_books(postgres, tiny_run: Path,
         finally:
             runs["alpha"].send_signal(signal.SIGCONT)
         assert second.returncode == 2, second.stderr
-        assert f"refused: the run is in use by bot run (pid {runs['alpha'].pid}" in second.stderr, second.stderr
+        holder = f"bot run (replay) (pid {runs['alpha'].pid}"
+        assert f"refused: the run is in use by {holder}" in second.stderr, second.stderr
         for name, process in runs.items():
             assert process.wait(timeout=600) == 0, (tmp_path / name / "run.txt").read_text()[-2000:]
     finally:

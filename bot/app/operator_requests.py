@@ -163,7 +163,8 @@ def _follow_train(rt: Runtime) -> None:
 class Resumed(NamedTuple):
     was_halted: str | None  # the halt's reason it clears
     cancelled: list[str]  # the pause and flatten requests not yet acted on, which it cancels
-    now: bool = True  # cleared in the stored state now; False: by the running daemon at its next bar
+    now: bool = True  # cleared in the stored state now; False: by the running daemon (`when`)
+    when: str = "now"  # when the halt clears: now, at the running daemon's next bar, or at a replay's next start
 
 
 _RESUMING = threading.Lock()  # the API's resumes, one at a time: each reads and writes the risk state
@@ -176,9 +177,11 @@ RESUME_WAIT_S = 5.0
 RESUME_ASK_EVERY_S = 0.25
 
 
-def _resume_lease(cfg, origin: str) -> tuple[Any, bool]:
-    """(the run's lease, whether a daemon holds the run instead: it then
-    clears the halt at its next bar). Any other holder was taken for a daemon: a
+def _resume_lease(cfg, origin: str) -> tuple[Any, str | None]:
+    """(the run's lease, or when the daemon holding the run instead clears
+    the halt: at a live daemon's next bar, a replay's next start; a replay
+    had been told "at the running daemon's next bar", and never read it
+    mid-run). Any other holder was taken for a daemon: a
     resume beside `bot train` or another resume said "at the daemon's next
     bar" with no daemon to act, and the halt stayed. A short holder is
     waited for; a long one refuses the resume (LeaseHeld, naming it)."""
@@ -187,10 +190,12 @@ def _resume_lease(cfg, origin: str) -> tuple[Any, bool]:
     deadline = time.monotonic() + RESUME_WAIT_S
     while True:
         try:
-            return take_lease(cfg.db_url, f"a resume from {origin}", int(time.time() * 1000)), False
+            return take_lease(cfg.db_url, f"a resume from {origin}", int(time.time() * 1000)), None
         except LeaseHeld as held:
+            if held.by_a_replay:
+                return None, "at the running replay's next start (`bot run`)"
             if held.by_a_daemon:
-                return None, True
+                return None, "at the running daemon's next bar"
             if time.monotonic() >= deadline:
                 raise
         time.sleep(RESUME_ASK_EVERY_S)
@@ -212,13 +217,13 @@ def request_resume(store, cfg, origin: str) -> Resumed:
     from bot.risk.state import RiskState
 
     with _RESUMING:
-        lease, daemon_running = _resume_lease(cfg, origin)
+        lease, daemon_clears = _resume_lease(cfg, origin)
         try:
             state = RiskState.from_json(store.get_meta("risk_state"))
             cancelled = pending(store, state)
             requested = request(store, RESUME_KEY, origin)
-            if daemon_running:
-                return Resumed(state.halt_reason, cancelled, now=False)
+            if daemon_clears is not None:
+                return Resumed(state.halt_reason, cancelled, now=False, when=daemon_clears)
             risk = RiskManager(cfg.risk, cfg.paper, cfg.timeframe, state)
             equity = store.latest_equity()
             was = risk.state.halt_reason

@@ -26,7 +26,7 @@ def resume(config: ConfigPath = DEFAULT_CONFIG) -> None:
 
 def _resumed_text(resumed) -> str:
     if resumed.was_halted:
-        cleared = "halt cleared" if resumed.now else "halt clears at the running daemon's next bar"
+        cleared = "halt cleared" if resumed.now else f"halt clears {resumed.when}"
         said = [f"{cleared} (it was: {resumed.was_halted})"]
     else:
         said = []
@@ -36,7 +36,7 @@ def _resumed_text(resumed) -> str:
             said.append("open positions stay open")
     if said:
         return "; ".join(said)
-    return "not halted; nothing to clear" if resumed.now else "not halted; the running daemon is told at its next bar"
+    return "not halted; nothing to clear" if resumed.now else f"not halted; the request is read {resumed.when}"
 
 
 @guarded

@@ -52,10 +52,11 @@ def run(
         if cfg.mode == "replay":
             cfg.require_replay_data()
         from bot.app.fresh_start import wipe_state
+        from bot.writer_lease import daemon_command
 
         # Before anything is written or wiped: a run has one writer.
-        lease = hold_the_run(cfg, "bot run --fresh" if fresh else "bot run")  # noqa: F841 (held until exit)
         replay = cfg.mode == "replay"
+        lease = hold_the_run(cfg, daemon_command(fresh, replay))  # noqa: F841 (held until exit)
         # Replay shows a progress bar, so only warnings reach the console.
         start_logging(cfg, console_level="WARNING" if replay else cfg.logging.level)
         # Everything that can refuse these settings, before --fresh forgets

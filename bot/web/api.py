@@ -291,7 +291,8 @@ def _add_controls(app: FastAPI, store: Store, cfg: Config) -> None:
         """Clear a halt (kill switch, pause, flatten), as `bot resume` does."""
         resumed = requests.request_resume(store, cfg, origin(request))
         if not resumed.now:  # a daemon holds the run: it clears the halt
-            return accepted("resume", was_halted=resumed.was_halted, cancelled=resumed.cancelled)
+            body = {"accepted": "resume", "takes_effect": resumed.when, "was_halted": resumed.was_halted}
+            return JSONResponse({**body, "cancelled": resumed.cancelled}, 202)
         # No daemon: the halt is cleared already, as `bot resume` says ("halt
         # cleared"); the reply said "at the daemon's next bar" either way.
         body = {"accepted": "resume", "takes_effect": "now", "was_halted": resumed.was_halted}
