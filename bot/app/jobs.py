@@ -129,17 +129,26 @@ class BarJob:
         if self.gate is None:
             return accepted
         gate_events: list[Event] = []
-        confirmed = self.gate.admit(symbol, accepted, lambda bar: self._ask_again(bar, now_ms), gate_events)
+        times = [bar.ts for bar in accepted]
+        followed = dict(zip(times, [last, *times], strict=False))  # each bar: the one before it, as first judged
+        confirmed = self.gate.admit(
+            symbol, accepted, lambda bar: self._ask_again(bar, followed[bar.ts], now_ms), gate_events
+        )
         self._events(gate_events)
         return confirmed
 
-    def _ask_again(self, bar: Bar, now_ms: int) -> Bar | None:
-        """The exchange's copy of one bar, fetched anew (None: no answer)."""
+    def _ask_again(self, bar: Bar, after: int | None, now_ms: int) -> Bar | None:
+        """The exchange's copy of one bar, fetched anew (None: no answer),
+        screened after `after`, the bar it followed. A broken copy confirms
+        nothing; but a copy judged as if it came right after the close before
+        a hole of days was rejected as implausible where the first copy had
+        been taken, held back, and the hole asked for all over again: the
+        stop of a position open across it waited out the gap retries twice."""
         try:
             raw = self.feed.fetch_range(bar.symbol, bar.ts, bar.ts + self.timeframe_ms, now_ms)
         except MarketDataError:
             return None
-        screened = self.screen.screen(raw, bar.ts - self.timeframe_ms)  # a broken copy confirms nothing
+        screened = self.screen.screen(raw, after)
         self._events(screened.events)
         return next((b for b in screened.bars if b.ts == bar.ts), None)
 
