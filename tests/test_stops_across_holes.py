@@ -138,3 +138,18 @@ def test_live_steps_a_bar_after_a_week_long_hole_once_the_hole_is_given_up(tmp_p
     assert [kind for (kind,) in rows(db, f"SELECT kind FROM events WHERE ts = {FIRST_AFTER} ORDER BY id")] == [
         "price_confirmed", "price_level_changed", "entries_halted", "stop_loss"]
     assert stop_fills(db) == [(FIRST_AFTER, pytest.approx(the_stop(db) * (1 - 0.0005)))]
+
+
+@pytest.mark.parametrize(("first_after", "names"), [
+    pytest.param({"open": 1.0, "high": 1.001, "low": 0.04, "close": 0.999}, "low", id="a-wick"),
+    pytest.param({"open": 0.05, "high": 0.051, "low": 0.049, "close": 0.05}, "close", id="the-close"),
+])
+def test_a_new_level_after_a_hole_names_the_price_that_moved(tmp_path: Path, first_after: dict, names: str) -> None:
+    """The event said "close 100.987, 0.999 times the last accepted close
+    ..., after a day and more of bars rejected as implausible" of a bar
+    whose low alone had moved, after a hole in which nothing was rejected."""
+    replay(config(tmp_path, first_after), max_bars=HOLE_AT + 5)
+    [(message,)] = rows(tmp_path / "bot.sqlite", "SELECT message FROM events WHERE kind = 'price_level_changed'")
+    [(bar,)] = rows(tmp_path / "bot.sqlite", f"SELECT {names} FROM bars WHERE ts = {FIRST_AFTER}")
+    assert message.startswith(f"a new price level taken: {names} {bar:g}, "), message
+    assert "no bar accepted (missing, or rejected as implausible)" in message

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from bot.domain import PRICE_LEVEL_CHANGED, Bar, Event
 from bot.market.reported_once import ReportedOnce
-from bot.market.validation import bar_problem, within_tenfold
+from bot.market.validation import MAX_MOVE_FACTOR, bar_problem, within_tenfold
 from bot.timeframes import iso_utc
 
 _VOLATILITY_WINDOW = 48  # returns behind the extreme-move test
@@ -34,13 +34,25 @@ def _bar_data(bar: Bar) -> dict:
     }
 
 
+def _beyond_tenfold(bar: Bar, previous: float) -> tuple[str, float]:
+    """The part of the bar that lies beyond tenfold of `previous`: its close
+    when that does, else the wick that does. The message had always named
+    the close, '0.999 times the last accepted close', for a bar whose low
+    alone had reached a twentieth."""
+    if not previous / MAX_MOVE_FACTOR <= bar.close <= previous * MAX_MOVE_FACTOR:
+        return "close", bar.close
+    return ("low", bar.low) if bar.low < previous / MAX_MOVE_FACTOR else ("high", bar.high)
+
+
 def _level_changed(bar: Bar, previous: float) -> Event:
+    part, price = _beyond_tenfold(bar, previous)
     return Event(
         bar.ts,
         PRICE_LEVEL_CHANGED,
-        f"a new price level taken: close {bar.close:g}, {bar.close / previous:,.4g} times the last accepted close "
-        f"{previous:g}, after a day and more of bars rejected as implausible (a real crash or jump; or a feed "
-        "that switched units, or a redenomination, whose change would be booked as profit or loss)",
+        f"a new price level taken: {part} {price:g}, {price / previous:,.4g} times the last accepted close "
+        f"{previous:g}, after more than a day with no bar accepted (missing, or rejected as implausible): a real "
+        "crash or jump; or a feed that switched units, or a redenomination, whose change would be booked as profit "
+        "or loss",
         level="error",
         symbol=bar.symbol,
         data=_bar_data(bar),
