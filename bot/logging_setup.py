@@ -13,6 +13,7 @@ from pathlib import Path
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from bot.console_lines import EventLines
 from bot.secrets import scrub_values
 
 _SECRET_HINTS = ("secret", "api_key", "apikey", "password", "token", "signature")
@@ -88,7 +89,7 @@ def file_only() -> Iterator[None]:
 
 def _console_handler(level: str, shared: list[Processor]) -> logging.Handler:
     tty = sys.stderr.isatty()
-    renderer = (
+    renderer = EventLines(
         structlog.dev.ConsoleRenderer(colors=tty)
         if tty
         else structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"], drop_missing=True)
