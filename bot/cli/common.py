@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,16 @@ err_console = SafeConsole(stderr=True, soft_wrap=True, markup=False)  # paths mu
 
 ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
 DEFAULT_CONFIG = Path("config.yaml")
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop asked by a signal (a replay's SIGTERM as well as its Ctrl+C:
+    cli/stop_signals.py); its exit code is the shell's, 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        self.name = signal.Signals(signum).name
+        self.exit_code = 128 + signum
+        super().__init__(self.name)
 
 
 class UserError(Exception):
@@ -93,10 +104,11 @@ def guarded(command):
             raise typer.Exit(1) from None
         except typer.Exit:
             raise  # a deliberate exit code, not a failure
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # Every command, not only a run: a download's pages, a training's registration.
-            say_error("interrupted; what was committed before is kept")
-            raise typer.Exit(130) from None
+            how = f"stopped by {exc.name}" if isinstance(exc, Stopped) else "interrupted"
+            say_error(f"{how}; what was committed before is kept")
+            raise typer.Exit(exc.exit_code if isinstance(exc, Stopped) else 130) from None
         except Exception as exc:
             if structlog.is_configured():  # else structlog's default would print the traceback, locals and all
                 with file_only():

@@ -122,23 +122,27 @@ def _run_replay(
     cfg: Config, rt: Runtime, max_bars: int | None, progress: bool, config_path, api_socket: socket.socket | None
 ) -> None:
     from bot.app.replay import run_replay
+    from bot.cli.stop_signals import stopped_by_signals
     from bot.report.render import summary_table
     from bot.report.summary import build_summary
     from bot.step_record import StepNotCommitted
 
     server = _start_server(cfg, config_path, api_socket)  # once the database exists
-    try:
+    # A strategy stuck for ever must not hold a stop; the closing commit is
+    # covered too, so that a second Ctrl+C cannot cut it short.
+    with stopped_by_signals():
         try:
-            outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
-        except StepNotCommitted as exc:
-            _say_not_committed(exc, logged=False)
-            raise typer.Exit(1) from None
-        note = "replay complete" if outcome.finished else f"stopped after {outcome.bars_this_run} bars"
-        err_console.print(f"{note}; state in {cfg.db_shown}")
-        console.print(summary_table(build_summary(rt.store, cfg)))
-    finally:
-        _stop_server(server)
-        rt.close()
+            try:
+                outcome = run_replay(rt, max_bars=max_bars, console=err_console, progress=progress)
+            except StepNotCommitted as exc:
+                _say_not_committed(exc, logged=False)
+                raise typer.Exit(1) from None
+            note = "replay complete" if outcome.finished else f"stopped after {outcome.bars_this_run} bars"
+            err_console.print(f"{note}; state in {cfg.db_shown}")
+            console.print(summary_table(build_summary(rt.store, cfg)))
+        finally:
+            _stop_server(server)
+            rt.close()
     if rt.notifier is not None and rt.notifier.sending:
         # apprise's worker threads are joined at interpreter exit: a receiver
         # that never answers would hold the finished run until it times out.
