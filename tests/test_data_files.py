@@ -34,6 +34,24 @@ def write_truncated_gzip(path: Path) -> Path:
     return path.with_suffix(".gz")
 
 
+def cut_in_its_last_number() -> str:
+    """The sample's text, cut in its last row's volume: no newline after it."""
+    text = sample().to_csv(index=False).rstrip("\n")
+    return text[: text.rindex(",") + 2]  # the volume's first digit: read as a whole volume of that digit
+
+
+def write_cut_last_row(path: Path) -> Path:
+    path.write_text(cut_in_its_last_number())
+    return path
+
+
+def write_cut_last_row_gzip(path: Path) -> Path:
+    """A whole gzip stream of a cut text (gzipped after the cut): the stream
+    itself says nothing is missing."""
+    path.with_suffix(".gz").write_bytes(gzip.compress(cut_in_its_last_number().encode()))
+    return path.with_suffix(".gz")
+
+
 def write_seconds(path: Path) -> Path:
     frame = sample()
     frame["timestamp"] //= 1000
@@ -96,6 +114,8 @@ CASES = {"empty": (write_empty, "the file is empty"),
          "huge-token": (write_huge_token, "more characters) is not a number"),
          "header-only": (write_header_only, "a header and no bars"),
          "truncated-gzip": (write_truncated_gzip, "truncated"),
+         "cut-last-row": (write_cut_last_row, "row 3000: '"),  # read as a bar with a volume of one digit
+         "cut-last-row-gzip": (write_cut_last_row_gzip, "does not end in a newline, as a file cut short does"),
          "seconds": (write_seconds, "looks like seconds"),
          "beyond-64-bits": (write_beyond_64_bits, "a timestamp too large to be milliseconds"),
          "short-row": (write_short_row, "row 100: timestamp 1 looks like seconds"),

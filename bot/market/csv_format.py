@@ -98,12 +98,43 @@ def _refuse_several_markets(path: Path, frame: pd.DataFrame) -> None:
         raise DataFileError(f"{path}: holds {len(markets)} markets in its symbol column ({named}); one file per symbol")
 
 
+# Of the decompressed text: enough to hold the last row, read in steps of this.
+_TAIL_BYTES = 1 << 16
+
+
+def _last_bytes(path: Path, compression: str) -> bytes:
+    """The end of the file's text, decompressed as read_csv decompresses it
+    (pandas' own opener: gzip, bz2, xz, zip and zstd alike)."""
+    tail = b""
+    with pd.io.common.get_handle(path, "rb", compression=compression, is_text=False) as handles:
+        while chunk := handles.handle.read(_TAIL_BYTES):
+            tail = (tail + chunk)[-_TAIL_BYTES:]
+    return tail
+
+
+def _refuse_a_cut_last_row(path: Path, compression: str, rows: int) -> None:
+    """A file whose last line has no newline was cut short: its last row
+    may hold half a number (a volume of 336.57995 cut to 3 was read as 3.0,
+    a close cut likewise), and nothing else in it looks wrong. Every writer
+    of this format ends its lines (`bot download`, pandas, the bundled data),
+    so the whole file is refused, as a truncated gzip is, rather than guess."""
+    last_line = _last_bytes(path, compression).rsplit(b"\n", 1)[-1]
+    if not last_line.strip():
+        return
+    said = brief(repr(last_line.decode(errors="replace")))
+    raise DataFileError(
+        f"{path}: row {rows}: {said} does not end in a newline, as a file cut short does; "
+        "if that row is whole, end it with a newline"
+    )
+
+
 def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     problem = unreadable_file(path)
     if problem:
         raise DataFileError(f"{path}: {problem}")
+    compression = _compression(path)
     try:
-        frame = pd.read_csv(path, compression=_compression(path))
+        frame = pd.read_csv(path, compression=compression)
     except pd.errors.EmptyDataError:
         raise DataFileError(f"{path}: the file is empty") from None
     except (EOFError, zlib.error):  # a gzip cut short: never replay half a file
@@ -113,6 +144,8 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataFileError(f"{path}: missing columns {', '.join(missing)}")
+    if not frame.empty:  # said first: a number cut short may look like any other fault
+        _refuse_a_cut_last_row(path, compression, len(frame))
     _refuse_several_markets(path, frame)
     frame = frame[COLUMNS]
     _check_whole_milliseconds(path, frame.timestamp)
