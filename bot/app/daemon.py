@@ -38,11 +38,9 @@ from bot.logging_setup import log_event
 from bot.market.reported_once import ReportedOnce
 from bot.secrets import scrub
 from bot.step_record import StepNotCommitted
+from bot.stop_grace import STOP_GRACE_SECONDS
 
 log = structlog.get_logger("bot.app.daemon")
-
-
-STOP_GRACE_SECONDS = 3.0  # Docker gives 10 s before SIGKILL, systemd 90 s; tested at 5 s
 
 
 class BackgroundRetrain:
