@@ -36,6 +36,9 @@ from bot.timeframes import bars_per_year, timeframe_ms
 
 DAY_MS = 86_400_000
 BLOCK_RULE = {TradingState.HALTED: "halted", TradingState.DAY_BLOCKED: "daily_loss_limit"}  # as blocks name them
+# The reasons of the orders that protect a position: the fill of one is an
+# event of that kind.
+PROTECTIVE_EXITS = ("stop_loss", "take_profit")
 
 
 class RiskManager:
@@ -66,7 +69,7 @@ class RiskManager:
             return out
         for fill in fills:
             reason = reasons.get(fill.order_id, "")
-            if reason in ("stop_loss", "take_profit"):
+            if reason in PROTECTIVE_EXITS:
                 out.events.append(
                     Event(
                         fill.ts,
