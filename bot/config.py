@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.dotted_keys import dotted
 from bot.error_text import first_line
+from bot.event_kinds import NOTIFY_NAMES, unknown_name
 from bot.features.spec import FEATURE_NAMES, FIRST_DEFINED_INDEX
 from bot.file_checks import named_for_another_symbol, unreadable_file
 from bot.run_names import run_schema, run_url
@@ -432,6 +433,7 @@ NotifyLevel = Literal["info", "warning", "error", "off"]
 
 # Event kinds and the lowest level of each that is sent; "*" for the kinds
 # not named. A blocked entry is matched by its rule (stale_data, cooldown...).
+# The names are checked against bot/event_kinds.py.
 DEFAULT_NOTIFY_EVENTS: dict[str, NotifyLevel] = {
     "fill": "info",
     "stop_loss": "info",
@@ -464,6 +466,16 @@ class NotifyConfig(Section):
     @classmethod
     def _kinds_as_list(cls, value: Any) -> Any:
         return dict.fromkeys(value, "info") if isinstance(value, list) else value
+
+    @field_validator("events")
+    @classmethod
+    def _known_names(cls, events: dict[str, NotifyLevel]) -> dict[str, NotifyLevel]:
+        """A misspelt kind (kill_swich) was accepted, and its events never sent."""
+        for name in events:
+            problem = unknown_name(name, NOTIFY_NAMES)
+            if problem:
+                raise ValueError(problem)
+        return events
 
 
 class ApiConfig(Section):

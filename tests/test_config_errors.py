@@ -89,6 +89,12 @@ BAD_CONFIGS = [
     ({"exchange": {"urls": {"rest": {"spot": "http://"}}}}, {}, "exchange.urls: rest.spot: 'http://' is not"),
     ({"exchange": {"urls": {}}}, {}, "exchange.urls: empty; leave it out"),
     ({"exchange": {"urls": {"public": "ftp://bot:tok3n@proxy"}}}, {}, "public: 'ftp://***@proxy' is not"),
+    # A misspelt event kind was accepted, and the events it meant were never sent.
+    ({"notify": {"events": {"kill_swich": "info", "*": "error"}}}, {},
+     "notify.events: 'kill_swich' is no event kind (did you mean 'kill_switch'?)"),
+    ({"notify": {"events": ["stop_los"]}}, {}, "notify.events: 'stop_los' is no event kind (did you mean 'stop_loss'?)"),
+    ({}, {"BOT__NOTIFY__EVENTS": '{"stale_dat": "warning"}'},
+     "notify.events: 'stale_dat' is no event kind (did you mean 'stale_data'?)"),
 ]
 
 
