@@ -456,6 +456,18 @@ def test_a_bad_query_is_answered_briefly_and_an_unknown_symbol_is_refused(served
     assert status == 400 and body["detail"] == "symbol: 'ETH/USDT' is not among the run's symbols (BTC/USDT)"
 
 
+def test_an_unknown_event_kind_is_refused_with_the_nearest_one(served: str, tiny_run: Path) -> None:
+    """A misspelt kind answered 200 with no events: a monitor polling for a
+    kill switch would never have seen one."""
+    status, body = get(served, "/api/v1/events?kind=kill_swich")
+    assert status == 400 and body["detail"] == "kind: 'kill_swich' is no event kind (did you mean 'kill_switch'?)"
+    status, body = get(served, "/api/v1/events?kind=" + "x" * 1_000)
+    assert status == 400 and len(body["detail"]) < 300 and "(920 more characters)" in body["detail"]
+    status, body = get(served, "/api/v1/events?kind=kill_switch")
+    held = rows(tiny_run / "bot.sqlite", "SELECT COUNT(*) FROM events WHERE kind = 'kill_switch'")[0][0]
+    assert status == 200 and body["total"] == held
+
+
 def served_copy(tiny_run: Path, directory: Path) -> Path:
     """A run of its own to break: the tiny run's database under a config here."""
     write_config(directory)

@@ -30,6 +30,7 @@ from bot.brief_text import brief, hide_directories
 from bot.config import Config, ConfigError
 from bot.domain import OrderStatus
 from bot.error_text import first_line
+from bot.event_kinds import EVENT_KINDS, unknown_name
 from bot.json_values import clean
 from bot.report.run_charts import buy_and_hold_curve
 from bot.report.summary import build_summary
@@ -147,6 +148,10 @@ def make_app(
         limit: PAGE = 100,
         offset: OFFSET = 0,
     ) -> dict:
+        # A misspelt kind likewise (kill_swich): refused, with the nearest kind.
+        problem = None if kind is None else unknown_name(kind, EVENT_KINDS, shown=repr(brief(kind)))
+        if problem:
+            raise HTTPException(400, f"kind: {problem}")
         frame = store.events_frame()
         if level is not None:
             frame = frame[frame.level == level]
