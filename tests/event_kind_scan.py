@@ -46,8 +46,9 @@ def string_constants(every: list[Module]) -> dict[str, str]:
     constants = {}
     for module in every:
         for node in module.tree.body:
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                constants.update({t.id: node.value.value for t in node.targets if isinstance(t, ast.Name)})
+            value = node.value if isinstance(node, ast.Assign) else None
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                constants.update({t.id: value.value for t in node.targets if isinstance(t, ast.Name)})
     return constants
 
 

@@ -92,7 +92,8 @@ BAD_CONFIGS = [
     # A misspelt event kind was accepted, and the events it meant were never sent.
     ({"notify": {"events": {"kill_swich": "info", "*": "error"}}}, {},
      "notify.events: 'kill_swich' is no event kind (did you mean 'kill_switch'?)"),
-    ({"notify": {"events": ["stop_los"]}}, {}, "notify.events: 'stop_los' is no event kind (did you mean 'stop_loss'?)"),
+    ({"notify": {"events": ["stop_los"]}}, {},
+     "notify.events: 'stop_los' is no event kind (did you mean 'stop_loss'?)"),
     ({}, {"BOT__NOTIFY__EVENTS": '{"stale_dat": "warning"}'},
      "notify.events: 'stale_dat' is no event kind (did you mean 'stale_data'?)"),
 ]
