@@ -148,7 +148,7 @@ class PaperConfig(Section):
     initial_cash: float = Field(10_000.0, gt=0, le=1e12)
     fee_bps: float = Field(10.0, ge=0, lt=10_000)  # taker: market and triggered stop orders
     maker_fee_bps: float = Field(10.0, ge=0, lt=10_000)  # resting limit orders (take-profit)
-    slippage_bps: float = Field(5.0, ge=0, lt=10_000)
+    slippage_bps: float = Field(5.0, ge=0, le=5_000)  # at most half the price (bot/risk/costs.py)
     # Extra slippage per unit of recent volatility (the per-bar standard
     # deviation of returns when the order is made), in bps per bps.
     slippage_volatility_factor: float = Field(0.0, ge=0, le=100)

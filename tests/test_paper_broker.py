@@ -554,6 +554,21 @@ def test_market_slippage_is_base_plus_volatility_factor_times_volatility_in_bps(
     assert plain.slippage_bps == pytest.approx(5.0)
 
 
+def test_no_fill_slips_by_more_than_half_its_price_however_volatile_the_market() -> None:
+    """A volatility factor of 100 on a market moving 5% a bar asked for 50,000
+    bps: a sell filled at -66,628 with a negative fee, and a spot account
+    ended at -9,200."""
+    b = PaperBroker(PaperConfig(slippage_bps=5.0, slippage_volatility_factor=100.0), HOUR)
+    b.observe(bar(T0, 100.0, 101.0, 99.0, 100.0), 0.05)
+    entry, exit_ = decided(Side.BUY), decided(Side.SELL, reason="exit")
+    b.submit(entry)
+    b.submit(exit_)
+    assert (entry.slippage_bps, exit_.slippage_bps) == (5_000.0, 5_000.0)
+    bought, sold = b.fill_market_orders(bar(T0 + HOUR, 100.0, 101.0, 99.0, 100.0), cash=1_000_000.0)
+    assert (bought.price, sold.price) == (pytest.approx(150.0), pytest.approx(50.0))
+    assert sold.fee > 0 and bought.fee > 0
+
+
 def test_a_stop_slips_by_the_base_and_a_take_profit_not_at_all() -> None:
     b = PaperBroker(PaperConfig(slippage_bps=5.0, slippage_volatility_factor=0.5), HOUR)
     b.observe(bar(T0, 100.0, 101.0, 99.0, 100.0), 0.002)
