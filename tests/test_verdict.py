@@ -25,6 +25,8 @@ def summary(**changes) -> dict:
     ({"total_return": -0.30}, "daily loss limit", "a halt that stopped new entries (daily loss limit)"),
     ({"total_return": -0.12, "fees_paid": 900.0, "trades": 700}, None, "costs: fees of 9.0% of capital over 700"),
     ({"total_return": 0.10, "buy_and_hold_return": 0.80, "exposure": 0.2}, None, "time out of a rising market"),
+    # A loss is the trades', however little of the time they took.
+    ({"total_return": -0.30, "buy_and_hold_return": 0.40, "exposure": 0.3}, None, "the trades themselves (40 round"),
     ({"fees_paid": 150.0}, None, "the trades themselves (40 round trips, 55% won) and fees of 1.5% of capital"),
     ({"trades": 0, "open_trades": 1, "win_rate": None}, None, "driven by the trades themselves (1 open trade);"),
     ({"trades": 1, "open_trades": 1}, None, "the trades themselves (1 round trip and 1 open trade, 55% won);"),

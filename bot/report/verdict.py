@@ -53,7 +53,10 @@ def _driver(summary: dict, halt_reason: str | None, trips: int) -> tuple[str, st
             f"costs: fees of {fees:.1%} of capital over {_trades(summary)}",
             "trade less: a larger strategy margin or a longer minimum hold",
         )
-    if hold is not None and hold > ret and hold > 0 and summary["exposure"] < LOW_EXPOSURE:
+    # Only a run that gained can owe its shortfall to time out of the market:
+    # a loss was made in the trades it did take (-99.9% had read "time out
+    # of a rising market ... accept the lower risk it bought").
+    if hold is not None and hold > ret >= 0 and summary["exposure"] < LOW_EXPOSURE:
         return (
             f"time out of a rising market (in it {summary['exposure']:.0%} of the time)",
             "compare with a longer model.horizon_bars, or accept the lower risk it bought",
