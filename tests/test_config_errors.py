@@ -17,6 +17,7 @@ import yaml
 from helpers import BUNDLED_BTC, REPO, write_config
 
 from bot.config import load_config
+from bot.strategy import load_strategy_of
 
 HOUR = 3_600_000
 
@@ -124,6 +125,30 @@ def test_bad_config_is_refused_with_the_field_named(tmp_path: Path, overrides, e
     assert_refused(result, field)
     assert "hunter2" not in result.stderr  # a password in a database URL is never echoed
     assert not (tmp_path / "bot.sqlite").exists()  # refused before any state is written
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    # Clamped to flat by the risk manager, its bars recorded "abstain" with a short's reason.
+    ({"allow_short": True}, "strategy.params.allow_short: true, but paper.allow_short is false"),
+    # The exit threshold above the entry's: 119 round trips in 222 daily bars.
+    ({"exit_margin_bps": -71},
+     "strategy.params.exit_margin_bps: -71 puts the exit threshold (+0.410%) above the entry threshold (+0.400%)"),
+])
+def test_edge_parameters_the_rest_of_the_config_contradicts_are_refused(tmp_path: Path, params, field) -> None:
+    path = write_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["strategy"] = {"name": "edge", "path": str(REPO / "strategies"), "params": params}
+    path.write_text(yaml.safe_dump(config))
+    assert_refused(run_bot("run", "-c", str(path)), field)
+    config["strategy"]["params"] = {"exit_margin_bps": -69}  # just below the entry threshold: allowed
+    assert load_strategy_of(load_config(_written(path, config))).params.exit_margin_bps == -69
+    config["paper"]["allow_short"], config["strategy"]["params"] = True, {"allow_short": True}
+    assert load_strategy_of(load_config(_written(path, config))).params.allow_short
+
+
+def _written(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:

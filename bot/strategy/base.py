@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -64,3 +65,9 @@ class Strategy:
 
     def decide(self, ctx: StrategyContext) -> Signal:
         raise NotImplementedError
+
+    def contradicts(self, config: Any) -> str | None:
+        """Why these parameters cannot work with the rest of `config` (the
+        bot's Config), as `strategy.params.<name>: ...`; None when they can.
+        Checked at load, so that a run refuses them at start (exit 2)."""
+        return None

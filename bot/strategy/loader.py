@@ -20,8 +20,13 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def load_strategy_of(config: Config) -> Strategy:
-    """The strategy a config names, with its validated parameters."""
-    return load_strategy(config.strategy.name, config.path(config.strategy.path), config.strategy.params)
+    """The strategy a config names, with its validated parameters, checked
+    against the rest of the config."""
+    strategy = load_strategy(config.strategy.name, config.path(config.strategy.path), config.strategy.params)
+    problem = strategy.contradicts(config)
+    if problem:
+        raise ConfigError(problem)
+    return strategy
 
 
 def load_strategy(name: str, directory: Path, params: dict[str, Any]) -> Strategy:
