@@ -615,6 +615,23 @@ class Config(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _an_entry_can_reach_the_minimum_order(self) -> Config:
+        """A paper account whose largest entry is under the minimum order
+        never trades, and looks healthy: ETH/BTC with 1 BTC of cash and the
+        default minimum of 10 (in the quote currency) blocked every entry."""
+        if self.broker != "paper":
+            return self  # an exchange account's cash is its balance, read at start
+        for symbol in self.symbols:
+            largest = self.paper.initial_cash * self.risk.position_fraction(symbol)
+            if largest < self.risk.min_order_notional:
+                raise ValueError(
+                    f"risk.min_order_notional: {self.risk.min_order_notional:g} is more than {symbol}'s largest entry, "
+                    f"{largest:g} (paper.initial_cash {self.paper.initial_cash:g} x max_position_fraction "
+                    f"{self.risk.position_fraction(symbol):g}), in the quote currency: it could never trade"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _per_symbol_limits_name_traded_symbols(self) -> Config:
         strangers = sorted(set(self.risk.per_symbol) - set(self.symbols))
         if strangers:

@@ -24,6 +24,8 @@ HOUR = 3_600_000
 BAD_CONFIGS = [
     ({"risk": {"stop_loss_pct": -0.1}}, {}, "risk.stop_loss_pct"),
     ({"risk": {"stop_los_pct": 0.1}}, {}, "risk.stop_los_pct"),
+    # ETH/BTC with 1 BTC: the default minimum of 10 (quote units) blocked every entry.
+    ({"paper": {"initial_cash": 1}}, {}, "risk.min_order_notional: 10 is more than BTC/USDT's largest entry, 0.5"),
     ({"timeframe": "1x"}, {}, "timeframe"),
     ({"symbols": ["BTCUSDT"]}, {}, "symbols"),
     ({"symbols": [" BTC/USDT"]}, {}, "symbols: ' BTC/USDT' has a space in it"),
