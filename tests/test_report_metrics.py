@@ -181,3 +181,15 @@ def test_an_open_trade_is_marked_to_the_price_given_and_a_closed_one_is_not() ->
     assert short.open_return_pct == pytest.approx(19.8 / 200)
     unmarked = trade_list(fills, orders, 3_600_000)[1]
     assert (unmarked.mark_price, unmarked.open_pnl) == (None, None)
+
+
+def test_extreme_moves_alone_are_no_fault_in_the_data() -> None:
+    """Clean 4h bars with two extreme moves were said to have "had faults",
+    the figures "of the bars that passed", though every bar had passed."""
+    from bot.report.data_quality import data_quality_counts, data_quality_note
+
+    assert data_quality_note(data_quality_counts({})) is None
+    moves = data_quality_note(data_quality_counts({"extreme_move": 2}))
+    assert moves is not None and moves.startswith("The data had 2 extreme moves") and "fault" not in moves
+    holed = data_quality_note(data_quality_counts({"extreme_move": 2, "gap_unfilled": 1}))
+    assert holed is not None and holed.startswith("The data had faults (") and "gaps unfilled 1" in holed

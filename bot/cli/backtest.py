@@ -213,15 +213,11 @@ def backtest(
             task = progress.add_task("variants", total=variants)
             result = run_backtest(cfg, spec, on_done=lambda name: progress.advance(task), leased=True)
     console.print(backtest_table(result))
-    quality = result.data.get("data_quality") or {}
-    if any(quality.values()):
-        from bot.report.data_quality import data_quality_line
+    from bot.report.data_quality import data_quality_note
 
-        console.print(
-            f"The data had faults ({data_quality_line(quality)}): the figures are of the bars that passed; "
-            "--out-dir keeps the strategy variant's events, which name each.",
-            markup=False,
-        )
+    note = data_quality_note(result.data.get("data_quality") or {})
+    if note:
+        console.print(note, markup=False)
     for names in result.same_trades():
         console.print(
             f"{_listed(names)} made the very same fills: their trading figures do not tell those models apart "
