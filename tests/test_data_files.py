@@ -95,6 +95,13 @@ def write_iso_dates(path: Path) -> Path:
     return path
 
 
+def write_upper_case_header(path: Path) -> Path:
+    frame = sample()
+    frame.columns = [name.upper() if name != "open" else " open" for name in frame.columns]
+    frame.to_csv(path, index=False)
+    return path
+
+
 def write_huge_token(path: Path) -> Path:
     lines = sample().to_csv(index=False).splitlines()
     lines[100] = "x" * 5_000_000 + "," + lines[100].split(",", 1)[1]  # printed whole: a 5 MB "line"
@@ -121,6 +128,9 @@ CASES = {"empty": (write_empty, "the file is empty"),
          "short-row": (write_short_row, "row 100: timestamp 1 looks like seconds"),
          "fraction": (write_fraction, "row 100: timestamp "),
          "iso-dates": (write_iso_dates, "row 1: timestamp '2024-08-"),  # said "non-numeric values" alone
+         # Said "missing columns timestamp, open, ..." of a header that has them all, in capitals.
+         "upper-case-header": (write_upper_case_header, "(the header has 'TIMESTAMP', ' open', 'HIGH', 'LOW', 'CLOSE', "
+                               "'VOLUME': the names are lower case, with no spaces)"),
          "off-the-hour": (write_off_the_hour, "3000 of its 3000 bars do not open on a whole 60-minute boundary")}
 
 

@@ -128,6 +128,16 @@ def _refuse_a_cut_last_row(path: Path, compression: str, rows: int) -> None:
     )
 
 
+def _near_names(header: pd.Index, missing: list[str]) -> str:
+    """What the header has in place of the missing names, when it differs
+    only in case or spaces ('TIMESTAMP', ' open'): said, not guessed at,
+    since a file named in another convention may mean other things too."""
+    near = [str(name) for name in header if str(name).strip().lower() in missing]
+    if not near:
+        return ""
+    return f" (the header has {', '.join(repr(n) for n in near)}: the names are lower case, with no spaces)"
+
+
 def read_ohlcv_csv(path: Path) -> pd.DataFrame:
     problem = unreadable_file(path)
     if problem:
@@ -143,7 +153,7 @@ def read_ohlcv_csv(path: Path) -> pd.DataFrame:
         raise DataFileError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
-        raise DataFileError(f"{path}: missing columns {', '.join(missing)}")
+        raise DataFileError(f"{path}: missing columns {', '.join(missing)}{_near_names(frame.columns, missing)}")
     if not frame.empty:  # said first: a number cut short may look like any other fault
         _refuse_a_cut_last_row(path, compression, len(frame))
     _refuse_several_markets(path, frame)
