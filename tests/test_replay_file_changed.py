@@ -51,3 +51,24 @@ def test_a_resume_on_other_bars_at_the_same_path_is_refused(tmp_path: Path) -> N
     assert_refused(refused, "replay.data")
     assert "(the file has no bar at that time)" in refused.stderr
     assert rows(db, "SELECT COUNT(*), MAX(ts) FROM bars") == before[1]
+
+
+def test_a_resume_on_a_file_whose_earlier_rows_changed_is_refused(tmp_path: Path) -> None:
+    """Only the newest stored bar was compared: a file whose earlier rows
+    had all become 1.5 times as large resumed without a word, its stored
+    history and its file disagreeing from then on."""
+    data = tmp_path / "market.csv"
+    write_market(data, BARS)
+    config = write_config(tmp_path, {"replay": {"data": str(data), "start": None, "end": None},
+                                     "retrain": {"initial_train_bars": BARS - 10}})
+    replay(config, max_bars=300)
+    db = tmp_path / "bot.sqlite"
+    before = rows(db, "SELECT COUNT(*), MAX(ts) FROM bars")
+    frame = pd.read_csv(data)
+    frame.loc[:249, ["open", "high", "low", "close"]] *= 1.5  # the newest stored bar (row 299) as it was
+    frame.to_csv(data, index=False)
+    refused = run_bot("run", "-c", str(config), "--no-progress", "--max-bars", "10")
+    assert_refused(refused, "replay.data")
+    first = pd.Timestamp(int(frame.timestamp[0]), unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"its BTC/USDT bar of {first} is not the one this run stored (open " in refused.stderr
+    assert rows(db, "SELECT COUNT(*), MAX(ts) FROM bars") == before

@@ -61,25 +61,38 @@ def open_replay(cfg: Config, strategy: Strategy | None = None, feed: ReplayFeed 
     return rt
 
 
+# Stored bars compared with the file's at a resume, per symbol, spread over
+# what the run has read: the newest alone let a file whose earlier rows had
+# changed (all of them 1.5 times as large) resume without a word, its stored
+# history and its file disagreeing from then on.
+RESUME_SAMPLES = 32
+
+
 def _refuse_changed_data(rt: Runtime, feed: ReplayFeed) -> None:
     """A resumed replay reads on from where the file left off: ConfigError
-    when the file no longer holds the newest bar the run stored. Other bars
-    at the same path (SOL's in ETH's file) were read on as the same market,
-    a day of them rejected and the rest taken at SOL's price. (replay.data,
-    start and end are decision settings: they cannot have moved instead.)"""
+    when the file no longer holds the bars the run stored (the newest, and
+    a sample of the rest). Other bars at the same path (SOL's in ETH's
+    file) were read on as the same market, a day of them rejected and the
+    rest taken at SOL's price. (replay.data, start and end are decision
+    settings: they cannot have moved instead.)"""
+    for symbol, last in rt.engine.last_ts.items():
+        for ts in [last, *feed.sampled_times(symbol, last, RESUME_SAMPLES)]:
+            _refuse_a_changed_bar(rt, feed, symbol, ts)
+
+
+def _refuse_a_changed_bar(rt: Runtime, feed: ReplayFeed, symbol: str, ts: int) -> None:
+    stored = rt.store.bar_at(symbol, ts)
+    if stored is None:
+        return  # never stored (rejected, or before the run began): nothing to compare
     tf = rt.config.timeframe_ms
-    for symbol, ts in rt.engine.last_ts.items():
-        stored = rt.store.bar_at(symbol, ts)
-        if stored is None:
-            continue
-        in_file = feed.fetch_range(symbol, ts, ts + tf, ts + tf) if feed.covers(symbol, ts) else []
-        if stored in in_file:
-            continue
-        raise ConfigError(
-            f"replay.data: {rt.config.replay_csv(symbol)}: its {symbol} bar of {iso_utc(ts)} is not the one this "
-            f"run stored ({_difference(stored, in_file)}): the file changed since the run began; restore it, or "
-            "start over with `bot run --fresh`"
-        )
+    in_file = feed.fetch_range(symbol, ts, ts + tf, ts + tf) if feed.covers(symbol, ts) else []
+    if stored in in_file:
+        return
+    raise ConfigError(
+        f"replay.data: {rt.config.replay_csv(symbol)}: its {symbol} bar of {iso_utc(ts)} is not the one this "
+        f"run stored ({_difference(stored, in_file)}): the file changed since the run began; restore it, or "
+        "start over with `bot run --fresh`"
+    )
 
 
 def _difference(stored: Bar, in_file: list[Bar]) -> str:

@@ -85,6 +85,16 @@ class ReplayFeed:
         times = self._ts.get(symbol) or []
         return bool(times) and times[0] <= ts <= times[-1]
 
+    def sampled_times(self, symbol: str, last_ts: int, count: int) -> list[int]:
+        """About `count` of the symbol's bar times up to `last_ts`, evenly
+        spread from the first, the last of them included."""
+        times = self._ts.get(symbol) or []
+        stop = bisect.bisect_right(times, last_ts)
+        if stop == 0:
+            return []
+        step = max(1, stop // count)
+        return sorted({*times[0:stop:step], times[stop - 1]})
+
     def fetch_closed(self, symbol: str, since_ts: int | None, now_ms: int) -> list[Bar]:
         """Bars opened after `since_ts` that have closed by `now_ms`."""
         start = 0 if since_ts is None else bisect.bisect_right(self._ts[symbol], since_ts)
