@@ -9,13 +9,15 @@ import dataclasses
 import numpy as np
 import pytest
 
+from bot.cli.models import _gate
 from bot.config import ModelConfig, PromotionConfig
 from bot.model.dataset import SymbolSeries, build_training_set
 from bot.model.predictor import EdgeMap, Predictor
-from bot.model.promotion import block_length, judge
+from bot.model.promotion import MIN_BLOCKS, block_length, judge
 from bot.model.regime import WINDOW, RegimeModel
 from bot.model.regime_filter import SlidingRegimeFilter, fresh
 from bot.model.scaler import Scaler
+from bot.model.targets import Target
 from bot.model.volatility import VolatilityModel
 
 HOUR = 3_600_000
@@ -176,16 +178,18 @@ class Fixed:
         return self.scores[np.rint(x[:, -1, 0] * INDEX_SCALE).astype(int)]
 
 
-def gate_data(n: int, seed: int):
+def gate_data(n: int, seed: int, horizon: int = 1):
     """Validation windows whose first feature is the window's index, so a
-    Fixed model can look its score up."""
+    Fixed model can look its score up; labels the sign of the return over
+    `horizon` bars (overlapping ones when over one)."""
     rng = np.random.default_rng(seed)
     t = n + 20
     vectors = np.zeros((t, 2))
     vectors[:, 0] = np.arange(t) - 9  # the window ending at row i holds index i - 9
     vectors[:, 1] = rng.normal(size=t)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, t)))
-    data = build_training_set([SymbolSeries(np.arange(t, dtype=np.int64) * HOUR, close, vectors)], 10, 0.5)
+    series = [SymbolSeries(np.arange(t, dtype=np.int64) * HOUR, close, vectors)]
+    data = build_training_set(series, 10, 0.5, target=Target(horizon_bars=horizon))
     return dataclasses.replace(data, x_val_raw=data.x_val_raw), close
 
 
@@ -245,6 +249,66 @@ def test_a_real_improvement_is_promoted_with_a_small_p_value() -> None:
     again = judge(predictor(informed, "good"), predictor(noise, "noise"), None, data,
                   PromotionConfig(min_windows=10), seed=1)
     assert again == verdict  # seeded: the same verdict every time
+
+
+def test_noise_challengers_on_a_slice_of_few_independent_windows_are_never_promoted() -> None:
+    """1d bars, a 48-bar horizon: 131 validation windows, 96-window blocks.
+    Every bootstrap resample held nearly the same windows, so any edge got
+    p = 0.002 and about a third of the challengers that were the champion
+    plus a whisper of noise were promoted at 0.05 (a real 1d run promoted a
+    model whose out-of-sample AUC was 0.451 that way)."""
+    data, _ = gate_data(300, 0, horizon=48)
+    assert len(data.y_val) == 131 and block_length(131, 48) == 96
+    size = int(data.x_val_raw[:, -1, 0].max()) + 1
+    rng = np.random.default_rng(5)
+    verdicts = []
+    for attempt in range(40):
+        champion = rng.random(size)
+        challenger = champion + rng.normal(0, 0.02, size)
+        verdicts.append(judge(predictor(challenger, "new"), predictor(champion, "old"), None, data,
+                              PromotionConfig(min_windows=10), seed=attempt))
+    assert sum(v.challenger > v.champion for v in verdicts) >= 10  # the AUC alone: better about half the time
+    assert sum(v.promote for v in verdicts) == 0
+    for verdict in verdicts:
+        assert verdict.p_value is None and verdict.blocks == pytest.approx(131 / 96)
+        assert "only 1.4 independent windows (131 / 96-window blocks, fewer than 4): too few to tell the models apart" \
+            in verdict.reason
+        assert _gate(verdict.as_dict()).endswith("too few windows (1.4 blocks)")  # as `bot models` shows it
+
+
+def test_noise_challengers_on_a_slice_of_five_blocks_pass_about_as_often_as_the_level() -> None:
+    """481 windows of a 48-bar horizon, five 96-window blocks (the default
+    config's first comparisons hold 7.5): the share of resampled
+    differences at or below the margin promoted 19 of these 150; the t-test
+    on k - 1 degrees of freedom holds the level (6)."""
+    data, _ = gate_data(1000, 3, horizon=48)
+    assert len(data.y_val) == 481 and MIN_BLOCKS <= len(data.y_val) / 96 < 6
+    size = int(data.x_val_raw[:, -1, 0].max()) + 1
+    rng = np.random.default_rng(9)
+    promoted, pairs = 0, 150
+    for attempt in range(pairs):
+        a, b = predictor(rng.random(size), "a"), predictor(rng.random(size), "b")
+        verdict = judge(a, b, None, data, PromotionConfig(min_windows=10, bootstrap_samples=200), seed=attempt)
+        assert verdict.p_value is not None and verdict.ci_low <= verdict.ci_high
+        promoted += verdict.promote
+    assert promoted <= 11  # 7.5 expected at a 5% level
+
+
+def test_a_real_improvement_on_a_long_slice_of_overlapping_labels_is_promoted() -> None:
+    """1,981 windows of a 48-bar horizon, 20 blocks: a challenger that ranks
+    the labels well still clears the gate."""
+    data, _ = gate_data(4000, 1, horizon=48)
+    index = data.x_val_raw[:, -1, 0].astype(int)
+    size = index.max() + 1
+    rng = np.random.default_rng(3)
+    truth = np.zeros(size)
+    truth[index] = data.y_val
+    informed = 0.5 * truth + 0.5 * rng.random(size)
+    noise = rng.random(size)
+    verdict = judge(predictor(informed, "good"), predictor(noise, "noise"), None, data,
+                    PromotionConfig(min_windows=10), seed=1)
+    assert verdict.blocks == pytest.approx(len(data.y_val) / 96) and verdict.blocks > 20
+    assert verdict.promote and verdict.p_value < 0.01 and verdict.ci_low > 0
 
 
 def test_block_length_spans_the_label_overlap() -> None:

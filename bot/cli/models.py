@@ -204,13 +204,16 @@ def _num(value, digits: int = 3) -> str:
 
 def _gate(metrics: dict) -> str:
     """'first', or the challenger's metric against the champion's, with the
-    bootstrap p-value of the improvement where the gate tested it."""
+    bootstrap p-value of the improvement where the gate tested it, or why it
+    could not (too few independent windows)."""
     if metrics.get("gate_champion") is None:
         return metrics.get("gate_reason", "-").split(" (")[0]
     name = {"auc": "AUC", "log_loss": "loss"}.get(str(metrics.get("gate_metric")), "?")
     shown = f"{name} {_num(metrics.get('gate_challenger'))}/{_num(metrics['gate_champion'])}"
     if metrics.get("gate_p_value") is not None:
         shown += f" p={_num(metrics['gate_p_value'])}"
+    elif "too few to tell" in str(metrics.get("gate_reason", "")):
+        shown += f" too few windows ({_num(metrics.get('gate_blocks'), 1)} blocks)"
     return shown
 
 
