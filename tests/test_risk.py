@@ -381,6 +381,32 @@ def test_a_resting_market_order_of_another_symbol_does_not_hold_back_this_one() 
     assert btc_entry.symbol == BTC
 
 
+def test_entries_decided_on_one_bar_share_the_gross_exposure_limit() -> None:
+    """Each entry had been sized against the ledger alone: ETH and SOL
+    entering on one bar took 0.76 of equity under max_gross_exposure 0.5."""
+    risk = manager(RiskConfig(max_position_fraction=0.4, max_gross_exposure=0.5, stop_loss_pct=0.03))
+    ledger = flat()
+    ledger.mark(ETH, 100.0)
+    [eth_entry] = decide(risk, 1.0, ledger, b=bar(close=100.0, symbol=ETH)).orders  # 4,000 of 10,000
+    [btc_entry] = decide(risk, 1.0, ledger, book=BookView.of([eth_entry])).orders
+    assert btc_entry.qty * 200.0 == pytest.approx(0.5 * 10_000.0 - 4_000.0)  # what the limit leaves: 1,000
+
+
+def test_entries_on_their_way_count_as_open_positions() -> None:
+    """Two positions were open on 164 bars under max_open_positions 1: both
+    symbols had entered on the same bar."""
+    risk = manager(RiskConfig(max_open_positions=1, stop_loss_pct=0.03))
+    ledger = flat()
+    ledger.mark(ETH, 100.0)
+    [eth_entry] = decide(risk, 1.0, ledger, b=bar(close=100.0, symbol=ETH)).orders
+    d = decide(risk, 1.0, ledger, book=BookView.of([eth_entry]))
+    assert d.orders == []
+    [message] = blocked(d)
+    assert "1 positions already open or on their way (1 entries not filled yet)" in message
+    exit_ = Order("x", ETH, Side.SELL, OrderKind.MARKET, 1.0, NOW, "exit")
+    assert decide(risk, 1.0, ledger, book=BookView.of([exit_])).orders  # an exit opens nothing
+
+
 def test_resting_stops_do_not_hold_back_an_exit() -> None:
     risk, working, ledger = manager(), Working(), flat()
     protect(risk, [entry_fill(2.0, 200.0)], ledger, working)

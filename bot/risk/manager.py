@@ -30,6 +30,7 @@ from bot.ledger import Ledger
 from bot.price_text import price_text
 from bot.risk import costs
 from bot.risk.commands import Cancel, Decision, MoveStop, Resize
+from bot.risk.pending_entries import ENTRY, pending_entries
 from bot.risk.sizing import entry_notional, volatility_scale
 from bot.risk.state import RiskState, TradingState
 from bot.timeframes import bars_per_year, timeframe_ms
@@ -352,7 +353,8 @@ class RiskManager:
             self._block(bar, *blocked, out)
             return
         scale = volatility_scale(self.cfg, sizing_volatility, self.bars_per_year)
-        notional = entry_notional(self.cfg, bar.symbol, target, ledger.equity, ledger.gross_exposure, scale)
+        gross = ledger.gross_exposure + pending_entries(book, ledger, bar.symbol).notional
+        notional = entry_notional(self.cfg, bar.symbol, target, ledger.equity, gross, scale)
         if notional < max(self.cfg.min_order_notional, 1e-9):
             self._block(
                 bar,
@@ -362,7 +364,7 @@ class RiskManager:
             )
             return
         side = Side.BUY if target > 0 else Side.SELL
-        out.submit([self._market(bar.symbol, bar.ts, side, notional / bar.close, now_ms, "entry")])
+        out.submit([self._market(bar.symbol, bar.ts, side, notional / bar.close, now_ms, ENTRY)])
         self.state.last_block.pop(bar.symbol, None)
 
     def trading_state(self, book: BookView) -> tuple[TradingState, str]:
@@ -406,8 +408,10 @@ class RiskManager:
         s = self.state
         if s.cooldown.get(symbol, 0) > 0:
             return "cooldown", f"cooldown after a stop-out ({s.cooldown[symbol]} bars left)"
-        if ledger.open_positions() >= self.cfg.max_open_positions:
-            return "max_open_positions", f"{self.cfg.max_open_positions} positions already open"
+        opening = pending_entries(book, ledger, symbol).opening
+        if ledger.open_positions() + opening >= self.cfg.max_open_positions:
+            waiting = f" or on their way ({opening} entries not filled yet)" if opening else ""
+            return "max_open_positions", f"{self.cfg.max_open_positions} positions already open{waiting}"
         return None
 
     def _block_stands(self, symbol: str, book: BookView) -> bool:
