@@ -135,6 +135,21 @@ def test_buy_larger_than_cash_is_cut_to_what_cash_pays_for_fee_included() -> Non
     assert b.drain().closed == [order]
 
 
+def test_an_entry_cut_below_the_minimum_order_is_refused_not_filled_as_dust() -> None:
+    """Two symbols' entries took the cash, and a third's was cut to 7.8e-11
+    BTC (5e-6 USDT), filled, given a stop and counted as a round trip."""
+    b = PaperBroker(PaperConfig(fee_bps=10.0), HOUR, min_notional=10.0)
+    entry = market(Side.BUY, 2.0)
+    b.submit(entry)
+    assert b.fill_market_orders(NEXT, cash=5.0) == []
+    assert entry.status is OrderStatus.REJECTED and b.open_orders == {}
+    cover = Order("cover", BTC, Side.BUY, OrderKind.MARKET, 2.0, T0 + HOUR + 5_000, "exit", not_before_ts=T0 + HOUR,
+                  slippage_bps=0.0)
+    b.submit(cover)
+    [f] = b.fill_market_orders(NEXT, cash=5.0)  # an exit is cut to the cash, never refused for its size
+    assert 0 < f.qty * f.price < 5.0
+
+
 def test_buy_within_cash_is_not_cut() -> None:
     b = broker()
     b.submit(market(Side.BUY, 9.0))  # 9 * 105.0735 * 1.001 = 946.6 < 1000

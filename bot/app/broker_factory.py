@@ -20,7 +20,7 @@ RUN_TAG_KEY = "client_order_tag"
 def make_broker(config: Config, store: Store, quiet: QuietPeriod | None = None) -> Broker:
     """`quiet`: the feed's, when it asks the same exchange (see make_exchange_broker)."""
     if config.broker == "paper":
-        return PaperBroker(config.paper, config.timeframe_ms)
+        return PaperBroker(config.paper, config.timeframe_ms, config.risk.min_order_notional)
     return make_exchange_broker(config, store, quiet)
 
 

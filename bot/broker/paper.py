@@ -26,11 +26,15 @@ from bot.broker.fill_models import LatencyModel, SlippageModel
 from bot.broker.working_orders import KeepsWorkingOrders, WorkingOrders, reached
 from bot.config import PaperConfig
 from bot.domain import Bar, Fill, Order, OrderKind, OrderStatus, Side
+from bot.risk.pending_entries import ENTRY
 
 
 class PaperBroker(KeepsWorkingOrders):
-    def __init__(self, cfg: PaperConfig, timeframe_ms: int) -> None:
+    def __init__(self, cfg: PaperConfig, timeframe_ms: int, min_notional: float = 0.0) -> None:
         self.working = WorkingOrders()
+        # The smallest entry this venue fills (risk.min_order_notional): an
+        # entry cut to the cash left below it is refused, not filled as dust.
+        self.min_notional = min_notional
         self.taker_fee = cfg.fee_bps / 10_000
         self.maker_fee = cfg.maker_fee_bps / 10_000
         self.max_volume_share = cfg.max_volume_share
@@ -101,8 +105,8 @@ class PaperBroker(KeepsWorkingOrders):
                 # at: buy what the cash pays for, fee included, never more.
                 # (shaved by a billionth so float rounding cannot overdraw)
                 affordable = min(qty, max(cash, 0.0) / (price * (1 + self.taker_fee)) * (1 - 1e-9))
-            if affordable <= 0.0:
-                if volume_left > 0:  # no cash for any of it
+            if affordable <= 0.0 or self._dust_entry(order, affordable, qty, price):
+                if volume_left > 0:  # no cash for any of it, or for more than dust
                     self.working.close(order, OrderStatus.REJECTED, max(bar.ts, order.created_ts))
                 continue
             if affordable < qty:
@@ -115,6 +119,13 @@ class PaperBroker(KeepsWorkingOrders):
             signed = fill.qty if order.side is Side.BUY else -fill.qty
             cash -= signed * price + fill.fee  # exactly as the ledger books it, rounding included
         return fills
+
+    def _dust_entry(self, order: Order, affordable: float, qty: float, price: float) -> bool:
+        """An entry the cash cuts below the minimum order: two symbols'
+        entries had taken the cash, and a third's was cut to 7.8e-11 BTC
+        (5e-6 USDT), filled, given a stop, and counted as a round trip."""
+        cut = affordable < qty
+        return cut and order.reason == ENTRY and order.filled_qty == 0.0 and affordable * price < self.min_notional
 
     def trigger_protective(self, bar: Bar) -> list[Fill]:
         """Fill resting stops and take-profits this bar reached, stops first."""
