@@ -46,7 +46,7 @@ from bot.model.targets import Target
 from bot.ports import Broker, Clock, StepStore
 from bot.risk import RiskManager
 from bot.risk.commands import Cancel, Command, Decision, MoveStop, Resize, Submit
-from bot.risk.state import SavedState, TradingState
+from bot.risk.state import SavedState
 from bot.step_record import StepNotCommitted, StepRecord
 from bot.strategy import Strategy, StrategyContext
 from bot.strategy.guard import StrategyGuard
@@ -375,13 +375,14 @@ class Engine:
                 self.fill_sink(fill)
 
     def _follow_trading_state(self) -> None:
-        """A log line when what the bot may do changes (the reasons are in
-        the events table already: kill switch, daily limit, venue block)."""
+        """A log line when what the bot may do changes. At INFO: the change
+        has its own warning event already (kill switch, daily limit, venue
+        block), and a replay's console showed both, this one as a raw
+        key=value line beside the event's."""
         changed = self.risk.follow_trading_state(self._book())
         if changed:
             was, now, reason = changed
-            level = log.info if now is TradingState.ACTIVE else log.warning
-            level("trading_state", was=was, now=now.value, reason=reason)
+            log.info("trading_state", message=f"trading {was} -> {now.value}: {reason}", was=was, now=now.value)
 
     def _position_row(self, symbol: str) -> tuple:
         """The position as saved with a step, with the stop guarding it."""

@@ -28,3 +28,20 @@ def test_an_event_is_one_short_line_on_the_console_and_whole_in_the_log_file(tmp
     assert "event='plain_line'" in lines[1] and "count=3" in lines[1]
     logged = [json.loads(line) for line in (tmp_path / "bot.jsonl").read_text().splitlines()]
     assert logged[0]["event"] == "extreme_move" and logged[0]["open"] == 50590.55 and logged[0]["close"] == 47374.1
+
+
+def test_a_halt_is_one_line_on_a_replays_console(tmp_path: Path) -> None:
+    """The kill switch showed as its event's line and again as a raw
+    `timestamp=... event='trading_state' ...` line of the same change."""
+    from helpers import write_config
+    from test_config_errors import run_bot
+
+    config = write_config(tmp_path, {"risk": {"max_drawdown_pct": 0.03}})
+    result = run_bot("run", "-c", str(config), "--no-progress", "--max-bars", "1300")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if " error kill_switch: halted: drawdown " in line], result.stderr
+    assert not [line for line in lines if "trading_state" in line or "event=" in line], result.stderr
+    logged = [json.loads(line) for line in (tmp_path / "bot.jsonl").read_text().splitlines()]
+    [state] = [e for e in logged if e["event"] == "trading_state" and e["now"] == "halted"]
+    assert state["level"] == "info" and state["message"].startswith("trading active -> halted: halted by the kill")
