@@ -238,3 +238,17 @@ def test_variants_that_stepped_different_bars_are_refused(tmp_path: Path) -> Non
     with pytest.raises(DataFileError, match="the data changed while the backtest ran: .* the gru variant"):
         _refuse_different_bars(urls)
     _refuse_different_bars({k: v for k, v in urls.items() if k != "gru"})  # the same bars: nothing said
+
+
+def test_a_backtest_of_several_symbols_says_it_tests_the_first_alone(tmp_path: Path) -> None:
+    """An ETH and SOL config was backtested on ETH alone without a word."""
+    from bot.cli.backtest import one_symbol_note
+    from bot.config import load_config
+
+    data = {"BTC/USDT": str(BUNDLED_BTC), "ETH/USDT": str(BUNDLED_BTC.with_name("copy.csv.gz"))}
+    cfg = load_config(write_config(tmp_path, {"symbols": list(data), "replay": {"data": data}}))
+    said = one_symbol_note(cfg, None, None)
+    assert said is not None and said.startswith("backtesting BTC/USDT alone, the first of symbols (ETH/USDT not")
+    assert one_symbol_note(cfg, None, "ETH/USDT") is None  # chosen on purpose
+    (tmp_path / "one").mkdir()
+    assert one_symbol_note(load_config(write_config(tmp_path / "one")), None, None) is None  # one symbol: no note

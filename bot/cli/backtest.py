@@ -53,6 +53,18 @@ def _check_dates(cfg: Config, start: str | None, end: str | None, option: str | 
         )
 
 
+def one_symbol_note(cfg: Config, data: Path | None, symbol: str | None) -> str | None:
+    """What a backtest of a several-symbol config without --symbol says:
+    it tests the first symbol alone. A two-symbol config was backtested on
+    its first symbol without a word of the other."""
+    if symbol is not None or data is not None or len(cfg.symbols) < 2:
+        return None
+    return (
+        f"backtesting {cfg.symbols[0]} alone, the first of symbols ({', '.join(cfg.symbols[1:])} not included): "
+        "a backtest tests one symbol's file; --symbol picks another"
+    )
+
+
 def _data_and_symbol(cfg: Config, data: Path | None, symbol: str | None) -> tuple[Path, str]:
     """The file to test and the symbol it is of: --data as given, else the
     config's own file for --symbol (the first of symbols by default)."""
@@ -177,6 +189,7 @@ def backtest(
 
     load_strategy_of(cfg)  # refuse a broken strategy before any work
     _check_executor(executor, address)
+    note = one_symbol_note(cfg, data, symbol)
     path, symbol = _data_and_symbol(cfg, data, symbol)
     _check_dates(cfg, start, end)
     for option, out, other in (("--json", json_out, html_out), ("--html", html_out, None)):
@@ -190,6 +203,8 @@ def backtest(
     if out_dir is not None:
         check_out_dir(out_dir, cfg, config, list(model_variants(cfg)) if baselines else ["strategy"])
     _check_history(cfg, path, symbol, start, end, data is not None)
+    if note:
+        err_console.print(note, markup=False)
     if out_dir is not None:  # created last: a backtest refused above leaves no empty directory
         check_writable_directory(out_dir, "--out-dir")
     start_logging(cfg)
