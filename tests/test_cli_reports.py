@@ -100,6 +100,8 @@ def test_trades_are_round_trips_that_add_up_to_the_ledger(tiny_run: Path, tmp_pa
     closed = [t for t in trips if t["exit_ts"]]
     assert closed and all(t["exit_time"].endswith("Z") and t["exit_reason"] for t in closed)
     assert all(t["entry_time"].endswith("Z") and t["entry_reason"] == "entry" for t in trips)
+    # Whole numbers, though an open trip has no exit (1736424005000.0 and 4.0 beside an empty cell).
+    assert all(t[c].isdigit() for t in trips for c in ("entry_ts", "exit_ts", "bars_held") if t[c]), trips[-1]
 
 
 def test_reports_without_a_run_say_so_and_leave_nothing_behind(tmp_path: Path) -> None:

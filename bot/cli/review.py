@@ -100,6 +100,11 @@ def trades(
     if csv is None:
         console.print(fills_table(frame, limit) if fills else trades_table(frame, limit))
         return
+    # Counts and bar times stay whole numbers where an open trip has none
+    # (exit_ts 1736424005000.0 and bars_held 4.0 beside an empty cell).
+    for column in ("ts", "entry_ts", "exit_ts", "bars_held"):
+        if column in frame:
+            frame[column] = frame[column].astype("Int64")
     # A readable time beside each bar time (an open trip has no exit).
     for column, name in (("ts", "time"), ("entry_ts", "entry_time"), ("exit_ts", "exit_time")):
         if column in frame:
