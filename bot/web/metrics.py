@@ -40,7 +40,11 @@ def metrics_text(store: Store, cfg: Config, now_ms: int) -> str:
         )
     gauge("bot_bars_processed", "Bars stepped and stored", float(store.bar_count()))
     state = health(store, cfg, now_ms)
-    gauge("bot_seconds_since_bar_close", "Seconds since the newest stored bar closed", state.seconds_since_bar_close)
+    gauge(
+        "bot_seconds_since_bar_close",
+        "Seconds since the newest stored bar closed, of the symbol whose newest bar is oldest",
+        state.seconds_since_bar_close,
+    )
     gauge("bot_healthy", "1 while the daemon steps bars on time", 1.0 if state.healthy else 0.0)
     counts = store.event_counts()
     faults = Gauge("bot_data_faults", "Data-quality events so far, by kind", ["kind"], registry=registry)
