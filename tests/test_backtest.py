@@ -5,6 +5,7 @@ does not depend on how many processes ran the variants."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,21 @@ def test_an_out_dir_that_holds_the_runs_own_database_is_refused(tmp_path: Path) 
     result = run_bot("backtest", "-c", str(config), "--workers", "1", "--no-baselines", "--out-dir", str(tmp_path))
     assert_refused(result, "--out-dir")
     assert "is the run's database, which the strategy variant would wipe" in result.stderr
+
+
+def test_an_out_dir_that_holds_another_runs_models_is_refused(tiny_run: Path, tmp_path: Path) -> None:
+    """A variant wipes the model versions in <out-dir>/<variant>/models
+    first: only those of its own earlier run there (RUN_ID in the bot.sqlite
+    beside), never another run's."""
+    models = tmp_path / "out" / "strategy" / "models"
+    shutil.copytree(tiny_run / "models", models)
+    before = {p: p.read_bytes() for p in models.rglob("*") if p.is_file()}
+    (tmp_path / "run").mkdir()
+    result = run_bot("backtest", "-c", str(write_config(tmp_path / "run")), "--workers", "1", "--no-baselines",
+                     "--out-dir", str(tmp_path / "out"))
+    assert_refused(result, "--out-dir")
+    assert "holds the models of run " in result.stderr, result.stderr
+    assert {p: p.read_bytes() for p in models.rglob("*") if p.is_file()} == before
 
 
 def test_a_variant_database_another_process_holds_is_refused_and_left_alone(tmp_path: Path) -> None:

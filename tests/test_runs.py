@@ -85,3 +85,28 @@ def test_a_run_name_on_sqlite_is_refused_naming_the_field(tmp_path: Path) -> Non
     config = write_config(tmp_path, {"storage": {"run": "alpha"}})
     result = run_bot("run", "-c", str(config), "--no-progress")
     assert result.returncode == 2 and "storage.run" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_fresh_leaves_the_models_of_another_run_in_the_database(postgres, tmp_path: Path) -> None:
+    """Runs main and eth in one database, pointed at one models_dir: eth was
+    refused with advice to `bot run --fresh`, which replaced main's version
+    directories (the same training dates, the same names) and its RUN_ID."""
+    from test_config_errors import assert_refused
+
+    url, models = postgres.new_database(), tmp_path / "models"
+    (tmp_path / "main").mkdir(), (tmp_path / "eth").mkdir()
+    main, eth = (write_config(tmp_path / run, {"storage": {"db_url": url, "run": run, "models_dir": str(models)}})
+                 for run in ("main", "eth"))
+    assert run_bot("run", "-c", str(main), "--max-bars", "900", "--no-progress", timeout=600).returncode == 0
+    run_main = (models / "RUN_ID").read_text().strip()
+    before = {p: p.read_bytes() for p in models.rglob("*") if p.is_file()}
+    assert any(p.parent.name.startswith("v0001-") for p in before)
+    plain = run_bot("run", "-c", str(eth), "--max-bars", "5", "--no-progress")
+    assert_refused(plain, "storage.models_dir")
+    assert "start over" not in plain.stderr and "a storage.models_dir of its own" in plain.stderr
+    fresh = run_bot("run", "-c", str(eth), "--max-bars", "5", "--no-progress", "--fresh")
+    assert_refused(fresh, "storage.models_dir")
+    assert f"holds the models of run {run_main}" in fresh.stderr, fresh.stderr
+    assert {p: p.read_bytes() for p in models.rglob("*") if p.is_file()} == before
+    resumed = run_bot("run", "-c", str(main), "--max-bars", "905", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr

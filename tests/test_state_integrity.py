@@ -63,6 +63,14 @@ def test_a_database_that_is_no_usable_run_is_refused_and_kept(damage: str, one_r
     assert db.read_bytes() == before  # never replaced by a new run
     assert not [p.name for p in tmp_path.glob("bot.sqlite-*")]  # reading it made its -wal and -shm, left behind
     assert listing(tmp_path / "models") == models_before
+    if damage == "empty":
+        # No database proves those models this run's (their RUN_ID's run may
+        # have its database elsewhere): --fresh leaves them to be removed by hand.
+        refused = run_bot("run", "-c", str(config), "--fresh", "--max-bars", "5", "--no-progress")
+        assert_refused(refused, "storage.models_dir")
+        assert "by hand" in refused.stderr and db.read_bytes() == before
+        assert listing(tmp_path / "models") == models_before
+        shutil.rmtree(tmp_path / "models")
     # Starting over is a deliberate act, and it works.
     assert run_bot("run", "-c", str(config), "--fresh", "--max-bars", "5", "--no-progress").returncode == 0
 

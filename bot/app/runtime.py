@@ -26,7 +26,13 @@ from bot.ports import MarketData
 from bot.risk import RiskManager
 from bot.risk.state import RiskState
 from bot.store import Store, sqlite_path
-from bot.store.integrity import check_existing_database, verify_run_identity
+from bot.store.integrity import (
+    RUN_ID_KEY,
+    check_existing_database,
+    foreign_models,
+    own_models_dir,
+    verify_run_identity,
+)
 from bot.strategy import Strategy, load_strategy_of
 from bot.writable import check_writable_directory
 
@@ -80,11 +86,16 @@ def open_store(config: Config) -> Store:
         store.set_meta("mode", config.mode)
     elif recorded != config.decision_hash():
         changed = changed_settings(store.get_meta(DECISION_SETTINGS_KEY), config.decision_json())
+        models_dir = config.path(config.storage.models_dir)
+        listed = {v.version for v in store.model_versions()}
+        foreign = foreign_models(models_dir, store.get_meta(RUN_ID_KEY), listed)
         store.close()
-        raise ConfigError(
-            f"storage.db_url: {config.db_shown} holds a run made with other settings{changed}; "
+        advice = (  # --fresh refuses models not provably this run's
             "use `bot run --fresh` to start over or point storage.db_url elsewhere"
+            if foreign is None
+            else f"point storage.db_url elsewhere, and {own_models_dir(models_dir)}"
         )
+        raise ConfigError(f"storage.db_url: {config.db_shown} holds a run made with other settings{changed}; {advice}")
     return store
 
 

@@ -89,7 +89,7 @@ def run_variant(config_json: str) -> str:
 
     cfg = Config.exactly(json.loads(config_json))  # the worker inherits the environment too
     configure_logging(cfg.logging.level, cfg.path(cfg.logging.file), console_level="ERROR")
-    wipe_state(cfg)
+    wipe_state(cfg, who="a backtest variant's wipe")
     rt = open_replay(cfg)
     try:
         run_replay(rt, max_bars=None, console=Console(quiet=True), progress=False)

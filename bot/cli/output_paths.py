@@ -81,6 +81,8 @@ def check_out_dir(out_dir: Path, cfg: Config, config_path: Path, variants: list[
     the run's own database, log or models: each variant wipes its
     bot.sqlite and model versions there first (a daemon's database in
     <out-dir>/strategy/ was replaced by the backtest's while it ran)."""
+    from bot.store.integrity import foreign_models, sqlite_run_ownership
+
     own = _run_files(cfg, config_path)
     models = cfg.path(cfg.storage.models_dir).resolve()
     for name in variants:
@@ -97,6 +99,14 @@ def check_out_dir(out_dir: Path, cfg: Config, config_path: Path, variants: list[
             raise ConfigError(
                 f"--out-dir: the {name} variant's models ({variant_models}) would be the run's own "
                 f"models directory {models}; give another directory"
+            )
+        # Only the models of this variant's earlier run there (its RUN_ID in
+        # its bot.sqlite there) are wiped: another run's are refused.
+        foreign = foreign_models(variant_models, *sqlite_run_ownership(directory / "bot.sqlite"))
+        if foreign is not None:
+            raise ConfigError(
+                f"--out-dir: the {name} variant's models directory {variant_models} {foreign}, which its wipe "
+                "would remove; give another directory (or remove them there by hand)"
             )
 
 
