@@ -44,8 +44,8 @@ if __name__ == "__main__":  # spawned workers import this file too
     payloads = {{f"v{{i}}": {here!r} + f"/started-{{i}}" for i in range(5)}}
     try:
         run_tasks(slow, payloads, workers=2, on_done=lambda name, result: None, executor={executor!r})
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except KeyboardInterrupt as stopped:
+        sys.exit(getattr(stopped, "exit_code", 130))
 '''
 
 
@@ -84,6 +84,36 @@ def test_ctrl_c_stops_the_workers_and_starts_no_further_task(tmp_path: Path, exe
     # The workers (and multiprocessing's resource tracker, which goes once its parent has) all end.
     assert workers
     wait_until(lambda: not [pid for pid in workers if alive(pid)], timeout_s=60, what="the workers to end")
+    assert "Traceback" not in output, output
+
+
+def test_sigterm_to_the_parent_alone_stops_the_workers_too(tmp_path: Path) -> None:
+    """A service manager's stop (or `timeout`) sends SIGTERM to the parent
+    only: it died at once, and its two workers ran on at full CPU, orphaned."""
+    (tmp_path / "slow_tasks.py").write_text(TASKS)
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT.format(here=str(tmp_path), executor="local"))
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=REPO, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        started = lambda: sorted(p.name for p in tmp_path.glob("started-*"))  # noqa: E731
+        wait_until(lambda: len(started()) == 2, timeout_s=120, what="both workers to start a task")
+        workers = [int(pid) for pid in subprocess.run(["pgrep", "-g", str(parent.pid)], capture_output=True,
+                                                      text=True).stdout.split() if int(pid) != parent.pid]
+        parent.send_signal(signal.SIGTERM)
+        output, _ = parent.communicate(timeout=120)  # the limit only catches a hang
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+    assert parent.returncode == 128 + signal.SIGTERM, output
+    assert len(started()) == 2  # no task started after the stop
+    assert workers
+    try:
+        wait_until(lambda: not [pid for pid in workers if alive(pid)], timeout_s=60, what="the workers to end")
+    finally:
+        for pid in workers:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
     assert "Traceback" not in output, output
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from types import ModuleType
 
+from bot.stop_grace import Stopped
+
 Task = Callable[[str], str]
 Done = Callable[[str, str], None]
 
@@ -43,7 +45,7 @@ def run_tasks(
         return results
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_the_parent)
-    interrupted = threading.Event()
+    interrupted = Interrupts()
     restore = _note_interrupts(interrupted)
     try:
         pending = {pool.submit(task, payload): name for name, payload in payloads.items()}
@@ -51,7 +53,7 @@ def run_tasks(
         while pending:
             done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             if interrupted.is_set():
-                raise KeyboardInterrupt
+                raise interrupted.stop()
             for future in [f for f in pending if f in done]:  # in the order submitted
                 name = pending.pop(future)
                 results[name] = future.result()
@@ -65,19 +67,42 @@ def run_tasks(
     return results
 
 
-def _note_interrupts(interrupted: threading.Event) -> Callable[[], None]:
-    """Ctrl+C sets a flag the wait loop reads, instead of raising wherever
-    the main thread happens to be: raised inside the pool's own code it
-    could leave a lock held, or (a second Ctrl+C) cut the stopping short
-    with the workers still running, and the exit then waited on them for
-    ever. Returns what puts the previous handler back (nothing to do off
-    the main thread, where handlers cannot be set)."""
+class Interrupts:
+    """The first SIGINT or SIGTERM, noted by a handler and raised by the
+    wait loops between their calls."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def note(self, signum: int, _frame: object = None) -> None:
+        self.signum = self.signum or signum
+
+    def is_set(self) -> bool:
+        return self.signum is not None
+
+    def stop(self) -> Stopped:
+        return Stopped(self.signum or signal.SIGINT)
+
+
+STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
+def _note_interrupts(interrupted: Interrupts) -> Callable[[], None]:
+    """Ctrl+C (and SIGTERM: a service manager's stop, `timeout`) sets a flag
+    the wait loop reads, instead of raising wherever the main thread happens
+    to be: raised inside the pool's own code it could leave a lock held, or
+    (a second Ctrl+C) cut the stopping short with the workers still
+    running, and the exit then waited on them for ever. SIGTERM, unhandled,
+    killed the parent alone: its workers ran on at full CPU, orphaned.
+    Returns what puts the previous handlers back (nothing to do off the main
+    thread, where handlers cannot be set)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupted.set())
+    previous = {sig: signal.signal(sig, interrupted.note) for sig in STOPPING}
 
     def restore() -> None:
-        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
     return restore
 
@@ -121,21 +146,21 @@ def _on_ray(task: Task, payloads: dict[str, str], workers: int, on_done: Done, a
     # them it could leave Ray half started or half stopped: pressed while a
     # local Ray was starting, the exit crashed (SIGSEGV) at interpreter
     # shutdown, and a run under load once did not exit at all.
-    interrupted = threading.Event()
+    interrupted = Interrupts()
     restore = _note_interrupts(interrupted)
     pending: dict = {}
     try:
         if started_here and not address:
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         if interrupted.is_set():  # pressed while Ray started: no task is sent
-            raise KeyboardInterrupt
+            raise interrupted.stop()
         remote = ray.remote(num_cpus=1, max_retries=1)(task)
         pending = {remote.remote(payload): name for name, payload in payloads.items()}
         results: dict[str, str] = {}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
             if interrupted.is_set():
-                raise KeyboardInterrupt
+                raise interrupted.stop()
             for ref in ready:
                 name = pending.pop(ref)
                 results[name] = _result(ray, ref)

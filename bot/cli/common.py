@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +21,7 @@ from bot.error_text import first_line
 from bot.logging_setup import file_only
 from bot.market.errors import DataFileError, MarketDataError
 from bot.printable_text import printable
+from bot.stop_grace import Stopped
 from bot.writer_lease import LeaseHeld, ServerLease, WriterLease, take_lease
 
 # Piped or captured output gets room for whole tables, not 80 columns.
@@ -33,16 +33,6 @@ err_console = SafeConsole(stderr=True, soft_wrap=True, markup=False)  # paths mu
 
 ConfigPath = Annotated[Path, typer.Option("--config", "-c", help="YAML config file.")]
 DEFAULT_CONFIG = Path("config.yaml")
-
-
-class Stopped(KeyboardInterrupt):
-    """A stop asked by a signal (a replay's SIGTERM as well as its Ctrl+C:
-    cli/stop_signals.py); its exit code is the shell's, 128 + the signal."""
-
-    def __init__(self, signum: int) -> None:
-        self.name = signal.Signals(signum).name
-        self.exit_code = 128 + signum
-        super().__init__(self.name)
 
 
 class UserError(Exception):

@@ -27,8 +27,8 @@ import signal
 import threading
 from collections.abc import Iterator
 
-from bot.cli.common import Stopped, exit_now, say_error
-from bot.stop_grace import STOP_GRACE_SECONDS
+from bot.cli.common import exit_now, say_error
+from bot.stop_grace import STOP_GRACE_SECONDS, Stopped
 
 
 @contextlib.contextmanager
