@@ -57,30 +57,44 @@ def alive(pid: int) -> bool:
     return True
 
 
+def started_parent(tmp_path: Path, executor: str) -> tuple[subprocess.Popen, list[int]]:
+    """The parent script in its own process group (as a terminal's
+    foreground job), once both workers run a task, and the workers' pids."""
+    (tmp_path / "slow_tasks.py").write_text(TASKS)
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT.format(here=str(tmp_path), executor=executor))
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=REPO, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: len(started_tasks(tmp_path)) == 2, timeout_s=120, what="both workers to start a task")
+    except BaseException:
+        os.killpg(parent.pid, signal.SIGKILL)
+        raise
+    workers = [int(pid) for pid in subprocess.run(["pgrep", "-g", str(parent.pid)], capture_output=True,
+                                                  text=True).stdout.split() if int(pid) != parent.pid]
+    return parent, workers
+
+
+def started_tasks(tmp_path: Path) -> list[str]:
+    return sorted(p.name for p in tmp_path.glob("started-*"))
+
+
 # On a local Ray this hung once in a full-suite run under load, when Ctrl+C raised inside Ray's own
 # calls; it now sets a flag there too, read between them.
 @pytest.mark.parametrize("executor", ["local", "ray"])
 def test_ctrl_c_stops_the_workers_and_starts_no_further_task(tmp_path: Path, executor: str) -> None:
-    (tmp_path / "slow_tasks.py").write_text(TASKS)
-    script = tmp_path / "parent.py"
-    script.write_text(PARENT.format(here=str(tmp_path), executor=executor))
-    # Its own process group, as a terminal's foreground job; SIGINT to the group, as Ctrl+C sends it.
-    parent = subprocess.Popen([sys.executable, str(script)], cwd=REPO, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    parent, workers = started_parent(tmp_path, executor)
     try:
-        started = lambda: sorted(p.name for p in tmp_path.glob("started-*"))  # noqa: E731
-        wait_until(lambda: len(started()) == 2, timeout_s=120, what="both workers to start a task")
-        workers = [int(pid) for pid in subprocess.run(["pgrep", "-g", str(parent.pid)], capture_output=True,
-                                                      text=True).stdout.split() if int(pid) != parent.pid]
-        # Pressed twice, as people do (the parent presses the second itself, inside the stopping): a second
-        # one there cut the stopping short, the workers left running and the exit waiting on them for ever.
+        # SIGINT to the group, as Ctrl+C sends it. Pressed twice, as people do (the parent presses the
+        # second itself, inside the stopping): a second one there cut the stopping short, the workers left
+        # running and the exit waiting on them for ever.
         os.killpg(parent.pid, signal.SIGINT)
         output, _ = parent.communicate(timeout=120)  # the limit only catches the hang this test is about
     finally:
         if parent.poll() is None:
             os.killpg(parent.pid, signal.SIGKILL)
     assert parent.returncode == 130, output
-    assert len(started()) == 2  # no task started after the interrupt
+    assert len(started_tasks(tmp_path)) == 2  # no task started after the interrupt
     # The workers (and multiprocessing's resource tracker, which goes once its parent has) all end.
     assert workers
     wait_until(lambda: not [pid for pid in workers if alive(pid)], timeout_s=60, what="the workers to end")
@@ -90,23 +104,15 @@ def test_ctrl_c_stops_the_workers_and_starts_no_further_task(tmp_path: Path, exe
 def test_sigterm_to_the_parent_alone_stops_the_workers_too(tmp_path: Path) -> None:
     """A service manager's stop (or `timeout`) sends SIGTERM to the parent
     only: it died at once, and its two workers ran on at full CPU, orphaned."""
-    (tmp_path / "slow_tasks.py").write_text(TASKS)
-    script = tmp_path / "parent.py"
-    script.write_text(PARENT.format(here=str(tmp_path), executor="local"))
-    parent = subprocess.Popen([sys.executable, str(script)], cwd=REPO, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    parent, workers = started_parent(tmp_path, "local")
     try:
-        started = lambda: sorted(p.name for p in tmp_path.glob("started-*"))  # noqa: E731
-        wait_until(lambda: len(started()) == 2, timeout_s=120, what="both workers to start a task")
-        workers = [int(pid) for pid in subprocess.run(["pgrep", "-g", str(parent.pid)], capture_output=True,
-                                                      text=True).stdout.split() if int(pid) != parent.pid]
         parent.send_signal(signal.SIGTERM)
         output, _ = parent.communicate(timeout=120)  # the limit only catches a hang
     finally:
         if parent.poll() is None:
             os.killpg(parent.pid, signal.SIGKILL)
     assert parent.returncode == 128 + signal.SIGTERM, output
-    assert len(started()) == 2  # no task started after the stop
+    assert len(started_tasks(tmp_path)) == 2  # no task started after the stop
     assert workers
     try:
         wait_until(lambda: not [pid for pid in workers if alive(pid)], timeout_s=60, what="the workers to end")

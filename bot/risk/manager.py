@@ -348,12 +348,13 @@ class RiskManager:
         sizing_volatility: float | None,
         out: Decision,
     ) -> None:
-        blocked = self._entry_block(bar.symbol, ledger, book)
+        pending = pending_entries(book, ledger, bar.symbol)
+        blocked = self._entry_block(bar.symbol, ledger, book, pending.opening)
         if blocked:
             self._block(bar, *blocked, out)
             return
         scale = volatility_scale(self.cfg, sizing_volatility, self.bars_per_year)
-        gross = ledger.gross_exposure + pending_entries(book, ledger, bar.symbol).notional
+        gross = ledger.gross_exposure + pending.notional
         notional = entry_notional(self.cfg, bar.symbol, target, ledger.equity, gross, scale)
         if notional < max(self.cfg.min_order_notional, 1e-9):
             self._block(
@@ -398,8 +399,9 @@ class RiskManager:
         was, self.state.trading = self.state.trading, state.value
         return was, state, reason
 
-    def _entry_block(self, symbol: str, ledger: Ledger, book: BookView) -> tuple[str, str] | None:
-        """(kind, reason) of the rule that forbids an entry now, if any."""
+    def _entry_block(self, symbol: str, ledger: Ledger, book: BookView, opening: int) -> tuple[str, str] | None:
+        """(kind, reason) of the rule that forbids an entry now, if any;
+        `opening`: positions other symbols' unfilled entries will open."""
         if book.entry_block:
             return book.entry_block
         state, reason = self.trading_state(book)
@@ -408,7 +410,6 @@ class RiskManager:
         s = self.state
         if s.cooldown.get(symbol, 0) > 0:
             return "cooldown", f"cooldown after a stop-out ({s.cooldown[symbol]} bars left)"
-        opening = pending_entries(book, ledger, symbol).opening
         if ledger.open_positions() + opening >= self.cfg.max_open_positions:
             waiting = f" or on their way ({opening} entries not filled yet)" if opening else ""
             return "max_open_positions", f"{self.cfg.max_open_positions} positions already open{waiting}"

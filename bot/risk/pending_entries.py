@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bot.book_view import BookView
 from bot.domain import OrderKind
 from bot.ledger import Ledger
+from bot.ledger.ledger import Position
 
 ENTRY = "entry"  # the reason the risk manager gives an entry's market order
 
@@ -26,16 +27,11 @@ class PendingEntries:
 def pending_entries(book: BookView, ledger: Ledger, besides: str) -> PendingEntries:
     """The entries resting for symbols other than `besides`."""
     entries = [o for o in book.working if o.kind is OrderKind.MARKET and o.reason == ENTRY and o.symbol != besides]
-    flat_now = {o.symbol for o in entries if _held(ledger, o.symbol) == 0.0}
-    notional = sum(abs(o.qty - o.filled_qty) * _mark(ledger, o.symbol) for o in entries)
+    flat_now = {o.symbol for o in entries if _position(ledger, o.symbol).qty == 0.0}
+    notional = sum(abs(o.qty - o.filled_qty) * _position(ledger, o.symbol).mark for o in entries)
     return PendingEntries(len(flat_now), notional)
 
 
-def _held(ledger: Ledger, symbol: str) -> float:
-    position = ledger.positions.get(symbol)
-    return position.qty if position is not None else 0.0
-
-
-def _mark(ledger: Ledger, symbol: str) -> float:
-    position = ledger.positions.get(symbol)
-    return position.mark if position is not None else 0.0
+def _position(ledger: Ledger, symbol: str) -> Position:
+    """The ledger's position, read without adding one (Ledger.position would)."""
+    return ledger.positions.get(symbol) or Position(symbol)
